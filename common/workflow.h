@@ -1,0 +1,120 @@
+#pragma once
+// Workflow: the parsed, validated, immutable description of one workflow file.
+// Every optional key is resolved to its effective value at load time, so the
+// engine never looks at defaults again.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/diagnostic.h"
+
+namespace picoflow {
+
+using Seconds = std::chrono::seconds;
+
+/// Limits from DESIGN.md.
+inline constexpr std::size_t kMaxWorkflowFileBytes = 1024 * 1024;
+inline constexpr std::size_t kMaxTasks = 10000;
+inline constexpr int kMaxNameLength = 64;
+
+enum class TaskType { kShell, kSsh, kHttp };
+
+/// Name as written in YAML: "shell", "ssh", "http".
+const char* TaskTypeName(TaskType type);
+
+using EnvList = std::vector<std::pair<std::string, std::string>>;
+
+/// `type: shell`. Without args, `command` runs through `/bin/sh -c`; with args,
+/// `command` is the program and args its argv[1..].
+struct ShellConfig {
+  std::string command;
+  std::optional<std::vector<std::string>> args;
+  std::string workdir;  ///< empty: the daemon's working directory
+  EnvList env;          ///< added on top of the daemon's environment
+};
+
+/// `type: ssh`.
+struct SshConfig {
+  std::string host;
+  std::string user;
+  std::string command;
+  int port = 22;
+  std::string key_path;         ///< empty: the user's usual keys
+  std::string passphrase_file;  ///< never inline; file or env var
+  std::string passphrase_env;
+  bool verify_host_key = true;
+  std::string known_hosts;      ///< empty: ~/.ssh/known_hosts
+  Seconds connect_timeout{10};
+  EnvList env;
+};
+
+/// An inclusive range of accepted HTTP status codes.
+struct StatusRange {
+  int lo = 200;
+  int hi = 299;
+};
+
+/// `type: http`.
+struct HttpConfig {
+  std::string url;
+  std::string method = "GET";
+  EnvList headers;
+  std::optional<std::string> body;  ///< serialized body, if any
+  bool body_is_json = false;        ///< body came from a YAML map/list: send as JSON
+  std::optional<Seconds> timeout;   ///< request timeout; the task timeout still applies
+  std::vector<StatusRange> expect_status{StatusRange{}};
+  bool follow_redirects = false;
+  std::string ca_file;
+  bool allow_private_ips = true;
+};
+
+using TaskConfig = std::variant<ShellConfig, SshConfig, HttpConfig>;
+
+/// One task with every value resolved (defaults applied).
+struct Task {
+  std::string name;
+  TaskType type = TaskType::kShell;
+  std::vector<std::string> depends_on;
+  int retry = 0;                    ///< extra attempts after the first
+  Seconds timeout{300};             ///< per attempt
+  bool continue_on_failure = false;
+  TaskConfig config;
+  SourcePos pos;                    ///< where the task's `- name:` item starts
+};
+
+enum class OverlapPolicy { kSkip, kQueue, kAllow };
+enum class CatchupPolicy { kNone, kLatest, kAll };
+
+/// The workflow-wide `config:` block.
+struct WorkflowConfig {
+  int max_parallel = 4;             ///< 1..256
+  int retry_default = 3;            ///< 0..100
+  Seconds timeout_default{300};
+  bool fail_fast = false;           ///< on the first failure, cancel the rest
+  Seconds retry_delay{1};           ///< delay before the 2nd attempt; doubles each time
+  Seconds retry_max_delay{60};      ///< cap of that delay
+  Seconds kill_grace{5};            ///< SIGTERM -> SIGKILL on timeout or cancel
+};
+
+/// A whole workflow file.
+struct Workflow {
+  std::string name;
+  std::string description;
+  std::vector<std::string> schedule;  ///< cron expressions; empty: not scheduled
+  std::string timezone;               ///< IANA name; empty: the daemon's local zone
+  OverlapPolicy overlap = OverlapPolicy::kSkip;
+  CatchupPolicy catchup = CatchupPolicy::kLatest;
+  Seconds catchup_window{24 * 3600};
+  WorkflowConfig config;
+  std::vector<Task> tasks;
+
+  /// Index of the task with this name, or -1.
+  int FindTask(const std::string& name) const;
+};
+
+}  // namespace picoflow

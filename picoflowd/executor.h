@@ -1,0 +1,90 @@
+#pragma once
+// Executor: starts task attempts on the daemon's loop. An attempt reports
+// through its AttemptSink; the executor owns every handle it creates.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace picoflow {
+
+struct Task;
+
+/// Everything an executor needs to run one attempt of one task.
+struct AttemptSpec {
+  const Task* task = nullptr;   ///< outlives the attempt (owned by the Dag's Workflow)
+  std::string workflow;         ///< for PICOFLOW_WORKFLOW
+  std::int64_t run_id = 0;      ///< for PICOFLOW_RUN_ID
+  int attempt = 1;              ///< 1-based, for PICOFLOW_ATTEMPT
+  std::chrono::milliseconds timeout{300000};    ///< per attempt; 0 means none
+  std::chrono::milliseconds kill_grace{5000};   ///< SIGTERM -> SIGKILL
+};
+
+/// How an attempt ended.
+enum class AttemptStatus {
+  kSucceeded,    ///< exit code 0 (or the executor's notion of success)
+  kFailed,       ///< non-zero exit, killed by a signal, or could not start
+  kTimeout,      ///< the attempt's timeout fired
+  kCancelled,    ///< Cancel() was called
+  kInterrupted,  ///< the daemon died while it ran (set by crash recovery only)
+};
+
+/// "succeeded", "failed", "timeout", "cancelled", "interrupted".
+const char* AttemptStatusName(AttemptStatus status);
+
+enum class OutputStream { kStdout, kStderr };
+
+/// The final record of one attempt.
+struct AttemptResult {
+  AttemptStatus status = AttemptStatus::kFailed;
+  std::optional<int> exit_code;   ///< set if the process exited
+  std::optional<int> signal;      ///< set if it was killed by a signal
+  std::string error;              ///< why it failed to start / was killed, for humans
+};
+
+/// Identity of a started process group, recorded for crash recovery.
+struct ProcessIdentity {
+  pid_t pid = 0;
+  pid_t pgid = 0;
+  std::uint64_t start_time = 0;   ///< /proc/PID/stat field 22 (clock ticks since boot)
+  std::string boot_id;            ///< /proc/sys/kernel/random/boot_id
+};
+
+/// Receives an attempt's events, always on the loop thread.
+class AttemptSink {
+ public:
+  virtual ~AttemptSink() = default;
+  /// The process (group) is running. Not called for non-process executors.
+  virtual void OnStarted(const ProcessIdentity& identity) = 0;
+  /// A chunk of output, as it arrives. Never buffered by the executor.
+  virtual void OnOutput(OutputStream stream, std::string_view data) = 0;
+  /// Called exactly once, last. The sink may destroy the Attempt from here.
+  virtual void OnFinished(const AttemptResult& result) = 0;
+};
+
+/// One running attempt. Destroying it before OnFinished kills the process
+/// group at once (SIGKILL) and reports nothing more.
+class Attempt {
+ public:
+  virtual ~Attempt() = default;
+  /// SIGTERM to the group, SIGKILL after the grace period, then OnFinished
+  /// with kCancelled. Idempotent; no-op once finished.
+  virtual void Cancel() = 0;
+};
+
+/// Starts attempts of one task type.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  /// Starts an attempt. Never throws and never fails synchronously: a spawn
+  /// failure is reported through sink.OnFinished on a later loop iteration
+  /// (never from inside Start, so the caller always holds the Attempt first).
+  virtual std::unique_ptr<Attempt> Start(const AttemptSpec& spec, AttemptSink& sink) = 0;
+};
+
+}  // namespace picoflow
