@@ -1,0 +1,26 @@
+#pragma once
+// ISO 8601 parsing and formatting of instants, in UTC or a time zone.
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace date {
+class time_zone;
+}
+
+namespace picoflow {
+
+/// Formats `t` as `2026-03-29T03:00:00+02:00` in `zone` (UTC if null).
+std::string FormatIso8601(std::chrono::sys_seconds t, const date::time_zone* zone);
+
+/// Parses `YYYY-MM-DDTHH:MM[:SS]` (or a space instead of `T`) followed by `Z`,
+/// `+HH:MM`, `+HHMM`, or nothing; without an offset the civil time is taken in
+/// `zone` (UTC if null; the earliest instant if ambiguous, the instant after
+/// the gap if skipped). A bare date `YYYY-MM-DD` means its midnight.
+/// Returns an Error (kInvalid) quoting the text if it does not parse.
+Result<std::chrono::sys_seconds> ParseIso8601(std::string_view text, const date::time_zone* zone);
+
+}  // namespace picoflow

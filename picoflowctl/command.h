@@ -1,0 +1,38 @@
+#pragma once
+// Command: one picoflowctl subcommand. Each registers its CLI11 subcommand and
+// options, and runs once parsed. Exit codes are the contract of STYLE.md.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace picoflow::ctl {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;       ///< failed run, invalid file or RPC error
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitUnreachable = 3;  ///< the daemon's socket did not answer
+
+/// Options shared by every subcommand.
+struct Globals {
+  std::string socket;  ///< control socket path; defaulted from the user/system mode
+  bool json = false;   ///< machine-readable output
+};
+
+class Command {
+ public:
+  virtual ~Command() = default;
+  /// Adds the subcommand to `app` and binds its options to members.
+  virtual CLI::App* Register(CLI::App& app) = 0;
+  /// Runs after a successful parse; returns the process exit code.
+  virtual int Run(const Globals& globals) = 0;
+};
+
+/// Commands that need no daemon: validate, cron.
+std::vector<std::unique_ptr<Command>> OfflineCommands();
+
+}  // namespace picoflow::ctl

@@ -1,0 +1,32 @@
+// picoflowctl: argv -> subcommand -> (JSON-RPC call) -> rendered output.
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "picoflowctl/command.h"
+
+int main(int argc, char** argv) {
+  using namespace picoflow::ctl;
+  CLI::App app{"picoflowctl - control the picoflowd workflow daemon", "picoflowctl"};
+  app.set_version_flag("--version", PICOFLOW_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand
+  Globals globals;
+  app.add_option("--socket", globals.socket, "Control socket of picoflowd");
+  app.add_flag("--json", globals.json, "Machine-readable JSON output");
+
+  std::vector<std::unique_ptr<Command>> commands = OfflineCommands();
+  std::vector<std::pair<CLI::App*, Command*>> registered;
+  for (auto& command : commands) registered.push_back({command->Register(app), command.get()});
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  for (auto& [sub, command] : registered) {
+    if (sub->parsed()) return command->Run(globals);
+  }
+  return kExitUsage;
+}

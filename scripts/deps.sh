@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs the Debian 12 packages picoflow needs to build and test, if any are
+# missing. Uses sudo when not root. Safe to run repeatedly.
+set -eu
+
+PACKAGES="g++ meson ninja-build pkg-config
+libuv1-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libspdlog-dev
+libssh2-1-dev libcurl4-openssl-dev libhowardhinnant-date-dev libcli11-dev
+doctest-dev tzdata python3 python3-croniter procps sqlite3"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+# CI asks for a fresh package index even when nothing seems missing.
+if [ -z "$missing" ] && [ "${PICOFLOW_APT_UPDATE:-0}" != 1 ]; then
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+if [ -n "$missing" ]; then
+  echo "picoflow: installing$missing"
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
