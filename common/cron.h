@@ -45,7 +45,20 @@ class CronExpr {
   bool has_seconds() const { return has_seconds_; }
 
  private:
+  struct Civil;  // a broken-down local time, defined in cron.cc
+
   CronExpr() = default;
+
+  // Sets the field bitsets from 5 or 6 whitespace-separated fields; an Error
+  // names the bad field.
+  Status ParseFields(std::string_view fields);
+  // Moves `c` to the first local time >= `c` that matches every field; false
+  // if there is none up to the end of `limit_year`.
+  bool FindMatch(Civil& c, int limit_year) const;
+  // The first day >= c.day in c's month matching the DOM/DOW rule, or -1.
+  int NextMatchingDay(const Civil& c) const;
+  // The Vixie rule: AND when either day field began with '*', else OR.
+  bool DayMatches(int day_of_month, unsigned weekday) const;
 
   std::string text_;
   bool has_seconds_ = false;

@@ -26,6 +26,11 @@ struct LoadedWorkflow {
 /// (usually the file path). Never throws; every problem becomes a Diagnostic.
 LoadedWorkflow LoadWorkflowText(std::string_view text, const std::string& label);
 
+/// Reads a workflow file's text: refuses directories, special files,
+/// unreadable files and files over kMaxWorkflowFileBytes with an Error naming
+/// the file.
+Result<std::string> ReadWorkflowFile(const std::string& path);
+
 /// Reads and loads a file: refuses directories, unreadable files and files over
 /// kMaxWorkflowFileBytes with one Diagnostic naming the file.
 LoadedWorkflow LoadWorkflowFile(const std::string& path);

@@ -1,1 +1,533 @@
-// placeholder: being written
+#include "picoflowd/executor_local.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/duration.h"
+#include "common/workflow.h"
+#include "picoflowd/process_info.h"
+#include "picoflowd/uv_handle.h"
+
+extern char** environ;
+
+namespace picoflow {
+namespace {
+
+// Output is handed to the sink synchronously from the read callback, so one
+// buffer per attempt serves both pipes and no chunk is ever allocated.
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+// The daemon's own systemd plumbing; a task must not talk to systemd as us.
+constexpr std::string_view kStrippedEnv[] = {
+    "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+};
+
+bool HasKey(std::string_view entry, std::string_view key) {
+  return entry.size() > key.size() && entry.compare(0, key.size(), key) == 0 &&
+         entry[key.size()] == '=';
+}
+
+// Replaces `key`'s entry in `env`, or appends one.
+void SetVar(std::vector<std::string>& env, std::string_view key, std::string_view value) {
+  std::string entry;
+  entry.reserve(key.size() + 1 + value.size());
+  entry.append(key).append("=").append(value);
+  for (std::string& e : env) {
+    if (HasKey(e, key)) {
+      e = std::move(entry);
+      return;
+    }
+  }
+  env.push_back(std::move(entry));
+}
+
+bool IsStripped(std::string_view entry) {
+  for (std::string_view key : kStrippedEnv) {
+    if (HasKey(entry, key)) return true;
+  }
+  return false;
+}
+
+// The program, argv and environment of one attempt, owned, plus the
+// NULL-terminated pointer arrays uv_spawn reads.
+struct SpawnArgs {
+  std::string file;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::vector<char*> argv_ptrs;
+  std::vector<char*> env_ptrs;
+};
+
+std::vector<char*> Pointers(std::vector<std::string>& strings) {
+  std::vector<char*> ptrs;
+  ptrs.reserve(strings.size() + 1);
+  for (std::string& s : strings) ptrs.push_back(s.data());
+  ptrs.push_back(nullptr);
+  return ptrs;
+}
+
+SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell) {
+  SpawnArgs a;
+  if (shell.args) {
+    a.file = shell.command;
+    a.argv.push_back(shell.command);
+    a.argv.insert(a.argv.end(), shell.args->begin(), shell.args->end());
+  } else {
+    a.file = "/bin/sh";
+    a.argv = {"/bin/sh", "-c", shell.command};
+  }
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (!IsStripped(*e)) a.env.emplace_back(*e);
+  }
+  for (const auto& [key, value] : shell.env) SetVar(a.env, key, value);
+  SetVar(a.env, "PICOFLOW_WORKFLOW", spec.workflow);
+  SetVar(a.env, "PICOFLOW_RUN_ID", std::to_string(spec.run_id));
+  SetVar(a.env, "PICOFLOW_TASK", spec.task->name);
+  SetVar(a.env, "PICOFLOW_ATTEMPT", std::to_string(spec.attempt));
+  a.argv_ptrs = Pointers(a.argv);
+  a.env_ptrs = Pointers(a.env);
+  return a;
+}
+
+// libuv closes only the fds it opened itself (all O_CLOEXEC) in the child;
+// anything the daemon inherited or a library opened without O_CLOEXEC would
+// leak into every task. Marking every fd >= 3 close-on-exec right before the
+// fork closes that hole; the daemon never passes fds to tasks implicitly.
+void MarkInheritableFdsCloexec() {
+  static bool have_close_range = true;
+  if (have_close_range && ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  have_close_range = false;  // kernel < 5.11: walk /proc/self/fd instead
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  while (dirent* d = ::readdir(dir)) {
+    int fd = std::atoi(d->d_name);
+    if (fd < 3 || fd == ::dirfd(dir)) continue;
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC) == 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+  ::closedir(dir);
+}
+
+// Why uv_spawn failed, naming the workdir when that is the culprit: libuv
+// reports a failed chdir in the child with the same errno as a failed exec.
+std::string SpawnError(const std::string& file, const std::string& workdir, int uv_err) {
+  std::string msg = "cannot start '" + file + "': ";
+  struct stat st {};
+  if (!workdir.empty() && ::stat(workdir.c_str(), &st) != 0) {
+    return msg + "workdir '" + workdir + "': " + uv_strerror(uv_translate_sys_error(errno));
+  }
+  if (!workdir.empty() && !S_ISDIR(st.st_mode)) {
+    return msg + "workdir '" + workdir + "': not a directory";
+  }
+  return msg + uv_strerror(uv_err);
+}
+
+void CloseFd(uv_file fd) {
+  if (fd >= 0) ::close(fd);
+}
+
+std::string FormatTimeout(std::chrono::milliseconds ms) {
+  if (ms.count() % 1000 == 0) {
+    return FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(ms));
+  }
+  return std::to_string(ms.count()) + "ms";
+}
+
+std::string SignalText(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+class LocalAttempt;
+
+// Owns the uv_process_t. If its attempt is destroyed while the process runs,
+// it outlives the attempt until the exit callback (so libuv reaps the child,
+// no zombie is left) and then deletes itself.
+class ChildProcess {
+ public:
+  explicit ChildProcess(LocalAttempt* attempt) : attempt_(attempt), handle_(this) {}
+
+  uv_process_t* get() const { return handle_.get(); }
+  /// uv_spawn initializes the handle even when it fails: always call this after it.
+  void SpawnCalled(bool ok) {
+    handle_.MarkInitialized();
+    running_ = ok;
+  }
+  bool running() const { return running_; }
+
+  /// Hands ownership to the loop: deletes itself on the exit callback.
+  static void Abandon(std::unique_ptr<ChildProcess> child) {
+    child->attempt_ = nullptr;
+    (void)child.release();
+  }
+
+  static void OnExit(uv_process_t* p, std::int64_t status, int term_signal) noexcept;
+
+ private:
+  LocalAttempt* attempt_;
+  UvHandle<uv_process_t> handle_;
+  bool running_ = false;
+};
+
+// Why the attempt is being stopped, if it is.
+enum class Ending { kNone, kTimeout, kCancelled };
+
+// What the one timer of an attempt is counting down.
+enum class TimerPhase { kNone, kTimeout, kGrace, kDrain, kStartFailed };
+
+// One running shell attempt: the child process, its two output pipes and one
+// timer (timeout, then kill grace; or the drain period; or the deferred report
+// of a failed start).
+class LocalAttempt final : public Attempt {
+ public:
+  LocalAttempt(uv_loop_t* loop, const AttemptSpec& spec, AttemptSink& sink);
+  ~LocalAttempt() override;
+  LocalAttempt(const LocalAttempt&) = delete;
+  LocalAttempt& operator=(const LocalAttempt&) = delete;
+
+  /// Spawns the process, or arranges for the failure to be reported later.
+  /// Throws only (std::bad_alloc) before the spawn.
+  void Begin(const AttemptSpec& spec);
+  /// Reports `error` as a failure to start on a later loop iteration.
+  void StartLater(std::string error);
+  void Cancel() override { Terminate(Ending::kCancelled); }
+
+  /// The exit callback, forwarded by ChildProcess. May destroy `this`.
+  void OnExit(std::int64_t status, int term_signal);
+
+ private:
+  int OpenPipe(UvHandle<uv_pipe_t>& pipe, uv_file& child_end);
+  int Spawn(const SpawnArgs& args, const std::string& workdir, uv_file out, uv_file err);
+  void Spawned(const AttemptSpec& spec);
+  void StartReading(UvHandle<uv_pipe_t>& pipe);
+  void ArmTimer(TimerPhase phase, std::chrono::milliseconds delay);
+  void Terminate(Ending why);
+  void KillGroup(int sig) const;
+  bool GroupAlive() const;
+  bool PipesOpen() const { return out_.initialized() || err_.initialized(); }
+  void ClosePipes();
+  void OnRead(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf);
+  void OnTimer();
+  void MaybeFinish();
+  void Finish();
+  AttemptResult Result() const;
+
+  static void AllocCb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept;
+  static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
+  static void TimerCb(uv_timer_t* t) noexcept;
+
+  uv_loop_t* loop_;
+  AttemptSink* sink_;
+  std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds kill_grace_;
+  std::unique_ptr<ChildProcess> child_;
+  UvHandle<uv_pipe_t> out_;
+  UvHandle<uv_pipe_t> err_;
+  UvHandle<uv_timer_t> timer_;
+  TimerPhase phase_ = TimerPhase::kNone;
+  Ending ending_ = Ending::kNone;
+  pid_t pgid_ = 0;             // 0 until spawned; the group outlives the leader
+  bool exited_ = false;
+  bool finished_ = false;
+  std::int64_t exit_status_ = 0;
+  int term_signal_ = 0;
+  std::string start_error_;
+  char buffer_[kReadBufferSize];  // left uninitialized: only read() writes it
+};
+
+void ChildProcess::OnExit(uv_process_t* p, std::int64_t status, int term_signal) noexcept {
+  try {
+    auto* child = OwnerOf<ChildProcess>(p);
+    if (child == nullptr) return;
+    child->running_ = false;
+    if (child->attempt_ == nullptr) {
+      delete child;  // abandoned: the child is reaped, close the handle
+      return;
+    }
+    child->attempt_->OnExit(status, term_signal);  // may delete the attempt and `child`
+  } catch (const std::exception& e) {
+    spdlog::error("local executor: exit callback: {}", e.what());
+  } catch (...) {
+    spdlog::error("local executor: exit callback: unknown exception");
+  }
+}
+
+LocalAttempt::LocalAttempt(uv_loop_t* loop, const AttemptSpec& spec, AttemptSink& sink)
+    : loop_(loop),
+      sink_(&sink),
+      timeout_(spec.timeout),
+      kill_grace_(spec.kill_grace),
+      child_(std::make_unique<ChildProcess>(this)),
+      out_(this),
+      err_(this),
+      timer_(this) {
+  uv_timer_init(loop_, timer_.get());  // cannot fail
+  timer_.MarkInitialized();
+}
+
+LocalAttempt::~LocalAttempt() {
+  if (!finished_) KillGroup(SIGKILL);
+  if (child_ && child_->running()) ChildProcess::Abandon(std::move(child_));
+  // The pipes and the timer close through their UvHandle destructors; with
+  // `data` cleared, their pending callbacks find no owner and do nothing.
+}
+
+void LocalAttempt::Begin(const AttemptSpec& spec) {
+  const auto* shell = spec.task ? std::get_if<ShellConfig>(&spec.task->config) : nullptr;
+  if (shell == nullptr) return StartLater("cannot start: not a shell task");
+  SpawnArgs args = BuildSpawnArgs(spec, *shell);
+  uv_file child_out = -1;
+  uv_file child_err = -1;
+  int rc = OpenPipe(out_, child_out);
+  if (rc == 0) rc = OpenPipe(err_, child_err);
+  if (rc == 0) rc = Spawn(args, shell->workdir, child_out, child_err);
+  CloseFd(child_out);  // the child has its own copies now
+  CloseFd(child_err);
+  if (rc != 0) return StartLater(SpawnError(args.file, shell->workdir, rc));
+  Spawned(spec);
+}
+
+// A real pipe, not the socketpair that UV_CREATE_PIPE makes in libuv 1.44:
+// scripts write to /dev/stdout and /dev/stderr, and open() of those fails
+// with ENXIO on a socket. Both ends are O_CLOEXEC, so no other task inherits
+// them (a leaked write end would keep this attempt from ever seeing EOF).
+int LocalAttempt::OpenPipe(UvHandle<uv_pipe_t>& pipe, uv_file& child_end) {
+  int rc = uv_pipe_init(loop_, pipe.get(), 0);
+  if (rc != 0) return rc;
+  pipe.MarkInitialized();
+  uv_file fds[2];
+  rc = uv_pipe(fds, UV_NONBLOCK_PIPE, 0);  // the child's end stays blocking
+  if (rc != 0) return rc;
+  rc = uv_pipe_open(pipe.get(), fds[0]);
+  if (rc != 0) {
+    CloseFd(fds[0]);
+    CloseFd(fds[1]);
+    return rc;
+  }
+  child_end = fds[1];
+  return 0;
+}
+
+int LocalAttempt::Spawn(const SpawnArgs& args, const std::string& workdir, uv_file out,
+                        uv_file err) {
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = UV_IGNORE;  // libuv opens /dev/null for an ignored fd 0-2
+  stdio[1].flags = UV_INHERIT_FD;
+  stdio[1].data.fd = out;
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = err;
+  uv_process_options_t options{};
+  options.exit_cb = &ChildProcess::OnExit;
+  options.file = args.file.c_str();
+  options.args = const_cast<char**>(args.argv_ptrs.data());
+  options.env = const_cast<char**>(args.env_ptrs.data());
+  options.cwd = workdir.empty() ? nullptr : workdir.c_str();
+  options.flags = UV_PROCESS_DETACHED;  // setsid(): own session and group, pgid == pid
+  options.stdio_count = 3;
+  options.stdio = stdio;
+  MarkInheritableFdsCloexec();
+  int rc = uv_spawn(loop_, child_->get(), &options);
+  child_->SpawnCalled(rc == 0);
+  return rc;
+}
+
+void LocalAttempt::Spawned(const AttemptSpec& spec) {
+  pgid_ = child_->get()->pid;
+  StartReading(out_);
+  StartReading(err_);
+  if (spec.timeout.count() > 0) ArmTimer(TimerPhase::kTimeout, timeout_);
+  ProcessIdentity identity;
+  identity.pid = pgid_;
+  identity.pgid = pgid_;
+  identity.start_time = ReadProcessStartTime(pgid_).value_or(0);  // a zombie still has it
+  identity.boot_id = ReadBootId();
+  try {
+    sink_->OnStarted(identity);
+  } catch (const std::exception& e) {  // the process runs regardless; keep tracking it
+    spdlog::error("local executor: OnStarted: {}", e.what());
+  }
+}
+
+void LocalAttempt::StartReading(UvHandle<uv_pipe_t>& pipe) {
+  if (uv_read_start(pipe.stream(), &AllocCb, &ReadCb) != 0) pipe.Close();  // as if at EOF
+}
+
+void LocalAttempt::StartLater(std::string error) {
+  KillGroup(SIGKILL);  // only if an allocation failed after the spawn
+  ClosePipes();
+  start_error_ = std::move(error);
+  ArmTimer(TimerPhase::kStartFailed, std::chrono::milliseconds(0));
+}
+
+void LocalAttempt::ArmTimer(TimerPhase phase, std::chrono::milliseconds delay) {
+  phase_ = phase;
+  uv_timer_start(timer_.get(), &TimerCb, static_cast<std::uint64_t>(delay.count()), 0);
+}
+
+// TERM now, KILL when the grace ends. Once the process exited, the drain
+// period already bounds what is left, so a late Cancel changes nothing.
+void LocalAttempt::Terminate(Ending why) {
+  if (finished_ || exited_ || pgid_ == 0 || ending_ != Ending::kNone) return;
+  ending_ = why;
+  KillGroup(SIGTERM);
+  ArmTimer(TimerPhase::kGrace, kill_grace_);
+}
+
+void LocalAttempt::KillGroup(int sig) const {
+  if (pgid_ > 0) ::kill(-pgid_, sig);  // ESRCH: the group is gone, nothing to do
+}
+
+bool LocalAttempt::GroupAlive() const { return pgid_ > 0 && ::kill(-pgid_, 0) == 0; }
+
+void LocalAttempt::ClosePipes() {
+  out_.Close();
+  err_.Close();
+}
+
+void LocalAttempt::OnExit(std::int64_t status, int term_signal) {
+  child_.reset();  // reaped: the process handle has nothing more to say
+  exited_ = true;
+  exit_status_ = status;
+  term_signal_ = term_signal;
+  if (phase_ == TimerPhase::kTimeout) {
+    uv_timer_stop(timer_.get());
+    phase_ = TimerPhase::kNone;
+  }
+  MaybeFinish();
+}
+
+void LocalAttempt::OnRead(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
+  bool is_out = stream == out_.stream();
+  if (n > 0) {
+    sink_->OnOutput(is_out ? OutputStream::kStdout : OutputStream::kStderr,
+                    std::string_view(buf->base, static_cast<std::size_t>(n)));
+    return;
+  }
+  if (n == 0) return;  // EAGAIN
+  (is_out ? out_ : err_).Close();  // EOF, or a read error that ends the stream alike
+  MaybeFinish();
+}
+
+void LocalAttempt::OnTimer() {
+  TimerPhase phase = phase_;
+  phase_ = TimerPhase::kNone;
+  switch (phase) {
+    case TimerPhase::kTimeout:
+      return Terminate(Ending::kTimeout);
+    case TimerPhase::kGrace:
+      KillGroup(SIGKILL);
+      if (!exited_) return;  // the exit callback follows the KILL
+      if (PipesOpen()) return ArmTimer(TimerPhase::kDrain, kLocalDrainPeriod);
+      return Finish();
+    case TimerPhase::kDrain:
+      KillGroup(SIGKILL);  // whatever still holds the pipes, if it is in the group
+      ClosePipes();
+      return Finish();
+    case TimerPhase::kStartFailed:
+      return Finish();
+    case TimerPhase::kNone:
+      return;
+  }
+}
+
+// Finished = exited and both pipes at EOF. While a TERM grace runs, members
+// of the group that survived the leader get the rest of it, then the KILL.
+void LocalAttempt::MaybeFinish() {
+  if (!exited_ || finished_) return;
+  if (PipesOpen()) {
+    if (phase_ == TimerPhase::kNone) ArmTimer(TimerPhase::kDrain, kLocalDrainPeriod);
+    return;
+  }
+  if (phase_ == TimerPhase::kGrace && GroupAlive()) return;
+  Finish();
+}
+
+void LocalAttempt::Finish() {
+  finished_ = true;
+  uv_timer_stop(timer_.get());
+  phase_ = TimerPhase::kNone;
+  ClosePipes();
+  AttemptResult result = Result();
+  sink_->OnFinished(result);  // last: the sink may destroy `this`
+}
+
+AttemptResult LocalAttempt::Result() const {
+  AttemptResult r;
+  if (!start_error_.empty()) {
+    r.error = start_error_;
+    return r;
+  }
+  if (term_signal_ != 0) {
+    r.signal = term_signal_;
+  } else {
+    r.exit_code = static_cast<int>(exit_status_);
+  }
+  if (ending_ == Ending::kTimeout) {
+    r.status = AttemptStatus::kTimeout;
+    r.error = "timed out after " + FormatTimeout(timeout_);
+  } else if (ending_ == Ending::kCancelled) {
+    r.status = AttemptStatus::kCancelled;
+    r.error = "cancelled";
+  } else if (term_signal_ != 0) {
+    r.error = "killed by " + SignalText(term_signal_);
+  } else if (exit_status_ != 0) {
+    r.error = "exited with code " + std::to_string(exit_status_);
+  } else {
+    r.status = AttemptStatus::kSucceeded;
+  }
+  return r;
+}
+
+void LocalAttempt::AllocCb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+  auto* self = OwnerOf<LocalAttempt>(h);
+  *buf = self != nullptr ? uv_buf_init(self->buffer_, sizeof self->buffer_) : uv_buf_init(nullptr, 0);
+}
+
+void LocalAttempt::ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
+  try {
+    if (auto* self = OwnerOf<LocalAttempt>(s)) self->OnRead(s, n, buf);
+  } catch (const std::exception& e) {
+    spdlog::error("local executor: read callback: {}", e.what());
+  } catch (...) {
+    spdlog::error("local executor: read callback: unknown exception");
+  }
+}
+
+void LocalAttempt::TimerCb(uv_timer_t* t) noexcept {
+  try {
+    if (auto* self = OwnerOf<LocalAttempt>(t)) self->OnTimer();
+  } catch (const std::exception& e) {
+    spdlog::error("local executor: timer callback: {}", e.what());
+  } catch (...) {
+    spdlog::error("local executor: timer callback: unknown exception");
+  }
+}
+
+}  // namespace
+
+LocalExecutor::LocalExecutor(uv_loop_t* loop) : loop_(loop) {}
+
+std::unique_ptr<Attempt> LocalExecutor::Start(const AttemptSpec& spec, AttemptSink& sink) {
+  auto attempt = std::make_unique<LocalAttempt>(loop_, spec, sink);
+  try {
+    attempt->Begin(spec);
+  } catch (const std::exception& e) {  // out of memory building argv/env: nothing was spawned
+    attempt->StartLater(std::string("cannot start: ") + e.what());
+  }
+  return attempt;
+}
+
+}  // namespace picoflow

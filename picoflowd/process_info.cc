@@ -1,1 +1,82 @@
-// placeholder: being written
+#include "picoflowd/process_info.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <string_view>
+
+namespace picoflow {
+namespace {
+
+// Reads a small /proc file into `buf` with one read(): /proc files are
+// generated whole on the first read. Returns the bytes read, or -1. Plain
+// syscalls rather than streams: this runs once per task attempt.
+ssize_t ReadSmallFile(const char* path, char* buf, std::size_t size) {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n;
+  do {
+    n = ::read(fd, buf, size);
+  } while (n < 0 && errno == EINTR);
+  ::close(fd);
+  return n;
+}
+
+// Field 22 (starttime) of a /proc/PID/stat line. The comm field (2) may hold
+// spaces and parentheses, so counting starts after the last ')': the next
+// field there is field 3.
+std::optional<std::uint64_t> ParseStartTime(std::string_view stat) {
+  std::size_t pos = stat.rfind(')');
+  if (pos == std::string_view::npos) return std::nullopt;
+  int field = 2;
+  while (field < 22) {
+    pos = stat.find(' ', pos + 1);
+    if (pos == std::string_view::npos) return std::nullopt;
+    ++field;
+  }
+  const char* begin = stat.data() + pos + 1;
+  const char* end = stat.data() + stat.size();
+  std::uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (ec != std::errc() || ptr == begin) return std::nullopt;
+  return value;
+}
+
+std::string LoadBootId() {
+  char buf[128];
+  ssize_t n = ReadSmallFile("/proc/sys/kernel/random/boot_id", buf, sizeof buf);
+  if (n <= 0) return {};
+  std::string_view id(buf, static_cast<std::size_t>(n));
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.remove_suffix(1);
+  return std::string(id);
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> ReadProcessStartTime(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  char buf[2048];  // the whole line is at most ~1.1 KiB
+  ssize_t n = ReadSmallFile(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  return ParseStartTime(std::string_view(buf, static_cast<std::size_t>(n)));
+}
+
+const std::string& ReadBootId() {
+  static const std::string boot_id = LoadBootId();
+  return boot_id;
+}
+
+bool KillProcessGroupIfSame(pid_t pgid, std::uint64_t start_time, const std::string& boot_id) {
+  if (pgid <= 1 || boot_id.empty() || ReadBootId() != boot_id) return false;
+  std::optional<std::uint64_t> now = ReadProcessStartTime(pgid);
+  if (!now || *now != start_time) return false;  // leader gone, or the pid was reused
+  return ::kill(-pgid, SIGKILL) == 0;
+}
+
+}  // namespace picoflow

@@ -1,0 +1,33 @@
+#pragma once
+// The per-type schemas of a task's `config:` map (shell, ssh, http): which
+// keys exist, their types, ranges and defaults.
+
+#include <string>
+#include <string_view>
+
+#include "common/diagnostic.h"
+#include "common/workflow.h"
+
+namespace picoflow {
+
+class FieldReader;
+struct YamlNode;
+
+/// Reads the `config:` map of a task of `type`. `config_key` is where the
+/// `config:` key is (missing required keys are reported there), `prefix` is
+/// `task 'name': `. Every problem is reported to `reader`; the result is only
+/// meaningful if none was. Unknown keys get a "did you mean"; a task-level key
+/// (`timeout`, `retry`, ...) gets a message saying it belongs on the task;
+/// `password`/`passphrase` get one pointing at passphrase_file/passphrase_env.
+TaskConfig LoadTaskConfig(FieldReader& reader, TaskType type, const YamlNode& config,
+                          SourcePos config_key, const std::string& prefix);
+
+/// True if `key` is a config key of tasks of `type` (for hints at task level).
+bool IsTaskConfigKey(TaskType type, std::string_view key);
+
+/// Returns an empty string if `host` is a syntactically valid hostname (RFC
+/// 1123 labels; `_` tolerated), IPv4 or IPv6 address (brackets allowed), else
+/// why not, e.g. "put the port in 'port:'".
+std::string CheckHostSyntax(std::string_view host);
+
+}  // namespace picoflow

@@ -1,0 +1,111 @@
+#include "common/yaml_text.h"
+
+#include <cstdio>
+
+namespace picoflow {
+namespace {
+
+bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+// Length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or 0
+// if it is invalid (Unicode 15, table 3-7: no overlongs, no surrogates, no
+// values past U+10FFFF).
+std::size_t Utf8Length(std::string_view s, std::size_t i) {
+  const auto at = [&](std::size_t k) -> unsigned {
+    return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u;
+  };
+  const unsigned b0 = at(0);
+  const auto in = [](unsigned b, unsigned lo, unsigned hi) { return b >= lo && b <= hi; };
+  if (in(b0, 0xC2, 0xDF)) return in(at(1), 0x80, 0xBF) ? 2 : 0;
+  if (in(b0, 0xE0, 0xEF)) {
+    const unsigned lo = b0 == 0xE0 ? 0xA0 : 0x80;
+    const unsigned hi = b0 == 0xED ? 0x9F : 0xBF;
+    return in(at(1), lo, hi) && in(at(2), 0x80, 0xBF) ? 3 : 0;
+  }
+  if (in(b0, 0xF0, 0xF4)) {
+    const unsigned lo = b0 == 0xF0 ? 0x90 : 0x80;
+    const unsigned hi = b0 == 0xF4 ? 0x8F : 0xBF;
+    return in(at(1), lo, hi) && in(at(2), 0x80, 0xBF) && in(at(3), 0x80, 0xBF) ? 4 : 0;
+  }
+  return 0;
+}
+
+std::string Hex(unsigned char c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%02X", c);
+  return buf;
+}
+
+bool IsBlank(std::string_view s) {
+  for (char c : s) {
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return false;
+  }
+  return true;
+}
+
+std::optional<TextProblem> CheckEncodingMarks(std::string_view text) {
+  if (text.empty()) return TextProblem{{}, "empty file"};
+  if (text.size() >= 2 && ((text[0] == '\xFE' && text[1] == '\xFF') ||
+                           (text[0] == '\xFF' && text[1] == '\xFE'))) {
+    return TextProblem{{1, 1}, "the file is UTF-16 or UTF-32; save it as UTF-8"};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<TextProblem> CheckYamlText(std::string_view text, TextPositions& positions) {
+  if (auto problem = CheckEncodingMarks(text)) return problem;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  if (IsBlank(text)) return TextProblem{{}, "empty file"};
+  positions.body_ = text;
+  positions.non_ascii_line_.assign(1, 0);
+
+  // One pass over the bytes, counting lines and character columns.
+  int line = 1;
+  int col = 1;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      positions.non_ascii_line_.push_back(0);
+      ++line;
+      col = 1;
+      ++i;
+      continue;
+    }
+    if (c == 0) return TextProblem{{line, col}, "NUL byte: this looks like a binary file, not YAML"};
+    if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7F) {
+      return TextProblem{{line, col}, "control character " + Hex(c) +
+                                          " is not allowed in YAML (is this a binary file?)"};
+    }
+    std::size_t len = 1;
+    if (c >= 0x80) {
+      len = Utf8Length(text, i);
+      if (len == 0) {
+        return TextProblem{{line, col}, "invalid UTF-8 (byte " + Hex(c) + "); save the file as UTF-8"};
+      }
+      positions.non_ascii_line_.back() = 1;
+    }
+    i += len;
+    ++col;
+  }
+  return std::nullopt;
+}
+
+SourcePos TextPositions::FromMark(int line, int byte_column, int byte_offset) const {
+  if (line < 0 || byte_column < 0 || byte_offset < 0) return {};
+  const auto index = static_cast<std::size_t>(line);
+  const bool ascii = index >= non_ascii_line_.size() || !non_ascii_line_[index];
+  const int line_start = byte_offset - byte_column;
+  if (ascii || line_start < 0 || static_cast<std::size_t>(byte_offset) > body_.size()) {
+    return {line + 1, byte_column + 1};
+  }
+  // Count characters, i.e. bytes that do not continue a UTF-8 sequence.
+  int col = 1;
+  for (int i = line_start; i < byte_offset; ++i) {
+    if (!IsContinuation(static_cast<unsigned char>(body_[i]))) ++col;
+  }
+  return {line + 1, col};
+}
+
+}  // namespace picoflow

@@ -1,0 +1,335 @@
+#include "picoflowd/daemon.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "common/workflow_load.h"
+#include "picoflowd/executor_local.h"
+#include "picoflowd/executor_unavailable.h"
+#include "picoflowd/logging.h"
+#include "picoflowd/rpc_dispatch.h"
+#include "picoflowd/rpc_methods.h"
+#include "picoflowd/rpc_server.h"
+#include "picoflowd/run_manager.h"
+#include "picoflowd/store.h"
+
+namespace picoflow {
+namespace {
+
+using Clock = std::chrono::system_clock;
+namespace fs = std::filesystem;
+
+// Creates `dir` and its missing parents; the last component gets `mode`.
+Status MakeDirs(const std::string& dir, mode_t mode) {
+  std::error_code ec;
+  const fs::path path(dir);
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  if (mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
+    return Err(ErrorCode::kIo, "cannot create directory " + dir + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Err(ErrorCode::kIo, dir + " is not a directory");
+  }
+  return {};
+}
+
+bool IsWorkflowFileName(const fs::path& p) {
+  const std::string ext = p.extension().string();
+  return (ext == ".yaml" || ext == ".yml") && p.filename().string()[0] != '.';
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonConfig config) : config_(std::move(config)), grace_timer_(this) {
+  started_at_ = std::chrono::steady_clock::now();
+  loop_ready_ = uv_loop_init(&loop_) == 0;
+}
+
+Daemon::~Daemon() {
+  // Tear down in dependency order, then close whatever handle is left and
+  // let the loop run their close callbacks.
+  server_.reset();
+  dispatcher_.reset();
+  methods_.reset();
+  runs_.reset();
+  signals_.clear();
+  grace_timer_.Close();
+  shell_executor_.reset();
+  ssh_executor_.reset();
+  http_executor_.reset();
+  if (store_) (void)store_->Close();
+  store_.reset();
+  if (!loop_ready_) return;
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  const int rc = uv_loop_close(&loop_);
+  if (rc != 0) LogError({}, std::string("event loop did not close cleanly: ") + uv_strerror(rc));
+}
+
+Status Daemon::Open() {
+  if (!loop_ready_) return Err(ErrorCode::kInternal, "cannot initialise the event loop");
+  if (Status s = MakeDirs(config_.state_dir, 0700); !s.ok()) {
+    return Err(ErrorCode::kIo, s.error().message + " (choose another with --state-dir)");
+  }
+  // One daemon per state directory: a second one would fight over the runs.
+  const std::string lock_path = config_.state_dir + "/picoflowd.lock";
+  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Err(ErrorCode::kConflict, "another picoflowd is using the state directory " +
+                                         config_.state_dir + " (stop it, or use --state-dir)");
+  }
+  // lock_fd stays open (and locked) for the life of the process.
+  StoreOptions options;
+  options.synchronous = config_.synchronous_full ? Synchronous::kFull : Synchronous::kNormal;
+  auto store = Store::Open(config_.state_dir + "/picoflow.db", options);
+  if (!store.ok()) return store.error();
+  store_ = std::move(*store);
+
+  shell_executor_ = std::make_unique<LocalExecutor>(&loop_);
+  ssh_executor_ = std::make_unique<UnavailableExecutor>(
+      &loop_, "executor not available yet: ssh tasks are not supported by this build");
+  http_executor_ = std::make_unique<UnavailableExecutor>(
+      &loop_, "executor not available yet: http tasks are not supported by this build");
+  engine_.loop = &loop_;
+  engine_.store = store_.get();
+  engine_.shell = shell_executor_.get();
+  engine_.ssh = ssh_executor_.get();
+  engine_.http = http_executor_.get();
+  engine_.output_cap = config_.output_cap;
+  runs_ = std::make_unique<RunManager>(engine_);
+  if (uv_timer_init(&loop_, grace_timer_.get()) == 0) grace_timer_.MarkInitialized();
+  return {};
+}
+
+Status Daemon::LoadStoredWorkflows() {
+  auto records = store_->ListWorkflows();
+  if (!records.ok()) return records.error();
+  for (const WorkflowRecord& r : *records) {
+    auto full = store_->GetWorkflow(r.name);
+    if (!full.ok()) return full.error();
+    CompiledWorkflow compiled = CompileWorkflow(full->source, r.name, full->origin);
+    if (!compiled.version) {
+      LogError({}, "stored workflow '" + r.name + "' no longer loads; skipped");
+      continue;
+    }
+    registry_.Put(compiled.version);
+    registry_.SetPaused(r.name, r.paused);
+  }
+  return {};
+}
+
+std::vector<std::string> Daemon::WorkflowFiles() const {
+  std::vector<std::string> files;
+  if (!config_.workflows_dir.empty()) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(config_.workflows_dir, ec)) {
+      if (IsWorkflowFileName(entry.path())) files.push_back(entry.path().string());
+    }
+    std::sort(files.begin(), files.end());
+  }
+  files.insert(files.end(), config_.files.begin(), config_.files.end());
+  return files;
+}
+
+ReloadReport Daemon::Reload() {
+  ReloadReport report;
+  load_errors_.clear();
+  std::set<std::string> current_files;
+  std::set<std::string> names_seen;
+  for (const std::string& file : WorkflowFiles()) {
+    current_files.insert(file);
+    auto source = ReadWorkflowFile(file);
+    CompiledWorkflow compiled;
+    if (source.ok()) {
+      compiled = CompileWorkflow(*source, file, file);
+    } else {
+      compiled.diagnostics.push_back(Diagnostic{file, {}, source.error().message});
+    }
+    if (compiled.version && !names_seen.insert(compiled.version->workflow->name).second) {
+      compiled.diagnostics.push_back(
+          Diagnostic{file, {}, "workflow '" + compiled.version->workflow->name +
+                                   "' is already defined by another file; this one is ignored"});
+      compiled.version = nullptr;
+    }
+    if (!compiled.version) {
+      // The last good version of this file, if any, keeps running; a file
+      // that never loaded is reported on its own.
+      bool had_version = false;
+      for (const auto& [name, entry] : registry_.entries()) {
+        if (entry.version && entry.version->origin == file) {
+          registry_.MarkBroken(name, file, compiled.diagnostics);
+          names_seen.insert(name);
+          had_version = true;
+        }
+      }
+      for (const Diagnostic& d : compiled.diagnostics) {
+        LogError({}, d.ToString());
+        report.errors.push_back(d);
+        if (!had_version) load_errors_.push_back(d);
+      }
+      continue;
+    }
+    const std::string name = compiled.version->workflow->name;
+    const auto* existing = registry_.Find(name);
+    if (existing && existing->version && existing->version->source == compiled.version->source &&
+        existing->version->origin == file && existing->errors.empty()) {
+      report.unchanged.push_back(name);
+      continue;
+    }
+    auto replaced = Submit(compiled.version);
+    if (!replaced.ok()) {
+      LogError({}, replaced.error().message);
+      report.errors.push_back(Diagnostic{file, {}, replaced.error().message});
+      continue;
+    }
+    (*replaced ? report.replaced : report.added).push_back(name);
+  }
+  // Workflows whose file is gone are unloaded; submitted ones stay.
+  std::vector<std::string> gone;
+  for (const auto& [name, entry] : registry_.entries()) {
+    const std::string origin = entry.version ? entry.version->origin : entry.broken_file;
+    if (origin != "submitted" && !current_files.count(origin)) gone.push_back(name);
+  }
+  for (const std::string& name : gone) {
+    if (Remove(name).ok()) report.removed.push_back(name);
+  }
+  LogFields f;
+  f.event = "daemon.reloaded";
+  LogInfo(f, "workflows loaded: " + std::to_string(report.added.size()) + " added, " +
+                 std::to_string(report.replaced.size()) + " replaced, " +
+                 std::to_string(report.removed.size()) + " removed, " +
+                 std::to_string(report.errors.size()) + " errors");
+  return report;
+}
+
+Result<bool> Daemon::Submit(std::shared_ptr<const WorkflowVersion> version) {
+  const std::string& name = version->workflow->name;
+  auto stored = store_->PutWorkflow(name, version->source, version->origin, Clock::now());
+  if (!stored.ok()) return stored.error();
+  const auto* existing = registry_.Find(name);
+  const bool replaced = existing != nullptr && existing->version != nullptr;
+  registry_.Put(std::move(version));
+  return replaced;
+}
+
+Status Daemon::Remove(const std::string& name) {
+  if (!registry_.Remove(name)) return Err(ErrorCode::kNotFound, "no workflow '" + name + "'");
+  if (Status s = store_->RemoveWorkflow(name); !s.ok() && s.error().code != ErrorCode::kNotFound) {
+    return s;
+  }
+  return {};
+}
+
+void Daemon::StartSignals() {
+  for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
+    auto handle = std::make_unique<UvHandle<uv_signal_t>>(this);
+    if (uv_signal_init(&loop_, handle->get()) != 0) continue;
+    handle->MarkInitialized();
+    uv_signal_start(
+        handle->get(),
+        [](uv_signal_t* h, int sig) noexcept {
+          auto* self = OwnerOf<Daemon>(h);
+          if (self == nullptr) return;
+          try {
+            self->OnSignal(sig);
+          } catch (...) {
+          }
+        },
+        signum);
+    signals_.push_back(std::move(handle));
+  }
+}
+
+void Daemon::OnSignal(int signum) {
+  LogFields f;
+  f.event = "daemon.signal";
+  LogInfo(f, std::string("received ") + strsignal(signum));
+  if (signum == SIGHUP) {
+    if (!stopping_) Reload();
+    return;
+  }
+  Shutdown();
+}
+
+void Daemon::Shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  LogFields f;
+  f.event = "daemon.stopping";
+  LogInfo(f, "stopping: cancelling " + std::to_string(runs_->runs().size()) + " run(s)");
+  if (server_) server_->Close();
+  if (grace_timer_.initialized()) {
+    uv_timer_start(
+        grace_timer_.get(),
+        [](uv_timer_t* h) noexcept {
+          auto* self = OwnerOf<Daemon>(h);
+          if (self == nullptr) return;
+          try {
+            LogWarn({}, "shutdown grace period over: killing what still runs");
+            self->runs_->AbandonAll();
+            self->FinishShutdown();
+          } catch (...) {
+          }
+        },
+        static_cast<std::uint64_t>(config_.shutdown_grace.count()), 0);
+  }
+  runs_->CancelAll([this] { FinishShutdown(); });
+}
+
+void Daemon::FinishShutdown() {
+  // Everything still open is closed; uv_run() returns once nothing is active.
+  grace_timer_.Close();
+  signals_.clear();
+  if (server_) server_->Close();
+  if (store_) {
+    if (Status s = store_->Close(); !s.ok()) LogError({}, s.error().message);
+  }
+}
+
+int Daemon::Run() {
+  if (Status s = Open(); !s.ok()) {
+    std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
+    return 1;
+  }
+  dispatcher_ = std::make_unique<Dispatcher>();
+  methods_ = std::make_unique<RpcMethods>(*this);
+  methods_->Register(*dispatcher_);
+  RpcServerOptions options;
+  options.socket_path = config_.socket_path;
+  server_ = std::make_unique<RpcServer>(&loop_, options, *dispatcher_);
+  if (Status s = server_->Listen(); !s.ok()) {
+    std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
+    return 1;
+  }
+  if (Status s = LoadStoredWorkflows(); !s.ok()) {
+    std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
+    return 1;
+  }
+  Reload();
+  const int resumed = runs_->RecoverUnfinished();
+  StartSignals();
+  LogFields f;
+  f.event = "daemon.ready";
+  LogInfo(f, "picoflowd " PICOFLOW_VERSION " ready on " + config_.socket_path + " (state " +
+                 config_.state_dir + ", " + std::to_string(registry_.entries().size()) +
+                 " workflows, " + std::to_string(resumed) + " runs resumed)");
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  LogInfo({}, "stopped");
+  return 0;
+}
+
+}  // namespace picoflow

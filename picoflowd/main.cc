@@ -1,0 +1,58 @@
+// picoflowd: flags -> DaemonConfig -> Daemon.
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "common/paths.h"
+#include "picoflowd/daemon.h"
+#include "picoflowd/logging.h"
+
+int main(int argc, char** argv) {
+  using namespace picoflow;
+  CLI::App app{"picoflowd - the picoflow workflow daemon", "picoflowd"};
+  app.set_version_flag("--version", PICOFLOW_VERSION);
+  DaemonConfig config;
+  bool system = false;
+  std::string once;
+  std::string log_format = "text";
+  double shutdown_grace_s = 10;
+  app.add_option("files", config.files, "Workflow files to load at start (and on reload)");
+  app.add_flag("--system", system, "System mode: /run/picoflow, /var/lib/picoflow, /etc/picoflow");
+  app.add_option("--socket", config.socket_path, "Control socket path");
+  app.add_option("--state-dir", config.state_dir, "Directory of the SQLite database");
+  app.add_option("--workflows-dir", config.workflows_dir, "Directory of *.yaml workflows");
+  app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--once", once, "Run this workflow file once in the foreground and exit");
+  app.add_option("--read-group", config.read_group, "Group whose members may use read-only methods");
+  app.add_flag("--sync-full", config.synchronous_full, "SQLite synchronous=FULL (fsync every commit)");
+  app.add_option("--output-cap", config.output_cap, "Bytes of output kept per task attempt and stream")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
+  app.add_option("--shutdown-grace", shutdown_grace_s, "Seconds runs get to stop on SIGTERM")
+      ->check(CLI::Range(0.0, 3600.0));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  config.log_format = *ParseLogFormat(log_format);
+  config.shutdown_grace = std::chrono::milliseconds(static_cast<long long>(shutdown_grace_s * 1000));
+  if (!InitLogging(config.log_format, config.log_level)) {
+    std::fprintf(stderr, "picoflowd: bad --log-level '%s'\n", config.log_level.c_str());
+    return 2;
+  }
+  if (!once.empty()) {
+    // --once keeps a private state directory unless one is given.
+    Daemon daemon(config);
+    return daemon.RunOnce(once);
+  }
+  const Paths defaults = system ? SystemPaths() : UserPaths();
+  if (config.socket_path.empty()) config.socket_path = defaults.socket;
+  if (config.state_dir.empty()) config.state_dir = defaults.state_dir;
+  if (config.workflows_dir.empty() && system) config.workflows_dir = defaults.workflows_dir;
+  Daemon daemon(config);
+  return daemon.Run();
+}

@@ -1,0 +1,159 @@
+#pragma once
+// SqliteDb: sole owner of one sqlite3 connection and of its prepared
+// statements, which are prepared once per SQL text and reused. Query borrows a
+// cached statement for one use; Transaction scopes BEGIN IMMEDIATE..COMMIT.
+// Every failure is an Error{kIo, "store: <what>: <sqlite message>"}; nothing
+// throws. Single-threaded (the connection is opened SQLITE_OPEN_NOMUTEX).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace picoflow {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+/// Milliseconds since the Unix epoch, the store's representation of a time.
+std::int64_t ToMillis(TimePoint t);
+/// The inverse of ToMillis.
+TimePoint FromMillis(std::int64_t ms);
+
+/// One use of a cached prepared statement: bind, step, read columns. The
+/// statement is reset and its bindings cleared when the Query is destroyed, so
+/// keep a Query's scope short (and closed before a COMMIT).
+class Query {
+ public:
+  Query(sqlite3_stmt* stmt, const char* what) : stmt_(stmt), what_(what) {}
+  ~Query();
+  Query(Query&& other) noexcept;
+  Query& operator=(Query&&) = delete;
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+
+  // Binders take 1-based parameter indexes. Text and blobs are bound without
+  // a copy: the bytes must stay alive until the last Step(). A bind failure is
+  // reported by the next Step().
+  Query& Bind(int index, std::int64_t value);
+  Query& Bind(int index, int value) { return Bind(index, static_cast<std::int64_t>(value)); }
+  Query& Bind(int index, std::string_view text);
+  Query& Bind(int index, const char* text) { return Bind(index, std::string_view(text)); }
+  Query& Bind(int index, std::string&& text) = delete;  // would dangle
+  Query& Bind(int index, TimePoint t) { return Bind(index, ToMillis(t)); }
+  Query& BindBlob(int index, std::string_view bytes);
+  Query& BindNull(int index);
+  /// Binds the value, or NULL when empty.
+  template <class T>
+  Query& Bind(int index, const std::optional<T>& value) {
+    return value ? Bind(index, *value) : BindNull(index);
+  }
+
+  /// Runs to the next row: true with a row to read, false when done. Returns
+  /// an Error for a bind failure, a constraint violation, SQLITE_BUSY, I/O.
+  Result<bool> Step();
+  /// Steps a statement that returns no rows (or ignores them) to completion.
+  Status Run();
+
+  bool IsNull(int col) const;
+  std::int64_t Int64(int col) const;
+  int Int(int col) const { return static_cast<int>(Int64(col)); }
+  std::string Text(int col) const;  ///< TEXT or BLOB bytes; "" for NULL
+  TimePoint Time(int col) const { return FromMillis(Int64(col)); }
+  std::optional<std::int64_t> OptionalInt64(int col) const;
+  std::optional<int> OptionalInt(int col) const;
+  std::optional<TimePoint> OptionalTime(int col) const;
+
+ private:
+  Error StepError(int rc) const;
+
+  sqlite3_stmt* stmt_;
+  const char* what_;     ///< for error messages: "create run"
+  int bind_error_ = 0;   ///< first failed bind's result code, 0 if none
+};
+
+/// An open connection plus its statement cache.
+class SqliteDb {
+ public:
+  /// Opens (creating if missing) the database file at `path`, read-write,
+  /// single-threaded, with extended result codes. Returns an Error if the file
+  /// cannot be opened; "not a database" is only found by the first statement.
+  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path);
+  ~SqliteDb();
+  SqliteDb(const SqliteDb&) = delete;
+  SqliteDb& operator=(const SqliteDb&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  /// Runs one or more statements that take no parameters (pragmas, DDL).
+  Status Exec(const char* what, const char* sql);
+  /// Runs a statement that returns one integer (e.g. `PRAGMA user_version`).
+  Result<std::int64_t> QueryInt(const char* what, const char* sql);
+  /// Runs a statement that returns one text value (e.g. `PRAGMA journal_mode=WAL`).
+  Result<std::string> QueryText(const char* what, const char* sql);
+
+  /// A Query over the cached statement for `sql`, preparing it on first use.
+  /// `what` names the operation in error messages and must be a literal.
+  /// Returns an Error if the SQL does not prepare.
+  Result<Query> Prepare(const char* what, const std::string& sql);
+
+  /// The SQL of every statement prepared so far (tests check their plans).
+  std::vector<std::string> PreparedSql() const;
+
+  /// Rows changed by the last INSERT/UPDATE/DELETE.
+  int Changes() const;
+  /// Rowid of the last successful INSERT.
+  std::int64_t LastInsertId() const;
+
+  /// Finalizes every statement and closes the connection. Returns an Error if
+  /// sqlite3_close does not return SQLITE_OK. Idempotent.
+  Status Close();
+
+  /// "store: <what>: <sqlite message for rc>", using the connection's message.
+  Error MakeError(const char* what, int rc) const;
+
+ private:
+  SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  void FinalizeAll();
+  /// Prepares, steps once and finalizes `sql`, calling `read` if a row came.
+  Status QueryOne(const char* what, const char* sql,
+                  const std::function<void(sqlite3_stmt*)>& read);
+
+  sqlite3* db_;
+  std::string path_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+};
+
+/// BEGIN IMMEDIATE on creation, ROLLBACK on destruction unless committed.
+class Transaction {
+ public:
+  /// Begins a write transaction. Returns an Error if BEGIN fails (busy, I/O).
+  static Result<Transaction> Begin(SqliteDb& db, const char* what);
+  ~Transaction();
+  Transaction(Transaction&& other) noexcept : db_(other.db_), what_(other.what_) {
+    other.db_ = nullptr;
+  }
+  Transaction& operator=(Transaction&&) = delete;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  /// Commits. Returns an Error if COMMIT fails; the destructor then rolls back.
+  Status Commit();
+
+ private:
+  Transaction(SqliteDb& db, const char* what) : db_(&db), what_(what) {}
+
+  SqliteDb* db_;  ///< null once committed or moved from
+  const char* what_;
+};
+
+}  // namespace picoflow

@@ -1,0 +1,554 @@
+#include "picoflowd/executor_local.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/workflow.h"
+#include "picoflowd/uv_handle.h"
+
+namespace picoflow {
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+// Records everything an attempt reports. By default it owns the attempt and
+// destroys it from OnFinished, as the daemon's runs may.
+class Recorder final : public AttemptSink {
+ public:
+  std::unique_ptr<Attempt> attempt;
+  bool destroy_on_finish = true;
+  bool keep_output = true;
+  std::optional<ProcessIdentity> started;
+  int started_calls = 0;
+  std::string out, err;
+  std::uint64_t out_bytes = 0, err_bytes = 0;
+  std::size_t max_chunk = 0;
+  std::optional<AttemptResult> result;
+  int finished_calls = 0;
+
+  void OnStarted(const ProcessIdentity& identity) override {
+    started = identity;
+    ++started_calls;
+  }
+  void OnOutput(OutputStream stream, std::string_view data) override {
+    bool is_out = stream == OutputStream::kStdout;
+    (is_out ? out_bytes : err_bytes) += data.size();
+    max_chunk = std::max(max_chunk, data.size());
+    if (keep_output) (is_out ? out : err).append(data);
+  }
+  void OnFinished(const AttemptResult& r) override {
+    result = r;
+    ++finished_calls;
+    if (destroy_on_finish) attempt.reset();
+  }
+};
+
+// One uv loop per test. At the end it runs the loop until every handle has
+// closed and checks that the loop closes cleanly (nothing leaked).
+class TestLoop {
+ public:
+  TestLoop() { uv_loop_init(&loop_); }
+  ~TestLoop() {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop_) == 0);
+  }
+  uv_loop_t* get() { return &loop_; }
+
+  /// Runs the loop until pred() holds or `limit` passes; returns pred().
+  bool RunUntil(const std::function<bool()>& pred, milliseconds limit = 10s) {
+    bool expired = false;
+    UvHandle<uv_timer_t> guard(&expired);
+    uv_timer_init(&loop_, guard.get());
+    guard.MarkInitialized();
+    uv_timer_start(
+        guard.get(), [](uv_timer_t* t) noexcept { *static_cast<bool*>(t->data) = true; },
+        static_cast<std::uint64_t>(limit.count()), 0);
+    while (!pred() && !expired) uv_run(&loop_, UV_RUN_ONCE);
+    return pred();
+  }
+
+ private:
+  uv_loop_t loop_;
+};
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string templ = (std::filesystem::temp_directory_path() / "picoflow-exec-XXXXXX").string();
+    REQUIRE(::mkdtemp(templ.data()) != nullptr);
+    path_ = templ;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A task that runs `command` through /bin/sh -c.
+Task ShellTask(std::string command) {
+  Task t;
+  t.name = "t";
+  t.type = TaskType::kShell;
+  ShellConfig config;
+  config.command = std::move(command);
+  t.config = std::move(config);
+  return t;
+}
+
+// A task that runs `program` directly with `args`.
+Task ProgramTask(std::string program, std::vector<std::string> args) {
+  Task t = ShellTask(std::move(program));
+  std::get<ShellConfig>(t.config).args = std::move(args);
+  return t;
+}
+
+ShellConfig& Config(Task& task) { return std::get<ShellConfig>(task.config); }
+
+AttemptSpec Spec(const Task& task, milliseconds timeout = 0ms, milliseconds grace = 300ms) {
+  AttemptSpec spec;
+  spec.task = &task;
+  spec.workflow = "wf";
+  spec.run_id = 42;
+  spec.attempt = 2;
+  spec.timeout = timeout;
+  spec.kill_grace = grace;
+  return spec;
+}
+
+// Starts an attempt and runs the loop until it finished; the recorder holds the results.
+void RunToEnd(TestLoop& loop, const AttemptSpec& spec, Recorder& rec) {
+  LocalExecutor executor(loop.get());
+  rec.attempt = executor.Start(spec, rec);
+  CHECK(rec.finished_calls == 0);  // never from inside Start
+  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }));
+}
+
+// The state letter of /proc/PID/stat ('R', 'S', 'Z', ...), or 0 if there is no such process.
+char ProcessState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return 0;
+  std::size_t paren = line.rfind(')');
+  return paren + 2 < line.size() ? line[paren + 2] : 0;
+}
+
+// True once `pid` no longer runs. An orphan becomes a zombie until init reaps
+// it, and some inits (containers, this test VM) never do: a zombie counts.
+bool ProcessGone(pid_t pid) {
+  char state = ProcessState(pid);
+  return state == 0 || state == 'Z' || state == 'X';
+}
+
+// Polls (10 ms steps) until `pid` is gone or the deadline passes.
+bool WaitGone(pid_t pid, milliseconds limit = 5s) {
+  auto deadline = SteadyClock::now() + limit;
+  while (!ProcessGone(pid)) {
+    if (SteadyClock::now() > deadline) return false;
+    timespec ts{0, 10 * 1000 * 1000};
+    ::nanosleep(&ts, nullptr);
+  }
+  return true;
+}
+
+pid_t FirstLinePid(const std::string& text) { return static_cast<pid_t>(std::stol(text)); }
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::map<std::string, std::string> ParseEnv(const std::string& text) {
+  std::map<std::string, std::string> env;
+  for (const std::string& line : Lines(text)) {
+    std::size_t eq = line.find('=');
+    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return env;
+}
+
+long VmHwmKib() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+TEST_CASE("exit code 0 succeeds and any other exit code fails with that code") {
+  TestLoop loop;
+  Recorder ok, bad;
+  Task zero = ShellTask("exit 0");
+  Task three = ShellTask("exit 3");
+  RunToEnd(loop, Spec(zero), ok);
+  RunToEnd(loop, Spec(three), bad);
+
+  CHECK(ok.result->status == AttemptStatus::kSucceeded);
+  CHECK(ok.result->exit_code == 0);
+  CHECK(ok.result->error.empty());
+  CHECK(bad.result->status == AttemptStatus::kFailed);
+  CHECK(bad.result->exit_code == 3);
+  CHECK_FALSE(bad.result->signal.has_value());
+  CHECK(bad.result->error == "exited with code 3");
+  CHECK(ok.finished_calls == 1);
+  CHECK(ok.started_calls == 1);
+}
+
+TEST_CASE("the process is its own group leader in a new session and OnStarted identifies it") {
+  TestLoop loop;
+  Recorder rec;
+  Task task = ShellTask("ps -o pid=,pgid=,sid= -p $$");
+  RunToEnd(loop, Spec(task), rec);
+
+  REQUIRE(rec.started.has_value());
+  pid_t pid = rec.started->pid;
+  CHECK(rec.started->pgid == pid);
+  CHECK(rec.started->start_time > 0);
+  CHECK(rec.started->boot_id.size() == 36);
+  std::istringstream fields(rec.out);
+  long p = 0, g = 0, s = 0;
+  fields >> p >> g >> s;
+  CHECK(std::vector<long>{p, g, s} == std::vector<long>{pid, pid, pid});
+}
+
+TEST_CASE("stdout and stderr arrive on their own streams, each in order") {
+  TestLoop loop;
+  Recorder rec;
+  Task task = ShellTask("for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; printf tail");
+  RunToEnd(loop, Spec(task), rec);
+
+  CHECK(rec.out == "out1\nout2\nout3\nout4\nout5\ntail");
+  CHECK(rec.err == "err1\nerr2\nerr3\nerr4\nerr5\n");
+  CHECK(rec.result->status == AttemptStatus::kSucceeded);
+}
+
+TEST_CASE("a task can open /dev/stdout and /dev/stderr, which are pipes, not sockets") {
+  TestLoop loop;
+  Recorder rec;
+  Task task = ShellTask("echo a > /dev/stdout; echo b > /dev/stderr; echo c | tee /dev/stderr");
+  RunToEnd(loop, Spec(task), rec);
+
+  CHECK(rec.out == "a\nc\n");
+  CHECK(rec.err == "b\nc\n");
+  CHECK(rec.result->status == AttemptStatus::kSucceeded);
+}
+
+TEST_CASE("command alone runs through /bin/sh; command with args runs the program without a shell") {
+  TestLoop loop;
+  Recorder shell, direct;
+  Task via_shell = ShellTask("echo $((1+2)) \"a  b\"; exit 4");
+  Task no_shell = ProgramTask("printf", {"%s|", "$HOME", "a  b", ";", "exit 4"});
+  RunToEnd(loop, Spec(via_shell), shell);
+  RunToEnd(loop, Spec(no_shell), direct);
+
+  CHECK(shell.out == "3 a  b\n");
+  CHECK(shell.result->exit_code == 4);
+  CHECK(direct.out == "$HOME|a  b|;|exit 4|");  // found on PATH, argv untouched
+  CHECK(direct.result->status == AttemptStatus::kSucceeded);
+}
+
+TEST_CASE("the task gets its env and PICOFLOW_* but not the daemon's systemd variables") {
+  const char* daemon_only[] = {"NOTIFY_SOCKET", "WATCHDOG_PID",  "WATCHDOG_USEC",
+                               "LISTEN_FDS",    "LISTEN_PID",    "LISTEN_FDNAMES"};
+  for (const char* name : daemon_only) ::setenv(name, "daemon", 1);
+  ::setenv("PICOFLOW_TEST_SHARED", "daemon", 1);
+  ::setenv("PICOFLOW_TEST_INHERITED", "yes", 1);
+  TestLoop loop;
+  Recorder rec;
+  Task task = ProgramTask("env", {});
+  Config(task).env = {{"FOO", "bar baz"}, {"PICOFLOW_TEST_SHARED", "task"}, {"PICOFLOW_TASK", "spoofed"}};
+  RunToEnd(loop, Spec(task), rec);
+  for (const char* name : daemon_only) ::unsetenv(name);
+  ::unsetenv("PICOFLOW_TEST_SHARED");
+  ::unsetenv("PICOFLOW_TEST_INHERITED");
+
+  std::map<std::string, std::string> env = ParseEnv(rec.out);
+  CHECK(env["FOO"] == "bar baz");
+  CHECK(env["PICOFLOW_TEST_SHARED"] == "task");  // the task's value replaces the daemon's
+  CHECK(env["PICOFLOW_TEST_INHERITED"] == "yes");
+  CHECK(env["PICOFLOW_WORKFLOW"] == "wf");
+  CHECK(env["PICOFLOW_RUN_ID"] == "42");
+  CHECK(env["PICOFLOW_TASK"] == "t");  // ours win over the task's
+  CHECK(env["PICOFLOW_ATTEMPT"] == "2");
+  for (const char* name : daemon_only) CHECK_MESSAGE(env.count(name) == 0, name);
+  auto lines = Lines(rec.out);
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+          return l.rfind("PICOFLOW_TEST_SHARED=", 0) == 0;
+        }) == 1);
+}
+
+TEST_CASE("workdir becomes the task's current directory") {
+  TempDir dir;
+  TestLoop loop;
+  Recorder rec;
+  Task task = ShellTask("pwd -P");
+  Config(task).workdir = dir.path();
+  RunToEnd(loop, Spec(task), rec);
+
+  CHECK(rec.out == std::filesystem::canonical(dir.path()).string() + "\n");
+}
+
+TEST_CASE("a missing program fails on a later loop iteration with a clear error") {
+  TestLoop loop;
+  Recorder by_path, on_path;
+  Task absolute = ProgramTask("/nope", {});
+  Task searched = ProgramTask("picoflow-no-such-program", {"x"});
+  RunToEnd(loop, Spec(absolute), by_path);
+  RunToEnd(loop, Spec(searched), on_path);
+
+  CHECK(by_path.result->status == AttemptStatus::kFailed);
+  CHECK(by_path.result->error == "cannot start '/nope': no such file or directory");
+  CHECK_FALSE(by_path.result->exit_code.has_value());
+  CHECK(by_path.started_calls == 0);
+  CHECK(on_path.result->error ==
+        "cannot start 'picoflow-no-such-program': no such file or directory");
+}
+
+TEST_CASE("destroying an attempt whose start failed reports nothing and leaks no handle") {
+  TestLoop loop;
+  Recorder rec;
+  rec.destroy_on_finish = false;
+  Task task = ProgramTask("/nope", {});
+  LocalExecutor executor(loop.get());
+  rec.attempt = executor.Start(Spec(task), rec);
+  rec.attempt.reset();
+  loop.RunUntil([] { return false; }, 50ms);
+
+  CHECK(rec.finished_calls == 0);
+}
+
+TEST_CASE("a missing workdir fails with an error that names the workdir") {
+  TempDir dir;
+  TestLoop loop;
+  Recorder rec;
+  std::string missing = dir.path() + "/gone";
+  Task task = ShellTask("true");
+  Config(task).workdir = missing;
+  RunToEnd(loop, Spec(task), rec);
+
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error ==
+        "cannot start '/bin/sh': workdir '" + missing + "': no such file or directory");
+  CHECK(rec.started_calls == 0);
+}
+
+TEST_CASE("a task killed by a signal fails with that signal") {
+  TestLoop loop;
+  Recorder rec;
+  Task task = ShellTask("kill -KILL $$");
+  RunToEnd(loop, Spec(task), rec);
+
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->signal == SIGKILL);
+  CHECK_FALSE(rec.result->exit_code.has_value());
+  CHECK(rec.result->error == "killed by SIGKILL");
+}
+
+TEST_CASE("a timeout terminates the whole group, the shell's sleep grandchild included") {
+  TestLoop loop;
+  Recorder rec;
+  Task task = ShellTask("sleep 30 & echo $!; wait");
+  auto begin = SteadyClock::now();
+  RunToEnd(loop, Spec(task, 400ms, 300ms), rec);
+
+  CHECK(rec.result->status == AttemptStatus::kTimeout);
+  CHECK(rec.result->error == "timed out after 400ms");
+  CHECK(rec.result->signal == SIGTERM);  // the shell died of the TERM, not the KILL
+  CHECK(Seconds(SteadyClock::now() - begin) < 3.0);
+  pid_t grandchild = FirstLinePid(rec.out);
+  CHECK(WaitGone(grandchild));
+}
+
+TEST_CASE("a group that exits on SIGTERM finishes at once, without waiting for the grace period") {
+  TestLoop loop;
+  Recorder rec;
+  Task task = ProgramTask("sleep", {"30"});
+  auto begin = SteadyClock::now();
+  RunToEnd(loop, Spec(task, 200ms, 5s), rec);
+
+  CHECK(rec.result->status == AttemptStatus::kTimeout);
+  CHECK(rec.result->signal == SIGTERM);
+  CHECK(Seconds(SteadyClock::now() - begin) < 2.0);
+}
+
+TEST_CASE("a task that ignores SIGTERM gets SIGKILL when the grace period ends") {
+  TestLoop loop;
+  Recorder rec;
+  Task task = ShellTask("trap '' TERM; sleep 30");
+  auto begin = SteadyClock::now();
+  RunToEnd(loop, Spec(task, 300ms, 400ms), rec);
+
+  CHECK(rec.result->status == AttemptStatus::kTimeout);
+  CHECK(rec.result->signal == SIGKILL);
+  CHECK(Seconds(SteadyClock::now() - begin) >= 0.6);  // 0.3 without the grace
+  CHECK(rec.result->error == "timed out after 300ms");
+}
+
+TEST_CASE("cancel terminates the group and reports cancelled; later cancels change nothing") {
+  TestLoop loop;
+  Recorder rec;
+  rec.destroy_on_finish = false;
+  Task task = ShellTask("echo ready; sleep 30");
+  LocalExecutor executor(loop.get());
+  rec.attempt = executor.Start(Spec(task), rec);
+  REQUIRE(loop.RunUntil([&] { return rec.out == "ready\n"; }));
+  rec.attempt->Cancel();
+  rec.attempt->Cancel();
+  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }));
+  rec.attempt->Cancel();
+  loop.RunUntil([] { return false; }, 50ms);
+
+  CHECK(rec.result->status == AttemptStatus::kCancelled);
+  CHECK(rec.result->error == "cancelled");
+  CHECK(rec.result->signal == SIGTERM);
+  CHECK(rec.finished_calls == 1);
+}
+
+TEST_CASE("a background grandchild holding stdout open is killed when the drain period ends") {
+  TestLoop loop;
+  Recorder rec;
+  Task task = ShellTask("sleep 30 & echo $!; echo done");
+  auto begin = SteadyClock::now();
+  RunToEnd(loop, Spec(task), rec);
+  double took = Seconds(SteadyClock::now() - begin);
+
+  CHECK(rec.result->status == AttemptStatus::kSucceeded);
+  CHECK(Lines(rec.out).size() == 2);
+  CHECK(Lines(rec.out).back() == "done");
+  CHECK(took >= 0.45);
+  CHECK(took < 0.5 + 2.0);
+  CHECK(WaitGone(FirstLinePid(rec.out)));
+}
+
+TEST_CASE("50 MB of output is drained in chunks as it arrives, never buffered by the executor") {
+  TestLoop loop;
+  Recorder rec;
+  rec.keep_output = false;
+  Task task = ShellTask("head -c 1048576 /dev/zero >&2 & head -c 52428800 /dev/zero; wait");
+  long hwm_before = VmHwmKib();
+  RunToEnd(loop, Spec(task), rec);
+
+  CHECK(rec.result->status == AttemptStatus::kSucceeded);
+  CHECK(rec.out_bytes == 52428800u);
+  CHECK(rec.err_bytes == 1048576u);
+  CHECK(rec.max_chunk <= 64u * 1024u);
+  CHECK(VmHwmKib() - hwm_before < 16 * 1024);
+}
+
+TEST_CASE("the task sees only fds 0-2, even fds the daemon left inheritable") {
+  int leaked = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC, on purpose
+  REQUIRE(leaked >= 3);
+  int high = ::dup2(leaked, 200);  // dup2 never sets FD_CLOEXEC
+  REQUIRE(high == 200);
+  TestLoop loop;
+  Recorder rec;
+  rec.destroy_on_finish = false;
+  // Looked at once the shell runs its script: a program that is still
+  // starting (ld.so, locale files) has fds of its own open for a moment.
+  Task task = ShellTask("echo ready; sleep 30; true");
+  LocalExecutor executor(loop.get());
+  rec.attempt = executor.Start(Spec(task), rec);
+  REQUIRE(loop.RunUntil([&] { return rec.out == "ready\n"; }));
+
+  std::set<std::string> fds;
+  std::string dir = "/proc/" + std::to_string(rec.started->pid) + "/fd";
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    fds.insert(entry.path().filename().string());
+  }
+  std::string listed;
+  for (const std::string& fd : fds) listed += fd + " ";
+  CHECK_MESSAGE(listed == "0 1 2 ", "fds: ", listed);
+  CHECK(std::filesystem::read_symlink(dir + "/0") == "/dev/null");
+  rec.attempt->Cancel();
+  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }));
+  ::close(leaked);
+  ::close(high);
+}
+
+TEST_CASE("the task starts with an empty signal mask and default signal dispositions") {
+  sigset_t block, old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGUSR1);
+  REQUIRE(::sigprocmask(SIG_BLOCK, &block, &old_mask) == 0);
+  auto old_pipe = ::signal(SIGPIPE, SIG_IGN);
+  auto old_hup = ::signal(SIGHUP, SIG_IGN);
+  TestLoop loop;
+  Recorder rec;
+  Task task = ProgramTask("grep", {"^Sig", "/proc/self/status"});
+  RunToEnd(loop, Spec(task), rec);
+  ::signal(SIGPIPE, old_pipe);
+  ::signal(SIGHUP, old_hup);
+  ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+
+  std::map<std::string, std::string> sig;
+  for (const std::string& line : Lines(rec.out)) {
+    std::size_t colon = line.find(':');
+    sig[line.substr(0, colon)] = line.substr(line.find_first_not_of(" \t", colon + 1));
+  }
+  CHECK(sig["SigBlk"] == "0000000000000000");
+  CHECK(sig["SigIgn"] == "0000000000000000");
+}
+
+TEST_CASE("destroying an attempt mid-run kills its group, reaps it and reports nothing more") {
+  TestLoop loop;
+  Recorder rec;
+  rec.destroy_on_finish = false;
+  Task task = ShellTask("sleep 30 & echo $!; wait");
+  LocalExecutor executor(loop.get());
+  rec.attempt = executor.Start(Spec(task), rec);
+  REQUIRE(loop.RunUntil([&] { return rec.out.find('\n') != std::string::npos; }));
+  pid_t leader = rec.started->pid;
+  pid_t grandchild = FirstLinePid(rec.out);
+  rec.attempt.reset();
+
+  // libuv still reaps the leader after the attempt is gone: no zombie is left.
+  CHECK(loop.RunUntil([&] { return ProcessState(leader) == 0; }));
+  CHECK(WaitGone(grandchild));
+  CHECK(rec.finished_calls == 0);
+}
+
+TEST_CASE("a process that leaves the group with setsid escapes the kill, yet the attempt finishes") {
+  TestLoop loop;
+  Recorder rec;
+  // The escapee inherits stdout and holds it open: the drain period ends the
+  // attempt, and the group kill cannot reach it in its own session.
+  Task task = ShellTask("setsid sleep 30 & echo $!");
+  auto begin = SteadyClock::now();
+  RunToEnd(loop, Spec(task), rec);
+  pid_t escapee = FirstLinePid(rec.out);
+
+  CHECK(rec.result->status == AttemptStatus::kSucceeded);
+  CHECK(Seconds(SteadyClock::now() - begin) < 2.5);
+  CHECK_FALSE(ProcessGone(escapee));
+  ::kill(escapee, SIGKILL);  // what the executor cannot do
+  CHECK(WaitGone(escapee));
+}
+
+}  // namespace
+}  // namespace picoflow

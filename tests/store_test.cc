@@ -1,0 +1,671 @@
+#include "picoflowd/store.h"
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "picoflowd/run.h"
+#include "picoflowd/sqlite_db.h"
+#include "picoflowd/store_schema.h"
+
+namespace picoflow {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/store_test.XXXXXX";
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+// Test times: whole milliseconds, as the store keeps them.
+TimePoint T(int seconds) { return FromMillis(1'700'000'000'000) + std::chrono::seconds(seconds); }
+
+constexpr const char* kYaml = R"(name: etl
+tasks:
+  - name: extract
+    type: shell
+    config: { command: "echo extract" }
+  - name: load
+    type: shell
+    depends_on: [extract]
+    config: { command: "echo load" }
+)";
+
+std::unique_ptr<Store> OpenStore(const std::string& path, StoreOptions options = {}) {
+  auto store = Store::Open(path, options);
+  REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.error().message));
+  return std::move(*store);
+}
+
+template <class T>
+T Must(Result<T> result) {
+  REQUIRE_MESSAGE(result.ok(), (result.ok() ? "" : result.error().message));
+  return std::move(*result);
+}
+
+void Must(const Status& status) {
+  REQUIRE_MESSAGE(status.ok(), (status.ok() ? "" : status.error().message));
+}
+
+NewRun EtlRun(TimePoint at, std::string source = kYaml) {
+  NewRun run;
+  run.workflow = "etl";
+  run.source = std::move(source);
+  run.trigger = RunTrigger::kRpc;
+  run.created_at = at;
+  run.tasks = {"extract", "load"};
+  return run;
+}
+
+std::string Secs(const std::optional<TimePoint>& t) {
+  if (!t) return "-";
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*t - T(0)).count());
+}
+
+std::string Opt(const std::optional<int>& v) { return v ? std::to_string(*v) : "-"; }
+
+// One line per record, so tests compare whole sequences.
+std::vector<std::string> Lines(const std::vector<TaskRecord>& tasks) {
+  std::vector<std::string> out;
+  for (const auto& t : tasks) {
+    out.push_back(t.name + " " + TaskStatusName(t.status) + " attempts=" +
+                  std::to_string(t.attempts) + " t=" + Secs(t.started_at) + ".." +
+                  Secs(t.ended_at) + " exit=" + Opt(t.exit_code));
+  }
+  return out;
+}
+
+std::vector<std::string> Lines(const std::vector<AttemptRecord>& attempts) {
+  std::vector<std::string> out;
+  for (const auto& a : attempts) {
+    std::string line = a.task + "#" + std::to_string(a.number) + " " +
+                       (a.status ? AttemptStatusName(*a.status) : "running") + " t=" +
+                       Secs(a.started_at) + ".." + Secs(a.ended_at) + " exit=" +
+                       Opt(a.exit_code) + " sig=" + Opt(a.signal);
+    if (!a.error.empty()) line += " error='" + a.error + "'";
+    if (a.process) {
+      line += " pid=" + std::to_string(a.process->pid) + " pgid=" +
+              std::to_string(a.process->pgid) + " start=" +
+              std::to_string(a.process->start_time) + " boot=" + a.process->boot_id;
+    }
+    line += " out=" + std::to_string(a.counts.stdout_bytes) + "/" +
+            std::to_string(a.counts.stdout_dropped) + " err=" +
+            std::to_string(a.counts.stderr_bytes) + "/" + std::to_string(a.counts.stderr_dropped);
+    out.push_back(line);
+  }
+  return out;
+}
+
+std::vector<std::string> Lines(const std::vector<OutputChunk>& chunks) {
+  std::vector<std::string> out;
+  for (const auto& c : chunks) {
+    out.push_back(c.task + "#" + std::to_string(c.attempt) +
+                  (c.stream == OutputStream::kStdout ? " out " : " err ") + c.data);
+  }
+  return out;
+}
+
+std::vector<std::int64_t> Ids(const std::vector<RunRecord>& runs) {
+  std::vector<std::int64_t> ids;
+  for (const auto& r : runs) ids.push_back(r.id);
+  return ids;
+}
+
+// Runs a whole run of two tasks through the store: the transitions the
+// engine makes. Returns the run id.
+std::int64_t RunToSuccess(Store& store, int at) {
+  std::int64_t run = Must(store.CreateRun(EtlRun(T(at))));
+  Must(store.SetRunStatus(run, RunStatus::kRunning, T(at)));
+  for (const char* task : {"extract", "load"}) {
+    std::int64_t attempt = Must(store.BeginAttempt(run, task, 1, T(at)));
+    Must(store.SetAttemptProcess(attempt, ProcessIdentity{4242, 4242, 1000, "boot"}));
+    Must(store.AppendOutput(attempt, OutputStream::kStdout, "done\n"));
+    Must(store.FinishAttempt(attempt, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
+                             OutputCounts{5, 0, 0, 0}, T(at + 1)));
+    Must(store.SetTaskStatus(run, TaskRecord{task, TaskStatus::kSucceeded, 1, T(at), T(at + 1), 0}));
+  }
+  Must(store.SetRunStatus(run, RunStatus::kSucceeded, T(at + 1)));
+  return run;
+}
+
+mode_t Mode(const std::string& path) {
+  struct stat st {};
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+}  // namespace
+
+// ---- opening and migrating ------------------------------------------------------
+
+TEST_CASE("the database file and its WAL are created 0600 even with umask 0") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  mode_t old_mask = umask(0);
+  auto store = Store::Open(path);
+  umask(old_mask);
+  REQUIRE(store.ok());
+  Must((*store)->PutWorkflow("etl", kYaml, "submitted", T(0)));  // writes the WAL
+  CHECK(Mode(path) == 0600);
+  CHECK(Mode(path + "-wal") == 0600);
+  CHECK(Mode(path + "-shm") == 0600);
+}
+
+TEST_CASE("a new database gets the current schema, WAL and incremental auto-vacuum") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  auto store = OpenStore(path);
+  auto db = Must(SqliteDb::Open(path));
+  CHECK(Must(db->QueryInt("t", "PRAGMA user_version")) == Store::SchemaVersion());
+  CHECK(Store::SchemaVersion() >= 1);
+  CHECK(Must(db->QueryText("t", "PRAGMA journal_mode")) == "wal");
+  CHECK(Must(db->QueryInt("t", "PRAGMA auto_vacuum")) == 2);  // INCREMENTAL
+  CHECK(Must(db->QueryText("t", "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
+                                " sqlite_schema WHERE type = 'table' ORDER BY name)")) ==
+        "attempts output run_tasks runs sqlite_sequence workflow_versions workflows");
+  Must(db->Close());
+}
+
+TEST_CASE("a database with a newer schema version is refused, naming both versions") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  {
+    auto db = Must(SqliteDb::Open(path));
+    Must(db->Exec("t", "PRAGMA user_version = 7"));
+  }
+  auto store = Store::Open(path);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().message ==
+        "database " + path + " has schema version 7, newer than this picoflowd supports (" +
+            std::to_string(Store::SchemaVersion()) + "); upgrade picoflowd or restore a backup");
+}
+
+TEST_CASE("a file that is not a database is refused with its path") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  std::ofstream(path) << std::string(8192, 'x');
+  auto store = Store::Open(path);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code == ErrorCode::kIo);
+  CHECK(store.error().message == "store: open " + path + ": file is not a database");
+}
+
+TEST_CASE("a database of another program is refused rather than migrated") {
+  TempDir dir;
+  const std::string foreign = dir.File("foreign.db");
+  const std::string tagged = dir.File("tagged.db");
+  {
+    auto db = Must(SqliteDb::Open(foreign));
+    Must(db->Exec("t", "CREATE TABLE notes (text TEXT)"));
+    auto other = Must(SqliteDb::Open(tagged));
+    Must(other->Exec("t", "PRAGMA application_id = 42"));
+  }
+  auto store = Store::Open(foreign);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().message == "database " + foreign +
+                                     " has tables but no picoflow schema version;"
+                                     " point picoflowd at another file");
+  store = Store::Open(tagged);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().message ==
+        "database " + tagged +
+            " belongs to another application (application_id 42); point picoflowd at another file");
+}
+
+TEST_CASE("migrations run in order from the database's version and a failing one rolls back") {
+  TempDir dir;
+  auto db = Must(SqliteDb::Open(dir.File("m.db")));
+  const Migration v1[] = {{"one", "CREATE TABLE a (x); INSERT INTO a VALUES ('1');"}};
+  Must(MigrateSchema(*db, v1));
+  CHECK(Must(db->QueryInt("t", "PRAGMA user_version")) == 1);
+
+  const Migration v3[] = {
+      v1[0],
+      {"two", "INSERT INTO a VALUES ('2');"},
+      {"three", "INSERT INTO a VALUES ('3'); INSERT INTO missing VALUES (1);"},
+  };
+  Status failed = MigrateSchema(*db, v3);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().message ==
+        "store: migration 3 (three): no such table: missing");
+  // Migration 1 did not run again, 2 stayed, 3 left nothing behind.
+  CHECK(Must(db->QueryInt("t", "PRAGMA user_version")) == 2);
+  CHECK(Must(db->QueryText("t", "SELECT group_concat(x, ',') FROM a")) == "1,2");
+  Must(db->Close());
+}
+
+TEST_CASE("reopening the database keeps workflows, runs, attempts and output") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  std::int64_t run = 0;
+  {
+    auto store = OpenStore(path);
+    Must(store->PutWorkflow("etl", kYaml, "/etc/picoflow/workflows/etl.yaml", T(0)));
+    Must(store->SetPaused("etl", true));
+    Must(store->SetLastFire("etl", T(5)));
+    run = RunToSuccess(*store, 10);
+    Must(store->Close());
+    CHECK_FALSE(fs::exists(path + "-wal"));  // checkpointed into the file
+  }
+  auto store = OpenStore(path, StoreOptions{Synchronous::kFull, std::chrono::milliseconds(100)});
+  WorkflowRecord w = Must(store->GetWorkflow("etl"));
+  CHECK(w.source == kYaml);
+  CHECK(w.origin == "/etc/picoflow/workflows/etl.yaml");
+  CHECK(w.paused);
+  CHECK(w.last_fire_at == T(5));
+  RunDetail detail = Must(store->GetRun(run));
+  CHECK(detail.run.status == RunStatus::kSucceeded);
+  CHECK(Lines(detail.tasks) == std::vector<std::string>{
+                                   "extract succeeded attempts=1 t=10..11 exit=0",
+                                   "load succeeded attempts=1 t=10..11 exit=0"});
+  CHECK(detail.attempts.size() == 2);
+  auto output = Must(store->ReadOutput(OutputQuery{run, {}, 0}));
+  CHECK(Lines(output) == std::vector<std::string>{"extract#1 out done\n", "load#1 out done\n"});
+}
+
+// ---- workflows ------------------------------------------------------------------
+
+TEST_CASE("workflows are stored, listed in name order, paused and removed") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  std::int64_t v1 = Must(store->PutWorkflow("etl", kYaml, "submitted", T(0)));
+  Must(store->PutWorkflow("backup", "name: backup\n", "/etc/backup.yaml", T(1)));
+  // The same source again is the same version and not an update.
+  CHECK(Must(store->PutWorkflow("etl", kYaml, "submitted", T(2))) == v1);
+  CHECK(Must(store->GetWorkflow("etl")).updated_at == T(0));
+  std::int64_t v2 = Must(store->PutWorkflow("etl", "name: etl\n", "submitted", T(3)));
+  CHECK(v2 != v1);
+
+  auto list = Must(store->ListWorkflows());
+  REQUIRE(list.size() == 2);
+  CHECK(list[0].name == "backup");
+  CHECK(list[1].name == "etl");
+  CHECK(list[1].source.empty());  // listing leaves sources out
+  CHECK(list[1].submitted_at == T(0));
+  CHECK(list[1].updated_at == T(3));
+  CHECK(list[1].version_id == v2);
+  CHECK_FALSE(list[1].last_fire_at.has_value());
+
+  // The replaced version was used by no run, so it is gone.
+  CHECK(store->GetVersionSource(v1).error().code == ErrorCode::kNotFound);
+  CHECK(Must(store->GetVersionSource(v2)) == "name: etl\n");
+
+  Must(store->SetPaused("etl", true));
+  CHECK(Must(store->GetWorkflow("etl")).paused);
+  Must(store->RemoveWorkflow("etl"));
+  CHECK(store->GetWorkflow("etl").error().code == ErrorCode::kNotFound);
+  CHECK(store->RemoveWorkflow("etl").error().message == "no workflow 'etl'");
+  CHECK(store->SetPaused("etl", false).error().code == ErrorCode::kNotFound);
+  CHECK(store->SetLastFire("etl", T(9)).error().code == ErrorCode::kNotFound);
+}
+
+TEST_CASE("a run keeps the source it runs after its workflow is replaced and removed") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  std::int64_t v1 = Must(store->PutWorkflow("etl", kYaml, "submitted", T(0)));
+  std::int64_t run = Must(store->CreateRun(EtlRun(T(1))));
+  CHECK(Must(store->GetRun(run)).run.version_id == v1);  // deduplicated
+  Must(store->PutWorkflow("etl", "name: etl\ntasks: []\n", "submitted", T(2)));
+  Must(store->RemoveWorkflow("etl"));
+  CHECK(Must(store->GetVersionSource(v1)) == kYaml);
+  // A second run of the old source shares the version.
+  CHECK(Must(store->GetRun(Must(store->CreateRun(EtlRun(T(3)))))).run.version_id == v1);
+}
+
+// ---- runs -----------------------------------------------------------------------
+
+TEST_CASE("a run's lifecycle round-trips through the store") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  NewRun spec = EtlRun(T(0));
+  spec.trigger = RunTrigger::kCron;
+  spec.scheduled_at = T(-1);
+  std::int64_t run = Must(store->CreateRun(spec));
+
+  RunDetail created = Must(store->GetRun(run));
+  CHECK(created.run.workflow == "etl");
+  CHECK(created.run.status == RunStatus::kPending);
+  CHECK(created.run.trigger == RunTrigger::kCron);
+  CHECK(created.run.scheduled_at == T(-1));
+  CHECK(created.run.created_at == T(0));
+  CHECK_FALSE(created.run.started_at.has_value());
+  CHECK(Lines(created.tasks) == std::vector<std::string>{"extract pending attempts=0 t=-..- exit=-",
+                                                         "load pending attempts=0 t=-..- exit=-"});
+  CHECK(created.attempts.empty());
+
+  Must(store->SetRunStatus(run, RunStatus::kRunning, T(1)));
+  // extract: attempt 1 times out, attempt 2 succeeds.
+  std::int64_t a1 = Must(store->BeginAttempt(run, "extract", 1, T(1)));
+  Must(store->SetAttemptProcess(a1, ProcessIdentity{100, 100, 555, "b-1"}));
+  Must(store->FinishAttempt(a1, AttemptResult{AttemptStatus::kTimeout, {}, 15, "timed out after 5s"},
+                            OutputCounts{10, 20, 0, 0}, T(6)));
+  Must(store->SetTaskStatus(run, TaskRecord{"extract", TaskStatus::kRetryWait, 1, T(1), {}, {}}));
+  std::int64_t a2 = Must(store->BeginAttempt(run, "extract", 2, T(8)));
+  Must(store->FinishAttempt(a2, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
+                            OutputCounts{2'000'000, 0, 1'000'000, 0}, T(9)));
+  Must(store->SetTaskStatus(run, TaskRecord{"extract", TaskStatus::kSucceeded, 2, T(1), T(9), 0}));
+  // load: fails.
+  std::int64_t a3 = Must(store->BeginAttempt(run, "load", 1, T(9)));
+  Must(store->FinishAttempt(a3, AttemptResult{AttemptStatus::kFailed, 3, {}, ""}, OutputCounts{},
+                            T(10)));
+  Must(store->SetTaskStatus(run, TaskRecord{"load", TaskStatus::kFailed, 1, T(9), T(10), 3}));
+  Must(store->SetRunStatus(run, RunStatus::kFailed, T(10), "task 'load' failed"));
+
+  RunDetail done = Must(store->GetRun(run));
+  CHECK(done.run.status == RunStatus::kFailed);
+  CHECK(done.run.started_at == T(1));
+  CHECK(done.run.ended_at == T(10));
+  CHECK(done.run.error == "task 'load' failed");
+  CHECK(Lines(done.tasks) == std::vector<std::string>{
+                                 "extract succeeded attempts=2 t=1..9 exit=0",
+                                 "load failed attempts=1 t=9..10 exit=3"});
+  CHECK(Lines(done.attempts) ==
+        std::vector<std::string>{
+            "extract#1 timeout t=1..6 exit=- sig=15 error='timed out after 5s' pid=100 pgid=100"
+            " start=555 boot=b-1 out=10/0 err=20/0",
+            "extract#2 succeeded t=8..9 exit=0 sig=- out=2000000/1000000 err=0/0",
+            "load#1 failed t=9..10 exit=3 sig=- out=0/0 err=0/0"});
+  CHECK(done.attempts[0].id == a1);
+  CHECK(done.attempts[0].run_id == run);
+}
+
+TEST_CASE("a run created in a final state records when and why it did not run") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  NewRun spec = EtlRun(T(0));
+  spec.status = RunStatus::kCancelled;
+  spec.reason = "overlap: run 7 still running";
+  spec.tasks.clear();
+  RunRecord run = Must(store->GetRun(Must(store->CreateRun(spec)))).run;
+  CHECK(run.ended_at == T(0));
+  CHECK(run.reason == "overlap: run 7 still running");
+  CHECK(Must(store->UnfinishedRuns()).empty());
+}
+
+TEST_CASE("UnfinishedRuns finds a run left running with its attempt's process identity") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  // A child process writes and is SIGKILLed: no Close(), no checkpoint, the
+  // WAL as a crash leaves it. No doctest macros in the child.
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto opened = Store::Open(path);
+    if (!opened) _exit(10);
+    Store& store = **opened;
+    bool ok = true;
+    auto check = [&](const auto& result) { ok = ok && result.ok(); };
+    RunToSuccess(store, 0);  // run 1
+    auto run = store.CreateRun(EtlRun(T(10)));  // run 2
+    if (!run) _exit(11);
+    check(store.SetRunStatus(*run, RunStatus::kRunning, T(10)));
+    auto a = store.BeginAttempt(*run, "extract", 1, T(10));
+    if (!a) _exit(12);
+    check(store.FinishAttempt(*a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, {}, T(11)));
+    check(store.SetTaskStatus(*run, TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(10), T(11), 0}));
+    auto b = store.BeginAttempt(*run, "load", 1, T(11));
+    if (!b) _exit(13);
+    check(store.SetAttemptProcess(*b, ProcessIdentity{321, 320, 98765, "boot-a"}));
+    check(store.AppendOutput(*b, OutputStream::kStdout, "12345"));
+    check(store.AppendOutput(*b, OutputStream::kStderr, "abc"));
+    check(store.AppendOutput(*b, OutputStream::kStdout, "678"));
+    check(store.CreateRun(EtlRun(T(12), "name: etl\n# newer\n")));  // run 3, queued
+    if (!ok) _exit(14);
+    kill(getpid(), SIGKILL);
+    _exit(15);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(fs::exists(path + "-wal"));
+  const std::int64_t crashed = 2, queued = 3;
+
+  auto store = OpenStore(path);
+  auto unfinished = Must(store->UnfinishedRuns());
+  REQUIRE(unfinished.size() == 2);
+  CHECK(unfinished[0].run.id == crashed);
+  CHECK(unfinished[0].run.status == RunStatus::kRunning);
+  CHECK(unfinished[0].source == kYaml);
+  CHECK(Lines(unfinished[0].tasks) == std::vector<std::string>{
+                                          "extract succeeded attempts=1 t=10..11 exit=0",
+                                          "load running attempts=1 t=11..- exit=-"});
+  CHECK(Lines(unfinished[0].running_attempts) ==
+        std::vector<std::string>{"load#1 running t=11..- exit=- sig=- pid=321 pgid=320 start=98765"
+                                 " boot=boot-a out=0/0 err=0/0"});
+  CHECK(unfinished[1].run.id == queued);
+  CHECK(unfinished[1].source == "name: etl\n# newer\n");
+  CHECK(unfinished[1].running_attempts.empty());
+  const std::int64_t attempt = unfinished[0].running_attempts[0].id;
+
+  Must(store->MarkAttemptInterrupted(attempt, T(20), "picoflowd restarted"));
+  CHECK(Lines(Must(store->GetRun(crashed)).attempts).back() ==
+        "load#1 interrupted t=11..20 exit=- sig=- error='picoflowd restarted' pid=321 pgid=320"
+        " start=98765 boot=boot-a out=8/0 err=3/0");
+  // Only a running attempt can be interrupted.
+  CHECK(store->MarkAttemptInterrupted(attempt, T(21), "again").error().code ==
+        ErrorCode::kNotFound);
+  CHECK(Must(store->UnfinishedRuns()).size() == 2);  // the runs are the engine's to resume
+}
+
+TEST_CASE("ListRuns pages newest first by before-id, for one workflow or all") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  std::vector<std::int64_t> etl, other;
+  for (int i = 0; i < 7; ++i) {
+    etl.push_back(Must(store->CreateRun(EtlRun(T(i)))));
+    NewRun o = EtlRun(T(i));
+    o.workflow = "other";
+    other.push_back(Must(store->CreateRun(o)));
+  }
+  auto page1 = Must(store->ListRuns("etl", 3));
+  CHECK(Ids(page1) == std::vector<std::int64_t>{etl[6], etl[5], etl[4]});
+  auto page2 = Must(store->ListRuns("etl", 3, page1.back().id));
+  CHECK(Ids(page2) == std::vector<std::int64_t>{etl[3], etl[2], etl[1]});
+  auto page3 = Must(store->ListRuns("etl", 3, page2.back().id));
+  CHECK(Ids(page3) == std::vector<std::int64_t>{etl[0]});
+  CHECK(Must(store->ListRuns(std::nullopt, 3)).size() == 3);
+  CHECK(Ids(Must(store->ListRuns(std::nullopt, 3, etl[1]))) ==
+        std::vector<std::int64_t>{other[0], etl[0]});
+  CHECK(Must(store->LatestRun("other"))->id == other[6]);
+  CHECK_FALSE(Must(store->LatestRun("nothing")).has_value());
+  CHECK(Must(store->ListRuns("nothing", 10)).empty());
+}
+
+TEST_CASE("every query the store makes uses an index, never a scan of history") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  auto store = OpenStore(path);
+  // Exercise every method so every statement gets prepared.
+  Must(store->PutWorkflow("etl", kYaml, "submitted", T(0)));
+  std::int64_t run = RunToSuccess(*store, 1);
+  std::int64_t open = Must(store->CreateRun(EtlRun(T(3))));
+  std::int64_t attempt = Must(store->BeginAttempt(open, "extract", 1, T(3)));
+  Must(store->MarkAttemptInterrupted(attempt, T(4), "x"));
+  Must(store->ListWorkflows());
+  Must(store->GetWorkflow("etl"));
+  Must(store->SetPaused("etl", true));
+  Must(store->SetLastFire("etl", T(1)));
+  Must(store->ListRuns("etl", 10, run + 1));
+  Must(store->ListRuns(std::nullopt, 10));
+  Must(store->LatestRun("etl"));
+  Must(store->UnfinishedRuns());
+  Must(store->ReadOutput(OutputQuery{run, {}, 0}));
+  Must(store->ReadOutput(OutputQuery{run, std::string("load"), 0}));
+  Must(store->PutWorkflow("etl", "name: etl\n", "submitted", T(5)));
+  Must(store->RemoveWorkflow("etl"));
+
+  auto db = Must(SqliteDb::Open(path));
+  std::map<std::string, std::string> plans;  // statement -> its plan
+  for (const std::string& sql : store->PreparedSql()) {
+    if (sql.find("SELECT") == std::string::npos && sql.rfind("UPDATE", 0) != 0 &&
+        sql.rfind("DELETE", 0) != 0) {
+      continue;  // plain INSERTs and BEGIN/COMMIT have no plan
+    }
+    auto q = Must(db->Prepare("explain", "EXPLAIN QUERY PLAN " + sql));
+    std::string plan;
+    while (Must(q.Step())) plan += q.Text(3) + "\n";
+    plans[sql] = plan;
+    INFO((sql + "\n" + plan));
+    // Only the workflows table (no history, a row per workflow) and the
+    // partial index of unfinished runs may be read whole.
+    std::istringstream lines(plan);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("SCAN ", 0) != 0) continue;
+      CHECK((line == "SCAN workflows" || line == "SCAN w" || line.rfind("SCAN w ", 0) == 0 ||
+             line == "SCAN runs USING INDEX runs_unfinished"));
+    }
+  }
+  CHECK(plans.size() >= 15);
+  // The history page and the latest run walk runs_by_workflow backwards: no sort.
+  for (const auto& [sql, plan] : plans) {
+    if (sql.find("FROM runs WHERE workflow = ") == std::string::npos) continue;
+    INFO((sql + "\n" + plan));
+    CHECK(plan.find("SEARCH runs USING INDEX runs_by_workflow (workflow=?") != std::string::npos);
+    CHECK(plan.find("TEMP B-TREE") == std::string::npos);
+  }
+  Must(db->Close());
+}
+
+// ---- attempts and output ----------------------------------------------------------
+
+TEST_CASE("output reads back in append order, by task, after a cursor and within a budget") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
+  std::int64_t other_run = Must(store->CreateRun(EtlRun(T(0))));
+  std::int64_t e1 = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  std::int64_t l1 = Must(store->BeginAttempt(run, "load", 1, T(0)));
+  std::int64_t x = Must(store->BeginAttempt(other_run, "extract", 1, T(0)));
+  Must(store->AppendOutput(e1, OutputStream::kStdout, "e-a"));
+  Must(store->AppendOutput(l1, OutputStream::kStderr, "l-a"));
+  Must(store->AppendOutput(x, OutputStream::kStdout, "other run"));
+  Must(store->AppendOutput(e1, OutputStream::kStderr, "e-b"));
+  Must(store->AppendOutput(e1, OutputStream::kStdout, ""));  // ignored
+  Must(store->AppendOutput(l1, OutputStream::kStdout, std::string("l-\0b", 4)));
+  std::int64_t e2 = Must(store->BeginAttempt(run, "extract", 2, T(1)));
+  Must(store->AppendOutput(e2, OutputStream::kStdout, "e-c"));
+
+  auto all = Must(store->ReadOutput(OutputQuery{run, {}, 0}));
+  CHECK(Lines(all) == std::vector<std::string>{"extract#1 out e-a", "load#1 err l-a",
+                                               "extract#1 err e-b",
+                                               std::string("load#1 out l-\0b", 15),
+                                               "extract#2 out e-c"});
+  // Pages of two follow the cursor.
+  auto p1 = Must(store->ReadOutput(OutputQuery{run, {}, 0, 2}));
+  auto p2 = Must(store->ReadOutput(OutputQuery{run, {}, p1.back().seq, 2}));
+  auto p3 = Must(store->ReadOutput(OutputQuery{run, {}, p2.back().seq, 2}));
+  auto p4 = Must(store->ReadOutput(OutputQuery{run, {}, p3.back().seq, 2}));
+  CHECK(Lines(p1) == std::vector<std::string>{"extract#1 out e-a", "load#1 err l-a"});
+  CHECK(Lines(p3) == std::vector<std::string>{"extract#2 out e-c"});
+  CHECK(p4.empty());
+  // One task only; and a byte budget still returns at least one chunk.
+  CHECK(Lines(Must(store->ReadOutput(OutputQuery{run, std::string("extract"), 0}))) ==
+        std::vector<std::string>{"extract#1 out e-a", "extract#1 err e-b", "extract#2 out e-c"});
+  CHECK(Must(store->ReadOutput(OutputQuery{run, {}, 0, 100, 1})).size() == 1);
+  CHECK(Must(store->ReadOutput(OutputQuery{run, {}, 0, 100, 6})).size() == 2);
+  CHECK(all[1].attempt_id == l1);
+  CHECK(store->AppendOutput(999, OutputStream::kStdout, "x").error().code == ErrorCode::kNotFound);
+}
+
+TEST_CASE("foreign keys and uniqueness are enforced and deleting a run cascades") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  auto store = OpenStore(path);
+  std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
+  auto missing = store->BeginAttempt(run, "nope", 1, T(0));
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message == "store: begin attempt: FOREIGN KEY constraint failed");
+  CHECK_FALSE(store->BeginAttempt(run + 1, "extract", 1, T(0)).ok());
+  std::int64_t a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  auto again = store->BeginAttempt(run, "extract", 1, T(0));
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().message ==
+        "store: begin attempt: UNIQUE constraint failed: attempts.run_id, attempts.task,"
+        " attempts.number");
+  // The failed transaction left the task as the first attempt made it.
+  CHECK(Lines(Must(store->GetRun(run)).tasks)[0] == "extract running attempts=1 t=0..- exit=-");
+  NewRun dup = EtlRun(T(0));
+  dup.tasks = {"a", "a"};
+  CHECK_FALSE(store->CreateRun(dup).ok());
+  CHECK(Must(store->ListRuns(std::nullopt, 10)).size() == 1);  // rolled back whole
+  Must(store->AppendOutput(a, OutputStream::kStdout, "x"));
+
+  // Retention will delete whole runs: the rest of the history goes with them.
+  auto db = Must(SqliteDb::Open(path));
+  Must(db->Exec("t", "PRAGMA foreign_keys = ON"));
+  Must(db->Exec("t", "DELETE FROM runs"));
+  CHECK(Must(db->QueryInt("t", "SELECT (SELECT count(*) FROM run_tasks) + (SELECT count(*) FROM"
+                               " attempts) + (SELECT count(*) FROM output)")) == 0);
+  CHECK(store->GetRun(run).error().code == ErrorCode::kNotFound);
+  Must(db->Close());
+}
+
+TEST_CASE("unknown ids are reported as not found") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  CHECK(store->GetRun(5).error().message == "no run 5");
+  CHECK(store->SetRunStatus(5, RunStatus::kRunning, T(0)).error().code == ErrorCode::kNotFound);
+  std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
+  TaskRecord nope;
+  nope.name = "nope";
+  CHECK(store->SetTaskStatus(run, nope).error().message ==
+        "run " + std::to_string(run) + " has no task 'nope'");
+  CHECK(store->SetAttemptProcess(9, ProcessIdentity{}).error().message == "no attempt 9");
+  CHECK(store->FinishAttempt(9, AttemptResult{}, {}, T(0)).error().code == ErrorCode::kNotFound);
+  CHECK(store->GetVersionSource(77).error().code == ErrorCode::kNotFound);
+  Must(store->Close());
+  Must(store->Close());  // idempotent
+}
+
+// Not a timing assertion: prints what one state transition costs here.
+TEST_CASE("10,000 runs go through every state transition, each its own transaction") {
+  TempDir dir;
+  for (Synchronous sync : {Synchronous::kNormal, Synchronous::kFull}) {
+    const std::string path = dir.File(sync == Synchronous::kFull ? "full.db" : "normal.db");
+    auto store = OpenStore(path, StoreOptions{sync, std::chrono::milliseconds(5000)});
+    const int runs = sync == Synchronous::kFull ? 200 : 10000;  // FULL: an fsync each
+    constexpr int kTransitionsPerRun = 3 + 2 * 5;  // see RunToSuccess
+    auto start = std::chrono::steady_clock::now();
+    std::int64_t last = 0;
+    for (int i = 0; i < runs; ++i) last = RunToSuccess(*store, i);
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    const double us = std::chrono::duration<double, std::micro>(elapsed).count() /
+                      (runs * kTransitionsPerRun);
+    const std::string name = sync == Synchronous::kFull ? "FULL" : "NORMAL";
+    MESSAGE("synchronous=" << name << ": " << runs
+                           << " runs, " << runs * kTransitionsPerRun << " transitions, "
+                           << us << " us per transition");
+    auto page = Must(store->ListRuns("etl", 20));
+    REQUIRE(page.size() == 20);
+    CHECK(page.front().id == last);
+    Must(store->Close());
+  }
+}
+
+}  // namespace picoflow
