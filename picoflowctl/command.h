@@ -34,5 +34,7 @@ class Command {
 
 /// Commands that need no daemon: validate, cron.
 std::vector<std::unique_ptr<Command>> OfflineCommands();
+/// Commands that talk to picoflowd over its socket.
+std::vector<std::unique_ptr<Command>> DaemonCommands();
 
 }  // namespace picoflow::ctl

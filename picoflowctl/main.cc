@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "common/paths.h"
 #include "picoflowctl/command.h"
 
 int main(int argc, char** argv) {
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", globals.json, "Machine-readable JSON output");
 
   std::vector<std::unique_ptr<Command>> commands = OfflineCommands();
+  for (auto& command : DaemonCommands()) commands.push_back(std::move(command));
   std::vector<std::pair<CLI::App*, Command*>> registered;
   for (auto& command : commands) registered.push_back({command->Register(app), command.get()});
 
@@ -25,6 +27,7 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }
+  if (globals.socket.empty()) globals.socket = picoflow::DefaultClientSocket();
   for (auto& [sub, command] : registered) {
     if (sub->parsed()) return command->Run(globals);
   }

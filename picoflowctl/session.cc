@@ -1,0 +1,92 @@
+#include "picoflowctl/session.h"
+
+#include <cstdio>
+
+#include "picoflowctl/render.h"
+#include "protocol/jsonrpc.h"
+
+namespace picoflow::ctl {
+
+Session::Session(const Globals& globals) : globals_(globals), colour_(UseColour(stdout)) {}
+
+int Session::Connect() {
+  if (Status s = client_.Connect(globals_.socket); !s.ok()) {
+    if (s.error().code == ErrorCode::kUnavailable) {
+      std::fprintf(stderr,
+                   "picoflowctl: cannot reach picoflowd: %s\n"
+                   "  start it with `picoflowd --socket %s` (or `systemctl start picoflowd`),\n"
+                   "  or point picoflowctl at its socket with --socket PATH\n",
+                   s.error().message.c_str(), globals_.socket.c_str());
+      return exit_code_ = kExitUnreachable;
+    }
+    std::fprintf(stderr, "picoflowctl: %s\n", s.error().message.c_str());
+    return exit_code_ = kExitUnreachable;
+  }
+  if (auto hello = client_.Handshake(); !hello.ok()) {
+    std::fprintf(stderr, "picoflowctl: %s\n", hello.error().message.c_str());
+    return exit_code_ = hello.error().code == ErrorCode::kConflict ? kExitFailed : kExitUnreachable;
+  }
+  return kExitOk;
+}
+
+std::optional<json> Session::Call(const std::string& method, const json& params,
+                                  const Client::NotificationHandler& on_notification) {
+  auto result = on_notification ? client_.Call(method, params, on_notification)
+                                : client_.Call(method, params);
+  if (result.ok()) return std::move(*result);
+  const auto& rpc = client_.last_rpc_error();
+  if (!rpc) {
+    std::fprintf(stderr, "picoflowctl: %s\n", result.error().message.c_str());
+    exit_code_ = client_.connected() ? kExitFailed : kExitUnreachable;
+    return std::nullopt;
+  }
+  if (globals_.json) {
+    PrintJson({{"error", {{"code", rpc->code}, {"message", rpc->message}, {"data", rpc->data}}}});
+  } else {
+    std::fprintf(stderr, "picoflowctl: %s\n", rpc->message.c_str());
+    if (rpc->data.is_object() && rpc->data.contains("diagnostics")) {
+      for (const json& d : rpc->data["diagnostics"]) {
+        const std::string text = d.value("text", d.value("message", ""));
+        std::fprintf(stderr, "%s\n", text.c_str());
+      }
+    }
+  }
+  exit_code_ = rpc->code == static_cast<int>(RpcCode::kInvalidParams) ? kExitUsage : kExitFailed;
+  return std::nullopt;
+}
+
+void Session::PrintJson(const json& value) {
+  std::printf("%s\n", value.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+}
+
+void OutputPrinter::Print(const std::string& task, bool is_stderr, const std::string& data) {
+  if (!prefix_) {
+    std::FILE* out = is_stderr ? stderr : stdout;
+    std::fwrite(data.data(), 1, data.size(), out);
+    std::fflush(out);
+    return;
+  }
+  const std::string key = task + (is_stderr ? " ! " : " | ");
+  std::string out;
+  // Another stream's line is open: end it so lines never interleave.
+  if (!open_key_.empty() && open_key_ != key) out += "\n";
+  bool at_start = open_key_ != key;
+  for (char c : data) {
+    if (at_start) {
+      out += key;
+      at_start = false;
+    }
+    out += c;
+    if (c == '\n') at_start = true;
+  }
+  open_key_ = at_start ? "" : key;
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+}
+
+void OutputPrinter::Finish() {
+  if (!open_key_.empty()) std::printf("\n");
+  open_key_.clear();
+}
+
+}  // namespace picoflow::ctl
