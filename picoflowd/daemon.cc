@@ -1,15 +1,19 @@
 #include "picoflowd/daemon.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <grp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <vector>
 
 #include "common/workflow_load.h"
 #include "picoflowd/executor_local.h"
@@ -40,6 +44,23 @@ Status MakeDirs(const std::string& dir, mode_t mode) {
     return Err(ErrorCode::kIo, dir + " is not a directory");
   }
   return {};
+}
+
+// --read-group: a group name, or a numeric gid.
+Result<gid_t> ResolveGroup(const std::string& name) {
+  gid_t gid = 0;
+  const char* end = name.data() + name.size();
+  if (auto [p, ec] = std::from_chars(name.data(), end, gid); ec == std::errc() && p == end) {
+    return gid;
+  }
+  std::vector<char> buf(16384);
+  group gr{};
+  group* found = nullptr;
+  if (getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    return Err(ErrorCode::kInvalid, "unknown group '" + name +
+                                        "' (--read-group takes a group name or a gid)");
+  }
+  return found->gr_gid;
 }
 
 bool IsWorkflowFileName(const fs::path& p) {
@@ -310,6 +331,23 @@ int Daemon::Run() {
   methods_->Register(*dispatcher_);
   RpcServerOptions options;
   options.socket_path = config_.socket_path;
+  if (!config_.read_group.empty()) {
+    const group* g = getgrnam(config_.read_group.c_str());
+    if (g == nullptr) {
+      std::fprintf(stderr, "picoflowd: no group '%s' (check --read-group)\n",
+                   config_.read_group.c_str());
+      return 1;
+    }
+    options.group = g->gr_gid;
+  }
+  if (!config_.read_group.empty()) {
+    auto gid = ResolveGroup(config_.read_group);
+    if (!gid.ok()) {
+      std::fprintf(stderr, "picoflowd: %s\n", gid.error().message.c_str());
+      return 1;
+    }
+    options.group = *gid;
+  }
   server_ = std::make_unique<RpcServer>(&loop_, options, *dispatcher_);
   if (Status s = server_->Listen(); !s.ok()) {
     std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());

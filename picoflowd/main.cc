@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   const Paths defaults = system ? SystemPaths() : UserPaths();
   if (config.socket_path.empty()) config.socket_path = defaults.socket;
   if (config.state_dir.empty()) config.state_dir = defaults.state_dir;
-  if (config.workflows_dir.empty() && system) config.workflows_dir = defaults.workflows_dir;
+  if (config.workflows_dir.empty()) config.workflows_dir = defaults.workflows_dir;
   Daemon daemon(config);
   return daemon.Run();
 }
