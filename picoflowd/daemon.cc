@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <grp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,12 +16,15 @@
 
 #include "common/workflow_load.h"
 #include "picoflowd/executor_local.h"
+#include "picoflowd/executor_module.h"
+#include "picoflowd/executor_module_abi.h"
 #include "picoflowd/executor_unavailable.h"
 #include "picoflowd/logging.h"
 #include "picoflowd/rpc_dispatch.h"
 #include "picoflowd/rpc_methods.h"
 #include "picoflowd/rpc_server.h"
 #include "picoflowd/run_manager.h"
+#include "picoflowd/schedule_timer.h"
 #include "picoflowd/store.h"
 
 namespace picoflow {
@@ -84,6 +86,7 @@ Daemon::~Daemon() {
   runs_.reset();
   signals_.clear();
   grace_timer_.Close();
+  schedule_timer_.reset();
   shell_executor_.reset();
   ssh_executor_.reset();
   http_executor_.reset();
@@ -123,8 +126,7 @@ Status Daemon::Open() {
   shell_executor_ = std::make_unique<LocalExecutor>(&loop_);
   ssh_executor_ = std::make_unique<UnavailableExecutor>(
       &loop_, "executor not available yet: ssh tasks are not supported by this build");
-  http_executor_ = std::make_unique<UnavailableExecutor>(
-      &loop_, "executor not available yet: http tasks are not supported by this build");
+  http_executor_ = std::make_unique<LazyExecutor>(&loop_, kHttpModuleFile, kHttpFactorySymbol);
   engine_.loop = &loop_;
   engine_.store = store_.get();
   engine_.shell = shell_executor_.get();
@@ -132,6 +134,7 @@ Status Daemon::Open() {
   engine_.http = http_executor_.get();
   engine_.output_cap = config_.output_cap;
   runs_ = std::make_unique<RunManager>(engine_);
+  scheduler_ = std::make_unique<Scheduler>(wall_clock_);
   if (uv_timer_init(&loop_, grace_timer_.get()) == 0) grace_timer_.MarkInitialized();
   return {};
 }
@@ -149,6 +152,7 @@ Status Daemon::LoadStoredWorkflows() {
     }
     registry_.Put(compiled.version);
     registry_.SetPaused(r.name, r.paused);
+    Schedule(r.name, r.last_fire_at);
   }
   return {};
 }
@@ -244,11 +248,13 @@ Result<bool> Daemon::Submit(std::shared_ptr<const WorkflowVersion> version) {
   const auto* existing = registry_.Find(name);
   const bool replaced = existing != nullptr && existing->version != nullptr;
   registry_.Put(std::move(version));
+  Schedule(name);
   return replaced;
 }
 
 Status Daemon::Remove(const std::string& name) {
   if (!registry_.Remove(name)) return Err(ErrorCode::kNotFound, "no workflow '" + name + "'");
+  Schedule(name);
   if (Status s = store_->RemoveWorkflow(name); !s.ok() && s.error().code != ErrorCode::kNotFound) {
     return s;
   }
@@ -314,6 +320,7 @@ void Daemon::Shutdown() {
 void Daemon::FinishShutdown() {
   // Everything still open is closed; uv_run() returns once nothing is active.
   grace_timer_.Close();
+  if (schedule_timer_) schedule_timer_->Close();
   signals_.clear();
   if (server_) server_->Close();
   if (store_) {
@@ -331,15 +338,6 @@ int Daemon::Run() {
   methods_->Register(*dispatcher_);
   RpcServerOptions options;
   options.socket_path = config_.socket_path;
-  if (!config_.read_group.empty()) {
-    const group* g = getgrnam(config_.read_group.c_str());
-    if (g == nullptr) {
-      std::fprintf(stderr, "picoflowd: no group '%s' (check --read-group)\n",
-                   config_.read_group.c_str());
-      return 1;
-    }
-    options.group = g->gr_gid;
-  }
   if (!config_.read_group.empty()) {
     auto gid = ResolveGroup(config_.read_group);
     if (!gid.ok()) {
@@ -359,6 +357,10 @@ int Daemon::Run() {
   }
   Reload();
   const int resumed = runs_->RecoverUnfinished();
+  if (Status s = StartScheduling(); !s.ok()) {
+    std::fprintf(stderr, "picoflowd: cannot start the cron timer: %s\n", s.error().message.c_str());
+    return 1;
+  }
   StartSignals();
   LogFields f;
   f.event = "daemon.ready";

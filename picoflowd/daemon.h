@@ -7,13 +7,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
 #include "picoflowd/daemon_config.h"
 #include "picoflowd/run_controller.h"
+#include "picoflowd/scheduler.h"
 #include "picoflowd/uv_handle.h"
 #include "picoflowd/workflow_registry.h"
 
@@ -24,6 +27,7 @@ class Executor;
 class RpcMethods;
 class RpcServer;
 class RunManager;
+class ScheduleTimer;
 class Store;
 
 /// What a reload changed.
@@ -71,6 +75,11 @@ class Daemon {
   ReloadReport Reload();
   /// Begins a graceful stop, as SIGTERM does.
   void Shutdown();
+  /// Pauses or resumes a workflow's schedule (kept in the store). Returns
+  /// kNotFound if there is no such workflow.
+  Status SetPaused(const std::string& name, bool paused);
+  /// The cron scheduler (next fires, upcoming, counters).
+  const Scheduler& scheduler() const { return *scheduler_; }
 
  private:
   Status Open();
@@ -79,6 +88,16 @@ class Daemon {
   void OnSignal(int signum);
   void FinishShutdown();
   std::vector<std::string> WorkflowFiles() const;
+  // ---- scheduling (daemon_schedule.cc) ----
+  // Brings the scheduler in step with the registry entry `name` (added,
+  // replaced, removed); `last_fire` from the store at startup.
+  void Schedule(const std::string& name, std::optional<TimePoint> last_fire = std::nullopt);
+  // Opens the timer, hooks run ends (overlap: queue), catches up, arms.
+  Status StartScheduling();
+  void RearmSchedule();
+  void OnScheduleWake(bool clock_set);
+  void StartFire(const Fire& fire);
+  RunningFn RunningCounter() const;
 
   DaemonConfig config_;
   uv_loop_t loop_{};
@@ -98,6 +117,9 @@ class Daemon {
   std::vector<std::unique_ptr<UvHandle<uv_signal_t>>> signals_;
   UvHandle<uv_timer_t> grace_timer_;
   bool stopping_ = false;
+  SystemWallClock wall_clock_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ScheduleTimer> schedule_timer_;
 };
 
 }  // namespace picoflow

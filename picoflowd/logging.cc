@@ -3,13 +3,43 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 namespace picoflow {
 namespace {
 
 LogFormat g_format = LogFormat::kText;
+bool g_journal = false;  // stderr is connected to journald (JOURNAL_STREAM)
+
+// sd-daemon(3) priority prefix, so journald keeps the level of each line.
+const char* SyslogPrefix(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::trace:
+    case spdlog::level::debug: return "<7>";
+    case spdlog::level::info: return "<6>";
+    case spdlog::level::warn: return "<4>";
+    case spdlog::level::err: return "<3>";
+    case spdlog::level::critical: return "<2>";
+    default: return "<6>";
+  }
+}
+
+// True if stderr is the journal stream systemd told us about: JOURNAL_STREAM
+// holds "DEVICE:INODE" of that stream.
+bool StderrIsJournal() {
+  const char* env = std::getenv("JOURNAL_STREAM");
+  if (env == nullptr) return false;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(env, "%llu:%llu", &dev, &ino) != 2) return false;
+  struct stat st {};
+  return fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
 
 std::string JsonLine(spdlog::level::level_enum level, const LogFields& f, std::string_view msg) {
   nlohmann::json j;
@@ -62,7 +92,14 @@ bool InitLogging(LogFormat format, std::string_view level) {
   auto logger = spdlog::stderr_logger_st("picoflowd");
   spdlog::set_default_logger(logger);
   logger->set_level(parsed);
-  logger->set_pattern(format == LogFormat::kJson ? "%v" : "%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  // Under journald the journal timestamps and colours nothing: no time of our
+  // own, a priority prefix instead (added per line in Log()).
+  g_journal = StderrIsJournal();
+  if (format == LogFormat::kJson || g_journal) {
+    logger->set_pattern(g_journal && format == LogFormat::kText ? "%l %v" : "%v");
+  } else {
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  }
   logger->flush_on(spdlog::level::trace);
   g_format = format;
   return true;
@@ -74,7 +111,11 @@ void Log(spdlog::level::level_enum level, const LogFields& fields, std::string_v
     if (!logger->should_log(level)) return;
     const std::string line = g_format == LogFormat::kJson ? JsonLine(level, fields, message)
                                                            : TextLine(fields, message);
-    logger->log(level, "{}", line);
+    if (g_journal) {
+      logger->log(level, "{}{}", SyslogPrefix(level), line);
+    } else {
+      logger->log(level, "{}", line);
+    }
   } catch (...) {
     // Logging must never take the daemon down.
   }

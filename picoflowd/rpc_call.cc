@@ -44,8 +44,8 @@ RpcCall::RpcCall(std::weak_ptr<RpcChannel> channel, Request request, Peer peer,
 RpcCall::~RpcCall() {
   if (finished_) return;
   try {
-    Fail(RpcErr(RpcCode::kInternal, "internal error: " + request_.method +
-                                        " finished without a reply"));
+    Fail(RpcErr(RpcCode::kInternal,
+                "internal error: " + request_.method + " finished without a reply"));
   } catch (...) {
     // A destructor must not throw; the client sees the connection close.
   }
@@ -60,13 +60,13 @@ void RpcCall::Reply(json result) {
   if (finished_) return;
   std::string line = ResultLine(request_.id, result);
   if (line.size() > max_line_ + 1) {
-    spdlog::error("rpc #{} {}: result of {} bytes exceeds the line limit", serial_,
-                  request_.method, line.size());
-    line = ErrorLine(request_.id, RpcErr(RpcCode::kInternal,
-                                         "internal error: the result of " + request_.method +
-                                             " is " + std::to_string(line.size()) +
-                                             " bytes, over the line limit of " +
-                                             std::to_string(max_line_)));
+    spdlog::error("rpc #{} {}: result of {} bytes exceeds the line limit", serial_, request_.method,
+                  line.size());
+    line = ErrorLine(request_.id,
+                     RpcErr(RpcCode::kInternal, "internal error: the result of " + request_.method +
+                                                    " is " + std::to_string(line.size()) +
+                                                    " bytes, over the line limit of " +
+                                                    std::to_string(max_line_)));
   }
   Finish(std::move(line), "ok");
 }
@@ -102,8 +102,8 @@ void RpcCall::Notify(std::string_view method, const json& params) {
   if (!channel || !channel->open()) return;
   std::string line = NotificationLine(method, params);
   if (line.size() > max_line_ + 1) {
-    spdlog::warn("rpc #{} {}: dropped a {} notification of {} bytes (over the line limit)",
-                 serial_, request_.method, method, line.size());
+    spdlog::warn("rpc #{} {}: dropped a {} notification of {} bytes (over the line limit)", serial_,
+                 request_.method, method, line.size());
     return;
   }
   channel->Send(std::move(line));

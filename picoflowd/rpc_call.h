@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <limits>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -85,6 +84,11 @@ class RpcCall : public std::enable_shared_from_this<RpcCall> {
   /// True for a request without id: replies are not sent.
   bool is_notification() const { return request_.notification; }
   const Peer& peer() const { return peer_; }
+
+  /// The longest line a reply or notification may take ('\n' excluded);
+  /// handlers that return bulk data (run.logs) page below it, allowing for
+  /// JSON escaping (a control byte takes 6).
+  std::size_t max_line() const { return max_line_; }
 
   /// Keeps the call alive past the handler's return, for a later reply.
   std::shared_ptr<RpcCall> Hold() { return shared_from_this(); }

@@ -25,8 +25,7 @@ class Dispatcher;
 /// Why a connection ended early; counted by the server.
 enum class CloseReason { kNormal, kSlowReader, kOverlongLine, kError };
 
-class RpcConnection final : public RpcChannel,
-                            public std::enable_shared_from_this<RpcConnection> {
+class RpcConnection final : public RpcChannel, public std::enable_shared_from_this<RpcConnection> {
  public:
   /// Bounds of one connection.
   struct Limits {

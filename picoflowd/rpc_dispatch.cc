@@ -53,9 +53,7 @@ void DaemonVersion(RpcCall& call) {
   const int theirs = call.Param<int>("protocol", kProtocolVersion);
   if (theirs != kProtocolVersion) {
     call.Fail(RpcErr(RpcCode::kProtocolMismatch,
-                     "protocol mismatch: the client speaks protocol " + std::to_string(theirs) +
-                         ", picoflowd " PICOFLOW_VERSION " speaks protocol " +
-                         std::to_string(kProtocolVersion)));
+                     ProtocolMismatchMessage(theirs, kProtocolVersion, PICOFLOW_VERSION)));
     return;
   }
   call.Reply({{"protocol", kProtocolVersion}, {"version", PICOFLOW_VERSION}});
@@ -81,11 +79,11 @@ std::string CheckParams(const std::vector<ParamSpec>& specs, const json& params)
 }
 
 Dispatcher::Dispatcher(std::size_t max_line) : max_line_(max_line) {
-  Register({.name = method::kDaemonVersion,
-            .access = Access::kRead,
-            .params = {{"protocol", ParamType::kInteger, false},
-                       {"client", ParamType::kString, false}},
-            .handler = DaemonVersion});
+  Register(
+      {.name = method::kDaemonVersion,
+       .access = Access::kRead,
+       .params = {{"protocol", ParamType::kInteger, false}, {"client", ParamType::kString, false}},
+       .handler = DaemonVersion});
 }
 
 void Dispatcher::Register(MethodSpec spec) {
@@ -95,7 +93,9 @@ void Dispatcher::Register(MethodSpec spec) {
   methods_.insert_or_assign(std::move(name), std::move(spec));
 }
 
-bool Dispatcher::Has(std::string_view method) const { return methods_.find(method) != methods_.end(); }
+bool Dispatcher::Has(std::string_view method) const {
+  return methods_.find(method) != methods_.end();
+}
 
 void Dispatcher::HandleLine(const std::shared_ptr<RpcChannel>& channel,
                             std::string_view line) noexcept {
@@ -111,8 +111,7 @@ void Dispatcher::HandleLine(const std::shared_ptr<RpcChannel>& channel,
       Handle(channel, std::move(std::get<Request>(parsed)));
     }
   } catch (const std::exception& e) {
-    spdlog::error("rpc: failed to handle a line from {}: {}", channel->peer().ToString(),
-                  e.what());
+    spdlog::error("rpc: failed to handle a line from {}: {}", channel->peer().ToString(), e.what());
   } catch (...) {
     spdlog::error("rpc: failed to handle a line from {}", channel->peer().ToString());
   }
@@ -127,10 +126,10 @@ void Dispatcher::Refuse(const std::shared_ptr<RpcChannel>& channel,
   const auto* request = std::get_if<Request>(&parsed);
   if (request == nullptr || !request->notification) {
     const json& id = request ? request->id : std::get<RequestFault>(parsed).id;
-    channel->Send(ErrorLine(id, RpcErr(RpcCode::kForbidden,
-                                       "permission denied: " + peer.ToString() +
-                                           " may not use picoflowd (only root, the daemon's "
-                                           "user and its read group may)")));
+    channel->Send(ErrorLine(
+        id, RpcErr(RpcCode::kForbidden, "permission denied: " + peer.ToString() +
+                                            " may not use picoflowd (only root, the daemon's "
+                                            "user and its read group may)")));
   }
   channel->CloseAfterFlush();
 }
@@ -155,8 +154,8 @@ void Dispatcher::Handle(const std::shared_ptr<RpcChannel>& channel, Request requ
   if (peer.access < spec.access) {
     Answer(channel, request,
            RpcErr(RpcCode::kForbidden, "permission denied: " + spec.name + " needs " +
-                                           AccessName(spec.access) + " access; " +
-                                           peer.ToString() + " has " + AccessName(peer.access)));
+                                           AccessName(spec.access) + " access; " + peer.ToString() +
+                                           " has " + AccessName(peer.access)));
     return;
   }
   if (!spec.open_params) {

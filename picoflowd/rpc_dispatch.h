@@ -34,7 +34,8 @@ struct ParamSpec {
 /// answers later. May throw: ParamError -> -32602, anything else -> -32603.
 using RpcHandler = std::function<void(RpcCall& call)>;
 
-/// One row of the table.
+/// One row of the table. The field order is stable (positional
+/// initialisation is fine).
 struct MethodSpec {
   std::string name{};               ///< `noun.verb`, from protocol/methods.h
   Access access = Access::kWrite;   ///< the least access a peer needs

@@ -30,7 +30,7 @@ std::string TimeString(TimePoint t) {
 }
 
 json RunJson(const RunRecord& run) {
-  return {
+  json out = {
       {"id", run.id},
       {"workflow", run.workflow},
       {"status", RunStatusName(run.status)},
@@ -43,6 +43,13 @@ json RunJson(const RunRecord& run) {
       {"error", run.error},
       {"reason", run.reason},
   };
+  // How late a scheduled run started: its start minus its cron instant.
+  out["late_ms"] = run.scheduled_at && run.started_at
+                       ? json(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  *run.started_at - *run.scheduled_at)
+                                  .count())
+                       : json(nullptr);
+  return out;
 }
 
 json RunDetailJson(const RunDetail& detail) {

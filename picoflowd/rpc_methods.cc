@@ -37,6 +37,12 @@ json TaskEventJson(const TaskEvent& e) {
   return j;
 }
 
+// The message of -32003: "FILE: invalid workflow (N errors)".
+std::string InvalidWorkflowMessage(const std::string& file, std::size_t errors) {
+  return file + ": invalid workflow (" + std::to_string(errors) +
+         (errors == 1 ? " error)" : " errors)");
+}
+
 }  // namespace
 
 // ---- RunFeed ----
@@ -188,9 +194,8 @@ void RpcMethods::WorkflowSubmit(RpcCall& call) {
   const std::string file = call.Param<std::string>("file", "<source>");
   CompiledWorkflow compiled = CompileWorkflow(source, file, "submitted");
   if (!compiled.version) {
-    call.Fail(InvalidWorkflowError(
-        file + ": invalid workflow (" + std::to_string(compiled.diagnostics.size()) + " errors)",
-        compiled.diagnostics));
+    call.Fail(InvalidWorkflowError(InvalidWorkflowMessage(file, compiled.diagnostics.size()),
+                                   compiled.diagnostics));
     return;
   }
   const Workflow& w = *compiled.version->workflow;
@@ -280,7 +285,8 @@ void RpcMethods::RunStart(RpcCall& call) {
     const std::string file = call.Param<std::string>("file", "<source>");
     CompiledWorkflow compiled = CompileWorkflow(source, file, "one-off");
     if (!compiled.version) {
-      call.Fail(InvalidWorkflowError(file + ": invalid workflow", compiled.diagnostics));
+      call.Fail(InvalidWorkflowError(InvalidWorkflowMessage(file, compiled.diagnostics.size()),
+                                     compiled.diagnostics));
       return;
     }
     version = compiled.version;
@@ -323,8 +329,22 @@ void RpcMethods::RunList(RpcCall& call) {
 }
 
 // run.cancel: cancels a live run (TERM, grace, KILL to its tasks' groups).
+// A run that does not exist and one that has ended are both -32001; the
+// message tells them apart ("no run 42", "run 4 is not running (...)").
 void RpcMethods::RunCancel(RpcCall& call) {
   const auto run_id = call.Param<std::int64_t>("run_id");
+  const RunController* live = daemon_.runs().Find(run_id);
+  if (live == nullptr || live->finished()) {
+    auto detail = daemon_.store().GetRun(run_id);
+    if (!detail.ok()) {
+      call.Fail(detail.error());
+      return;
+    }
+    call.Fail(Err(ErrorCode::kNotFound, "run " + std::to_string(run_id) +
+                                            " is not running (its status is " +
+                                            RunStatusName(detail->run.status) + ")"));
+    return;
+  }
   if (Status s = daemon_.runs().Cancel(run_id); !s.ok()) {
     call.Fail(s.error());
     return;
@@ -378,10 +398,19 @@ void RpcMethods::RunLogs(RpcCall& call) {
       call.Fail(page.error());
       return;
     }
+    // A page of up to 1000 chunks of up to ~128 KiB each would not fit one
+    // line: stop at half the line limit (at least one chunk, which always
+    // fits); the client pages on from `next`.
     json chunks = json::array();
     std::int64_t next = query.after_seq;
+    std::size_t page_bytes = 0;
     for (const OutputChunk& c : *page) {
-      chunks.push_back(ChunkJson(c));
+      json chunk = ChunkJson(c);
+      const std::size_t size =
+          chunk.dump(-1, ' ', false, json::error_handler_t::replace).size() + 1;
+      if (!chunks.empty() && page_bytes + size > kMaxLineBytes / 2) break;
+      page_bytes += size;
+      chunks.push_back(std::move(chunk));
       next = c.seq;
     }
     call.Reply({{"run_id", run_id},
@@ -408,6 +437,14 @@ void RpcMethods::RunLogs(RpcCall& call) {
   if (live == nullptr || live->finished()) {
     call.Reply({{"run_id", run_id}, {"status", RunStatusName(detail->run.status)}});
     return;
+  }
+  // Attempts already running were announced before this call: say so now,
+  // so a follower sees every task it will get output from.
+  for (const AttemptRecord& a : detail->attempts) {
+    if (a.status || (!task.empty() && a.task != task)) continue;
+    call.Notify("run.event", {{"run_id", run_id}, {"workflow", detail->run.workflow},
+                              {"task", a.task}, {"attempt", a.number}, {"event", "started"},
+                              {"status", "running"}});
   }
   auto held = call.Hold();
   RunFeed::Subscriber s;

@@ -21,7 +21,7 @@ std::string UvText(const char* what, int rc) { return std::string(what) + ": " +
 // libuv writes with write(2): a client that vanished mid-answer would raise
 // SIGPIPE and kill the daemon. EPIPE as an error is what we want.
 void IgnoreSigpipe() {
-  struct sigaction current{};
+  struct sigaction current {};
   if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
     ::signal(SIGPIPE, SIG_IGN);
   }
@@ -122,8 +122,7 @@ void RpcServer::OnConnection(uv_stream_t* server, int status) noexcept {
 
 void RpcServer::AcceptOne() {
   auto conn = std::make_shared<RpcConnection>(
-      dispatcher_,
-      RpcConnection::Limits{options_.max_line, options_.max_pending_output},
+      dispatcher_, RpcConnection::Limits{options_.max_line, options_.max_pending_output},
       [this](RpcConnection* c, CloseReason reason) { Forget(c, reason); });
   connections_.emplace(conn.get(), conn);
   ++stats_.accepted;
@@ -135,10 +134,10 @@ void RpcServer::AcceptOne() {
   if (connections_.size() > options_.max_connections) {
     // Answer rather than reset, so the client can say why.
     ++stats_.refused_busy;
-    conn->Send(ErrorLine(nullptr, RpcErr(RpcCode::kUnavailable,
-                                         "picoflowd is serving its maximum of " +
-                                             std::to_string(options_.max_connections) +
-                                             " connections; try again later")));
+    conn->Send(ErrorLine(
+        nullptr, RpcErr(RpcCode::kUnavailable, "picoflowd is serving its maximum of " +
+                                                   std::to_string(options_.max_connections) +
+                                                   " connections; try again later")));
     conn->CloseAfterFlush();
     return;
   }

@@ -48,10 +48,10 @@ struct RpcServerOptions {
 
 /// Counters for daemon.status and metrics.
 struct RpcServerStats {
-  std::uint64_t accepted = 0;           ///< connections accepted (refused ones included)
-  std::uint64_t refused_busy = 0;       ///< closed because max_connections was reached
-  std::uint64_t closed_slow_reader = 0; ///< closed because their output exceeded the bound
-  std::uint64_t closed_overlong = 0;    ///< closed after an over-long request line
+  std::uint64_t accepted = 0;            ///< connections accepted (refused ones included)
+  std::uint64_t refused_busy = 0;        ///< closed because max_connections was reached
+  std::uint64_t closed_slow_reader = 0;  ///< closed because their output exceeded the bound
+  std::uint64_t closed_overlong = 0;     ///< closed after an over-long request line
 };
 
 class RpcServer {

@@ -32,8 +32,8 @@ Status CreateDir(const std::string& dir, std::optional<gid_t> group) {
   // mkdir honours the umask; the mode must be exact.
   if (::chmod(dir.c_str(), mode) != 0 ||
       (group && ::chown(dir.c_str(), static_cast<uid_t>(-1), *group) != 0)) {
-    return Err(ErrorCode::kIo, "cannot set mode/group of socket directory " + dir + ": " +
-                                   ErrnoText());
+    return Err(ErrorCode::kIo,
+               "cannot set mode/group of socket directory " + dir + ": " + ErrnoText());
   }
   return {};
 }
@@ -44,11 +44,10 @@ Status CheckDir(const std::string& dir, const struct stat& st, std::optional<gid
     return Err(ErrorCode::kIo, "socket directory " + dir + " is not a directory");
   }
   if (st.st_uid != ::geteuid()) {
-    return Err(ErrorCode::kIo, "socket directory " + dir + " is owned by uid " +
-                                   std::to_string(st.st_uid) + ", not by picoflowd's uid " +
-                                   std::to_string(::geteuid()) + ": chown " +
-                                   std::to_string(::geteuid()) + " " + dir +
-                                   " or choose another --socket");
+    return Err(ErrorCode::kIo,
+               "socket directory " + dir + " is owned by uid " + std::to_string(st.st_uid) +
+                   ", not by picoflowd's uid " + std::to_string(::geteuid()) + ": chown " +
+                   std::to_string(::geteuid()) + " " + dir + " or choose another --socket");
   }
   if ((st.st_mode & 022) != 0) {
     return Err(ErrorCode::kIo, "socket directory " + dir + " is writable by group or others " +
@@ -56,9 +55,10 @@ Status CheckDir(const std::string& dir, const struct stat& st, std::optional<gid
                                    dir);
   }
   if (group && (st.st_gid != *group || (st.st_mode & 010) == 0)) {
-    spdlog::warn("socket directory {} (mode {}, gid {}) does not let group {} reach the socket; "
-                 "chgrp {} {} && chmod {} {}",
-                 dir, Octal(st.st_mode), st.st_gid, *group, *group, dir, fix_mode, dir);
+    spdlog::warn(
+        "socket directory {} (mode {}, gid {}) does not let group {} reach the socket; "
+        "chgrp {} {} && chmod {} {}",
+        dir, Octal(st.st_mode), st.st_gid, *group, *group, dir, fix_mode, dir);
   }
   return {};
 }
@@ -102,8 +102,8 @@ Status ClearStaleSocket(const std::string& socket_path) {
   }
   if (fd == -ENOENT) return {};
   if (fd != -ECONNREFUSED) {
-    return Err(ErrorCode::kIo, "cannot probe existing socket " + socket_path + ": " +
-                                   std::strerror(-fd));
+    return Err(ErrorCode::kIo,
+               "cannot probe existing socket " + socket_path + ": " + std::strerror(-fd));
   }
   if (::unlink(socket_path.c_str()) != 0 && errno != ENOENT) {
     return Err(ErrorCode::kIo, "cannot remove stale socket " + socket_path + ": " + ErrnoText());

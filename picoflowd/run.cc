@@ -37,6 +37,7 @@ const char* RunStatusName(RunStatus status) {
     case RunStatus::kSucceeded: return "succeeded";
     case RunStatus::kFailed: return "failed";
     case RunStatus::kCancelled: return "cancelled";
+    case RunStatus::kSkipped: return "skipped";
   }
   return "unknown";
 }

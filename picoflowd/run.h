@@ -28,7 +28,9 @@ enum class TaskStatus {
   kCancelled,
 };
 
-enum class RunStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
+/// kSkipped: a scheduled fire that did not run (overlap policy); created final,
+/// with the reason in the run's record.
+enum class RunStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled, kSkipped };
 
 /// Lower-case names as stored and shown: "pending", "retry_wait", ...
 const char* TaskStatusName(TaskStatus status);

@@ -19,10 +19,10 @@ namespace {
 std::string ErrnoText(int err) { return std::strerror(err); }
 
 Error Unreachable(const std::string& path, int err) {
-  return Err(ErrorCode::kUnavailable,
-             "cannot connect to picoflowd at " + path + ": " + ErrnoText(err) +
-                 " (is picoflowd running? start it with `picoflowd` or "
-                 "`systemctl start picoflowd`, or pass --socket)");
+  return Err(ErrorCode::kUnavailable, "cannot connect to picoflowd at " + path + ": " +
+                                          ErrnoText(err) +
+                                          " (is picoflowd running? start it with `picoflowd` or "
+                                          "`systemctl start picoflowd`, or pass --socket)");
 }
 
 Error TimedOut() { return Err(ErrorCode::kUnavailable, "timed out waiting for picoflowd"); }
@@ -85,8 +85,8 @@ Status Client::Connect(const std::string& socket_path, std::chrono::milliseconds
     if (fd == -ENOENT || fd == -ECONNREFUSED || fd == -EAGAIN) {
       return Unreachable(socket_path, -fd);
     }
-    return Err(ErrorCode::kIo, "cannot connect to picoflowd at " + socket_path + ": " +
-                                   ErrnoText(-fd));
+    return Err(ErrorCode::kIo,
+               "cannot connect to picoflowd at " + socket_path + ": " + ErrnoText(-fd));
   }
 }
 
@@ -154,8 +154,7 @@ Result<std::string> Client::ReadLineUntil(Deadline deadline) {
     switch (inbox_.Next(line)) {
       case LineBuffer::Status::kLine: return line;
       case LineBuffer::Status::kTooLong:
-        return Broken("picoflowd sent a line longer than " + std::to_string(max_line_) +
-                      " bytes");
+        return Broken("picoflowd sent a line longer than " + std::to_string(max_line_) + " bytes");
       case LineBuffer::Status::kNeedMore: break;
     }
     if (fd_ < 0) return Err(ErrorCode::kIo, "not connected to picoflowd");
@@ -171,8 +170,7 @@ Result<std::string> Client::ReadLine(Timeout timeout) {
   return ReadLineUntil(DeadlineFrom(timeout));
 }
 
-Result<std::int64_t> Client::Send(std::string_view method, const json& params,
-                                  Timeout timeout) {
+Result<std::int64_t> Client::Send(std::string_view method, const json& params, Timeout timeout) {
   std::int64_t id = next_id_++;
   if (auto sent = WriteAll(RequestLine(id, method, params), DeadlineFrom(timeout)); !sent) {
     return sent.error();
@@ -185,8 +183,7 @@ Status Client::Notify(std::string_view method, const json& params, Timeout timeo
 }
 
 // Reads messages until the response to `id`, routing everything else.
-Result<Response> Client::NextResponse(std::int64_t id,
-                                      const NotificationHandler& on_notification,
+Result<Response> Client::NextResponse(std::int64_t id, const NotificationHandler& on_notification,
                                       Deadline deadline) {
   if (auto early = early_responses_.find(id); early != early_responses_.end()) {
     Response r = std::move(early->second);
@@ -199,8 +196,10 @@ Result<Response> Client::NextResponse(std::int64_t id,
     auto msg = ParseServerMessage(*line);
     if (!msg) return Broken(msg.error().message);
     if (auto* note = std::get_if<Notification>(&*msg)) {
-      if (on_notification) on_notification(*note);
-      else notifications_.push_back(std::move(*note));
+      if (on_notification)
+        on_notification(*note);
+      else
+        notifications_.push_back(std::move(*note));
       continue;
     }
     auto& resp = std::get<Response>(*msg);
@@ -272,11 +271,9 @@ Result<json> Client::Handshake(Timeout timeout) {
   }
   int theirs = r["protocol"].get<int>();
   if (theirs != kProtocolVersion) {
-    return Err(ErrorCode::kConflict,
-               "protocol mismatch: this client speaks protocol " +
-                   std::to_string(kProtocolVersion) + ", picoflowd " +
-                   r.value("version", std::string("?")) + " at " + path_ +
-                   " speaks protocol " + std::to_string(theirs));
+    return Err(ErrorCode::kConflict, ProtocolMismatchMessage(kProtocolVersion, theirs,
+                                                             r.value("version", std::string("?"))) +
+                                         " (" + path_ + ")");
   }
   return result;
 }

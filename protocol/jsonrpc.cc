@@ -14,14 +14,12 @@ bool DeeperThan(std::string_view text, int limit) {
   bool escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > limit) return true;
+      in_string = escaped || c != '"';
+      escaped = !escaped && c == '\\';
+    } else if (c == '"') {
+      in_string = true;
+    } else if ((c == '[' || c == '{') && ++depth > limit) {
+      return true;
     } else if (c == ']' || c == '}') {
       --depth;
     }
@@ -125,6 +123,13 @@ Result<ServerMessage> CheckServerObject(const json& msg) {
 
 }  // namespace
 
+std::string ProtocolMismatchMessage(int client_protocol, int daemon_protocol,
+                                    std::string_view daemon_version) {
+  return "protocol mismatch: the client speaks protocol " + std::to_string(client_protocol) +
+         ", picoflowd " + std::string(daemon_version) + " speaks protocol " +
+         std::to_string(daemon_protocol);
+}
+
 RpcError RpcErr(RpcCode code, std::string message, json data) {
   return RpcError{static_cast<int>(code), std::move(message), std::move(data)};
 }
@@ -212,8 +217,8 @@ Error FromRpcError(const RpcError& error) {
 RpcError InvalidWorkflowError(std::string message, const Diagnostics& diagnostics) {
   json list = json::array();
   for (const Diagnostic& d : diagnostics) {
-    list.push_back({{"file", d.file}, {"line", d.pos.line}, {"col", d.pos.col},
-                    {"message", d.message}});
+    list.push_back(
+        {{"file", d.file}, {"line", d.pos.line}, {"col", d.pos.col}, {"message", d.message}});
   }
   return RpcErr(RpcCode::kInvalidWorkflow, std::move(message), {{"diagnostics", list}});
 }

@@ -22,6 +22,11 @@ using json = nlohmann::json;
 /// The protocol version; bumped on any incompatible change to a method.
 inline constexpr int kProtocolVersion = 1;
 
+/// The one wording of a version mismatch, used by both sides: `protocol
+/// mismatch: the client speaks protocol 2, picoflowd 0.1.0 speaks protocol 1`.
+std::string ProtocolMismatchMessage(int client_protocol, int daemon_protocol,
+                                    std::string_view daemon_version);
+
 /// The longest line either side accepts, without its '\n'.
 inline constexpr std::size_t kMaxLineBytes = 1024 * 1024;
 
@@ -31,18 +36,18 @@ inline constexpr int kMaxJsonDepth = 64;
 /// Error codes on the wire: the JSON-RPC standard ones, then picoflow's own
 /// in -32000..-32099.
 enum class RpcCode : int {
-  kParseError = -32700,      ///< the line is not JSON
-  kInvalidRequest = -32600,  ///< JSON, but not a valid request object
-  kMethodNotFound = -32601,  ///< no such method
-  kInvalidParams = -32602,   ///< a param is missing, unknown or of the wrong type
-  kInternal = -32603,        ///< a bug or an unexpected failure in the daemon
-  kNotFound = -32001,        ///< a named workflow/run/file does not exist
-  kConflict = -32002,        ///< exists already / busy / wrong state
-  kInvalidWorkflow = -32003, ///< the workflow failed validation; see data.diagnostics
-  kUnavailable = -32004,     ///< a capability (executor, daemon slot) is not available
-  kForbidden = -32005,       ///< the peer may not call this method
-  kProtocolMismatch = -32006,///< client and daemon speak different protocol versions
-  kIo = -32007,              ///< the OS or the store refused
+  kParseError = -32700,        ///< the line is not JSON
+  kInvalidRequest = -32600,    ///< JSON, but not a valid request object
+  kMethodNotFound = -32601,    ///< no such method
+  kInvalidParams = -32602,     ///< a param is missing, unknown or of the wrong type
+  kInternal = -32603,          ///< a bug or an unexpected failure in the daemon
+  kNotFound = -32001,          ///< a named workflow/run/file does not exist
+  kConflict = -32002,          ///< exists already / busy / wrong state
+  kInvalidWorkflow = -32003,   ///< the workflow failed validation; see data.diagnostics
+  kUnavailable = -32004,       ///< a capability (executor, daemon slot) is not available
+  kForbidden = -32005,         ///< the peer may not call this method
+  kProtocolMismatch = -32006,  ///< client and daemon speak different protocol versions
+  kIo = -32007,                ///< the OS or the store refused
 };
 
 /// One error object: `{"code":..., "message":..., "data":...}`. `data` is
@@ -81,8 +86,8 @@ std::variant<Request, RequestFault> ParseRequest(std::string_view line);
 /// A response from the server: a result, or an error.
 struct Response {
   json id;
-  json result;                   ///< null when `error` is set
-  std::optional<RpcError> error; ///< set for an error response
+  json result;                    ///< null when `error` is set
+  std::optional<RpcError> error;  ///< set for an error response
 };
 
 /// A server-to-client notification (streamed output, progress).

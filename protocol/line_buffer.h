@@ -7,8 +7,6 @@
 #include <string>
 #include <string_view>
 
-#include "protocol/jsonrpc.h"
-
 namespace picoflow {
 
 class LineBuffer {
@@ -20,8 +18,9 @@ class LineBuffer {
     kNeedMore,  ///< no complete line buffered; Append more bytes
   };
 
-  /// Lines longer than `max_line` bytes (without '\n') are refused.
-  explicit LineBuffer(std::size_t max_line = kMaxLineBytes);
+  /// Lines longer than `max_line` bytes (without '\n') are refused; the
+  /// protocol's limit is kMaxLineBytes (protocol/jsonrpc.h).
+  explicit LineBuffer(std::size_t max_line);
 
   /// Adds received bytes. Call Next() until kNeedMore after every Append,
   /// or the buffer grows past its bound.

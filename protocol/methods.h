@@ -2,30 +2,29 @@
 // The names of every RPC method, `noun.verb`. The daemon registers handlers
 // under these and picoflowctl calls them; nothing else spells them out.
 
-#include <array>
 #include <string_view>
 
 namespace picoflow::method {
 
-inline constexpr char kDaemonVersion[] = "daemon.version";    ///< {protocol, version}
-inline constexpr char kDaemonStatus[] = "daemon.status";      ///< uptime, runs, load
-inline constexpr char kDaemonReload[] = "daemon.reload";      ///< re-read workflow files
+inline constexpr char kDaemonVersion[] = "daemon.version";        ///< {protocol, version}
+inline constexpr char kDaemonStatus[] = "daemon.status";          ///< uptime, runs, load
+inline constexpr char kDaemonReload[] = "daemon.reload";          ///< re-read workflow files
 inline constexpr char kWorkflowValidate[] = "workflow.validate";  ///< check without loading
-inline constexpr char kWorkflowSubmit[] = "workflow.submit";  ///< add or replace a workflow
-inline constexpr char kWorkflowList[] = "workflow.list";      ///< loaded workflows
-inline constexpr char kWorkflowGet[] = "workflow.get";        ///< one workflow's definition
-inline constexpr char kWorkflowRemove[] = "workflow.remove";  ///< unload a workflow
-inline constexpr char kRunStart[] = "run.start";              ///< trigger a run now
-inline constexpr char kRunGet[] = "run.get";                  ///< one run with its tasks
-inline constexpr char kRunList[] = "run.list";                ///< recent runs, filtered
-inline constexpr char kRunCancel[] = "run.cancel";            ///< cancel a live run
-inline constexpr char kRunWait[] = "run.wait";                ///< answer when a run ends
-inline constexpr char kRunLogs[] = "run.logs";                ///< output; `follow` streams
+inline constexpr char kWorkflowSubmit[] = "workflow.submit";      ///< add or replace a workflow
+inline constexpr char kWorkflowList[] = "workflow.list";          ///< loaded workflows
+inline constexpr char kWorkflowGet[] = "workflow.get";            ///< one workflow's definition
+inline constexpr char kWorkflowRemove[] = "workflow.remove";      ///< unload a workflow
+inline constexpr char kRunStart[] = "run.start";                  ///< trigger a run now
+inline constexpr char kRunGet[] = "run.get";                      ///< one run with its tasks
+inline constexpr char kRunList[] = "run.list";                    ///< recent runs, filtered
+inline constexpr char kRunCancel[] = "run.cancel";                ///< cancel a live run
+inline constexpr char kRunWait[] = "run.wait";                    ///< answer when a run ends
+inline constexpr char kRunLogs[] = "run.logs";                    ///< output; `follow` streams
 
 /// Every method above, for tables and tests.
-inline constexpr std::array<std::string_view, 14> kAll = {
-    kDaemonVersion, kDaemonStatus, kDaemonReload, kWorkflowValidate, kWorkflowSubmit,
-    kWorkflowList,  kWorkflowGet,  kWorkflowRemove, kRunStart,       kRunGet,
+inline constexpr std::string_view kAll[] = {
+    kDaemonVersion, kDaemonStatus, kDaemonReload,   kWorkflowValidate, kWorkflowSubmit,
+    kWorkflowList,  kWorkflowGet,  kWorkflowRemove, kRunStart,         kRunGet,
     kRunList,       kRunCancel,    kRunWait,        kRunLogs,
 };
 

@@ -22,8 +22,8 @@ Request RequestOf(const std::variant<Request, RequestFault>& parsed) {
 }
 
 TEST_CASE("a request keeps its id, method and params; absent params become {}") {
-  Request a = RequestOf(ParseRequest(
-      R"({"jsonrpc":"2.0","id":7,"method":"run.get","params":{"run":3}})"));
+  Request a =
+      RequestOf(ParseRequest(R"({"jsonrpc":"2.0","id":7,"method":"run.get","params":{"run":3}})"));
   CHECK(a.id == 7);
   CHECK_FALSE(a.notification);
   CHECK(a.method == "run.get");
@@ -88,8 +88,8 @@ TEST_CASE("every malformed line gets its standard code and the id when one could
 
 TEST_CASE("brackets inside strings do not count towards the nesting limit") {
   const std::string deep_text(500, '[');
-  Request r = RequestOf(ParseRequest(
-      R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"s":")" + deep_text + R"("}})"));
+  Request r = RequestOf(ParseRequest(R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"s":")" +
+                                     deep_text + R"("}})"));
   CHECK(r.params["s"] == deep_text);
   // 64 levels are fine, 65 are not.
   std::string ok = std::string(63, '[') + std::string(63, ']');
@@ -102,8 +102,9 @@ TEST_CASE("brackets inside strings do not count towards the nesting limit") {
 
 TEST_CASE("builders write one compact line each") {
   CHECK(ResultLine(1, {{"a", 1}}) == "{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":{\"a\":1}}\n");
-  CHECK(ErrorLine("q", RpcErr(RpcCode::kNotFound, "no run 4")) ==
-        "{\"error\":{\"code\":-32001,\"message\":\"no run 4\"},\"id\":\"q\",\"jsonrpc\":\"2.0\"}\n");
+  CHECK(
+      ErrorLine("q", RpcErr(RpcCode::kNotFound, "no run 4")) ==
+      "{\"error\":{\"code\":-32001,\"message\":\"no run 4\"},\"id\":\"q\",\"jsonrpc\":\"2.0\"}\n");
   CHECK(ErrorLine(nullptr, RpcErr(RpcCode::kConflict, "busy", {{"run", 2}})) ==
         "{\"error\":{\"code\":-32002,\"data\":{\"run\":2},\"message\":\"busy\"},\"id\":null,"
         "\"jsonrpc\":\"2.0\"}\n");
@@ -168,12 +169,9 @@ TEST_CASE("each error code maps to one wire code and back") {
     RpcCode wire;
   };
   const std::vector<Row> rows = {
-      {ErrorCode::kInvalid, RpcCode::kInvalidParams},
-      {ErrorCode::kNotFound, RpcCode::kNotFound},
-      {ErrorCode::kConflict, RpcCode::kConflict},
-      {ErrorCode::kIo, RpcCode::kIo},
-      {ErrorCode::kUnavailable, RpcCode::kUnavailable},
-      {ErrorCode::kInternal, RpcCode::kInternal},
+      {ErrorCode::kInvalid, RpcCode::kInvalidParams},   {ErrorCode::kNotFound, RpcCode::kNotFound},
+      {ErrorCode::kConflict, RpcCode::kConflict},       {ErrorCode::kIo, RpcCode::kIo},
+      {ErrorCode::kUnavailable, RpcCode::kUnavailable}, {ErrorCode::kInternal, RpcCode::kInternal},
   };
   for (const Row& row : rows) {
     RpcError wire = ToRpcError(Err(row.code, "msg"));
@@ -194,10 +192,10 @@ TEST_CASE("an invalid workflow error carries its diagnostics as data") {
   Diagnostics diags = {{"wf.yaml", {12, 5}, "unknown key 'timout'"}, {"wf.yaml", {}, "cycle"}};
   RpcError e = InvalidWorkflowError("wf.yaml: 2 problems", diags);
   CHECK(e.code == -32003);
-  CHECK(e.data == json{{"diagnostics",
-                        {{{"file", "wf.yaml"}, {"line", 12}, {"col", 5},
-                          {"message", "unknown key 'timout'"}},
-                         {{"file", "wf.yaml"}, {"line", 0}, {"col", 0}, {"message", "cycle"}}}}});
+  CHECK(e.data ==
+        json{{"diagnostics",
+              {{{"file", "wf.yaml"}, {"line", 12}, {"col", 5}, {"message", "unknown key 'timout'"}},
+               {{"file", "wf.yaml"}, {"line", 0}, {"col", 0}, {"message", "cycle"}}}}});
 }
 
 TEST_CASE("method names are unique noun.verb pairs") {

@@ -55,14 +55,13 @@ struct Fixture {
 
   Fixture() {
     spdlog::set_level(spdlog::level::off);  // the refusals below are expected
-    dispatcher.Register({.name = "test.echo",
-                         .access = Access::kRead,
-                         .params = {{"text", ParamType::kString, true},
-                                    {"times", ParamType::kInteger, false}},
-                         .handler = [](RpcCall& c) {
-                           c.Reply({{"text", c.Param<std::string>("text")},
-                                    {"times", c.Param<int>("times", 1)}});
-                         }});
+    dispatcher.Register(
+        {.name = "test.echo",
+         .access = Access::kRead,
+         .params = {{"text", ParamType::kString, true}, {"times", ParamType::kInteger, false}},
+         .handler = [](RpcCall& c) {
+           c.Reply({{"text", c.Param<std::string>("text")}, {"times", c.Param<int>("times", 1)}});
+         }});
     dispatcher.Register({.name = "test.write", .handler = [](RpcCall& c) { c.Reply(true); }});
     dispatcher.Register({.name = "test.throw", .open_params = true, .handler = [](RpcCall&) {
                            throw std::runtime_error("boom");
@@ -72,9 +71,8 @@ struct Fixture {
                          }});
     dispatcher.Register({.name = "test.silent", .handler = [](RpcCall&) {}});
     dispatcher.Register({.name = "test.hold", .handler = [this](RpcCall& c) { held = c.Hold(); }});
-    dispatcher.Register({.name = "test.big", .handler = [](RpcCall& c) {
-                           c.Reply(std::string(kMaxLineBytes, 'x'));
-                         }});
+    dispatcher.Register({.name = "test.big",
+                         .handler = [](RpcCall& c) { c.Reply(std::string(kMaxLineBytes, 'x')); }});
   }
   void Line(const std::string& line) { dispatcher.HandleLine(channel, line); }
 };
@@ -82,8 +80,8 @@ struct Fixture {
 TEST_CASE_FIXTURE(Fixture, "a known method with good params gets its result under its id") {
   Line(Req(5, "test.echo", {{"text", "hi"}}));
   REQUIRE(channel->sent.size() == 1);
-  CHECK(channel->sent[0] == json{{"jsonrpc", "2.0"}, {"id", 5},
-                                 {"result", {{"text", "hi"}, {"times", 1}}}});
+  CHECK(channel->sent[0] ==
+        json{{"jsonrpc", "2.0"}, {"id", 5}, {"result", {{"text", "hi"}, {"times", 1}}}});
 }
 
 TEST_CASE_FIXTURE(Fixture, "protocol faults are answered and the connection stays usable") {
@@ -116,7 +114,8 @@ TEST_CASE_FIXTURE(Fixture, "a throwing handler gives -32603 and the next request
   CHECK(CodeOf(channel->sent[0]) == -32603);
   CHECK(channel->sent[0]["error"]["message"] == "internal error in test.throw: boom");
   CHECK(CodeOf(channel->sent[1]) == -32602);
-  CHECK(channel->sent[1]["error"]["message"] == "test.param: param 'small' must be an integer in range");
+  CHECK(channel->sent[1]["error"]["message"] ==
+        "test.param: param 'small' must be an integer in range");
   CHECK(channel->sent[2]["result"] == 7);
 }
 
@@ -168,7 +167,8 @@ TEST_CASE_FIXTURE(Fixture, "an async call streams notifications, then answers ex
   held->Fail(Err(ErrorCode::kInternal, "late"));
   held->Notify("test.progress", {{"n", 3}});
   REQUIRE(channel->sent.size() == 3);
-  CHECK(channel->sent[0] == json{{"jsonrpc", "2.0"}, {"method", "test.progress"}, {"params", {{"n", 1}}}});
+  CHECK(channel->sent[0] ==
+        json{{"jsonrpc", "2.0"}, {"method", "test.progress"}, {"params", {{"n", 1}}}});
   CHECK(channel->sent[1]["params"]["n"] == 2);
   CHECK(channel->sent[2] == json{{"jsonrpc", "2.0"}, {"id", "w"}, {"result", "done"}});
 }
@@ -211,7 +211,8 @@ TEST_CASE_FIXTURE(Fixture, "a handler that drops its call unanswered still answe
   Line(Req(2, "test.hold"));
   held.reset();
   REQUIRE(channel->sent.size() == 2);
-  CHECK(channel->sent[0]["error"]["message"] == "internal error: test.silent finished without a reply");
+  CHECK(channel->sent[0]["error"]["message"] ==
+        "internal error: test.silent finished without a reply");
   CHECK(CodeOf(channel->sent[1]) == -32603);
 }
 
@@ -226,7 +227,8 @@ TEST_CASE_FIXTURE(Fixture, "daemon.version is built in and refuses another proto
   Line(Req(2, method::kDaemonVersion, {{"protocol", kProtocolVersion}, {"client", "t"}}));
   Line(Req(3, method::kDaemonVersion, {{"protocol", 99}}));
   REQUIRE(channel->sent.size() == 3);
-  CHECK(channel->sent[0]["result"] == json{{"protocol", kProtocolVersion}, {"version", PICOFLOW_VERSION}});
+  CHECK(channel->sent[0]["result"] ==
+        json{{"protocol", kProtocolVersion}, {"version", PICOFLOW_VERSION}});
   CHECK(channel->sent[1]["result"]["protocol"] == kProtocolVersion);
   CHECK(CodeOf(channel->sent[2]) == -32006);
   CHECK(channel->sent[2]["error"]["message"] ==
@@ -235,7 +237,8 @@ TEST_CASE_FIXTURE(Fixture, "daemon.version is built in and refuses another proto
 }
 
 TEST_CASE("params are checked against the table") {
-  std::vector<ParamSpec> specs = {{"a", ParamType::kInteger, true}, {"b", ParamType::kBool, false},
+  std::vector<ParamSpec> specs = {{"a", ParamType::kInteger, true},
+                                  {"b", ParamType::kBool, false},
                                   {"c", ParamType::kAny, false}};
   CHECK(CheckParams(specs, {{"a", 1}}) == "");
   CHECK(CheckParams(specs, {{"a", 1}, {"b", false}, {"c", {1, 2}}}) == "");
@@ -243,18 +246,6 @@ TEST_CASE("params are checked against the table") {
   CHECK(CheckParams(specs, {{"a", 1}, {"b", "yes"}}) == "param 'b' must be a boolean");
   CHECK(CheckParams(specs, {{"b", true}}) == "missing param 'a'");
   CHECK(CheckParams(specs, json::array()) == "params must be an object of named params");
-}
-
-TEST_CASE("access is decided from uid, primary and supplementary groups") {
-  AccessPolicy policy{1000, 50};
-  const std::vector<gid_t> none;
-  const std::vector<gid_t> with_50 = {10, 50};
-  CHECK(DecideAccess(0, 0, none, policy) == Access::kWrite);
-  CHECK(DecideAccess(1000, 1000, none, policy) == Access::kWrite);
-  CHECK(DecideAccess(2000, 50, none, policy) == Access::kRead);
-  CHECK(DecideAccess(2000, 2000, with_50, policy) == Access::kRead);
-  CHECK(DecideAccess(2000, 2000, none, policy) == Access::kNone);
-  CHECK(DecideAccess(2000, 50, with_50, AccessPolicy{1000, std::nullopt}) == Access::kNone);
 }
 
 }  // namespace

@@ -1,0 +1,153 @@
+// The Daemon's cron side: keeps the Scheduler in step with the registry,
+// arms the one ScheduleTimer for the earliest next fire, and carries out
+// what the scheduler decides (start, queue, record a skipped fire).
+
+#include <chrono>
+#include <string>
+
+#include "picoflowd/daemon.h"
+#include "picoflowd/logging.h"
+#include "picoflowd/rpc_json.h"
+#include "picoflowd/run.h"
+#include "picoflowd/run_manager.h"
+#include "picoflowd/schedule_timer.h"
+#include "picoflowd/scheduler.h"
+#include "picoflowd/store.h"
+
+namespace picoflow {
+
+void Daemon::Schedule(const std::string& name, std::optional<TimePoint> last_fire) {
+  if (!scheduler_) return;
+  const auto* entry = registry_.Find(name);
+  std::optional<ScheduleSpec> spec;
+  if (entry != nullptr && entry->version) {
+    auto made = ScheduleSpec::FromWorkflow(*entry->version->workflow);
+    if (made.ok()) {
+      spec = std::move(*made);
+    } else {
+      LogFields f;
+      f.event = "schedule.error";
+      f.workflow = name;
+      LogError(f, made.error().message);
+    }
+  }
+  if (!spec) {
+    scheduler_->Remove(name);
+  } else {
+    std::optional<SysSeconds> last;
+    if (last_fire) last = std::chrono::floor<std::chrono::seconds>(*last_fire);
+    scheduler_->Set(std::move(*spec), last);
+    scheduler_->SetPaused(name, entry->paused);
+  }
+  RearmSchedule();
+}
+
+Status Daemon::SetPaused(const std::string& name, bool paused) {
+  if (!registry_.SetPaused(name, paused)) {
+    return Err(ErrorCode::kNotFound, "no workflow '" + name + "'");
+  }
+  if (Status s = store_->SetPaused(name, paused); !s.ok()) return s;
+  if (scheduler_) scheduler_->SetPaused(name, paused);
+  LogFields f;
+  f.event = paused ? "workflow.paused" : "workflow.resumed";
+  f.workflow = name;
+  LogInfo(f, paused ? "paused: scheduled fires are not run" : "resumed");
+  RearmSchedule();
+  return {};
+}
+
+Status Daemon::StartScheduling() {
+  schedule_timer_ = std::make_unique<ScheduleTimer>(&loop_, [this](ScheduleTimer::Wake wake) {
+    OnScheduleWake(wake == ScheduleTimer::Wake::kClockSet);
+  });
+  if (Status s = schedule_timer_->Open(); !s.ok()) return s;
+  runs_->SetOnRunEnded([this](std::int64_t) {
+    if (stopping_ || !scheduler_) return;
+    for (const Fire& fire : scheduler_->TakeQueued(RunningCounter())) StartFire(fire);
+  });
+  // Catch up what was missed while the daemon was down, then arm.
+  OnScheduleWake(false);
+  return {};
+}
+
+RunningFn Daemon::RunningCounter() const {
+  return [this](const std::string& workflow) { return runs_->CountRunning(workflow); };
+}
+
+void Daemon::RearmSchedule() {
+  if (!schedule_timer_ || stopping_) return;
+  if (Status s = schedule_timer_->Arm(scheduler_->NextDeadline()); !s.ok()) {
+    LogFields f;
+    f.event = "schedule.error";
+    LogError(f, s.error().message);
+  }
+}
+
+void Daemon::OnScheduleWake(bool clock_set) {
+  if (stopping_ || !scheduler_) return;
+  if (clock_set) {
+    LogFields f;
+    f.event = "schedule.clock_set";
+    LogInfo(f, "the wall clock was set: next fires recomputed");
+  }
+  const SchedulerTick tick = scheduler_->Evaluate(RunningCounter());
+  for (const std::string& note : tick.notes) {
+    LogFields f;
+    f.event = "schedule.note";
+    LogWarn(f, note);
+  }
+  // The instant is kept before the run starts: a crash in between never
+  // fires it twice.
+  for (const auto& [name, instant] : tick.handled) {
+    if (Status s = store_->SetLastFire(name, TimePoint(instant)); !s.ok()) {
+      LogFields f;
+      f.event = "schedule.error";
+      f.workflow = name;
+      LogError(f, s.error().message);
+    }
+  }
+  for (const Fire& fire : tick.fires) StartFire(fire);
+  RearmSchedule();
+}
+
+void Daemon::StartFire(const Fire& fire) {
+  const auto* entry = registry_.Find(fire.workflow);
+  if (entry == nullptr || !entry->version) return;
+  LogFields f;
+  f.workflow = fire.workflow;
+  const std::string at = TimeString(TimePoint(fire.scheduled_at));
+  switch (fire.action) {
+    case FireAction::kStart: {
+      auto id = runs_->StartRun(entry->version, fire.trigger, TimePoint(fire.scheduled_at));
+      f.event = "schedule.fired";
+      if (!id.ok()) {
+        LogError(f, "fire of " + at + " not started: " + id.error().message);
+        return;
+      }
+      f.run = *id;
+      LogInfo(f, std::string(RunTriggerName(fire.trigger)) + " run for " + at);
+      return;
+    }
+    case FireAction::kQueue:
+      f.event = "schedule.queued";
+      LogInfo(f, "fire of " + at + " waits for the running run to end");
+      return;
+    case FireAction::kSkip: {
+      NewRun record;
+      record.workflow = fire.workflow;
+      record.source = entry->version->source;
+      record.trigger = fire.trigger;
+      record.status = RunStatus::kSkipped;
+      record.scheduled_at = TimePoint(fire.scheduled_at);
+      record.created_at = std::chrono::system_clock::now();
+      record.reason = fire.reason;
+      auto id = store_->CreateRun(record);
+      f.event = "schedule.skipped";
+      if (id.ok()) f.run = *id;
+      LogWarn(f, "fire of " + at + " skipped: " + fire.reason);
+      return;
+    }
+  }
+}
+
+}  // namespace picoflow

@@ -1,0 +1,308 @@
+// Integration: picoflowctl against a real picoflowd — the commands, their
+// output, and the exit-code contract (0 ok, 1 failed run or RPC error,
+// 2 usage, 3 daemon unreachable).
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "protocol/methods.h"
+#include "tests/daemon_harness.h"
+
+namespace picoflow::test {
+namespace {
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+/// Parses a command's stdout as JSON; null (and a failed CHECK) if it is not.
+json ParseOut(const ProcessResult& r) {
+  const json j = json::parse(r.out, nullptr, false);
+  CHECK_MESSAGE(!j.is_discarded(), "not JSON: ", r.out);
+  return j.is_discarded() ? json(nullptr) : j;
+}
+
+constexpr const char* kGood = R"(
+name: ctl-good
+config: { retry_default: 0 }
+tasks:
+  - { name: hello, type: shell, config: { command: 'echo hello world' } }
+  - { name: after, type: shell, depends_on: [hello], config: { command: 'echo to stderr >&2; echo after' } }
+)";
+
+constexpr const char* kBad = R"(
+name: ctl-bad
+config: { retry_default: 0 }
+tasks:
+  - { name: boom, type: shell, config: { command: 'echo going down; exit 5' } }
+)";
+
+}  // namespace
+
+TEST_CASE("picoflowctl run --wait exits 0 when the run succeeds and 1 when it fails") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string good = h.WriteFile("good.yaml", kGood);
+  const std::string bad = h.WriteFile("bad.yaml", kBad);
+
+  const ProcessResult ok = h.RunCtl({"run", good, "--wait"});
+  CHECK_MESSAGE(ok.code == 0, ok.err);
+  CHECK_MESSAGE(Contains(ok.out, "ctl-good  succeeded"), ok.out);
+  CHECK_MESSAGE(Contains(ok.out, "hello  succeeded"), ok.out);
+
+  const ProcessResult failed = h.RunCtl({"run", bad, "--wait"});
+  CHECK_MESSAGE(failed.code == 1, failed.err);
+  CHECK_MESSAGE(Contains(failed.out, "ctl-bad  failed"), failed.out);
+
+  const ProcessResult as_json = h.RunCtl({"--json", "run", good, "--wait"});
+  CHECK(as_json.code == 0);
+  const json run = ParseOut(as_json);
+  CHECK(run["status"] == "succeeded");
+  CHECK(TaskStatuses(run) ==
+        std::map<std::string, std::string>{{"hello", "succeeded"}, {"after", "succeeded"}});
+
+  // Without --wait it returns at once with the run id.
+  const ProcessResult started = h.RunCtl({"--json", "run", bad});
+  CHECK(started.code == 0);
+  const json id = ParseOut(started)["run_id"];
+  REQUIRE(id.is_number());
+  CHECK(h.WaitRun(id.get<std::int64_t>())["status"] == "failed");
+}
+
+TEST_CASE("picoflowctl run --follow prints task events and output as they come") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  // hello runs long enough for the follower to be subscribed before it ends
+  // (events of tasks that ended before the subscription are not replayed).
+  const std::string slow = h.WriteFile("follow.yaml", R"(
+name: ctl-follow
+config: { retry_default: 0 }
+tasks:
+  - { name: hello, type: shell, config: { command: 'echo hello world; sleep 0.5' } }
+  - { name: after, type: shell, depends_on: [hello], config: { command: 'echo to stderr >&2; echo after' } }
+)");
+  const ProcessResult r = h.RunCtl({"run", slow, "--follow"});
+  CHECK_MESSAGE(r.code == 0, r.err);
+  for (const char* expected :
+       {"run 1 started (workflow 'ctl-follow')", "[hello] started (attempt 1)",
+        "hello | hello world", "[hello] finished: succeeded", "[after] started (attempt 1)",
+        "after | after", "after ! to stderr", "[after] finished: succeeded",
+        "ctl-follow  succeeded"}) {
+    CHECK_MESSAGE(Contains(r.out, expected), "missing '", expected, "' in:\n", r.out);
+  }
+  CHECK(r.out.find("hello | hello world") < r.out.find("[after] started"));
+  CHECK(r.out.find("[after] finished") < r.out.find("ctl-follow  succeeded"));
+
+  // Output is never lost, even when the run is over before the follower
+  // subscribes; the exit code is the run's.
+  const std::string bad = h.WriteFile("bad.yaml", kBad);
+  const ProcessResult failed = h.RunCtl({"run", bad, "-f"});
+  CHECK(failed.code == 1);
+  CHECK_MESSAGE(Contains(failed.out, "boom | going down"), failed.out);
+  CHECK_MESSAGE(Contains(failed.out, "boom  failed"), failed.out);
+}
+
+TEST_CASE("status, history, logs, workflows and remove show a submitted workflow and its runs") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string good = h.WriteFile("good.yaml", kGood);
+
+  const ProcessResult submitted = h.RunCtl({"submit", good});
+  CHECK(submitted.code == 0);
+  CHECK_MESSAGE(Contains(submitted.out, "submitted workflow 'ctl-good' (2 tasks)"), submitted.out);
+  CHECK(h.RunCtl({"run", "ctl-good", "--wait"}).code == 0);
+
+  const ProcessResult status = h.RunCtl({"status"});
+  CHECK(status.code == 0);
+  CHECK_MESSAGE(Contains(status.out, "WORKFLOW"), status.out);
+  CHECK_MESSAGE(Contains(status.out, "ctl-good"), status.out);
+  CHECK_MESSAGE(Contains(status.out, "succeeded"), status.out);
+
+  const ProcessResult one = h.RunCtl({"status", "ctl-good"});
+  CHECK(one.code == 0);
+  CHECK_MESSAGE(Contains(one.out, "run 1  ctl-good  succeeded"), one.out);
+  CHECK_MESSAGE(Contains(one.out, "after  succeeded"), one.out);
+
+  const ProcessResult history = h.RunCtl({"history", "ctl-good"});
+  CHECK(history.code == 0);
+  CHECK_MESSAGE(Contains(history.out, "RUN"), history.out);
+  CHECK_MESSAGE(Contains(history.out, "succeeded"), history.out);
+
+  const ProcessResult logs = h.RunCtl({"logs", "ctl-good", "--task", "hello"});
+  CHECK(logs.code == 0);
+  CHECK(logs.out == "hello world\n");
+  const ProcessResult all_logs = h.RunCtl({"logs", "--run", "1"});
+  CHECK(all_logs.code == 0);
+  CHECK_MESSAGE(Contains(all_logs.out, "hello | hello world\n"), all_logs.out);
+  CHECK_MESSAGE(Contains(all_logs.out, "after | after\n"), all_logs.out);
+  CHECK_MESSAGE(Contains(all_logs.out, "after ! to stderr\n"), all_logs.out);
+
+  const ProcessResult workflows = h.RunCtl({"workflows"});
+  CHECK(workflows.code == 0);
+  CHECK_MESSAGE(Contains(workflows.out, "ctl-good"), workflows.out);
+
+  const ProcessResult removed = h.RunCtl({"remove", "ctl-good"});
+  CHECK(removed.code == 0);
+  CHECK_MESSAGE(Contains(removed.out, "removed workflow 'ctl-good'"), removed.out);
+  const ProcessResult again = h.RunCtl({"remove", "ctl-good"});
+  CHECK(again.code == 1);
+  CHECK_MESSAGE(Contains(again.err, "no workflow 'ctl-good'"), again.err);
+  CHECK_FALSE(Contains(h.RunCtl({"workflows"}).out, "ctl-good"));
+  // Its history stays.
+  const ProcessResult kept = h.RunCtl({"--json", "history", "ctl-good"});
+  CHECK(kept.code == 0);
+  CHECK(ParseOut(kept)["runs"].size() == 1);
+  const ProcessResult no_runs = h.RunCtl({"logs", "never-submitted"});
+  CHECK(no_runs.code == 1);
+  CHECK_MESSAGE(Contains(no_runs.err, "has no runs"), no_runs.err);
+}
+
+TEST_CASE("picoflowctl cancel stops a running run; cancelling it again fails") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string slow = h.WriteFile("slow.yaml", R"(
+name: ctl-slow
+config: { retry_default: 0, kill_grace: 1s }
+tasks:
+  - { name: nap, type: shell, config: { command: 'echo napping; sleep 30' } }
+)");
+  const ProcessResult started = h.RunCtl({"--json", "run", slow});
+  REQUIRE(started.code == 0);
+  const std::int64_t id = ParseOut(started)["run_id"];
+  h.WaitRunState(id, [](const json& r) { return !AttemptsOf(r, "nap").empty(); });
+  const ProcessResult cancel = h.RunCtl({"cancel", std::to_string(id)});
+  CHECK(cancel.code == 0);
+  CHECK_MESSAGE(Contains(cancel.out, "cancelling run " + std::to_string(id)), cancel.out);
+  CHECK(h.WaitRun(id, 10s)["status"] == "cancelled");
+  const ProcessResult again = h.RunCtl({"cancel", std::to_string(id)});
+  CHECK(again.code == 1);
+  CHECK_MESSAGE(Contains(again.err, "is not running"), again.err);
+  // The follower of a finished run ends at once with its stored output.
+  const ProcessResult logs = h.RunCtl({"logs", "--run", std::to_string(id), "--follow"});
+  CHECK(logs.code == 0);
+  CHECK_MESSAGE(Contains(logs.out, "nap | napping"), logs.out);
+}
+
+TEST_CASE("daemon status, call and --json output answer as JSON-RPC does") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const ProcessResult status = h.RunCtl({"daemon", "status"});
+  CHECK(status.code == 0);
+  CHECK_MESSAGE(Contains(status.out, "(protocol 1), pid " + std::to_string(h.pid())), status.out);
+  CHECK_MESSAGE(Contains(status.out, "socket " + h.socket()), status.out);
+
+  const ProcessResult js = h.RunCtl({"--json", "daemon", "status"});
+  CHECK(js.code == 0);
+  CHECK(ParseOut(js)["pid"] == h.pid());
+
+  const ProcessResult call = h.RunCtl({"call", "daemon.status"});
+  CHECK(call.code == 0);
+  const json called = ParseOut(call);
+  CHECK(called["pid"] == h.pid());
+  CHECK(called["state_dir"] == h.state_dir());
+
+  const ProcessResult with_params = h.RunCtl({"call", "run.list", R"({"limit":5})"});
+  CHECK(with_params.code == 0);
+  CHECK(ParseOut(with_params)["runs"].is_array());
+
+  const ProcessResult version = h.RunCtl({"daemon", "version"});
+  CHECK(version.code == 0);
+  CHECK(ParseOut(version)["protocol"] == kProtocolVersion);
+
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--json", "status"}, {"--json", "workflows"}, {"--json", "history", "none"}}) {
+    const ProcessResult r = h.RunCtl(args);
+    CAPTURE(args.back());
+    CHECK(r.code == 0);
+    CHECK(ParseOut(r).is_object());
+  }
+  // RPC errors: 1; invalid params: 2; unparsable params: 2.
+  CHECK(h.RunCtl({"call", "no.such"}).code == 1);
+  CHECK(h.RunCtl({"call", "run.get", R"({"run_id":"x"})"}).code == 2);
+  const ProcessResult not_json = h.RunCtl({"call", "run.get", "{oops"});
+  CHECK(not_json.code == 2);
+  CHECK_MESSAGE(Contains(not_json.err, "params are not JSON"), not_json.err);
+  const ProcessResult json_error = h.RunCtl({"--json", "call", "run.get", R"({"run_id":42})"});
+  CHECK(json_error.code == 1);
+  CHECK(ParseOut(json_error)["error"]["code"] == static_cast<int>(RpcCode::kNotFound));
+}
+
+TEST_CASE("an unreachable daemon makes picoflowctl exit 3 naming the socket") {
+  DaemonHarness h;  // no daemon started
+  for (const std::string& socket : {h.Path("nobody-here.sock"), h.Path("missing-dir/s.sock")}) {
+    CAPTURE(socket);
+    const ProcessResult r = h.RunProgram(PicoflowctlPath(), {"--socket", socket, "status"}, 10s);
+    CHECK(r.code == 3);
+    CHECK_MESSAGE(Contains(r.err, socket), r.err);
+    CHECK_MESSAGE(Contains(r.err, "picoflowd --socket"), r.err);
+  }
+  // A daemon that went away: its stale socket file refuses connections.
+  REQUIRE(h.Start().ok());
+  h.Kill9();
+  const ProcessResult stale = h.RunCtl({"daemon", "status"}, 10s);
+  CHECK(stale.code == 3);
+  CHECK_MESSAGE(Contains(stale.err, h.socket()), stale.err);
+}
+
+TEST_CASE("usage errors make picoflowctl exit 2") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {},
+           {"frobnicate"},
+           {"run"},
+           {"history"},
+           {"logs"},
+           {"cancel"},
+           {"cancel", "not-a-number"},
+           {"daemon", "bogus"},
+           {"history", "x", "-n", "0"},
+           {"status", "--no-such-flag"},
+           {"cron", "61 * * * *"},
+       }) {
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    CAPTURE(joined);
+    const ProcessResult r = h.RunCtl(args, 10s);
+    CHECK(r.code == 2);
+    CHECK_FALSE(r.err.empty());
+  }
+  // --help is not an error.
+  CHECK(h.RunCtl({"--help"}).code == 0);
+}
+
+TEST_CASE("picoflowctl validate exits 0 for valid files and 1 for invalid ones, without a daemon") {
+  DaemonHarness h;  // validate needs no daemon
+  const std::string good = h.WriteFile("good.yaml", kGood);
+  const std::string broken = h.WriteFile("broken.yaml", R"(name: broken
+tasks:
+  - name: a
+    type: shell
+    config: { command: 'true' }
+    timout: 5
+)");
+  const ProcessResult ok = h.RunCtl({"validate", good});
+  CHECK(ok.code == 0);
+  CHECK_MESSAGE(Contains(ok.out, "valid: workflow 'ctl-good', 2 tasks, order: hello, after"), ok.out);
+
+  const ProcessResult bad = h.RunCtl({"validate", broken});
+  CHECK(bad.code == 1);
+  CHECK_MESSAGE(Contains(bad.out, "broken.yaml:6:5"), bad.out);
+  CHECK_MESSAGE(Contains(bad.out, "did you mean 'timeout'"), bad.out);
+
+  const ProcessResult both = h.RunCtl({"--json", "validate", good, broken});
+  CHECK(both.code == 1);
+  const json list = ParseOut(both);
+  REQUIRE(list.is_array());
+  REQUIRE(list.size() == 2);
+  CHECK(list[0]["valid"] == true);
+  CHECK(list[0]["order"] == json::array({"hello", "after"}));
+  CHECK(list[1]["valid"] == false);
+  CHECK(list[1]["errors"][0]["line"] == 6);
+
+  const ProcessResult missing = h.RunCtl({"validate", h.Path("missing.yaml")});
+  CHECK(missing.code == 1);
+}
+
+}  // namespace picoflow::test

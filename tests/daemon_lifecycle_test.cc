@@ -1,0 +1,475 @@
+// Integration: picoflowd's lifecycle — persistence across restarts, crash
+// recovery after kill -9, graceful shutdown with tasks running, one daemon
+// per socket and state directory, peers of another uid, --once.
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "protocol/methods.h"
+#include "tests/daemon_harness.h"
+
+namespace picoflow::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+pid_t ReadPid(const DaemonHarness& h, const std::string& name) {
+  return static_cast<pid_t>(std::atol(ReadFileText(h.Path(name)).c_str()));
+}
+
+pid_t WaitPidFile(const DaemonHarness& h, const std::string& name) {
+  pid_t pid = 0;
+  WaitUntil([&] { return (pid = ReadPid(h, name)) > 0; }, 10s);
+  return pid;
+}
+
+long CountLines(const std::string& path) {
+  const std::string text = ReadFileText(path);
+  return static_cast<long>(std::count(text.begin(), text.end(), '\n'));
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+/// What a forked child reported: its exit code (-1: it hung and was killed)
+/// and the text it wrote to the pipe.
+struct ChildReport {
+  int code = -1;
+  std::string text;
+};
+
+/// Runs `body` in a forked child as `pw`'s uid/gid, bounded by `timeout`.
+/// `body` returns the child's exit code and may append to its message.
+ChildReport ForkAs(const passwd& pw, const std::function<int(std::string&)>& body,
+                   Millis timeout = 10s) {
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  const uid_t uid = pw.pw_uid;
+  const gid_t gid = pw.pw_gid;
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int rc = 99;
+    std::string message;
+    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
+      message = std::string("cannot become uid ") + std::to_string(uid) + ": " + std::strerror(errno);
+    } else {
+      rc = body(message);
+    }
+    (void)!::write(fds[1], message.data(), message.size());
+    ::_exit(rc);
+  }
+  ::close(fds[1]);
+  ChildReport report;
+  const auto deadline = Clock::now() + timeout;
+  int status = 0;
+  for (;;) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      report.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    if (Clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) report.text.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  return report;
+}
+
+// Child exit codes of the peer probe below.
+constexpr int kConnectDenied = 10;
+constexpr int kHandshakeRefused = 20;
+constexpr int kHandshakeAccepted = 30;
+constexpr int kOtherFailure = 40;
+
+int ProbeDaemon(const std::string& socket, std::string& message) {
+  Client client;
+  if (Status s = client.Connect(socket, 2s); !s.ok()) {
+    message = s.error().message;
+    return Contains(message, "ermission denied") ? kConnectDenied : kOtherFailure;
+  }
+  auto hello = client.Handshake(5s);
+  if (hello.ok()) return kHandshakeAccepted;
+  message = hello.error().message;
+  const auto& rpc = client.last_rpc_error();
+  return rpc && rpc->code == static_cast<int>(RpcCode::kForbidden) ? kHandshakeRefused
+                                                                    : kOtherFailure;
+}
+
+}  // namespace
+
+TEST_CASE("workflows and runs survive a daemon restart") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string source = R"(
+name: keeper
+description: kept across restarts
+config: { retry_default: 0 }
+tasks:
+  - { name: one, type: shell, config: { command: 'echo one' } }
+  - { name: two, type: shell, depends_on: [one], config: { command: 'echo two' } }
+)";
+  auto submitted = h.Call(method::kWorkflowSubmit, {{"source", source}});
+  REQUIRE(submitted.ok());
+  auto started = h.Call(method::kRunStart, {{"workflow", "keeper"}});
+  REQUIRE(started.ok());
+  const std::int64_t id = (*started)["run_id"];
+  REQUIRE(h.WaitRun(id)["status"] == "succeeded");
+
+  REQUIRE(h.Stop() == 0);
+  REQUIRE(h.Start().ok());
+
+  auto list = h.Call(method::kWorkflowList);
+  REQUIRE(list.ok());
+  REQUIRE((*list)["workflows"].size() == 1);
+  const json& w = (*list)["workflows"][0];
+  CHECK(w["name"] == "keeper");
+  CHECK(w["description"] == "kept across restarts");
+  CHECK(w["last_run"]["id"] == id);
+  CHECK(w["last_run"]["status"] == "succeeded");
+  auto got = h.Call(method::kWorkflowGet, {{"name", "keeper"}});
+  REQUIRE(got.ok());
+  CHECK((*got)["source"] == source);
+
+  const json run = h.GetRun(id);
+  REQUIRE(run.is_object());
+  CHECK(run["status"] == "succeeded");
+  CHECK(TaskStatuses(run) ==
+        std::map<std::string, std::string>{{"one", "succeeded"}, {"two", "succeeded"}});
+  auto logs = h.Call(method::kRunLogs, {{"run_id", id}, {"task", "two"}});
+  REQUIRE(logs.ok());
+  REQUIRE((*logs)["chunks"].size() == 1);
+  CHECK((*logs)["chunks"][0]["data"] == "two\n");
+
+  // The restarted daemon runs it again under a new id.
+  auto again = h.Call(method::kRunStart, {{"workflow", "keeper"}});
+  REQUIRE(again.ok());
+  CHECK((*again)["run_id"].get<std::int64_t>() > id);
+  CHECK(h.WaitRun((*again)["run_id"])["status"] == "succeeded");
+  auto runs = h.Call(method::kRunList, {{"workflow", "keeper"}});
+  REQUIRE(runs.ok());
+  CHECK((*runs)["runs"].size() == 2);
+}
+
+TEST_CASE("after kill -9 a restart kills the orphaned task, records it interrupted, resumes the run") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  // b's first attempt leaves a marker and sleeps; its retry sees the marker
+  // and succeeds at once.
+  const auto id = h.StartRun(R"(
+name: crashy
+config: { retry_default: 0, retry_delay: 1s, kill_grace: 1s }
+tasks:
+  - { name: a, type: shell, config: { command: 'echo once >> "$PFIT_DIR/a.marker"' } }
+  - name: b
+    type: shell
+    depends_on: [a]
+    retry: 1
+    config:
+      command: |
+        if [ -e "$PFIT_DIR/b.quick" ]; then echo retried; exit 0; fi
+        touch "$PFIT_DIR/b.quick"
+        sleep 30 & echo $! > "$PFIT_DIR/b.pid"
+        wait
+  - { name: c, type: shell, depends_on: [b], config: { command: 'echo c >> "$PFIT_DIR/c.marker"' } }
+)");
+  const pid_t sleeper = WaitPidFile(h, "b.pid");
+  REQUIRE(sleeper > 0);
+  // The attempt's identity is recorded before anything else happens.
+  const json before = h.WaitRunState(id, [](const json& r) {
+    auto b = AttemptsOf(r, "b");
+    return !b.empty() && b[0]["pid"].is_number();
+  });
+  const pid_t leader = AttemptsOf(before, "b").at(0)["pid"].get<pid_t>();
+
+  h.Kill9();
+  // The task outlived the daemon, and the socket file is left behind.
+  CHECK_FALSE(ProcessGoneOrZombie(sleeper));
+  CHECK(ProcessGroupAlive(leader));
+  CHECK(std::filesystem::exists(h.socket()));
+
+  REQUIRE(h.Start().ok());
+  CHECK(Contains(h.log(), "removed stale socket"));
+  const json run = h.WaitRun(id, 20s);
+  REQUIRE(run.is_object());
+  CHECK(run["status"] == "succeeded");
+  CHECK(WaitUntil([&] { return ProcessGoneOrZombie(sleeper) && !ProcessGroupAlive(leader); }, 2s));
+  CHECK(TaskStatuses(run) ==
+        std::map<std::string, std::string>{{"a", "succeeded"}, {"b", "succeeded"}, {"c", "succeeded"}});
+  CHECK(AttemptStatuses(run, "a") == std::vector<std::string>{"succeeded"});
+  CHECK(AttemptStatuses(run, "b") == std::vector<std::string>{"interrupted", "succeeded"});
+  CHECK(AttemptStatuses(run, "c") == std::vector<std::string>{"succeeded"});
+  CHECK(CountLines(h.Path("a.marker")) == 1);
+  CHECK(CountLines(h.Path("c.marker")) == 1);
+  for (const json& t : run["tasks"]) {
+    CHECK_MESSAGE(t["attempts"] == (t["name"] == "b" ? 2 : 1), t["name"].get<std::string>());
+  }
+}
+
+TEST_CASE("SIGTERM with a task running cancels it, records the run cancelled and exits 0") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const auto id = h.StartRun(R"(
+name: interrupted
+config: { retry_default: 0, kill_grace: 1s }
+tasks:
+  - { name: long, type: shell, config: { command: 'sleep 30 & echo $! > "$PFIT_DIR/long.pid"; wait' } }
+)");
+  const pid_t sleeper = WaitPidFile(h, "long.pid");
+  REQUIRE(sleeper > 0);
+  const json before = h.WaitRunState(id, [](const json& r) { return !AttemptsOf(r, "long").empty(); });
+  const pid_t leader = AttemptsOf(before, "long").at(0)["pid"].get<pid_t>();
+
+  const auto t0 = Clock::now();
+  CHECK(h.Stop(8s) == 0);
+  CHECK(Clock::now() - t0 < 4s);
+  CHECK(WaitUntil([&] { return ProcessGoneOrZombie(sleeper) && !ProcessGroupAlive(leader); }, 2s));
+
+  // The run is over for good: a new daemon shows it cancelled, not resumed.
+  REQUIRE(h.Start().ok());
+  const json run = h.GetRun(id);
+  REQUIRE(run.is_object());
+  CHECK(run["status"] == "cancelled");
+  CHECK(AttemptStatuses(run, "long") == std::vector<std::string>{"cancelled"});
+  auto status = h.Call(method::kDaemonStatus);
+  REQUIRE(status.ok());
+  CHECK((*status)["active_runs"] == 0);
+}
+
+TEST_CASE("SIGTERM with a task that ignores TERM exits within --shutdown-grace") {
+  DaemonHarness h;
+  REQUIRE(h.Start({"--shutdown-grace", "1"}).ok());
+  // kill_grace far beyond the daemon's grace: only the hard stop can end it.
+  const auto id = h.StartRun(R"(
+name: stubborn
+config: { retry_default: 0, kill_grace: 60s }
+tasks:
+  - { name: deaf, type: shell, config: { command: 'trap "" TERM; sleep 30 & echo $! > "$PFIT_DIR/deaf.pid"; wait' } }
+)");
+  const pid_t sleeper = WaitPidFile(h, "deaf.pid");
+  REQUIRE(sleeper > 0);
+  const auto t0 = Clock::now();
+  CHECK(h.Stop(8s) == 0);
+  const auto took = Clock::now() - t0;
+  CHECK(took >= 900ms);
+  CHECK(took < 4s);
+  CHECK(WaitUntil([&] { return ProcessGoneOrZombie(sleeper); }, 2s));
+  REQUIRE(h.Start().ok());
+  const json run = h.GetRun(id);
+  REQUIRE(run.is_object());
+  CHECK(run["status"] == "cancelled");
+  CHECK(AttemptStatuses(run, "deaf") == std::vector<std::string>{"cancelled"});
+}
+
+TEST_CASE("a second daemon on a live socket or state directory refuses to start; a stale socket is replaced") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+
+  SUBCASE("same socket, another state directory") {
+    const ProcessResult second = h.RunProgram(
+        PicoflowdPath(), {"--socket", h.socket(), "--state-dir", h.Path("state2")}, 5s);
+    CHECK_FALSE(second.timed_out);
+    CHECK(second.code == 1);
+    CHECK_MESSAGE(Contains(second.err, "another picoflowd is already listening on " + h.socket()),
+                  second.err);
+  }
+  SUBCASE("same state directory, another socket") {
+    const ProcessResult second = h.RunProgram(
+        PicoflowdPath(), {"--socket", h.Path("s2.sock"), "--state-dir", h.state_dir()}, 5s);
+    CHECK_FALSE(second.timed_out);
+    CHECK(second.code == 1);
+    CHECK_MESSAGE(Contains(second.err, "another picoflowd is using the state directory"), second.err);
+    CHECK_FALSE(std::filesystem::exists(h.Path("s2.sock")));
+  }
+  // The first one never noticed.
+  CHECK(h.Call(method::kDaemonStatus).ok());
+
+  SUBCASE("a stale socket file is replaced") {
+    REQUIRE(h.Stop() == 0);
+    // A socket bound and closed without unlink: nobody listens on it.
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, h.socket().c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    ::close(fd);
+    REQUIRE(std::filesystem::is_socket(h.socket()));
+    REQUIRE(h.Start().ok());
+    CHECK(Contains(h.log(), "removed stale socket " + h.socket()));
+  }
+  SUBCASE("a regular file in the socket's place is not removed") {
+    REQUIRE(h.Stop() == 0);
+    h.WriteFile("s.sock", "not a socket");
+    const ProcessResult third = h.RunProgram(
+        PicoflowdPath(), {"--socket", h.socket(), "--state-dir", h.state_dir()}, 5s);
+    CHECK(third.code == 1);
+    CHECK_MESSAGE(Contains(third.err, "exists and is not a socket"), third.err);
+    CHECK(ReadFileText(h.socket()) == "not a socket");
+  }
+}
+
+TEST_CASE("startup failures print one line naming the fix and exit non-zero") {
+  DaemonHarness h;
+  const std::string long_socket = h.Path(std::string(110, 'x') + ".sock");
+  const ProcessResult too_long = h.RunProgram(
+      PicoflowdPath(), {"--socket", long_socket, "--state-dir", h.state_dir()}, 5s);
+  CHECK(too_long.code == 1);
+  CHECK_MESSAGE(Contains(too_long.err, "choose a shorter path"), too_long.err);
+
+  std::filesystem::create_directory(h.Path("open"));
+  REQUIRE(::chmod(h.Path("open").c_str(), 0777) == 0);
+  const ProcessResult open_dir = h.RunProgram(
+      PicoflowdPath(), {"--socket", h.Path("open/s.sock"), "--state-dir", h.state_dir()}, 5s);
+  CHECK(open_dir.code == 1);
+  CHECK_MESSAGE(Contains(open_dir.err, "chmod 0700 " + h.Path("open")), open_dir.err);
+
+  const ProcessResult no_state = h.RunProgram(
+      PicoflowdPath(), {"--socket", h.socket(), "--state-dir", "/proc/no/such/dir"}, 5s);
+  CHECK(no_state.code == 1);
+  CHECK_MESSAGE(Contains(no_state.err, "--state-dir"), no_state.err);
+
+  const ProcessResult bad_flag = h.RunProgram(PicoflowdPath(), {"--no-such-flag"}, 5s);
+  CHECK(bad_flag.code == 2);
+  for (const ProcessResult* r : {&too_long, &open_dir, &no_state}) {
+    CHECK_MESSAGE(std::count(r->err.begin(), r->err.end(), '\n') == 1, r->err);
+    CHECK(r->err.rfind("picoflowd: ", 0) == 0);
+  }
+}
+
+// Known bug, kept visible: messages logged through spdlog directly
+// ("listening on ...", "removed stale socket ...", the slow-reader and
+// over-long-result warnings) bypass Log() and are plain text in JSON mode.
+TEST_CASE("with --log-format json every line of the daemon's log is a JSON object" *
+          doctest::may_fail()) {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const auto id = h.StartRun(R"(
+name: logged
+config: { retry_default: 0 }
+tasks:
+  - { name: one, type: shell, config: { command: 'echo hi; exit 3' } }
+)");
+  CHECK(h.WaitRun(id)["status"] == "failed");
+  h.Kill9();
+  REQUIRE(h.Start().ok());  // replaces the stale socket
+  REQUIRE(h.Stop() == 0);
+  std::istringstream lines(h.log());
+  int count = 0;
+  for (std::string line; std::getline(lines, line); ++count) {
+    const json j = json::parse(line, nullptr, false);
+    CHECK_MESSAGE((j.is_object() && j.contains("msg") && j.contains("level")), line);
+  }
+  CHECK(count > 5);
+}
+
+TEST_CASE("a client of another uid is refused cleanly, never left hanging") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: needs root to act as another uid");
+    return;
+  }
+  const passwd* found = ::getpwnam("nobody");
+  if (found == nullptr) {
+    MESSAGE("skipped: no user 'nobody'");
+    return;
+  }
+  const passwd nobody = *found;
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string socket = h.socket();
+
+  SUBCASE("the 0700 socket directory keeps it from connecting at all") {
+    const ChildReport raw = ForkAs(nobody, [&](std::string& m) { return ProbeDaemon(socket, m); });
+    CHECK_MESSAGE(raw.code == kConnectDenied, raw.text);
+    const ProcessResult ctl = h.RunProgram(PicoflowctlPath(), {"--socket", socket, "daemon", "status"},
+                                           10s, nobody.pw_uid);
+    if (ctl.code == 127 && Contains(ctl.err, "exec")) {
+      MESSAGE("picoflowctl not executable by nobody here: ", ctl.err);
+    } else {
+      CHECK_FALSE(ctl.timed_out);
+      CHECK(ctl.code == 3);
+      CHECK_MESSAGE(Contains(ctl.err, "ermission denied"), ctl.err);
+    }
+  }
+  SUBCASE("with the directory opened up, SO_PEERCRED refuses it") {
+    REQUIRE(::chmod(h.dir().c_str(), 0711) == 0);
+    REQUIRE(::chmod(socket.c_str(), 0666) == 0);
+    const ChildReport raw = ForkAs(nobody, [&](std::string& m) { return ProbeDaemon(socket, m); });
+    CHECK_MESSAGE(raw.code == kHandshakeRefused, raw.text);
+    CHECK_MESSAGE(Contains(raw.text, "permission denied"), raw.text);
+    const ProcessResult ctl = h.RunProgram(PicoflowctlPath(), {"--socket", socket, "run", "x"},
+                                           10s, nobody.pw_uid);
+    if (ctl.code == 127 && Contains(ctl.err, "exec")) {
+      MESSAGE("picoflowctl not executable by nobody here: ", ctl.err);
+    } else {
+      CHECK_FALSE(ctl.timed_out);
+      CHECK(ctl.code == 3);
+      CHECK_MESSAGE(Contains(ctl.err, "permission denied"), ctl.err);
+    }
+  }
+  // The daemon serves its owner as before.
+  auto status = h.Call(method::kDaemonStatus);
+  REQUIRE(status.ok());
+  CHECK((*status)["active_runs"] == 0);
+}
+
+TEST_CASE("picoflowd --once exits 0 for a succeeding workflow and 1 for a failing one") {
+  DaemonHarness h;
+  const std::string good = h.WriteFile("good.yaml", R"(
+name: once-good
+config: { retry_default: 0 }
+tasks:
+  - { name: hello, type: shell, config: { command: 'echo hello from once' } }
+  - { name: after, type: shell, depends_on: [hello], config: { command: 'echo err line >&2' } }
+)");
+  const std::string bad = h.WriteFile("bad.yaml", R"(
+name: once-bad
+config: { retry_default: 0 }
+tasks:
+  - { name: boom, type: shell, config: { command: 'exit 4' } }
+  - { name: never, type: shell, depends_on: [boom], config: { command: 'true' } }
+)");
+  const ProcessResult ok = h.RunProgram(PicoflowdPath(), {"--once", good}, 20s);
+  CHECK(ok.code == 0);
+  CHECK_MESSAGE(Contains(ok.out, "[hello] started (attempt 1)"), ok.out);
+  CHECK_MESSAGE(Contains(ok.out, "hello | hello from once"), ok.out);
+  CHECK_MESSAGE(Contains(ok.out, "after ! err line"), ok.out);
+  CHECK_MESSAGE(Contains(ok.out, "[after] finished: succeeded"), ok.out);
+  CHECK_MESSAGE(Contains(ok.out, "run 1 succeeded"), ok.out);
+
+  const ProcessResult failed = h.RunProgram(PicoflowdPath(), {"--once", bad}, 20s);
+  CHECK(failed.code == 1);
+  CHECK_MESSAGE(Contains(failed.out, "[boom] finished: failed, exit code 4"), failed.out);
+  CHECK_MESSAGE(Contains(failed.out, "[never] skipped"), failed.out);
+  CHECK_MESSAGE(Contains(failed.out, "run 1 failed"), failed.out);
+
+  const std::string invalid = h.WriteFile("invalid.yaml", "name: broken\ntasks: 3\n");
+  const ProcessResult refused = h.RunProgram(PicoflowdPath(), {"--once", invalid}, 20s);
+  CHECK(refused.code == 1);
+  CHECK_MESSAGE(Contains(refused.err, "invalid.yaml:2:"), refused.err);
+}
+
+}  // namespace picoflow::test
