@@ -102,29 +102,35 @@ bool PrintStoredLogs(Session& s, std::int64_t run_id, const std::string& task, s
   }
 }
 
-// Streams a run's events and output until it ends (run.logs follow).
+// Prints one followed notification: output, or (with `events`) a task event.
+void PrintFollowed(const Notification& n, OutputPrinter& printer, bool colour, bool events) {
+  if (n.method == "run.output") {
+    printer.Print(n.params["task"], n.params["stream"] == "stderr", n.params["data"]);
+    return;
+  }
+  if (n.method != "run.event" || !events) return;
+  printer.Finish();
+  const json& e = n.params;
+  std::string line = "[" + e["task"].get<std::string>() + "] " + e["event"].get<std::string>();
+  if (e["event"] == "started") line += " (attempt " + std::to_string(e["attempt"].get<int>()) + ")";
+  if (e["event"] == "finished" || e["event"] == "retrying") {
+    line += ": " + ColourStatus(e["status"].get<std::string>(), colour);
+    if (e.contains("duration_ms")) line += " in " + Dur(e["duration_ms"]);
+    if (e.contains("exit_code")) line += ", exit " + Str(e["exit_code"]);
+    if (e.contains("error")) line += " (" + e["error"].get<std::string>() + ")";
+    if (e.contains("retry_in_ms")) line += "; retry in " + Dur(e["retry_in_ms"]);
+  }
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+// Streams a run's output until it ends (run.logs follow).
 std::optional<json> FollowRun(Session& s, std::int64_t run_id, const std::string& task,
-                              std::int64_t cursor, OutputPrinter& printer, bool events) {
+                              std::int64_t cursor, OutputPrinter& printer) {
   json params = {{"run_id", run_id}, {"follow", true}, {"after", cursor}};
   if (!task.empty()) params["task"] = task;
   auto done = s.Call(method::kRunLogs, params, [&](const Notification& n) {
-    if (n.method == "run.output") {
-      printer.Print(n.params["task"], n.params["stream"] == "stderr", n.params["data"]);
-    } else if (n.method == "run.event" && events) {
-      printer.Finish();
-      const json& e = n.params;
-      std::string line = "[" + e["task"].get<std::string>() + "] " + e["event"].get<std::string>();
-      if (e["event"] == "started") line += " (attempt " + std::to_string(e["attempt"].get<int>()) + ")";
-      if (e["event"] == "finished" || e["event"] == "retrying") {
-        line += ": " + ColourStatus(e["status"].get<std::string>(), s.colour());
-        if (e.contains("duration_ms")) line += " in " + Dur(e["duration_ms"]);
-        if (e.contains("exit_code")) line += ", exit " + Str(e["exit_code"]);
-        if (e.contains("error")) line += " (" + e["error"].get<std::string>() + ")";
-        if (e.contains("retry_in_ms")) line += "; retry in " + Dur(e["retry_in_ms"]);
-      }
-      std::printf("%s\n", line.c_str());
-      std::fflush(stdout);
-    }
+    PrintFollowed(n, printer, s.colour(), false);
   });
   printer.Finish();
   return done;
@@ -183,20 +189,33 @@ int RunCmd(Session& s, const Args& a) {
   } else {
     params = {{"workflow", target}};
   }
-  auto started = s.Call(method::kRunStart, params);
-  if (!started) return s.exit_code();
-  const std::int64_t run_id = (*started)["run_id"];
-  if (!a.wait && !a.follow) {
-    if (s.globals().json) Session::PrintJson(*started);
-    else std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
-                     (*started)["workflow"].get<std::string>().c_str());
-    return kExitOk;
-  }
+  std::int64_t run_id = 0;
   if (a.follow && !s.globals().json) {
-    std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
-                (*started)["workflow"].get<std::string>().c_str());
+    // run.start with follow streams the run from its first event.
+    params["follow"] = true;
     OutputPrinter printer(true);
-    if (!FollowRun(s, run_id, "", 0, printer, true)) return s.exit_code();
+    auto done = s.Call(method::kRunStart, params, [&](const Notification& n) {
+      if (n.method == "run.started") {
+        std::printf("run %lld started (workflow '%s')\n",
+                    static_cast<long long>(n.params["run_id"].get<std::int64_t>()),
+                    n.params["workflow"].get<std::string>().c_str());
+        return;
+      }
+      PrintFollowed(n, printer, s.colour(), true);
+    });
+    printer.Finish();
+    if (!done) return s.exit_code();
+    run_id = (*done)["run_id"];
+  } else {
+    auto started = s.Call(method::kRunStart, params);
+    if (!started) return s.exit_code();
+    run_id = (*started)["run_id"];
+    if (!a.wait && !a.follow) {
+      if (s.globals().json) Session::PrintJson(*started);
+      else std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
+                       (*started)["workflow"].get<std::string>().c_str());
+      return kExitOk;
+    }
   }
   auto run = s.Call(method::kRunWait, {{"run_id", run_id}});
   if (!run) return s.exit_code();
@@ -269,7 +288,7 @@ int Logs(Session& s, const Args& a) {
   OutputPrinter printer(a.task.empty());
   std::int64_t cursor = 0;
   if (!PrintStoredLogs(s, *id, a.task, &cursor, printer)) return s.exit_code();
-  if (a.follow && !FollowRun(s, *id, a.task, cursor, printer, false)) return s.exit_code();
+  if (a.follow && !FollowRun(s, *id, a.task, cursor, printer)) return s.exit_code();
   printer.Finish();
   return kExitOk;
 }

@@ -6,7 +6,10 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -224,7 +227,11 @@ CURLcode HttpAttempt::Configure(const HttpConfig& http) {
     timeout_ = *http.timeout;
     timeout_kind_ = "request timeout";
   }
-  if (timeout_.count() > 0) set(CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
+  if (timeout_.count() > 0) {
+    // long is 32 bits on armhf: past ~24 days, curl gets the largest it can take.
+    const auto ms = std::min<std::int64_t>(timeout_.count(), std::numeric_limits<std::int32_t>::max());
+    set(CURLOPT_TIMEOUT_MS, static_cast<long>(ms));
+  }
 
   const bool has_body = http.method != "HEAD" && (http.body || http.method != "GET");
   if (http.method == "HEAD") set(CURLOPT_NOBODY, 1L);

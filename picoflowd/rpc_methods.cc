@@ -120,7 +120,7 @@ void RpcMethods::Register(Dispatcher& d) {
               bind(&RpcMethods::WorkflowRemove)});
   d.Register({method::kRunStart, Access::kWrite,
               {P{"workflow", T::kString, false}, P{"source", T::kString, false},
-               P{"file", T::kString, false}},
+               P{"file", T::kString, false}, P{"follow", T::kBool, false}},
               false, bind(&RpcMethods::RunStart)});
   d.Register({method::kRunGet, Access::kRead, {P{"run_id", T::kInteger, true}}, false,
               bind(&RpcMethods::RunGet)});
@@ -266,7 +266,8 @@ void RpcMethods::WorkflowRemove(RpcCall& call) {
   call.Reply({{"removed", name}});
 }
 
-// run.start: starts a run of a submitted workflow, or a one-off run of source.
+// run.start: starts a run of a submitted workflow, or a one-off run of source;
+// with follow, streams it like run.logs follow and answers when it ends.
 void RpcMethods::RunStart(RpcCall& call) {
   const std::string name = call.Param<std::string>("workflow", "");
   const std::string source = call.Param<std::string>("source", "");
@@ -292,12 +293,21 @@ void RpcMethods::RunStart(RpcCall& call) {
     version = compiled.version;
   }
   const std::string workflow = version->workflow->name;
-  auto id = daemon_.runs().StartRun(std::move(version), RunTrigger::kRpc);
+  // With follow, the call subscribes before the first task starts, so no
+  // event is missed; it announces the id, streams, and answers at the end.
+  std::function<void(std::int64_t)> on_created;
+  if (call.Param<bool>("follow", false)) {
+    on_created = [this, held = call.Hold(), workflow](std::int64_t run_id) {
+      held->Notify("run.started", {{"run_id", run_id}, {"workflow", workflow}});
+      Follow(held, run_id, "");
+    };
+  }
+  auto id = daemon_.runs().StartRun(std::move(version), RunTrigger::kRpc, std::nullopt, on_created);
   if (!id.ok()) {
     call.Fail(id.error());
     return;
   }
-  call.Reply({{"run_id", *id}, {"workflow", workflow}});
+  if (!on_created) call.Reply({{"run_id", *id}, {"workflow", workflow}});
 }
 
 // run.get: one run with its tasks and attempts.
@@ -446,7 +456,11 @@ void RpcMethods::RunLogs(RpcCall& call) {
                               {"task", a.task}, {"attempt", a.number}, {"event", "started"},
                               {"status", "running"}});
   }
-  auto held = call.Hold();
+  Follow(call.Hold(), run_id, task);
+}
+
+void RpcMethods::Follow(const std::shared_ptr<RpcCall>& held, std::int64_t run_id,
+                        const std::string& task) {
   RunFeed::Subscriber s;
   s.run_id = run_id;
   s.on_event = [held, task](const TaskEvent& e) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
 
 #include "picoflowd/run_observer.h"
 
@@ -67,6 +68,9 @@ class RpcMethods {
   void RunCancel(RpcCall& call);
   void RunWait(RpcCall& call);
   void RunLogs(RpcCall& call);
+  /// Streams a run's events and output (of one task, if `task` is set) to a
+  /// held call as notifications and answers it when the run ends.
+  void Follow(const std::shared_ptr<RpcCall>& held, std::int64_t run_id, const std::string& task);
 
   Daemon& daemon_;
   RunFeed feed_;

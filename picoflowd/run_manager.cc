@@ -25,7 +25,8 @@ RunManager::~RunManager() {
 
 Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion> version,
                                           RunTrigger trigger,
-                                          std::optional<TimePoint> scheduled_at) {
+                                          std::optional<TimePoint> scheduled_at,
+                                          const std::function<void(std::int64_t)>& on_created) {
   const Workflow& w = *version->workflow;
   NewRun record;
   record.workflow = w.name;
@@ -42,6 +43,7 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
   auto controller = std::make_unique<RunController>(ctx_, std::move(run));
   RunController& ref = *controller;
   runs_[*id] = std::move(controller);
+  if (on_created) on_created(*id);
   ref.Start();
   return *id;
 }

@@ -30,10 +30,13 @@ class RunManager {
   RunManager(const RunManager&) = delete;
   RunManager& operator=(const RunManager&) = delete;
 
-  /// Records and starts a run of `version`. Returns the run id, or an Error
-  /// if the store refused (nothing is started then).
+  /// Records and starts a run of `version`. `on_created`, if set, is called
+  /// with the new id after the run is recorded and before its first task
+  /// starts (to subscribe to its events). Returns the run id, or an Error if
+  /// the store refused (nothing is started then).
   Result<std::int64_t> StartRun(std::shared_ptr<const WorkflowVersion> version, RunTrigger trigger,
-                                std::optional<TimePoint> scheduled_at = std::nullopt);
+                                std::optional<TimePoint> scheduled_at = std::nullopt,
+                                const std::function<void(std::int64_t)>& on_created = {});
 
   /// Crash recovery: for each run the store has left pending/running, kills
   /// what is left of its attempts' process groups (if still the same group),
