@@ -59,6 +59,9 @@ std::string ShortTime(const json& t) {
   return s;
 }
 
+// A next-fire instant for tables: UTC, said so.
+std::string FireTime(const json& t) { return t.is_string() ? ShortTime(t) + " UTC" : "-"; }
+
 bool IsFile(const std::string& arg) {
   struct stat st {};
   return stat(arg.c_str(), &st) == 0 && S_ISREG(st.st_mode);
@@ -242,14 +245,15 @@ int StatusCmd(Session& s, const Args& a) {
     Session::PrintJson(*list);
     return kExitOk;
   }
-  Table table({"WORKFLOW", "LAST RUN", "STATUS", "STARTED", "DURATION", "RUNNING"});
+  Table table({"WORKFLOW", "LAST RUN", "STATUS", "STARTED", "DURATION", "RUNNING", "NEXT FIRE"});
   std::vector<std::string> problems;
   for (const json& w : (*list)["workflows"]) {
     const json& last = w["last_run"];
     table.Add({w["name"].get<std::string>(), last.is_null() ? "-" : Str(last["id"]),
                last.is_null() ? "-" : ColourStatus(last["status"].get<std::string>(), s.colour()),
                last.is_null() ? "-" : ShortTime(last["started_at"]),
-               last.is_null() ? "-" : Dur(last["duration_ms"]), Str(w["running"])});
+               last.is_null() ? "-" : Dur(last["duration_ms"]), Str(w["running"]),
+               w["paused"] ? "paused" : FireTime(w.value("next_fire", json(nullptr)))});
     for (const json& e : w["errors"]) problems.push_back(e["text"].get<std::string>());
   }
   table.Print(stdout);
@@ -273,10 +277,11 @@ int History(Session& s, const Args& a) {
     Session::PrintJson(*runs);
     return kExitOk;
   }
-  Table table({"RUN", "STATUS", "TRIGGER", "STARTED", "DURATION"});
+  Table table({"RUN", "STATUS", "TRIGGER", "STARTED", "DURATION", "LATE", "REASON"});
   for (const json& r : (*runs)["runs"]) {
     table.Add({Str(r["id"]), ColourStatus(r["status"].get<std::string>(), s.colour()), Str(r["trigger"]),
-               ShortTime(r["started_at"]), Dur(r["duration_ms"])});
+               ShortTime(r["started_at"]), Dur(r["duration_ms"]),
+               Dur(r.value("late_ms", json(nullptr))), r.value("reason", std::string())});
   }
   table.Print(stdout);
   return kExitOk;
@@ -308,7 +313,7 @@ int Workflows(Session& s, const Args&) {
     Session::PrintJson(*list);
     return kExitOk;
   }
-  Table table({"WORKFLOW", "TASKS", "SCHEDULE", "ZONE", "PAUSED", "ORIGIN"});
+  Table table({"WORKFLOW", "TASKS", "SCHEDULE", "ZONE", "NEXT FIRE", "PAUSED", "ORIGIN"});
   for (const json& w : (*list)["workflows"]) {
     std::string schedule;
     for (const json& e : w.value("schedule", json::array())) {
@@ -317,7 +322,7 @@ int Workflows(Session& s, const Args&) {
     table.Add({w["name"].get<std::string>(), Str(w.value("tasks", json(nullptr))),
                schedule.empty() ? "-" : schedule,
                w.value("timezone", std::string()).empty() ? "local" : w["timezone"].get<std::string>(),
-               w["paused"] ? "yes" : "no", Str(w.value("origin", json(nullptr)))});
+               FireTime(w.value("next_fire", json(nullptr))), w["paused"] ? "yes" : "no", Str(w.value("origin", json(nullptr)))});
   }
   table.Print(stdout);
   return kExitOk;
@@ -328,6 +333,37 @@ int Remove(Session& s, const Args& a) {
   if (!r) return s.exit_code();
   if (s.globals().json) Session::PrintJson(*r);
   else std::printf("removed workflow '%s'\n", a.name.c_str());
+  return kExitOk;
+}
+
+int PauseCmd(Session& s, const Args& a, bool paused) {
+  auto r = s.Call(paused ? method::kWorkflowPause : method::kWorkflowResume, {{"name", a.name}});
+  if (!r) return s.exit_code();
+  if (s.globals().json) {
+    Session::PrintJson(*r);
+  } else if (paused) {
+    std::printf("paused workflow '%s'\n", a.name.c_str());
+  } else {
+    std::printf("resumed workflow '%s' (next fire %s)\n", a.name.c_str(),
+                FireTime((*r)["next_fire"]).c_str());
+  }
+  return kExitOk;
+}
+
+int Pause(Session& s, const Args& a) { return PauseCmd(s, a, true); }
+int Resume(Session& s, const Args& a) { return PauseCmd(s, a, false); }
+
+int Next(Session& s, const Args& a) {
+  auto r = s.Call(method::kWorkflowNext, {{"name", a.name}, {"count", a.count}});
+  if (!r) return s.exit_code();
+  if (s.globals().json) {
+    Session::PrintJson(*r);
+    return kExitOk;
+  }
+  const std::string zone = (*r)["timezone"].get<std::string>();
+  std::printf("%s (zone %s)%s\n", a.name.c_str(), zone.empty() ? "local" : zone.c_str(),
+              (*r)["paused"].get<bool>() ? ", paused" : "");
+  for (const json& t : (*r)["fires"]) std::printf("  %s\n", FireTime(t).c_str());
   return kExitOk;
 }
 
@@ -403,6 +439,19 @@ const CommandSpec kCommands[] = {
     {"remove", "Forget a workflow (its history stays)",
      [](CLI::App& c, Args& a) { c.add_option("workflow", a.name, "Workflow name")->required(); },
      Remove},
+    {"pause", "Stop a workflow's scheduled fires (manual runs still work)",
+     [](CLI::App& c, Args& a) { c.add_option("workflow", a.name, "Workflow name")->required(); },
+     Pause},
+    {"resume", "Resume a paused workflow's scheduled fires (from now, no catch-up)",
+     [](CLI::App& c, Args& a) { c.add_option("workflow", a.name, "Workflow name")->required(); },
+     Resume},
+    {"next", "Upcoming fire times of a workflow",
+     [](CLI::App& c, Args& a) {
+       a.count = 5;
+       c.add_option("workflow", a.name, "Workflow name")->required();
+       c.add_option("-n", a.count, "How many fires")->check(CLI::Range(1, 1000));
+     },
+     Next},
     {"daemon", "daemon status | reload | version",
      [](CLI::App& c, Args& a) {
        c.add_option("what", a.name, "status, reload or version")

@@ -29,6 +29,21 @@ int Session::Connect() {
   return kExitOk;
 }
 
+namespace {
+
+// "FILE:LINE:COL: MESSAGE" from one -32003 diagnostic (which carries the
+// parts, not the joined text).
+std::string DiagnosticText(const json& d) {
+  if (d.contains("text") && d["text"].is_string()) return d["text"];
+  std::string where = d.value("file", "");
+  const int line = d.value("line", 0);
+  if (line > 0) where += ":" + std::to_string(line) + ":" + std::to_string(d.value("col", 0));
+  const std::string message = d.value("message", "");
+  return where.empty() ? message : where + ": " + message;
+}
+
+}  // namespace
+
 std::optional<json> Session::Call(const std::string& method, const json& params,
                                   const Client::NotificationHandler& on_notification) {
   auto result = on_notification ? client_.Call(method, params, on_notification)
@@ -46,8 +61,7 @@ std::optional<json> Session::Call(const std::string& method, const json& params,
     std::fprintf(stderr, "picoflowctl: %s\n", rpc->message.c_str());
     if (rpc->data.is_object() && rpc->data.contains("diagnostics")) {
       for (const json& d : rpc->data["diagnostics"]) {
-        const std::string text = d.value("text", d.value("message", ""));
-        std::fprintf(stderr, "%s\n", text.c_str());
+        std::fprintf(stderr, "%s\n", DiagnosticText(d).c_str());
       }
     }
   }

@@ -25,6 +25,8 @@
 #include "picoflowd/rpc_server.h"
 #include "picoflowd/run_manager.h"
 #include "picoflowd/schedule_timer.h"
+#include "picoflowd/sd_listen.h"
+#include "picoflowd/sd_notify.h"
 #include "picoflowd/store.h"
 
 namespace picoflow {
@@ -65,6 +67,11 @@ Result<gid_t> ResolveGroup(const std::string& name) {
   return found->gr_gid;
 }
 
+// systemd's STATUS= line (`systemctl status picoflowd`).
+std::string ActiveRunsStatus(std::size_t live) {
+  return std::to_string(live) + (live == 1 ? " active run" : " active runs");
+}
+
 bool IsWorkflowFileName(const fs::path& p) {
   const std::string ext = p.extension().string();
   return (ext == ".yaml" || ext == ".yml") && p.filename().string()[0] != '.';
@@ -87,6 +94,7 @@ Daemon::~Daemon() {
   signals_.clear();
   grace_timer_.Close();
   schedule_timer_.reset();
+  notifier_.reset();
   shell_executor_.reset();
   ssh_executor_.reset();
   http_executor_.reset();
@@ -298,6 +306,7 @@ void Daemon::Shutdown() {
   LogFields f;
   f.event = "daemon.stopping";
   LogInfo(f, "stopping: cancelling " + std::to_string(runs_->runs().size()) + " run(s)");
+  if (notifier_) notifier_->Stopping();
   if (server_) server_->Close();
   if (grace_timer_.initialized()) {
     uv_timer_start(
@@ -321,6 +330,7 @@ void Daemon::FinishShutdown() {
   // Everything still open is closed; uv_run() returns once nothing is active.
   grace_timer_.Close();
   if (schedule_timer_) schedule_timer_->Close();
+  if (notifier_) notifier_->Close();
   signals_.clear();
   if (server_) server_->Close();
   if (store_) {
@@ -347,7 +357,9 @@ int Daemon::Run() {
     options.group = *gid;
   }
   server_ = std::make_unique<RpcServer>(&loop_, options, *dispatcher_);
-  if (Status s = server_->Listen(); !s.ok()) {
+  // Socket activation (systemd/picoflowd.socket): the socket is at fd 3.
+  const std::optional<int> activated = TakeListenFd();
+  if (Status s = activated ? server_->Adopt(*activated) : server_->Listen(); !s.ok()) {
     std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
     return 1;
   }
@@ -364,9 +376,16 @@ int Daemon::Run() {
   StartSignals();
   LogFields f;
   f.event = "daemon.ready";
-  LogInfo(f, "picoflowd " PICOFLOW_VERSION " ready on " + config_.socket_path + " (state " +
+  LogInfo(f, "picoflowd " PICOFLOW_VERSION " ready on " +
+                 (activated ? std::string("an activated socket (fd 3)") : config_.socket_path) +
+                 " (state " +
                  config_.state_dir + ", " + std::to_string(registry_.entries().size()) +
                  " workflows, " + std::to_string(resumed) + " runs resumed)");
+  notifier_ = SdNotifier::FromEnvironment(&loop_);
+  notifier_->Ready(ActiveRunsStatus(runs_->runs().size()));
+  runs_->SetOnCountChanged([this](std::size_t live) {
+    if (notifier_ && !stopping_) notifier_->Status(ActiveRunsStatus(live));
+  });
   uv_run(&loop_, UV_RUN_DEFAULT);
   LogInfo({}, "stopped");
   return 0;

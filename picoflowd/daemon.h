@@ -28,6 +28,7 @@ class RpcMethods;
 class RpcServer;
 class RunManager;
 class ScheduleTimer;
+class SdNotifier;
 class Store;
 
 /// What a reload changed.
@@ -120,6 +121,7 @@ class Daemon {
   SystemWallClock wall_clock_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ScheduleTimer> schedule_timer_;
+  std::unique_ptr<SdNotifier> notifier_;  ///< systemd READY/STOPPING/WATCHDOG (sd_notify.h)
 };
 
 }  // namespace picoflow

@@ -47,6 +47,12 @@ Status Daemon::SetPaused(const std::string& name, bool paused) {
     return Err(ErrorCode::kNotFound, "no workflow '" + name + "'");
   }
   if (Status s = store_->SetPaused(name, paused); !s.ok()) return s;
+  // Resuming refuses what fell due while paused: kept as the last fire, so a
+  // restart does not catch it up either.
+  if (!paused && scheduler_ && scheduler_->Has(name)) {
+    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    (void)store_->SetLastFire(name, TimePoint(now));
+  }
   if (scheduler_) scheduler_->SetPaused(name, paused);
   LogFields f;
   f.event = paused ? "workflow.paused" : "workflow.resumed";

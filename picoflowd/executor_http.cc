@@ -15,54 +15,13 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "common/workflow.h"
+#include "picoflowd/curl_multi.h"
 #include "picoflowd/uv_handle.h"
 
 namespace picoflow {
-
-// Owns the CURLM and the uv handles that drive it: one uv_poll per socket
-// curl wants watched, one uv_timer for curl's timeout.
-class CurlMulti {
- public:
-  CurlMulti(uv_loop_t* loop, HttpExecutor::LogFn log_error);
-  ~CurlMulti();
-  CurlMulti(const CurlMulti&) = delete;
-  CurlMulti& operator=(const CurlMulti&) = delete;
-
-  uv_loop_t* loop() const { return loop_; }
-  CURLMcode Add(CURL* easy) { return curl_multi_add_handle(multi_, easy); }
-  /// Never from inside a curl callback.
-  void Remove(CURL* easy) { curl_multi_remove_handle(multi_, easy); }
-  void LogError(const std::string& message) const { log_error_(message.c_str()); }
-
- private:
-  // One socket curl asked us to watch.
-  struct Watch {
-    Watch(CurlMulti* m, curl_socket_t s) : multi(m), fd(s), poll(this) {}
-    CurlMulti* multi;
-    curl_socket_t fd;
-    UvHandle<uv_poll_t> poll;
-  };
-
-  void WatchSocket(curl_socket_t s, int what);
-  void Action(curl_socket_t s, int ev_bitmask);
-  void DrainMessages();
-
-  static int SocketCb(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp) noexcept;
-  static int TimerCb(CURLM* multi, long timeout_ms, void* userp) noexcept;
-  static void OnUvTimer(uv_timer_t* t) noexcept;
-  static void OnUvPoll(uv_poll_t* p, int status, int events) noexcept;
-
-  uv_loop_t* loop_;
-  HttpExecutor::LogFn log_error_;
-  CURLM* multi_ = nullptr;
-  UvHandle<uv_timer_t> timer_;
-  std::unordered_map<curl_socket_t, std::unique_ptr<Watch>> watches_;
-};
-
 namespace {
 
 constexpr long kMaxRedirects = 10;
@@ -126,7 +85,7 @@ bool HasHeader(const EnvList& headers, std::string_view name) {
 
 // One running http attempt: one easy handle in the executor's multi, and a
 // timer that reports a failed start or a cancel on a later iteration.
-class HttpAttempt final : public Attempt {
+class HttpAttempt final : public Attempt, public CurlTransfer {
  public:
   HttpAttempt(CurlMulti& multi, const AttemptSpec& spec, AttemptSink& sink)
       : multi_(multi), sink_(sink), spec_(spec), timer_(this) {
@@ -148,7 +107,7 @@ class HttpAttempt final : public Attempt {
   void FailLater(std::string error);
   void Cancel() override;
   /// The transfer ended (from the multi's message queue). May destroy `this`.
-  void Done(CURLcode code);
+  void Done(CURLcode code) override;
 
  private:
   CURLcode Configure(const HttpConfig& http);
@@ -198,7 +157,7 @@ CURLcode HttpAttempt::Configure(const HttpConfig& http) {
   auto set = [&](CURLoption option, auto value) {
     if (rc == CURLE_OK) rc = curl_easy_setopt(easy_, option, value);
   };
-  set(CURLOPT_PRIVATE, static_cast<void*>(this));
+  set(CURLOPT_PRIVATE, static_cast<void*>(static_cast<CurlTransfer*>(this)));
   set(CURLOPT_ERRORBUFFER, errbuf_);
   set(CURLOPT_URL, http.url.c_str());
   set(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -395,110 +354,6 @@ void HttpAttempt::TimerCb(uv_timer_t* t) noexcept {
 }
 
 }  // namespace
-
-CurlMulti::CurlMulti(uv_loop_t* loop, HttpExecutor::LogFn log_error)
-    : loop_(loop), log_error_(log_error), multi_(curl_multi_init()), timer_(this) {
-  if (multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
-  uv_timer_init(loop_, timer_.get());  // cannot fail
-  timer_.MarkInitialized();
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::SocketCb);
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, static_cast<void*>(this));
-  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlMulti::TimerCb);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, static_cast<void*>(this));
-}
-
-CurlMulti::~CurlMulti() {
-  curl_multi_cleanup(multi_);  // closes the cached connections
-  watches_.clear();
-}
-
-void CurlMulti::WatchSocket(curl_socket_t s, int what) {
-  if (what == CURL_POLL_REMOVE) {
-    watches_.erase(s);  // closes the uv_poll (before curl closes the fd)
-    return;
-  }
-  auto& watch = watches_[s];
-  if (!watch) {
-    auto fresh = std::make_unique<Watch>(this, s);
-    if (int rc = uv_poll_init_socket(loop_, fresh->poll.get(), s); rc != 0) {
-      watches_.erase(s);
-      LogError(std::string("http executor: cannot watch a socket: ") + uv_strerror(rc));
-      return;
-    }
-    fresh->poll.MarkInitialized();
-    watch = std::move(fresh);
-  }
-  const int events = ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
-  if (events == 0) {
-    uv_poll_stop(watch->poll.get());
-  } else {
-    uv_poll_start(watch->poll.get(), events, &CurlMulti::OnUvPoll);
-  }
-}
-
-void CurlMulti::Action(curl_socket_t s, int ev_bitmask) {
-  int running = 0;
-  curl_multi_socket_action(multi_, s, ev_bitmask, &running);
-  DrainMessages();
-}
-
-// One message at a time: an OnFinished may destroy other attempts, whose
-// messages curl then drops from the queue.
-void CurlMulti::DrainMessages() {
-  int left = 0;
-  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
-    if (msg->msg != CURLMSG_DONE) continue;
-    CURL* easy = msg->easy_handle;
-    const CURLcode code = msg->data.result;
-    void* attempt = nullptr;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &attempt);
-    if (attempt != nullptr) static_cast<HttpAttempt*>(attempt)->Done(code);
-  }
-}
-
-int CurlMulti::SocketCb(CURL*, curl_socket_t s, int what, void* userp, void*) noexcept {
-  try {
-    static_cast<CurlMulti*>(userp)->WatchSocket(s, what);
-  } catch (...) {
-    static_cast<CurlMulti*>(userp)->LogError("http executor: socket callback failed");
-  }
-  return 0;
-}
-
-int CurlMulti::TimerCb(CURLM*, long timeout_ms, void* userp) noexcept {
-  auto* self = static_cast<CurlMulti*>(userp);
-  if (timeout_ms < 0) {
-    uv_timer_stop(self->timer_.get());
-  } else {
-    uv_timer_start(self->timer_.get(), &CurlMulti::OnUvTimer, static_cast<std::uint64_t>(timeout_ms), 0);
-  }
-  return 0;
-}
-
-void CurlMulti::OnUvTimer(uv_timer_t* t) noexcept {
-  auto* self = OwnerOf<CurlMulti>(t);
-  if (self == nullptr) return;
-  try {
-    self->Action(CURL_SOCKET_TIMEOUT, 0);
-  } catch (...) {
-    self->LogError("http executor: timer callback failed");
-  }
-}
-
-void CurlMulti::OnUvPoll(uv_poll_t* p, int status, int events) noexcept {
-  auto* watch = OwnerOf<Watch>(p);
-  if (watch == nullptr) return;
-  CurlMulti* self = watch->multi;  // `watch` may be gone after Action
-  try {
-    int flags = 0;
-    if (status < 0) flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-    self->Action(watch->fd, flags);
-  } catch (...) {
-    self->LogError("http executor: poll callback failed");
-  }
-}
 
 HttpExecutor::HttpExecutor(uv_loop_t* loop, LogFn log_error)
     : multi_(std::make_unique<CurlMulti>(loop, log_error)) {}

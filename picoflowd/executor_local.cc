@@ -390,7 +390,12 @@ void LocalAttempt::KillGroup(int sig) const {
   if (pgid_ > 0) ::kill(-pgid_, sig);  // ESRCH: the group is gone, nothing to do
 }
 
-bool LocalAttempt::GroupAlive() const { return pgid_ > 0 && ::kill(-pgid_, 0) == 0; }
+// A group whose members are all zombies is gone for our purposes: a zombie
+// cannot hold a pipe or do work, and an init that does not reap orphans (some
+// containers) would otherwise make every kill wait out the whole grace.
+bool LocalAttempt::GroupAlive() const {
+  return pgid_ > 0 && ::kill(-pgid_, 0) == 0 && ProcessGroupHasLiveMember(pgid_);
+}
 
 void LocalAttempt::ClosePipes() {
   out_.Close();

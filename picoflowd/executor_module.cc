@@ -65,9 +65,10 @@ std::string LazyExecutor::Load() {
   // RTLD_LOCAL: the module's libcurl stays out of the global namespace.
   void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
-    const char* why = ::dlerror();
-    return prefix + (why != nullptr ? why : "unknown dlopen error") +
-           " (set PICOFLOW_MODULE_DIR to its directory)";
+    const char* err = ::dlerror();
+    std::string why = err != nullptr ? err : "unknown dlopen error";
+    if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);  // glibc repeats the path
+    return prefix + why + " (set PICOFLOW_MODULE_DIR to its directory)";
   }
   auto factory = reinterpret_cast<PicoflowExecutorFactory>(::dlsym(handle, factory_symbol_.c_str()));
   if (factory == nullptr) {

@@ -1,5 +1,6 @@
 #include "picoflowd/logging.h"
 
+#include <spdlog/formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -7,6 +8,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -16,6 +19,7 @@ namespace {
 
 LogFormat g_format = LogFormat::kText;
 bool g_journal = false;  // stderr is connected to journald (JOURNAL_STREAM)
+bool g_in_log = false;   // the line being written came through Log()
 
 // sd-daemon(3) priority prefix, so journald keeps the level of each line.
 const char* SyslogPrefix(spdlog::level::level_enum level) {
@@ -77,6 +81,48 @@ std::string TextLine(const LogFields& f, std::string_view msg) {
   return line;
 }
 
+
+// Formats every line the logger writes, whether it came through Log() (the
+// text is already complete) or from a direct spdlog call elsewhere (wrapped
+// here, so --log-format json never emits a plain line). Adds our timestamp
+// on a terminal/file, or the journald priority prefix under systemd.
+class LineFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const std::string_view payload(msg.payload.data(), msg.payload.size());
+    std::string line;
+    if (g_journal) line += SyslogPrefix(msg.level);
+    if (g_format == LogFormat::kText) {
+      if (!g_journal) line += TimeStamp(msg.time) + " ";
+      const auto level = spdlog::level::to_string_view(msg.level);
+      line.append(level.data(), level.size());
+      line += ' ';
+      line.append(payload);
+    } else if (g_in_log) {
+      line.append(payload);
+    } else {
+      line += JsonLine(msg.level, LogFields{}, payload);
+    }
+    line += '\n';
+    dest.append(line.data(), line.data() + line.size());
+  }
+
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<LineFormatter>();
+  }
+
+ private:
+  static std::string TimeStamp(spdlog::log_clock::time_point t) {
+    const std::time_t secs = spdlog::log_clock::to_time_t(t);
+    std::tm tm {};
+    localtime_r(&secs, &tm);
+    char buf[32];
+    const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()) % 1000;
+    return std::string(buf, n) + "." + std::to_string(1000 + ms.count()).substr(1);
+  }
+};
+
 }  // namespace
 
 std::optional<LogFormat> ParseLogFormat(std::string_view text) {
@@ -92,16 +138,12 @@ bool InitLogging(LogFormat format, std::string_view level) {
   auto logger = spdlog::stderr_logger_st("picoflowd");
   spdlog::set_default_logger(logger);
   logger->set_level(parsed);
-  // Under journald the journal timestamps and colours nothing: no time of our
-  // own, a priority prefix instead (added per line in Log()).
+  // Under journald the journal keeps the time: no timestamp of our own, a
+  // priority prefix instead.
   g_journal = StderrIsJournal();
-  if (format == LogFormat::kJson || g_journal) {
-    logger->set_pattern(g_journal && format == LogFormat::kText ? "%l %v" : "%v");
-  } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-  }
-  logger->flush_on(spdlog::level::trace);
   g_format = format;
+  logger->set_formatter(std::make_unique<LineFormatter>());
+  logger->flush_on(spdlog::level::trace);
   return true;
 }
 
@@ -111,12 +153,11 @@ void Log(spdlog::level::level_enum level, const LogFields& fields, std::string_v
     if (!logger->should_log(level)) return;
     const std::string line = g_format == LogFormat::kJson ? JsonLine(level, fields, message)
                                                            : TextLine(fields, message);
-    if (g_journal) {
-      logger->log(level, "{}{}", SyslogPrefix(level), line);
-    } else {
-      logger->log(level, "{}", line);
-    }
+    g_in_log = true;
+    logger->log(level, "{}", line);
+    g_in_log = false;
   } catch (...) {
+    g_in_log = false;
     // Logging must never take the daemon down.
   }
 }

@@ -7,6 +7,7 @@
 
 #include "common/paths.h"
 #include "picoflowd/daemon.h"
+#include "picoflowd/daemon_config_file.h"
 #include "picoflowd/logging.h"
 
 int main(int argc, char** argv) {
@@ -16,8 +17,11 @@ int main(int argc, char** argv) {
   DaemonConfig config;
   bool system = false;
   std::string once;
+  std::string config_file;
   std::string log_format = "text";
   double shutdown_grace_s = 10;
+  app.add_option("--config", config_file,
+                 "Daemon config file (YAML; flags override it; '' reads none)");
   app.add_option("files", config.files, "Workflow files to load at start (and on reload)");
   app.add_flag("--system", system, "System mode: /run/picoflow, /var/lib/picoflow, /etc/picoflow");
   app.add_option("--socket", config.socket_path, "Control socket path");
@@ -40,6 +44,18 @@ int main(int argc, char** argv) {
   }
   config.log_format = *ParseLogFormat(log_format);
   config.shutdown_grace = std::chrono::milliseconds(static_cast<long long>(shutdown_grace_s * 1000));
+  // The config file fills in what no flag set. --once reads one only if asked.
+  if (app.count("--config") == 0 && once.empty()) config_file = DefaultDaemonConfigFile(system);
+  if (!config_file.empty()) {
+    auto file = LoadDaemonConfigFile(config_file);
+    if (!file.ok()) {
+      std::fprintf(stderr, "picoflowd: %s\n(fix the config file, or choose another with --config)\n",
+                   file.error().message.c_str());
+      return 2;
+    }
+    ApplyDaemonConfigFile(
+        *file, [&app](std::string_view flag) { return app.count(std::string(flag)) > 0; }, config);
+  }
   if (!InitLogging(config.log_format, config.log_level)) {
     std::fprintf(stderr, "picoflowd: bad --log-level '%s'\n", config.log_level.c_str());
     return 2;

@@ -1,5 +1,6 @@
 #include "picoflowd/process_info.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -46,6 +47,20 @@ std::optional<std::uint64_t> ParseStartTime(std::string_view stat) {
   return value;
 }
 
+// State (field 3) and process group (field 5) of a /proc/PID/stat line.
+bool ParseStateAndGroup(std::string_view stat, char* state, long* pgrp) {
+  const std::size_t close = stat.rfind(')');
+  if (close == std::string_view::npos || close + 4 > stat.size()) return false;
+  *state = stat[close + 2];
+  // Fields 4 (ppid) and 5 (pgrp) follow the state.
+  std::size_t pos = stat.find(' ', close + 3);  // after the state
+  if (pos == std::string_view::npos) return false;
+  pos = stat.find(' ', pos + 1);  // after ppid
+  if (pos == std::string_view::npos) return false;
+  auto [ptr, ec] = std::from_chars(stat.data() + pos + 1, stat.data() + stat.size(), *pgrp);
+  return ec == std::errc();
+}
+
 std::string LoadBootId() {
   char buf[128];
   ssize_t n = ReadSmallFile("/proc/sys/kernel/random/boot_id", buf, sizeof buf);
@@ -70,6 +85,28 @@ std::optional<std::uint64_t> ReadProcessStartTime(pid_t pid) {
 const std::string& ReadBootId() {
   static const std::string boot_id = LoadBootId();
   return boot_id;
+}
+
+bool ProcessGroupHasLiveMember(pid_t pgid) {
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return false;
+  bool live = false;
+  while (const dirent* entry = ::readdir(proc)) {
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    char path[300];
+    std::snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
+    char buf[2048];
+    const ssize_t n = ReadSmallFile(path, buf, sizeof buf);
+    char state = 0;
+    long pgrp = 0;
+    if (n > 0 && ParseStateAndGroup(std::string_view(buf, static_cast<std::size_t>(n)), &state, &pgrp) &&
+        pgrp == pgid && state != 'Z' && state != 'X') {
+      live = true;
+      break;
+    }
+  }
+  ::closedir(proc);
+  return live;
 }
 
 bool KillProcessGroupIfSame(pid_t pgid, std::uint64_t start_time, const std::string& boot_id) {

@@ -29,4 +29,9 @@ const std::string& ReadBootId();
 /// freed and reused between two syscalls for this to matter.
 bool KillProcessGroupIfSame(pid_t pgid, std::uint64_t start_time, const std::string& boot_id);
 
+/// True if some process of group `pgid` is not a zombie (reads /proc/*/stat;
+/// O(processes), for the end of a kill, not a hot path). False if none is
+/// found or /proc is unreadable.
+bool ProcessGroupHasLiveMember(pid_t pgid);
+
 }  // namespace picoflow

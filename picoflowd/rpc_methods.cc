@@ -118,6 +118,13 @@ void RpcMethods::Register(Dispatcher& d) {
               bind(&RpcMethods::WorkflowGet)});
   d.Register({method::kWorkflowRemove, Access::kWrite, {P{"name", T::kString, true}}, false,
               bind(&RpcMethods::WorkflowRemove)});
+  d.Register({method::kWorkflowPause, Access::kWrite, {P{"name", T::kString, true}}, false,
+              [this](RpcCall& call) { WorkflowPause(call, true); }});
+  d.Register({method::kWorkflowResume, Access::kWrite, {P{"name", T::kString, true}}, false,
+              [this](RpcCall& call) { WorkflowPause(call, false); }});
+  d.Register({method::kWorkflowNext, Access::kRead,
+              {P{"name", T::kString, true}, P{"count", T::kInteger, false}}, false,
+              bind(&RpcMethods::WorkflowNext)});
   d.Register({method::kRunStart, Access::kWrite,
               {P{"workflow", T::kString, false}, P{"source", T::kString, false},
                P{"file", T::kString, false}, P{"follow", T::kBool, false}},
@@ -221,6 +228,9 @@ void RpcMethods::WorkflowList(RpcCall& call) {
       item["tasks"] = w.tasks.size();
       item["schedule"] = w.schedule;
       item["timezone"] = w.timezone;
+      auto next = daemon_.scheduler().NextFire(name);
+      item["next_fire"] = next ? json(TimeString(TimePoint(*next))) : json(nullptr);
+      item["skipped_fires"] = daemon_.scheduler().SkippedCount(name);
     }
     item["running"] = daemon_.runs().CountRunning(name);
     auto latest = daemon_.store().LatestRun(name);
@@ -264,6 +274,42 @@ void RpcMethods::WorkflowRemove(RpcCall& call) {
     return;
   }
   call.Reply({{"removed", name}});
+}
+
+// workflow.pause / workflow.resume: stops or restarts a workflow's scheduled
+// fires (kept across restarts); manual runs are still allowed.
+void RpcMethods::WorkflowPause(RpcCall& call, bool paused) {
+  const std::string name = call.Param<std::string>("name");
+  if (Status s = daemon_.SetPaused(name, paused); !s.ok()) {
+    call.Fail(s.error());
+    return;
+  }
+  auto next = daemon_.scheduler().NextFire(name);
+  call.Reply({{"workflow", name},
+              {"paused", paused},
+              {"next_fire", next ? json(TimeString(TimePoint(*next))) : json(nullptr)}});
+}
+
+// workflow.next: the next `count` (default 5, at most 1000) fire times.
+void RpcMethods::WorkflowNext(RpcCall& call) {
+  const std::string name = call.Param<std::string>("name");
+  const int count = call.Param<int>("count", 5);
+  if (count < 1 || count > 1000) throw ParamError("param 'count' must be 1..1000");
+  const auto* entry = daemon_.registry().Find(name);
+  if (entry == nullptr || entry->version == nullptr) {
+    call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "'"));
+    return;
+  }
+  json fires = json::array();
+  for (SysSeconds t : daemon_.scheduler().Upcoming(name, count)) {
+    fires.push_back(TimeString(TimePoint(t)));
+  }
+  const Workflow& w = *entry->version->workflow;
+  call.Reply({{"workflow", name},
+              {"schedule", w.schedule},
+              {"timezone", w.timezone},
+              {"paused", entry->paused},
+              {"fires", std::move(fires)}});
 }
 
 // run.start: starts a run of a submitted workflow, or a one-off run of source;

@@ -62,6 +62,8 @@ class RpcMethods {
   void WorkflowList(RpcCall& call);
   void WorkflowGet(RpcCall& call);
   void WorkflowRemove(RpcCall& call);
+  void WorkflowPause(RpcCall& call, bool paused);
+  void WorkflowNext(RpcCall& call);
   void RunStart(RpcCall& call);
   void RunGet(RpcCall& call);
   void RunList(RpcCall& call);

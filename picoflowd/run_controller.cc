@@ -93,6 +93,7 @@ class RunController::Slot final : public AttemptSink {
 /// A task waiting out its retry delay.
 struct RunController::RetryTimer {
   RetryTimer(RunController* owner, int task) : owner(owner), task(task), timer(this) {}
+  void Fire() { owner->RetryDue(task); }  // destroys *this
   RunController* owner;
   int task;
   UvHandle<uv_timer_t> timer;
@@ -259,17 +260,7 @@ void RunController::ArmRetry(int task, milliseconds delay) {
     return;
   }
   retry->timer.MarkInitialized();
-  uv_timer_start(
-      retry->timer.get(),
-      [](uv_timer_t* handle) noexcept {
-        auto* r = OwnerOf<RetryTimer>(handle);
-        if (r == nullptr) return;
-        try {
-          r->owner->RetryDue(r->task);  // destroys *r
-        } catch (...) {
-        }
-      },
-      static_cast<std::uint64_t>(delay.count()), 0);
+  StartOneShot<RetryTimer, &RetryTimer::Fire>(retry->timer, static_cast<std::uint64_t>(delay.count()));
   retries_[task] = std::move(retry);
 }
 
@@ -317,17 +308,8 @@ void RunController::Abandon() {
 void RunController::OutputDirty() {
   if (flush_armed_ || !flush_timer_.initialized()) return;
   flush_armed_ = true;
-  uv_timer_start(
-      flush_timer_.get(),
-      [](uv_timer_t* handle) noexcept {
-        auto* self = OwnerOf<RunController>(handle);
-        if (self == nullptr) return;
-        try {
-          self->FlushOutput();
-        } catch (...) {
-        }
-      },
-      static_cast<std::uint64_t>(kFlushDelay.count()), 0);
+  StartOneShot<RunController, &RunController::FlushOutput>(
+      flush_timer_, static_cast<std::uint64_t>(kFlushDelay.count()));
 }
 
 void RunController::FlushOutput() {

@@ -43,6 +43,7 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
   auto controller = std::make_unique<RunController>(ctx_, std::move(run));
   RunController& ref = *controller;
   runs_[*id] = std::move(controller);
+  if (on_count_changed_) on_count_changed_(runs_.size());
   if (on_created) on_created(*id);
   ref.Start();
   return *id;
@@ -103,6 +104,7 @@ Status RunManager::Resume(const UnfinishedRun& u) {
   for (auto [index, t] : restored) controller->RestoreTaskTimes(index, t->started_at, t->exit_code);
   RunController& ref = *controller;
   runs_[u.run.id] = std::move(controller);
+  if (on_count_changed_) on_count_changed_(runs_.size());
   ref.Start();
   return {};
 }
@@ -166,18 +168,7 @@ int RunManager::ActiveAttempts() const {
 void RunManager::RunFinished(std::int64_t run_id) {
   // Called from inside the controller: destroy it on the next loop turn.
   finished_.push_back(run_id);
-  if (!reaper_.initialized()) return;
-  uv_timer_start(
-      reaper_.get(),
-      [](uv_timer_t* handle) noexcept {
-        auto* self = OwnerOf<RunManager>(handle);
-        if (self == nullptr) return;
-        try {
-          self->ReapFinished();
-        } catch (...) {
-        }
-      },
-      0, 0);
+  StartOneShot<RunManager, &RunManager::ReapFinished>(reaper_, 0);
 }
 
 void RunManager::ReapFinished() {
@@ -185,6 +176,7 @@ void RunManager::ReapFinished() {
   ids.swap(finished_);
   for (std::int64_t id : ids) {
     runs_.erase(id);
+    if (on_count_changed_) on_count_changed_(runs_.size());
     if (on_ended_) on_ended_(id);
   }
   if (runs_.empty() && all_done_) {

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -63,6 +64,11 @@ class RunManager {
 
   /// Called (loop thread) after a run ended and its controller is gone.
   void SetOnRunEnded(std::function<void(std::int64_t run_id)> hook) { on_ended_ = std::move(hook); }
+  /// Called (loop thread) with the number of live runs whenever a run was
+  /// added or removed (systemd STATUS= line).
+  void SetOnCountChanged(std::function<void(std::size_t live)> hook) {
+    on_count_changed_ = std::move(hook);
+  }
 
  private:
   void RunFinished(std::int64_t run_id);
@@ -75,6 +81,7 @@ class RunManager {
   UvHandle<uv_timer_t> reaper_;         ///< zero-delay timer: destroy outside callbacks
   std::function<void()> all_done_;
   std::function<void(std::int64_t)> on_ended_;
+  std::function<void(std::size_t)> on_count_changed_;
 };
 
 }  // namespace picoflow

@@ -118,12 +118,17 @@ SchedulerTick Scheduler::Evaluate(const RunningFn& running) {
   const TimePoint wall = clock_.Now();
   const std::chrono::nanoseconds elapsed = clock_.Elapsed();
   // How far the wall clock moved beyond the time that really passed.
-  const seconds jump =
+  seconds jump =
       std::chrono::duration_cast<seconds>((wall - last_wall_) - (elapsed - last_elapsed_));
+  // Below the threshold (or 0.2% of the time passed, far above any NTP slew)
+  // it is drift: no jump.
+  const auto tolerance =
+      std::max<std::chrono::nanoseconds>(kJumpThreshold, (elapsed - last_elapsed_) / 500);
+  if (jump < tolerance && jump > -tolerance) jump = seconds{0};
   last_wall_ = wall;
   last_elapsed_ = elapsed;
   SchedulerTick tick;
-  if (jump >= kJumpThreshold || jump <= -kJumpThreshold) {
+  if (jump != seconds{0}) {
     tick.notes.push_back("wall clock jumped " + std::string(jump.count() > 0 ? "forward" : "back") +
                          " by " + ShowSpan(jump.count() > 0 ? jump : -jump));
   }
@@ -139,6 +144,8 @@ void Scheduler::EvaluateEntry(Entry& e, SysSeconds now, seconds jump, const Runn
                               SchedulerTick& tick) {
   if (e.paused) return;
   e.started_now = 0;
+  // The common case, and O(1): no jump, nothing pending, not due yet.
+  if (jump == seconds{0} && !e.from_store && e.next && *e.next > now) return;
   const std::string& name = e.spec.workflow;
   // Nothing fired yet and the clock went back: "from now" is now.
   if (!e.anchor_is_fire && e.anchor > now) e.anchor = now;
@@ -183,7 +190,7 @@ void Scheduler::EvaluateEntry(Entry& e, SysSeconds now, seconds jump, const Runn
 
   // The fire the timer was armed for, on time (give or take a loop turn).
   const bool on_time =
-      !e.from_store && jump < kJumpThreshold && e.next && due.front() == *e.next;
+      !e.from_store && jump <= seconds{0} && e.next && due.front() == *e.next;
   if (on_time) {
     Decide(e, Fire{name, due.front(), RunTrigger::kCron, FireAction::kStart, {}}, false, running,
            tick);

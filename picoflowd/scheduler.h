@@ -88,7 +88,8 @@ class Scheduler {
  public:
   /// At most this many catch-up runs per workflow per evaluation.
   static constexpr int kMaxCatchup = 100;
-  /// A wall-clock change smaller than this is drift, not a jump.
+  /// A wall-clock change smaller than this (and than 0.2% of the time passed)
+  /// is drift, not a jump.
   static constexpr std::chrono::seconds kJumpThreshold{2};
 
   /// `clock` must outlive the scheduler.

@@ -6,6 +6,8 @@
 
 #include <uv.h>
 
+#include <cstdint>
+
 namespace picoflow {
 
 template <class H>
@@ -52,6 +54,26 @@ class UvHandle {
 template <class Owner, class H>
 Owner* OwnerOf(H* handle) {
   return static_cast<Owner*>(handle->data);
+}
+
+/// Starts (or restarts) a one-shot timer that calls `(owner->*Fn)()`, the
+/// owner being the handle's data. The trampoline is noexcept and swallows
+/// what Fn throws: no exception crosses libuv. Nothing happens once the
+/// wrapper is closed.
+template <class Owner, void (Owner::*Fn)()>
+void StartOneShot(UvHandle<uv_timer_t>& timer, std::uint64_t delay_ms) {
+  if (!timer.initialized()) return;
+  uv_timer_start(
+      timer.get(),
+      [](uv_timer_t* handle) noexcept {
+        auto* owner = OwnerOf<Owner>(handle);
+        if (owner == nullptr) return;
+        try {
+          (owner->*Fn)();
+        } catch (...) {
+        }
+      },
+      delay_ms, 0);
 }
 
 }  // namespace picoflow

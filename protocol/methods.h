@@ -14,6 +14,9 @@ inline constexpr char kWorkflowSubmit[] = "workflow.submit";      ///< add or re
 inline constexpr char kWorkflowList[] = "workflow.list";          ///< loaded workflows
 inline constexpr char kWorkflowGet[] = "workflow.get";            ///< one workflow's definition
 inline constexpr char kWorkflowRemove[] = "workflow.remove";      ///< unload a workflow
+inline constexpr char kWorkflowPause[] = "workflow.pause";        ///< stop scheduled fires
+inline constexpr char kWorkflowResume[] = "workflow.resume";      ///< resume scheduled fires
+inline constexpr char kWorkflowNext[] = "workflow.next";          ///< upcoming fire times
 inline constexpr char kRunStart[] = "run.start";                  ///< trigger a run now
 inline constexpr char kRunGet[] = "run.get";                      ///< one run with its tasks
 inline constexpr char kRunList[] = "run.list";                    ///< recent runs, filtered
@@ -23,9 +26,10 @@ inline constexpr char kRunLogs[] = "run.logs";                    ///< output; `
 
 /// Every method above, for tables and tests.
 inline constexpr std::string_view kAll[] = {
-    kDaemonVersion, kDaemonStatus, kDaemonReload,   kWorkflowValidate, kWorkflowSubmit,
-    kWorkflowList,  kWorkflowGet,  kWorkflowRemove, kRunStart,         kRunGet,
-    kRunList,       kRunCancel,    kRunWait,        kRunLogs,
+    kDaemonVersion,  kDaemonStatus,  kDaemonReload, kWorkflowValidate, kWorkflowSubmit,
+    kWorkflowList,   kWorkflowGet,   kWorkflowRemove, kWorkflowPause,  kWorkflowResume,
+    kWorkflowNext,   kRunStart,      kRunGet,       kRunList,          kRunCancel,
+    kRunWait,        kRunLogs,
 };
 
 }  // namespace picoflow::method

@@ -70,37 +70,31 @@ TEST_CASE("picoflowctl run --wait exits 0 when the run succeeds and 1 when it fa
   CHECK(h.WaitRun(id.get<std::int64_t>())["status"] == "failed");
 }
 
-TEST_CASE("picoflowctl run --follow prints task events and output as they come") {
+TEST_CASE("picoflowctl run --follow prints every task event and output line as they come") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());
-  // hello runs long enough for the follower to be subscribed before it ends
-  // (events of tasks that ended before the subscription are not replayed).
-  const std::string slow = h.WriteFile("follow.yaml", R"(
-name: ctl-follow
-config: { retry_default: 0 }
-tasks:
-  - { name: hello, type: shell, config: { command: 'echo hello world; sleep 0.5' } }
-  - { name: after, type: shell, depends_on: [hello], config: { command: 'echo to stderr >&2; echo after' } }
-)");
-  const ProcessResult r = h.RunCtl({"run", slow, "--follow"});
+  const std::string good = h.WriteFile("good.yaml", kGood);
+  const ProcessResult r = h.RunCtl({"run", good, "--follow"});
   CHECK_MESSAGE(r.code == 0, r.err);
   for (const char* expected :
-       {"run 1 started (workflow 'ctl-follow')", "[hello] started (attempt 1)",
+       {"run 1 started (workflow 'ctl-good')", "[hello] started (attempt 1)",
         "hello | hello world", "[hello] finished: succeeded", "[after] started (attempt 1)",
         "after | after", "after ! to stderr", "[after] finished: succeeded",
-        "ctl-follow  succeeded"}) {
+        "ctl-good  succeeded"}) {
     CHECK_MESSAGE(Contains(r.out, expected), "missing '", expected, "' in:\n", r.out);
   }
+  CHECK(r.out.find("[hello] started") < r.out.find("hello | hello world"));
   CHECK(r.out.find("hello | hello world") < r.out.find("[after] started"));
-  CHECK(r.out.find("[after] finished") < r.out.find("ctl-follow  succeeded"));
+  CHECK(r.out.find("[after] finished") < r.out.find("ctl-good  succeeded"));
 
-  // Output is never lost, even when the run is over before the follower
-  // subscribes; the exit code is the run's.
+  // Even a run over in milliseconds misses no event; the exit code is the run's.
   const std::string bad = h.WriteFile("bad.yaml", kBad);
   const ProcessResult failed = h.RunCtl({"run", bad, "-f"});
   CHECK(failed.code == 1);
-  CHECK_MESSAGE(Contains(failed.out, "boom | going down"), failed.out);
-  CHECK_MESSAGE(Contains(failed.out, "boom  failed"), failed.out);
+  for (const char* expected : {"[boom] started (attempt 1)", "boom | going down",
+                               "[boom] finished: failed", "boom  failed"}) {
+    CHECK_MESSAGE(Contains(failed.out, expected), "missing '", expected, "' in:\n", failed.out);
+  }
 }
 
 TEST_CASE("status, history, logs, workflows and remove show a submitted workflow and its runs") {
@@ -272,8 +266,8 @@ TEST_CASE("usage errors make picoflowctl exit 2") {
   CHECK(h.RunCtl({"--help"}).code == 0);
 }
 
-TEST_CASE("picoflowctl validate exits 0 for valid files and 1 for invalid ones, without a daemon") {
-  DaemonHarness h;  // validate needs no daemon
+TEST_CASE("picoflowctl validate exits 0 for valid files and 1 for invalid ones, with or without a daemon") {
+  DaemonHarness h;  // validate needs no daemon: started only at the end
   const std::string good = h.WriteFile("good.yaml", kGood);
   const std::string broken = h.WriteFile("broken.yaml", R"(name: broken
 tasks:
@@ -303,6 +297,17 @@ tasks:
 
   const ProcessResult missing = h.RunCtl({"validate", h.Path("missing.yaml")});
   CHECK(missing.code == 1);
+
+  // The daemon refuses the same file with the same located diagnostics.
+  REQUIRE(h.Start().ok());
+  for (const char* command : {"submit", "run"}) {
+    CAPTURE(command);
+    const ProcessResult refused = h.RunCtl({command, broken});
+    CHECK(refused.code == 1);
+    CHECK_MESSAGE(Contains(refused.err, broken + ": invalid workflow (1 error)"), refused.err);
+    CHECK_MESSAGE(Contains(refused.err, broken + ":6:5: task 'a': unknown key 'timout'"),
+                  refused.err);
+  }
 }
 
 }  // namespace picoflow::test

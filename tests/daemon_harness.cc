@@ -212,13 +212,6 @@ std::string ReadFileText(const std::string& path) {
   return out.str();
 }
 
-std::vector<double> ReadNumbers(const std::string& path) {
-  std::istringstream in(ReadFileText(path));
-  std::vector<double> out;
-  for (double d; in >> d;) out.push_back(d);
-  return out;
-}
-
 std::vector<Span> ReadTrace(const std::string& path) {
   std::istringstream in(ReadFileText(path));
   std::vector<Span> spans;
@@ -356,11 +349,16 @@ Status DaemonHarness::Start(const std::vector<std::string>& extra_args, Millis t
   const auto deadline = Clock::now() + timeout;
   client_.Close();
   while (Clock::now() < deadline) {
-    if (!Alive()) return Err(ErrorCode::kUnavailable, "picoflowd exited during start");
+    if (!Alive()) {
+      std::fprintf(stderr, "picoflowd exited during start (%s)\n", dir_.c_str());
+      return Err(ErrorCode::kUnavailable, "picoflowd exited during start");
+    }
     if (client_.Connect(socket(), 200ms).ok() && client_.Handshake(1s).ok()) return {};
     client_.Close();
     std::this_thread::sleep_for(20ms);
   }
+  std::fprintf(stderr, "picoflowd did not answer daemon.version in %lld ms (%s)\n",
+               static_cast<long long>(timeout.count()), dir_.c_str());
   return Err(ErrorCode::kUnavailable, "picoflowd did not answer daemon.version in time");
 }
 

@@ -56,9 +56,6 @@ long ResidentKb(pid_t pid);
 /// Reads a whole file; empty if it does not exist.
 std::string ReadFileText(const std::string& path);
 
-/// Parses a file of one number per line (e.g. `date +%s.%N` stamps).
-std::vector<double> ReadNumbers(const std::string& path);
-
 /// One interval a task recorded with trace.sh (see DaemonHarness::WriteTraceScript).
 struct Span {
   std::string task;
@@ -151,7 +148,8 @@ class DaemonHarness {
   /// Runs picoflowctl `--socket DIR/s.sock ARGS...` (stdin /dev/null),
   /// killed at the deadline.
   ProcessResult RunCtl(const std::vector<std::string>& args, Millis timeout = 30s);
-  /// Runs any program with this harness's environment, optionally as `uid`.
+  /// Runs any program with this harness's environment, optionally as `uid`
+  /// (with that account's primary group and no supplementary groups).
   ProcessResult RunProgram(const std::string& path, const std::vector<std::string>& args,
                            Millis timeout = 30s, std::optional<uid_t> uid = std::nullopt);
 

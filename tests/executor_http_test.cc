@@ -4,6 +4,7 @@
 
 #include "picoflowd/executor_module.h"
 
+#include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <poll.h>
@@ -243,6 +244,30 @@ TEST_CASE("a module that cannot be loaded fails the attempt, naming the path") {
   CHECK(rec.result->error.find("/nonexistent-picoflow-modules/picoflow-http.so") != std::string::npos);
   CHECK(!executor.loaded());
   TestEnvironment();
+}
+
+TEST_CASE("a module without the factory, or built for another ABI, is refused") {
+  TestEnvironment();
+  TestLoop loop;
+  LazyExecutor executor(loop.get(), kHttpModuleFile, "no_such_factory");
+  const Task task = HttpTask(Get("http://127.0.0.1:9/"));
+  AttemptSpec spec;
+  spec.task = &task;
+  Recorder rec;
+  rec.attempt = executor.Start(spec, rec);
+  REQUIRE(loop.RunUntil([&] { return rec.result.has_value(); }));
+  CHECK(rec.result->error == "cannot load executor module " MODULE_DIR "/picoflow-http.so: no symbol no_such_factory");
+
+  void* module = ::dlopen(MODULE_DIR "/picoflow-http.so", RTLD_NOW | RTLD_LOCAL);
+  REQUIRE(module != nullptr);
+  auto factory = reinterpret_cast<PicoflowExecutorFactory>(::dlsym(module, kHttpFactorySymbol));
+  REQUIRE(static_cast<bool>(factory));
+  PicoflowModuleHost host = MakeModuleHost([](const char*) {});
+  host.sizeof_task += 8;
+  char error[256] = "";
+  CHECK(factory(&host, loop.get(), error, sizeof error) == nullptr);
+  CHECK(std::string(error).find("ABI") != std::string::npos);
+  ::dlclose(module);
 }
 
 TEST_CASE("every method reaches the server with its headers") {

@@ -341,6 +341,16 @@ TEST_CASE("a clock jump forward within catchup_window catches up like downtime")
   CHECK(Show(*sim.scheduler.NextDeadline()) == "2024-01-01 14:00:00 +0000");
 }
 
+TEST_CASE("drift of the wall clock against the elapsed clock is not a jump") {
+  Sim sim("2024-01-01 00:00:00 +0000");
+  sim.scheduler.Set(Spec("w", {"0 0 * * *"}));
+  sim.clock.Advance(24h - 40s);
+  sim.clock.SetWall(At("2024-01-02 00:00:00 +0000"));  // 40 s ahead after a day: slew, 0.05%
+  SchedulerTick tick = sim.scheduler.Evaluate(sim.running_fn);
+  CHECK(Describe(tick.fires) == Strings{"w 2024-01-02 00:00:00 +0000 cron start"});
+  CHECK(tick.notes.empty());
+}
+
 TEST_CASE("a clock jump back never repeats fires already done") {
   Sim sim("2024-01-01 09:50:00 +0000");
   sim.scheduler.Set(Spec("w", {"0 * * * *"}));

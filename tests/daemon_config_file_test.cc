@@ -1,0 +1,162 @@
+#include "picoflowd/daemon_config_file.h"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include <unistd.h>
+
+namespace picoflow {
+namespace {
+
+using namespace std::chrono_literals;
+
+DaemonConfigFile Ok(std::string_view text) {
+  auto file = ParseDaemonConfigFile(text, "picoflowd.yaml");
+  INFO(text);
+  REQUIRE_MESSAGE(file.ok(), (file.ok() ? "" : file.error().message));
+  return *file;
+}
+
+std::string Error(std::string_view text) {
+  auto file = ParseDaemonConfigFile(text, "picoflowd.yaml");
+  INFO(text);
+  REQUIRE_FALSE(file.ok());
+  CHECK(file.error().code == ErrorCode::kInvalid);
+  return file.error().message;
+}
+
+TEST_CASE("a file with every key sets every setting") {
+  const DaemonConfigFile f = Ok(R"(
+socket: /run/x/picoflowd.sock
+state_dir: /var/lib/x
+workflows_dir: /etc/x/workflows
+workflows: [/srv/a.yaml, /srv/b.yaml]
+log_level: debug
+log_format: json
+read_group: adm
+sync_full: true
+output_cap: 4096
+shutdown_grace: 1m30s
+)");
+  CHECK(f.socket == "/run/x/picoflowd.sock");
+  CHECK(f.state_dir == "/var/lib/x");
+  CHECK(f.workflows_dir == "/etc/x/workflows");
+  CHECK(f.workflows == std::vector<std::string>{"/srv/a.yaml", "/srv/b.yaml"});
+  CHECK(f.log_level == "debug");
+  CHECK(f.log_format == LogFormat::kJson);
+  CHECK(f.read_group == "adm");
+  CHECK(f.sync_full == true);
+  CHECK(f.output_cap == 4096u);
+  CHECK(f.shutdown_grace == 90s);
+}
+
+TEST_CASE("a file of only comments, an empty file and keys without values set nothing") {
+  for (std::string_view text : {"", "# nothing\n\n   # here either\n", "---\n", "socket:\nsync_full:\n"}) {
+    const DaemonConfigFile f = Ok(text);
+    CHECK_FALSE(f.socket.has_value());
+    CHECK_FALSE(f.sync_full.has_value());
+    CHECK_FALSE(f.shutdown_grace.has_value());
+  }
+}
+
+TEST_CASE("an unknown key is reported at its line and column with a did-you-mean hint") {
+  CHECK(Error("socket: /s\nstate-dir: /x\n") ==
+        "picoflowd.yaml:2:1: unknown key 'state-dir' (did you mean 'state_dir'?)");
+  CHECK(Error("# c\n  shutdown_grase: 5s\n") ==
+        "picoflowd.yaml:2:3: unknown key 'shutdown_grase' (did you mean 'shutdown_grace'?)");
+  CHECK(Error("metrics_listen: x\n") == "picoflowd.yaml:1:1: unknown key 'metrics_listen'");
+}
+
+TEST_CASE("flags that choose the mode or the file are refused as keys, saying why") {
+  CHECK(Error("system: true\n") ==
+        "picoflowd.yaml:1:1: 'system' is a command-line flag only (--system)");
+  CHECK(Error("config: /x\n") ==
+        "picoflowd.yaml:1:1: 'config' is a command-line flag only (--config)");
+}
+
+TEST_CASE("values of the wrong type or out of range are reported, every one of them") {
+  CHECK(Error("output_cap: lots\nsync_full: yes\n") ==
+        "picoflowd.yaml:1:13: 'output_cap' must be an integer from 0 to 1073741824, got 'lots'\n"
+        "picoflowd.yaml:2:12: 'sync_full' must be true or false, got 'yes' "
+        "(yes/no/on/off are not booleans here)");
+  CHECK(Error("output_cap: 2147483648\n").find("picoflowd.yaml:1:13: 'output_cap'") == 0);
+  CHECK(Error("shutdown_grace: 5x\n").find("picoflowd.yaml:1:17: 'shutdown_grace': ") == 0);
+  CHECK(Error("shutdown_grace: 2h\n") ==
+        "picoflowd.yaml:1:17: 'shutdown_grace' must be at most 1h, got 2h");
+  CHECK(Error("log_level: debg\n") ==
+        "picoflowd.yaml:1:12: 'log_level' must be one of trace, debug, info, warn, error, "
+        "got 'debg' (did you mean 'debug'?)");
+  CHECK(Error("log_format: xml\n") ==
+        "picoflowd.yaml:1:13: 'log_format' must be text or json, got 'xml'");
+  CHECK(Error("workflows: /a.yaml\n").find("picoflowd.yaml:1:12: 'workflows' must be a list") == 0);
+  CHECK(Error("socket: [a, b]\n").find("picoflowd.yaml:1:9: 'socket' must be") == 0);
+}
+
+TEST_CASE("a file that is not a map, or not YAML, is refused") {
+  CHECK(Error("- socket\n") ==
+        "picoflowd.yaml:1:1: a daemon config file must be a map of settings, got a list");
+  CHECK(Error("socket: [\n").find("picoflowd.yaml:") == 0);
+  CHECK(Error("a: 1\na: 2\n").find("picoflowd.yaml:2:1: ") == 0);
+}
+
+TEST_CASE("flags given on the command line win over the file") {
+  const DaemonConfigFile f = Ok(
+      "socket: /file.sock\nstate_dir: /file-state\nworkflows: [/f.yaml]\nlog_format: json\n"
+      "sync_full: true\noutput_cap: 10\nshutdown_grace: 3s\n");
+  DaemonConfig config;
+  config.socket_path = "/flag.sock";
+  const std::set<std::string, std::less<>> given = {"--socket", "--output-cap"};
+  ApplyDaemonConfigFile(f, [&](std::string_view flag) { return given.count(flag) > 0; }, config);
+  CHECK(config.socket_path == "/flag.sock");
+  CHECK(config.state_dir == "/file-state");
+  CHECK(config.files == std::vector<std::string>{"/f.yaml"});
+  CHECK(config.log_format == LogFormat::kJson);
+  CHECK(config.synchronous_full);
+  CHECK(config.output_cap == (1u << 20));
+  CHECK(config.shutdown_grace == 3000ms);
+  CHECK(config.log_level == "info");  // not in the file: untouched
+}
+
+TEST_CASE("the shipped default config file parses and sets nothing but the defaults") {
+  auto f = LoadDaemonConfigFile(DEFAULT_CONFIG_FILE);
+  REQUIRE_MESSAGE(f.ok(), (f.ok() ? "" : f.error().message));
+  DaemonConfig defaults;
+  DaemonConfig config;
+  ApplyDaemonConfigFile(*f, [](std::string_view) { return false; }, config);
+  CHECK(config.output_cap == defaults.output_cap);
+  CHECK(config.shutdown_grace == defaults.shutdown_grace);
+  CHECK(config.log_level == defaults.log_level);
+  CHECK(config.synchronous_full == defaults.synchronous_full);
+  CHECK(config.files.empty());
+}
+
+TEST_CASE("a missing file is an error naming the path; the user default is found under XDG") {
+  auto f = LoadDaemonConfigFile("/nonexistent/picoflowd.yaml");
+  REQUIRE_FALSE(f.ok());
+  CHECK(f.error().message.find("/nonexistent/picoflowd.yaml: ") == 0);
+
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("pf-config-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "picoflow");
+  const char* old = std::getenv("XDG_CONFIG_HOME");
+  const std::string saved = old ? old : "";
+  setenv("XDG_CONFIG_HOME", dir.c_str(), 1);
+  CHECK(DefaultDaemonConfigFile(false).empty());
+  std::ofstream(dir / "picoflow" / "picoflowd.yaml") << "log_level: warn\n";
+  CHECK(DefaultDaemonConfigFile(false) == (dir / "picoflow" / "picoflowd.yaml").string());
+  if (old) {
+    setenv("XDG_CONFIG_HOME", saved.c_str(), 1);
+  } else {
+    unsetenv("XDG_CONFIG_HOME");
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace picoflow
