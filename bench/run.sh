@@ -7,7 +7,7 @@ scripts/deps.sh
 repeats=15
 [ "${1:-}" = "--quick" ] && repeats=5
 if [ ! -f build-bench/build.ninja ]; then
-  meson setup build-bench --buildtype=release -Dtests=false >/dev/null
+  meson setup build-bench --buildtype=minsize -Db_lto=true -Dtests=false >/dev/null
 fi
 ninja -C build-bench -j2 bench/load_bench picoflowd/picoflowd picoflowctl/picoflowctl >/dev/null
 
@@ -23,7 +23,7 @@ c_size=$(strip_size build-bench/picoflowctl/picoflowctl)
   echo "# picoflow benchmark results"
   echo
   echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f MiB", $2/1024}' /proc/meminfo), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "Date: $(date -u +%Y-%m-%dT%H:%M:%SZ); build: meson release (-O3), g++ $(g++ -dumpfullversion)"
+  echo "Date: $(date -u +%Y-%m-%dT%H:%M:%SZ); build: meson minsize (-Os) + LTO + --gc-sections, g++ $(g++ -dumpfullversion)"
   echo
   echo "## Workflow load (load + validate + DAG, from text in memory; $repeats repeats)"
   echo
