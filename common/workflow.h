@@ -101,6 +101,13 @@ struct WorkflowConfig {
   Seconds kill_grace{5};            ///< SIGTERM -> SIGKILL on timeout or cancel
 };
 
+/// The top-level `retention:` block: how much run history the store keeps.
+/// An unset field takes the daemon's default; 0 means no limit.
+struct WorkflowRetention {
+  std::optional<std::int64_t> max_runs;  ///< keep at most this many runs
+  std::optional<Seconds> max_age;        ///< delete runs created longer ago
+};
+
 /// A whole workflow file.
 struct Workflow {
   std::string name;
@@ -110,6 +117,7 @@ struct Workflow {
   OverlapPolicy overlap = OverlapPolicy::kSkip;
   CatchupPolicy catchup = CatchupPolicy::kLatest;
   Seconds catchup_window{24 * 3600};
+  WorkflowRetention retention;
   WorkflowConfig config;
   std::vector<Task> tasks;
 

@@ -25,7 +25,8 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view kTopKeys[] = {"name",    "description", "schedule",
                                          "timezone", "overlap",    "catchup",
-                                         "catchup_window", "config", "tasks"};
+                                         "catchup_window", "retention", "config", "tasks"};
+constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
                                             "kill_grace"};
@@ -37,6 +38,7 @@ constexpr std::string_view kCatchup[] = {"none", "latest", "all"};
 
 constexpr int kMaxParallel = 256;
 constexpr int kMaxRetry = 100;
+constexpr std::int64_t kMaxRetainedRuns = 10'000'000;
 
 // How many unknown dependencies get a "did you mean" (each costs a scan of
 // every task name).
@@ -74,6 +76,7 @@ class Loader {
 
  private:
   void LoadConfig(const YamlNode* config);
+  void LoadRetention(const YamlNode* retention);
   void CheckRetryDelays(const YamlNode& config);
   void LoadName(const YamlNode& root);
   void LoadSchedule(const YamlNode* v);
@@ -119,6 +122,7 @@ void Loader::LoadRoot(const YamlNode& root) {
   if (const YamlNode* v = root.Find("catchup_window")) {
     w_.catchup_window = r_.Duration(*v, {top_, "catchup_window"}, 0s).value_or(w_.catchup_window);
   }
+  LoadRetention(root.Find("retention"));
   LoadTasks(root);
   names_ok_ = CheckUniqueNames();
   if (names_ok_) CheckDependencies();
@@ -162,6 +166,22 @@ void Loader::LoadConfig(const YamlNode* config) {
   duration("retry_max_delay", 0s, c.retry_max_delay);
   duration("kill_grace", 0s, c.kill_grace);
   CheckRetryDelays(*config);
+}
+
+void Loader::LoadRetention(const YamlNode* retention) {
+  if (!retention || retention->IsNull()) return;
+  if (!retention->IsMap()) {
+    r_.Report(retention->pos, "'retention' must be a map, got " + DescribeYamlNode(*retention));
+    return;
+  }
+  const std::string p = "retention: ";
+  r_.CheckKeys(*retention, kRetentionKeys, p, "key");
+  if (const YamlNode* v = retention->Find("max_runs")) {
+    w_.retention.max_runs = r_.Int(*v, {p, "max_runs"}, 0, kMaxRetainedRuns);
+  }
+  if (const YamlNode* v = retention->Find("max_age")) {
+    w_.retention.max_age = r_.Duration(*v, {p, "max_age"}, 0s);
+  }
 }
 
 // The backoff cap may not be below the first delay. If only retry_delay was

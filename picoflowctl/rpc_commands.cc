@@ -25,6 +25,7 @@ struct Args {
   std::string task;
   int count = 20;
   bool follow = false;
+  bool dry_run = false;
   bool wait = false;
   std::string method;
   std::string params = "{}";
@@ -386,6 +387,18 @@ int DaemonCmd(Session& s, const Args& a) {
   return kExitOk;
 }
 
+int Prune(Session& s, const Args& a) {
+  auto r = s.Call(method::kStorePrune, {{"dry_run", a.dry_run}});
+  if (!r) return s.exit_code();
+  if (s.globals().json) {
+    Session::PrintJson(*r);
+    return kExitOk;
+  }
+  std::printf("%s %s runs and %s bytes of output\n", a.dry_run ? "would delete" : "deleted",
+              Str((*r)["runs"]).c_str(), Str((*r)["output_bytes"]).c_str());
+  return kExitOk;
+}
+
 int CallCmd(Session& s, const Args& a) {
   json params;
   try {
@@ -459,6 +472,11 @@ const CommandSpec kCommands[] = {
            ->check(CLI::IsMember({"status", "reload", "version"}));
      },
      DaemonCmd},
+    {"prune", "Apply retention now: delete old runs and output (docs/operations.md)",
+     [](CLI::App& c, Args& a) {
+       c.add_flag("--dry-run", a.dry_run, "Only count what would be deleted");
+     },
+     Prune},
     {"call", "Call any JSON-RPC method: call METHOD [JSON-PARAMS]",
      [](CLI::App& c, Args& a) {
        c.add_option("method", a.method, "Method name, e.g. daemon.status")->required();

@@ -18,8 +18,10 @@
 #include "picoflowd/executor_local.h"
 #include "picoflowd/executor_module.h"
 #include "picoflowd/executor_module_abi.h"
-#include "picoflowd/executor_unavailable.h"
 #include "picoflowd/logging.h"
+#include "picoflowd/metrics.h"
+#include "picoflowd/metrics_server.h"
+#include "picoflowd/pruner.h"
 #include "picoflowd/rpc_dispatch.h"
 #include "picoflowd/rpc_methods.h"
 #include "picoflowd/rpc_server.h"
@@ -77,6 +79,26 @@ bool IsWorkflowFileName(const fs::path& p) {
   return (ext == ".yaml" || ext == ".yml") && p.filename().string()[0] != '.';
 }
 
+RetentionConfig RetentionConfigOf(const DaemonConfig& config) {
+  RetentionConfig retention;
+  retention.runs = RunRetention{config.retention_max_runs, config.retention_max_age};
+  retention.max_output_bytes = config.retention_max_output_bytes;
+  return retention;
+}
+
+// A workflow's `retention:` over the daemon's defaults; a removed workflow's
+// history gets the defaults.
+RunRetention RetentionOf(const WorkflowRegistry& registry, const DaemonConfig& config,
+                         const std::string& name) {
+  RunRetention keep{config.retention_max_runs, config.retention_max_age};
+  const WorkflowRegistry::Entry* entry = registry.Find(name);
+  if (entry == nullptr || !entry->version) return keep;
+  const WorkflowRetention& own = entry->version->workflow->retention;
+  if (own.max_runs) keep.max_runs = *own.max_runs;
+  if (own.max_age) keep.max_age = *own.max_age;
+  return keep;
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonConfig config) : config_(std::move(config)), grace_timer_(this) {
@@ -88,9 +110,11 @@ Daemon::~Daemon() {
   // Tear down in dependency order, then close whatever handle is left and
   // let the loop run their close callbacks.
   server_.reset();
+  metrics_server_.reset();
   dispatcher_.reset();
   methods_.reset();
   runs_.reset();
+  pruner_.reset();
   signals_.clear();
   grace_timer_.Close();
   schedule_timer_.reset();
@@ -132,8 +156,7 @@ Status Daemon::Open() {
   store_ = std::move(*store);
 
   shell_executor_ = std::make_unique<LocalExecutor>(&loop_);
-  ssh_executor_ = std::make_unique<UnavailableExecutor>(
-      &loop_, "executor not available yet: ssh tasks are not supported by this build");
+  ssh_executor_ = std::make_unique<LazyExecutor>(&loop_, kSshModuleFile, kSshFactorySymbol);
   http_executor_ = std::make_unique<LazyExecutor>(&loop_, kHttpModuleFile, kHttpFactorySymbol);
   engine_.loop = &loop_;
   engine_.store = store_.get();
@@ -142,6 +165,11 @@ Status Daemon::Open() {
   engine_.http = http_executor_.get();
   engine_.output_cap = config_.output_cap;
   runs_ = std::make_unique<RunManager>(engine_);
+  pruner_ = std::make_unique<Pruner>(&loop_, *store_, RetentionConfigOf(config_),
+                                     [this](const std::string& name) {
+                                       return RetentionOf(registry_, config_, name);
+                                     });
+  engine_.observers.push_back(pruner_.get());
   scheduler_ = std::make_unique<Scheduler>(wall_clock_);
   if (uv_timer_init(&loop_, grace_timer_.get()) == 0) grace_timer_.MarkInitialized();
   return {};
@@ -329,6 +357,8 @@ void Daemon::Shutdown() {
 void Daemon::FinishShutdown() {
   // Everything still open is closed; uv_run() returns once nothing is active.
   grace_timer_.Close();
+  if (pruner_) pruner_->Close();
+  if (metrics_server_) metrics_server_->Close();
   if (schedule_timer_) schedule_timer_->Close();
   if (notifier_) notifier_->Close();
   signals_.clear();
@@ -336,6 +366,44 @@ void Daemon::FinishShutdown() {
   if (store_) {
     if (Status s = store_->Close(); !s.ok()) LogError({}, s.error().message);
   }
+}
+
+// --metrics-listen: the Metrics observer and its HTTP listener; nothing of
+// either exists without the flag.
+Status Daemon::StartMetrics() {
+  if (config_.metrics_listen.empty()) return {};
+  MetricsSources sources;
+  sources.active_runs = [this] { return runs_->runs().size(); };
+  sources.active_tasks = [this] { return static_cast<std::size_t>(runs_->ActiveAttempts()); };
+  sources.workflows = [this] {
+    std::vector<std::string> names;
+    for (const auto& [name, entry] : registry_.entries()) {
+      if (entry.version) names.push_back(name);
+    }
+    return names;
+  };
+  sources.next_fire = [this](const std::string& name) -> std::optional<std::int64_t> {
+    auto next = scheduler_->NextFire(name);
+    if (!next) return std::nullopt;
+    return static_cast<std::int64_t>(next->time_since_epoch().count());
+  };
+  sources.skipped_fires = [this](const std::string& name) { return scheduler_->SkippedCount(name); };
+  sources.store_bytes = [this]() -> std::optional<std::uint64_t> {
+    std::error_code ec;
+    const auto bytes = fs::file_size(config_.state_dir + "/picoflow.db", ec);
+    if (ec) return std::nullopt;
+    return static_cast<std::uint64_t>(bytes);
+  };
+  sources.workflow_of = [this](std::int64_t run_id) {
+    const RunController* c = runs_->Find(run_id);
+    return c ? c->run().workflow().name : std::string();
+  };
+  metrics_ = std::make_unique<Metrics>(std::move(sources));
+  engine_.observers.push_back(metrics_.get());
+  metrics_server_ = std::make_unique<MetricsServer>(&loop_, [this] { return metrics_->Render(); });
+  if (Status s = metrics_server_->Listen(config_.metrics_listen); !s.ok()) return s;
+  LogInfo({}, "metrics on http://" + config_.metrics_listen + "/metrics");
+  return {};
 }
 
 int Daemon::Run() {
@@ -361,6 +429,10 @@ int Daemon::Run() {
   const std::optional<int> activated = TakeListenFd();
   if (Status s = activated ? server_->Adopt(*activated) : server_->Listen(); !s.ok()) {
     std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
+    return 1;
+  }
+  if (Status s = StartMetrics(); !s.ok()) {
+    std::fprintf(stderr, "picoflowd: %s (fix --metrics-listen)\n", s.error().message.c_str());
     return 1;
   }
   if (Status s = LoadStoredWorkflows(); !s.ok()) {

@@ -24,6 +24,9 @@ namespace picoflow {
 
 class Dispatcher;
 class Executor;
+class Metrics;
+class MetricsServer;
+class Pruner;
 class RpcMethods;
 class RpcServer;
 class RunManager;
@@ -79,6 +82,8 @@ class Daemon {
   /// Pauses or resumes a workflow's schedule (kept in the store). Returns
   /// kNotFound if there is no such workflow.
   Status SetPaused(const std::string& name, bool paused);
+  /// Retention: background pruning and `store.prune`.
+  Pruner& pruner() { return *pruner_; }
   /// The cron scheduler (next fires, upcoming, counters).
   const Scheduler& scheduler() const { return *scheduler_; }
 
@@ -86,6 +91,7 @@ class Daemon {
   Status Open();
   Status LoadStoredWorkflows();
   void StartSignals();
+  Status StartMetrics();
   void OnSignal(int signum);
   void FinishShutdown();
   std::vector<std::string> WorkflowFiles() const;
@@ -110,6 +116,9 @@ class Daemon {
   std::unique_ptr<Executor> http_executor_;
   EngineContext engine_;
   std::unique_ptr<RunManager> runs_;
+  std::unique_ptr<Pruner> pruner_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<MetricsServer> metrics_server_;
   WorkflowRegistry registry_;
   Diagnostics load_errors_;
   std::unique_ptr<RpcMethods> methods_;

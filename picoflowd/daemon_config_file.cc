@@ -16,6 +16,8 @@ namespace picoflow {
 const std::vector<std::string_view> kDaemonConfigKeys = {
     "socket",    "state_dir",  "workflows_dir", "workflows",  "log_level",
     "log_format", "read_group", "sync_full",     "output_cap", "shutdown_grace",
+    "retention_max_runs", "retention_max_age", "retention_max_output_bytes",
+    "metrics_listen",
 };
 
 namespace {
@@ -85,6 +87,16 @@ void ReadKey(FieldReader& reader, const YamlNode& key, const YamlNode& v, Daemon
   } else if (k == "output_cap") {
     if (auto n = reader.Int(v, w, 0, std::int64_t{1} << 30)) {
       out.output_cap = static_cast<std::uint64_t>(*n);
+    }
+  } else if (k == "metrics_listen") {
+    out.metrics_listen = reader.Text(v, w);
+  } else if (k == "retention_max_runs") {
+    out.retention_max_runs = reader.Int(v, w, 0, 10'000'000);
+  } else if (k == "retention_max_age") {
+    out.retention_max_age = reader.Duration(v, w, std::chrono::seconds(0));
+  } else if (k == "retention_max_output_bytes") {
+    if (auto n = reader.Int(v, w, 0, std::int64_t{1} << 50)) {
+      out.retention_max_output_bytes = static_cast<std::uint64_t>(*n);
     }
   } else if (k == "shutdown_grace") {
     out.shutdown_grace = reader.Duration(v, w, std::chrono::seconds(0));
@@ -159,6 +171,11 @@ void ApplyDaemonConfigFile(const DaemonConfigFile& file,
   set(file.read_group, "--read-group", config.read_group);
   set(file.sync_full, "--sync-full", config.synchronous_full);
   set(file.output_cap, "--output-cap", config.output_cap);
+  set(file.metrics_listen, "--metrics-listen", config.metrics_listen);
+  set(file.retention_max_runs, "--retention-max-runs", config.retention_max_runs);
+  set(file.retention_max_age, "--retention-max-age", config.retention_max_age);
+  set(file.retention_max_output_bytes, "--retention-max-output-bytes",
+      config.retention_max_output_bytes);
   if (file.shutdown_grace && !flag_given("--shutdown-grace")) {
     config.shutdown_grace = std::chrono::duration_cast<std::chrono::milliseconds>(*file.shutdown_grace);
   }

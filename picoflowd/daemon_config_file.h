@@ -30,6 +30,10 @@ struct DaemonConfigFile {
   std::optional<bool> sync_full;
   std::optional<std::uint64_t> output_cap;                ///< bytes, at most 1 GiB
   std::optional<std::chrono::seconds> shutdown_grace;     ///< at most 1h
+  std::optional<std::int64_t> retention_max_runs;         ///< 0..10,000,000; 0: no limit
+  std::optional<std::chrono::seconds> retention_max_age;  ///< 0: no limit
+  std::optional<std::uint64_t> retention_max_output_bytes;  ///< 0: no cap
+  std::optional<std::string> metrics_listen;              ///< ADDR:PORT
 };
 
 /// Every key the file accepts, in the order the shipped file lists them.

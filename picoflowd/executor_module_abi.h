@@ -1,5 +1,5 @@
 #pragma once
-// The C ABI between picoflowd and an executor module (picoflow-http.so): the
+// The C ABI between picoflowd and an executor module (picoflow-http.so, picoflow-ssh.so): the
 // one exported factory symbol, the host table the daemon hands it, and the
 // layout check that refuses a module built from other headers.
 //
@@ -21,6 +21,10 @@ inline constexpr std::uint32_t kPicoflowModuleAbiVersion = 1;
 /// The http module's file name and its factory's symbol.
 inline constexpr char kHttpModuleFile[] = "picoflow-http.so";
 inline constexpr char kHttpFactorySymbol[] = "picoflow_http_executor_create";
+
+/// The ssh module's file name and its factory's symbol.
+inline constexpr char kSshModuleFile[] = "picoflow-ssh.so";
+inline constexpr char kSshFactorySymbol[] = "picoflow_ssh_executor_create";
 
 extern "C" {
 

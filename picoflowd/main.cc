@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "common/duration.h"
 #include "common/paths.h"
 #include "picoflowd/daemon.h"
 #include "picoflowd/daemon_config_file.h"
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::string log_format = "text";
   double shutdown_grace_s = 10;
+  std::string retention_max_age;
   app.add_option("--config", config_file,
                  "Daemon config file (YAML; flags override it; '' reads none)");
   app.add_option("files", config.files, "Workflow files to load at start (and on reload)");
@@ -37,12 +39,29 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
   app.add_option("--shutdown-grace", shutdown_grace_s, "Seconds runs get to stop on SIGTERM")
       ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--metrics-listen", config.metrics_listen,
+                 "Serve Prometheus /metrics and /healthz on ADDR:PORT (off unless given)");
+  app.add_option("--retention-max-runs", config.retention_max_runs,
+                 "Runs kept per workflow (0: no limit; a workflow's retention: wins)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{10'000'000}));
+  app.add_option("--retention-max-age", retention_max_age,
+                 "Runs created longer ago are deleted, e.g. 30d (0: no limit)");
+  app.add_option("--retention-max-output-bytes", config.retention_max_output_bytes,
+                 "Cap of all stored task output; the oldest goes first (0: no cap)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   config.log_format = *ParseLogFormat(log_format);
+  if (!retention_max_age.empty()) {
+    auto age = ParseDuration(retention_max_age);
+    if (!age.ok()) {
+      std::fprintf(stderr, "picoflowd: --retention-max-age: %s\n", age.error().message.c_str());
+      return 2;
+    }
+    config.retention_max_age = *age;
+  }
   config.shutdown_grace = std::chrono::milliseconds(static_cast<long long>(shutdown_grace_s * 1000));
   // The config file fills in what no flag set. --once reads one only if asked.
   if (app.count("--config") == 0 && once.empty()) config_file = DefaultDaemonConfigFile(system);

@@ -6,6 +6,7 @@
 
 #include "common/workflow_load.h"
 #include "picoflowd/daemon.h"
+#include "picoflowd/pruner.h"
 #include "picoflowd/rpc_call.h"
 #include "picoflowd/rpc_dispatch.h"
 #include "picoflowd/rpc_json.h"
@@ -144,6 +145,8 @@ void RpcMethods::Register(Dispatcher& d) {
                P{"after", T::kInteger, false}, P{"limit", T::kInteger, false},
                P{"follow", T::kBool, false}},
               false, bind(&RpcMethods::RunLogs)});
+  d.Register({method::kStorePrune, Access::kWrite, {P{"dry_run", T::kBool, false}}, false,
+              bind(&RpcMethods::StorePrune)});
 }
 
 // daemon.status: version, uptime, counts, and workflow files that failed to load.
@@ -182,6 +185,19 @@ void RpcMethods::DaemonReload(RpcCall& call) {
               {"removed", report.removed},
               {"unchanged", report.unchanged},
               {"errors", DiagnosticsJson(report.errors)}});
+}
+
+// store.prune: applies retention now (or, with dry_run, counts what it would delete).
+void RpcMethods::StorePrune(RpcCall& call) {
+  const bool dry_run = call.Param<bool>("dry_run", false);
+  auto counts = daemon_.pruner().PruneNow(dry_run);
+  if (!counts.ok()) {
+    call.Fail(counts.error());
+    return;
+  }
+  call.Reply({{"dry_run", dry_run},
+              {"runs", counts->runs},
+              {"output_bytes", counts->output_bytes}});
 }
 
 // workflow.validate: checks YAML source without loading it; errors are data.

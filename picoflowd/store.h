@@ -152,6 +152,18 @@ struct OutputQuery {
   std::size_t max_bytes = 256 * 1024;  ///< stop once this much data was read
 };
 
+/// How much of one workflow's run history is kept; 0 means no limit.
+struct RunRetention {
+  std::int64_t max_runs = 0;          ///< keep at most this many runs (newest)
+  std::chrono::seconds max_age{0};    ///< delete runs created longer ago than this
+};
+
+/// What a prune deleted, or with dry_run would delete.
+struct PruneCounts {
+  std::int64_t runs = 0;          ///< runs deleted with their tasks, attempts and output
+  std::int64_t output_bytes = 0;  ///< stored output bytes freed (of those runs or capped)
+};
+
 /// Owns the database connection and its prepared statements; see the top of
 /// this file.
 class Store {
@@ -253,6 +265,33 @@ class Store {
   /// A page of a run's output after a cursor, in the order it was appended.
   /// An empty page means nothing newer is stored (yet).
   Result<std::vector<OutputChunk>> ReadOutput(const OutputQuery& query);
+
+  // ---- retention (store_retention.cc) ----
+
+  /// The smallest workflow name greater than `after` that has runs stored,
+  /// or empty if there is none: walks the names of history one index seek at
+  /// a time. Returns an Error on a store failure.
+  Result<std::optional<std::string>> NextRunWorkflow(const std::string& after);
+  /// Deletes, in one transaction, up to `max_rows` of the oldest runs of
+  /// `workflow` that `keep` does not keep, never a pending or running one,
+  /// with their tasks, attempts and output. With dry_run deletes nothing and
+  /// counts every run that would go. A result with fewer than `max_rows` runs
+  /// means the workflow is done. Returns an Error on a store failure.
+  Result<PruneCounts> PruneRuns(const std::string& workflow, const RunRetention& keep,
+                                TimePoint now, int max_rows, bool dry_run);
+  /// While the stored output exceeds `max_bytes`, deletes up to `max_rows`
+  /// output chunks of the oldest finished run that has any, in one
+  /// transaction (runs and attempts stay, with their byte counts). With
+  /// dry_run deletes nothing and returns the excess. Returns an Error on a
+  /// store failure.
+  Result<PruneCounts> PruneOutput(std::uint64_t max_bytes, int max_rows, bool dry_run);
+  /// Bytes of task output stored now (kept current by triggers).
+  Result<std::uint64_t> OutputBytes();
+  /// Gives up to `pages` free pages back to the file system
+  /// (PRAGMA incremental_vacuum). Returns true if free pages remain.
+  Result<bool> VacuumStep(int pages);
+  /// The size of the database (page_count * page_size), WAL excluded.
+  Result<std::uint64_t> DatabaseBytes();
 
   /// The SQL of every statement prepared so far, for tests that check plans.
   std::vector<std::string> PreparedSql() const;

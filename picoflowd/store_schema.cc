@@ -109,10 +109,28 @@ CREATE INDEX output_by_run ON output (run_id, seq);
 CREATE INDEX output_by_attempt ON output (attempt_id, seq);
 )sql";
 
+// Retention caps the total of stored output; this one-row table keeps that
+// total current through triggers (cascaded deletes included), so the pruner
+// reads it without summing the output table.
+constexpr const char* kOutputTotal = R"sql(
+CREATE TABLE output_total (
+  id     INTEGER PRIMARY KEY CHECK (id = 1),
+  bytes  INTEGER NOT NULL
+);
+INSERT INTO output_total (id, bytes) SELECT 1, coalesce(sum(length(data)), 0) FROM output;
+CREATE TRIGGER output_total_insert AFTER INSERT ON output BEGIN
+  UPDATE output_total SET bytes = bytes + length(NEW.data) WHERE id = 1;
+END;
+CREATE TRIGGER output_total_delete AFTER DELETE ON output BEGIN
+  UPDATE output_total SET bytes = bytes - length(OLD.data) WHERE id = 1;
+END;
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
     {"initial schema", kInitialSchema},
+    {"output total for retention", kOutputTotal},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {

@@ -23,13 +23,14 @@ inline constexpr char kRunList[] = "run.list";                    ///< recent ru
 inline constexpr char kRunCancel[] = "run.cancel";                ///< cancel a live run
 inline constexpr char kRunWait[] = "run.wait";                    ///< answer when a run ends
 inline constexpr char kRunLogs[] = "run.logs";                    ///< output; `follow` streams
+inline constexpr char kStorePrune[] = "store.prune";              ///< apply retention now
 
 /// Every method above, for tables and tests.
 inline constexpr std::string_view kAll[] = {
     kDaemonVersion,  kDaemonStatus,  kDaemonReload, kWorkflowValidate, kWorkflowSubmit,
     kWorkflowList,   kWorkflowGet,   kWorkflowRemove, kWorkflowPause,  kWorkflowResume,
     kWorkflowNext,   kRunStart,      kRunGet,       kRunList,          kRunCancel,
-    kRunWait,        kRunLogs,
+    kRunWait,        kRunLogs,      kStorePrune,
 };
 
 }  // namespace picoflow::method

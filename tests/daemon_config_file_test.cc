@@ -70,7 +70,7 @@ TEST_CASE("an unknown key is reported at its line and column with a did-you-mean
         "picoflowd.yaml:2:1: unknown key 'state-dir' (did you mean 'state_dir'?)");
   CHECK(Error("# c\n  shutdown_grase: 5s\n") ==
         "picoflowd.yaml:2:3: unknown key 'shutdown_grase' (did you mean 'shutdown_grace'?)");
-  CHECK(Error("metrics_listen: x\n") == "picoflowd.yaml:1:1: unknown key 'metrics_listen'");
+  CHECK(Error("frobnicate: x\n") == "picoflowd.yaml:1:1: unknown key 'frobnicate'");
 }
 
 TEST_CASE("flags that choose the mode or the file are refused as keys, saying why") {
@@ -96,6 +96,20 @@ TEST_CASE("values of the wrong type or out of range are reported, every one of t
         "picoflowd.yaml:1:13: 'log_format' must be text or json, got 'xml'");
   CHECK(Error("workflows: /a.yaml\n").find("picoflowd.yaml:1:12: 'workflows' must be a list") == 0);
   CHECK(Error("socket: [a, b]\n").find("picoflowd.yaml:1:9: 'socket' must be") == 0);
+}
+
+TEST_CASE("retention and metrics keys set their settings and are range-checked") {
+  const DaemonConfigFile f = Ok(
+      "retention_max_runs: 50\nretention_max_age: 7d\nretention_max_output_bytes: 0\n"
+      "metrics_listen: 127.0.0.1:9464\n");
+  DaemonConfig config;
+  ApplyDaemonConfigFile(f, [](std::string_view) { return false; }, config);
+  CHECK(config.retention_max_runs == 50);
+  CHECK(config.retention_max_age == std::chrono::hours(24 * 7));
+  CHECK(config.retention_max_output_bytes == 0);
+  CHECK(config.metrics_listen == "127.0.0.1:9464");
+  CHECK(Error("retention_max_runs: -1\n").find("picoflowd.yaml:1:21: ") == 0);
+  CHECK(Error("retention_max_age: soon\n").find("picoflowd.yaml:1:20: ") == 0);
 }
 
 TEST_CASE("a file that is not a map, or not YAML, is refused") {

@@ -188,7 +188,7 @@ TEST_CASE("a new database gets the current schema, WAL and incremental auto-vacu
   CHECK(Must(db->QueryInt("t", "PRAGMA auto_vacuum")) == 2);  // INCREMENTAL
   CHECK(Must(db->QueryText("t", "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
                                 " sqlite_schema WHERE type = 'table' ORDER BY name)")) ==
-        "attempts output run_tasks runs sqlite_sequence workflow_versions workflows");
+        "attempts output output_total run_tasks runs sqlite_sequence workflow_versions workflows");
   Must(db->Close());
 }
 

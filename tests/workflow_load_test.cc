@@ -384,6 +384,24 @@ TEST_CASE("schedule entries are parsed as cron and errors point at the entry") {
         Lines{"wf.yaml:6:11: 'schedule' must be a string or a list of strings, got a map"});
 }
 
+TEST_CASE("retention is read, unset fields stay unset, and bad values are reported") {
+  auto w = Valid(OneShellTask("retention: {max_runs: 50, max_age: 7d}\n"));
+  CHECK(w->retention.max_runs == std::optional<std::int64_t>(50));
+  CHECK(w->retention.max_age == std::optional<Seconds>(seconds(7 * 86400)));
+  auto partial = Valid(OneShellTask("retention: {max_runs: 0}\n"));
+  CHECK(partial->retention.max_runs == std::optional<std::int64_t>(0));
+  CHECK_FALSE(partial->retention.max_age.has_value());
+  CHECK_FALSE(Valid(OneShellTask(""))->retention.max_runs.has_value());
+  const std::vector<std::string> errors =
+      Errors(OneShellTask("retention: {max_run: 5, max_runs: -1, max_age: later}\n"));
+  REQUIRE(errors.size() == 3);
+  CHECK(errors[0] == "wf.yaml:6:13: retention: unknown key 'max_run' (did you mean 'max_runs'?)");
+  CHECK(errors[1].rfind("wf.yaml:6:35: retention: 'max_runs' must be", 0) == 0);
+  CHECK(errors[2].rfind("wf.yaml:6:48: retention: 'max_age': invalid duration 'later'", 0) == 0);
+  CHECK(Errors(OneShellTask("retention: 5\n")) ==
+        Lines{"wf.yaml:6:12: 'retention' must be a map, got '5'"});
+}
+
 TEST_CASE("timezone, overlap and catchup are checked") {
   const std::vector<std::string> errors =
       Errors(OneShellTask("timezone: Europe/Berln\noverlap: skp\ncatchup: some\ncatchup_window: forever\n"));

@@ -1,0 +1,493 @@
+// Tests of the ssh executor, loaded as the daemon loads it (LazyExecutor +
+// picoflow-ssh.so), against a real OpenSSH sshd on 127.0.0.1 and ::1 with
+// generated host and user keys (a child of this test, killed at exit).
+
+#include "picoflowd/executor_module.h"
+
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/workflow.h"
+#include "picoflowd/executor_module_abi.h"
+#include "picoflowd/uv_handle.h"
+
+extern char** environ;
+
+namespace picoflow {
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+void Run(const std::string& cmd) { REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd); }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+// Runs argv without a shell (so the pattern is in no other command line); its exit status.
+int Spawn(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return -1;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool RemoteAlive(const std::string& marker) { return Spawn({"/usr/bin/pgrep", "-f", marker}) == 0; }
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool CanConnect(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// sshd with its host key, user keys and known_hosts files, in one temp dir.
+class TestSshd {
+ public:
+  TestSshd() {
+    char tmpl[] = "/tmp/picoflow-ssh-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir_ = tmpl;
+    port_ = FreePort();
+    const std::string kg = "/usr/bin/ssh-keygen -q -t ed25519 -C test -f " + dir_;
+    Run(kg + "/host_key -N ''");
+    Run(kg + "/other_host_key -N ''");
+    Run(kg + "/user_key -N ''");
+    Run(kg + "/enc_key -N 'open sesame'");
+    Run(kg + "/agent_key -N ''");
+    Run(kg + "/bad_key -N ''");
+    Run("cp " + dir_ + "/user_key " + dir_ + "/open_key && chmod 644 " + dir_ + "/open_key");
+    WriteFile(dir_ + "/authorized_keys", ReadFile(dir_ + "/user_key.pub") + ReadFile(dir_ + "/enc_key.pub") +
+                                             ReadFile(dir_ + "/agent_key.pub"));
+    WriteFile(dir_ + "/passphrase", "open sesame\n");
+    const std::string p = std::to_string(port_);
+    const std::string host_pub = ReadFile(dir_ + "/host_key.pub");
+    WriteFile(known(), "[127.0.0.1]:" + p + ",[::1]:" + p + " " + host_pub);
+    WriteFile(dir_ + "/known_hosts_hashed", "[localhost]:" + p + " " + host_pub);
+    Run("/usr/bin/ssh-keygen -q -H -f " + dir_ + "/known_hosts_hashed >/dev/null 2>&1");
+    WriteFile(dir_ + "/known_hosts_changed", "[127.0.0.1]:" + p + " " + ReadFile(dir_ + "/other_host_key.pub"));
+    WriteFile(dir_ + "/known_hosts_empty", "");
+    WriteFile(dir_ + "/sshd_config",
+              "Port " + p + "\nListenAddress 127.0.0.1\nListenAddress ::1\nHostKey " + dir_ +
+                  "/host_key\nAuthorizedKeysFile " + dir_ + "/authorized_keys\nStrictModes no\nUsePAM no\n"
+                  "PidFile " + dir_ + "/sshd.pid\nPermitRootLogin prohibit-password\n"
+                  "PasswordAuthentication no\nKbdInteractiveAuthentication no\nLogLevel VERBOSE\n");
+    ::mkdir("/run/sshd", 0755);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    const std::string log = dir_ + "/sshd.log";
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::vector<std::string> args = {"/usr/sbin/sshd", "-D", "-e", "-f", dir_ + "/sshd_config"};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    REQUIRE(::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+    const auto deadline = SteadyClock::now() + 10s;
+    while (!CanConnect(port_) && SteadyClock::now() < deadline) std::this_thread::sleep_for(20ms);
+    REQUIRE_MESSAGE(CanConnect(port_), ReadFile(log));
+  }
+  ~TestSshd() {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    std::filesystem::remove_all(dir_);
+  }
+
+  int port() const { return port_; }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string known() const { return dir_ + "/known_hosts"; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = 0;
+};
+
+TestSshd& Sshd() {
+  static TestSshd sshd;
+  return sshd;
+}
+
+// Records what an attempt reports; owns the attempt and drops it when finished.
+class Recorder final : public AttemptSink {
+ public:
+  std::unique_ptr<Attempt> attempt;
+  bool keep_output = true;
+  std::string out, err;
+  std::uint64_t out_bytes = 0;
+  std::optional<AttemptResult> result;
+  int finished_calls = 0;
+
+  void OnStarted(const ProcessIdentity&) override {}
+  void OnOutput(OutputStream stream, std::string_view data) override {
+    if (stream == OutputStream::kStdout) out_bytes += data.size();
+    if (keep_output) (stream == OutputStream::kStdout ? out : err).append(data);
+  }
+  void OnFinished(const AttemptResult& r) override {
+    result = r;
+    ++finished_calls;
+    attempt.reset();
+  }
+};
+
+class TestLoop {
+ public:
+  TestLoop() { uv_loop_init(&loop_); }
+  ~TestLoop() {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop_) == 0);
+  }
+  uv_loop_t* get() { return &loop_; }
+
+  bool RunUntil(const std::function<bool()>& pred, milliseconds limit = 20s) {
+    const auto deadline = SteadyClock::now() + limit;
+    UvHandle<uv_timer_t> tick(nullptr);
+    uv_timer_init(&loop_, tick.get());
+    tick.MarkInitialized();
+    uv_timer_start(tick.get(), [](uv_timer_t*) {}, 50, 50);
+    while (!pred() && SteadyClock::now() < deadline) uv_run(&loop_, UV_RUN_ONCE);
+    return pred();
+  }
+
+ private:
+  uv_loop_t loop_;
+};
+
+SshConfig Config(const std::string& command, const std::string& host = "127.0.0.1") {
+  SshConfig c;
+  c.host = host;
+  c.port = Sshd().port();
+  c.command = command;
+  c.key_path = Sshd().path("user_key");
+  c.known_hosts = Sshd().known();
+  return c;
+}
+
+struct Harness {
+  TestLoop loop;
+  LazyExecutor executor{loop.get(), kSshModuleFile, kSshFactorySymbol};
+  Task task;
+
+  Harness() {
+    ::setenv("PICOFLOW_MODULE_DIR", MODULE_DIR, 1);
+    ::setenv("HOME", Sshd().dir().c_str(), 1);  // no ~/.ssh keys of the real user
+    ::unsetenv("SSH_AUTH_SOCK");
+  }
+
+  void Start(Recorder& rec, SshConfig config, milliseconds timeout = 20s) {
+    task.name = "remote";
+    task.type = TaskType::kSsh;
+    task.config = std::move(config);
+    AttemptSpec spec;
+    spec.task = &task;
+    spec.workflow = "wf";
+    spec.run_id = 1;
+    spec.timeout = timeout;
+    rec.attempt = executor.Start(spec, rec);
+    REQUIRE(rec.attempt != nullptr);
+    CHECK(!rec.result);  // never from inside Start
+  }
+
+  Recorder Run(SshConfig config, milliseconds timeout = 20s) {
+    Recorder rec;
+    Start(rec, std::move(config), timeout);
+    REQUIRE(loop.RunUntil([&] { return rec.result.has_value(); }, 30s));
+    CHECK(rec.finished_calls == 1);
+    return rec;
+  }
+};
+
+long VmRssKb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+std::string Marker(const char* what) { return "picoflow-ssh-test-" + std::to_string(::getpid()) + "-" + what; }
+
+TEST_CASE("a command runs remotely; stdout and stderr arrive separately; env is exported") {
+  Sshd();
+  Harness h;
+  const long before = VmRssKb();
+  SshConfig c = Config("echo out; echo err >&2; echo \"$GREETING\"");
+  c.env = {{"GREETING", "it's me"}};
+  Recorder rec = h.Run(c);
+  const long after = VmRssKb();
+  MESSAGE("test process RSS before the first ssh task " << before << " kB, after " << after << " kB");
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.result->exit_code == 0);
+  CHECK(rec.out == "out\nit's me\n");
+  CHECK(rec.err == "err\n");
+  CHECK(h.executor.loaded());
+}
+
+TEST_CASE("a non-zero exit fails with the remote exit status") {
+  Harness h;
+  Recorder rec = h.Run(Config("echo partial; exit 3"));
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->exit_code == 3);
+  CHECK(rec.out == "partial\n");
+  CHECK(rec.result->error == "remote command exited with status 3");
+}
+
+TEST_CASE("a command killed by a signal reports the signal") {
+  Harness h;
+  Recorder rec = h.Run(Config("kill -TERM $$"));
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(!rec.result->exit_code);
+  CHECK(rec.result->signal == 15);
+  CHECK(rec.result->error == "remote command killed by SIGTERM");
+}
+
+TEST_CASE("background leftovers of a finished command are ended with the session") {
+  Harness h;
+  const std::string marker = Marker("leftover");
+  Recorder rec = h.Run(Config("sleep 300 & # " + marker + "\necho done"));
+  CHECK(rec.result->status == AttemptStatus::kSucceeded);
+  CHECK(rec.out == "done\n");
+  const auto deadline = SteadyClock::now() + 5s;
+  while (RemoteAlive(marker) && SteadyClock::now() < deadline) std::this_thread::sleep_for(50ms);
+  CHECK(!RemoteAlive(marker));
+}
+
+TEST_CASE("a host name resolves, and a hashed [host]:port known_hosts entry matches") {
+  Harness h;
+  SshConfig c = Config("echo by-name", "localhost");
+  c.known_hosts = Sshd().path("known_hosts_hashed");
+  Recorder rec = h.Run(c);
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.out == "by-name\n");
+}
+
+TEST_CASE("an IPv6 literal connects") {
+  Harness h;
+  Recorder rec = h.Run(Config("echo six", "::1"));
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.out == "six\n");
+}
+
+TEST_CASE("an unknown host key and a changed host key are refused with different fixes") {
+  Harness h;
+  const std::string where = "127.0.0.1:" + std::to_string(Sshd().port());
+  SshConfig c = Config("echo no");
+  c.known_hosts = Sshd().path("known_hosts_empty");
+  Recorder rec = h.Run(c);
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error.rfind("host key of " + where + " is not in " + c.known_hosts + "; add it with `ssh-keyscan -p", 0) == 0);
+  CHECK(rec.out.empty());
+
+  c.known_hosts = Sshd().path("known_hosts_changed");
+  rec = h.Run(c);
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error.rfind("HOST KEY CHANGED for " + where, 0) == 0);
+  CHECK(rec.result->error.find("ssh-keygen -R '[127.0.0.1]:" + std::to_string(Sshd().port())) != std::string::npos);
+
+  c.known_hosts = Sshd().path("known_hosts_empty");
+  c.verify_host_key = false;
+  rec = h.Run(c);
+  CHECK(rec.result->status == AttemptStatus::kSucceeded);
+}
+
+TEST_CASE("keys: a wrong key and a world-readable key are refused, an encrypted key opens with its passphrase") {
+  Harness h;
+  SshConfig c = Config("echo hi");
+  c.key_path = Sshd().path("bad_key");
+  Recorder rec = h.Run(c);
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error.find("authentication as ") == 0);
+  CHECK(rec.result->error.find(c.key_path) != std::string::npos);
+
+  c.key_path = Sshd().path("open_key");
+  rec = h.Run(c);
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error.find("permissions 0644 are too open") != std::string::npos);
+
+  c.key_path = Sshd().path("enc_key");
+  rec = h.Run(c);
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error.find("wrong passphrase?") != std::string::npos);
+
+  c.passphrase_file = Sshd().path("passphrase");
+  rec = h.Run(c);
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.out == "hi\n");
+
+  c.passphrase_file.clear();
+  c.passphrase_env = "PICOFLOW_TEST_PASSPHRASE";
+  ::setenv("PICOFLOW_TEST_PASSPHRASE", "open sesame", 1);
+  rec = h.Run(c);
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+}
+
+TEST_CASE("ssh-agent identities are tried first") {
+  Harness h;
+  const std::string sock = Sshd().path("agent.sock");
+  Run("/usr/bin/ssh-agent -a " + sock + " > " + Sshd().path("agent.env"));
+  const std::string env = ReadFile(Sshd().path("agent.env"));
+  const auto at = env.find("SSH_AGENT_PID=");
+  REQUIRE(at != std::string::npos);
+  const pid_t agent = std::atoi(env.c_str() + at + 14);
+  Run("SSH_AUTH_SOCK=" + sock + " /usr/bin/ssh-add -q " + Sshd().path("agent_key") + " 2>/dev/null");
+  ::setenv("SSH_AUTH_SOCK", sock.c_str(), 1);
+  SshConfig c = Config("echo agent");
+  c.key_path = Sshd().path("bad_key");  // only the agent's key is authorized
+  Recorder rec = h.Run(c);
+  ::unsetenv("SSH_AUTH_SOCK");
+  ::kill(agent, SIGTERM);
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.out == "agent\n");
+}
+
+TEST_CASE("a timeout ends the attempt and the remote command") {
+  Harness h;
+  const std::string marker = Marker("timeout");
+  Recorder rec;
+  h.Start(rec, Config("sleep 300; # " + marker), 2s);
+  CHECK(h.loop.RunUntil([&] { return RemoteAlive(marker); }, 10s));
+  REQUIRE(h.loop.RunUntil([&] { return rec.result.has_value(); }, 10s));
+  CHECK(rec.result->status == AttemptStatus::kTimeout);
+  CHECK(rec.result->error == "timed out after 2s");
+  const auto deadline = SteadyClock::now() + 5s;
+  while (RemoteAlive(marker) && SteadyClock::now() < deadline) std::this_thread::sleep_for(50ms);
+  CHECK(!RemoteAlive(marker));
+}
+
+TEST_CASE("cancel reports cancelled on a later iteration and ends the remote command") {
+  Harness h;
+  const std::string marker = Marker("cancel");
+  Recorder rec;
+  h.Start(rec, Config("sleep 300; # " + marker));
+  CHECK(h.loop.RunUntil([&] { return RemoteAlive(marker); }, 10s));
+  rec.attempt->Cancel();
+  rec.attempt->Cancel();  // idempotent
+  CHECK(!rec.result);
+  REQUIRE(h.loop.RunUntil([&] { return rec.result.has_value(); }, 10s));
+  CHECK(rec.result->status == AttemptStatus::kCancelled);
+  CHECK(rec.finished_calls == 1);
+  const auto deadline = SteadyClock::now() + 5s;
+  while (RemoteAlive(marker) && SteadyClock::now() < deadline) std::this_thread::sleep_for(50ms);
+  CHECK(!RemoteAlive(marker));
+}
+
+TEST_CASE("50 MiB of output is streamed to the sink, not buffered") {
+  Harness h;
+  (void)h.Run(Config("true"));
+  const long before = VmRssKb();
+  Recorder rec;
+  rec.keep_output = false;
+  h.Start(rec, Config("head -c 52428800 /dev/zero"));
+  REQUIRE(h.loop.RunUntil([&] { return rec.result.has_value(); }, 60s));
+  const long after = VmRssKb();
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.out_bytes == 50u * 1024 * 1024);
+  MESSAGE("RSS before " << before << " kB, after " << after << " kB");
+  CHECK(after - before < 8 * 1024);
+}
+
+TEST_CASE("a refused connection and an unresolvable host fail with clear messages") {
+  Harness h;
+  SshConfig c = Config("true");
+  c.port = FreePort();
+  Recorder rec = h.Run(c);
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error == "cannot connect to 127.0.0.1:" + std::to_string(c.port) + ": Connection refused");
+  c = Config("true", "no-such-host.invalid");
+  rec = h.Run(c);
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error.rfind("cannot resolve no-such-host.invalid: ", 0) == 0);
+}
+
+TEST_CASE("connect_timeout ends a server that never answers the handshake") {
+  Harness h;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(fd, 4) == 0);  // the kernel accepts; nobody ever speaks
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  SshConfig c = Config("true");
+  c.port = ntohs(a.sin_port);
+  c.connect_timeout = std::chrono::seconds(1);
+  const auto t0 = SteadyClock::now();
+  Recorder rec = h.Run(c);
+  ::close(fd);
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error == "ssh to 127.0.0.1:" + std::to_string(c.port) +
+                                 ": connect_timeout (1s) passed before authentication completed");
+  CHECK(SteadyClock::now() - t0 < 3s);
+}
+
+TEST_CASE("destroying a running attempt reports nothing and ends the remote command") {
+  Harness h;
+  const std::string marker = Marker("destroy");
+  Recorder rec;
+  h.Start(rec, Config("sleep 300; # " + marker));
+  CHECK(h.loop.RunUntil([&] { return RemoteAlive(marker); }, 10s));
+  rec.attempt.reset();
+  h.loop.RunUntil([] { return false; }, 200ms);
+  CHECK(!rec.result);
+  const auto deadline = SteadyClock::now() + 5s;
+  while (RemoteAlive(marker) && SteadyClock::now() < deadline) std::this_thread::sleep_for(50ms);
+  CHECK(!RemoteAlive(marker));
+}
+
+}  // namespace
+}  // namespace picoflow

@@ -1,0 +1,102 @@
+// Metrics (the observer and its exposition) and the request parsing of
+// MetricsServer; the listener itself is tested against real scrapers in
+// metrics_test.py.
+
+#include "picoflowd/metrics.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "picoflowd/metrics_server.h"
+#include "picoflowd/run.h"
+
+namespace picoflow {
+namespace {
+
+using namespace std::chrono_literals;
+
+TaskEvent Event(std::int64_t run, const char* task, const char* event, const char* status,
+                std::optional<std::chrono::milliseconds> duration = std::nullopt) {
+  TaskEvent e;
+  e.run_id = run;
+  e.workflow = "etl";
+  e.task = task;
+  e.event = event;
+  e.status = status;
+  e.duration = duration;
+  return e;
+}
+
+bool Has(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
+
+TEST_CASE("a run's task events become counters, histograms and timestamps by workflow and task") {
+  MetricsSources sources;
+  sources.active_runs = [] { return std::size_t{2}; };
+  sources.workflows = [] { return std::vector<std::string>{"etl", "q\"uote"}; };
+  sources.next_fire = [](const std::string& w) -> std::optional<std::int64_t> {
+    if (w == "etl") return 1'800'000'000;
+    return std::nullopt;
+  };
+  sources.skipped_fires = [](const std::string& w) { return w == "etl" ? 3 : 0; };
+  Metrics m(sources);
+  m.OnTaskEvent(Event(7, "extract", "started", "running"));
+  m.OnTaskEvent(Event(7, "extract", "retrying", "failed", 300ms));
+  m.OnTaskEvent(Event(7, "extract", "started", "running"));
+  m.OnTaskEvent(Event(7, "extract", "finished", "succeeded", 2000ms));
+  m.OnTaskEvent(Event(7, "load", "skipped", "skipped"));
+  m.OnRunFinished(7, RunStatus::kSucceeded);
+  m.OnRunFinished(99, RunStatus::kFailed);  // never seen, no lookup: not counted
+  const std::string text = m.Render();
+  CHECK(Has(text, "picoflow_runs_started_total{workflow=\"etl\"} 1"));
+  CHECK(Has(text, "picoflow_runs_finished_total{workflow=\"etl\",status=\"succeeded\"} 1"));
+  CHECK(Has(text, "picoflow_task_attempts_total{workflow=\"etl\",task=\"extract\",status=\"failed\"} 1"));
+  CHECK(Has(text, "picoflow_task_attempts_total{workflow=\"etl\",task=\"extract\",status=\"succeeded\"} 1"));
+  CHECK(Has(text, "picoflow_task_retries_total{workflow=\"etl\",task=\"extract\"} 1"));
+  CHECK(Has(text, "picoflow_task_attempt_duration_seconds_bucket{workflow=\"etl\",task=\"extract\",le=\"0.5\"} 1"));
+  CHECK(Has(text, "picoflow_task_attempt_duration_seconds_bucket{workflow=\"etl\",task=\"extract\",le=\"2.5\"} 2"));
+  CHECK(Has(text, "picoflow_task_attempt_duration_seconds_bucket{workflow=\"etl\",task=\"extract\",le=\"+Inf\"} 2"));
+  CHECK(Has(text, "picoflow_task_attempt_duration_seconds_sum{workflow=\"etl\",task=\"extract\"} 2.3"));
+  CHECK(Has(text, "picoflow_run_duration_seconds_count{workflow=\"etl\"} 1"));
+  CHECK(Has(text, "picoflow_active_runs 2"));
+  CHECK(Has(text, "picoflow_active_tasks 0"));
+  CHECK(Has(text, "picoflow_next_fire_timestamp_seconds{workflow=\"etl\"} 1800000000"));
+  CHECK(Has(text, "picoflow_skipped_fires_total{workflow=\"etl\",reason=\"overlap\"} 3"));
+  CHECK(Has(text, "picoflow_skipped_fires_total{workflow=\"q\\\"uote\",reason=\"overlap\"} 0"));
+  CHECK(text.find("picoflow_last_success_timestamp_seconds{workflow=\"etl\"} ") != std::string::npos);
+  CHECK(text.find("picoflow_last_failure_timestamp_seconds{") == std::string::npos);
+  CHECK(text.find("run=") == std::string::npos);  // no run ids in labels
+  CHECK(text.find("# TYPE picoflow_run_duration_seconds histogram\n") != std::string::npos);
+}
+
+TEST_CASE("label values escape backslash, quote and newline") {
+  CHECK(EscapeLabel("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
+}
+
+TEST_CASE("request lines parse to method and path, anything else is invalid") {
+  auto ok = ParseHttpRequestLine("GET /metrics?x=1 HTTP/1.1\r\nHost: a");
+  REQUIRE(ok.ok());
+  CHECK(ok->method == "GET");
+  CHECK(ok->path == "/metrics");
+  CHECK(ParseHttpRequestLine("GET /healthz HTTP/1.0").ok());
+  for (const char* bad : {"", "garbage", "GET /metrics", "GET metrics HTTP/1.1",
+                          "GET /metrics HTTP/2", "GET  /metrics HTTP/1.1", "GET /a b HTTP/1.1"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(ParseHttpRequestLine(bad).ok());
+  }
+}
+
+TEST_CASE("listen addresses are ADDR:PORT with IPv6 in brackets") {
+  CHECK(*ParseListenAddress("127.0.0.1:9464") == std::pair<std::string, int>("127.0.0.1", 9464));
+  CHECK(*ParseListenAddress("[::1]:80") == std::pair<std::string, int>("::1", 80));
+  CHECK(*ParseListenAddress(":9464") == std::pair<std::string, int>("0.0.0.0", 9464));
+  CHECK(ParseListenAddress("9464").error().message ==
+        "metrics address '9464' is not ADDR:PORT (e.g. 127.0.0.1:9464)");
+  CHECK_FALSE(ParseListenAddress("a:b").ok());
+  CHECK_FALSE(ParseListenAddress("a:70000").ok());
+}
+
+}  // namespace
+}  // namespace picoflow
