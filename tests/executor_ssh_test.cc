@@ -30,6 +30,7 @@
 #include "common/workflow.h"
 #include "picoflowd/executor_module_abi.h"
 #include "picoflowd/uv_handle.h"
+#include "tests/executor_test_util.h"
 
 extern char** environ;
 
@@ -161,50 +162,8 @@ TestSshd& Sshd() {
   return sshd;
 }
 
-// Records what an attempt reports; owns the attempt and drops it when finished.
-class Recorder final : public AttemptSink {
- public:
-  std::unique_ptr<Attempt> attempt;
-  bool keep_output = true;
-  std::string out, err;
-  std::uint64_t out_bytes = 0;
-  std::optional<AttemptResult> result;
-  int finished_calls = 0;
-
-  void OnStarted(const ProcessIdentity&) override {}
-  void OnOutput(OutputStream stream, std::string_view data) override {
-    if (stream == OutputStream::kStdout) out_bytes += data.size();
-    if (keep_output) (stream == OutputStream::kStdout ? out : err).append(data);
-  }
-  void OnFinished(const AttemptResult& r) override {
-    result = r;
-    ++finished_calls;
-    attempt.reset();
-  }
-};
-
-class TestLoop {
- public:
-  TestLoop() { uv_loop_init(&loop_); }
-  ~TestLoop() {
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop_) == 0);
-  }
-  uv_loop_t* get() { return &loop_; }
-
-  bool RunUntil(const std::function<bool()>& pred, milliseconds limit = 20s) {
-    const auto deadline = SteadyClock::now() + limit;
-    UvHandle<uv_timer_t> tick(nullptr);
-    uv_timer_init(&loop_, tick.get());
-    tick.MarkInitialized();
-    uv_timer_start(tick.get(), [](uv_timer_t*) {}, 50, 50);
-    while (!pred() && SteadyClock::now() < deadline) uv_run(&loop_, UV_RUN_ONCE);
-    return pred();
-  }
-
- private:
-  uv_loop_t loop_;
-};
+using test::Recorder;
+using test::TestLoop;
 
 SshConfig Config(const std::string& command, const std::string& host = "127.0.0.1") {
   SshConfig c;

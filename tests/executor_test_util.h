@@ -1,0 +1,72 @@
+#pragma once
+// Test helpers shared by the executor tests: a sink that records what an
+// attempt reports, and a private loop that must close cleanly.
+
+#include <doctest/doctest.h>
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "picoflowd/executor.h"
+#include "picoflowd/uv_handle.h"
+
+namespace picoflow::test {
+
+// Records what an attempt reports; owns the attempt and drops it when finished.
+class Recorder final : public AttemptSink {
+ public:
+  std::unique_ptr<Attempt> attempt;
+  bool keep_output = true;
+  std::string out, err;
+  std::uint64_t out_bytes = 0;
+  std::optional<AttemptResult> result;
+  int finished_calls = 0;
+
+  void OnStarted(const ProcessIdentity&) override {}
+  void OnOutput(OutputStream stream, std::string_view data) override {
+    if (stream == OutputStream::kStdout) out_bytes += data.size();
+    if (keep_output) (stream == OutputStream::kStdout ? out : err).append(data);
+  }
+  void OnFinished(const AttemptResult& r) override {
+    result = r;
+    ++finished_calls;
+    attempt.reset();
+  }
+};
+
+// One loop per test, closed cleanly at the end (nothing leaked). Declare it
+// before the executor, so the executor is destroyed first.
+class TestLoop {
+ public:
+  TestLoop() { uv_loop_init(&loop_); }
+  ~TestLoop() {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop_) == 0);
+  }
+  TestLoop(const TestLoop&) = delete;
+  TestLoop& operator=(const TestLoop&) = delete;
+  uv_loop_t* get() { return &loop_; }
+
+  /// Runs the loop until pred() holds or `limit` passes; returns pred().
+  bool RunUntil(const std::function<bool()>& pred,
+                std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    UvHandle<uv_timer_t> tick(nullptr);  // bounds each uv_run so the deadline is seen
+    uv_timer_init(&loop_, tick.get());
+    tick.MarkInitialized();
+    uv_timer_start(tick.get(), [](uv_timer_t*) {}, 50, 50);
+    while (!pred() && std::chrono::steady_clock::now() < deadline) uv_run(&loop_, UV_RUN_ONCE);
+    return pred();
+  }
+
+ private:
+  uv_loop_t loop_;
+};
+
+}  // namespace picoflow::test
