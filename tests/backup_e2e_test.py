@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""The backup workflow of DESIGN.md, end to end through a real picoflowd.
+
+Starts, all on loopback and in one temp dir: Debian's sshd with generated host
+and user keys, the test HTTP server (tests/http_test_server.py), and picoflowd.
+Submits DESIGN.md's backup workflow with its hosts pointed at them (health
+check over http, pg_dump stand-in over ssh, verification with the ssh CLI),
+runs it with `picoflowctl run --wait`, and checks every task succeeded and
+the "backup" file exists. Everything started is killed by pid at the end.
+
+Usage: backup_e2e_test.py PICOFLOWD PICOFLOWCTL MODULE_DIR HTTP_SERVER_PY
+"""
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PICOFLOWD, PICOFLOWCTL, MODULE_DIR, HTTP_SERVER = sys.argv[1:5]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, what, limit=20.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"FAIL: timed out waiting for {what}")
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="pfbk-", dir="/tmp")
+    procs = []
+    try:
+        # --- keys, sshd ---
+        kg = ["/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"]
+        subprocess.run(kg + [f"{d}/host_key"], check=True)
+        subprocess.run(kg + [f"{d}/user_key"], check=True)
+        os.chmod(f"{d}/user_key", 0o600)
+        with open(f"{d}/user_key.pub") as f, open(f"{d}/authorized_keys", "w") as out:
+            out.write(f.read())
+        ssh_port = free_port()
+        host_pub = open(f"{d}/host_key.pub").read().split()
+        with open(f"{d}/known_hosts", "w") as f:
+            f.write(f"[127.0.0.1]:{ssh_port} {host_pub[0]} {host_pub[1]}\n")
+        with open(f"{d}/sshd_config", "w") as f:
+            f.write(f"Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n"
+                    f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n"
+                    f"PidFile {d}/sshd.pid\nPermitRootLogin prohibit-password\n")
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        procs.append(subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
+                                      stderr=open(f"{d}/sshd.log", "w")))
+        wait_until(lambda: port_open(ssh_port), "sshd")
+
+        # --- HTTP server (its TLS listener needs a cert) ---
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-keyout", f"{d}/tls.key", "-out", f"{d}/tls.crt"],
+                       check=True, capture_output=True)
+        http = subprocess.Popen(["/usr/bin/python3", HTTP_SERVER, f"{d}/tls.crt", f"{d}/tls.key"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        procs.append(http)
+        http_port = int(http.stdout.readline().split()[0])
+
+        # --- picoflowd ---
+        env = dict(os.environ, HOME=d, PICOFLOW_MODULE_DIR=MODULE_DIR)
+        for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "SSH_AUTH_SOCK"):
+            env.pop(var, None)
+        sock = f"{d}/s.sock"
+        procs.append(subprocess.Popen([PICOFLOWD, "--socket", sock, "--state-dir", f"{d}/state"],
+                                      env=env, stderr=open(f"{d}/picoflowd.log", "w")))
+        ctl = [PICOFLOWCTL, "--socket", sock]
+        wait_until(lambda: subprocess.run(ctl + ["daemon", "version"], capture_output=True).returncode == 0,
+                   "picoflowd")
+
+        # DESIGN.md's backup workflow, hosts pointed at the test servers.
+        ssh_cli = (f"ssh -p {ssh_port} -i {d}/user_key -o UserKnownHostsFile={d}/known_hosts "
+                   f"-o StrictHostKeyChecking=yes -o BatchMode=yes")
+        user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True,
+                                                        text=True).stdout.strip()
+        workflow = f"""name: backup-workflow
+description: "Daily database backup"
+schedule: "0 2 * * *"
+config:
+  max_parallel: 2
+  retry_default: 3
+  timeout_default: 300
+  retry_delay: 1s
+tasks:
+  - name: health_check
+    type: http
+    config: {{ url: "http://127.0.0.1:{http_port}/echo", method: GET }}
+    retry: 2
+  - name: backup_database
+    type: ssh
+    depends_on: [health_check]
+    config:
+      host: 127.0.0.1
+      port: {ssh_port}
+      user: {user}
+      key_path: {d}/user_key
+      known_hosts: {d}/known_hosts
+      command: "echo 'CREATE TABLE t;' | gzip > {d}/db.sql.gz"
+    retry: 3
+    timeout: 600
+  - name: verify_backup
+    type: shell
+    depends_on: [backup_database]
+    config: {{ command: "{ssh_cli} {user}@127.0.0.1 'test -f {d}/db.sql.gz' && echo verified" }}
+"""
+        with open(f"{d}/backup.yaml", "w") as f:
+            f.write(workflow)
+        sub = subprocess.run(ctl + ["submit", f"{d}/backup.yaml"], capture_output=True, text=True)
+        if sub.returncode != 0:
+            raise SystemExit(f"FAIL: submit: {sub.stdout}{sub.stderr}")
+        run = subprocess.run(ctl + ["--json", "run", "backup-workflow", "--wait"],
+                             capture_output=True, text=True, timeout=120)
+        print(run.stdout)
+        import json
+        result = json.loads(run.stdout)
+        statuses = {t["name"]: t["status"] for t in result["tasks"]}
+        expected = {"health_check": "succeeded", "backup_database": "succeeded",
+                    "verify_backup": "succeeded"}
+        if run.returncode != 0 or result["status"] != "succeeded" or statuses != expected:
+            raise SystemExit(f"FAIL: run ended {result['status']} with {statuses}; "
+                             f"picoflowd log:\n{open(f'{d}/picoflowd.log').read()}")
+        if not os.path.exists(f"{d}/db.sql.gz"):
+            raise SystemExit("FAIL: the ssh task did not write the backup file")
+        logs = subprocess.run(ctl + ["logs", "backup-workflow", "--task", "verify_backup"],
+                              capture_output=True, text=True)
+        if "verified" not in logs.stdout:
+            raise SystemExit(f"FAIL: verify_backup output: {logs.stdout!r}")
+        print("backup workflow ran end to end: http -> ssh -> shell(ssh CLI)")
+    finally:
+        for p in reversed(procs):
+            p.kill()
+            p.wait()
+
+
+if __name__ == "__main__":
+    main()
