@@ -121,6 +121,7 @@ void TestEnvironment() {
 
 using test::Recorder;
 using test::TestLoop;
+using test::VmRssKb;
 
 Task HttpTask(HttpConfig config) {
   Task task;
@@ -163,15 +164,6 @@ struct Harness {
     return rec;
   }
 };
-
-long VmRssKb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
 
 TEST_CASE("picoflowd links neither libcurl nor libssh2") {
   FILE* p = ::popen("ldd " PICOFLOWD_PATH, "r");

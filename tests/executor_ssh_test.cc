@@ -164,6 +164,7 @@ TestSshd& Sshd() {
 
 using test::Recorder;
 using test::TestLoop;
+using test::VmRssKb;
 
 SshConfig Config(const std::string& command, const std::string& host = "127.0.0.1") {
   SshConfig c;
@@ -208,15 +209,6 @@ struct Harness {
     return rec;
   }
 };
-
-long VmRssKb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
 
 std::string Marker(const char* what) { return "picoflow-ssh-test-" + std::to_string(::getpid()) + "-" + what; }
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -68,5 +69,15 @@ class TestLoop {
  private:
   uv_loop_t loop_;
 };
+
+/// This process's resident memory in KiB (VmRSS), or -1 if unreadable.
+inline long VmRssKb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
 
 }  // namespace picoflow::test
