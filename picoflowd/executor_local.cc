@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 
 #include "common/duration.h"
 #include "common/workflow.h"
+#include "picoflowd/child_reaper.h"
 #include "picoflowd/process_info.h"
 #include "picoflowd/uv_handle.h"
 
@@ -62,7 +64,7 @@ bool IsStripped(std::string_view entry) {
 }
 
 // The program, argv and environment of one attempt, owned, plus the
-// NULL-terminated pointer arrays uv_spawn reads.
+// NULL-terminated pointer arrays posix_spawn reads.
 struct SpawnArgs {
   std::string file;
   std::vector<std::string> argv;
@@ -102,8 +104,8 @@ SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell) {
   return a;
 }
 
-// libuv closes only the fds it opened itself (all O_CLOEXEC) in the child;
-// anything the daemon inherited or a library opened without O_CLOEXEC would
+// The child gets fds 0-2 and nothing else only if every other fd is
+// close-on-exec; anything the daemon inherited or a library opened without O_CLOEXEC would
 // leak into every task. Marking every fd >= 3 close-on-exec right before the
 // fork closes that hole; the daemon never passes fds to tasks implicitly.
 void MarkInheritableFdsCloexec() {
@@ -121,8 +123,72 @@ void MarkInheritableFdsCloexec() {
   ::closedir(dir);
 }
 
-// Why uv_spawn failed, naming the workdir when that is the culprit: libuv
-// reports a failed chdir in the child with the same errno as a failed exec.
+// The program `file` names, searched like execvp does but in the task's own
+// PATH (posix_spawnp would search the daemon's). Returns 0 or UV_ENOENT /
+// UV_EACCES (a match that is not executable, when nothing later matches).
+int ResolveProgram(const std::string& file, const std::vector<std::string>& env,
+                   std::string& program) {
+  if (file.empty()) return UV_ENOENT;
+  if (file.find('/') != std::string::npos) {
+    program = file;
+    return 0;
+  }
+  std::string_view path = "/usr/bin:/bin";  // execvp's default, as libuv's
+  for (const std::string& e : env) {
+    if (HasKey(e, "PATH")) path = std::string_view(e).substr(5);
+  }
+  int rc = UV_ENOENT;
+  while (true) {
+    const std::size_t colon = path.find(':');
+    const std::string_view dir = path.substr(0, colon);
+    std::string candidate = dir.empty() ? std::string(".") : std::string(dir);
+    candidate.append("/").append(file);
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (::access(candidate.c_str(), X_OK) == 0) {
+        program = std::move(candidate);
+        return 0;
+      }
+      rc = UV_EACCES;
+    }
+    if (colon == std::string_view::npos) return rc;
+    path.remove_prefix(colon + 1);
+  }
+}
+
+// posix_spawn's attributes and file actions for one spawn: a new session
+// (pgid == pid), an empty signal mask and every signal at its default
+// disposition, as a freshly exec'ed program expects.
+struct SpawnAttributes {
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t actions;
+  int error = 0;
+
+  SpawnAttributes() {
+    ::posix_spawnattr_init(&attr);
+    ::posix_spawn_file_actions_init(&actions);
+    sigset_t none;
+    sigemptyset(&none);
+    // Every bit, not sigfillset(): that leaves out glibc's internal signals
+    // 32 and 33, which the spawn child then sets to SIG_IGN, and an ignored
+    // signal stays ignored across exec (a Go or musl program may use them).
+    sigset_t all;
+    std::memset(&all, 0xff, sizeof all);
+    error = ::posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (error == 0) error = ::posix_spawnattr_setsigmask(&attr, &none);
+    if (error == 0) error = ::posix_spawnattr_setsigdefault(&attr, &all);
+  }
+  ~SpawnAttributes() {
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attr);
+  }
+  SpawnAttributes(const SpawnAttributes&) = delete;
+  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
+};
+
+// Why the spawn failed, naming the workdir when that is the culprit:
+// posix_spawn reports a failed chdir with the same errno as a failed exec.
 std::string SpawnError(const std::string& file, const std::string& workdir, int uv_err) {
   std::string msg = "cannot start '" + file + "': ";
   struct stat st {};
@@ -151,37 +217,6 @@ std::string SignalText(int sig) {
   return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
 }
 
-class LocalAttempt;
-
-// Owns the uv_process_t. If its attempt is destroyed while the process runs,
-// it outlives the attempt until the exit callback (so libuv reaps the child,
-// no zombie is left) and then deletes itself.
-class ChildProcess {
- public:
-  explicit ChildProcess(LocalAttempt* attempt) : attempt_(attempt), handle_(this) {}
-
-  uv_process_t* get() const { return handle_.get(); }
-  /// uv_spawn initializes the handle even when it fails: always call this after it.
-  void SpawnCalled(bool ok) {
-    handle_.MarkInitialized();
-    running_ = ok;
-  }
-  bool running() const { return running_; }
-
-  /// Hands ownership to the loop: deletes itself on the exit callback.
-  static void Abandon(std::unique_ptr<ChildProcess> child) {
-    child->attempt_ = nullptr;
-    (void)child.release();
-  }
-
-  static void OnExit(uv_process_t* p, std::int64_t status, int term_signal) noexcept;
-
- private:
-  LocalAttempt* attempt_;
-  UvHandle<uv_process_t> handle_;
-  bool running_ = false;
-};
-
 // Why the attempt is being stopped, if it is.
 enum class Ending { kNone, kTimeout, kCancelled };
 
@@ -191,9 +226,9 @@ enum class TimerPhase { kNone, kTimeout, kGrace, kDrain, kStartFailed };
 // One running shell attempt: the child process, its two output pipes and one
 // timer (timeout, then kill grace; or the drain period; or the deferred report
 // of a failed start).
-class LocalAttempt final : public Attempt {
+class LocalAttempt final : public Attempt, private ChildWatcher {
  public:
-  LocalAttempt(uv_loop_t* loop, const AttemptSpec& spec, AttemptSink& sink);
+  LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, const AttemptSpec& spec, AttemptSink& sink);
   ~LocalAttempt() override;
   LocalAttempt(const LocalAttempt&) = delete;
   LocalAttempt& operator=(const LocalAttempt&) = delete;
@@ -205,12 +240,13 @@ class LocalAttempt final : public Attempt {
   void StartLater(std::string error);
   void Cancel() override { Terminate(Ending::kCancelled); }
 
-  /// The exit callback, forwarded by ChildProcess. May destroy `this`.
-  void OnExit(std::int64_t status, int term_signal);
+  /// The child was reaped. May destroy `this`.
+  void OnChildExit(std::int64_t status, int term_signal) override;
 
  private:
   int OpenPipe(UvHandle<uv_pipe_t>& pipe, uv_file& child_end);
   int Spawn(const SpawnArgs& args, const std::string& workdir, uv_file out, uv_file err);
+
   void Spawned(const AttemptSpec& spec);
   void StartReading(UvHandle<uv_pipe_t>& pipe);
   void ArmTimer(TimerPhase phase, std::chrono::milliseconds delay);
@@ -233,13 +269,14 @@ class LocalAttempt final : public Attempt {
   AttemptSink* sink_;
   std::chrono::milliseconds timeout_;
   std::chrono::milliseconds kill_grace_;
-  std::unique_ptr<ChildProcess> child_;
+  ChildReaper* reaper_;
   UvHandle<uv_pipe_t> out_;
   UvHandle<uv_pipe_t> err_;
   UvHandle<uv_timer_t> timer_;
   TimerPhase phase_ = TimerPhase::kNone;
   Ending ending_ = Ending::kNone;
   pid_t pgid_ = 0;             // 0 until spawned; the group outlives the leader
+  bool watched_ = false;       // the reaper holds our pid and has not reported it
   bool exited_ = false;
   bool finished_ = false;
   std::int64_t exit_status_ = 0;
@@ -248,29 +285,13 @@ class LocalAttempt final : public Attempt {
   char buffer_[kReadBufferSize];  // left uninitialized: only read() writes it
 };
 
-void ChildProcess::OnExit(uv_process_t* p, std::int64_t status, int term_signal) noexcept {
-  try {
-    auto* child = OwnerOf<ChildProcess>(p);
-    if (child == nullptr) return;
-    child->running_ = false;
-    if (child->attempt_ == nullptr) {
-      delete child;  // abandoned: the child is reaped, close the handle
-      return;
-    }
-    child->attempt_->OnExit(status, term_signal);  // may delete the attempt and `child`
-  } catch (const std::exception& e) {
-    spdlog::error("local executor: exit callback: {}", e.what());
-  } catch (...) {
-    spdlog::error("local executor: exit callback: unknown exception");
-  }
-}
-
-LocalAttempt::LocalAttempt(uv_loop_t* loop, const AttemptSpec& spec, AttemptSink& sink)
+LocalAttempt::LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, const AttemptSpec& spec,
+                           AttemptSink& sink)
     : loop_(loop),
       sink_(&sink),
       timeout_(spec.timeout),
       kill_grace_(spec.kill_grace),
-      child_(std::make_unique<ChildProcess>(this)),
+      reaper_(&reaper),
       out_(this),
       err_(this),
       timer_(this) {
@@ -280,7 +301,7 @@ LocalAttempt::LocalAttempt(uv_loop_t* loop, const AttemptSpec& spec, AttemptSink
 
 LocalAttempt::~LocalAttempt() {
   if (!finished_) KillGroup(SIGKILL);
-  if (child_ && child_->running()) ChildProcess::Abandon(std::move(child_));
+  if (watched_) reaper_->Forget(pgid_);  // still reaped, so no zombie is left
   // The pipes and the timer close through their UvHandle destructors; with
   // `data` cleared, their pending callbacks find no owner and do nothing.
 }
@@ -321,31 +342,37 @@ int LocalAttempt::OpenPipe(UvHandle<uv_pipe_t>& pipe, uv_file& child_end) {
   return 0;
 }
 
+// posix_spawn, which glibc implements with clone(CLONE_VM | CLONE_VFORK),
+// instead of uv_spawn's fork(): copying the daemon's page tables for every
+// task and tearing them down again at exec was most of the daemon's own cost
+// per task (bench/results.md). A failed chdir or exec comes back as the
+// return value. Returns 0 or a libuv error code.
 int LocalAttempt::Spawn(const SpawnArgs& args, const std::string& workdir, uv_file out,
                         uv_file err) {
-  uv_stdio_container_t stdio[3];
-  stdio[0].flags = UV_IGNORE;  // libuv opens /dev/null for an ignored fd 0-2
-  stdio[1].flags = UV_INHERIT_FD;
-  stdio[1].data.fd = out;
-  stdio[2].flags = UV_INHERIT_FD;
-  stdio[2].data.fd = err;
-  uv_process_options_t options{};
-  options.exit_cb = &ChildProcess::OnExit;
-  options.file = args.file.c_str();
-  options.args = const_cast<char**>(args.argv_ptrs.data());
-  options.env = const_cast<char**>(args.env_ptrs.data());
-  options.cwd = workdir.empty() ? nullptr : workdir.c_str();
-  options.flags = UV_PROCESS_DETACHED;  // setsid(): own session and group, pgid == pid
-  options.stdio_count = 3;
-  options.stdio = stdio;
+  std::string program;
+  if (int rc = ResolveProgram(args.file, args.env, program); rc != 0) return rc;
+  SpawnAttributes attrs;
+  if (attrs.error != 0) return uv_translate_sys_error(attrs.error);
+  int rc = 0;
+  posix_spawn_file_actions_t* fa = &attrs.actions;
+  if (!workdir.empty()) rc = ::posix_spawn_file_actions_addchdir_np(fa, workdir.c_str());
+  if (rc == 0) rc = ::posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+  if (rc == 0) rc = ::posix_spawn_file_actions_adddup2(fa, out, 1);
+  if (rc == 0) rc = ::posix_spawn_file_actions_adddup2(fa, err, 2);
+  if (rc != 0) return uv_translate_sys_error(rc);
   MarkInheritableFdsCloexec();
-  int rc = uv_spawn(loop_, child_->get(), &options);
-  child_->SpawnCalled(rc == 0);
-  return rc;
+  pid_t pid = 0;
+  rc = ::posix_spawn(&pid, program.c_str(), fa, &attrs.attr,
+                     const_cast<char**>(args.argv_ptrs.data()),
+                     const_cast<char**>(args.env_ptrs.data()));
+  if (rc != 0) return uv_translate_sys_error(rc);
+  pgid_ = pid;
+  reaper_->Watch(pid, this);
+  watched_ = true;
+  return 0;
 }
 
 void LocalAttempt::Spawned(const AttemptSpec& spec) {
-  pgid_ = child_->get()->pid;
   StartReading(out_);
   StartReading(err_);
   if (spec.timeout.count() > 0) ArmTimer(TimerPhase::kTimeout, timeout_);
@@ -402,8 +429,8 @@ void LocalAttempt::ClosePipes() {
   err_.Close();
 }
 
-void LocalAttempt::OnExit(std::int64_t status, int term_signal) {
-  child_.reset();  // reaped: the process handle has nothing more to say
+void LocalAttempt::OnChildExit(std::int64_t status, int term_signal) {
+  watched_ = false;
   exited_ = true;
   exit_status_ = status;
   term_signal_ = term_signal;
@@ -523,10 +550,10 @@ void LocalAttempt::TimerCb(uv_timer_t* t) noexcept {
 
 }  // namespace
 
-LocalExecutor::LocalExecutor(uv_loop_t* loop) : loop_(loop) {}
+LocalExecutor::LocalExecutor(uv_loop_t* loop) : loop_(loop), reaper_(loop) {}
 
 std::unique_ptr<Attempt> LocalExecutor::Start(const AttemptSpec& spec, AttemptSink& sink) {
-  auto attempt = std::make_unique<LocalAttempt>(loop_, spec, sink);
+  auto attempt = std::make_unique<LocalAttempt>(loop_, reaper_, spec, sink);
   try {
     attempt->Begin(spec);
   } catch (const std::exception& e) {  // out of memory building argv/env: nothing was spawned

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 
+#include "picoflowd/child_reaper.h"
 #include "picoflowd/executor.h"
 
 namespace picoflow {
@@ -17,17 +18,17 @@ namespace picoflow {
 /// are closed and the attempt finishes.
 inline constexpr std::chrono::milliseconds kLocalDrainPeriod{500};
 
-/// Starts shell-task attempts with uv_spawn on one loop.
+/// Starts shell-task attempts with posix_spawn on one loop; a ChildReaper
+/// reports their exits.
 ///
 /// Each attempt: `command` alone runs as `/bin/sh -c command`; `command` with
-/// `args` runs the program directly (PATH lookup as execvp). The child gets a
+/// `args` runs the program directly (looked up as execvp does, in the task's PATH). The child gets a
 /// new session and process group (pgid == pid), cwd `workdir`, the daemon's
 /// environment minus NOTIFY_SOCKET, WATCHDOG_*, LISTEN_* plus the task's `env`
 /// plus PICOFLOW_WORKFLOW/RUN_ID/TASK/ATTEMPT (these win), stdin /dev/null,
 /// stdout and stderr on real pipes (so /dev/stdout can be opened), no other
 /// fds (every daemon fd >= 3 is marked close-on-exec before each spawn),
-/// default dispositions for signals 1-31 and an empty signal mask (libuv
-/// resets both in the child; real-time signals keep their dispositions).
+/// default dispositions for every signal and an empty signal mask.
 ///
 /// Events: OnStarted is called from inside Start once the process runs (so the
 /// identity is recorded before anything else can happen); OnOutput per chunk
@@ -48,7 +49,8 @@ inline constexpr std::chrono::milliseconds kLocalDrainPeriod{500};
 /// reused by an unrelated group before a late kill(-pgid); pid reuse needs the
 /// whole pid space to wrap within the drain or grace period, so it is ignored.
 ///
-/// The loop must outlive the executor and every attempt it started.
+/// The loop must outlive the executor, and the executor every attempt it
+/// started.
 class LocalExecutor final : public Executor {
  public:
   /// Attempts run on `loop`, which must outlive every attempt.
@@ -60,6 +62,7 @@ class LocalExecutor final : public Executor {
 
  private:
   uv_loop_t* loop_;
+  ChildReaper reaper_;
 };
 
 }  // namespace picoflow

@@ -329,6 +329,29 @@ TEST_CASE("a missing program fails on a later loop iteration with a clear error"
         "cannot start 'picoflow-no-such-program': no such file or directory");
 }
 
+TEST_CASE("a program with args is looked up in the task's own PATH, not the daemon's") {
+  TempDir dir;
+  const std::string bin = dir.path() + "/bin";
+  const std::string nox = dir.path() + "/nox";
+  std::filesystem::create_directories(bin);
+  std::filesystem::create_directories(nox);
+  std::ofstream(bin + "/picoflow-hello") << "#!/bin/sh\necho hello \"$1\"\n";
+  std::filesystem::permissions(bin + "/picoflow-hello", std::filesystem::perms::owner_all);
+  std::ofstream(nox + "/picoflow-hello") << "#!/bin/sh\necho wrong\n";  // not executable
+  TestLoop loop;
+  Recorder found, denied;
+  Task task = ProgramTask("picoflow-hello", {"x"});
+  Config(task).env = {{"PATH", nox + "::" + bin}};  // skips the non-executable match
+  RunToEnd(loop, Spec(task), found);
+  Task only_nox = ProgramTask("picoflow-hello", {"x"});
+  Config(only_nox).env = {{"PATH", nox}};
+  RunToEnd(loop, Spec(only_nox), denied);
+
+  CHECK(found.out == "hello x\n");
+  CHECK(found.result->status == AttemptStatus::kSucceeded);
+  CHECK(denied.result->error == "cannot start 'picoflow-hello': permission denied");
+}
+
 TEST_CASE("destroying an attempt whose start failed reports nothing and leaks no handle") {
   TestLoop loop;
   Recorder rec;
@@ -527,7 +550,7 @@ TEST_CASE("destroying an attempt mid-run kills its group, reaps it and reports n
   pid_t grandchild = FirstLinePid(rec.out);
   rec.attempt.reset();
 
-  // libuv still reaps the leader after the attempt is gone: no zombie is left.
+  // The reaper still reaps the leader after the attempt is gone: no zombie is left.
   CHECK(loop.RunUntil([&] { return ProcessState(leader) == 0; }));
   CHECK(WaitGone(grandchild));
   CHECK(rec.finished_calls == 0);
