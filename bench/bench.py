@@ -1,0 +1,461 @@
+#!/usr/bin/env python3
+"""picoflow's benchmark: runs every measurement of bench/run.sh against an
+optimised build and writes the table to bench/results.md.
+
+Everything runs in a temporary directory, on Unix sockets and loopback only,
+with daemons of its own that are stopped at the end. Comparisons (picoflowd
+vs ninja vs a posix_spawn loop) are measured in the same run, alternating the
+order each round, and reported as the median of the per-round ratios.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+KIB = 1024
+
+
+# ---- the daemon under test -------------------------------------------------
+
+class Daemon:
+    """One picoflowd on a socket and state directory of its own."""
+
+    def __init__(self, build, root, name, workflows_dir=None):
+        self.dir = os.path.join(root, 'daemons', name)
+        os.makedirs(self.dir)
+        self.socket = os.path.join(self.dir, 'd.sock')
+        self.ctl = [os.path.join(build, 'picoflowctl', 'picoflowctl'), '--socket', self.socket]
+        args = [os.path.join(build, 'picoflowd', 'picoflowd'), '--config', '',
+                '--socket', self.socket, '--state-dir', os.path.join(self.dir, 'state')]
+        if workflows_dir:
+            args += ['--workflows-dir', workflows_dir]
+        self.log = open(os.path.join(self.dir, 'log'), 'wb')
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        self.started = time.monotonic()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.call('daemon.version')
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f'bench: picoflowd did not start; see {self.log.name}')
+                time.sleep(0.02)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.socket)
+        return s.makefile('rwb', buffering=0), s
+
+    def call(self, method, params=None, stream=None):
+        """One request on a fresh connection (or `stream`); returns the result."""
+        own = stream is None
+        if own:
+            stream, sock = self.connect()
+        request = {'jsonrpc': '2.0', 'id': 1, 'method': method}
+        if params is not None:
+            request['params'] = params
+        stream.write((json.dumps(request) + '\n').encode())
+        try:
+            while True:
+                line = stream.readline()
+                if not line:
+                    raise OSError(f'{method}: connection closed')
+                msg = json.loads(line)
+                if msg.get('id') != 1:
+                    continue  # a notification
+                if 'error' in msg:
+                    raise SystemExit(f'bench: {method}: {msg["error"]}')
+                return msg['result']
+        finally:
+            if own:
+                stream.close()
+                sock.close()
+
+    def ctl_run(self, *args):
+        subprocess.run(self.ctl + list(args), check=True, stdout=subprocess.DEVNULL)
+
+    def status_kib(self, key):
+        with open(f'/proc/{self.pid}/status') as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return int(line.split()[1])
+        raise KeyError(key)
+
+    def pss_kib(self):
+        with open(f'/proc/{self.pid}/smaps_rollup') as f:
+            for line in f:
+                if line.startswith('Pss:'):
+                    return int(line.split()[1])
+        raise KeyError('Pss')
+
+    def voluntary_switches(self):
+        """Summed over every thread of the daemon."""
+        total = 0
+        for tid in os.listdir(f'/proc/{self.pid}/task'):
+            with open(f'/proc/{self.pid}/task/{tid}/status') as f:
+                for line in f:
+                    if line.startswith('voluntary_ctxt_switches:'):
+                        total += int(line.split()[1])
+        return total
+
+    def cpu_seconds(self):
+        with open(f'/proc/{self.pid}/stat') as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# ---- inputs ------------------------------------------------------------------
+
+def write(path, text):
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def workflow(name, tasks, max_parallel, command, chain, extra=''):
+    lines = [f'name: {name}', extra.rstrip() if extra else None, 'config:',
+             f'  max_parallel: {max_parallel}', 'tasks:']
+    lines = [l for l in lines if l is not None]
+    for i in range(tasks):
+        lines.append(f'  - name: t{i}')
+        lines.append('    type: shell')
+        lines.append(f'    config: {{command: "{command}"}}')
+        if chain and i > 0:
+            lines.append(f'    depends_on: [t{i - 1}]')
+    return '\n'.join(lines) + '\n'
+
+
+def ninja_file(tasks, chain):
+    lines = ['rule r', '  command = true']
+    for i in range(tasks):
+        dep = f' t{i - 1}' if chain and i > 0 else ''
+        lines.append(f'build t{i}: r{dep}')
+    return '\n'.join(lines) + '\n'
+
+
+# ---- measurements ------------------------------------------------------------
+
+def timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def compare(rounds, contenders):
+    """contenders: [(label, fn)]. Each round runs all of them, in reversed
+    order every other round. Returns {label: [seconds per round]}."""
+    times = {label: [] for label, _ in contenders}
+    for r in range(rounds):
+        order = contenders if r % 2 == 0 else list(reversed(contenders))
+        for label, fn in order:
+            times[label].append(timed(fn))
+    return times
+
+
+def median_ratio(a, b):
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
+def ninja_runner(work, name, jobs):
+    def run():
+        for f in ('.ninja_log', '.ninja_deps'):
+            try:
+                os.unlink(os.path.join(work, f))
+            except FileNotFoundError:
+                pass
+        subprocess.run(['ninja', '-f', name, '-j', str(jobs)], cwd=work, check=True,
+                       stdout=subprocess.DEVNULL)
+    return run
+
+
+def run_follow(stream, name):
+    """run.start with follow on an open connection; returns the final status."""
+    result = None
+    stream.write((json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': 'run.start',
+                              'params': {'workflow': name, 'follow': True}}) + '\n').encode())
+    while result is None:
+        line = stream.readline()
+        if not line:
+            raise SystemExit('bench: connection closed during a run')
+        msg = json.loads(line)
+        if msg.get('id') == 1:
+            if 'error' in msg:
+                raise SystemExit(f'bench: run.start: {msg["error"]}')
+            result = msg['result']
+    return result['status']
+
+
+def stripped_size(path, strip='strip'):
+    if not os.path.exists(path):
+        return None
+    tmp = path + '.bench-stripped'
+    shutil.copyfile(path, tmp)
+    try:
+        subprocess.run([strip, tmp], check=True)
+        return os.path.getsize(tmp)
+    finally:
+        os.unlink(tmp)
+
+
+# ---- the run -----------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--build', default='build-bench')
+    ap.add_argument('--out', default='bench/results.md')
+    ap.add_argument('--quick', action='store_true')
+    args = ap.parse_args()
+    quick = args.quick
+    build = os.path.abspath(args.build)
+
+    rounds = 5 if quick else 15
+    history_runs = 1000 if quick else 10000
+    idle_window = 10 if quick else 30
+    rpc_seconds = 0.5 if quick else 2.0
+    load_repeats = 5 if quick else 15
+    tasks = 1000
+
+    root = tempfile.mkdtemp(prefix='picoflow-bench-')
+    daemons = []
+    rows = []  # (figure, how, value, target, verdict)
+    notes = []
+
+    def row(figure, how, value, target='-', met=None):
+        verdict = '-' if met is None else ('met' if met else '**not met**')
+        rows.append((figure, how, value, target, verdict))
+        print(f'{figure}: {value}  [{target}: {verdict}]', flush=True)
+
+    def start(name, workflows_dir=None):
+        d = Daemon(build, root, name, workflows_dir)
+        daemons.append(d)
+        return d
+
+    try:
+        # Idle: 20 scheduled workflows whose next fire is 1-2 hours away. The
+        # daemon stays idle while the rest runs; its wakeups are counted over
+        # `idle_window` seconds from 5 s after its start.
+        wfdir = os.path.join(root, 'idle-workflows')
+        os.makedirs(wfdir)
+        fire = datetime.datetime.now() + datetime.timedelta(hours=2)
+        for i in range(20):
+            extra = f'schedule: "{i} {fire.hour} * * *"'
+            write(os.path.join(wfdir, f'w{i}.yaml'),
+                  workflow(f'idle{i}', 3, 1, 'echo hi', True, extra))
+        idle = start('idle', wfdir)
+        loaded = idle.call('daemon.status')['workflows']
+        if loaded != 20:
+            raise SystemExit(f'bench: the idle daemon loaded {loaded} workflows, not 20')
+        time.sleep(max(0.0, 5 - (time.monotonic() - idle.started)))
+        idle_rss = idle.status_kib('VmRSS')
+        idle_pss = idle.pss_kib()
+        idle_switches0 = idle.voluntary_switches()
+        idle_t0 = time.monotonic()
+        row('idle memory', '20 scheduled workflows, 5 s after start: VmRSS (PSS)',
+            f'{idle_rss / KIB:.1f} MiB ({idle_pss / KIB:.1f} MiB)', 'RSS <= 6 MiB',
+            idle_rss <= 6 * KIB)
+
+        # Workflow load, in process.
+        out = subprocess.run([os.path.join(build, 'bench', 'load_bench'), str(load_repeats)],
+                             check=True, capture_output=True, text=True).stdout
+        for line in out.splitlines()[1:]:
+            n, size, median, best = line.split()
+            target = '<= 100 ms' if n == '10000' else '-'
+            met = float(median) <= 100 if n == '10000' else None
+            row(f'workflow load, {int(n):,} tasks',
+                f'load + validate + DAG of {int(size):,} bytes, median of {load_repeats}',
+                f'{float(median):.1f} ms (min {float(best):.1f})', target, met)
+
+        # Per-task overhead: chain and wide, against ninja and a spawn loop.
+        work = os.path.join(root, 'tasks')
+        os.makedirs(work)
+        chain_yaml = write(os.path.join(work, 'chain.yaml'), workflow('chain', tasks, 1, 'true', True))
+        wide_yaml = write(os.path.join(work, 'wide.yaml'), workflow('wide', tasks, 2, 'true', False))
+        write(os.path.join(work, 'chain.ninja'), ninja_file(tasks, True))
+        write(os.path.join(work, 'wide.ninja'), ninja_file(tasks, False))
+        runner = start('tasks')
+        runner.ctl_run('submit', chain_yaml, wide_yaml)
+        runner.ctl_run('run', 'chain', '--wait')  # warm up: page cache, store file
+        spawn_loop = os.path.join(build, 'bench', 'spawn_loop')
+        cpu0 = runner.cpu_seconds()
+        chain = compare(rounds, [
+            ('ninja', ninja_runner(work, 'chain.ninja', 1)),
+            ('picoflowd', lambda: runner.ctl_run('run', 'chain', '--wait')),
+            ('spawn', lambda: subprocess.run([spawn_loop, str(tasks)], check=True,
+                                             stdout=subprocess.DEVNULL)),
+        ])
+        chain_cpu = (runner.cpu_seconds() - cpu0) / rounds
+        wide = compare(rounds, [
+            ('ninja', ninja_runner(work, 'wide.ninja', 2)),
+            ('picoflowd', lambda: runner.ctl_run('run', 'wide', '--wait')),
+        ])
+        r_chain = median_ratio(chain['picoflowd'], chain['ninja'])
+        r_spawn = median_ratio(chain['picoflowd'], chain['spawn'])
+        med = {k: statistics.median(v) for k, v in chain.items()}
+        row('per-task overhead, chain',
+            f'{tasks:,}-task chain of `true`, submit once, `picoflowctl run --wait`; median of '
+            f'{rounds} alternating rounds',
+            f'{r_chain:.2f} x ninja, {r_spawn:.2f} x spawn loop (picoflowd {med["picoflowd"] * 1000:.0f} ms,'
+            f' ninja {med["ninja"] * 1000:.0f} ms, spawn loop {med["spawn"] * 1000:.0f} ms;'
+            f' daemon CPU {chain_cpu / tasks * 1e6:.0f} us/task)',
+            '<= 1.25 x ninja', r_chain <= 1.25)
+        r_wide = median_ratio(wide['picoflowd'], wide['ninja'])
+        medw = {k: statistics.median(v) for k, v in wide.items()}
+        row('per-task overhead, wide',
+            f'{tasks:,} independent `true` tasks, max_parallel 2, vs `ninja -j2`; median of '
+            f'{rounds} alternating rounds',
+            f'{r_wide:.2f} x ninja (picoflowd {medw["picoflowd"] * 1000:.0f} ms,'
+            f' ninja {medw["ninja"] * 1000:.0f} ms)', '<= 1.25 x ninja', r_wide <= 1.25)
+
+        # RPC throughput and latency on the same (now idle) daemon.
+        rpc_bench = os.path.join(build, 'bench', 'rpc_bench')
+        for clients in (1, 10, 50):
+            out = subprocess.run([rpc_bench, runner.socket, str(clients), str(rpc_seconds)],
+                                 check=True, capture_output=True, text=True).stdout.split()
+            rate, p50, p99 = float(out[3]), float(out[4]), float(out[5])
+            target, met = '-', None
+            if clients == 10:
+                target = '>= 10,000 calls/s, p99 <= 2 ms'
+                met = rate >= 10000 and p99 <= 2000
+            row(f'RPC, {clients} client{"s" if clients > 1 else ""}',
+                f'`daemon.status` back to back for {rpc_seconds:g} s, one connection per client',
+                f'{rate:,.0f} calls/s, p50 {p50 / 1000:.2f} ms, p99 {p99 / 1000:.2f} ms', target, met)
+        runner.stop()
+
+        # Memory under load: peak RSS over the whole life of a fresh daemon
+        # that runs 10 `sleep 2` tasks at once.
+        loaded = start('load')
+        sleep_yaml = write(os.path.join(work, 'sleep.yaml'), workflow('sleep10', 10, 10, 'sleep 2', False))
+        loaded.ctl_run('submit', sleep_yaml)
+        loaded.ctl_run('run', 'sleep10', '--wait')
+        row('memory under load', 'peak RSS (VmHWM) of a fresh picoflowd that ran 10 `sleep 2` tasks in parallel',
+            f'{loaded.status_kib("VmHWM") / KIB:.1f} MiB', '<= 10 MiB',
+            loaded.status_kib('VmHWM') <= 10 * KIB)
+        loaded.stop()
+
+        # Memory vs history: RSS after 10 runs and after `history_runs`.
+        hist = start('history')
+        tiny = write(os.path.join(work, 'tiny.yaml'), workflow('tiny', 1, 1, 'true', False))
+        hist.ctl_run('submit', tiny)
+        stream, sock = hist.connect()
+        for i in range(history_runs):
+            if run_follow(stream, 'tiny') != 'succeeded':
+                raise SystemExit('bench: a history run failed')
+            if i + 1 == 10:
+                rss10 = hist.status_kib('VmRSS')
+        stream.close()
+        sock.close()
+        rss_n = hist.status_kib('VmRSS')
+        growth = rss_n - rss10
+        row('memory vs history',
+            f'VmRSS after {history_runs:,} completed runs minus after 10 (default retention: 1,000 runs kept)',
+            f'{growth / KIB:+.2f} MiB ({rss10 / KIB:.1f} -> {rss_n / KIB:.1f} MiB)',
+            '<= 1 MiB' if history_runs == 10000 else '<= 1 MiB (at 10,000 runs)',
+            growth <= KIB if history_runs == 10000 else None)
+        hist.stop()
+
+        # Idle wakeups: whatever ran meanwhile, the idle daemon had no work.
+        time.sleep(max(0.0, idle_window - (time.monotonic() - idle_t0)))
+        switches = idle.voluntary_switches() - idle_switches0
+        window = time.monotonic() - idle_t0
+        row('idle wakeups', f'voluntary context switches of the idle daemon (20 workflows, next fire'
+            f' 1-2 h away) over {window:.0f} s', f'{switches}',
+            '<= 2 over 30 s', switches <= 2 if window >= 29.5 else None)
+        idle.stop()
+
+        # Sizes.
+        for name, path in (('picoflowd', 'picoflowd/picoflowd'), ('picoflowctl', 'picoflowctl/picoflowctl'),
+                           ('picoflow-http.so', 'picoflowd/picoflow-http.so'),
+                           ('picoflow-ssh.so', 'picoflowd/picoflow-ssh.so')):
+            size = stripped_size(os.path.join(build, path))
+            if size is None:
+                continue
+            target = '<= 1.5 MiB' if name == 'picoflowd' else '-'
+            met = size <= 1.5 * KIB * KIB if name == 'picoflowd' else None
+            row(f'size, {name} ({platform.machine()})', 'stripped', f'{size / KIB:,.0f} KiB', target, met)
+        for arch, triplet in (('armhf', 'arm-linux-gnueabihf'), ('aarch64', 'aarch64-linux-gnu')):
+            cross = os.path.join(os.path.dirname(build), f'build-bench-{arch}')
+            for name in ('picoflowd', 'picoflowctl'):
+                path = os.path.join(cross, name, name)
+                if not os.path.exists(path) or not shutil.which(f'{triplet}-strip'):
+                    notes.append(f'{arch} sizes: not built here (`cross/build.sh {arch} --release`).')
+                    break
+                size = stripped_size(path, f'{triplet}-strip')
+                target = '<= 1.5 MiB' if name == 'picoflowd' else '-'
+                met = size <= 1.5 * KIB * KIB if name == 'picoflowd' else None
+                built = datetime.datetime.fromtimestamp(os.path.getmtime(path)).strftime('%Y-%m-%d')
+                row(f'size, {name} ({arch})', f'stripped, cross build of {built}', f'{size / KIB:,.0f} KiB',
+                    target, met)
+    finally:
+        for d in daemons:
+            d.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    report(args.out, quick, rows, notes)
+
+
+def report(path, quick, rows, notes):
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    with open('/proc/meminfo') as f:
+        mem = int(f.readline().split()[1]) // KIB
+    gxx = subprocess.run(['g++', '-dumpfullversion'], capture_output=True, text=True).stdout.strip()
+    ninja = subprocess.run(['ninja', '--version'], capture_output=True, text=True).stdout.strip()
+    lines = [
+        '# picoflow benchmark results',
+        '',
+        f'Written by `bench/run.sh{" --quick" if quick else ""}`; do not edit by hand.',
+        '',
+        f'- Machine: {os.cpu_count()} cores ({cpu}), {mem:,} MiB, Linux {platform.release()}',
+        f'- Date: {datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}',
+        f'- Build: meson minsize (-Os) + LTO + --gc-sections, g++ {gxx}; ninja {ninja}',
+        '',
+        '| figure | how | value | target | verdict |',
+        '|---|---|---|---|---|',
+    ]
+    for r in rows:
+        lines.append('| ' + ' | '.join(r) + ' |')
+    if quick:
+        lines += ['', 'Quick run: fewer rounds, 1,000 history runs and a 10 s idle window; targets that '
+                  'need the full run are not judged.']
+    for n in dict.fromkeys(notes):
+        lines += ['', n]
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
