@@ -399,9 +399,17 @@ void LocalAttempt::StartLater(std::string error) {
   ArmTimer(TimerPhase::kStartFailed, std::chrono::milliseconds(0));
 }
 
+// A timeout must never end a task early. libuv counts from the loop time
+// cached when this iteration began (stale by the work done since) in whole
+// milliseconds, so refresh it and round up by one.
 void LocalAttempt::ArmTimer(TimerPhase phase, std::chrono::milliseconds delay) {
   phase_ = phase;
-  uv_timer_start(timer_.get(), &TimerCb, static_cast<std::uint64_t>(delay.count()), 0);
+  std::uint64_t ms = static_cast<std::uint64_t>(delay.count());
+  if (ms > 0) {
+    uv_update_time(loop_);
+    ++ms;
+  }
+  uv_timer_start(timer_.get(), &TimerCb, ms, 0);
 }
 
 // TERM now, KILL when the grace ends. Once the process exited, the drain

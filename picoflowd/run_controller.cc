@@ -28,18 +28,27 @@ milliseconds Since(Clock::time_point start) {
 /// One running attempt: the executor's sink, the output captures, the ids.
 class RunController::Slot final : public AttemptSink {
  public:
-  Slot(RunController& owner, int task, int attempt, std::int64_t attempt_id)
+  Slot(RunController& owner, int task, int attempt)
       : owner_(owner),
         task_(task),
         attempt_(attempt),
-        attempt_id_(attempt_id),
         stdout_(owner.ctx_.output_cap),
         stderr_(owner.ctx_.output_cap) {}
 
-  void OnStarted(const ProcessIdentity& identity) override {
-    if (attempt_id_ == 0) return;
-    if (Status s = owner_.ctx_.store->SetAttemptProcess(attempt_id_, identity); !s.ok()) {
-      LogError(Fields(), s.error().message);
+  /// A local process runs: the attempt is stored with it, in one transaction.
+  void OnStarted(const ProcessIdentity& identity) override { Record(&identity); }
+
+  /// Stores the attempt as running (once), with its process if it has one.
+  void Record(const ProcessIdentity* process) {
+    if (recorded_) return;
+    recorded_ = true;
+    const Run& run = *owner_.run_;
+    auto id = owner_.ctx_.store->BeginAttempt(run.id(), run.workflow().tasks[task_].name, attempt_,
+                                              started_, process);
+    if (id.ok()) {
+      attempt_id_ = *id;
+    } else {
+      LogError(Fields(), id.error().message);
     }
   }
 
@@ -83,7 +92,8 @@ class RunController::Slot final : public AttemptSink {
   RunController& owner_;
   const int task_;
   const int attempt_;
-  const std::int64_t attempt_id_;  ///< 0 if the store could not record it
+  std::int64_t attempt_id_ = 0;  ///< 0 until recorded, or if the store could not
+  bool recorded_ = false;
   const Clock::time_point started_ = Clock::now();
   OutputCapture stdout_;
   OutputCapture stderr_;
@@ -154,14 +164,8 @@ Executor* RunController::ExecutorFor(int task) const {
 void RunController::StartTask(int task) {
   const Task& spec = run_->workflow().tasks[task];
   const int attempt = run_->attempts(task);
-  std::int64_t attempt_id = 0;
-  if (auto id = ctx_.store->BeginAttempt(run_->id(), spec.name, attempt, Clock::now()); id.ok()) {
-    attempt_id = *id;
-  } else {
-    LogError(Fields(task), id.error().message);
-  }
   if (!task_times_[task].started_at) task_times_[task].started_at = Clock::now();
-  auto slot = std::make_unique<Slot>(*this, task, attempt, attempt_id);
+  auto slot = std::make_unique<Slot>(*this, task, attempt);
   Slot& ref = *slot;
   slots_[task] = std::move(slot);
   LogInfo(Fields(task, attempt, "task.started"), "task started");
@@ -174,7 +178,11 @@ void RunController::StartTask(int task) {
   attempt_spec.attempt = attempt;
   attempt_spec.timeout = std::chrono::duration_cast<milliseconds>(spec.timeout);
   attempt_spec.kill_grace = std::chrono::duration_cast<milliseconds>(run_->workflow().config.kill_grace);
+  // A local task is stored from inside Start (OnStarted) together with its
+  // process: a crash between the spawn and that commit loses no more than a
+  // crash between storing the attempt and storing its process would.
   ref.attempt = ExecutorFor(task)->Start(attempt_spec, ref);
+  ref.Record(nullptr);  // no process (http, ssh) or it failed to start
 }
 
 void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
@@ -184,14 +192,6 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   std::unique_ptr<Slot> owned = std::move(node.mapped());
   owned->Flush();
   const int task = owned->task_;
-  const std::string& name = run_->workflow().tasks[task].name;
-  if (owned->attempt_id_ != 0) {
-    if (Status s = ctx_.store->FinishAttempt(owned->attempt_id_, result, owned->Counts(),
-                                             Clock::now());
-        !s.ok()) {
-      LogError(owned->Fields(), s.error().message);
-    }
-  }
   LogFields fields = owned->Fields();
   fields.event = "task.attempt_finished";
   fields.duration_ms = Since(owned->started_).count();
@@ -201,10 +201,20 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   Log(result.status == AttemptStatus::kSucceeded ? spdlog::level::info : spdlog::level::warn,
       fields, message);
 
-  if (abandoned_) return;
+  if (abandoned_) {
+    StoreAttemptEnd(*owned, result, {});
+    return;
+  }
+  const std::string& name = run_->workflow().tasks[task].name;
   task_times_[task].exit_code = result.exit_code;
   const FinishOutcome outcome = run_->AttemptFinished(task, result.status);
-  RecordTask(task);
+  // The attempt's end, its task's new state and the tasks it skipped: one
+  // state transition, one transaction.
+  std::vector<TaskRecord> records;
+  records.reserve(1 + outcome.skipped.size());
+  records.push_back(TaskRecordOf(task));
+  for (int skipped : outcome.skipped) records.push_back(TaskRecordOf(skipped));
+  StoreAttemptEnd(*owned, result, records);
   TaskEvent event{run_->id(), run_->workflow().name, name, owned->attempt_, "finished",
                   AttemptStatusName(result.status), result.exit_code, result.signal,
                   result.error, Since(owned->started_), std::nullopt};
@@ -215,7 +225,6 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   }
   for (RunObserver* o : ctx_.observers) o->OnTaskEvent(event);
   for (int skipped : outcome.skipped) {
-    RecordTask(skipped);
     NotifyTask(skipped, run_->attempts(skipped), "skipped", "skipped");
   }
   if (outcome.stop_run) {
@@ -225,7 +234,22 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   FinishIfDone();
 }
 
-void RunController::RecordTask(int task) {
+void RunController::StoreAttemptEnd(const Slot& slot, const AttemptResult& result,
+                                    const std::vector<TaskRecord>& tasks) {
+  if (slot.attempt_id_ != 0) {
+    Status s = ctx_.store->FinishAttempt(slot.attempt_id_, result, slot.Counts(), Clock::now(),
+                                         run_->id(), tasks);
+    if (s.ok()) return;
+    LogError(slot.Fields(), s.error().message);
+  }
+  for (const TaskRecord& record : tasks) {  // without the attempt, or after it failed
+    if (Status s = ctx_.store->SetTaskStatus(run_->id(), record); !s.ok()) {
+      LogError(Fields(), s.error().message);
+    }
+  }
+}
+
+TaskRecord RunController::TaskRecordOf(int task) const {
   const Task& spec = run_->workflow().tasks[task];
   TaskRecord record;
   record.name = spec.name;
@@ -236,7 +260,11 @@ void RunController::RecordTask(int task) {
   record.started_at = times.started_at;
   if (IsTerminal(record.status)) record.ended_at = Clock::now();
   record.exit_code = times.exit_code;
-  if (Status s = ctx_.store->SetTaskStatus(run_->id(), record); !s.ok()) {
+  return record;
+}
+
+void RunController::RecordTask(int task) {
+  if (Status s = ctx_.store->SetTaskStatus(run_->id(), TaskRecordOf(task)); !s.ok()) {
     LogError(Fields(task), s.error().message);
   }
 }

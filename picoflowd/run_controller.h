@@ -23,6 +23,7 @@ namespace picoflow {
 class Executor;
 class RunObserver;
 class Store;
+struct TaskRecord;
 
 /// The services every controller uses; owned by the daemon.
 struct EngineContext {
@@ -73,7 +74,14 @@ class RunController {
   void Pump();
   void StartTask(int task);
   void AttemptEnded(Slot& slot, const AttemptResult& result);
+  /// The store row of a task as the run has it now.
+  TaskRecord TaskRecordOf(int task) const;
+  /// Writes one task's state.
   void RecordTask(int task);
+  /// Writes an attempt's end and `tasks` in one transaction (or the tasks
+  /// alone when the attempt could not be stored).
+  void StoreAttemptEnd(const Slot& slot, const AttemptResult& result,
+                       const std::vector<TaskRecord>& tasks);
   void NotifyTask(int task, int attempt, std::string_view event, std::string_view status);
   void ArmRetry(int task, std::chrono::milliseconds delay);
   void RetryDue(int task);

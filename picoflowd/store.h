@@ -241,20 +241,21 @@ class Store {
 
   // ---- attempts and output ----
 
-  /// Records attempt `number` of a task as running since `at` and, in the
-  /// same transaction, the task as kRunning with attempts = number (and
-  /// started_at if it had none). Returns the attempt id. Returns an Error if
-  /// the run has no such task or the number was used already.
+  /// Records attempt `number` of a task as running since `at`, with the
+  /// process it runs as if there is one, and, in the same transaction, the
+  /// task as kRunning with attempts = number (and started_at if it had none).
+  /// Returns the attempt id. Returns an Error if the run has no such task or
+  /// the number was used already.
   Result<std::int64_t> BeginAttempt(std::int64_t run_id, const std::string& task, int number,
-                                    TimePoint at);
-  /// Records the process (group) an attempt runs as. Returns kNotFound if
-  /// there is no such attempt.
-  Status SetAttemptProcess(std::int64_t attempt_id, const ProcessIdentity& process);
-  /// Records how an attempt ended. The task's state is the caller's to set
-  /// (SetTaskStatus), since only it knows whether a retry follows. Returns
-  /// kNotFound if there is no such attempt.
+                                    TimePoint at, const ProcessIdentity* process = nullptr);
+  /// Records how an attempt ended and, in the same transaction, the new
+  /// state of `tasks` of run `run_id` (as SetTaskStatus): the attempt's own
+  /// task, whose state only the caller knows (a retry may follow), and those
+  /// its end skipped. Returns kNotFound, and changes nothing, if there is no
+  /// such attempt or the run has no such task.
   Status FinishAttempt(std::int64_t attempt_id, const AttemptResult& result,
-                       const OutputCounts& counts, TimePoint at);
+                       const OutputCounts& counts, TimePoint at, std::int64_t run_id = 0,
+                       const std::vector<TaskRecord>& tasks = {});
   /// Crash recovery: records a running attempt as interrupted at `at`, with
   /// byte counts taken from its stored output (what was dropped is unknown).
   /// Returns kNotFound if there is no such attempt still marked running.

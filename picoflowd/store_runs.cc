@@ -303,16 +303,21 @@ Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
 // ---- attempts -------------------------------------------------------------------
 
 Result<std::int64_t> Store::BeginAttempt(std::int64_t run_id, const std::string& task, int number,
-                                         TimePoint at) {
+                                         TimePoint at, const ProcessIdentity* process) {
   auto tx = Transaction::Begin(*db_, "begin attempt");
   if (!tx) return tx.error();
   std::int64_t attempt_id = 0;
   {
     auto q = db_->Prepare("begin attempt",
-                          "INSERT INTO attempts (run_id, task, number, status, started_at)"
-                          " VALUES (?1, ?2, ?3, 'running', ?4)");
+                          "INSERT INTO attempts (run_id, task, number, status, started_at,"
+                          " pid, pgid, proc_start_time, boot_id)"
+                          " VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)");
     if (!q) return q.error();
     q->Bind(1, run_id).Bind(2, task).Bind(3, number).Bind(4, at);
+    if (process != nullptr) {
+      q->Bind(5, process->pid).Bind(6, process->pgid);
+      q->Bind(7, static_cast<std::int64_t>(process->start_time)).Bind(8, process->boot_id);
+    }
     if (Status s = q->Run(); !s) return s.error();
     attempt_id = db_->LastInsertId();
   }
@@ -329,20 +334,15 @@ Result<std::int64_t> Store::BeginAttempt(std::int64_t run_id, const std::string&
   return attempt_id;
 }
 
-Status Store::SetAttemptProcess(std::int64_t attempt_id, const ProcessIdentity& process) {
-  auto q = db_->Prepare("set attempt process",
-                        "UPDATE attempts SET pid = ?2, pgid = ?3, proc_start_time = ?4,"
-                        " boot_id = ?5 WHERE id = ?1");
-  if (!q) return q.error();
-  q->Bind(1, attempt_id).Bind(2, process.pid).Bind(3, process.pgid);
-  q->Bind(4, static_cast<std::int64_t>(process.start_time)).Bind(5, process.boot_id);
-  if (Status s = q->Run(); !s) return s;
-  if (db_->Changes() == 0) return NoAttempt(attempt_id);
-  return {};
-}
-
 Status Store::FinishAttempt(std::int64_t attempt_id, const AttemptResult& result,
-                            const OutputCounts& counts, TimePoint at) {
+                            const OutputCounts& counts, TimePoint at, std::int64_t run_id,
+                            const std::vector<TaskRecord>& tasks) {
+  std::optional<Transaction> tx;
+  if (!tasks.empty()) {
+    auto begun = Transaction::Begin(*db_, "finish attempt");
+    if (!begun) return begun.error();
+    tx.emplace(std::move(*begun));
+  }
   auto q = db_->Prepare("finish attempt",
                         "UPDATE attempts SET status = ?2, ended_at = ?3, exit_code = ?4,"
                         " signal = ?5, error = ?6, stdout_bytes = ?7, stderr_bytes = ?8,"
@@ -356,7 +356,10 @@ Status Store::FinishAttempt(std::int64_t attempt_id, const AttemptResult& result
   q->Bind(10, static_cast<std::int64_t>(counts.stderr_dropped));
   if (Status s = q->Run(); !s) return s;
   if (db_->Changes() == 0) return NoAttempt(attempt_id);
-  return {};
+  for (const TaskRecord& task : tasks) {
+    if (Status s = SetTaskStatus(run_id, task); !s) return s;
+  }
+  return tx ? tx->Commit() : Status{};
 }
 
 Status Store::MarkAttemptInterrupted(std::int64_t attempt_id, TimePoint at,

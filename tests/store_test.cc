@@ -143,12 +143,12 @@ std::int64_t RunToSuccess(Store& store, int at) {
   std::int64_t run = Must(store.CreateRun(EtlRun(T(at))));
   Must(store.SetRunStatus(run, RunStatus::kRunning, T(at)));
   for (const char* task : {"extract", "load"}) {
-    std::int64_t attempt = Must(store.BeginAttempt(run, task, 1, T(at)));
-    Must(store.SetAttemptProcess(attempt, ProcessIdentity{4242, 4242, 1000, "boot"}));
+    const ProcessIdentity process{4242, 4242, 1000, "boot"};
+    std::int64_t attempt = Must(store.BeginAttempt(run, task, 1, T(at), &process));
     Must(store.AppendOutput(attempt, OutputStream::kStdout, "done\n"));
     Must(store.FinishAttempt(attempt, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
-                             OutputCounts{5, 0, 0, 0}, T(at + 1)));
-    Must(store.SetTaskStatus(run, TaskRecord{task, TaskStatus::kSucceeded, 1, T(at), T(at + 1), 0}));
+                             OutputCounts{5, 0, 0, 0}, T(at + 1), run,
+                             {TaskRecord{task, TaskStatus::kSucceeded, 1, T(at), T(at + 1), 0}}));
   }
   Must(store.SetRunStatus(run, RunStatus::kSucceeded, T(at + 1)));
   return run;
@@ -361,8 +361,8 @@ TEST_CASE("a run's lifecycle round-trips through the store") {
 
   Must(store->SetRunStatus(run, RunStatus::kRunning, T(1)));
   // extract: attempt 1 times out, attempt 2 succeeds.
-  std::int64_t a1 = Must(store->BeginAttempt(run, "extract", 1, T(1)));
-  Must(store->SetAttemptProcess(a1, ProcessIdentity{100, 100, 555, "b-1"}));
+  const ProcessIdentity process{100, 100, 555, "b-1"};
+  std::int64_t a1 = Must(store->BeginAttempt(run, "extract", 1, T(1), &process));
   Must(store->FinishAttempt(a1, AttemptResult{AttemptStatus::kTimeout, {}, 15, "timed out after 5s"},
                             OutputCounts{10, 20, 0, 0}, T(6)));
   Must(store->SetTaskStatus(run, TaskRecord{"extract", TaskStatus::kRetryWait, 1, T(1), {}, {}}));
@@ -429,9 +429,9 @@ TEST_CASE("UnfinishedRuns finds a run left running with its attempt's process id
     if (!a) _exit(12);
     check(store.FinishAttempt(*a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, {}, T(11)));
     check(store.SetTaskStatus(*run, TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(10), T(11), 0}));
-    auto b = store.BeginAttempt(*run, "load", 1, T(11));
+    const ProcessIdentity process{321, 320, 98765, "boot-a"};
+    auto b = store.BeginAttempt(*run, "load", 1, T(11), &process);
     if (!b) _exit(13);
-    check(store.SetAttemptProcess(*b, ProcessIdentity{321, 320, 98765, "boot-a"}));
     check(store.AppendOutput(*b, OutputStream::kStdout, "12345"));
     check(store.AppendOutput(*b, OutputStream::kStderr, "abc"));
     check(store.AppendOutput(*b, OutputStream::kStdout, "678"));
@@ -636,8 +636,15 @@ TEST_CASE("unknown ids are reported as not found") {
   nope.name = "nope";
   CHECK(store->SetTaskStatus(run, nope).error().message ==
         "run " + std::to_string(run) + " has no task 'nope'");
-  CHECK(store->SetAttemptProcess(9, ProcessIdentity{}).error().message == "no attempt 9");
-  CHECK(store->FinishAttempt(9, AttemptResult{}, {}, T(0)).error().code == ErrorCode::kNotFound);
+  CHECK(store->FinishAttempt(9, AttemptResult{}, {}, T(0)).error().message == "no attempt 9");
+  // The attempt's end and its tasks are one transaction: a task the run does
+  // not have leaves the attempt running.
+  std::int64_t a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  CHECK(store->FinishAttempt(a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, {}, T(1), run,
+                             {TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(0), T(1), 0}, nope})
+            .error().code == ErrorCode::kNotFound);
+  CHECK_FALSE(Must(store->GetRun(run)).attempts.at(0).status.has_value());  // still running
+  CHECK(Must(store->GetRun(run)).tasks.at(0).status == TaskStatus::kRunning);
   CHECK(store->GetVersionSource(77).error().code == ErrorCode::kNotFound);
   Must(store->Close());
   Must(store->Close());  // idempotent
