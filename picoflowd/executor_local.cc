@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -277,6 +278,7 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   Ending ending_ = Ending::kNone;
   pid_t pgid_ = 0;             // 0 until spawned; the group outlives the leader
   bool watched_ = false;       // the reaper holds our pid and has not reported it
+  std::optional<std::uint64_t> start_ticks_;  // the leader's start time, if the spawn pinned it
   bool exited_ = false;
   bool finished_ = false;
   std::int64_t exit_status_ = 0;
@@ -362,10 +364,12 @@ int LocalAttempt::Spawn(const SpawnArgs& args, const std::string& workdir, uv_fi
   if (rc != 0) return uv_translate_sys_error(rc);
   MarkInheritableFdsCloexec();
   pid_t pid = 0;
+  const std::uint64_t before = BootTicks();
   rc = ::posix_spawn(&pid, program.c_str(), fa, &attrs.attr,
                      const_cast<char**>(args.argv_ptrs.data()),
                      const_cast<char**>(args.env_ptrs.data()));
   if (rc != 0) return uv_translate_sys_error(rc);
+  if (BootTicks() == before) start_ticks_ = before;  // else read from /proc
   pgid_ = pid;
   reaper_->Watch(pid, this);
   watched_ = true;
@@ -379,7 +383,7 @@ void LocalAttempt::Spawned(const AttemptSpec& spec) {
   ProcessIdentity identity;
   identity.pid = pgid_;
   identity.pgid = pgid_;
-  identity.start_time = ReadProcessStartTime(pgid_).value_or(0);  // a zombie still has it
+  identity.start_time = start_ticks_ ? *start_ticks_ : ReadProcessStartTime(pgid_).value_or(0);
   identity.boot_id = ReadBootId();
   try {
     sink_->OnStarted(identity);

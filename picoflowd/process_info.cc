@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -80,6 +81,15 @@ std::optional<std::uint64_t> ReadProcessStartTime(pid_t pid) {
   ssize_t n = ReadSmallFile(path, buf, sizeof buf);
   if (n <= 0) return std::nullopt;
   return ParseStartTime(std::string_view(buf, static_cast<std::size_t>(n)));
+}
+
+std::uint64_t BootTicks() {
+  static const std::uint64_t ns_per_tick = 1000000000ull / static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK));
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  const std::uint64_t ns = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull +
+                           static_cast<std::uint64_t>(ts.tv_nsec);
+  return ns / ns_per_tick;
 }
 
 const std::string& ReadBootId() {

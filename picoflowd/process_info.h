@@ -16,6 +16,13 @@ namespace picoflow {
 /// exist or the file cannot be parsed.
 std::optional<std::uint64_t> ReadProcessStartTime(pid_t pid);
 
+/// CLOCK_BOOTTIME now, in the clock ticks of ReadProcessStartTime (the
+/// kernel takes a process's start time from that clock when it forks; time
+/// namespaces shift both alike). A process forked between two readings that
+/// agree started at exactly that tick, so its start time is known without a
+/// read of /proc/PID/stat, which costs more than the spawn itself.
+std::uint64_t BootTicks();
+
 /// The current boot id (/proc/sys/kernel/random/boot_id, without the newline),
 /// read once and cached for the life of the process. Returns "" if unreadable.
 const std::string& ReadBootId();

@@ -73,6 +73,27 @@ TEST_CASE("the start time of a live process lies between our own start and now")
   CHECK_FALSE(ReadProcessStartTime(-1).has_value());
 }
 
+TEST_CASE("a process spawned between two equal BootTicks readings started at that tick") {
+  // The local executor relies on this instead of reading /proc/PID/stat.
+  int pinned = 0;
+  for (int i = 0; i < 200; ++i) {
+    const std::uint64_t before = BootTicks();
+    const pid_t pid = SpawnGroupLeader("exit 0");
+    const std::uint64_t after = BootTicks();
+    CHECK(before <= after);
+    const std::optional<std::uint64_t> start = ReadProcessStartTime(pid);  // a zombie still has it
+    REQUIRE(start.has_value());
+    CHECK(*start >= before);
+    CHECK(*start <= after);
+    if (before == after) {
+      ++pinned;
+      CHECK(*start == before);
+    }
+    CHECK(ReapSignal(pid) == 0);
+  }
+  CHECK(pinned > 0);  // a spawn takes far less than a tick (10 ms)
+}
+
 TEST_CASE("the start time is read correctly when the command name holds spaces and parentheses") {
   int ready[2];
   REQUIRE(::pipe(ready) == 0);
