@@ -1,6 +1,7 @@
 #include "picoflowd/store.h"
 
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -190,6 +191,19 @@ TEST_CASE("a new database gets the current schema, WAL and incremental auto-vacu
                                 " sqlite_schema WHERE type = 'table' ORDER BY name)")) ==
         "attempts output output_total run_tasks runs sqlite_sequence workflow_versions workflows");
   Must(db->Close());
+}
+
+TEST_CASE("sqlite's memory stays bounded however much history the store holds") {
+  // Its default page cache would grow to 2 MiB as old pages are read (the
+  // pruner, run.get of old runs); the store caps it at 512 KiB.
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  for (int i = 0; i < 6000; ++i) RunToSuccess(*store, i);
+  for (std::int64_t run = 1; run <= 6000; ++run) Must(store->GetRun(run));  // touch every page
+  CHECK(Must(store->DatabaseBytes()) > 2 * 1024 * 1024);
+  const sqlite3_int64 used = sqlite3_memory_used();
+  MESSAGE("sqlite3_memory_used with 6000 runs stored and read: " << used);
+  CHECK(used < 1024 * 1024);
 }
 
 TEST_CASE("a database with a newer schema version is refused, naming both versions") {
