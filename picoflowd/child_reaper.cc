@@ -30,12 +30,14 @@ ChildReaper::ChildReaper(uv_loop_t* loop) : signal_(this) {
       },
       SIGCHLD);
   if (rc != 0) spdlog::error("child reaper: cannot watch SIGCHLD: {}", uv_strerror(rc));
-  // Only the children keep the daemon busy, and their pipes and timers do.
-  uv_unref(signal_.base());
+  uv_unref(signal_.base());  // referenced only while there are children to reap
 }
 
+// While children are watched the loop must not end, as with uv_spawn's
+// process handles: a task may close its output and keep running.
 void ChildReaper::Watch(pid_t pid, ChildWatcher* watcher) {
   children_.push_back(Child{pid, watcher, false, 0, 0});
+  if (signal_.initialized()) uv_ref(signal_.base());
 }
 
 void ChildReaper::Forget(pid_t pid) {
@@ -74,6 +76,7 @@ void ChildReaper::OnSigchld() {
     if (it == children_.end()) break;
     const Child c = *it;
     children_.erase(it);
+    if (children_.empty() && signal_.initialized()) uv_unref(signal_.base());
     if (c.watcher != nullptr) c.watcher->OnChildExit(c.status, c.term_signal);
   }
 }

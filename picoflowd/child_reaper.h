@@ -26,7 +26,7 @@ class ChildWatcher {
 class ChildReaper {
  public:
   /// Starts watching SIGCHLD on `loop`, which must outlive the reaper. The
-  /// signal handle does not keep the loop alive by itself.
+  /// signal handle keeps the loop alive only while children are watched.
   explicit ChildReaper(uv_loop_t* loop);
   ChildReaper(const ChildReaper&) = delete;
   ChildReaper& operator=(const ChildReaper&) = delete;
