@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+from exec_wrapper import command
+
 PICOFLOWD, PICOFLOWCTL, MODULE_DIR, HTTP_SERVER = sys.argv[1:5]
 
 
@@ -81,9 +83,10 @@ def main():
         for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "SSH_AUTH_SOCK"):
             env.pop(var, None)
         sock = f"{d}/s.sock"
-        procs.append(subprocess.Popen([PICOFLOWD, "--socket", sock, "--state-dir", f"{d}/state"],
+        procs.append(subprocess.Popen(command(PICOFLOWD) + ["--socket", sock, "--state-dir",
+                                                            f"{d}/state"],
                                       env=env, stderr=open(f"{d}/picoflowd.log", "w")))
-        ctl = [PICOFLOWCTL, "--socket", sock]
+        ctl = command(PICOFLOWCTL) + ["--socket", sock]
         wait_until(lambda: subprocess.run(ctl + ["daemon", "version"], capture_output=True).returncode == 0,
                    "picoflowd")
 

@@ -47,6 +47,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
+from exec_wrapper import command
+
 SEED = 20240331
 EXPRESSIONS = 10000
 CASES_PER_EXPRESSION = 3
@@ -219,7 +221,7 @@ def build_cases(rng):
 
 def run_oracle(oracle, cases):
     lines = ''.join('%s\t%s\t%d\n' % (case[0], case[2], case[3]) for case in cases)
-    out = subprocess.run([oracle], input=lines, capture_output=True, text=True, check=True)
+    out = subprocess.run(command(oracle), input=lines, capture_output=True, text=True, check=True)
     answers = out.stdout.splitlines()
     assert len(answers) == len(cases), 'oracle answered %d of %d' % (len(answers), len(cases))
     return answers

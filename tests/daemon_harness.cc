@@ -80,8 +80,13 @@ pid_t Spawn(const std::string& path, const std::vector<std::string>& argv,
   const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   const int out = ::open(out_path.c_str(), flags, 0644);
   const int err = ::open(err_path.c_str(), flags, 0644);
-  std::vector<std::string> full_argv = {path};
+  // Under emulation this build's programs are foreign binaries that only the
+  // emulator can run; host programs (/bin/sh, ...) run as they are.
+  std::vector<std::string> full_argv;
+  if (path == PicoflowdPath() || path == PicoflowctlPath()) full_argv = ExecWrapper();
+  full_argv.push_back(path);
   full_argv.insert(full_argv.end(), argv.begin(), argv.end());
+  const std::string exe = full_argv.front();
   std::vector<char*> c_argv = CStrings(full_argv);
   std::vector<char*> c_env = CStrings(env);
   gid_t gid = 0;
@@ -107,8 +112,8 @@ pid_t Spawn(const std::string& path, const std::vector<std::string>& argv,
         ::_exit(124);
       }
     }
-    ::execve(path.c_str(), c_argv.data(), c_env.data());
-    const std::string msg = "exec " + path + ": " + std::strerror(errno) + "\n";
+    ::execve(exe.c_str(), c_argv.data(), c_env.data());
+    const std::string msg = "exec " + exe + ": " + std::strerror(errno) + "\n";
     (void)!::write(2, msg.data(), msg.size());
     ::_exit(127);
   }
@@ -167,6 +172,17 @@ std::vector<pid_t> AllPids() {
 
 const char* PicoflowdPath() { return PICOFLOWD_PATH; }
 const char* PicoflowctlPath() { return PICOFLOWCTL_PATH; }
+
+const std::vector<std::string>& ExecWrapper() {
+  static const std::vector<std::string> words = [] {
+    std::vector<std::string> out;
+    const char* env = std::getenv("PICOFLOW_TEST_EXEC_WRAPPER");
+    std::istringstream in(env != nullptr ? env : "");
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+  }();
+  return words;
+}
 
 bool WaitUntil(const std::function<bool()>& predicate, Millis timeout, Millis interval) {
   const auto deadline = Clock::now() + timeout;

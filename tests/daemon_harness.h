@@ -178,4 +178,10 @@ class DaemonHarness {
 const char* PicoflowdPath();
 const char* PicoflowctlPath();
 
+/// The command that runs this build's programs, split at spaces from
+/// $PICOFLOW_TEST_EXEC_WRAPPER (its first word an absolute path; cross/test.sh
+/// sets it to the qemu-user emulator of an ARM build); empty when they run
+/// natively. The harness puts it before picoflowd and picoflowctl.
+const std::vector<std::string>& ExecWrapper();
+
 }  // namespace picoflow::test

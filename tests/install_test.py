@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 
+from exec_wrapper import command
+
 TIMEOUT_S = 120
 
 
@@ -57,7 +59,7 @@ def check_tree(root, src, version, prefix, bindir, sbindir, sysconfdir, datadir,
     must_exist(picoflowd, 'picoflowd (sbindir)', executable=True)
     must_exist(picoflowctl, 'picoflowctl (bindir)', executable=True)
     for exe in (picoflowd, picoflowctl):
-        out = run([exe, '--version'])
+        out = run(command(exe) + ['--version'])
         expect(out.returncode == 0 and version in out.stdout,
                '%s --version: %d %r' % (exe, out.returncode, out.stdout + out.stderr))
 

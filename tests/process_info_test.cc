@@ -39,6 +39,11 @@ pid_t SpawnGroupLeader(const char* command, int stdout_fd = -1) {
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   REQUIRE(rc == 0);
+  // posix_spawn returns after the child's setsid() and exec, except under
+  // qemu-user (cross/test.sh), which runs the CLONE_VFORK child as a plain
+  // fork: wait for the new group, or a group kill could come before it exists.
+  for (int i = 0; i < 50000 && ::getpgid(pid) != pid; ++i) ::usleep(100);
+  REQUIRE(::getpgid(pid) == pid);
   return pid;
 }
 

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <map>
 #include <set>
 
@@ -29,12 +30,12 @@ struct Simulation {
   std::map<std::string, int> failures;
   std::map<std::string, AttemptStatus> failure_kind;
   std::vector<std::string> started;
-  std::vector<std::pair<std::string, long>> retry_delays;
+  std::vector<std::pair<std::string, std::int64_t>> retry_delays;
   int max_running = 0;
 
   void Go(Run& run) {
-    long now = 0;
-    std::multimap<long, std::pair<int, bool>> events;  // time -> (task, is_retry_due)
+    std::int64_t now = 0;
+    std::multimap<std::int64_t, std::pair<int, bool>> events;  // time -> (task, is_retry_due)
     auto start_ready = [&] {
       while (auto task = run.PopReady()) {
         const std::string& name = run.workflow().tasks[*task].name;
@@ -197,9 +198,9 @@ tasks:
   sim.failures = {{"flaky", 5}};
   sim.duration = {{"flaky", 0}};
   sim.Go(*run);
-  std::vector<long> delays;
+  std::vector<std::int64_t> delays;
   for (auto& [name, d] : sim.retry_delays) delays.push_back(d);
-  CHECK(delays == std::vector<long>{1000, 2000, 4000, 5000, 5000});
+  CHECK(delays == std::vector<std::int64_t>{1000, 2000, 4000, 5000, 5000});
   CHECK(Join(sim.started) == "flaky@0 flaky@1000 flaky@3000 flaky@7000 flaky@12000 flaky@17000");
   CHECK(run->attempts(0) == 6);
   CHECK(run->status() == RunStatus::kSucceeded);

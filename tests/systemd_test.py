@@ -38,6 +38,8 @@ import sys
 import tempfile
 import time
 
+from exec_wrapper import command
+
 READY_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 
@@ -71,7 +73,8 @@ class Case:
         return env
 
     def args(self):
-        return [self.picoflowd, '--config', '', '--socket', self.path('s.sock'),
+        return command(self.picoflowd) + [
+                '--config', '', '--socket', self.path('s.sock'),
                 '--state-dir', self.path('state'), '--workflows-dir', self.path('workflows'),
                 '--shutdown-grace', '2']
 
@@ -342,7 +345,7 @@ def case_config(c):
     with open(conf, 'w', encoding='utf-8') as f:
         f.write('# test\nsocket: %s\nstate_dir: %s\nworkflows_dir: %s\nlog_level: debug\n'
                 'shutdown_grace: 1s\n' % (c.path('c.sock'), c.path('st'), c.path('wf')))
-    base = [c.picoflowd, '--config', conf]
+    base = command(c.picoflowd) + ['--config', conf]
     c.start({}, base)
     expect('result' in wait_answer(c.path('c.sock'), READY_TIMEOUT_S), 'no answer on c.sock')
     os.kill(c.pid, signal.SIGTERM)
@@ -357,7 +360,7 @@ def case_config(c):
     # User mode without --config: $XDG_CONFIG_HOME/picoflow/picoflowd.yaml.
     os.makedirs(c.path('config/picoflow'))
     shutil.copy(conf, c.path('config/picoflow/picoflowd.yaml'))
-    c.start({}, [c.picoflowd])
+    c.start({}, command(c.picoflowd))
     expect('result' in wait_answer(c.path('c.sock'), READY_TIMEOUT_S), 'XDG config not read')
     os.kill(c.pid, signal.SIGTERM)
     expect(c.wait_exit(STOP_TIMEOUT_S) == 0, 'exit code after SIGTERM')
@@ -365,7 +368,7 @@ def case_config(c):
     bad = c.path('bad.yaml')
     with open(bad, 'w', encoding='utf-8') as f:
         f.write('socket: /x.sock\nstate-dir: /y\n')
-    out = subprocess.run([c.picoflowd, '--config', bad], env=c.env({}), capture_output=True,
+    out = subprocess.run(command(c.picoflowd) + ['--config', bad], env=c.env({}), capture_output=True,
                          text=True, timeout=READY_TIMEOUT_S, check=False)
     want = "%s:2:1: unknown key 'state-dir' (did you mean 'state_dir'?)" % bad
     expect(out.returncode == 2 and want in out.stderr,
