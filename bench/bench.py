@@ -228,10 +228,11 @@ def stripped_size(path, strip='strip'):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default='build-bench')
-    ap.add_argument('--out', default='bench/results.md')
+    ap.add_argument('--out', help='default: bench/results.md, or bench/results-quick.md with --quick')
     ap.add_argument('--quick', action='store_true')
     args = ap.parse_args()
     quick = args.quick
+    out = args.out or ('bench/results-quick.md' if quick else 'bench/results.md')
     build = os.path.abspath(args.build)
 
     rounds = 5 if quick else 15
@@ -419,7 +420,7 @@ def main():
             d.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    report(args.out, quick, rows, notes)
+    report(out, quick, rows, notes)
 
 
 def report(path, quick, rows, notes):
@@ -443,7 +444,7 @@ def report(path, quick, rows, notes):
         '',
         f'- Machine: {os.cpu_count()} cores ({cpu}), {mem:,} MiB, Linux {platform.release()}',
         f'- Date: {datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}',
-        f'- Build: meson minsize (-Os) + LTO + --gc-sections, g++ {gxx}; ninja {ninja}',
+        f'- Build: meson minsize (-Os) + LTO + --gc-sections + NDEBUG, g++ {gxx}; ninja {ninja}',
         '',
         '| figure | how | value | target | verdict |',
         '|---|---|---|---|---|',

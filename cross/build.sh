@@ -2,7 +2,7 @@
 # Cross-builds picoflow for ARCH after installing what is missing (cross/deps.sh):
 #   cross/build.sh armhf|aarch64            build-ARCH: debugoptimized, with the tests
 #   cross/build.sh armhf|aarch64 --release  build-bench-ARCH: bench/run.sh's native
-#                                           options (-Os, LTO, no tests)
+#                                           options (-Os, LTO, NDEBUG, no tests)
 # Configures each directory once; two jobs, like scripts/build.sh.
 set -eu
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ cross/deps.sh "$arch"
 
 if [ "$release" = 1 ]; then
   dir=build-bench-$arch
-  set -- --buildtype=minsize -Db_lto=true -Dtests=false
+  set -- --buildtype=minsize -Db_lto=true -Db_ndebug=true -Dtests=false
 else
   dir=build-$arch
   set -- --buildtype=debugoptimized
