@@ -232,7 +232,7 @@ def main():
     ap.add_argument('--quick', action='store_true')
     args = ap.parse_args()
     quick = args.quick
-    out = args.out or ('bench/results-quick.md' if quick else 'bench/results.md')
+    out_path = args.out or ('bench/results-quick.md' if quick else 'bench/results.md')
     build = os.path.abspath(args.build)
 
     rounds = 5 if quick else 15
@@ -420,7 +420,7 @@ def main():
             d.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    report(out, quick, rows, notes)
+    report(out_path, quick, rows, notes)
 
 
 def report(path, quick, rows, notes):
