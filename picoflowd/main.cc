@@ -1,9 +1,12 @@
 // picoflowd: flags -> DaemonConfig -> Daemon.
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 
 #include "common/duration.h"
 #include "common/paths.h"
@@ -11,7 +14,24 @@
 #include "picoflowd/daemon_config_file.h"
 #include "picoflowd/logging.h"
 
+namespace {
+
+// A daemon started with 0, 1 or 2 closed (`picoflowd <&- >&- 2>&-`, some init
+// scripts) would hand those numbers to its first files: libuv's epoll fd and
+// signal pipe, the socket, task pipes. Its log lines (fd 2) would then be
+// written into one of them. /dev/null fills the gaps before anything opens.
+void EnsureStdioOpen() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    // open() takes the lowest free number: fd, as every lower one is open now.
+    if (::open("/dev/null", O_RDWR) < 0) std::_Exit(1);  // nothing to report it on
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  EnsureStdioOpen();
   using namespace picoflow;
   CLI::App app{"picoflowd - the picoflow workflow daemon", "picoflowd"};
   app.set_version_flag("--version", PICOFLOW_VERSION);
