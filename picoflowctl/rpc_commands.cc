@@ -90,6 +90,14 @@ void PrintRunTable(const json& run, bool colour) {
 
 int RunExitCode(const json& run) { return run["status"] == "succeeded" ? kExitOk : kExitFailed; }
 
+// With --json, `logs` prints one compact JSON object per output chunk, as
+// run.logs pages and run.output notifications give them: a stream of lines a
+// script reads as it comes.
+void PrintChunkJson(const json& chunk) {
+  std::printf("%s\n", chunk.dump().c_str());
+  std::fflush(stdout);
+}
+
 // Pages through stored output after `*cursor`, printing it.
 bool PrintStoredLogs(Session& s, std::int64_t run_id, const std::string& task, std::int64_t* cursor,
                      OutputPrinter& printer) {
@@ -100,7 +108,11 @@ bool PrintStoredLogs(Session& s, std::int64_t run_id, const std::string& task, s
     if (!page) return false;
     if ((*page)["chunks"].empty()) return true;
     for (const json& c : (*page)["chunks"]) {
-      printer.Print(c["task"], c["stream"] == "stderr", c["data"]);
+      if (s.globals().json) {
+        PrintChunkJson(c);
+      } else {
+        printer.Print(c["task"], c["stream"] == "stderr", c["data"]);
+      }
     }
     *cursor = (*page)["next"].get<std::int64_t>();
   }
@@ -134,7 +146,11 @@ std::optional<json> FollowRun(Session& s, std::int64_t run_id, const std::string
   json params = {{"run_id", run_id}, {"follow", true}, {"after", cursor}};
   if (!task.empty()) params["task"] = task;
   auto done = s.Call(method::kRunLogs, params, [&](const Notification& n) {
-    PrintFollowed(n, printer, s.colour(), false);
+    if (!s.globals().json) {
+      PrintFollowed(n, printer, s.colour(), false);
+    } else if (n.method == "run.output") {
+      PrintChunkJson(n.params);
+    }
   });
   printer.Finish();
   return done;

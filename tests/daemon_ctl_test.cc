@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "protocol/methods.h"
@@ -131,6 +133,17 @@ TEST_CASE("status, history, logs, workflows and remove show a submitted workflow
   CHECK_MESSAGE(Contains(all_logs.out, "hello | hello world\n"), all_logs.out);
   CHECK_MESSAGE(Contains(all_logs.out, "after | after\n"), all_logs.out);
   CHECK_MESSAGE(Contains(all_logs.out, "after ! to stderr\n"), all_logs.out);
+  // --json: one object per chunk, a line each.
+  const ProcessResult json_logs = h.RunCtl({"--json", "logs", "ctl-good", "--task", "after"});
+  CHECK(json_logs.code == 0);
+  std::istringstream lines(json_logs.out);
+  std::set<std::string> chunks;
+  for (std::string line; std::getline(lines, line);) {
+    const json chunk = json::parse(line);
+    CHECK(chunk["task"] == "after");
+    chunks.insert(chunk["stream"].get<std::string>() + ":" + chunk["data"].get<std::string>());
+  }
+  CHECK(chunks == std::set<std::string>{"stderr:to stderr\n", "stdout:after\n"});
 
   const ProcessResult workflows = h.RunCtl({"workflows"});
   CHECK(workflows.code == 0);
