@@ -22,6 +22,7 @@
 
 #include "common/workflow.h"
 #include "picoflowd/uv_handle.h"
+#include "tests/executor_test_util.h"
 
 namespace picoflow {
 namespace {
@@ -43,65 +44,11 @@ bool UnderEmulation() {
 constexpr const char* kNoSpawnErrorsUnderQemu =
     "skipped under qemu-user: its posix_spawn cannot report exec/chdir failures";
 
-// Records everything an attempt reports. By default it owns the attempt and
-// destroys it from OnFinished, as the daemon's runs may.
-class Recorder final : public AttemptSink {
- public:
-  std::unique_ptr<Attempt> attempt;
-  bool destroy_on_finish = true;
-  bool keep_output = true;
-  std::optional<ProcessIdentity> started;
-  int started_calls = 0;
-  std::string out, err;
-  std::uint64_t out_bytes = 0, err_bytes = 0;
-  std::size_t max_chunk = 0;
-  std::optional<AttemptResult> result;
-  int finished_calls = 0;
+using test::Recorder;
+using test::TestLoop;
 
-  void OnStarted(const ProcessIdentity& identity) override {
-    started = identity;
-    ++started_calls;
-  }
-  void OnOutput(OutputStream stream, std::string_view data) override {
-    bool is_out = stream == OutputStream::kStdout;
-    (is_out ? out_bytes : err_bytes) += data.size();
-    max_chunk = std::max(max_chunk, data.size());
-    if (keep_output) (is_out ? out : err).append(data);
-  }
-  void OnFinished(const AttemptResult& r) override {
-    result = r;
-    ++finished_calls;
-    if (destroy_on_finish) attempt.reset();
-  }
-};
-
-// One uv loop per test. At the end it runs the loop until every handle has
-// closed and checks that the loop closes cleanly (nothing leaked).
-class TestLoop {
- public:
-  TestLoop() { uv_loop_init(&loop_); }
-  ~TestLoop() {
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop_) == 0);
-  }
-  uv_loop_t* get() { return &loop_; }
-
-  /// Runs the loop until pred() holds or `limit` passes; returns pred().
-  bool RunUntil(const std::function<bool()>& pred, milliseconds limit = 10s) {
-    bool expired = false;
-    UvHandle<uv_timer_t> guard(&expired);
-    uv_timer_init(&loop_, guard.get());
-    guard.MarkInitialized();
-    uv_timer_start(
-        guard.get(), [](uv_timer_t* t) noexcept { *static_cast<bool*>(t->data) = true; },
-        static_cast<std::uint64_t>(limit.count()), 0);
-    while (!pred() && !expired) uv_run(&loop_, UV_RUN_ONCE);
-    return pred();
-  }
-
- private:
-  uv_loop_t loop_;
-};
+// How long a test waits for an attempt's events.
+constexpr milliseconds kWait = 10s;
 
 class TempDir {
  public:
@@ -156,7 +103,7 @@ void RunToEnd(TestLoop& loop, const AttemptSpec& spec, Recorder& rec) {
   LocalExecutor executor(loop.get());
   rec.attempt = executor.Start(spec, rec);
   CHECK(rec.finished_calls == 0);  // never from inside Start
-  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }));
+  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }, kWait));
 }
 
 // The state letter of /proc/PID/stat ('R', 'S', 'Z', ...), or 0 if there is no such process.
@@ -461,10 +408,10 @@ TEST_CASE("cancel terminates the group and reports cancelled; later cancels chan
   Task task = ShellTask("echo ready; sleep 30");
   LocalExecutor executor(loop.get());
   rec.attempt = executor.Start(Spec(task), rec);
-  REQUIRE(loop.RunUntil([&] { return rec.out == "ready\n"; }));
+  REQUIRE(loop.RunUntil([&] { return rec.out == "ready\n"; }, kWait));
   rec.attempt->Cancel();
   rec.attempt->Cancel();
-  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }));
+  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }, kWait));
   rec.attempt->Cancel();
   loop.RunUntil([] { return false; }, 50ms);
 
@@ -518,7 +465,7 @@ TEST_CASE("the task sees only fds 0-2, even fds the daemon left inheritable") {
   Task task = ShellTask("echo ready; sleep 30; true");
   LocalExecutor executor(loop.get());
   rec.attempt = executor.Start(Spec(task), rec);
-  REQUIRE(loop.RunUntil([&] { return rec.out == "ready\n"; }));
+  REQUIRE(loop.RunUntil([&] { return rec.out == "ready\n"; }, kWait));
 
   std::set<std::string> fds;
   std::string dir = "/proc/" + std::to_string(rec.started->pid) + "/fd";
@@ -530,7 +477,7 @@ TEST_CASE("the task sees only fds 0-2, even fds the daemon left inheritable") {
   CHECK_MESSAGE(listed == "0 1 2 ", "fds: ", listed);
   CHECK(std::filesystem::read_symlink(dir + "/0") == "/dev/null");
   rec.attempt->Cancel();
-  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }));
+  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }, kWait));
   ::close(leaked);
   ::close(high);
 }
@@ -567,13 +514,13 @@ TEST_CASE("destroying an attempt mid-run kills its group, reaps it and reports n
   Task task = ShellTask("sleep 30 & echo $!; wait");
   LocalExecutor executor(loop.get());
   rec.attempt = executor.Start(Spec(task), rec);
-  REQUIRE(loop.RunUntil([&] { return rec.out.find('\n') != std::string::npos; }));
+  REQUIRE(loop.RunUntil([&] { return rec.out.find('\n') != std::string::npos; }, kWait));
   pid_t leader = rec.started->pid;
   pid_t grandchild = FirstLinePid(rec.out);
   rec.attempt.reset();
 
   // The reaper still reaps the leader after the attempt is gone: no zombie is left.
-  CHECK(loop.RunUntil([&] { return ProcessState(leader) == 0; }));
+  CHECK(loop.RunUntil([&] { return ProcessState(leader) == 0; }, kWait));
   CHECK(WaitGone(grandchild));
   CHECK(rec.finished_calls == 0);
 }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -19,25 +20,35 @@
 
 namespace picoflow::test {
 
-// Records what an attempt reports; owns the attempt and drops it when finished.
+// Records everything an attempt reports. By default it owns the attempt and
+// destroys it from OnFinished, as the daemon's runs may.
 class Recorder final : public AttemptSink {
  public:
   std::unique_ptr<Attempt> attempt;
+  bool destroy_on_finish = true;
   bool keep_output = true;
+  std::optional<ProcessIdentity> started;
+  int started_calls = 0;
   std::string out, err;
-  std::uint64_t out_bytes = 0;
+  std::uint64_t out_bytes = 0, err_bytes = 0;
+  std::size_t max_chunk = 0;
   std::optional<AttemptResult> result;
   int finished_calls = 0;
 
-  void OnStarted(const ProcessIdentity&) override {}
+  void OnStarted(const ProcessIdentity& identity) override {
+    started = identity;
+    ++started_calls;
+  }
   void OnOutput(OutputStream stream, std::string_view data) override {
-    if (stream == OutputStream::kStdout) out_bytes += data.size();
-    if (keep_output) (stream == OutputStream::kStdout ? out : err).append(data);
+    const bool is_out = stream == OutputStream::kStdout;
+    (is_out ? out_bytes : err_bytes) += data.size();
+    max_chunk = std::max(max_chunk, data.size());
+    if (keep_output) (is_out ? out : err).append(data);
   }
   void OnFinished(const AttemptResult& r) override {
     result = r;
     ++finished_calls;
-    attempt.reset();
+    if (destroy_on_finish) attempt.reset();
   }
 };
 
