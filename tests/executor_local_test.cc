@@ -23,6 +23,7 @@
 #include "common/workflow.h"
 #include "picoflowd/uv_handle.h"
 #include "tests/executor_test_util.h"
+#include "tests/test_util.h"
 
 namespace picoflow {
 namespace {
@@ -45,27 +46,11 @@ constexpr const char* kNoSpawnErrorsUnderQemu =
     "skipped under qemu-user: its posix_spawn cannot report exec/chdir failures";
 
 using test::Recorder;
+using test::TempDir;
 using test::TestLoop;
 
 // How long a test waits for an attempt's events.
 constexpr milliseconds kWait = 10s;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "picoflow-exec-XXXXXX").string();
-    REQUIRE(::mkdtemp(templ.data()) != nullptr);
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A task that runs `command` through /bin/sh -c.
 Task ShellTask(std::string command) {

@@ -74,8 +74,8 @@ TEST_CASE("a peer of another uid is answered -32005 and closed") {
     return;
   }
   Harness h;
-  const std::string path = h.dir.path + "/w.sock";
-  int fd = WorldSocket(h.dir.path, path);
+  const std::string path = h.dir.path() + "/w.sock";
+  int fd = WorldSocket(h.dir.path(), path);
   REQUIRE(fd >= 0);
   REQUIRE(h.server->Adopt(fd).ok());
   int rc = RunAsNobody(h, {}, [&] {
@@ -102,8 +102,8 @@ TEST_CASE("a member of the read group may read but not write") {
   RpcServerOptions options;
   options.group = 4242;
   Harness h(options);
-  const std::string path = h.dir.path + "/w.sock";
-  int fd = WorldSocket(h.dir.path, path);
+  const std::string path = h.dir.path() + "/w.sock";
+  int fd = WorldSocket(h.dir.path(), path);
   REQUIRE(fd >= 0);
   REQUIRE(h.server->Adopt(fd).ok());
   int rc = RunAsNobody(h, {4242}, [&] {

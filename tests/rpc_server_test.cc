@@ -303,10 +303,10 @@ TEST_CASE("adopting an fd that is not a listening Unix socket is refused") {
 TEST_CASE("a client of a missing daemon is told it is unreachable, with the path") {
   TempDir dir;
   Client c;
-  auto r = c.Connect(dir.path + "/none.sock", 100ms);
+  auto r = c.Connect(dir.path() + "/none.sock", 100ms);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == ErrorCode::kUnavailable);
-  CHECK(r.error().message.find(dir.path + "/none.sock") != std::string::npos);
+  CHECK(r.error().message.find(dir.path() + "/none.sock") != std::string::npos);
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ TEST_CASE("a second server on a live socket is refused") {
 
 TEST_CASE("a stale socket file is replaced, and a file that is not a socket is refused") {
   Harness h;
-  ::mkdir((h.dir.path + "/ctl").c_str(), 0700);
+  ::mkdir((h.dir.path() + "/ctl").c_str(), 0700);
   {
     int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
     sockaddr_un addr{};
@@ -46,7 +46,7 @@ TEST_CASE("a stale socket file is replaced, and a file that is not a socket is r
   h.WithClient([&] { works = HandshakeWorks(h.path); });
   CHECK(works);
 
-  const std::string plain = h.dir.path + "/ctl/plain";
+  const std::string plain = h.dir.path() + "/ctl/plain";
   {
     std::FILE* f = std::fopen(plain.c_str(), "w");
     std::fclose(f);
@@ -62,13 +62,13 @@ TEST_CASE("a stale socket file is replaced, and a file that is not a socket is r
 TEST_CASE("a socket path too long for sun_path is refused before anything is created") {
   TempDir dir;
   RpcServerOptions options;
-  options.socket_path = dir.path + "/sub/" + std::string(110, 's');
+  options.socket_path = dir.path() + "/sub/" + std::string(110, 's');
   Harness h(options);
   auto refused = h.server->Listen();
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == ErrorCode::kInvalid);
   CHECK(refused.error().message.find("more than the 107") != std::string::npos);
-  CHECK_FALSE(std::filesystem::exists(dir.path + "/sub"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/sub"));
 }
 
 TEST_CASE("the socket directory is created 0700 and the socket is 0600") {
@@ -76,7 +76,7 @@ TEST_CASE("the socket directory is created 0700 and the socket is 0600") {
   REQUIRE(h.server->Listen().ok());
   struct stat dir_st{};
   struct stat sock_st{};
-  REQUIRE(::stat((h.dir.path + "/ctl").c_str(), &dir_st) == 0);
+  REQUIRE(::stat((h.dir.path() + "/ctl").c_str(), &dir_st) == 0);
   REQUIRE(::stat(h.path.c_str(), &sock_st) == 0);
   CHECK((dir_st.st_mode & 07777) == 0700);
   CHECK((sock_st.st_mode & 07777) == 0600);
@@ -94,7 +94,7 @@ TEST_CASE("with a read group the directory is 0750 and the socket 0660, both of 
   REQUIRE(h.server->Listen().ok());
   struct stat dir_st{};
   struct stat sock_st{};
-  REQUIRE(::stat((h.dir.path + "/ctl").c_str(), &dir_st) == 0);
+  REQUIRE(::stat((h.dir.path() + "/ctl").c_str(), &dir_st) == 0);
   REQUIRE(::stat(h.path.c_str(), &sock_st) == 0);
   CHECK((dir_st.st_mode & 07777) == 0750);
   CHECK(dir_st.st_gid == 4242);
@@ -104,7 +104,7 @@ TEST_CASE("with a read group the directory is 0750 and the socket 0660, both of 
 
 TEST_CASE("an unsafe socket directory is refused with the fix in the message") {
   Harness h;
-  const std::string dir = h.dir.path + "/ctl";
+  const std::string dir = h.dir.path() + "/ctl";
   ::mkdir(dir.c_str(), 0700);
   ::chmod(dir.c_str(), 0777);
   auto open_dir = h.server->Listen();

@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -23,25 +22,13 @@
 #include "picoflowd/uv_handle.h"
 #include "protocol/client.h"
 #include "protocol/methods.h"
+#include "tests/test_util.h"
 
 namespace picoflow::test {
 
 using namespace std::chrono_literals;
 
 inline constexpr auto kWait = 5000ms;  // any single client operation
-
-// A fresh directory under /tmp (short, for sun_path), removed with its contents.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/pfrpc.XXXXXX";
-    path = ::mkdtemp(name);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 // Runs `fn` once on the loop after `delay`; owns its timer.
 class Later {
@@ -97,7 +84,7 @@ class Harness {
   explicit Harness(RpcServerOptions options = {}) {
     spdlog::set_level(spdlog::level::off);  // refusals here are expected
     uv_loop_init(&loop);
-    path = dir.path + "/ctl/d.sock";
+    path = dir.path() + "/ctl/d.sock";
     if (options.socket_path.empty()) options.socket_path = path;
     path = options.socket_path;
     server = std::make_unique<RpcServer>(&loop, options, dispatcher);
@@ -157,7 +144,7 @@ class Harness {
   }
 
   uv_loop_t loop{};
-  TempDir dir;
+  TempDir dir{"pfrpc", "/tmp"};  // short: the socket path must fit sun_path
   std::string path;
   Dispatcher dispatcher;
   std::unique_ptr<RpcServer> server;

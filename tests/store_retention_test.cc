@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -16,40 +15,14 @@
 #include "picoflowd/run.h"
 #include "picoflowd/sqlite_db.h"
 #include "picoflowd/store.h"
+#include "tests/test_util.h"
 
 namespace picoflow {
 namespace {
 
-namespace fs = std::filesystem;
+using test::Must;
+using test::TempDir;
 using namespace std::chrono_literals;
-
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/retention_test.XXXXXX";
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-template <class T>
-T Must(Result<T> result) {
-  REQUIRE_MESSAGE(result.ok(), (result.ok() ? "" : result.error().message));
-  return std::move(*result);
-}
-
-void Must(const Status& status) {
-  REQUIRE_MESSAGE(status.ok(), (status.ok() ? "" : status.error().message));
-}
 
 TimePoint T(int seconds) { return FromMillis(1'700'000'000'000) + std::chrono::seconds(seconds); }
 

@@ -19,30 +19,14 @@
 #include "picoflowd/run.h"
 #include "picoflowd/sqlite_db.h"
 #include "picoflowd/store_schema.h"
+#include "tests/test_util.h"
 
 namespace picoflow {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh directory per test, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/store_test.XXXXXX";
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using test::Must;
+using test::TempDir;
 
 // Test times: whole milliseconds, as the store keeps them.
 TimePoint T(int seconds) { return FromMillis(1'700'000'000'000) + std::chrono::seconds(seconds); }
@@ -62,16 +46,6 @@ std::unique_ptr<Store> OpenStore(const std::string& path, StoreOptions options =
   auto store = Store::Open(path, options);
   REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.error().message));
   return std::move(*store);
-}
-
-template <class T>
-T Must(Result<T> result) {
-  REQUIRE_MESSAGE(result.ok(), (result.ok() ? "" : result.error().message));
-  return std::move(*result);
-}
-
-void Must(const Status& status) {
-  REQUIRE_MESSAGE(status.ok(), (status.ok() ? "" : status.error().message));
 }
 
 NewRun EtlRun(TimePoint at, std::string source = kYaml) {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "tests/test_util.h"
 #include "tests/workflow_test_util.h"
 
 namespace picoflow {
@@ -475,22 +476,6 @@ TEST_CASE("past 100 problems the rest are counted, not listed") {
   CHECK(errors[100] == "wf.yaml: ... and 50 more problems not shown");
 }
 
-// A temporary directory removed at the end of the test.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/picoflow-load-XXXXXX";
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-  std::string Write(const std::string& name, const std::string& content) const {
-    std::ofstream(path + "/" + name, std::ios::binary) << content;
-    return path + "/" + name;
-  }
-};
-
 TEST_CASE("LoadWorkflowFile reads a file and names it in diagnostics") {
   TempDir dir;
   const std::string good = dir.Write("good.yaml", OneShellTask(""));
@@ -510,9 +495,9 @@ TEST_CASE("LoadWorkflowFile refuses directories, missing, special and oversized 
     REQUIRE(loaded.diagnostics.size() == 1);
     return loaded.diagnostics[0].ToString();
   };
-  CHECK(only(dir.path) == dir.path + ": is a directory, not a workflow file");
-  CHECK(only(dir.path + "/none.yaml") == dir.path + "/none.yaml: cannot open: No such file or directory");
-  const std::string fifo = dir.path + "/fifo";
+  CHECK(only(dir.path()) == dir.path() + ": is a directory, not a workflow file");
+  CHECK(only(dir.path() + "/none.yaml") == dir.path() + "/none.yaml: cannot open: No such file or directory");
+  const std::string fifo = dir.path() + "/fifo";
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
   CHECK(only(fifo) == fifo + ": is not a regular file");
   const std::string big = dir.Write("big.yaml", "a: \"" + std::string(2 * 1024 * 1024, 'x') + "\"\n");
@@ -529,11 +514,11 @@ TEST_CASE("ReadWorkflowFile returns the text, or an error with a code and no pat
   Result<std::string> text = ReadWorkflowFile(file);
   REQUIRE(text.ok());
   CHECK(*text == "name: w\n");
-  Result<std::string> missing = ReadWorkflowFile(dir.path + "/none.yaml");
+  Result<std::string> missing = ReadWorkflowFile(dir.path() + "/none.yaml");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == ErrorCode::kNotFound);
   CHECK(missing.error().message == "cannot open: No such file or directory");
-  Result<std::string> directory = ReadWorkflowFile(dir.path);
+  Result<std::string> directory = ReadWorkflowFile(dir.path());
   REQUIRE_FALSE(directory.ok());
   CHECK(directory.error().code == ErrorCode::kInvalid);
   const std::string big = dir.Write("big.yaml", std::string(600'000, '#') + "\n" + std::string(600'000, '#'));

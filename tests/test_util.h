@@ -1,0 +1,64 @@
+#pragma once
+// Helpers every test suite uses: a temporary directory, and Must() for
+// Results that a test cannot go on without.
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "common/result.h"
+
+namespace picoflow::test {
+
+// A fresh directory, removed with everything in it at the end of the test.
+// It is made under $TMPDIR (else /tmp), or under `base` when given: Unix
+// socket tests pass "/tmp" so their paths stay short enough for sun_path.
+class TempDir {
+ public:
+  explicit TempDir(std::string_view name = "picoflow-test", const char* base = nullptr) {
+    if (base == nullptr) base = std::getenv("TMPDIR");
+    if (base == nullptr || *base == '\0') base = "/tmp";
+    std::string pattern = std::string(base) + "/" + std::string(name) + ".XXXXXX";
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path_ = std::move(pattern);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  /// The path of `name` inside the directory.
+  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
+  /// Writes `content` to `name` inside the directory; returns its path.
+  std::string Write(std::string_view name, std::string_view content) const {
+    const std::string file = File(name);
+    std::ofstream(file, std::ios::binary) << content;
+    return file;
+  }
+
+ private:
+  std::string path_;
+};
+
+/// The value of `result`; the test stops with the error message if there is none.
+template <class T>
+T Must(Result<T> result) {
+  REQUIRE_MESSAGE(result.ok(), (result.ok() ? "" : result.error().message));
+  return std::move(*result);
+}
+
+/// Stops the test with the error message unless `status` is ok.
+inline void Must(const Status& status) {
+  REQUIRE_MESSAGE(status.ok(), (status.ok() ? "" : status.error().message));
+}
+
+}  // namespace picoflow::test
