@@ -336,22 +336,15 @@ void Daemon::Shutdown() {
   LogInfo(f, "stopping: cancelling " + std::to_string(runs_->runs().size()) + " run(s)");
   if (notifier_) notifier_->Stopping();
   if (server_) server_->Close();
-  if (grace_timer_.initialized()) {
-    uv_timer_start(
-        grace_timer_.get(),
-        [](uv_timer_t* h) noexcept {
-          auto* self = OwnerOf<Daemon>(h);
-          if (self == nullptr) return;
-          try {
-            LogWarn({}, "shutdown grace period over: killing what still runs");
-            self->runs_->AbandonAll();
-            self->FinishShutdown();
-          } catch (...) {
-          }
-        },
-        static_cast<std::uint64_t>(config_.shutdown_grace.count()), 0);
-  }
+  StartOneShot<Daemon, &Daemon::GraceOver>(grace_timer_,
+                                           static_cast<std::uint64_t>(config_.shutdown_grace.count()));
   runs_->CancelAll([this] { FinishShutdown(); });
+}
+
+void Daemon::GraceOver() {
+  LogWarn({}, "shutdown grace period over: killing what still runs");
+  runs_->AbandonAll();
+  FinishShutdown();
 }
 
 void Daemon::FinishShutdown() {

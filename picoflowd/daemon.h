@@ -94,6 +94,8 @@ class Daemon {
   Status StartMetrics();
   void OnSignal(int signum);
   void FinishShutdown();
+  /// The shutdown grace period ended: kills what still runs, then finishes.
+  void GraceOver();
   std::vector<std::string> WorkflowFiles() const;
   // ---- scheduling (daemon_schedule.cc) ----
   // Brings the scheduler in step with the registry entry `name` (added,
