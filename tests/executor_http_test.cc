@@ -145,22 +145,14 @@ struct Harness {
   Harness() { TestEnvironment(); }
 
   void Start(Recorder& rec, const Task& task, milliseconds timeout = 20s) {
-    AttemptSpec spec;
-    spec.task = &task;
-    spec.workflow = "wf";
-    spec.run_id = 1;
-    spec.timeout = timeout;
-    rec.attempt = executor.Start(spec, rec);
-    REQUIRE(rec.attempt != nullptr);
-    CHECK(!rec.result);  // never from inside Start
+    StartAttempt(executor, rec, task, timeout);
   }
 
   Recorder Run(HttpConfig config, milliseconds timeout = 20s) {
     const Task task = HttpTask(std::move(config));
     Recorder rec;
     Start(rec, task, timeout);
-    REQUIRE(loop.RunUntil([&] { return rec.result.has_value(); }, 30s));
-    CHECK(rec.finished_calls == 1);
+    WaitFinished(loop, rec);
     return rec;
   }
 };

@@ -191,21 +191,13 @@ struct Harness {
     task.name = "remote";
     task.type = TaskType::kSsh;
     task.config = std::move(config);
-    AttemptSpec spec;
-    spec.task = &task;
-    spec.workflow = "wf";
-    spec.run_id = 1;
-    spec.timeout = timeout;
-    rec.attempt = executor.Start(spec, rec);
-    REQUIRE(rec.attempt != nullptr);
-    CHECK(!rec.result);  // never from inside Start
+    StartAttempt(executor, rec, task, timeout);
   }
 
   Recorder Run(SshConfig config, milliseconds timeout = 20s) {
     Recorder rec;
     Start(rec, std::move(config), timeout);
-    REQUIRE(loop.RunUntil([&] { return rec.result.has_value(); }, 30s));
-    CHECK(rec.finished_calls == 1);
+    WaitFinished(loop, rec);
     return rec;
   }
 };

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/workflow.h"
 #include "picoflowd/executor.h"
 #include "picoflowd/uv_handle.h"
 
@@ -80,6 +81,26 @@ class TestLoop {
  private:
   uv_loop_t loop_;
 };
+
+/// Starts attempt 1 of `task` (workflow "wf", run 1) on `executor`, owned by
+/// `rec`, and checks that nothing was reported from inside Start.
+inline void StartAttempt(Executor& executor, Recorder& rec, const Task& task,
+                         std::chrono::milliseconds timeout) {
+  AttemptSpec spec;
+  spec.task = &task;
+  spec.workflow = "wf";
+  spec.run_id = 1;
+  spec.timeout = timeout;
+  rec.attempt = executor.Start(spec, rec);
+  REQUIRE(rec.attempt != nullptr);
+  CHECK(!rec.result);  // never from inside Start
+}
+
+/// Runs `loop` until `rec` has its result (at most 30 s), which must come once.
+inline void WaitFinished(TestLoop& loop, Recorder& rec) {
+  REQUIRE(loop.RunUntil([&] { return rec.result.has_value(); }, std::chrono::seconds(30)));
+  CHECK(rec.finished_calls == 1);
+}
 
 /// This process's resident memory in KiB (VmRSS), or -1 if unreadable.
 inline long VmRssKb() {
