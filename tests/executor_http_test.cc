@@ -160,10 +160,9 @@ struct Harness {
 TEST_CASE("picoflowd links neither libcurl nor libssh2") {
   // Under emulation (cross/test.sh) the host's ldd cannot read the foreign
   // binary: the emulator runs its own loader, which lists what it loads.
-  const char* wrapper = std::getenv("PICOFLOW_TEST_EXEC_WRAPPER");
-  const std::string command = wrapper != nullptr && *wrapper != '\0'
-                                  ? std::string("LD_TRACE_LOADED_OBJECTS=1 ") + wrapper +
-                                        " " PICOFLOWD_PATH
+  const std::string wrapper = test::ExecWrapperCommand();
+  const std::string command = !wrapper.empty()
+                                  ? "LD_TRACE_LOADED_OBJECTS=1 " + wrapper + " " PICOFLOWD_PATH
                                   : std::string("ldd " PICOFLOWD_PATH);
   FILE* p = ::popen(command.c_str(), "r");
   REQUIRE(p != nullptr);

@@ -32,12 +32,8 @@ using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
-// True when the tests run under qemu-user: cross/test.sh then sets
-// PICOFLOW_TEST_EXEC_WRAPPER to the emulator command.
-bool UnderEmulation() {
-  const char* wrapper = std::getenv("PICOFLOW_TEST_EXEC_WRAPPER");
-  return wrapper != nullptr && *wrapper != '\0';
-}
+// True when the tests run under qemu-user.
+bool UnderEmulation() { return !test::ExecWrapperCommand().empty(); }
 
 // qemu-user runs posix_spawn's CLONE_VFORK child as a plain fork, so
 // posix_spawn returns before the exec: a failed exec (or chdir) then shows as

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -100,6 +101,13 @@ inline void StartAttempt(Executor& executor, Recorder& rec, const Task& task,
 inline void WaitFinished(TestLoop& loop, Recorder& rec) {
   REQUIRE(loop.RunUntil([&] { return rec.result.has_value(); }, std::chrono::seconds(30)));
   CHECK(rec.finished_calls == 1);
+}
+
+/// The emulator command that runs this build's programs when the tests run
+/// under qemu-user (cross/test.sh sets PICOFLOW_TEST_EXEC_WRAPPER); "" natively.
+inline std::string ExecWrapperCommand() {
+  const char* wrapper = std::getenv("PICOFLOW_TEST_EXEC_WRAPPER");
+  return wrapper != nullptr ? wrapper : "";
 }
 
 /// This process's resident memory in KiB (VmRSS), or -1 if unreadable.
