@@ -322,9 +322,7 @@ void RunController::Abandon() {
     AttemptResult result;
     result.status = AttemptStatus::kCancelled;
     result.error = "killed: the daemon stopped before the task ended";
-    if (slot->attempt_id_ != 0) {
-      (void)ctx_.store->FinishAttempt(slot->attempt_id_, result, slot->Counts(), Clock::now());
-    }
+    StoreAttemptEnd(*slot, result, {});
   }
   slots_.clear();  // SIGKILLs the groups
   run_->Cancel();
