@@ -50,7 +50,6 @@ void ChildReaper::Forget(pid_t pid) {
 // afterwards keeps the list stable while watchers run: a watcher may destroy
 // another attempt (Forget) or start a new one (Watch, which appends).
 void ChildReaper::OnSigchld() {
-  bool any = false;
   for (Child& c : children_) {
     if (c.reaped) continue;
     int wstatus = 0;
@@ -60,7 +59,6 @@ void ChildReaper::OnSigchld() {
     } while (r < 0 && errno == EINTR);
     if (r == 0) continue;  // still running
     c.reaped = true;
-    any = true;
     if (r < 0) {  // ECHILD: someone else reaped it; report it as killed
       spdlog::error("child reaper: waitpid({}): {}", c.pid, std::strerror(errno));
       c.term_signal = SIGKILL;
@@ -70,10 +68,10 @@ void ChildReaper::OnSigchld() {
       c.status = WEXITSTATUS(wstatus);
     }
   }
-  while (any) {
+  for (;;) {
     auto it = std::find_if(children_.begin(), children_.end(),
                            [](const Child& c) { return c.reaped; });
-    if (it == children_.end()) break;
+    if (it == children_.end()) return;
     const Child c = *it;
     children_.erase(it);
     if (children_.empty() && signal_.initialized()) uv_unref(signal_.base());
