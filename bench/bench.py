@@ -194,23 +194,6 @@ def ninja_runner(work, name, jobs):
     return run
 
 
-def run_follow(stream, name):
-    """run.start with follow on an open connection; returns the final status."""
-    result = None
-    stream.write((json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': 'run.start',
-                              'params': {'workflow': name, 'follow': True}}) + '\n').encode())
-    while result is None:
-        line = stream.readline()
-        if not line:
-            raise SystemExit('bench: connection closed during a run')
-        msg = json.loads(line)
-        if msg.get('id') == 1:
-            if 'error' in msg:
-                raise SystemExit(f'bench: run.start: {msg["error"]}')
-            result = msg['result']
-    return result['status']
-
-
 def stripped_size(path, strip='strip'):
     if not os.path.exists(path):
         return None
@@ -368,7 +351,9 @@ def main():
         hist.ctl_run('submit', tiny)
         stream, sock = hist.connect()
         for i in range(history_runs):
-            if run_follow(stream, 'tiny') != 'succeeded':
+            # run.start with follow answers once the run has ended.
+            done = hist.call('run.start', {'workflow': 'tiny', 'follow': True}, stream)
+            if done['status'] != 'succeeded':
                 raise SystemExit('bench: a history run failed')
             if i + 1 == 10:
                 rss10 = hist.status_kib('VmRSS')
