@@ -379,8 +379,8 @@ def main():
 
         # Sizes.
         for name, path in (('picoflowd', 'picoflowd/picoflowd'), ('picoflowctl', 'picoflowctl/picoflowctl'),
-                           ('picoflow-http.so', 'picoflowd/picoflow-http.so'),
-                           ('picoflow-ssh.so', 'picoflowd/picoflow-ssh.so')):
+                           ('picoflow-http.so', 'picoflowd/exec/http/picoflow-http.so'),
+                           ('picoflow-ssh.so', 'picoflowd/exec/ssh/picoflow-ssh.so')):
             size = stripped_size(os.path.join(build, path))
             if size is None:
                 continue

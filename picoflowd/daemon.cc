@@ -15,21 +15,21 @@
 #include <vector>
 
 #include "common/workflow_load.h"
-#include "picoflowd/executor_local.h"
-#include "picoflowd/executor_module.h"
-#include "picoflowd/executor_module_abi.h"
-#include "picoflowd/logging.h"
+#include "picoflowd/exec/executor_local.h"
+#include "picoflowd/exec/executor_module.h"
+#include "picoflowd/exec/executor_module_abi.h"
+#include "picoflowd/util/logging.h"
 #include "picoflowd/metrics.h"
 #include "picoflowd/metrics_server.h"
 #include "picoflowd/pruner.h"
-#include "picoflowd/rpc_dispatch.h"
-#include "picoflowd/rpc_methods.h"
-#include "picoflowd/rpc_server.h"
-#include "picoflowd/run_manager.h"
-#include "picoflowd/schedule_timer.h"
-#include "picoflowd/sd_listen.h"
-#include "picoflowd/sd_notify.h"
-#include "picoflowd/store.h"
+#include "picoflowd/rpc/rpc_dispatch.h"
+#include "picoflowd/rpc/rpc_methods.h"
+#include "picoflowd/rpc/rpc_server.h"
+#include "picoflowd/engine/run_manager.h"
+#include "picoflowd/sched/schedule_timer.h"
+#include "picoflowd/util/sd_listen.h"
+#include "picoflowd/util/sd_notify.h"
+#include "picoflowd/store/store.h"
 
 namespace picoflow {
 namespace {

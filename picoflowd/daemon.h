@@ -15,10 +15,10 @@
 
 #include "common/result.h"
 #include "picoflowd/daemon_config.h"
-#include "picoflowd/run_controller.h"
-#include "picoflowd/scheduler.h"
-#include "picoflowd/uv_handle.h"
-#include "picoflowd/workflow_registry.h"
+#include "picoflowd/engine/run_controller.h"
+#include "picoflowd/sched/scheduler.h"
+#include "picoflowd/util/uv_handle.h"
+#include "picoflowd/engine/workflow_registry.h"
 
 namespace picoflow {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "picoflowd/logging.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 

@@ -9,10 +9,10 @@
 
 #include "common/workflow_load.h"
 #include "picoflowd/daemon.h"
-#include "picoflowd/logging.h"
-#include "picoflowd/run_manager.h"
-#include "picoflowd/run_observer.h"
-#include "picoflowd/store.h"
+#include "picoflowd/util/logging.h"
+#include "picoflowd/engine/run_manager.h"
+#include "picoflowd/engine/run_observer.h"
+#include "picoflowd/store/store.h"
 
 namespace picoflow {
 namespace {

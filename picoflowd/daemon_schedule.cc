@@ -6,13 +6,13 @@
 #include <string>
 
 #include "picoflowd/daemon.h"
-#include "picoflowd/logging.h"
-#include "picoflowd/rpc_json.h"
-#include "picoflowd/run.h"
-#include "picoflowd/run_manager.h"
-#include "picoflowd/schedule_timer.h"
-#include "picoflowd/scheduler.h"
-#include "picoflowd/store.h"
+#include "picoflowd/util/logging.h"
+#include "picoflowd/rpc/rpc_json.h"
+#include "picoflowd/engine/run.h"
+#include "picoflowd/engine/run_manager.h"
+#include "picoflowd/sched/schedule_timer.h"
+#include "picoflowd/sched/scheduler.h"
+#include "picoflowd/store/store.h"
 
 namespace picoflow {
 

@@ -12,7 +12,7 @@
 #include "common/paths.h"
 #include "picoflowd/daemon.h"
 #include "picoflowd/daemon_config_file.h"
-#include "picoflowd/logging.h"
+#include "picoflowd/util/logging.h"
 
 namespace {
 

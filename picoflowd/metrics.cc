@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "picoflowd/run.h"
+#include "picoflowd/engine/run.h"
 
 namespace picoflow {
 namespace {

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "picoflowd/run_observer.h"
+#include "picoflowd/engine/run_observer.h"
 
 namespace picoflow {
 

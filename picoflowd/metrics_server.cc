@@ -6,7 +6,7 @@
 #include <cstring>
 #include <utility>
 
-#include "picoflowd/logging.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "common/result.h"
-#include "picoflowd/uv_handle.h"
+#include "picoflowd/util/uv_handle.h"
 
 namespace picoflow {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "picoflowd/logging.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 

@@ -15,9 +15,9 @@
 #include <string>
 
 #include "common/result.h"
-#include "picoflowd/run_observer.h"
-#include "picoflowd/store.h"
-#include "picoflowd/uv_handle.h"
+#include "picoflowd/engine/run_observer.h"
+#include "picoflowd/store/store.h"
+#include "picoflowd/util/uv_handle.h"
 
 namespace picoflow {
 

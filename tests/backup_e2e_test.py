@@ -8,7 +8,8 @@ check over http, pg_dump stand-in over ssh, verification with the ssh CLI),
 runs it with `picoflowctl run --wait`, and checks every task succeeded and
 the "backup" file exists. Everything started is killed by pid at the end.
 
-Usage: backup_e2e_test.py PICOFLOWD PICOFLOWCTL MODULE_DIR HTTP_SERVER_PY
+Usage: backup_e2e_test.py PICOFLOWD PICOFLOWCTL HTTP_SERVER_PY
+(picoflowd, run from its build tree, loads that tree's executor modules.)
 """
 import os
 import socket
@@ -19,7 +20,7 @@ import time
 
 from exec_wrapper import command
 
-PICOFLOWD, PICOFLOWCTL, MODULE_DIR, HTTP_SERVER = sys.argv[1:5]
+PICOFLOWD, PICOFLOWCTL, HTTP_SERVER = sys.argv[1:4]
 
 
 def free_port():
@@ -79,7 +80,8 @@ def main():
         http_port = int(http.stdout.readline().split()[0])
 
         # --- picoflowd ---
-        env = dict(os.environ, HOME=d, PICOFLOW_MODULE_DIR=MODULE_DIR)
+        env = dict(os.environ, HOME=d)
+        env.pop("PICOFLOW_MODULE_DIR", None)
         for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "SSH_AUTH_SOCK"):
             env.pop(var, None)
         sock = f"{d}/s.sock"

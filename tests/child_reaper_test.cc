@@ -1,4 +1,4 @@
-#include "picoflowd/child_reaper.h"
+#include "picoflowd/exec/child_reaper.h"
 
 #include <doctest/doctest.h>
 #include <signal.h>

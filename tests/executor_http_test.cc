@@ -2,7 +2,7 @@
 // picoflow-http.so), against a real HTTP/HTTPS server on 127.0.0.1
 // (tests/http_test_server.py, a child of this test).
 
-#include "picoflowd/executor_module.h"
+#include "picoflowd/exec/executor_module.h"
 
 #include <dlfcn.h>
 #include <doctest/doctest.h>
@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "common/workflow.h"
-#include "picoflowd/executor_module_abi.h"
-#include "picoflowd/uv_handle.h"
+#include "picoflowd/exec/executor_module_abi.h"
+#include "picoflowd/util/uv_handle.h"
 #include "tests/executor_test_util.h"
 
 extern char** environ;

@@ -1,4 +1,4 @@
-#include "picoflowd/executor_local.h"
+#include "picoflowd/exec/executor_local.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "common/workflow.h"
-#include "picoflowd/uv_handle.h"
+#include "picoflowd/util/uv_handle.h"
 #include "tests/executor_test_util.h"
 #include "tests/test_util.h"
 

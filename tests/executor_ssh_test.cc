@@ -2,7 +2,7 @@
 // picoflow-ssh.so), against a real OpenSSH sshd on 127.0.0.1 and ::1 with
 // generated host and user keys (a child of this test, killed at exit).
 
-#include "picoflowd/executor_module.h"
+#include "picoflowd/exec/executor_module.h"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "common/workflow.h"
-#include "picoflowd/executor_module_abi.h"
-#include "picoflowd/uv_handle.h"
+#include "picoflowd/exec/executor_module_abi.h"
+#include "picoflowd/util/uv_handle.h"
 #include "tests/executor_test_util.h"
 
 extern char** environ;

@@ -17,8 +17,8 @@
 #include <string_view>
 
 #include "common/workflow.h"
-#include "picoflowd/executor.h"
-#include "picoflowd/uv_handle.h"
+#include "picoflowd/exec/executor.h"
+#include "picoflowd/util/uv_handle.h"
 
 namespace picoflow::test {
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "picoflowd/metrics_server.h"
-#include "picoflowd/run.h"
+#include "picoflowd/engine/run.h"
 
 namespace picoflow {
 namespace {

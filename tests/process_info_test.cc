@@ -1,4 +1,4 @@
-#include "picoflowd/process_info.h"
+#include "picoflowd/exec/process_info.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>

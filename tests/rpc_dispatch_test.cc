@@ -1,4 +1,4 @@
-#include "picoflowd/rpc_dispatch.h"
+#include "picoflowd/rpc/rpc_dispatch.h"
 
 #include <doctest/doctest.h>
 #include <spdlog/spdlog.h>

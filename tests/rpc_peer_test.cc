@@ -1,7 +1,7 @@
 // Peer credentials: clients of other uids and of the read group, run in a
 // forked child that drops to `nobody` (root only; skipped otherwise).
 
-#include "picoflowd/rpc_peer.h"
+#include "picoflowd/rpc/rpc_peer.h"
 
 #include <grp.h>
 #include <sys/socket.h>

@@ -1,7 +1,7 @@
 // RpcServer and Client over a real socket: framing faults, bounds, slow and
 // vanishing clients, async replies and notifications, shutdown.
 
-#include "picoflowd/rpc_server.h"
+#include "picoflowd/rpc/rpc_server.h"
 
 #include <sys/socket.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // The control socket's file and directory: live and stale sockets, path
 // length, modes, ownership.
 
-#include "picoflowd/rpc_socket.h"
+#include "picoflowd/rpc/rpc_socket.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>

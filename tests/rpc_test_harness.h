@@ -17,9 +17,9 @@
 #include <thread>
 #include <vector>
 
-#include "picoflowd/rpc_dispatch.h"
-#include "picoflowd/rpc_server.h"
-#include "picoflowd/uv_handle.h"
+#include "picoflowd/rpc/rpc_dispatch.h"
+#include "picoflowd/rpc/rpc_server.h"
+#include "picoflowd/util/uv_handle.h"
 #include "protocol/client.h"
 #include "protocol/methods.h"
 #include "tests/test_util.h"

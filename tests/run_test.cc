@@ -1,4 +1,4 @@
-#include "picoflowd/run.h"
+#include "picoflowd/engine/run.h"
 
 #include <doctest/doctest.h>
 

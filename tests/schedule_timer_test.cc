@@ -1,4 +1,4 @@
-#include "picoflowd/schedule_timer.h"
+#include "picoflowd/sched/schedule_timer.h"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "picoflowd/scheduler.h"
+#include "picoflowd/sched/scheduler.h"
 
 #include <date/tz.h>
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-#include "picoflowd/sd_listen.h"
+#include "picoflowd/util/sd_listen.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>

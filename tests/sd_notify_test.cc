@@ -1,4 +1,4 @@
-#include "picoflowd/sd_notify.h"
+#include "picoflowd/util/sd_notify.h"
 
 #include <doctest/doctest.h>
 #include <sys/socket.h>

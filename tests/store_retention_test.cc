@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "picoflowd/pruner.h"
-#include "picoflowd/run.h"
-#include "picoflowd/sqlite_db.h"
-#include "picoflowd/store.h"
+#include "picoflowd/engine/run.h"
+#include "picoflowd/store/sqlite_db.h"
+#include "picoflowd/store/store.h"
 #include "tests/test_util.h"
 
 namespace picoflow {

@@ -1,4 +1,4 @@
-#include "picoflowd/store.h"
+#include "picoflowd/store/store.h"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "picoflowd/run.h"
-#include "picoflowd/sqlite_db.h"
-#include "picoflowd/store_schema.h"
+#include "picoflowd/engine/run.h"
+#include "picoflowd/store/sqlite_db.h"
+#include "picoflowd/store/store_schema.h"
 #include "tests/test_util.h"
 
 namespace picoflow {

@@ -1,0 +1,120 @@
+#pragma once
+// Run: the mutable state of one run over an immutable Dag — which tasks wait,
+// which are ready (in priority order), running, waiting to retry, or done.
+// Pure logic: no I/O, no clock, no libuv. RunController drives it.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "common/dag.h"
+#include "common/workflow.h"
+#include "picoflowd/exec/executor.h"
+
+namespace picoflow {
+
+enum class TaskStatus {
+  kPending,    ///< waiting for dependencies
+  kReady,      ///< dependencies done, waiting for a slot
+  kRunning,    ///< an attempt is running
+  kRetryWait,  ///< an attempt failed; the next one is due after a delay
+  kSucceeded,
+  kFailed,     ///< failed after its retries
+  kSkipped,    ///< a dependency failed (or fail_fast stopped the run)
+  kCancelled,
+};
+
+/// kSkipped: a scheduled fire that did not run (overlap policy); created final,
+/// with the reason in the run's record.
+enum class RunStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled, kSkipped };
+
+/// Lower-case names as stored and shown: "pending", "retry_wait", ...
+const char* TaskStatusName(TaskStatus status);
+const char* RunStatusName(RunStatus status);
+/// True for the statuses a task never leaves.
+bool IsTerminal(TaskStatus status);
+
+/// What the caller must do after an attempt finished.
+struct FinishOutcome {
+  std::optional<std::chrono::milliseconds> retry_after;  ///< set: schedule attempt n+1
+  std::vector<int> skipped;    ///< tasks that became kSkipped, in declaration order
+  bool stop_run = false;       ///< fail_fast triggered: cancel the running attempts
+};
+
+class Run {
+ public:
+  Run(std::int64_t id, std::shared_ptr<const Workflow> workflow, std::shared_ptr<const Dag> dag);
+
+  /// Restores a task's state from the store before the run (re)starts: a
+  /// terminal status, or the number of attempts already made for a task that
+  /// was interrupted. Must be called before the first PopReady().
+  void Restore(int task, TaskStatus status, int attempts_made);
+
+  /// Pops the highest-priority ready task (longest critical path first, then
+  /// declaration order) and marks it running; nullopt if none is ready or the
+  /// run's max_parallel slots are all taken.
+  std::optional<int> PopReady();
+
+  /// Records the end of the running attempt of `task` and updates dependents.
+  FinishOutcome AttemptFinished(int task, AttemptStatus status);
+
+  /// A task in kRetryWait becomes ready again (its delay passed).
+  void RetryDue(int task);
+
+  /// Cancels the run: every task not yet started or waiting to retry becomes
+  /// kCancelled; running ones are left to the caller to cancel, and end as
+  /// kCancelled when AttemptFinished reports them. Returns the tasks changed.
+  std::vector<int> Cancel();
+
+  bool finished() const { return unfinished_ == 0; }
+  /// kRunning until finished; then succeeded/failed/cancelled.
+  RunStatus status() const;
+
+  std::int64_t id() const { return id_; }
+  const Workflow& workflow() const { return *workflow_; }
+  const std::shared_ptr<const Workflow>& workflow_ptr() const { return workflow_; }
+  const Dag& dag() const { return *dag_; }
+  TaskStatus task_status(int task) const { return tasks_[task].status; }
+  /// Attempts started so far for `task` (the next attempt's number is this + 1).
+  int attempts(int task) const { return tasks_[task].attempts; }
+  int running() const { return running_; }
+
+ private:
+  struct TaskState {
+    TaskStatus status = TaskStatus::kPending;
+    int waiting = 0;   ///< dependencies not yet succeeded
+    int attempts = 0;  ///< attempts started
+  };
+
+  void MakeReady(int task);
+  void Finish(int task, TaskStatus status);
+  void ReleaseDependents(int task);
+  void SkipDependents(int task, std::vector<int>& skipped);
+  std::chrono::milliseconds RetryDelay(int attempts_made) const;
+
+  struct ByPriority {
+    const Dag* dag;
+    bool operator()(int a, int b) const {
+      if (dag->critical_path(a) != dag->critical_path(b)) {
+        return dag->critical_path(a) < dag->critical_path(b);
+      }
+      return a > b;
+    }
+  };
+
+  std::int64_t id_;
+  std::shared_ptr<const Workflow> workflow_;
+  std::shared_ptr<const Dag> dag_;
+  std::vector<TaskState> tasks_;
+  std::priority_queue<int, std::vector<int>, ByPriority> ready_;
+  int running_ = 0;     ///< tasks in kRunning
+  int unfinished_ = 0;  ///< tasks not in a terminal status
+  bool cancelled_ = false;
+  bool stopped_ = false;  ///< fail_fast triggered
+};
+
+}  // namespace picoflow

@@ -1,0 +1,359 @@
+#include "picoflowd/engine/run_controller.h"
+
+#include <fmt/format.h>
+
+#include "picoflowd/exec/executor.h"
+#include "picoflowd/util/logging.h"
+#include "picoflowd/engine/output_capture.h"
+#include "picoflowd/engine/run_observer.h"
+#include "picoflowd/store/store.h"
+
+namespace picoflow {
+namespace {
+
+using Clock = std::chrono::system_clock;
+using std::chrono::milliseconds;
+
+// Output is written to the store when a stream's batch reaches this size, or
+// kFlushDelay after the first unwritten byte, whichever comes first.
+constexpr std::size_t kFlushBytes = 64 * 1024;
+constexpr milliseconds kFlushDelay{250};
+
+milliseconds Since(Clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+}
+
+}  // namespace
+
+/// One running attempt: the executor's sink, the output captures, the ids.
+class RunController::Slot final : public AttemptSink {
+ public:
+  Slot(RunController& owner, int task, int attempt)
+      : owner_(owner),
+        task_(task),
+        attempt_(attempt),
+        stdout_(owner.ctx_.output_cap),
+        stderr_(owner.ctx_.output_cap) {}
+
+  /// A local process runs: the attempt is stored with it, in one transaction.
+  void OnStarted(const ProcessIdentity& identity) override { Record(&identity); }
+
+  /// Stores the attempt as running (once), with its process if it has one.
+  void Record(const ProcessIdentity* process) {
+    if (recorded_) return;
+    recorded_ = true;
+    const Run& run = *owner_.run_;
+    auto id = owner_.ctx_.store->BeginAttempt(run.id(), run.workflow().tasks[task_].name, attempt_,
+                                              started_, process);
+    if (id.ok()) {
+      attempt_id_ = *id;
+    } else {
+      LogError(Fields(), id.error().message);
+    }
+  }
+
+  void OnOutput(OutputStream stream, std::string_view data) override {
+    OutputCapture& capture = stream == OutputStream::kStdout ? stdout_ : stderr_;
+    const std::string_view kept = capture.Add(data);
+    if (kept.empty()) return;
+    const Run& run = *owner_.run_;
+    OutputEvent event{run.id(), run.workflow().tasks[task_].name, attempt_, stream, kept};
+    for (RunObserver* o : owner_.ctx_.observers) o->OnOutput(event);
+    if (capture.BatchFull(kFlushBytes)) {
+      Flush();
+    } else {
+      owner_.OutputDirty();
+    }
+  }
+
+  void OnFinished(const AttemptResult& result) override {
+    owner_.AttemptEnded(*this, result);  // destroys *this: nothing after
+  }
+
+  /// Writes what is batched to the store.
+  void Flush() {
+    for (auto [stream, capture] : {std::pair{OutputStream::kStdout, &stdout_},
+                                   std::pair{OutputStream::kStderr, &stderr_}}) {
+      if (!capture->has_batch()) continue;
+      const std::string batch = capture->TakeBatch();
+      if (attempt_id_ == 0) continue;
+      if (Status s = owner_.ctx_.store->AppendOutput(attempt_id_, stream, batch); !s.ok()) {
+        LogError(Fields(), s.error().message);
+      }
+    }
+  }
+
+  OutputCounts Counts() const {
+    return {stdout_.total(), stderr_.total(), stdout_.dropped(), stderr_.dropped()};
+  }
+
+  LogFields Fields() const { return owner_.Fields(task_, attempt_); }
+
+  RunController& owner_;
+  const int task_;
+  const int attempt_;
+  std::int64_t attempt_id_ = 0;  ///< 0 until recorded, or if the store could not
+  bool recorded_ = false;
+  const Clock::time_point started_ = Clock::now();
+  OutputCapture stdout_;
+  OutputCapture stderr_;
+  std::unique_ptr<Attempt> attempt;
+};
+
+/// A task waiting out its retry delay.
+struct RunController::RetryTimer {
+  RetryTimer(RunController* owner, int task) : owner(owner), task(task), timer(this) {}
+  void Fire() { owner->RetryDue(task); }  // destroys *this
+  RunController* owner;
+  int task;
+  UvHandle<uv_timer_t> timer;
+};
+
+RunController::RunController(EngineContext& ctx, std::unique_ptr<Run> run)
+    : ctx_(ctx), run_(std::move(run)), task_times_(run_->dag().size()), flush_timer_(this) {
+  if (uv_timer_init(ctx_.loop, flush_timer_.get()) == 0) flush_timer_.MarkInitialized();
+}
+
+RunController::~RunController() {
+  // Normally empty by now; at a hard stop the attempts' destructors SIGKILL
+  // their process groups.
+  slots_.clear();
+  retries_.clear();
+}
+
+void RunController::RestoreTaskTimes(int task, std::optional<Clock::time_point> started_at,
+                                     std::optional<int> exit_code) {
+  task_times_[task] = {started_at, exit_code};
+}
+
+void RunController::Start() {
+  if (Status s = ctx_.store->SetRunStatus(run_->id(), RunStatus::kRunning, Clock::now()); !s.ok()) {
+    LogError(Fields(), s.error().message);
+  }
+  LogInfo(Fields(-1, 0, "run.started"), "run started");
+  Pump();
+  FinishIfDone();  // a resumed run may have nothing left to do
+}
+
+LogFields RunController::Fields(int task, int attempt, std::string_view event) const {
+  LogFields f;
+  f.event = event;
+  f.workflow = run_->workflow().name;
+  f.run = run_->id();
+  if (task >= 0) f.task = run_->workflow().tasks[task].name;
+  f.attempt = attempt;
+  return f;
+}
+
+void RunController::Pump() {
+  if (pumping_ > 0) return;
+  ++pumping_;
+  while (auto task = run_->PopReady()) StartTask(*task);
+  --pumping_;
+}
+
+Executor* RunController::ExecutorFor(int task) const {
+  switch (run_->workflow().tasks[task].type) {
+    case TaskType::kShell: return ctx_.shell;
+    case TaskType::kSsh: return ctx_.ssh;
+    case TaskType::kHttp: return ctx_.http;
+  }
+  return nullptr;
+}
+
+void RunController::StartTask(int task) {
+  const Task& spec = run_->workflow().tasks[task];
+  const int attempt = run_->attempts(task);
+  if (!task_times_[task].started_at) task_times_[task].started_at = Clock::now();
+  auto slot = std::make_unique<Slot>(*this, task, attempt);
+  Slot& ref = *slot;
+  slots_[task] = std::move(slot);
+  LogInfo(Fields(task, attempt, "task.started"), "task started");
+  NotifyTask(task, attempt, "started", "running");
+
+  AttemptSpec attempt_spec;
+  attempt_spec.task = &spec;
+  attempt_spec.workflow = run_->workflow().name;
+  attempt_spec.run_id = run_->id();
+  attempt_spec.attempt = attempt;
+  attempt_spec.timeout = std::chrono::duration_cast<milliseconds>(spec.timeout);
+  attempt_spec.kill_grace = std::chrono::duration_cast<milliseconds>(run_->workflow().config.kill_grace);
+  // A local task is stored from inside Start (OnStarted) together with its
+  // process: a crash between the spawn and that commit loses no more than a
+  // crash between storing the attempt and storing its process would.
+  ref.attempt = ExecutorFor(task)->Start(attempt_spec, ref);
+  ref.Record(nullptr);  // no process (http, ssh) or it failed to start
+}
+
+void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
+  // Keep the slot alive to the end of this function; the executor allows
+  // destroying the attempt from inside OnFinished.
+  auto node = slots_.extract(slot.task_);
+  std::unique_ptr<Slot> owned = std::move(node.mapped());
+  owned->Flush();
+  const int task = owned->task_;
+  LogFields fields = owned->Fields();
+  fields.event = "task.attempt_finished";
+  fields.duration_ms = Since(owned->started_).count();
+  fields.exit_code = result.exit_code;
+  std::string message = std::string("attempt ") + AttemptStatusName(result.status);
+  if (!result.error.empty()) message += ": " + result.error;
+  Log(result.status == AttemptStatus::kSucceeded ? spdlog::level::info : spdlog::level::warn,
+      fields, message);
+
+  if (abandoned_) {
+    StoreAttemptEnd(*owned, result, {});
+    return;
+  }
+  const std::string& name = run_->workflow().tasks[task].name;
+  task_times_[task].exit_code = result.exit_code;
+  const FinishOutcome outcome = run_->AttemptFinished(task, result.status);
+  // The attempt's end, its task's new state and the tasks it skipped: one
+  // state transition, one transaction.
+  std::vector<TaskRecord> records;
+  records.reserve(1 + outcome.skipped.size());
+  records.push_back(TaskRecordOf(task));
+  for (int skipped : outcome.skipped) records.push_back(TaskRecordOf(skipped));
+  StoreAttemptEnd(*owned, result, records);
+  TaskEvent event{run_->id(), run_->workflow().name, name, owned->attempt_, "finished",
+                  AttemptStatusName(result.status), result.exit_code, result.signal,
+                  result.error, Since(owned->started_), std::nullopt};
+  if (outcome.retry_after) {
+    event.event = "retrying";
+    event.retry_in = *outcome.retry_after;
+    ArmRetry(task, *outcome.retry_after);
+  }
+  for (RunObserver* o : ctx_.observers) o->OnTaskEvent(event);
+  for (int skipped : outcome.skipped) {
+    NotifyTask(skipped, run_->attempts(skipped), "skipped", "skipped");
+  }
+  if (outcome.stop_run) {
+    for (auto& [_, other] : slots_) other->attempt->Cancel();
+  }
+  Pump();
+  FinishIfDone();
+}
+
+void RunController::StoreAttemptEnd(const Slot& slot, const AttemptResult& result,
+                                    const std::vector<TaskRecord>& tasks) {
+  if (slot.attempt_id_ != 0) {
+    Status s = ctx_.store->FinishAttempt(slot.attempt_id_, result, slot.Counts(), Clock::now(),
+                                         run_->id(), tasks);
+    if (s.ok()) return;
+    LogError(slot.Fields(), s.error().message);
+  }
+  for (const TaskRecord& record : tasks) {  // without the attempt, or after it failed
+    if (Status s = ctx_.store->SetTaskStatus(run_->id(), record); !s.ok()) {
+      LogError(Fields(), s.error().message);
+    }
+  }
+}
+
+TaskRecord RunController::TaskRecordOf(int task) const {
+  const Task& spec = run_->workflow().tasks[task];
+  TaskRecord record;
+  record.name = spec.name;
+  record.status = run_->task_status(task);
+  record.attempts = run_->attempts(task);
+  // The store replaces the whole row: pass what it must keep.
+  const TaskTimes& times = task_times_[task];
+  record.started_at = times.started_at;
+  if (IsTerminal(record.status)) record.ended_at = Clock::now();
+  record.exit_code = times.exit_code;
+  return record;
+}
+
+void RunController::RecordTask(int task) {
+  if (Status s = ctx_.store->SetTaskStatus(run_->id(), TaskRecordOf(task)); !s.ok()) {
+    LogError(Fields(task), s.error().message);
+  }
+}
+
+void RunController::NotifyTask(int task, int attempt, std::string_view event,
+                               std::string_view status) {
+  TaskEvent e;
+  e.run_id = run_->id();
+  e.workflow = run_->workflow().name;
+  e.task = run_->workflow().tasks[task].name;
+  e.attempt = attempt;
+  e.event = event;
+  e.status = status;
+  for (RunObserver* o : ctx_.observers) o->OnTaskEvent(e);
+}
+
+void RunController::ArmRetry(int task, milliseconds delay) {
+  auto retry = std::make_unique<RetryTimer>(this, task);
+  if (uv_timer_init(ctx_.loop, retry->timer.get()) != 0) {
+    RetryDue(task);
+    return;
+  }
+  retry->timer.MarkInitialized();
+  StartOneShot<RetryTimer, &RetryTimer::Fire>(retry->timer, static_cast<std::uint64_t>(delay.count()));
+  retries_[task] = std::move(retry);
+}
+
+void RunController::RetryDue(int task) {
+  retries_.erase(task);
+  run_->RetryDue(task);
+  Pump();
+  FinishIfDone();
+}
+
+void RunController::Cancel() {
+  if (finished_) return;
+  const std::vector<int> changed = run_->Cancel();
+  retries_.clear();
+  for (int task : changed) {
+    RecordTask(task);
+    NotifyTask(task, run_->attempts(task), "cancelled", "cancelled");
+  }
+  LogInfo(Fields(-1, 0, "run.cancelling"), "cancelling run");
+  for (auto& [_, slot] : slots_) slot->attempt->Cancel();
+  FinishIfDone();
+}
+
+void RunController::Abandon() {
+  if (finished_) return;
+  abandoned_ = true;
+  retries_.clear();
+  flush_timer_.Close();
+  for (auto& [task, slot] : slots_) {
+    slot->Flush();
+    AttemptResult result;
+    result.status = AttemptStatus::kCancelled;
+    result.error = "killed: the daemon stopped before the task ended";
+    StoreAttemptEnd(*slot, result, {});
+  }
+  slots_.clear();  // SIGKILLs the groups
+  run_->Cancel();
+  (void)ctx_.store->SetRunStatus(run_->id(), RunStatus::kCancelled, Clock::now(),
+                                 "the daemon stopped");
+  finished_ = true;
+}
+
+void RunController::OutputDirty() {
+  if (flush_armed_ || !flush_timer_.initialized()) return;
+  flush_armed_ = true;
+  StartOneShot<RunController, &RunController::FlushOutput>(
+      flush_timer_, static_cast<std::uint64_t>(kFlushDelay.count()));
+}
+
+void RunController::FlushOutput() {
+  flush_armed_ = false;
+  for (auto& [_, slot] : slots_) slot->Flush();
+}
+
+void RunController::FinishIfDone() {
+  if (finished_ || !run_->finished() || !slots_.empty()) return;
+  finished_ = true;
+  flush_timer_.Close();
+  const RunStatus status = run_->status();
+  if (Status s = ctx_.store->SetRunStatus(run_->id(), status, Clock::now()); !s.ok()) {
+    LogError(Fields(), s.error().message);
+  }
+  LogInfo(Fields(-1, 0, "run.finished"), std::string("run ") + RunStatusName(status));
+  for (RunObserver* o : ctx_.observers) o->OnRunFinished(run_->id(), status);
+  if (ctx_.on_finished) ctx_.on_finished(run_->id());
+}
+
+}  // namespace picoflow

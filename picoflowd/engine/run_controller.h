@@ -1,0 +1,112 @@
+#pragma once
+// RunController: drives one Run on the loop — starts ready tasks through the
+// executors while slots are free, records every transition in the store,
+// schedules retries, caps and batches output, and tells the observers.
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "picoflowd/util/logging.h"
+#include "picoflowd/engine/run.h"
+#include "picoflowd/util/uv_handle.h"
+
+namespace picoflow {
+
+class Executor;
+class RunObserver;
+class Store;
+struct TaskRecord;
+
+/// The services every controller uses; owned by the daemon.
+struct EngineContext {
+  uv_loop_t* loop = nullptr;
+  Store* store = nullptr;
+  Executor* shell = nullptr;
+  Executor* ssh = nullptr;
+  Executor* http = nullptr;
+  std::uint64_t output_cap = 1 << 20;       ///< bytes kept per attempt and stream
+  std::vector<RunObserver*> observers;      ///< told after the store
+  /// Called once when a controller's run has ended and been recorded; the
+  /// owner may destroy the controller, but not from inside this call.
+  std::function<void(std::int64_t run_id)> on_finished;
+};
+
+class RunController {
+ public:
+  RunController(EngineContext& ctx, std::unique_ptr<Run> run);
+  ~RunController();
+  RunController(const RunController&) = delete;
+  RunController& operator=(const RunController&) = delete;
+
+  /// Before Start() of a resumed run: what the store knew of a task, so its
+  /// record keeps the first start time and last exit code.
+  void RestoreTaskTimes(int task, std::optional<std::chrono::system_clock::time_point> started_at,
+                        std::optional<int> exit_code);
+  /// Records the run as running and starts its ready tasks.
+  void Start();
+  /// Cancels the run: nothing new starts; running attempts get SIGTERM, then
+  /// SIGKILL after their grace period; the run ends `cancelled`. Idempotent.
+  void Cancel();
+  /// Hard stop for shutdown past its grace: kills what still runs at once and
+  /// records the run cancelled. Nothing is reported to observers afterwards.
+  void Abandon();
+
+  /// Writes every attempt's batched output to the store now.
+  void FlushOutput();
+
+  const Run& run() const { return *run_; }
+  bool finished() const { return finished_; }
+  /// Attempts currently running.
+  int active_attempts() const { return static_cast<int>(slots_.size()); }
+
+ private:
+  class Slot;
+  struct RetryTimer;
+
+  void Pump();
+  void StartTask(int task);
+  void AttemptEnded(Slot& slot, const AttemptResult& result);
+  /// The store row of a task as the run has it now.
+  TaskRecord TaskRecordOf(int task) const;
+  /// Writes one task's state.
+  void RecordTask(int task);
+  /// Writes an attempt's end and `tasks` in one transaction (or the tasks
+  /// alone when the attempt could not be stored).
+  void StoreAttemptEnd(const Slot& slot, const AttemptResult& result,
+                       const std::vector<TaskRecord>& tasks);
+  void NotifyTask(int task, int attempt, std::string_view event, std::string_view status);
+  void ArmRetry(int task, std::chrono::milliseconds delay);
+  void RetryDue(int task);
+  void OutputDirty();
+  void FinishIfDone();
+  Executor* ExecutorFor(int task) const;
+  /// Log fields of this run, and of a task (>= 0) and attempt (> 0).
+  LogFields Fields(int task = -1, int attempt = 0, std::string_view event = {}) const;
+
+  /// What a task's store row keeps across attempts.
+  struct TaskTimes {
+    std::optional<std::chrono::system_clock::time_point> started_at;
+    std::optional<int> exit_code;
+  };
+
+  EngineContext& ctx_;
+  std::unique_ptr<Run> run_;
+  std::vector<TaskTimes> task_times_;
+  std::map<int, std::unique_ptr<Slot>> slots_;  ///< running attempts by task
+  std::map<int, std::unique_ptr<RetryTimer>> retries_;
+  UvHandle<uv_timer_t> flush_timer_;
+  bool flush_armed_ = false;
+  bool finished_ = false;
+  bool abandoned_ = false;
+  int pumping_ = 0;  ///< re-entrancy guard: Pump() from inside an attempt's start
+};
+
+}  // namespace picoflow

@@ -1,0 +1,189 @@
+#include "picoflowd/engine/run_manager.h"
+
+#include <string>
+
+#include "picoflowd/util/logging.h"
+#include "picoflowd/exec/process_info.h"
+#include "picoflowd/engine/workflow_registry.h"
+
+namespace picoflow {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+}  // namespace
+
+RunManager::RunManager(EngineContext& ctx) : ctx_(ctx), reaper_(this) {
+  if (uv_timer_init(ctx_.loop, reaper_.get()) == 0) reaper_.MarkInitialized();
+  ctx_.on_finished = [this](std::int64_t run_id) { RunFinished(run_id); };
+}
+
+RunManager::~RunManager() {
+  ctx_.on_finished = nullptr;
+  runs_.clear();
+}
+
+Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion> version,
+                                          RunTrigger trigger,
+                                          std::optional<TimePoint> scheduled_at,
+                                          const std::function<void(std::int64_t)>& on_created) {
+  const Workflow& w = *version->workflow;
+  NewRun record;
+  record.workflow = w.name;
+  record.source = version->source;
+  record.trigger = trigger;
+  record.status = RunStatus::kPending;
+  record.scheduled_at = scheduled_at;
+  record.created_at = Clock::now();
+  record.tasks.reserve(w.tasks.size());
+  for (const Task& t : w.tasks) record.tasks.push_back(t.name);
+  auto id = ctx_.store->CreateRun(record);
+  if (!id.ok()) return id.error();
+  auto run = std::make_unique<Run>(*id, version->workflow, version->dag);
+  auto controller = std::make_unique<RunController>(ctx_, std::move(run));
+  RunController& ref = *controller;
+  runs_[*id] = std::move(controller);
+  if (on_count_changed_) on_count_changed_(runs_.size());
+  if (on_created) on_created(*id);
+  ref.Start();
+  return *id;
+}
+
+int RunManager::RecoverUnfinished() {
+  auto unfinished = ctx_.store->UnfinishedRuns();
+  if (!unfinished.ok()) {
+    LogError({}, unfinished.error().message);
+    return 0;
+  }
+  int resumed = 0;
+  for (const UnfinishedRun& u : *unfinished) {
+    LogFields f;
+    f.event = "run.recovering";
+    f.workflow = u.run.workflow;
+    f.run = u.run.id;
+    LogWarn(f, "resuming a run left unfinished by a previous daemon");
+    if (Status s = Resume(u); !s.ok()) {
+      LogError(f, "cannot resume run: " + s.error().message);
+      (void)ctx_.store->SetRunStatus(u.run.id, RunStatus::kFailed, Clock::now(),
+                                     "could not be resumed: " + s.error().message);
+      continue;
+    }
+    ++resumed;
+  }
+  return resumed;
+}
+
+Status RunManager::Resume(const UnfinishedRun& u) {
+  // 1. What is left of the interrupted attempts dies, if it is still the
+  //    process group we started (boot id + leader start time match).
+  for (const AttemptRecord& a : u.running_attempts) {
+    if (a.process && a.process->pgid > 0) {
+      KillProcessGroupIfSame(a.process->pgid, a.process->start_time, a.process->boot_id);
+    }
+    (void)ctx_.store->MarkAttemptInterrupted(a.id, Clock::now(),
+                                             "interrupted: the daemon stopped while it ran");
+  }
+  // 2. The run continues on the version it started with.
+  CompiledWorkflow compiled = CompileWorkflow(u.source, u.run.workflow, "recovered");
+  if (!compiled.version) {
+    return Err(ErrorCode::kInvalid, "its workflow source no longer loads");
+  }
+  const Workflow& w = *compiled.version->workflow;
+  auto run = std::make_unique<Run>(u.run.id, compiled.version->workflow, compiled.version->dag);
+  std::vector<std::pair<int, const TaskRecord*>> restored;
+  for (const TaskRecord& t : u.tasks) {
+    const int index = w.FindTask(t.name);
+    if (index < 0) return Err(ErrorCode::kInvalid, "task '" + t.name + "' is gone");
+    // Interrupted (running) and retry-waiting tasks start over with their
+    // attempt count kept: the retry policy decides whether one is left.
+    const TaskStatus status = IsTerminal(t.status) ? t.status : TaskStatus::kPending;
+    run->Restore(index, status, t.attempts);
+    restored.push_back({index, &t});
+  }
+  auto controller = std::make_unique<RunController>(ctx_, std::move(run));
+  for (auto [index, t] : restored) controller->RestoreTaskTimes(index, t->started_at, t->exit_code);
+  RunController& ref = *controller;
+  runs_[u.run.id] = std::move(controller);
+  if (on_count_changed_) on_count_changed_(runs_.size());
+  ref.Start();
+  return {};
+}
+
+Status RunManager::Cancel(std::int64_t run_id) {
+  auto it = runs_.find(run_id);
+  if (it == runs_.end() || it->second->finished()) {
+    return Err(ErrorCode::kNotFound, "run " + std::to_string(run_id) + " is not running");
+  }
+  it->second->Cancel();
+  return {};
+}
+
+void RunManager::CancelAll(std::function<void()> done) {
+  all_done_ = std::move(done);
+  // Cancel() may finish a run synchronously and re-enter RunFinished: iterate
+  // over a snapshot of ids.
+  std::vector<std::int64_t> ids;
+  for (auto& [id, _] : runs_) ids.push_back(id);
+  for (std::int64_t id : ids) {
+    auto it = runs_.find(id);
+    if (it != runs_.end()) it->second->Cancel();
+  }
+  if (runs_.empty() && all_done_) {
+    auto cb = std::move(all_done_);
+    all_done_ = nullptr;
+    cb();
+  }
+}
+
+void RunManager::AbandonAll() {
+  for (auto& [_, controller] : runs_) controller->Abandon();
+  runs_.clear();
+  finished_.clear();
+}
+
+const RunController* RunManager::Find(std::int64_t run_id) const {
+  auto it = runs_.find(run_id);
+  return it == runs_.end() ? nullptr : it->second.get();
+}
+
+RunController* RunManager::FindMutable(std::int64_t run_id) {
+  auto it = runs_.find(run_id);
+  return it == runs_.end() ? nullptr : it->second.get();
+}
+
+int RunManager::CountRunning(const std::string& workflow) const {
+  int n = 0;
+  for (auto& [_, c] : runs_) {
+    if (!c->finished() && c->run().workflow().name == workflow) ++n;
+  }
+  return n;
+}
+
+int RunManager::ActiveAttempts() const {
+  int n = 0;
+  for (auto& [_, c] : runs_) n += c->active_attempts();
+  return n;
+}
+
+void RunManager::RunFinished(std::int64_t run_id) {
+  // Called from inside the controller: destroy it on the next loop turn.
+  finished_.push_back(run_id);
+  StartOneShot<RunManager, &RunManager::ReapFinished>(reaper_, 0);
+}
+
+void RunManager::ReapFinished() {
+  std::vector<std::int64_t> ids;
+  ids.swap(finished_);
+  for (std::int64_t id : ids) {
+    runs_.erase(id);
+    if (on_count_changed_) on_count_changed_(runs_.size());
+    if (on_ended_) on_ended_(id);
+  }
+  if (runs_.empty() && all_done_) {
+    auto cb = std::move(all_done_);
+    all_done_ = nullptr;
+    cb();
+  }
+}
+
+}  // namespace picoflow

@@ -1,0 +1,87 @@
+#pragma once
+// RunManager: the runs alive in the daemon. Creates runs (recorded in the
+// store first), owns their controllers until they end, resumes runs a crash
+// left behind, and stops everything at shutdown.
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "picoflowd/engine/run_controller.h"
+#include "picoflowd/store/store.h"
+#include "picoflowd/util/uv_handle.h"
+
+namespace picoflow {
+
+struct WorkflowVersion;
+
+class RunManager {
+ public:
+  /// `ctx` must outlive the manager; its on_finished is taken over.
+  explicit RunManager(EngineContext& ctx);
+  ~RunManager();
+  RunManager(const RunManager&) = delete;
+  RunManager& operator=(const RunManager&) = delete;
+
+  /// Records and starts a run of `version`. `on_created`, if set, is called
+  /// with the new id after the run is recorded and before its first task
+  /// starts (to subscribe to its events). Returns the run id, or an Error if
+  /// the store refused (nothing is started then).
+  Result<std::int64_t> StartRun(std::shared_ptr<const WorkflowVersion> version, RunTrigger trigger,
+                                std::optional<TimePoint> scheduled_at = std::nullopt,
+                                const std::function<void(std::int64_t)>& on_created = {});
+
+  /// Crash recovery: for each run the store has left pending/running, kills
+  /// what is left of its attempts' process groups (if still the same group),
+  /// records those attempts `interrupted`, and resumes the run without
+  /// repeating finished tasks. Returns how many runs were resumed.
+  int RecoverUnfinished();
+
+  /// Cancels a live run. Returns kNotFound if it is not running.
+  Status Cancel(std::int64_t run_id);
+  /// Cancels every run (shutdown); `done` runs once none is left.
+  void CancelAll(std::function<void()> done);
+  /// Hard stop: kills what still runs and records those runs cancelled.
+  void AbandonAll();
+
+  /// The live controller of a run, or null.
+  const RunController* Find(std::int64_t run_id) const;
+  RunController* FindMutable(std::int64_t run_id);
+  /// Live runs by id.
+  const std::map<std::int64_t, std::unique_ptr<RunController>>& runs() const { return runs_; }
+  /// Live runs of one workflow.
+  int CountRunning(const std::string& workflow) const;
+  /// Attempts running across all runs.
+  int ActiveAttempts() const;
+
+  /// Called (loop thread) after a run ended and its controller is gone.
+  void SetOnRunEnded(std::function<void(std::int64_t run_id)> hook) { on_ended_ = std::move(hook); }
+  /// Called (loop thread) with the number of live runs whenever a run was
+  /// added or removed (systemd STATUS= line).
+  void SetOnCountChanged(std::function<void(std::size_t live)> hook) {
+    on_count_changed_ = std::move(hook);
+  }
+
+ private:
+  void RunFinished(std::int64_t run_id);
+  void ReapFinished();
+  Status Resume(const UnfinishedRun& unfinished);
+
+  EngineContext& ctx_;
+  std::map<std::int64_t, std::unique_ptr<RunController>> runs_;
+  std::vector<std::int64_t> finished_;  ///< ended runs whose controller is destroyed next turn
+  UvHandle<uv_timer_t> reaper_;         ///< zero-delay timer: destroy outside callbacks
+  std::function<void()> all_done_;
+  std::function<void(std::int64_t)> on_ended_;
+  std::function<void(std::size_t)> on_count_changed_;
+};
+
+}  // namespace picoflow

@@ -1,0 +1,82 @@
+#include "picoflowd/exec/child_reaper.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+
+namespace picoflow {
+
+ChildReaper::ChildReaper(uv_loop_t* loop) : signal_(this) {
+  if (uv_signal_init(loop, signal_.get()) != 0) return;  // cannot fail on Linux
+  signal_.MarkInitialized();
+  const int rc = uv_signal_start(
+      signal_.get(),
+      [](uv_signal_t* h, int) noexcept {
+        auto* self = OwnerOf<ChildReaper>(h);
+        if (self == nullptr) return;
+        try {
+          self->OnSigchld();
+        } catch (const std::exception& e) {
+          spdlog::error("child reaper: {}", e.what());
+        } catch (...) {
+          spdlog::error("child reaper: unknown exception");
+        }
+      },
+      SIGCHLD);
+  if (rc != 0) spdlog::error("child reaper: cannot watch SIGCHLD: {}", uv_strerror(rc));
+  uv_unref(signal_.base());  // referenced only while there are children to reap
+}
+
+// While children are watched the loop must not end, as with uv_spawn's
+// process handles: a task may close its output and keep running.
+void ChildReaper::Watch(pid_t pid, ChildWatcher* watcher) {
+  children_.push_back(Child{pid, watcher, false, 0, 0});
+  if (signal_.initialized()) uv_ref(signal_.base());
+}
+
+void ChildReaper::Forget(pid_t pid) {
+  for (Child& c : children_) {
+    if (c.pid == pid) c.watcher = nullptr;
+  }
+}
+
+// SIGCHLDs coalesce, so every watched pid is polled. Reaping first and telling
+// afterwards keeps the list stable while watchers run: a watcher may destroy
+// another attempt (Forget) or start a new one (Watch, which appends).
+void ChildReaper::OnSigchld() {
+  for (Child& c : children_) {
+    if (c.reaped) continue;
+    int wstatus = 0;
+    pid_t r;
+    do {
+      r = ::waitpid(c.pid, &wstatus, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) continue;  // still running
+    c.reaped = true;
+    if (r < 0) {  // ECHILD: someone else reaped it; report it as killed
+      spdlog::error("child reaper: waitpid({}): {}", c.pid, std::strerror(errno));
+      c.term_signal = SIGKILL;
+    } else if (WIFSIGNALED(wstatus)) {
+      c.term_signal = WTERMSIG(wstatus);
+    } else {
+      c.status = WEXITSTATUS(wstatus);
+    }
+  }
+  for (;;) {
+    auto it = std::find_if(children_.begin(), children_.end(),
+                           [](const Child& c) { return c.reaped; });
+    if (it == children_.end()) return;
+    const Child c = *it;
+    children_.erase(it);
+    if (children_.empty() && signal_.initialized()) uv_unref(signal_.base());
+    if (c.watcher != nullptr) c.watcher->OnChildExit(c.status, c.term_signal);
+  }
+}
+
+}  // namespace picoflow

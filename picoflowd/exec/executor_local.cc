@@ -1,0 +1,577 @@
+#include "picoflowd/exec/executor_local.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/duration.h"
+#include "common/workflow.h"
+#include "picoflowd/exec/child_reaper.h"
+#include "picoflowd/exec/process_info.h"
+#include "picoflowd/util/uv_handle.h"
+
+extern char** environ;
+
+namespace picoflow {
+namespace {
+
+// Output is handed to the sink synchronously from the read callback, so one
+// buffer per attempt serves both pipes and no chunk is ever allocated.
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+// The daemon's own systemd plumbing; a task must not talk to systemd as us.
+constexpr std::string_view kStrippedEnv[] = {
+    "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+};
+
+bool HasKey(std::string_view entry, std::string_view key) {
+  return entry.size() > key.size() && entry.compare(0, key.size(), key) == 0 &&
+         entry[key.size()] == '=';
+}
+
+// Replaces `key`'s entry in `env`, or appends one.
+void SetVar(std::vector<std::string>& env, std::string_view key, std::string_view value) {
+  std::string entry;
+  entry.reserve(key.size() + 1 + value.size());
+  entry.append(key).append("=").append(value);
+  for (std::string& e : env) {
+    if (HasKey(e, key)) {
+      e = std::move(entry);
+      return;
+    }
+  }
+  env.push_back(std::move(entry));
+}
+
+bool IsStripped(std::string_view entry) {
+  for (std::string_view key : kStrippedEnv) {
+    if (HasKey(entry, key)) return true;
+  }
+  return false;
+}
+
+// The program, argv and environment of one attempt, owned, plus the
+// NULL-terminated pointer arrays posix_spawn reads.
+struct SpawnArgs {
+  std::string file;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::vector<char*> argv_ptrs;
+  std::vector<char*> env_ptrs;
+};
+
+std::vector<char*> Pointers(std::vector<std::string>& strings) {
+  std::vector<char*> ptrs;
+  ptrs.reserve(strings.size() + 1);
+  for (std::string& s : strings) ptrs.push_back(s.data());
+  ptrs.push_back(nullptr);
+  return ptrs;
+}
+
+SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell) {
+  SpawnArgs a;
+  if (shell.args) {
+    a.file = shell.command;
+    a.argv.push_back(shell.command);
+    a.argv.insert(a.argv.end(), shell.args->begin(), shell.args->end());
+  } else {
+    a.file = "/bin/sh";
+    a.argv = {"/bin/sh", "-c", shell.command};
+  }
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (!IsStripped(*e)) a.env.emplace_back(*e);
+  }
+  for (const auto& [key, value] : shell.env) SetVar(a.env, key, value);
+  SetVar(a.env, "PICOFLOW_WORKFLOW", spec.workflow);
+  SetVar(a.env, "PICOFLOW_RUN_ID", std::to_string(spec.run_id));
+  SetVar(a.env, "PICOFLOW_TASK", spec.task->name);
+  SetVar(a.env, "PICOFLOW_ATTEMPT", std::to_string(spec.attempt));
+  a.argv_ptrs = Pointers(a.argv);
+  a.env_ptrs = Pointers(a.env);
+  return a;
+}
+
+// The child gets fds 0-2 and nothing else only if every other fd is
+// close-on-exec; anything the daemon inherited or a library opened without O_CLOEXEC would
+// leak into every task. Marking every fd >= 3 close-on-exec right before the
+// fork closes that hole; the daemon never passes fds to tasks implicitly.
+void MarkInheritableFdsCloexec() {
+  static bool have_close_range = true;
+  if (have_close_range && ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  have_close_range = false;  // kernel < 5.11: walk /proc/self/fd instead
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  while (dirent* d = ::readdir(dir)) {
+    int fd = std::atoi(d->d_name);
+    if (fd < 3 || fd == ::dirfd(dir)) continue;
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC) == 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+  ::closedir(dir);
+}
+
+// The program `file` names, searched like execvp does but in the task's own
+// PATH (posix_spawnp would search the daemon's). Returns 0 or UV_ENOENT /
+// UV_EACCES (a match that is not executable, when nothing later matches).
+int ResolveProgram(const std::string& file, const std::vector<std::string>& env,
+                   std::string& program) {
+  if (file.empty()) return UV_ENOENT;
+  if (file.find('/') != std::string::npos) {
+    program = file;
+    return 0;
+  }
+  std::string_view path = "/usr/bin:/bin";  // execvp's default, as libuv's
+  for (const std::string& e : env) {
+    if (HasKey(e, "PATH")) path = std::string_view(e).substr(5);
+  }
+  int rc = UV_ENOENT;
+  while (true) {
+    const std::size_t colon = path.find(':');
+    const std::string_view dir = path.substr(0, colon);
+    std::string candidate = dir.empty() ? std::string(".") : std::string(dir);
+    candidate.append("/").append(file);
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (::access(candidate.c_str(), X_OK) == 0) {
+        program = std::move(candidate);
+        return 0;
+      }
+      rc = UV_EACCES;
+    }
+    if (colon == std::string_view::npos) return rc;
+    path.remove_prefix(colon + 1);
+  }
+}
+
+// posix_spawn's attributes and file actions for one spawn: a new session
+// (pgid == pid), an empty signal mask and every signal at its default
+// disposition, as a freshly exec'ed program expects.
+struct SpawnAttributes {
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t actions;
+  int error = 0;
+
+  SpawnAttributes() {
+    ::posix_spawnattr_init(&attr);
+    ::posix_spawn_file_actions_init(&actions);
+    sigset_t none;
+    sigemptyset(&none);
+    // Every bit, not sigfillset(): that leaves out glibc's internal signals
+    // 32 and 33, which the spawn child then sets to SIG_IGN, and an ignored
+    // signal stays ignored across exec (a Go or musl program may use them).
+    sigset_t all;
+    std::memset(&all, 0xff, sizeof all);
+    error = ::posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (error == 0) error = ::posix_spawnattr_setsigmask(&attr, &none);
+    if (error == 0) error = ::posix_spawnattr_setsigdefault(&attr, &all);
+  }
+  ~SpawnAttributes() {
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attr);
+  }
+  SpawnAttributes(const SpawnAttributes&) = delete;
+  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
+};
+
+// Why the spawn failed, naming the workdir when that is the culprit:
+// posix_spawn reports a failed chdir with the same errno as a failed exec.
+std::string SpawnError(const std::string& file, const std::string& workdir, int uv_err) {
+  std::string msg = "cannot start '" + file + "': ";
+  struct stat st {};
+  if (!workdir.empty() && ::stat(workdir.c_str(), &st) != 0) {
+    return msg + "workdir '" + workdir + "': " + uv_strerror(uv_translate_sys_error(errno));
+  }
+  if (!workdir.empty() && !S_ISDIR(st.st_mode)) {
+    return msg + "workdir '" + workdir + "': not a directory";
+  }
+  return msg + uv_strerror(uv_err);
+}
+
+void CloseFd(uv_file fd) {
+  if (fd >= 0) ::close(fd);
+}
+
+std::string FormatTimeout(std::chrono::milliseconds ms) {
+  if (ms.count() % 1000 == 0) {
+    return FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(ms));
+  }
+  return std::to_string(ms.count()) + "ms";
+}
+
+std::string SignalText(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+// Why the attempt is being stopped, if it is.
+enum class Ending { kNone, kTimeout, kCancelled };
+
+// What the one timer of an attempt is counting down.
+enum class TimerPhase { kNone, kTimeout, kGrace, kDrain, kStartFailed };
+
+// One running shell attempt: the child process, its two output pipes and one
+// timer (timeout, then kill grace; or the drain period; or the deferred report
+// of a failed start).
+class LocalAttempt final : public Attempt, private ChildWatcher {
+ public:
+  LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, const AttemptSpec& spec, AttemptSink& sink);
+  ~LocalAttempt() override;
+  LocalAttempt(const LocalAttempt&) = delete;
+  LocalAttempt& operator=(const LocalAttempt&) = delete;
+
+  /// Spawns the process, or arranges for the failure to be reported later.
+  /// Throws only (std::bad_alloc) before the spawn.
+  void Begin(const AttemptSpec& spec);
+  /// Reports `error` as a failure to start on a later loop iteration.
+  void StartLater(std::string error);
+  void Cancel() override { Terminate(Ending::kCancelled); }
+
+  /// The child was reaped. May destroy `this`.
+  void OnChildExit(std::int64_t status, int term_signal) override;
+
+ private:
+  int OpenPipe(UvHandle<uv_pipe_t>& pipe, uv_file& child_end);
+  int Spawn(const SpawnArgs& args, const std::string& workdir, uv_file out, uv_file err);
+
+  void Spawned(const AttemptSpec& spec);
+  void StartReading(UvHandle<uv_pipe_t>& pipe);
+  void ArmTimer(TimerPhase phase, std::chrono::milliseconds delay);
+  void Terminate(Ending why);
+  void KillGroup(int sig) const;
+  bool GroupAlive() const;
+  bool PipesOpen() const { return out_.initialized() || err_.initialized(); }
+  void ClosePipes();
+  void OnRead(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf);
+  void OnTimer();
+  void MaybeFinish();
+  void Finish();
+  AttemptResult Result() const;
+
+  static void AllocCb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept;
+  static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
+  static void TimerCb(uv_timer_t* t) noexcept;
+
+  uv_loop_t* loop_;
+  AttemptSink* sink_;
+  std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds kill_grace_;
+  ChildReaper* reaper_;
+  UvHandle<uv_pipe_t> out_;
+  UvHandle<uv_pipe_t> err_;
+  UvHandle<uv_timer_t> timer_;
+  TimerPhase phase_ = TimerPhase::kNone;
+  Ending ending_ = Ending::kNone;
+  pid_t pgid_ = 0;             // 0 until spawned; the group outlives the leader
+  bool watched_ = false;       // the reaper holds our pid and has not reported it
+  std::optional<std::uint64_t> start_ticks_;  // the leader's start time, if the spawn pinned it
+  bool exited_ = false;
+  bool finished_ = false;
+  std::int64_t exit_status_ = 0;
+  int term_signal_ = 0;
+  std::string start_error_;
+  char buffer_[kReadBufferSize];  // left uninitialized: only read() writes it
+};
+
+LocalAttempt::LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, const AttemptSpec& spec,
+                           AttemptSink& sink)
+    : loop_(loop),
+      sink_(&sink),
+      timeout_(spec.timeout),
+      kill_grace_(spec.kill_grace),
+      reaper_(&reaper),
+      out_(this),
+      err_(this),
+      timer_(this) {
+  uv_timer_init(loop_, timer_.get());  // cannot fail
+  timer_.MarkInitialized();
+}
+
+LocalAttempt::~LocalAttempt() {
+  if (!finished_) KillGroup(SIGKILL);
+  if (watched_) reaper_->Forget(pgid_);  // still reaped, so no zombie is left
+  // The pipes and the timer close through their UvHandle destructors; with
+  // `data` cleared, their pending callbacks find no owner and do nothing.
+}
+
+void LocalAttempt::Begin(const AttemptSpec& spec) {
+  const auto* shell = spec.task ? std::get_if<ShellConfig>(&spec.task->config) : nullptr;
+  if (shell == nullptr) return StartLater("cannot start: not a shell task");
+  SpawnArgs args = BuildSpawnArgs(spec, *shell);
+  uv_file child_out = -1;
+  uv_file child_err = -1;
+  int rc = OpenPipe(out_, child_out);
+  if (rc == 0) rc = OpenPipe(err_, child_err);
+  if (rc == 0) rc = Spawn(args, shell->workdir, child_out, child_err);
+  CloseFd(child_out);  // the child has its own copies now
+  CloseFd(child_err);
+  if (rc != 0) return StartLater(SpawnError(args.file, shell->workdir, rc));
+  Spawned(spec);
+}
+
+// A real pipe, not the socketpair that UV_CREATE_PIPE makes in libuv 1.44:
+// scripts write to /dev/stdout and /dev/stderr, and open() of those fails
+// with ENXIO on a socket. Both ends are O_CLOEXEC, so no other task inherits
+// them (a leaked write end would keep this attempt from ever seeing EOF).
+int LocalAttempt::OpenPipe(UvHandle<uv_pipe_t>& pipe, uv_file& child_end) {
+  int rc = uv_pipe_init(loop_, pipe.get(), 0);
+  if (rc != 0) return rc;
+  pipe.MarkInitialized();
+  uv_file fds[2];
+  rc = uv_pipe(fds, UV_NONBLOCK_PIPE, 0);  // the child's end stays blocking
+  if (rc != 0) return rc;
+  rc = uv_pipe_open(pipe.get(), fds[0]);
+  if (rc != 0) {
+    CloseFd(fds[0]);
+    CloseFd(fds[1]);
+    return rc;
+  }
+  child_end = fds[1];
+  return 0;
+}
+
+// posix_spawn, which glibc implements with clone(CLONE_VM | CLONE_VFORK),
+// instead of uv_spawn's fork(): copying the daemon's page tables for every
+// task and tearing them down again at exec was most of the daemon's own cost
+// per task (bench/results.md). A failed chdir or exec comes back as the
+// return value. Returns 0 or a libuv error code.
+int LocalAttempt::Spawn(const SpawnArgs& args, const std::string& workdir, uv_file out,
+                        uv_file err) {
+  std::string program;
+  if (int rc = ResolveProgram(args.file, args.env, program); rc != 0) return rc;
+  SpawnAttributes attrs;
+  if (attrs.error != 0) return uv_translate_sys_error(attrs.error);
+  int rc = 0;
+  posix_spawn_file_actions_t* fa = &attrs.actions;
+  if (!workdir.empty()) rc = ::posix_spawn_file_actions_addchdir_np(fa, workdir.c_str());
+  if (rc == 0) rc = ::posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+  if (rc == 0) rc = ::posix_spawn_file_actions_adddup2(fa, out, 1);
+  if (rc == 0) rc = ::posix_spawn_file_actions_adddup2(fa, err, 2);
+  if (rc != 0) return uv_translate_sys_error(rc);
+  MarkInheritableFdsCloexec();
+  pid_t pid = 0;
+  const std::uint64_t before = BootTicks();
+  rc = ::posix_spawn(&pid, program.c_str(), fa, &attrs.attr,
+                     const_cast<char**>(args.argv_ptrs.data()),
+                     const_cast<char**>(args.env_ptrs.data()));
+  if (rc != 0) return uv_translate_sys_error(rc);
+  if (BootTicks() == before) start_ticks_ = before;  // else read from /proc
+  pgid_ = pid;
+  reaper_->Watch(pid, this);
+  watched_ = true;
+  return 0;
+}
+
+void LocalAttempt::Spawned(const AttemptSpec& spec) {
+  StartReading(out_);
+  StartReading(err_);
+  if (spec.timeout.count() > 0) ArmTimer(TimerPhase::kTimeout, timeout_);
+  ProcessIdentity identity;
+  identity.pid = pgid_;
+  identity.pgid = pgid_;
+  identity.start_time = start_ticks_ ? *start_ticks_ : ReadProcessStartTime(pgid_).value_or(0);
+  identity.boot_id = ReadBootId();
+  try {
+    sink_->OnStarted(identity);
+  } catch (const std::exception& e) {  // the process runs regardless; keep tracking it
+    spdlog::error("local executor: OnStarted: {}", e.what());
+  }
+}
+
+void LocalAttempt::StartReading(UvHandle<uv_pipe_t>& pipe) {
+  if (uv_read_start(pipe.stream(), &AllocCb, &ReadCb) != 0) pipe.Close();  // as if at EOF
+}
+
+void LocalAttempt::StartLater(std::string error) {
+  KillGroup(SIGKILL);  // only if an allocation failed after the spawn
+  ClosePipes();
+  start_error_ = std::move(error);
+  ArmTimer(TimerPhase::kStartFailed, std::chrono::milliseconds(0));
+}
+
+// A timeout must never end a task early. libuv counts from the loop time
+// cached when this iteration began (stale by the work done since) in whole
+// milliseconds, so refresh it and round up by one.
+void LocalAttempt::ArmTimer(TimerPhase phase, std::chrono::milliseconds delay) {
+  phase_ = phase;
+  std::uint64_t ms = static_cast<std::uint64_t>(delay.count());
+  if (ms > 0) {
+    uv_update_time(loop_);
+    ++ms;
+  }
+  uv_timer_start(timer_.get(), &TimerCb, ms, 0);
+}
+
+// TERM now, KILL when the grace ends. Once the process exited, the drain
+// period already bounds what is left, so a late Cancel changes nothing.
+void LocalAttempt::Terminate(Ending why) {
+  if (finished_ || exited_ || pgid_ == 0 || ending_ != Ending::kNone) return;
+  ending_ = why;
+  KillGroup(SIGTERM);
+  ArmTimer(TimerPhase::kGrace, kill_grace_);
+}
+
+void LocalAttempt::KillGroup(int sig) const {
+  if (pgid_ > 0) ::kill(-pgid_, sig);  // ESRCH: the group is gone, nothing to do
+}
+
+// A group whose members are all zombies is gone for our purposes: a zombie
+// cannot hold a pipe or do work, and an init that does not reap orphans (some
+// containers) would otherwise make every kill wait out the whole grace.
+bool LocalAttempt::GroupAlive() const {
+  return pgid_ > 0 && ::kill(-pgid_, 0) == 0 && ProcessGroupHasLiveMember(pgid_);
+}
+
+void LocalAttempt::ClosePipes() {
+  out_.Close();
+  err_.Close();
+}
+
+void LocalAttempt::OnChildExit(std::int64_t status, int term_signal) {
+  watched_ = false;
+  exited_ = true;
+  exit_status_ = status;
+  term_signal_ = term_signal;
+  if (phase_ == TimerPhase::kTimeout) {
+    uv_timer_stop(timer_.get());
+    phase_ = TimerPhase::kNone;
+  }
+  MaybeFinish();
+}
+
+void LocalAttempt::OnRead(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
+  bool is_out = stream == out_.stream();
+  if (n > 0) {
+    sink_->OnOutput(is_out ? OutputStream::kStdout : OutputStream::kStderr,
+                    std::string_view(buf->base, static_cast<std::size_t>(n)));
+    return;
+  }
+  if (n == 0) return;  // EAGAIN
+  (is_out ? out_ : err_).Close();  // EOF, or a read error that ends the stream alike
+  MaybeFinish();
+}
+
+void LocalAttempt::OnTimer() {
+  TimerPhase phase = phase_;
+  phase_ = TimerPhase::kNone;
+  switch (phase) {
+    case TimerPhase::kTimeout:
+      return Terminate(Ending::kTimeout);
+    case TimerPhase::kGrace:
+      KillGroup(SIGKILL);
+      if (!exited_) return;  // the exit callback follows the KILL
+      if (PipesOpen()) return ArmTimer(TimerPhase::kDrain, kLocalDrainPeriod);
+      return Finish();
+    case TimerPhase::kDrain:
+      KillGroup(SIGKILL);  // whatever still holds the pipes, if it is in the group
+      ClosePipes();
+      return Finish();
+    case TimerPhase::kStartFailed:
+      return Finish();
+    case TimerPhase::kNone:
+      return;
+  }
+}
+
+// Finished = exited and both pipes at EOF. While a TERM grace runs, members
+// of the group that survived the leader get the rest of it, then the KILL.
+void LocalAttempt::MaybeFinish() {
+  if (!exited_ || finished_) return;
+  if (PipesOpen()) {
+    if (phase_ == TimerPhase::kNone) ArmTimer(TimerPhase::kDrain, kLocalDrainPeriod);
+    return;
+  }
+  if (phase_ == TimerPhase::kGrace && GroupAlive()) return;
+  Finish();
+}
+
+void LocalAttempt::Finish() {
+  finished_ = true;
+  uv_timer_stop(timer_.get());
+  phase_ = TimerPhase::kNone;
+  ClosePipes();
+  AttemptResult result = Result();
+  sink_->OnFinished(result);  // last: the sink may destroy `this`
+}
+
+AttemptResult LocalAttempt::Result() const {
+  AttemptResult r;
+  if (!start_error_.empty()) {
+    r.error = start_error_;
+    return r;
+  }
+  if (term_signal_ != 0) {
+    r.signal = term_signal_;
+  } else {
+    r.exit_code = static_cast<int>(exit_status_);
+  }
+  if (ending_ == Ending::kTimeout) {
+    r.status = AttemptStatus::kTimeout;
+    r.error = "timed out after " + FormatTimeout(timeout_);
+  } else if (ending_ == Ending::kCancelled) {
+    r.status = AttemptStatus::kCancelled;
+    r.error = "cancelled";
+  } else if (term_signal_ != 0) {
+    r.error = "killed by " + SignalText(term_signal_);
+  } else if (exit_status_ != 0) {
+    r.error = "exited with code " + std::to_string(exit_status_);
+  } else {
+    r.status = AttemptStatus::kSucceeded;
+  }
+  return r;
+}
+
+void LocalAttempt::AllocCb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+  auto* self = OwnerOf<LocalAttempt>(h);
+  *buf = self != nullptr ? uv_buf_init(self->buffer_, sizeof self->buffer_) : uv_buf_init(nullptr, 0);
+}
+
+void LocalAttempt::ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
+  try {
+    if (auto* self = OwnerOf<LocalAttempt>(s)) self->OnRead(s, n, buf);
+  } catch (const std::exception& e) {
+    spdlog::error("local executor: read callback: {}", e.what());
+  } catch (...) {
+    spdlog::error("local executor: read callback: unknown exception");
+  }
+}
+
+void LocalAttempt::TimerCb(uv_timer_t* t) noexcept {
+  try {
+    if (auto* self = OwnerOf<LocalAttempt>(t)) self->OnTimer();
+  } catch (const std::exception& e) {
+    spdlog::error("local executor: timer callback: {}", e.what());
+  } catch (...) {
+    spdlog::error("local executor: timer callback: unknown exception");
+  }
+}
+
+}  // namespace
+
+LocalExecutor::LocalExecutor(uv_loop_t* loop) : loop_(loop), reaper_(loop) {}
+
+std::unique_ptr<Attempt> LocalExecutor::Start(const AttemptSpec& spec, AttemptSink& sink) {
+  auto attempt = std::make_unique<LocalAttempt>(loop_, reaper_, spec, sink);
+  try {
+    attempt->Begin(spec);
+  } catch (const std::exception& e) {  // out of memory building argv/env: nothing was spawned
+    attempt->StartLater(std::string("cannot start: ") + e.what());
+  }
+  return attempt;
+}
+
+}  // namespace picoflow

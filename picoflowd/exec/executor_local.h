@@ -1,0 +1,68 @@
+#pragma once
+// LocalExecutor: runs `type: shell` tasks as child processes of the daemon,
+// each in its own session and process group, on the daemon's loop.
+
+#include <uv.h>
+
+#include <chrono>
+#include <memory>
+
+#include "picoflowd/exec/child_reaper.h"
+#include "picoflowd/exec/executor.h"
+
+namespace picoflow {
+
+/// How long an attempt waits, after its process exited, for the output pipes
+/// to reach EOF. A background grandchild can hold them open forever; when this
+/// passes, what is left of the task's process group is SIGKILLed, the pipes
+/// are closed and the attempt finishes.
+inline constexpr std::chrono::milliseconds kLocalDrainPeriod{500};
+
+/// Starts shell-task attempts with posix_spawn on one loop; a ChildReaper
+/// reports their exits.
+///
+/// Each attempt: `command` alone runs as `/bin/sh -c command`; `command` with
+/// `args` runs the program directly (looked up as execvp does, in the task's PATH). The child gets a
+/// new session and process group (pgid == pid), cwd `workdir`, the daemon's
+/// environment minus NOTIFY_SOCKET, WATCHDOG_*, LISTEN_* plus the task's `env`
+/// plus PICOFLOW_WORKFLOW/RUN_ID/TASK/ATTEMPT (these win), stdin /dev/null,
+/// stdout and stderr on real pipes (so /dev/stdout can be opened), no other
+/// fds (every daemon fd >= 3 is marked close-on-exec before each spawn),
+/// default dispositions for every signal and an empty signal mask.
+///
+/// Events: OnStarted is called from inside Start once the process runs (so the
+/// identity is recorded before anything else can happen); OnOutput per chunk
+/// as read; OnFinished exactly once, never from inside Start, when the process
+/// exited and both pipes reached EOF (or kLocalDrainPeriod after the exit).
+///
+/// Results: exit 0 -> kSucceeded; other exit codes and deaths by signal ->
+/// kFailed; a failure to start (missing program, missing workdir) -> kFailed
+/// with `error` "cannot start 'PROG': REASON"; spec.timeout > 0 elapsed ->
+/// SIGTERM to the group, SIGKILL after spec.kill_grace, kTimeout; Cancel() ->
+/// the same, kCancelled. Cancel() once the process has exited, or during a
+/// timeout's grace, changes nothing: the drain period or the grace bounds it.
+///
+/// Not killed: a process that leaves the group (setsid) is out of reach; the
+/// attempt still finishes once the pipes close or the drain period ends.
+/// Processes left in the group after a normal exit that do not hold the pipes
+/// are left running. After the leader is reaped its pgid could in theory be
+/// reused by an unrelated group before a late kill(-pgid); pid reuse needs the
+/// whole pid space to wrap within the drain or grace period, so it is ignored.
+///
+/// The loop must outlive the executor, and the executor every attempt it
+/// started.
+class LocalExecutor final : public Executor {
+ public:
+  /// Attempts run on `loop`, which must outlive every attempt.
+  explicit LocalExecutor(uv_loop_t* loop);
+
+  /// Starts one attempt of spec.task, which must be a shell task. Never throws;
+  /// every failure is reported through sink.OnFinished on a later iteration.
+  std::unique_ptr<Attempt> Start(const AttemptSpec& spec, AttemptSink& sink) override;
+
+ private:
+  uv_loop_t* loop_;
+  ChildReaper reaper_;
+};
+
+}  // namespace picoflow

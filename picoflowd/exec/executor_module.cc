@@ -1,0 +1,97 @@
+#include "picoflowd/exec/executor_module.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <system_error>
+
+#include "picoflowd/exec/executor_module_abi.h"
+#include "picoflowd/exec/executor_unavailable.h"
+#include "picoflowd/exec/module_paths.h"
+
+namespace picoflow {
+namespace {
+
+void HostLogError(const char* message) noexcept {
+  try {
+    spdlog::error("{}", message);
+  } catch (...) {
+  }
+}
+
+// The directory of the running executable, or "" if unknown.
+std::string ExecutableDir() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : exe.parent_path().string();
+}
+
+}  // namespace
+
+std::string ModulePath(std::string_view module_file) {
+  const std::string file(module_file);
+  if (const char* env = std::getenv("PICOFLOW_MODULE_DIR"); env != nullptr && *env != '\0') {
+    return std::string(env) + "/" + file;
+  }
+  // An installed daemon never looks into a build tree, which may be writable
+  // by someone who is not root.
+  if (ExecutableDir() == PICOFLOW_DAEMON_BUILD_DIR) {
+    for (const ExecutorModuleSpec& m : kExecutorModules) {
+      if (module_file == m.file) {
+        return std::string(PICOFLOW_MODULE_BUILD_ROOT) + "/" + TaskTypeName(m.type) + "/" + file;
+      }
+    }
+  }
+  return std::string(PICOFLOW_MODULE_INSTALL_DIR) + "/" + file;
+}
+
+LazyExecutor::LazyExecutor(uv_loop_t* loop, std::string module_file, std::string factory_symbol)
+    : loop_(loop), module_file_(std::move(module_file)), factory_symbol_(std::move(factory_symbol)) {}
+
+LazyExecutor::~LazyExecutor() = default;
+
+std::unique_ptr<Attempt> LazyExecutor::Start(const AttemptSpec& spec, AttemptSink& sink) {
+  std::string error;
+  try {
+    if (inner_ == nullptr) error = Load();
+    if (inner_ != nullptr) return inner_->Start(spec, sink);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  return UnavailableExecutor(loop_, error).Start(spec, sink);
+}
+
+std::string LazyExecutor::Load() {
+  const std::string path = ModulePath(module_file_);
+  const std::string prefix = "cannot load executor module " + path + ": ";
+  // RTLD_LOCAL: the module's libcurl stays out of the global namespace.
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* err = ::dlerror();
+    std::string why = err != nullptr ? err : "unknown dlopen error";
+    if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);  // glibc repeats the path
+    return prefix + why + " (set PICOFLOW_MODULE_DIR to its directory)";
+  }
+  auto factory = reinterpret_cast<PicoflowExecutorFactory>(::dlsym(handle, factory_symbol_.c_str()));
+  if (factory == nullptr) {
+    ::dlclose(handle);
+    return prefix + "no symbol " + factory_symbol_;
+  }
+  const PicoflowModuleHost host = MakeModuleHost(&HostLogError);
+  char why[512] = "the factory failed";
+  Executor* executor = factory(&host, loop_, why, sizeof why);
+  if (executor == nullptr) {
+    ::dlclose(handle);  // it made nothing that could call back into it
+    return prefix + why;
+  }
+  inner_.reset(executor);
+  spdlog::info("loaded executor module {}", path);
+  return {};
+}
+
+}  // namespace picoflow

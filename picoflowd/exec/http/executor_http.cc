@@ -1,0 +1,373 @@
+#include "picoflowd/exec/http/executor_http.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/workflow.h"
+#include "picoflowd/exec/http/curl_multi.h"
+#include "picoflowd/util/uv_handle.h"
+
+namespace picoflow {
+namespace {
+
+constexpr long kMaxRedirects = 10;
+const char kEmptyBody[] = "";
+
+bool IsPrivateV4(std::uint32_t a) {  // host byte order
+  auto in = [a](std::uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
+  return in(0x00000000, 8) || in(0x0A000000, 8) || in(0x7F000000, 8) || in(0xA9FE0000, 16) ||
+         in(0xAC100000, 12) || in(0xC0A80000, 16) || in(0x64400000, 10);
+}
+
+bool IsPrivateV6(const in6_addr& a) {
+  if (IN6_IS_ADDR_V4MAPPED(&a)) {
+    std::uint32_t v4 = 0;
+    std::memcpy(&v4, a.s6_addr + 12, 4);
+    return IsPrivateV4(ntohl(v4));
+  }
+  return IN6_IS_ADDR_LOOPBACK(&a) || IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LINKLOCAL(&a) ||
+         (a.s6_addr[0] & 0xfe) == 0xfc;  // fc00::/7, unique local
+}
+
+// Loopback, private, link-local, CGNAT or unspecified; unknown text counts too.
+bool IsPrivateIp(const char* text) {
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, text, &v4) == 1) return IsPrivateV4(ntohl(v4.s_addr));
+  if (inet_pton(AF_INET6, text, &v6) == 1) return IsPrivateV6(v6);
+  return true;
+}
+
+std::string IpText(const curl_sockaddr* a) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  const void* src = a->family == AF_INET6
+                        ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(&a->addr)->sin6_addr)
+                        : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&a->addr)->sin_addr);
+  inet_ntop(a->family, src, buf, sizeof buf);
+  return buf;
+}
+
+std::string FormatMs(std::chrono::milliseconds ms) {
+  return ms.count() % 1000 == 0 ? std::to_string(ms.count() / 1000) + "s"
+                                : std::to_string(ms.count()) + "ms";
+}
+
+std::string ExpectText(const std::vector<StatusRange>& ranges) {
+  std::string text;
+  for (const StatusRange& r : ranges) {
+    if (!text.empty()) text += ", ";
+    text += std::to_string(r.lo);
+    if (r.hi != r.lo) text += "-" + std::to_string(r.hi);
+  }
+  return text;
+}
+
+bool HasHeader(const EnvList& headers, std::string_view name) {
+  for (const auto& [key, value] : headers) {
+    if (key.size() == name.size() && strncasecmp(key.data(), name.data(), name.size()) == 0) return true;
+  }
+  return false;
+}
+
+// One running http attempt: one easy handle in the executor's multi, and a
+// timer that reports a failed start or a cancel on a later iteration.
+class HttpAttempt final : public Attempt, public CurlTransfer {
+ public:
+  HttpAttempt(CurlMulti& multi, const AttemptSpec& spec, AttemptSink& sink)
+      : multi_(multi), sink_(sink), spec_(spec), timer_(this) {
+    uv_timer_init(multi_.loop(), timer_.get());  // cannot fail
+    timer_.MarkInitialized();
+  }
+  ~HttpAttempt() override {
+    RemoveEasy();
+    if (easy_ != nullptr) curl_easy_cleanup(easy_);
+    curl_slist_free_all(headers_);
+  }
+  HttpAttempt(const HttpAttempt&) = delete;
+  HttpAttempt& operator=(const HttpAttempt&) = delete;
+
+  /// Sets up and adds the transfer, or arranges a failure report. Throws only
+  /// std::bad_alloc.
+  void Begin();
+  /// Reports `error` as a failure on a later iteration.
+  void FailLater(std::string error);
+  void Cancel() override;
+  /// The transfer ended (from the multi's message queue). May destroy `this`.
+  void Done(CURLcode code) override;
+
+ private:
+  CURLcode Configure(const HttpConfig& http);
+  void RemoveEasy();
+  void Finish(const AttemptResult& result);
+  AttemptResult ResultOf(CURLcode code) const;
+  void ReportLater(AttemptResult result);
+
+  static std::size_t WriteCb(char* data, std::size_t size, std::size_t n, void* self) noexcept;
+  static std::size_t HeaderCb(char* data, std::size_t size, std::size_t n, void* self) noexcept;
+  static curl_socket_t OpenSocketCb(void* self, curlsocktype, curl_sockaddr* addr) noexcept;
+  static int PrereqCb(void* self, char* ip, char*, int, int) noexcept;
+  static void TimerCb(uv_timer_t* t) noexcept;
+
+  CurlMulti& multi_;
+  AttemptSink& sink_;
+  AttemptSpec spec_;
+  const HttpConfig* http_ = nullptr;
+  CURL* easy_ = nullptr;
+  curl_slist* headers_ = nullptr;
+  bool added_ = false;
+  bool finished_ = false;
+  std::optional<AttemptResult> pending_;  // a cancel or failed start, reported by timer_
+  std::chrono::milliseconds timeout_{0};
+  const char* timeout_kind_ = "";
+  std::string blocked_ip_;
+  char errbuf_[CURL_ERROR_SIZE] = {};
+  UvHandle<uv_timer_t> timer_;
+};
+
+void HttpAttempt::Begin() {
+  http_ = spec_.task != nullptr ? std::get_if<HttpConfig>(&spec_.task->config) : nullptr;
+  if (http_ == nullptr) return FailLater("cannot start: not an http task");
+  easy_ = curl_easy_init();
+  if (easy_ == nullptr) return FailLater("cannot start: curl_easy_init failed");
+  if (CURLcode rc = Configure(*http_); rc != CURLE_OK) {
+    return FailLater(std::string("cannot start: ") + curl_easy_strerror(rc));
+  }
+  if (CURLMcode rc = multi_.Add(easy_); rc != CURLM_OK) {
+    return FailLater(std::string("cannot start: ") + curl_multi_strerror(rc));
+  }
+  added_ = true;
+}
+
+CURLcode HttpAttempt::Configure(const HttpConfig& http) {
+  CURLcode rc = CURLE_OK;
+  auto set = [&](CURLoption option, auto value) {
+    if (rc == CURLE_OK) rc = curl_easy_setopt(easy_, option, value);
+  };
+  set(CURLOPT_PRIVATE, static_cast<void*>(static_cast<CurlTransfer*>(this)));
+  set(CURLOPT_ERRORBUFFER, errbuf_);
+  set(CURLOPT_URL, http.url.c_str());
+  set(CURLOPT_PROTOCOLS_STR, "http,https");
+  set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  set(CURLOPT_NOSIGNAL, 1L);
+  set(CURLOPT_USERAGENT, "picoflow/" PICOFLOW_VERSION);
+  set(CURLOPT_SSL_VERIFYPEER, 1L);
+  set(CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!http.ca_file.empty()) set(CURLOPT_CAINFO, http.ca_file.c_str());
+  set(CURLOPT_FOLLOWLOCATION, http.follow_redirects ? 1L : 0L);
+  set(CURLOPT_MAXREDIRS, kMaxRedirects);
+  set(CURLOPT_WRITEFUNCTION, &HttpAttempt::WriteCb);
+  set(CURLOPT_WRITEDATA, static_cast<void*>(this));
+  set(CURLOPT_HEADERFUNCTION, &HttpAttempt::HeaderCb);
+  set(CURLOPT_HEADERDATA, static_cast<void*>(this));
+  if (!http.allow_private_ips) {
+    set(CURLOPT_OPENSOCKETFUNCTION, &HttpAttempt::OpenSocketCb);
+    set(CURLOPT_OPENSOCKETDATA, static_cast<void*>(this));
+    set(CURLOPT_PREREQFUNCTION, &HttpAttempt::PrereqCb);  // a reused connection skips opensocket
+    set(CURLOPT_PREREQDATA, static_cast<void*>(this));
+  }
+  // The shorter of the request timeout and the task timeout ends the transfer.
+  timeout_ = spec_.timeout;
+  timeout_kind_ = "task timeout";
+  if (http.timeout && (timeout_.count() == 0 || *http.timeout < timeout_)) {
+    timeout_ = *http.timeout;
+    timeout_kind_ = "request timeout";
+  }
+  if (timeout_.count() > 0) {
+    // long is 32 bits on armhf: past ~24 days, curl gets the largest it can take.
+    const auto ms = std::min<std::int64_t>(timeout_.count(), std::numeric_limits<std::int32_t>::max());
+    set(CURLOPT_TIMEOUT_MS, static_cast<long>(ms));
+  }
+
+  const bool has_body = http.method != "HEAD" && (http.body || http.method != "GET");
+  if (http.method == "HEAD") set(CURLOPT_NOBODY, 1L);
+  if (has_body) {
+    const char* body = http.body ? http.body->data() : kEmptyBody;
+    const std::size_t size = http.body ? http.body->size() : 0;
+    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(size));
+    set(CURLOPT_POSTFIELDS, body);
+  }
+  if (http.method != "GET" && http.method != "HEAD" && http.method != "POST") {
+    set(CURLOPT_CUSTOMREQUEST, http.method.c_str());
+  }
+  if (has_body && http.method == "GET") set(CURLOPT_CUSTOMREQUEST, "GET");
+
+  std::vector<std::string> lines;
+  for (const auto& [name, value] : http.headers) {
+    lines.push_back(value.empty() ? name + ";" : name + ": " + value);  // "X;" sends "X:"
+  }
+  if (has_body && !HasHeader(http.headers, "Content-Type")) {
+    // Without one curl would claim application/x-www-form-urlencoded.
+    lines.push_back(http.body_is_json ? "Content-Type: application/json" : "Content-Type:");
+  }
+  for (const std::string& line : lines) {
+    curl_slist* next = curl_slist_append(headers_, line.c_str());
+    if (next == nullptr) throw std::bad_alloc();
+    headers_ = next;
+  }
+  if (headers_ != nullptr) set(CURLOPT_HTTPHEADER, headers_);
+  return rc;
+}
+
+void HttpAttempt::FailLater(std::string error) {
+  AttemptResult r;
+  r.error = std::move(error);
+  ReportLater(std::move(r));
+}
+
+void HttpAttempt::Cancel() {
+  if (finished_ || pending_) return;
+  AttemptResult r;
+  r.status = AttemptStatus::kCancelled;
+  r.error = "cancelled";
+  ReportLater(std::move(r));  // Cancel may come from inside a curl callback (OnOutput)
+}
+
+void HttpAttempt::ReportLater(AttemptResult result) {
+  pending_ = std::move(result);
+  uv_timer_start(timer_.get(), &TimerCb, 0, 0);
+}
+
+void HttpAttempt::Done(CURLcode code) {
+  RemoveEasy();
+  if (finished_ || pending_) return;  // the timer reports the cancel
+  Finish(ResultOf(code));
+}
+
+void HttpAttempt::RemoveEasy() {
+  if (!added_) return;
+  added_ = false;
+  multi_.Remove(easy_);
+}
+
+void HttpAttempt::Finish(const AttemptResult& result) {
+  finished_ = true;
+  uv_timer_stop(timer_.get());
+  sink_.OnFinished(result);  // last: the sink may destroy `this`
+}
+
+AttemptResult HttpAttempt::ResultOf(CURLcode code) const {
+  AttemptResult r;
+  long status = 0;
+  curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
+  if (status > 0) r.exit_code = static_cast<int>(status);
+  if (code == CURLE_OK) {
+    for (const StatusRange& range : http_->expect_status) {
+      if (status >= range.lo && status <= range.hi) r.status = AttemptStatus::kSucceeded;
+    }
+    if (r.status != AttemptStatus::kSucceeded) {
+      r.error = "HTTP status " + std::to_string(status) + " (expected " +
+                ExpectText(http_->expect_status) + ")";
+    }
+  } else if (code == CURLE_OPERATION_TIMEDOUT) {
+    r.status = AttemptStatus::kTimeout;
+    r.error = "timed out after " + FormatMs(timeout_) + " (" + timeout_kind_ + ")";
+  } else if (!blocked_ip_.empty()) {
+    r.error = "refused to connect to private address " + blocked_ip_ + " (allow_private_ips: false)";
+  } else {
+    r.error = std::string("http request failed: ") + (errbuf_[0] != '\0' ? errbuf_ : curl_easy_strerror(code));
+  }
+  return r;
+}
+
+std::size_t HttpAttempt::WriteCb(char* data, std::size_t size, std::size_t n, void* p) noexcept {
+  auto* self = static_cast<HttpAttempt*>(p);
+  try {
+    if (self->pending_) return 0;  // cancelled: abort the transfer now
+    self->sink_.OnOutput(OutputStream::kStdout, std::string_view(data, size * n));
+    return size * n;
+  } catch (...) {
+    self->multi_.LogError("http executor: output callback failed");
+    return 0;  // aborts the transfer with a write error
+  }
+}
+
+// Only the status line of each response goes to stderr: other response
+// headers may carry cookies or tokens.
+std::size_t HttpAttempt::HeaderCb(char* data, std::size_t size, std::size_t n, void* p) noexcept {
+  auto* self = static_cast<HttpAttempt*>(p);
+  try {
+    std::string_view line(data, size * n);
+    if (line.rfind("HTTP/", 0) == 0) {
+      while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+      self->sink_.OnOutput(OutputStream::kStderr, std::string(line) + "\n");
+    }
+  } catch (...) {
+    self->multi_.LogError("http executor: header callback failed");
+  }
+  return size * n;
+}
+
+curl_socket_t HttpAttempt::OpenSocketCb(void* p, curlsocktype, curl_sockaddr* addr) noexcept {
+  auto* self = static_cast<HttpAttempt*>(p);
+  try {
+    const sockaddr* sa = &addr->addr;
+    const bool is_private =
+        sa->sa_family == AF_INET
+            ? IsPrivateV4(ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr))
+            : sa->sa_family != AF_INET6 || IsPrivateV6(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
+    if (is_private) {
+      self->blocked_ip_ = IpText(addr);
+      return CURL_SOCKET_BAD;
+    }
+  } catch (...) {
+    return CURL_SOCKET_BAD;
+  }
+  return ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+int HttpAttempt::PrereqCb(void* p, char* ip, char*, int, int) noexcept {
+  auto* self = static_cast<HttpAttempt*>(p);
+  try {
+    if (!IsPrivateIp(ip)) return CURL_PREREQFUNC_OK;
+    self->blocked_ip_ = ip;
+  } catch (...) {
+  }
+  return CURL_PREREQFUNC_ABORT;
+}
+
+void HttpAttempt::TimerCb(uv_timer_t* t) noexcept {
+  auto* self = OwnerOf<HttpAttempt>(t);
+  if (self == nullptr || self->finished_ || !self->pending_) return;
+  try {
+    self->RemoveEasy();  // not inside a curl callback here
+    AttemptResult result = *self->pending_;
+    self->Finish(result);
+  } catch (const std::exception& e) {
+    self->multi_.LogError(std::string("http executor: timer callback: ") + e.what());
+  } catch (...) {
+    self->multi_.LogError("http executor: timer callback: unknown exception");
+  }
+}
+
+}  // namespace
+
+HttpExecutor::HttpExecutor(uv_loop_t* loop, LogFn log_error)
+    : multi_(std::make_unique<CurlMulti>(loop, log_error)) {}
+
+HttpExecutor::~HttpExecutor() = default;
+
+std::unique_ptr<Attempt> HttpExecutor::Start(const AttemptSpec& spec, AttemptSink& sink) {
+  auto attempt = std::make_unique<HttpAttempt>(*multi_, spec, sink);
+  try {
+    attempt->Begin();
+  } catch (const std::exception& e) {
+    attempt->FailLater(std::string("cannot start: ") + e.what());
+  }
+  return attempt;
+}
+
+}  // namespace picoflow

@@ -1,0 +1,668 @@
+#include "picoflowd/exec/ssh/executor_ssh.h"
+
+#include <libssh2.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/workflow.h"
+#include "picoflowd/util/uv_handle.h"
+
+namespace picoflow {
+namespace {
+
+constexpr std::size_t kReadChunk = 32 * 1024;
+// Output read in one go before other handles get their turn.
+constexpr std::size_t kReadBudget = 1024 * 1024;
+
+std::string FormatMs(std::chrono::milliseconds ms) {
+  return ms.count() % 1000 == 0 ? std::to_string(ms.count() / 1000) + "s"
+                                : std::to_string(ms.count()) + "ms";
+}
+
+std::string HomeDir() {
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') return home;
+  const passwd* pw = ::getpwuid(::getuid());
+  return pw != nullptr && pw->pw_dir != nullptr ? pw->pw_dir : "/";
+}
+
+std::string UserName() {
+  const passwd* pw = ::getpwuid(::getuid());
+  if (pw != nullptr && pw->pw_name != nullptr) return pw->pw_name;
+  const char* user = std::getenv("USER");
+  return user != nullptr ? user : "root";
+}
+
+// POSIX-sh single quoting: 'it'\''s'.
+std::string Quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+bool IsShellName(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) != 0) return false;
+  for (char c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '_') return false;
+  }
+  return true;
+}
+
+int SignalNumber(const std::string& name) {
+  static const std::pair<const char*, int> kSignals[] = {
+      {"HUP", 1},   {"INT", 2},   {"QUIT", 3},  {"ILL", 4},   {"ABRT", 6},  {"FPE", 8},  {"KILL", 9},
+      {"USR1", 10}, {"SEGV", 11}, {"USR2", 12}, {"PIPE", 13}, {"ALRM", 14}, {"TERM", 15}};
+  for (const auto& [text, number] : kSignals) {
+    if (name == text) return number;
+  }
+  return 0;
+}
+
+int KnownHostKeyType(int hostkey_type) {
+  switch (hostkey_type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA: return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+    case LIBSSH2_HOSTKEY_TYPE_DSS: return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+    case LIBSSH2_HOSTKEY_TYPE_ED25519: return LIBSSH2_KNOWNHOST_KEY_ED25519;
+    default: return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+  }
+}
+
+// One running ssh attempt: its resolve request, socket, poll handle, timers
+// and libssh2 session. Each step either completes or asks to wait for the
+// socket (libssh2's EAGAIN).
+class SshAttempt final : public Attempt {
+ public:
+  SshAttempt(uv_loop_t* loop, SshExecutor::LogFn log, const AttemptSpec& spec, AttemptSink& sink)
+      : loop_(loop), log_(log), sink_(sink), spec_(spec), report_(this), connect_timer_(this),
+        task_timer_(this), resume_(this) {
+    for (UvHandle<uv_timer_t>* t : {&report_, &connect_timer_, &task_timer_, &resume_}) {
+      uv_timer_init(loop_, t->get());  // cannot fail
+      t->MarkInitialized();
+    }
+  }
+  ~SshAttempt() override {
+    CancelResolve();
+    Drop();
+    if (addrs_ != nullptr) uv_freeaddrinfo(addrs_);
+  }
+  SshAttempt(const SshAttempt&) = delete;
+  SshAttempt& operator=(const SshAttempt&) = delete;
+
+  /// Validates the task and starts resolving. Throws only std::bad_alloc.
+  void Begin();
+  /// Reports `result` on a later iteration.
+  void ReportLater(AttemptResult result);
+  void Cancel() override;
+  /// Start has returned: failures are reported at once from now on.
+  void Started() { starting_ = false; }
+
+ private:
+  enum class Phase { kResolve, kConnect, kHandshake, kAgent, kKeys, kChannel, kExec, kRead, kClose, kDone };
+  enum class Step { kNext, kWait, kStop };
+
+  static void ResolvedCb(uv_getaddrinfo_t* req, int status, addrinfo* res) noexcept;
+  static void PollCb(uv_poll_t* poll, int status, int events) noexcept;
+  void OnResolved(int status, addrinfo* res);
+  void ConnectNext();
+  void OnConnectReady();
+  void Drive();
+  Step Handshake();
+  Step CheckHostKey();
+  Step AgentAuth();
+  Step KeyAuth();
+  Step OpenChannel();
+  Step Exec();
+  Step Read();
+  Step Close();
+  void WaitForSocket();
+  std::string LastError() const;
+  std::string Where() const { return cfg_->host + ":" + std::to_string(cfg_->port); }
+  void Fail(std::string error, AttemptStatus status = AttemptStatus::kFailed);
+  void Finish(const AttemptResult& result);
+  void CancelResolve();
+  void Drop();
+  void OnConnectTimeout();
+  void OnTaskTimeout();
+  void OnReport();
+  void OnResume();
+
+  uv_loop_t* loop_;
+  SshExecutor::LogFn log_;
+  AttemptSink& sink_;
+  AttemptSpec spec_;
+  const SshConfig* cfg_ = nullptr;
+  std::string user_, command_, passphrase_, known_hosts_;
+  std::vector<std::string> keys_;
+  std::size_t key_index_ = 0;
+  std::vector<std::string> auth_notes_;
+  Phase phase_ = Phase::kResolve;
+  bool starting_ = true;
+  bool finished_ = false;
+  std::optional<AttemptResult> pending_;
+  uv_getaddrinfo_t* resolve_ = nullptr;
+  addrinfo* addrs_ = nullptr;
+  addrinfo* next_addr_ = nullptr;
+  std::string connect_error_;
+  int fd_ = -1;
+  std::unique_ptr<UvHandle<uv_poll_t>> poll_;
+  LIBSSH2_SESSION* session_ = nullptr;
+  LIBSSH2_AGENT* agent_ = nullptr;
+  libssh2_agent_publickey* identity_ = nullptr;
+  int agent_tried_ = 0;
+  LIBSSH2_CHANNEL* channel_ = nullptr;
+  UvHandle<uv_timer_t> report_, connect_timer_, task_timer_, resume_;
+};
+
+void SshAttempt::Begin() {
+  cfg_ = spec_.task != nullptr ? std::get_if<SshConfig>(&spec_.task->config) : nullptr;
+  if (cfg_ == nullptr) return Fail("cannot start: not an ssh task");
+  if (cfg_->host.empty()) return Fail("cannot start: no host");
+  user_ = cfg_->user.empty() ? UserName() : cfg_->user;
+  try {
+    command_ = SshRemoteCommand(cfg_->command, cfg_->env);
+  } catch (const std::invalid_argument& e) {
+    return Fail(std::string("cannot start: ") + e.what());
+  }
+  known_hosts_ = cfg_->known_hosts.empty() ? HomeDir() + "/.ssh/known_hosts" : cfg_->known_hosts;
+  if (!cfg_->passphrase_file.empty()) {
+    std::ifstream in(cfg_->passphrase_file);
+    if (!in) return Fail("cannot start: cannot read passphrase_file " + cfg_->passphrase_file);
+    std::getline(in, passphrase_);
+  } else if (!cfg_->passphrase_env.empty()) {
+    const char* value = std::getenv(cfg_->passphrase_env.c_str());
+    if (value == nullptr) return Fail("cannot start: passphrase_env " + cfg_->passphrase_env + " is not set");
+    passphrase_ = value;
+  }
+  if (!cfg_->key_path.empty()) {
+    keys_.push_back(cfg_->key_path);
+  } else {
+    for (const char* name : {"id_ed25519", "id_ecdsa", "id_rsa"}) {
+      const std::string path = HomeDir() + "/.ssh/" + name;
+      if (::access(path.c_str(), F_OK) == 0) keys_.push_back(path);
+    }
+  }
+  if (spec_.timeout.count() > 0) {
+    StartOneShot<SshAttempt, &SshAttempt::OnTaskTimeout>(task_timer_, spec_.timeout.count());
+  }
+  const auto connect_ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_->connect_timeout);
+  if (connect_ms.count() > 0) {
+    StartOneShot<SshAttempt, &SshAttempt::OnConnectTimeout>(connect_timer_, connect_ms.count());
+  }
+
+  resolve_ = new uv_getaddrinfo_t{};
+  resolve_->data = this;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;  // no AI_ADDRCONFIG: it hides ::1 on hosts without global IPv6
+  const std::string port = std::to_string(cfg_->port);
+  const int rc = uv_getaddrinfo(loop_, resolve_, &ResolvedCb, cfg_->host.c_str(), port.c_str(), &hints);
+  if (rc != 0) {
+    delete resolve_;
+    resolve_ = nullptr;
+    return Fail("cannot resolve " + cfg_->host + ": " + uv_strerror(rc));
+  }
+}
+
+void SshAttempt::ResolvedCb(uv_getaddrinfo_t* req, int status, addrinfo* res) noexcept {
+  auto* self = static_cast<SshAttempt*>(req->data);
+  delete req;
+  if (self == nullptr) {
+    uv_freeaddrinfo(res);
+    return;
+  }
+  self->resolve_ = nullptr;
+  try {
+    self->OnResolved(status, res);
+  } catch (...) {
+    self->log_("ssh executor: resolve callback failed");
+  }
+}
+
+void SshAttempt::OnResolved(int status, addrinfo* res) {
+  addrs_ = res;
+  next_addr_ = res;
+  if (status != 0 || res == nullptr) {
+    return Fail("cannot resolve " + cfg_->host + ": " + uv_strerror(status));
+  }
+  phase_ = Phase::kConnect;
+  ConnectNext();
+}
+
+// Tries the next resolved address with a non-blocking connect.
+void SshAttempt::ConnectNext() {
+  while (next_addr_ != nullptr) {
+    addrinfo* a = next_addr_;
+    next_addr_ = a->ai_next;
+    fd_ = ::socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd_ < 0) {
+      connect_error_ = std::strerror(errno);
+      continue;
+    }
+    if (::connect(fd_, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS) {
+      poll_ = std::make_unique<UvHandle<uv_poll_t>>(this);
+      if (uv_poll_init_socket(loop_, poll_->get(), fd_) == 0) {
+        poll_->MarkInitialized();
+        uv_poll_start(poll_->get(), UV_WRITABLE, &PollCb);
+        return;
+      }
+      connect_error_ = "uv_poll_init_socket failed";
+    } else {
+      connect_error_ = std::strerror(errno);
+    }
+    Drop();
+  }
+  Fail("cannot connect to " + Where() + ": " + connect_error_);
+}
+
+void SshAttempt::OnConnectReady() {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) {
+    connect_error_ = std::strerror(err);
+    Drop();
+    return ConnectNext();
+  }
+  session_ = libssh2_session_init_ex(nullptr, nullptr, nullptr, this);
+  if (session_ == nullptr) return Fail("cannot start an ssh session (libssh2_session_init failed)");
+  libssh2_session_set_blocking(session_, 0);
+  phase_ = Phase::kHandshake;
+  Drive();
+}
+
+void SshAttempt::PollCb(uv_poll_t* poll, int status, int) noexcept {
+  auto* self = OwnerOf<SshAttempt>(poll);
+  if (self == nullptr || self->finished_) return;
+  try {
+    if (self->phase_ == Phase::kConnect) {
+      if (status < 0) self->connect_error_ = uv_strerror(status);
+      self->OnConnectReady();
+    } else {
+      self->Drive();
+    }
+  } catch (const std::exception& e) {
+    self->log_((std::string("ssh executor: ") + e.what()).c_str());
+  } catch (...) {
+    self->log_("ssh executor: poll callback failed");
+  }
+}
+
+// Steps the session as far as it goes without blocking.
+void SshAttempt::Drive() {
+  while (!finished_ && !pending_) {
+    Step step = Step::kStop;
+    switch (phase_) {
+      case Phase::kHandshake: step = Handshake(); break;
+      case Phase::kAgent: step = AgentAuth(); break;
+      case Phase::kKeys: step = KeyAuth(); break;
+      case Phase::kChannel: step = OpenChannel(); break;
+      case Phase::kExec: step = Exec(); break;
+      case Phase::kRead: step = Read(); break;
+      case Phase::kClose: step = Close(); break;
+      default: return;
+    }
+    if (step == Step::kWait) return WaitForSocket();
+    if (step == Step::kStop) return;
+  }
+}
+
+void SshAttempt::WaitForSocket() {
+  const int dirs = libssh2_session_block_directions(session_);
+  int events = 0;
+  if ((dirs & LIBSSH2_SESSION_BLOCK_INBOUND) != 0) events |= UV_READABLE;
+  if ((dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND) != 0) events |= UV_WRITABLE;
+  if (events == 0) events = UV_READABLE;
+  uv_poll_start(poll_->get(), events, &PollCb);
+}
+
+std::string SshAttempt::LastError() const {
+  char* msg = nullptr;
+  libssh2_session_last_error(session_, &msg, nullptr, 0);
+  return msg != nullptr && *msg != '\0' ? msg : "unknown libssh2 error";
+}
+
+SshAttempt::Step SshAttempt::Handshake() {
+  const int rc = libssh2_session_handshake(session_, fd_);
+  if (rc == LIBSSH2_ERROR_EAGAIN) return Step::kWait;
+  if (rc != 0) {
+    Fail("ssh handshake with " + Where() + " failed: " + LastError());
+    return Step::kStop;
+  }
+  if (cfg_->verify_host_key && CheckHostKey() == Step::kStop) return Step::kStop;
+  phase_ = Phase::kAgent;
+  return Step::kNext;
+}
+
+// known_hosts is a small local file: read synchronously, once per attempt.
+SshAttempt::Step SshAttempt::CheckHostKey() {
+  std::size_t key_len = 0;
+  int key_type = 0;
+  const char* key = libssh2_session_hostkey(session_, &key_len, &key_type);
+  if (key == nullptr) {
+    Fail("ssh to " + Where() + ": no host key from the server");
+    return Step::kStop;
+  }
+  const std::string scan = "`ssh-keyscan -p " + std::to_string(cfg_->port) + " " + cfg_->host + " >> " +
+                           known_hosts_ + "` (after checking its fingerprint)";
+  LIBSSH2_KNOWNHOSTS* hosts = libssh2_knownhost_init(session_);
+  if (hosts == nullptr) {
+    Fail("ssh to " + Where() + ": cannot check the host key (libssh2_knownhost_init failed)");
+    return Step::kStop;
+  }
+  int check = LIBSSH2_KNOWNHOST_CHECK_NOTFOUND;
+  if (::access(known_hosts_.c_str(), F_OK) == 0) {
+    if (libssh2_knownhost_readfile(hosts, known_hosts_.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+      const std::string why = LastError();
+      libssh2_knownhost_free(hosts);
+      Fail("cannot read known_hosts " + known_hosts_ + ": " + why);
+      return Step::kStop;
+    }
+    libssh2_knownhost* found = nullptr;
+    check = libssh2_knownhost_checkp(hosts, cfg_->host.c_str(), cfg_->port, key, key_len,
+                                     LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+                                         KnownHostKeyType(key_type),
+                                     &found);
+  }
+  libssh2_knownhost_free(hosts);
+  if (check == LIBSSH2_KNOWNHOST_CHECK_MATCH) return Step::kNext;
+  if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
+    const std::string entry = cfg_->port == 22 ? cfg_->host : "[" + cfg_->host + "]:" + std::to_string(cfg_->port);
+    Fail("HOST KEY CHANGED for " + Where() + " (possible man-in-the-middle attack): it differs from the key in " +
+         known_hosts_ + "; if the change is expected, remove the old entry with `ssh-keygen -R '" + entry +
+         "' -f " + known_hosts_ + "` and add the new key with " + scan);
+  } else {
+    Fail("host key of " + Where() + " is not in " + known_hosts_ + "; add it with " + scan +
+         ", or set verify_host_key: false");
+  }
+  return Step::kStop;
+}
+
+// Every agent identity in turn; the agent socket itself is talked to blocking.
+SshAttempt::Step SshAttempt::AgentAuth() {
+  if (agent_ == nullptr) {
+    const char* sock = std::getenv("SSH_AUTH_SOCK");
+    if (sock == nullptr || *sock == '\0') {
+      phase_ = Phase::kKeys;
+      return Step::kNext;
+    }
+    agent_ = libssh2_agent_init(session_);
+    if (agent_ == nullptr || libssh2_agent_connect(agent_) != 0 || libssh2_agent_list_identities(agent_) != 0 ||
+        libssh2_agent_get_identity(agent_, &identity_, nullptr) != 0) {
+      auth_notes_.push_back("ssh-agent at " + std::string(sock) + ": no usable identity");
+      phase_ = Phase::kKeys;
+      return Step::kNext;
+    }
+  }
+  const int rc = libssh2_agent_userauth(agent_, user_.c_str(), identity_);
+  if (rc == LIBSSH2_ERROR_EAGAIN) return Step::kWait;
+  if (rc == 0) {
+    phase_ = Phase::kChannel;
+    return Step::kNext;
+  }
+  ++agent_tried_;
+  libssh2_agent_publickey* prev = identity_;
+  if (libssh2_agent_get_identity(agent_, &identity_, prev) != 0) {
+    auth_notes_.push_back("ssh-agent: " + std::to_string(agent_tried_) + " identities refused");
+    phase_ = Phase::kKeys;
+  }
+  return Step::kNext;
+}
+
+SshAttempt::Step SshAttempt::KeyAuth() {
+  if (key_index_ >= keys_.size()) {
+    std::string tried;
+    for (const std::string& note : auth_notes_) tried += (tried.empty() ? "" : "; ") + note;
+    if (tried.empty()) tried = "no ssh-agent ($SSH_AUTH_SOCK unset) and no key in ~/.ssh; set key_path";
+    Fail("authentication as " + user_ + " to " + Where() + " failed: " + tried);
+    return Step::kStop;
+  }
+  const std::string& key = keys_[key_index_];
+  struct stat st{};
+  if (::stat(key.c_str(), &st) != 0) {
+    auth_notes_.push_back("key " + key + ": " + std::strerror(errno));
+    ++key_index_;
+    return Step::kNext;
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    auth_notes_.push_back("key " + key + " refused: permissions " + mode +
+                          " are too open (it must not be accessible by group or others: chmod 600 " + key + ")");
+    ++key_index_;
+    return Step::kNext;
+  }
+  const int rc = libssh2_userauth_publickey_fromfile_ex(session_, user_.c_str(),
+                                                        static_cast<unsigned>(user_.size()), nullptr,
+                                                        key.c_str(), passphrase_.c_str());
+  if (rc == LIBSSH2_ERROR_EAGAIN) return Step::kWait;
+  if (rc == 0) {
+    phase_ = Phase::kChannel;
+    return Step::kNext;
+  }
+  auth_notes_.push_back("key " + key + ": " +
+                        (rc == LIBSSH2_ERROR_FILE ? LastError() + " (wrong passphrase?)" : LastError()));
+  ++key_index_;
+  return Step::kNext;
+}
+
+SshAttempt::Step SshAttempt::OpenChannel() {
+  uv_timer_stop(connect_timer_.get());  // authenticated: connect_timeout is over
+  channel_ = libssh2_channel_open_session(session_);
+  if (channel_ != nullptr) {
+    phase_ = Phase::kExec;
+    return Step::kNext;
+  }
+  if (libssh2_session_last_errno(session_) == LIBSSH2_ERROR_EAGAIN) return Step::kWait;
+  Fail("ssh to " + Where() + ": cannot open a channel: " + LastError());
+  return Step::kStop;
+}
+
+SshAttempt::Step SshAttempt::Exec() {
+  const int rc = libssh2_channel_exec(channel_, command_.c_str());
+  if (rc == LIBSSH2_ERROR_EAGAIN) return Step::kWait;
+  if (rc != 0) {
+    Fail("ssh to " + Where() + ": cannot run the command: " + LastError());
+    return Step::kStop;
+  }
+  phase_ = Phase::kRead;
+  return Step::kNext;
+}
+
+// Both streams until each would block, or until the budget is spent: then
+// the rest (maybe already buffered inside libssh2, where the poll cannot see
+// it) is read on the next loop iteration. The sink may Cancel() from OnOutput.
+SshAttempt::Step SshAttempt::Read() {
+  char buf[kReadChunk];
+  std::size_t total = 0;
+  for (bool progress = true; progress;) {
+    progress = false;
+    if (total >= kReadBudget) {
+      StartOneShot<SshAttempt, &SshAttempt::OnResume>(resume_, 0);
+      return Step::kStop;
+    }
+    for (int id : {0, SSH_EXTENDED_DATA_STDERR}) {
+      const ssize_t n = libssh2_channel_read_ex(channel_, id, buf, sizeof buf);
+      if (n > 0) {
+        progress = true;
+        total += static_cast<std::size_t>(n);
+        sink_.OnOutput(id == 0 ? OutputStream::kStdout : OutputStream::kStderr,
+                       std::string_view(buf, static_cast<std::size_t>(n)));
+        if (finished_ || pending_) return Step::kStop;
+      } else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
+        Fail("ssh to " + Where() + ": reading output failed: " + LastError());
+        return Step::kStop;
+      }
+    }
+  }
+  if (libssh2_channel_eof(channel_) == 0) return Step::kWait;
+  phase_ = Phase::kClose;
+  return Step::kNext;
+}
+
+SshAttempt::Step SshAttempt::Close() {
+  int rc = libssh2_channel_close(channel_);
+  if (rc == 0) rc = libssh2_channel_wait_closed(channel_);
+  if (rc == LIBSSH2_ERROR_EAGAIN) return Step::kWait;
+  AttemptResult r;
+  char* signal_name = nullptr;
+  std::size_t signal_len = 0;
+  libssh2_channel_get_exit_signal(channel_, &signal_name, &signal_len, nullptr, nullptr, nullptr, nullptr);
+  if (signal_name != nullptr) {
+    const std::string name(signal_name, signal_len);
+    libssh2_free(session_, signal_name);
+    r.signal = SignalNumber(name);
+    r.error = "remote command killed by SIG" + name;
+  } else {
+    r.exit_code = libssh2_channel_get_exit_status(channel_);
+    if (*r.exit_code == 0) r.status = AttemptStatus::kSucceeded;
+    else r.error = "remote command exited with status " + std::to_string(*r.exit_code);
+  }
+  phase_ = Phase::kDone;
+  Finish(r);
+  return Step::kStop;
+}
+
+void SshAttempt::Fail(std::string error, AttemptStatus status) {
+  AttemptResult r;
+  r.status = status;
+  r.error = std::move(error);
+  if (starting_) return ReportLater(std::move(r));  // never from inside Start
+  Finish(r);
+}
+
+void SshAttempt::ReportLater(AttemptResult result) {
+  if (finished_ || pending_) return;
+  pending_ = std::move(result);
+  StartOneShot<SshAttempt, &SshAttempt::OnReport>(report_, 0);
+}
+
+void SshAttempt::OnReport() {
+  if (finished_ || !pending_) return;
+  const AttemptResult result = *pending_;
+  Finish(result);
+}
+
+void SshAttempt::OnResume() {
+  if (!finished_ && !pending_) Drive();
+}
+
+void SshAttempt::Cancel() {
+  if (finished_ || pending_) return;
+  AttemptResult r;
+  r.status = AttemptStatus::kCancelled;
+  r.error = "cancelled";
+  ReportLater(std::move(r));  // Cancel may come from inside OnOutput
+}
+
+void SshAttempt::OnConnectTimeout() {
+  if (finished_ || pending_ || phase_ >= Phase::kChannel) return;
+  Finish(AttemptResult{AttemptStatus::kFailed, std::nullopt, std::nullopt,
+                       "ssh to " + Where() + ": connect_timeout (" +
+                           FormatMs(std::chrono::duration_cast<std::chrono::milliseconds>(cfg_->connect_timeout)) +
+                           ") passed before authentication completed"});
+}
+
+void SshAttempt::OnTaskTimeout() {
+  if (finished_ || pending_) return;
+  Finish(AttemptResult{AttemptStatus::kTimeout, std::nullopt, std::nullopt,
+                       "timed out after " + FormatMs(spec_.timeout)});
+}
+
+void SshAttempt::Finish(const AttemptResult& result) {
+  finished_ = true;
+  CancelResolve();
+  Drop();  // before OnFinished: a timeout or cancel drops the connection, ending the command
+  for (UvHandle<uv_timer_t>* t : {&report_, &connect_timer_, &task_timer_, &resume_}) uv_timer_stop(t->get());
+  sink_.OnFinished(result);  // last: the sink may destroy `this`
+}
+
+void SshAttempt::CancelResolve() {
+  if (resolve_ != nullptr) {
+    resolve_->data = nullptr;  // the callback frees it
+    uv_cancel(reinterpret_cast<uv_req_t*>(resolve_));
+    resolve_ = nullptr;
+  }
+}
+
+// Drops the connection at once: sshd then closes the command's stdin, and the
+// wrapper's watcher kills the command's process group.
+void SshAttempt::Drop() {
+  if (poll_ != nullptr) poll_.reset();
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // no libssh2 call below can wait on the peer
+  if (agent_ != nullptr) {
+    libssh2_agent_disconnect(agent_);
+    libssh2_agent_free(agent_);
+    agent_ = nullptr;
+  }
+  if (channel_ != nullptr) {
+    libssh2_channel_free(channel_);
+    channel_ = nullptr;
+  }
+  if (session_ != nullptr) {
+    libssh2_session_free(session_);
+    session_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+}  // namespace
+
+std::string SshRemoteCommand(const std::string& command,
+                             const std::vector<std::pair<std::string, std::string>>& env) {
+  std::string line;
+  for (const auto& [name, value] : env) {
+    if (!IsShellName(name)) throw std::invalid_argument("env name '" + name + "' is not a shell identifier");
+    line += "export " + name + "=" + Quote(value) + "; ";
+  }
+  // fd 3 keeps the channel's stdin for the watcher only; the command gets
+  // /dev/null. sshd made this shell a process-group leader (setsid), so
+  // `kill -HUP 0` reaches everything the command started. The command is
+  // exec'd, so sshd reports its own exit status or signal; the watcher sees
+  // EOF when the session ends (normally or not) and then ends what is left
+  // of the group, as the local executor does.
+  line += "exec 3<&0 </dev/null; { read -r _ <&3; kill -HUP 0; } >/dev/null 2>&1 & exec 3<&-; "
+          "exec \"${SHELL:-/bin/sh}\" -c " + Quote(command);
+  return line;
+}
+
+SshExecutor::SshExecutor(uv_loop_t* loop, LogFn log_error) : loop_(loop), log_error_(log_error) {}
+
+SshExecutor::~SshExecutor() = default;
+
+std::unique_ptr<Attempt> SshExecutor::Start(const AttemptSpec& spec, AttemptSink& sink) {
+  auto attempt = std::make_unique<SshAttempt>(loop_, log_error_, spec, sink);
+  try {
+    attempt->Begin();
+    attempt->Started();
+  } catch (const std::exception& e) {
+    attempt->ReportLater(AttemptResult{AttemptStatus::kFailed, std::nullopt, std::nullopt,
+                                       std::string("cannot start: ") + e.what()});
+    attempt->Started();
+  }
+  return attempt;
+}
+
+}  // namespace picoflow

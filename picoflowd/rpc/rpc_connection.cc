@@ -1,0 +1,174 @@
+#include "picoflowd/rpc/rpc_connection.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <utility>
+
+#include "picoflowd/rpc/rpc_dispatch.h"
+
+namespace picoflow {
+
+// A write request that owns its bytes. libuv calls back even when the handle
+// is closed under it (UV_ECANCELED), so the request frees itself there, never
+// the connection.
+struct RpcConnection::WriteReq {
+  uv_write_t req{};
+  std::string data;
+};
+
+RpcConnection::RpcConnection(Dispatcher& dispatcher, Limits limits, ClosedCallback on_closed)
+    : dispatcher_(dispatcher),
+      limits_(limits),
+      on_closed_(std::move(on_closed)),
+      pipe_(this),
+      input_(limits.max_line) {}
+
+RpcConnection::~RpcConnection() {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  pipe_.Close();
+  RunCloseHooks();
+}
+
+Status RpcConnection::Accept(uv_loop_t* loop, uv_stream_t* server) {
+  if (int rc = uv_pipe_init(loop, pipe_.get(), 0); rc != 0) {
+    return Err(ErrorCode::kIo, std::string("uv_pipe_init: ") + uv_strerror(rc));
+  }
+  pipe_.MarkInitialized();
+  if (int rc = uv_accept(server, pipe_.stream()); rc != 0) {
+    return Err(ErrorCode::kIo, std::string("accept on the control socket: ") + uv_strerror(rc));
+  }
+  return {};
+}
+
+Status RpcConnection::Start(const AccessPolicy& policy) {
+  uv_os_fd_t fd = -1;
+  if (int rc = uv_fileno(pipe_.base(), &fd); rc != 0) {
+    return Err(ErrorCode::kIo, std::string("uv_fileno: ") + uv_strerror(rc));
+  }
+  auto peer = IdentifyPeer(fd, policy);
+  if (!peer) return peer.error();
+  peer_ = *peer;
+  spdlog::debug("rpc: connection from {} ({} access)", peer_.ToString(), AccessName(peer_.access));
+  if (int rc = uv_read_start(pipe_.stream(), OnAlloc, OnRead); rc != 0) {
+    return Err(ErrorCode::kIo, std::string("uv_read_start: ") + uv_strerror(rc));
+  }
+  return {};
+}
+
+void RpcConnection::OnAlloc(uv_handle_t*, std::size_t, uv_buf_t* buf) noexcept {
+  // libuv reads into it and calls OnRead at once, which copies what it keeps:
+  // one buffer per loop thread serves every connection.
+  thread_local std::array<char, 64 * 1024> buffer;
+  *buf = uv_buf_init(buffer.data(), static_cast<unsigned>(buffer.size()));
+}
+
+void RpcConnection::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
+  auto* self = OwnerOf<RpcConnection>(stream);
+  if (self == nullptr) return;
+  try {
+    auto keep = self->shared_from_this();  // the server may drop it meanwhile
+    self->HandleRead(nread, buf);
+  } catch (const std::exception& e) {
+    spdlog::error("rpc: reading from {}: {}", self->peer_.ToString(), e.what());
+    self->Close(CloseReason::kError, "exception while reading");
+  } catch (...) {
+    self->Close(CloseReason::kError, "exception while reading");
+  }
+}
+
+void RpcConnection::HandleRead(ssize_t nread, const uv_buf_t* buf) {
+  if (nread > 0) {
+    input_.Append(std::string_view(buf->base, static_cast<std::size_t>(nread)));
+    HandleLines();
+  } else if (nread == UV_EOF) {
+    if (input_.buffered() > 0) {
+      spdlog::debug("rpc: {} left with {} bytes of an unfinished line", peer_.ToString(),
+                    input_.buffered());
+    }
+    // Answers already produced are flushed; calls still waiting are dropped
+    // (their close hooks run).
+    CloseAfterFlush();
+  } else if (nread < 0) {
+    Close(CloseReason::kError, uv_strerror(static_cast<int>(nread)));
+  }
+}
+
+void RpcConnection::HandleLines() {
+  std::string line;
+  while (state_ == State::kOpen) {
+    switch (input_.Next(line)) {
+      case LineBuffer::Status::kNeedMore: return;
+      case LineBuffer::Status::kLine:
+        if (!line.empty()) dispatcher_.HandleLine(shared_from_this(), line);
+        break;
+      case LineBuffer::Status::kTooLong:
+        // The stream may still hold the rest of a megabyte we will not read:
+        // answer once and end the connection rather than resynchronise.
+        Send(ErrorLine(nullptr, RpcErr(RpcCode::kInvalidRequest,
+                                       "request line longer than " +
+                                           std::to_string(limits_.max_line) + " bytes")));
+        drain_reason_ = CloseReason::kOverlongLine;
+        CloseAfterFlush();
+        return;
+    }
+  }
+}
+
+void RpcConnection::Send(std::string line) {
+  if (state_ == State::kClosed) return;
+  auto* w = new WriteReq;
+  w->data = std::move(line);
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  if (int rc = uv_write(&w->req, pipe_.stream(), &buf, 1, OnWrite); rc != 0) {
+    delete w;
+    Close(CloseReason::kError, uv_strerror(rc));
+    return;
+  }
+  ++writes_in_flight_;
+  const std::size_t pending = uv_stream_get_write_queue_size(pipe_.stream());
+  if (pending > limits_.max_pending_output) {
+    Close(CloseReason::kSlowReader,
+          "not reading its answers (" + std::to_string(pending) + " bytes pending)");
+  }
+}
+
+void RpcConnection::OnWrite(uv_write_t* req, int status) noexcept {
+  std::unique_ptr<WriteReq> w(reinterpret_cast<WriteReq*>(req));
+  auto* self = OwnerOf<RpcConnection>(req->handle);
+  if (self == nullptr) return;  // closed: the request only had to be freed
+  try {
+    auto keep = self->shared_from_this();
+    self->HandleWriteDone(status);
+  } catch (...) {
+    self->Close(CloseReason::kError, "exception after a write");
+  }
+}
+
+void RpcConnection::HandleWriteDone(int status) {
+  --writes_in_flight_;
+  if (status < 0) {
+    Close(CloseReason::kError, std::string("write failed: ") + uv_strerror(status));
+  } else if (state_ == State::kDraining && writes_in_flight_ == 0) {
+    Close(drain_reason_, "flushed");
+  }
+}
+
+void RpcConnection::CloseAfterFlush() {
+  if (state_ != State::kOpen) return;
+  state_ = State::kDraining;
+  uv_read_stop(pipe_.stream());
+  if (writes_in_flight_ == 0) Close(drain_reason_, "done");
+}
+
+void RpcConnection::Close(CloseReason reason, std::string_view why) {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  spdlog::debug("rpc: closing connection of {}: {}", peer_.ToString(), why);
+  pipe_.Close();
+  RunCloseHooks();
+  if (auto done = std::exchange(on_closed_, nullptr)) done(this, reason);
+}
+
+}  // namespace picoflow

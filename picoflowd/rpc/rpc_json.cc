@@ -1,0 +1,113 @@
+#include "picoflowd/rpc/rpc_json.h"
+
+#include <date/date.h>
+
+#include "common/dag.h"
+#include "common/workflow.h"
+#include "picoflowd/engine/run.h"
+
+namespace picoflow {
+namespace {
+
+using nlohmann::json;
+
+json OptTime(const std::optional<TimePoint>& t) { return t ? json(TimeString(*t)) : json(nullptr); }
+
+json Duration(const std::optional<TimePoint>& start, const std::optional<TimePoint>& end) {
+  if (!start || !end) return nullptr;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*end - *start).count();
+}
+
+template <class T>
+json Opt(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+}  // namespace
+
+std::string TimeString(TimePoint t) {
+  return date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(t));
+}
+
+json RunJson(const RunRecord& run) {
+  json out = {
+      {"id", run.id},
+      {"workflow", run.workflow},
+      {"status", RunStatusName(run.status)},
+      {"trigger", RunTriggerName(run.trigger)},
+      {"scheduled_at", OptTime(run.scheduled_at)},
+      {"created_at", TimeString(run.created_at)},
+      {"started_at", OptTime(run.started_at)},
+      {"ended_at", OptTime(run.ended_at)},
+      {"duration_ms", Duration(run.started_at, run.ended_at)},
+      {"error", run.error},
+      {"reason", run.reason},
+  };
+  // How late a scheduled run started: its start minus its cron instant.
+  out["late_ms"] = run.scheduled_at && run.started_at
+                       ? json(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  *run.started_at - *run.scheduled_at)
+                                  .count())
+                       : json(nullptr);
+  return out;
+}
+
+json RunDetailJson(const RunDetail& detail) {
+  json out = RunJson(detail.run);
+  json tasks = json::array();
+  for (const TaskRecord& t : detail.tasks) {
+    tasks.push_back({
+        {"name", t.name},
+        {"status", TaskStatusName(t.status)},
+        {"attempts", t.attempts},
+        {"started_at", OptTime(t.started_at)},
+        {"ended_at", OptTime(t.ended_at)},
+        {"duration_ms", Duration(t.started_at, t.ended_at)},
+        {"exit_code", Opt(t.exit_code)},
+    });
+  }
+  json attempts = json::array();
+  for (const AttemptRecord& a : detail.attempts) {
+    attempts.push_back({
+        {"id", a.id},
+        {"task", a.task},
+        {"number", a.number},
+        {"status", a.status ? AttemptStatusName(*a.status) : "running"},
+        {"started_at", TimeString(a.started_at)},
+        {"ended_at", OptTime(a.ended_at)},
+        {"duration_ms", Duration(a.started_at, a.ended_at)},
+        {"exit_code", Opt(a.exit_code)},
+        {"signal", Opt(a.signal)},
+        {"error", a.error},
+        {"pid", a.process ? json(a.process->pid) : json(nullptr)},
+        {"stdout_bytes", a.counts.stdout_bytes},
+        {"stderr_bytes", a.counts.stderr_bytes},
+        {"stdout_dropped", a.counts.stdout_dropped},
+        {"stderr_dropped", a.counts.stderr_dropped},
+    });
+  }
+  out["tasks"] = std::move(tasks);
+  out["attempts"] = std::move(attempts);
+  return out;
+}
+
+json DiagnosticsJson(const Diagnostics& diagnostics) {
+  json out = json::array();
+  for (const Diagnostic& d : diagnostics) {
+    out.push_back({{"file", d.file},
+                   {"line", d.pos.line},
+                   {"col", d.pos.col},
+                   {"message", d.message},
+                   {"text", d.ToString()}});
+  }
+  return out;
+}
+
+json WorkflowShapeJson(const Workflow& w, const Dag& dag) {
+  json order = json::array();
+  for (int i : dag.topo_order()) order.push_back(w.tasks[i].name);
+  return {{"name", w.name},         {"description", w.description}, {"tasks", w.tasks.size()},
+          {"schedule", w.schedule}, {"timezone", w.timezone},       {"order", std::move(order)}};
+}
+
+}  // namespace picoflow

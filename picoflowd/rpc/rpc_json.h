@@ -1,0 +1,29 @@
+#pragma once
+// JSON shapes of the store's records as the RPC methods return them. One
+// place, so `run.get`, `run.list`, `run.wait` and docs/rpc.md agree.
+
+#include <nlohmann/json.hpp>
+
+#include "common/diagnostic.h"
+#include "picoflowd/store/store.h"
+
+namespace picoflow {
+
+struct Workflow;
+
+/// `2026-11-27T03:40:00.123Z`.
+std::string TimeString(TimePoint t);
+/// {id, workflow, status, trigger, scheduled_at, created_at, started_at,
+///  ended_at, duration_ms, error, reason}; absent times are null.
+nlohmann::json RunJson(const RunRecord& run);
+/// RunJson plus `tasks` [{name, status, attempts, started_at, ended_at,
+/// duration_ms, exit_code}] and `attempts` [{id, task, number, status,
+/// started_at, ended_at, duration_ms, exit_code, signal, error, pid,
+/// stdout_bytes, stderr_bytes, stdout_dropped, stderr_dropped}].
+nlohmann::json RunDetailJson(const RunDetail& detail);
+/// [{file, line, col, message, text}].
+nlohmann::json DiagnosticsJson(const Diagnostics& diagnostics);
+/// {name, description, tasks (count), schedule, timezone, order [names]}.
+nlohmann::json WorkflowShapeJson(const Workflow& workflow, const class Dag& dag);
+
+}  // namespace picoflow

@@ -1,0 +1,549 @@
+#include "picoflowd/rpc/rpc_methods.h"
+
+#include <unistd.h>
+
+#include <vector>
+
+#include "common/workflow_load.h"
+#include "picoflowd/daemon.h"
+#include "picoflowd/pruner.h"
+#include "picoflowd/rpc/rpc_call.h"
+#include "picoflowd/rpc/rpc_dispatch.h"
+#include "picoflowd/rpc/rpc_json.h"
+#include "picoflowd/rpc/rpc_server.h"
+#include "picoflowd/engine/run_manager.h"
+#include "picoflowd/store/store.h"
+#include "protocol/jsonrpc.h"
+#include "protocol/methods.h"
+
+namespace picoflow {
+namespace {
+
+json ChunkJson(const OutputChunk& c) {
+  return {{"seq", c.seq},
+          {"task", c.task},
+          {"attempt", c.attempt},
+          {"stream", c.stream == OutputStream::kStdout ? "stdout" : "stderr"},
+          {"data", c.data}};
+}
+
+json TaskEventJson(const TaskEvent& e) {
+  json j = {{"run_id", e.run_id},   {"workflow", e.workflow}, {"task", e.task},
+            {"attempt", e.attempt}, {"event", e.event},       {"status", e.status}};
+  if (e.exit_code) j["exit_code"] = *e.exit_code;
+  if (e.signal) j["signal"] = *e.signal;
+  if (!e.error.empty()) j["error"] = e.error;
+  if (e.duration) j["duration_ms"] = e.duration->count();
+  if (e.retry_in) j["retry_in_ms"] = e.retry_in->count();
+  return j;
+}
+
+// The message of -32003: "FILE: invalid workflow (N errors)".
+std::string InvalidWorkflowMessage(const std::string& file, std::size_t errors) {
+  return file + ": invalid workflow (" + std::to_string(errors) +
+         (errors == 1 ? " error)" : " errors)");
+}
+
+}  // namespace
+
+// ---- RunFeed ----
+
+std::uint64_t RunFeed::Subscribe(Subscriber subscriber) {
+  const std::uint64_t token = next_token_++;
+  subscribers_.emplace(token, std::move(subscriber));
+  return token;
+}
+
+void RunFeed::Unsubscribe(std::uint64_t token) { subscribers_.erase(token); }
+
+template <class F>
+void RunFeed::ForRun(std::int64_t run_id, F&& f) {
+  // A callback may unsubscribe itself or others: walk a snapshot of tokens.
+  std::vector<std::uint64_t> tokens;
+  for (const auto& [token, s] : subscribers_) {
+    if (s.run_id == run_id) tokens.push_back(token);
+  }
+  for (std::uint64_t token : tokens) {
+    auto it = subscribers_.find(token);
+    if (it != subscribers_.end()) f(it->second);
+  }
+}
+
+// Each callback is called through a copy: it may unsubscribe (and so
+// destroy) its own Subscriber, directly or through a connection closing.
+void RunFeed::OnTaskEvent(const TaskEvent& e) {
+  ForRun(e.run_id, [&](Subscriber& s) {
+    if (auto f = s.on_event) f(e);
+  });
+}
+
+void RunFeed::OnOutput(const OutputEvent& e) {
+  ForRun(e.run_id, [&](Subscriber& s) {
+    if (auto f = s.on_output) f(e);
+  });
+}
+
+void RunFeed::OnRunFinished(std::int64_t run_id, RunStatus status) {
+  ForRun(run_id, [&](Subscriber& s) {
+    if (auto f = s.on_finished) f(status);
+  });
+}
+
+// ---- methods ----
+
+RpcMethods::RpcMethods(Daemon& daemon) : daemon_(daemon) {
+  daemon_.engine().observers.push_back(&feed_);
+}
+
+RpcMethods::~RpcMethods() {
+  auto& observers = daemon_.engine().observers;
+  std::erase(observers, &feed_);
+}
+
+void RpcMethods::Register(Dispatcher& d) {
+  auto bind = [this](void (RpcMethods::*method)(RpcCall&)) {
+    return [this, method](RpcCall& call) { (this->*method)(call); };
+  };
+  using P = ParamSpec;
+  using T = ParamType;
+  d.Register({method::kDaemonStatus, Access::kRead, {}, false, bind(&RpcMethods::DaemonStatus)});
+  d.Register({method::kDaemonReload, Access::kWrite, {}, false, bind(&RpcMethods::DaemonReload)});
+  d.Register({method::kWorkflowValidate, Access::kRead,
+              {P{"source", T::kString, true}, P{"file", T::kString, false}}, false,
+              bind(&RpcMethods::WorkflowValidate)});
+  d.Register({method::kWorkflowSubmit, Access::kWrite,
+              {P{"source", T::kString, true}, P{"file", T::kString, false}}, false,
+              bind(&RpcMethods::WorkflowSubmit)});
+  d.Register({method::kWorkflowList, Access::kRead, {}, false, bind(&RpcMethods::WorkflowList)});
+  d.Register({method::kWorkflowGet, Access::kRead, {P{"name", T::kString, true}}, false,
+              bind(&RpcMethods::WorkflowGet)});
+  d.Register({method::kWorkflowRemove, Access::kWrite, {P{"name", T::kString, true}}, false,
+              bind(&RpcMethods::WorkflowRemove)});
+  d.Register({method::kWorkflowPause, Access::kWrite, {P{"name", T::kString, true}}, false,
+              [this](RpcCall& call) { WorkflowPause(call, true); }});
+  d.Register({method::kWorkflowResume, Access::kWrite, {P{"name", T::kString, true}}, false,
+              [this](RpcCall& call) { WorkflowPause(call, false); }});
+  d.Register({method::kWorkflowNext, Access::kRead,
+              {P{"name", T::kString, true}, P{"count", T::kInteger, false}}, false,
+              bind(&RpcMethods::WorkflowNext)});
+  d.Register({method::kRunStart, Access::kWrite,
+              {P{"workflow", T::kString, false}, P{"source", T::kString, false},
+               P{"file", T::kString, false}, P{"follow", T::kBool, false}},
+              false, bind(&RpcMethods::RunStart)});
+  d.Register({method::kRunGet, Access::kRead, {P{"run_id", T::kInteger, true}}, false,
+              bind(&RpcMethods::RunGet)});
+  d.Register({method::kRunList, Access::kRead,
+              {P{"workflow", T::kString, false}, P{"limit", T::kInteger, false},
+               P{"before", T::kInteger, false}},
+              false, bind(&RpcMethods::RunList)});
+  d.Register({method::kRunCancel, Access::kWrite, {P{"run_id", T::kInteger, true}}, false,
+              bind(&RpcMethods::RunCancel)});
+  d.Register({method::kRunWait, Access::kRead, {P{"run_id", T::kInteger, true}}, false,
+              bind(&RpcMethods::RunWait)});
+  d.Register({method::kRunLogs, Access::kRead,
+              {P{"run_id", T::kInteger, true}, P{"task", T::kString, false},
+               P{"after", T::kInteger, false}, P{"limit", T::kInteger, false},
+               P{"follow", T::kBool, false}},
+              false, bind(&RpcMethods::RunLogs)});
+  d.Register({method::kStorePrune, Access::kWrite, {P{"dry_run", T::kBool, false}}, false,
+              bind(&RpcMethods::StorePrune)});
+}
+
+// daemon.status: version, uptime, counts, and workflow files that failed to load.
+void RpcMethods::DaemonStatus(RpcCall& call) {
+  const auto uptime = std::chrono::steady_clock::now() - daemon_.started_at();
+  json broken = json::array();
+  for (const auto& [name, entry] : daemon_.registry().entries()) {
+    if (entry.errors.empty()) continue;
+    broken.push_back({{"workflow", name}, {"file", entry.broken_file},
+                      {"errors", DiagnosticsJson(entry.errors)}});
+  }
+  for (const Diagnostic& d : daemon_.load_errors()) {
+    broken.push_back({{"workflow", nullptr}, {"file", d.file}, {"errors", DiagnosticsJson({d})}});
+  }
+  call.Reply({
+      {"version", PICOFLOW_VERSION},
+      {"protocol", kProtocolVersion},
+      {"pid", getpid()},
+      {"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(uptime).count()},
+      {"socket", daemon_.config().socket_path},
+      {"state_dir", daemon_.config().state_dir},
+      {"workflows_dir", daemon_.config().workflows_dir},
+      {"workflows", daemon_.registry().entries().size()},
+      {"active_runs", daemon_.runs().runs().size()},
+      {"active_tasks", daemon_.runs().ActiveAttempts()},
+      {"connections", daemon_.server() ? daemon_.server()->connection_count() : 0},
+      {"load_errors", std::move(broken)},
+  });
+}
+
+// daemon.reload: re-reads the workflows directory and the files given at start.
+void RpcMethods::DaemonReload(RpcCall& call) {
+  ReloadReport report = daemon_.Reload();
+  call.Reply({{"added", report.added},
+              {"replaced", report.replaced},
+              {"removed", report.removed},
+              {"unchanged", report.unchanged},
+              {"errors", DiagnosticsJson(report.errors)}});
+}
+
+// store.prune: applies retention now (or, with dry_run, counts what it would delete).
+void RpcMethods::StorePrune(RpcCall& call) {
+  const bool dry_run = call.Param<bool>("dry_run", false);
+  auto counts = daemon_.pruner().PruneNow(dry_run);
+  if (!counts.ok()) {
+    call.Fail(counts.error());
+    return;
+  }
+  call.Reply({{"dry_run", dry_run},
+              {"runs", counts->runs},
+              {"output_bytes", counts->output_bytes}});
+}
+
+// workflow.validate: checks YAML source without loading it; errors are data.
+void RpcMethods::WorkflowValidate(RpcCall& call) {
+  const std::string source = call.Param<std::string>("source");
+  const std::string file = call.Param<std::string>("file", "<source>");
+  LoadedWorkflow loaded = LoadWorkflowText(source, file);
+  json out = {{"valid", loaded.ok()}, {"diagnostics", DiagnosticsJson(loaded.diagnostics)}};
+  if (loaded.ok()) out["workflow"] = WorkflowShapeJson(*loaded.workflow, *loaded.dag);
+  call.Reply(std::move(out));
+}
+
+// workflow.submit: validates, stores and registers a workflow (replacing its
+// earlier version; runs in progress keep the version they started with).
+void RpcMethods::WorkflowSubmit(RpcCall& call) {
+  const std::string source = call.Param<std::string>("source");
+  const std::string file = call.Param<std::string>("file", "<source>");
+  CompiledWorkflow compiled = CompileWorkflow(source, file, "submitted");
+  if (!compiled.version) {
+    call.Fail(InvalidWorkflowError(InvalidWorkflowMessage(file, compiled.diagnostics.size()),
+                                   compiled.diagnostics));
+    return;
+  }
+  const Workflow& w = *compiled.version->workflow;
+  json shape = WorkflowShapeJson(w, *compiled.version->dag);
+  auto replaced = daemon_.Submit(compiled.version);
+  if (!replaced.ok()) {
+    call.Fail(replaced.error());
+    return;
+  }
+  shape["replaced"] = *replaced;
+  call.Reply(std::move(shape));
+}
+
+// workflow.list: every workflow with its latest run and load errors.
+void RpcMethods::WorkflowList(RpcCall& call) {
+  json list = json::array();
+  for (const auto& [name, entry] : daemon_.registry().entries()) {
+    json item = {{"name", name}, {"paused", entry.paused}, {"errors", DiagnosticsJson(entry.errors)}};
+    if (entry.version) {
+      const Workflow& w = *entry.version->workflow;
+      item["description"] = w.description;
+      item["origin"] = entry.version->origin;
+      item["tasks"] = w.tasks.size();
+      item["schedule"] = w.schedule;
+      item["timezone"] = w.timezone;
+      auto next = daemon_.scheduler().NextFire(name);
+      item["next_fire"] = next ? json(TimeString(TimePoint(*next))) : json(nullptr);
+      item["skipped_fires"] = daemon_.scheduler().SkippedCount(name);
+    }
+    item["running"] = daemon_.runs().CountRunning(name);
+    auto latest = daemon_.store().LatestRun(name);
+    item["last_run"] = latest.ok() && latest->has_value() ? RunJson(**latest) : json(nullptr);
+    list.push_back(std::move(item));
+  }
+  call.Reply({{"workflows", std::move(list)}});
+}
+
+// workflow.get: one workflow's definition, source included.
+void RpcMethods::WorkflowGet(RpcCall& call) {
+  const std::string name = call.Param<std::string>("name");
+  const auto* entry = daemon_.registry().Find(name);
+  if (entry == nullptr || entry->version == nullptr) {
+    call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "'"));
+    return;
+  }
+  const WorkflowVersion& v = *entry->version;
+  json out = WorkflowShapeJson(*v.workflow, *v.dag);
+  json tasks = json::array();
+  for (const Task& t : v.workflow->tasks) {
+    tasks.push_back({{"name", t.name},
+                     {"type", TaskTypeName(t.type)},
+                     {"depends_on", t.depends_on},
+                     {"retry", t.retry},
+                     {"timeout_s", t.timeout.count()},
+                     {"continue_on_failure", t.continue_on_failure}});
+  }
+  out["tasks"] = std::move(tasks);
+  out["origin"] = v.origin;
+  out["paused"] = entry->paused;
+  out["source"] = v.source;
+  call.Reply(std::move(out));
+}
+
+// workflow.remove: forgets a workflow; its history and live runs stay.
+void RpcMethods::WorkflowRemove(RpcCall& call) {
+  const std::string name = call.Param<std::string>("name");
+  if (Status s = daemon_.Remove(name); !s.ok()) {
+    call.Fail(s.error());
+    return;
+  }
+  call.Reply({{"removed", name}});
+}
+
+// workflow.pause / workflow.resume: stops or restarts a workflow's scheduled
+// fires (kept across restarts); manual runs are still allowed.
+void RpcMethods::WorkflowPause(RpcCall& call, bool paused) {
+  const std::string name = call.Param<std::string>("name");
+  if (Status s = daemon_.SetPaused(name, paused); !s.ok()) {
+    call.Fail(s.error());
+    return;
+  }
+  auto next = daemon_.scheduler().NextFire(name);
+  call.Reply({{"workflow", name},
+              {"paused", paused},
+              {"next_fire", next ? json(TimeString(TimePoint(*next))) : json(nullptr)}});
+}
+
+// workflow.next: the next `count` (default 5, at most 1000) fire times.
+void RpcMethods::WorkflowNext(RpcCall& call) {
+  const std::string name = call.Param<std::string>("name");
+  const int count = call.Param<int>("count", 5);
+  if (count < 1 || count > 1000) throw ParamError("param 'count' must be 1..1000");
+  const auto* entry = daemon_.registry().Find(name);
+  if (entry == nullptr || entry->version == nullptr) {
+    call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "'"));
+    return;
+  }
+  json fires = json::array();
+  for (SysSeconds t : daemon_.scheduler().Upcoming(name, count)) {
+    fires.push_back(TimeString(TimePoint(t)));
+  }
+  const Workflow& w = *entry->version->workflow;
+  call.Reply({{"workflow", name},
+              {"schedule", w.schedule},
+              {"timezone", w.timezone},
+              {"paused", entry->paused},
+              {"fires", std::move(fires)}});
+}
+
+// run.start: starts a run of a submitted workflow, or a one-off run of source;
+// with follow, streams it like run.logs follow and answers when it ends.
+void RpcMethods::RunStart(RpcCall& call) {
+  const std::string name = call.Param<std::string>("workflow", "");
+  const std::string source = call.Param<std::string>("source", "");
+  if (name.empty() == source.empty()) {
+    throw ParamError("give exactly one of 'workflow' (a submitted name) or 'source' (YAML)");
+  }
+  std::shared_ptr<const WorkflowVersion> version;
+  if (!name.empty()) {
+    const auto* entry = daemon_.registry().Find(name);
+    if (entry == nullptr || entry->version == nullptr) {
+      call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "' (submit it first)"));
+      return;
+    }
+    version = entry->version;
+  } else {
+    const std::string file = call.Param<std::string>("file", "<source>");
+    CompiledWorkflow compiled = CompileWorkflow(source, file, "one-off");
+    if (!compiled.version) {
+      call.Fail(InvalidWorkflowError(InvalidWorkflowMessage(file, compiled.diagnostics.size()),
+                                     compiled.diagnostics));
+      return;
+    }
+    version = compiled.version;
+  }
+  const std::string workflow = version->workflow->name;
+  // With follow, the call subscribes before the first task starts, so no
+  // event is missed; it announces the id, streams, and answers at the end.
+  std::function<void(std::int64_t)> on_created;
+  if (call.Param<bool>("follow", false)) {
+    on_created = [this, held = call.Hold(), workflow](std::int64_t run_id) {
+      held->Notify("run.started", {{"run_id", run_id}, {"workflow", workflow}});
+      Follow(held, run_id, "");
+    };
+  }
+  auto id = daemon_.runs().StartRun(std::move(version), RunTrigger::kRpc, std::nullopt, on_created);
+  if (!id.ok()) {
+    call.Fail(id.error());
+    return;
+  }
+  if (!on_created) call.Reply({{"run_id", *id}, {"workflow", workflow}});
+}
+
+// run.get: one run with its tasks and attempts.
+void RpcMethods::RunGet(RpcCall& call) {
+  auto detail = daemon_.store().GetRun(call.Param<std::int64_t>("run_id"));
+  if (!detail.ok()) {
+    call.Fail(detail.error());
+    return;
+  }
+  call.Reply(RunDetailJson(*detail));
+}
+
+// run.list: recent runs, newest first, of one workflow or all; paged by id.
+void RpcMethods::RunList(RpcCall& call) {
+  std::optional<std::string> workflow;
+  if (std::string w = call.Param<std::string>("workflow", ""); !w.empty()) workflow = w;
+  const int limit = call.Param<int>("limit", 20);
+  if (limit < 1 || limit > 1000) throw ParamError("param 'limit' must be 1..1000");
+  std::optional<std::int64_t> before;
+  if (auto b = call.Param<std::int64_t>("before", 0); b > 0) before = b;
+  auto runs = daemon_.store().ListRuns(workflow, limit, before);
+  if (!runs.ok()) {
+    call.Fail(runs.error());
+    return;
+  }
+  json list = json::array();
+  for (const RunRecord& r : *runs) list.push_back(RunJson(r));
+  call.Reply({{"runs", std::move(list)}});
+}
+
+// run.cancel: cancels a live run (TERM, grace, KILL to its tasks' groups).
+// A run that does not exist and one that has ended are both -32001; the
+// message tells them apart ("no run 42", "run 4 is not running (...)").
+void RpcMethods::RunCancel(RpcCall& call) {
+  const auto run_id = call.Param<std::int64_t>("run_id");
+  const RunController* live = daemon_.runs().Find(run_id);
+  if (live == nullptr || live->finished()) {
+    auto detail = daemon_.store().GetRun(run_id);
+    if (!detail.ok()) {
+      call.Fail(detail.error());
+      return;
+    }
+    call.Fail(Err(ErrorCode::kNotFound, "run " + std::to_string(run_id) +
+                                            " is not running (its status is " +
+                                            RunStatusName(detail->run.status) + ")"));
+    return;
+  }
+  if (Status s = daemon_.runs().Cancel(run_id); !s.ok()) {
+    call.Fail(s.error());
+    return;
+  }
+  call.Reply({{"run_id", run_id}, {"cancelling", true}});
+}
+
+// run.wait: answers with the run (as run.get) once it has ended.
+void RpcMethods::RunWait(RpcCall& call) {
+  const auto run_id = call.Param<std::int64_t>("run_id");
+  const RunController* live = daemon_.runs().Find(run_id);
+  if (live == nullptr || live->finished()) {
+    RunGet(call);
+    return;
+  }
+  auto held = call.Hold();
+  auto token = std::make_shared<std::uint64_t>(0);
+  *token = feed_.Subscribe({run_id, nullptr, nullptr, [this, held, token](RunStatus) {
+                              feed_.Unsubscribe(*token);
+                              RunGet(*held);
+                            }});
+  held->OnClose([this, token] { feed_.Unsubscribe(*token); });
+}
+
+// run.logs: stored output after a cursor; with follow, streams the rest as
+// `run.output` / `run.event` notifications and answers when the run ends.
+void RpcMethods::RunLogs(RpcCall& call) {
+  const auto run_id = call.Param<std::int64_t>("run_id");
+  const std::string task = call.Param<std::string>("task", "");
+  const bool follow = call.Param<bool>("follow", false);
+  const int limit = call.Param<int>("limit", 256);
+  if (limit < 1 || limit > 1000) throw ParamError("param 'limit' must be 1..1000");
+  auto detail = daemon_.store().GetRun(run_id);
+  if (!detail.ok()) {
+    call.Fail(detail.error());
+    return;
+  }
+  // Make the store complete up to now; live output after this arrives
+  // through the feed, in the same loop turn order, with no gap.
+  RunController* live = daemon_.runs().FindMutable(run_id);
+  if (live != nullptr) live->FlushOutput();
+
+  OutputQuery query;
+  query.run_id = run_id;
+  if (!task.empty()) query.task = task;
+  query.after_seq = call.Param<std::int64_t>("after", 0);
+  query.max_chunks = limit;
+  if (!follow) {
+    auto page = daemon_.store().ReadOutput(query);
+    if (!page.ok()) {
+      call.Fail(page.error());
+      return;
+    }
+    // A page of up to 1000 chunks of up to ~128 KiB each would not fit one
+    // line: stop at half the line limit (at least one chunk, which always
+    // fits); the client pages on from `next`.
+    json chunks = json::array();
+    std::int64_t next = query.after_seq;
+    std::size_t page_bytes = 0;
+    for (const OutputChunk& c : *page) {
+      json chunk = ChunkJson(c);
+      const std::size_t size =
+          chunk.dump(-1, ' ', false, json::error_handler_t::replace).size() + 1;
+      if (!chunks.empty() && page_bytes + size > kMaxLineBytes / 2) break;
+      page_bytes += size;
+      chunks.push_back(std::move(chunk));
+      next = c.seq;
+    }
+    call.Reply({{"run_id", run_id},
+                {"chunks", std::move(chunks)},
+                {"next", next},
+                {"live", live != nullptr && !live->finished()}});
+    return;
+  }
+  // Follow: replay what is stored after the cursor, then stream.
+  for (;;) {
+    auto page = daemon_.store().ReadOutput(query);
+    if (!page.ok()) {
+      call.Fail(page.error());
+      return;
+    }
+    if (page->empty()) break;
+    for (const OutputChunk& c : *page) {
+      json j = ChunkJson(c);
+      j["run_id"] = run_id;
+      call.Notify("run.output", j);
+      query.after_seq = c.seq;
+    }
+  }
+  if (live == nullptr || live->finished()) {
+    call.Reply({{"run_id", run_id}, {"status", RunStatusName(detail->run.status)}});
+    return;
+  }
+  // Attempts already running were announced before this call: say so now,
+  // so a follower sees every task it will get output from.
+  for (const AttemptRecord& a : detail->attempts) {
+    if (a.status || (!task.empty() && a.task != task)) continue;
+    call.Notify("run.event", {{"run_id", run_id}, {"workflow", detail->run.workflow},
+                              {"task", a.task}, {"attempt", a.number}, {"event", "started"},
+                              {"status", "running"}});
+  }
+  Follow(call.Hold(), run_id, task);
+}
+
+void RpcMethods::Follow(const std::shared_ptr<RpcCall>& held, std::int64_t run_id,
+                        const std::string& task) {
+  RunFeed::Subscriber s;
+  s.run_id = run_id;
+  s.on_event = [held, task](const TaskEvent& e) {
+    if (task.empty() || e.task == task) held->Notify("run.event", TaskEventJson(e));
+  };
+  s.on_output = [held, task](const OutputEvent& e) {
+    if (!task.empty() && e.task != task) return;
+    held->Notify("run.output",
+                 {{"run_id", e.run_id},
+                  {"task", e.task},
+                  {"attempt", e.attempt},
+                  {"stream", e.stream == OutputStream::kStdout ? "stdout" : "stderr"},
+                  {"data", e.data}});
+  };
+  auto token = std::make_shared<std::uint64_t>(0);
+  s.on_finished = [this, held, run_id, token](RunStatus status) {
+    feed_.Unsubscribe(*token);
+    held->Reply({{"run_id", run_id}, {"status", RunStatusName(status)}});
+  };
+  *token = feed_.Subscribe(std::move(s));
+  held->OnClose([this, token] { feed_.Unsubscribe(*token); });
+}
+
+}  // namespace picoflow

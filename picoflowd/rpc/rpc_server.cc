@@ -1,0 +1,178 @@
+#include "picoflowd/rpc/rpc_server.h"
+
+#include <sys/socket.h>
+#include <csignal>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "picoflowd/rpc/rpc_dispatch.h"
+#include "picoflowd/rpc/rpc_socket.h"
+#include "protocol/unix_socket.h"
+
+namespace picoflow {
+namespace {
+
+std::string UvText(const char* what, int rc) { return std::string(what) + ": " + uv_strerror(rc); }
+
+// libuv writes with write(2): a client that vanished mid-answer would raise
+// SIGPIPE and kill the daemon. EPIPE as an error is what we want.
+void IgnoreSigpipe() {
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
+}
+
+bool SockOptIs(int fd, int option, int expected) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  return ::getsockopt(fd, SOL_SOCKET, option, &value, &len) == 0 && value == expected;
+}
+
+}  // namespace
+
+RpcServer::RpcServer(uv_loop_t* loop, RpcServerOptions options, Dispatcher& dispatcher)
+    : loop_(loop),
+      options_(std::move(options)),
+      dispatcher_(dispatcher),
+      policy_{::geteuid(), options_.group} {}
+
+RpcServer::~RpcServer() { Close(); }
+
+Status RpcServer::Listen() {
+  if (listening()) return Err(ErrorCode::kConflict, "the control socket is already listening");
+  const std::string& path = options_.socket_path;
+  if (auto ok = CheckSocketPathLength(path); !ok) return ok;
+  if (auto ok = PrepareSocketDir(path, options_.group); !ok) return ok;
+  if (auto ok = ClearStaleSocket(path); !ok) return ok;
+  IgnoreSigpipe();
+  listener_ = std::make_unique<UvHandle<uv_pipe_t>>(this);
+  if (int rc = uv_pipe_init(loop_, listener_->get(), 0); rc != 0) {
+    listener_.reset();
+    return Err(ErrorCode::kIo, UvText("uv_pipe_init", rc));
+  }
+  listener_->MarkInitialized();
+  if (int rc = uv_pipe_bind(listener_->get(), path.c_str()); rc != 0) {
+    listener_.reset();
+    return Err(ErrorCode::kIo, "cannot bind the control socket " + path + ": " + uv_strerror(rc));
+  }
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0) bound_file_ = std::make_pair(st.st_dev, st.st_ino);
+  Status ready = SecureSocketFile(path, options_.group);
+  if (ready) ready = StartListening(listener_->get());
+  if (!ready) {
+    Close();
+    return ready;
+  }
+  spdlog::info("listening on {}", path);
+  return {};
+}
+
+Status RpcServer::Adopt(int fd) {
+  if (listening()) return Err(ErrorCode::kConflict, "the control socket is already listening");
+  if (!SockOptIs(fd, SO_DOMAIN, AF_UNIX) || !SockOptIs(fd, SO_TYPE, SOCK_STREAM) ||
+      !SockOptIs(fd, SO_ACCEPTCONN, 1)) {
+    return Err(ErrorCode::kInvalid,
+               "fd " + std::to_string(fd) + " is not a listening Unix stream socket");
+  }
+  IgnoreSigpipe();
+  listener_ = std::make_unique<UvHandle<uv_pipe_t>>(this);
+  if (int rc = uv_pipe_init(loop_, listener_->get(), 0); rc != 0) {
+    listener_.reset();
+    return Err(ErrorCode::kIo, UvText("uv_pipe_init", rc));
+  }
+  listener_->MarkInitialized();
+  if (int rc = uv_pipe_open(listener_->get(), fd); rc != 0) {
+    listener_.reset();
+    return Err(ErrorCode::kIo, UvText("uv_pipe_open on the inherited socket", rc));
+  }
+  if (auto ok = StartListening(listener_->get()); !ok) {
+    Close();
+    return ok;
+  }
+  spdlog::info("listening on inherited socket fd {}", fd);
+  return {};
+}
+
+Status RpcServer::StartListening(uv_pipe_t* pipe) {
+  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(pipe), options_.backlog, OnConnection);
+  if (rc != 0) return Err(ErrorCode::kIo, UvText("listen on the control socket", rc));
+  return {};
+}
+
+void RpcServer::OnConnection(uv_stream_t* server, int status) noexcept {
+  auto* self = OwnerOf<RpcServer>(server);
+  if (self == nullptr) return;
+  try {
+    if (status < 0) {
+      spdlog::warn("control socket: {}", uv_strerror(status));
+      return;
+    }
+    self->AcceptOne();
+  } catch (const std::exception& e) {
+    spdlog::error("control socket: accepting a connection: {}", e.what());
+  } catch (...) {
+    spdlog::error("control socket: accepting a connection failed");
+  }
+}
+
+void RpcServer::AcceptOne() {
+  auto conn = std::make_shared<RpcConnection>(
+      dispatcher_, RpcConnection::Limits{options_.max_line, options_.max_pending_output},
+      [this](RpcConnection* c, CloseReason reason) { Forget(c, reason); });
+  connections_.emplace(conn.get(), conn);
+  ++stats_.accepted;
+  if (auto ok = conn->Accept(loop_, listener_->stream()); !ok) {
+    spdlog::warn("control socket: {}", ok.error().message);
+    conn->Close(CloseReason::kError, ok.error().message);
+    return;
+  }
+  if (connections_.size() > options_.max_connections) {
+    // Answer rather than reset, so the client can say why.
+    ++stats_.refused_busy;
+    conn->Send(ErrorLine(
+        nullptr, RpcErr(RpcCode::kUnavailable, "picoflowd is serving its maximum of " +
+                                                   std::to_string(options_.max_connections) +
+                                                   " connections; try again later")));
+    conn->CloseAfterFlush();
+    return;
+  }
+  if (auto ok = conn->Start(policy_); !ok) {
+    spdlog::warn("control socket: {}", ok.error().message);
+    conn->Close(CloseReason::kError, ok.error().message);
+  }
+}
+
+void RpcServer::Forget(RpcConnection* connection, CloseReason reason) {
+  if (reason == CloseReason::kSlowReader) {
+    ++stats_.closed_slow_reader;
+    spdlog::warn("rpc: closed the connection of {}: it does not read its answers",
+                 connection->peer().ToString());
+  }
+  if (reason == CloseReason::kOverlongLine) ++stats_.closed_overlong;
+  connections_.erase(connection);
+}
+
+void RpcServer::RemoveSocketFile() {
+  if (!bound_file_) return;
+  // Only the file we bound: a newer daemon may have replaced it meanwhile.
+  struct stat st{};
+  const std::string& path = options_.socket_path;
+  if (::lstat(path.c_str(), &st) == 0 && std::make_pair(st.st_dev, st.st_ino) == *bound_file_) {
+    ::unlink(path.c_str());
+  }
+  bound_file_.reset();
+}
+
+void RpcServer::Close() {
+  listener_.reset();  // UvHandle closes it; freed in its close callback
+  RemoveSocketFile();
+  auto all = std::exchange(connections_, {});
+  for (auto& [raw, conn] : all) conn->Close(CloseReason::kNormal, "the server is closing");
+}
+
+}  // namespace picoflow

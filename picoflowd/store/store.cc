@@ -1,0 +1,296 @@
+// Store: opening and closing, status names, workflows and their versions.
+// Runs, tasks, attempts and output are in store_runs.cc.
+
+#include "picoflowd/store/store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "picoflowd/store/sqlite_db.h"
+#include "picoflowd/store/store_schema.h"
+
+namespace picoflow {
+namespace {
+
+constexpr std::array<const char*, 4> kRunTriggerNames = {"manual", "rpc", "cron", "catchup"};
+
+template <class E, std::size_t N>
+std::optional<E> ParseName(const std::array<const char*, N>& names, std::string_view name) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (name == names[i]) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
+
+// Creates the file with mode 0600 if it is missing. sqlite would create it
+// with 0644 & ~umask, and copies the main file's mode to -wal and -shm.
+Status CreateFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Err(ErrorCode::kIo, "store: create " + path + ": " + std::strerror(errno));
+  }
+  close(fd);
+  return {};
+}
+
+// Connection settings that must follow the migrations: journal_mode=WAL
+// writes the header of a new file, after which auto_vacuum cannot change.
+Status Configure(SqliteDb& db, const StoreOptions& options) {
+  auto mode = db.QueryText("enable WAL", "PRAGMA journal_mode = WAL");
+  if (!mode) return mode.error();
+  if (*mode != "wal") {
+    return Err(ErrorCode::kIo, "store: " + db.path() + ": cannot use WAL (journal mode stays '" +
+                                   *mode + "'); put the database on a local file system");
+  }
+  const char* sync = options.synchronous == Synchronous::kFull ? "PRAGMA synchronous = FULL"
+                                                               : "PRAGMA synchronous = NORMAL";
+  if (Status s = db.Exec("set synchronous", sync); !s) return s;
+  // Keeps the WAL file from staying at its high-water mark after checkpoints.
+  if (Status s = db.Exec("set journal_size_limit", "PRAGMA journal_size_limit = 4194304"); !s) {
+    return s;
+  }
+  // SQLite's default page cache grows to 2 MiB as history accumulates; the
+  // pages a daemon touches (the newest rows and their index paths) fit in far
+  // less, and the kernel's page cache serves the rest without disk reads.
+  if (Status s = db.Exec("set cache_size", "PRAGMA cache_size = -512"); !s) return s;
+  return db.Exec("enable foreign keys", "PRAGMA foreign_keys = ON");
+}
+
+}  // namespace
+
+const char* RunTriggerName(RunTrigger trigger) {
+  return kRunTriggerNames[static_cast<std::size_t>(trigger)];
+}
+std::optional<RunTrigger> ParseRunTrigger(std::string_view name) {
+  return ParseName<RunTrigger>(kRunTriggerNames, name);
+}
+
+// ---- lifecycle ----------------------------------------------------------------
+
+Store::Store(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+
+Store::~Store() {
+  Status closed = Close();
+  (void)closed;  // SqliteDb asserts on a failed close
+}
+
+int Store::SchemaVersion() { return static_cast<int>(StoreMigrations().size()); }
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreOptions& options) {
+  if (Status created = CreateFile(path); !created) return created.error();
+  auto db = SqliteDb::Open(path);
+  if (!db) return db.error();
+  std::string busy = "PRAGMA busy_timeout = " + std::to_string(options.busy_timeout.count());
+  if (Status s = (*db)->Exec("set busy_timeout", busy.c_str()); !s) return s.error();
+  // The first read of the file: a non-database fails here ("file is not a
+  // database"), named with its path.
+  std::string what = "open " + path;
+  if (auto probe = (*db)->QueryInt(what.c_str(), "PRAGMA schema_version"); !probe) {
+    return probe.error();
+  }
+  if (Status s = MigrateSchema(**db, StoreMigrations()); !s) return s.error();
+  if (Status s = Configure(**db, options); !s) return s.error();
+  return std::unique_ptr<Store>(new Store(std::move(*db)));
+}
+
+Status Store::Close() {
+  if (!db_) return {};
+  // Cheap when nothing changed; keeps the planner's statistics current.
+  (void)db_->Exec("optimize", "PRAGMA optimize");
+  Status closed = db_->Close();
+  if (closed) db_.reset();
+  return closed;
+}
+
+std::vector<std::string> Store::PreparedSql() const { return db_->PreparedSql(); }
+
+// ---- workflows ----------------------------------------------------------------
+
+namespace {
+
+// FNV-1a, 64 bits: only narrows the lookup, the source itself is compared.
+std::int64_t SourceHash(std::string_view source) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : source) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return static_cast<std::int64_t>(h);
+}
+
+Error NoWorkflow(const std::string& name) {
+  return Err(ErrorCode::kNotFound, "no workflow '" + name + "'");
+}
+
+}  // namespace
+
+Result<std::int64_t> Store::InternVersion(const std::string& workflow, std::string_view source,
+                                          TimePoint now) {
+  const std::int64_t hash = SourceHash(source);
+  {
+    auto q = db_->Prepare("find workflow version",
+                          "SELECT id FROM workflow_versions"
+                          " WHERE workflow = ?1 AND hash = ?2 AND source = ?3");
+    if (!q) return q.error();
+    q->Bind(1, workflow).Bind(2, hash).Bind(3, source);
+    auto row = q->Step();
+    if (!row) return row.error();
+    if (*row) return q->Int64(0);
+  }
+  auto q = db_->Prepare("add workflow version",
+                        "INSERT INTO workflow_versions (workflow, hash, source, created_at)"
+                        " VALUES (?1, ?2, ?3, ?4)");
+  if (!q) return q.error();
+  q->Bind(1, workflow).Bind(2, hash).Bind(3, source).Bind(4, now);
+  if (Status s = q->Run(); !s) return s.error();
+  return db_->LastInsertId();
+}
+
+Status Store::DropVersionIfUnused(std::int64_t version_id) {
+  auto q = db_->Prepare("drop workflow version",
+                        "DELETE FROM workflow_versions WHERE id = ?1"
+                        " AND NOT EXISTS (SELECT 1 FROM runs WHERE version_id = ?1)"
+                        " AND NOT EXISTS (SELECT 1 FROM workflows WHERE version_id = ?1)");
+  if (!q) return q.error();
+  q->Bind(1, version_id);
+  return q->Run();
+}
+
+Result<std::int64_t> Store::PutWorkflow(const std::string& name, std::string_view source,
+                                        const std::string& origin, TimePoint now) {
+  auto tx = Transaction::Begin(*db_, "put workflow");
+  if (!tx) return tx.error();
+  std::optional<std::int64_t> old_version;
+  {
+    auto q = db_->Prepare("put workflow", "SELECT version_id FROM workflows WHERE name = ?1");
+    if (!q) return q.error();
+    q->Bind(1, name);
+    auto row = q->Step();
+    if (!row) return row.error();
+    if (*row) old_version = q->Int64(0);
+  }
+  auto version = InternVersion(name, source, now);
+  if (!version) return version.error();
+  {
+    auto q = db_->Prepare(
+        "put workflow",
+        "INSERT INTO workflows (name, version_id, origin, submitted_at, updated_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?4)"
+        " ON CONFLICT (name) DO UPDATE SET version_id = excluded.version_id,"
+        " origin = excluded.origin,"
+        " updated_at = CASE WHEN version_id = excluded.version_id AND origin = excluded.origin"
+        " THEN updated_at ELSE excluded.updated_at END");
+    if (!q) return q.error();
+    q->Bind(1, name).Bind(2, *version).Bind(3, origin).Bind(4, now);
+    if (Status s = q->Run(); !s) return s.error();
+  }
+  if (old_version && *old_version != *version) {
+    if (Status s = DropVersionIfUnused(*old_version); !s) return s.error();
+  }
+  if (Status s = tx->Commit(); !s) return s.error();
+  return *version;
+}
+
+Status Store::RemoveWorkflow(const std::string& name) {
+  auto tx = Transaction::Begin(*db_, "remove workflow");
+  if (!tx) return tx.error();
+  std::int64_t version = 0;
+  {
+    auto q = db_->Prepare("remove workflow",
+                          "DELETE FROM workflows WHERE name = ?1 RETURNING version_id");
+    if (!q) return q.error();
+    q->Bind(1, name);
+    auto row = q->Step();
+    if (!row) return row.error();
+    if (!*row) return NoWorkflow(name);
+    version = q->Int64(0);
+    if (Status s = q->Run(); !s) return s;  // RETURNING: finish the statement
+  }
+  if (Status s = DropVersionIfUnused(version); !s) return s;
+  return tx->Commit();
+}
+
+namespace {
+
+constexpr const char* kWorkflowColumns =
+    "w.name, w.origin, w.version_id, w.paused, w.submitted_at, w.updated_at, w.last_fire_at";
+
+WorkflowRecord ReadWorkflow(const Query& q) {
+  WorkflowRecord w;
+  w.name = q.Text(0);
+  w.origin = q.Text(1);
+  w.version_id = q.Int64(2);
+  w.paused = q.Int64(3) != 0;
+  w.submitted_at = q.Time(4);
+  w.updated_at = q.Time(5);
+  w.last_fire_at = q.OptionalTime(6);
+  return w;
+}
+
+}  // namespace
+
+Result<WorkflowRecord> Store::GetWorkflow(const std::string& name) {
+  auto q = db_->Prepare("get workflow",
+                        std::string("SELECT ") + kWorkflowColumns +
+                            ", v.source FROM workflows w"
+                            " JOIN workflow_versions v ON v.id = w.version_id WHERE w.name = ?1");
+  if (!q) return q.error();
+  q->Bind(1, name);
+  auto row = q->Step();
+  if (!row) return row.error();
+  if (!*row) return NoWorkflow(name);
+  WorkflowRecord w = ReadWorkflow(*q);
+  w.source = q->Text(7);
+  return w;
+}
+
+Result<std::vector<WorkflowRecord>> Store::ListWorkflows() {
+  auto q = db_->Prepare("list workflows", std::string("SELECT ") + kWorkflowColumns +
+                                              " FROM workflows w ORDER BY w.name");
+  if (!q) return q.error();
+  std::vector<WorkflowRecord> list;
+  for (;;) {
+    auto row = q->Step();
+    if (!row) return row.error();
+    if (!*row) return list;
+    list.push_back(ReadWorkflow(*q));
+  }
+}
+
+Status Store::SetPaused(const std::string& name, bool paused) {
+  auto q = db_->Prepare("pause workflow", "UPDATE workflows SET paused = ?2 WHERE name = ?1");
+  if (!q) return q.error();
+  q->Bind(1, name).Bind(2, paused ? 1 : 0);
+  if (Status s = q->Run(); !s) return s;
+  if (db_->Changes() == 0) return NoWorkflow(name);
+  return {};
+}
+
+Status Store::SetLastFire(const std::string& name, TimePoint fire) {
+  auto q = db_->Prepare("set last fire", "UPDATE workflows SET last_fire_at = ?2 WHERE name = ?1");
+  if (!q) return q.error();
+  q->Bind(1, name).Bind(2, fire);
+  if (Status s = q->Run(); !s) return s;
+  if (db_->Changes() == 0) return NoWorkflow(name);
+  return {};
+}
+
+Result<std::string> Store::GetVersionSource(std::int64_t version_id) {
+  auto q = db_->Prepare("get workflow version",
+                        "SELECT source FROM workflow_versions WHERE id = ?1");
+  if (!q) return q.error();
+  q->Bind(1, version_id);
+  auto row = q->Step();
+  if (!row) return row.error();
+  if (!*row) {
+    return Err(ErrorCode::kNotFound, "no workflow version " + std::to_string(version_id));
+  }
+  return q->Text(0);
+}
+
+}  // namespace picoflow

@@ -1,0 +1,311 @@
+#pragma once
+// Store: the daemon's SQLite database of workflows, runs, task states,
+// attempts and task output. Used only from the loop thread. Every state
+// transition is one short transaction; every read goes through an index and
+// returns a bounded amount (one run, one page), never all history.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "picoflowd/exec/executor.h"
+
+namespace picoflow {
+
+class SqliteDb;
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+// The engine's states (picoflowd/run.h), stored by their names
+// (RunStatusName, TaskStatusName), so a status added there needs no change
+// here. Value-initialized, both are kPending.
+enum class RunStatus;
+enum class TaskStatus;
+
+/// What started a run.
+enum class RunTrigger { kManual, kRpc, kCron, kCatchup };
+/// "manual", "rpc", "cron", "catchup".
+const char* RunTriggerName(RunTrigger trigger);
+/// The inverse of RunTriggerName; empty for an unknown name.
+std::optional<RunTrigger> ParseRunTrigger(std::string_view name);
+
+/// How the store syncs: NORMAL (WAL: a power loss may lose the last
+/// transactions, never corrupt) or FULL (every commit reaches the disk).
+enum class Synchronous { kNormal, kFull };
+
+/// Options of Store::Open.
+struct StoreOptions {
+  Synchronous synchronous = Synchronous::kNormal;
+  std::chrono::milliseconds busy_timeout{5000};  ///< waiting for another connection
+};
+
+/// A workflow the daemon knows.
+struct WorkflowRecord {
+  std::string name;
+  std::string source;           ///< the YAML; empty from ListWorkflows
+  std::string origin;           ///< "submitted" or the file it was loaded from
+  std::int64_t version_id = 0;  ///< the current version (workflow_versions.id)
+  bool paused = false;
+  TimePoint submitted_at;       ///< first stored
+  TimePoint updated_at;         ///< last change of source or origin
+  std::optional<TimePoint> last_fire_at;
+};
+
+/// A run's own row.
+struct RunRecord {
+  std::int64_t id = 0;
+  std::string workflow;
+  std::int64_t version_id = 0;  ///< the source it runs: GetVersionSource(version_id)
+  RunStatus status{};  ///< kPending
+  RunTrigger trigger = RunTrigger::kManual;
+  std::optional<TimePoint> scheduled_at;  ///< the cron time, for cron/catchup runs
+  TimePoint created_at;
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> ended_at;
+  std::string error;   ///< why the run failed, for humans
+  std::string reason;  ///< why it was created in its state (e.g. a skipped fire)
+};
+
+/// The latest state of one task of a run; a task waiting out its retry
+/// delay has attempts > 0.
+struct TaskRecord {
+  std::string name;
+  TaskStatus status{};  ///< kPending
+  int attempts = 0;  ///< attempts started so far
+  std::optional<TimePoint> started_at;  ///< of the first attempt
+  std::optional<TimePoint> ended_at;    ///< when it reached a final state
+  std::optional<int> exit_code;         ///< of the last attempt
+};
+
+/// Output sizes of one attempt, per stream.
+struct OutputCounts {
+  std::uint64_t stdout_bytes = 0;    ///< bytes the task wrote to stdout
+  std::uint64_t stderr_bytes = 0;
+  std::uint64_t stdout_dropped = 0;  ///< of those, bytes past the cap (not stored)
+  std::uint64_t stderr_dropped = 0;
+};
+
+/// One attempt of one task.
+struct AttemptRecord {
+  std::int64_t id = 0;
+  std::int64_t run_id = 0;
+  std::string task;
+  int number = 1;  ///< 1-based
+  std::optional<AttemptStatus> status;  ///< empty while the attempt runs
+  TimePoint started_at;
+  std::optional<TimePoint> ended_at;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::string error;
+  std::optional<ProcessIdentity> process;  ///< set once the process started
+  OutputCounts counts;
+};
+
+/// A run with its tasks (declaration order) and attempts (start order).
+struct RunDetail {
+  RunRecord run;
+  std::vector<TaskRecord> tasks;
+  std::vector<AttemptRecord> attempts;
+};
+
+/// A run left pending or running, as crash recovery needs it.
+struct UnfinishedRun {
+  RunRecord run;
+  std::string source;                          ///< the version the run executes
+  std::vector<TaskRecord> tasks;               ///< declaration order
+  std::vector<AttemptRecord> running_attempts; ///< attempts still marked running
+};
+
+/// What CreateRun records.
+struct NewRun {
+  std::string workflow;
+  std::string source;  ///< the YAML of the version this run executes
+  RunTrigger trigger = RunTrigger::kManual;
+  RunStatus status{};  ///< kPending; a final status records a run that never ran
+  std::optional<TimePoint> scheduled_at;
+  TimePoint created_at;
+  std::string reason;
+  std::vector<std::string> tasks;  ///< task names in declaration order
+};
+
+/// One stored chunk of task output.
+struct OutputChunk {
+  std::int64_t seq = 0;  ///< increases through a run's output: the cursor
+  std::int64_t attempt_id = 0;
+  std::string task;
+  int attempt = 1;       ///< the attempt's number
+  OutputStream stream = OutputStream::kStdout;
+  std::string data;
+};
+
+/// A page of a run's output.
+struct OutputQuery {
+  std::int64_t run_id = 0;
+  std::optional<std::string> task;  ///< only this task's output
+  std::int64_t after_seq = 0;       ///< the last seq already seen; 0 for the start
+  int max_chunks = 256;               ///< at most 1000
+  std::size_t max_bytes = 256 * 1024;  ///< stop once this much data was read
+};
+
+/// How much of one workflow's run history is kept; 0 means no limit.
+struct RunRetention {
+  std::int64_t max_runs = 0;          ///< keep at most this many runs (newest)
+  std::chrono::seconds max_age{0};    ///< delete runs created longer ago than this
+};
+
+/// What a prune deleted, or with dry_run would delete.
+struct PruneCounts {
+  std::int64_t runs = 0;          ///< runs deleted with their tasks, attempts and output
+  std::int64_t output_bytes = 0;  ///< stored output bytes freed (of those runs or capped)
+};
+
+/// Owns the database connection and its prepared statements; see the top of
+/// this file.
+class Store {
+ public:
+  /// Opens the database at `path`, creating it with mode 0600 (whatever the
+  /// umask) if missing, and migrates it to the current schema. Sets WAL,
+  /// the synchronous level, busy_timeout and foreign_keys. Returns an Error if
+  /// the file cannot be created or opened, is not a SQLite database, belongs
+  /// to something else, has a schema newer than this program ("database PATH
+  /// has schema version 7, newer than this picoflowd supports (1); upgrade
+  /// picoflowd or restore a backup"), or WAL cannot be enabled.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path,
+                                             const StoreOptions& options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  /// The schema version this program writes.
+  static int SchemaVersion();
+
+  /// Finalizes every statement and closes the database (sqlite checkpoints
+  /// the WAL). Returns an Error if sqlite refuses to close. Idempotent; no
+  /// other method may be called afterwards.
+  Status Close();
+
+  // ---- workflows ----
+
+  /// Stores `source` as the current version of workflow `name`, adding it if
+  /// new. Keeps paused and last_fire_at; updated_at changes only if source or
+  /// origin did. Returns the version id. Returns an Error on a store failure.
+  Result<std::int64_t> PutWorkflow(const std::string& name, std::string_view source,
+                                   const std::string& origin, TimePoint now);
+  /// Forgets a workflow (its runs stay). Returns kNotFound if there is none.
+  Status RemoveWorkflow(const std::string& name);
+  /// The workflow with its source. Returns kNotFound if there is none.
+  Result<WorkflowRecord> GetWorkflow(const std::string& name);
+  /// Every workflow by name, without sources.
+  Result<std::vector<WorkflowRecord>> ListWorkflows();
+  /// Returns kNotFound if there is no such workflow.
+  Status SetPaused(const std::string& name, bool paused);
+  /// Records the last cron fire handled. Returns kNotFound if no such workflow.
+  Status SetLastFire(const std::string& name, TimePoint fire);
+  /// The YAML of a version. Returns kNotFound if there is none.
+  Result<std::string> GetVersionSource(std::int64_t version_id);
+
+  // ---- runs and tasks ----
+
+  /// Records a new run, its version's source (deduplicated) and a kPending
+  /// row per task, in one transaction. A run created kRunning gets
+  /// started_at = created_at, one created in a final status (a fire that did
+  /// not run, with its reason) ended_at = created_at. Returns the run id
+  /// (never reused). Returns an Error on duplicate task names or a store
+  /// failure.
+  Result<std::int64_t> CreateRun(const NewRun& run);
+  /// Moves a run to `status` at `at`: kRunning sets started_at (first time
+  /// only), a final status sets ended_at. `error` replaces the stored error.
+  /// Returns kNotFound if there is no such run.
+  Status SetRunStatus(std::int64_t run_id, RunStatus status, TimePoint at,
+                      std::string_view error = {});
+  /// Replaces the stored state of task `task.name` of a run. Returns kNotFound
+  /// if the run has no such task.
+  Status SetTaskStatus(std::int64_t run_id, const TaskRecord& task);
+  /// The run with its tasks and attempts. Returns kNotFound if there is none.
+  Result<RunDetail> GetRun(std::int64_t run_id);
+  /// Up to `limit` (at most 1000) runs, newest first, with ids below
+  /// `before_id` (paging: pass the last id of the previous page), of one
+  /// workflow or of all.
+  Result<std::vector<RunRecord>> ListRuns(const std::optional<std::string>& workflow, int limit,
+                                          std::optional<std::int64_t> before_id = std::nullopt);
+  /// The newest run of a workflow, or empty if it never ran.
+  Result<std::optional<RunRecord>> LatestRun(const std::string& workflow);
+  /// Every run left pending or running, oldest first, with what resuming it
+  /// needs. Memory is proportional to those runs only.
+  Result<std::vector<UnfinishedRun>> UnfinishedRuns();
+
+  // ---- attempts and output ----
+
+  /// Records attempt `number` of a task as running since `at`, with the
+  /// process it runs as if there is one, and, in the same transaction, the
+  /// task as kRunning with attempts = number (and started_at if it had none).
+  /// Returns the attempt id. Returns an Error if the run has no such task or
+  /// the number was used already.
+  Result<std::int64_t> BeginAttempt(std::int64_t run_id, const std::string& task, int number,
+                                    TimePoint at, const ProcessIdentity* process = nullptr);
+  /// Records how an attempt ended and, in the same transaction, the new
+  /// state of `tasks` of run `run_id` (as SetTaskStatus): the attempt's own
+  /// task, whose state only the caller knows (a retry may follow), and those
+  /// its end skipped. Returns kNotFound, and changes nothing, if there is no
+  /// such attempt or the run has no such task.
+  Status FinishAttempt(std::int64_t attempt_id, const AttemptResult& result,
+                       const OutputCounts& counts, TimePoint at, std::int64_t run_id = 0,
+                       const std::vector<TaskRecord>& tasks = {});
+  /// Crash recovery: records a running attempt as interrupted at `at`, with
+  /// byte counts taken from its stored output (what was dropped is unknown).
+  /// Returns kNotFound if there is no such attempt still marked running.
+  Status MarkAttemptInterrupted(std::int64_t attempt_id, TimePoint at, std::string_view error);
+  /// Appends one chunk (the engine batches) of an attempt's output. Empty data
+  /// is ignored. Returns kNotFound if there is no such attempt.
+  Status AppendOutput(std::int64_t attempt_id, OutputStream stream, std::string_view data);
+  /// A page of a run's output after a cursor, in the order it was appended.
+  /// An empty page means nothing newer is stored (yet).
+  Result<std::vector<OutputChunk>> ReadOutput(const OutputQuery& query);
+
+  // ---- retention (store_retention.cc) ----
+
+  /// The smallest workflow name greater than `after` that has runs stored,
+  /// or empty if there is none: walks the names of history one index seek at
+  /// a time. Returns an Error on a store failure.
+  Result<std::optional<std::string>> NextRunWorkflow(const std::string& after);
+  /// Deletes, in one transaction, up to `max_rows` of the oldest runs of
+  /// `workflow` that `keep` does not keep, never a pending or running one,
+  /// with their tasks, attempts and output. With dry_run deletes nothing and
+  /// counts every run that would go. A result with fewer than `max_rows` runs
+  /// means the workflow is done. Returns an Error on a store failure.
+  Result<PruneCounts> PruneRuns(const std::string& workflow, const RunRetention& keep,
+                                TimePoint now, int max_rows, bool dry_run);
+  /// While the stored output exceeds `max_bytes`, deletes up to `max_rows`
+  /// output chunks of the oldest finished run that has any, in one
+  /// transaction (runs and attempts stay, with their byte counts). With
+  /// dry_run deletes nothing and returns the excess. Returns an Error on a
+  /// store failure.
+  Result<PruneCounts> PruneOutput(std::uint64_t max_bytes, int max_rows, bool dry_run);
+  /// Bytes of task output stored now (kept current by triggers).
+  Result<std::uint64_t> OutputBytes();
+  /// Gives up to `pages` free pages back to the file system
+  /// (PRAGMA incremental_vacuum). Returns true if free pages remain.
+  Result<bool> VacuumStep(int pages);
+  /// The size of the database (page_count * page_size), WAL excluded.
+  Result<std::uint64_t> DatabaseBytes();
+
+  /// The SQL of every statement prepared so far, for tests that check plans.
+  std::vector<std::string> PreparedSql() const;
+
+ private:
+  explicit Store(std::unique_ptr<SqliteDb> db);
+  Result<std::int64_t> InternVersion(const std::string& workflow, std::string_view source,
+                                     TimePoint now);
+  Status DropVersionIfUnused(std::int64_t version_id);
+  Result<std::vector<TaskRecord>> ReadTasks(std::int64_t run_id);
+  Result<std::vector<AttemptRecord>> ReadAttempts(std::int64_t run_id, bool running_only);
+
+  std::unique_ptr<SqliteDb> db_;
+};
+
+}  // namespace picoflow

@@ -1,0 +1,432 @@
+// Store: runs, task states, attempts and output (the run history).
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <limits>
+
+#include "picoflowd/engine/run.h"
+#include "picoflowd/store/sqlite_db.h"
+#include "picoflowd/store/store.h"
+
+namespace picoflow {
+namespace {
+
+constexpr int kMaxPage = 1000;  // ListRuns / ReadOutput rows per call
+
+// AttemptStatus in declaration order, as stored; "running" is the absence of one.
+constexpr std::array<const char*, 5> kAttemptStatusNames = {
+    "succeeded", "failed", "timeout", "cancelled", "interrupted"};
+
+const char* StoredName(AttemptStatus status) {
+  return kAttemptStatusNames[static_cast<std::size_t>(status)];
+}
+
+std::optional<AttemptStatus> ParseAttemptStatus(std::string_view name) {
+  for (std::size_t i = 0; i < kAttemptStatusNames.size(); ++i) {
+    if (name == kAttemptStatusNames[i]) return static_cast<AttemptStatus>(i);
+  }
+  return std::nullopt;  // "running"
+}
+
+// The inverse of the engine's RunStatusName / TaskStatusName. Both enums are
+// int-based with small values; trying each value keeps this in step with
+// run.h without a second list of names.
+template <class E>
+std::optional<E> ParseByName(std::string_view name, const char* (*name_of)(E)) {
+  for (int i = 0; i < 64; ++i) {
+    if (name == name_of(static_cast<E>(i))) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
+
+bool IsFinal(RunStatus status) {
+  return status != RunStatus::kPending && status != RunStatus::kRunning;
+}
+
+Error NoRun(std::int64_t run_id) {
+  return Err(ErrorCode::kNotFound, "no run " + std::to_string(run_id));
+}
+
+Error NoAttempt(std::int64_t attempt_id) {
+  return Err(ErrorCode::kNotFound, "no attempt " + std::to_string(attempt_id));
+}
+
+// ---- row readers: column lists and the functions that decode them --------------
+
+constexpr const char* kRunColumns =
+    "id, workflow, version_id, status, triggered_by, scheduled_at, created_at, started_at,"
+    " ended_at, error, reason";
+
+RunRecord ReadRun(const Query& q) {
+  RunRecord r;
+  r.id = q.Int64(0);
+  r.workflow = q.Text(1);
+  r.version_id = q.Int64(2);
+  auto status = ParseByName<RunStatus>(q.Text(3), RunStatusName);
+  auto trigger = ParseRunTrigger(q.Text(4));
+  assert(status && trigger && "only the store writes these columns");
+  r.status = status.value_or(RunStatus::kFailed);
+  r.trigger = trigger.value_or(RunTrigger::kManual);
+  r.scheduled_at = q.OptionalTime(5);
+  r.created_at = q.Time(6);
+  r.started_at = q.OptionalTime(7);
+  r.ended_at = q.OptionalTime(8);
+  r.error = q.Text(9);
+  r.reason = q.Text(10);
+  return r;
+}
+
+constexpr const char* kTaskColumns = "task, status, attempts, started_at, ended_at, exit_code";
+
+TaskRecord ReadTask(const Query& q) {
+  TaskRecord t;
+  t.name = q.Text(0);
+  auto status = ParseByName<TaskStatus>(q.Text(1), TaskStatusName);
+  assert(status && "only the store writes this column");
+  t.status = status.value_or(TaskStatus::kFailed);
+  t.attempts = q.Int(2);
+  t.started_at = q.OptionalTime(3);
+  t.ended_at = q.OptionalTime(4);
+  t.exit_code = q.OptionalInt(5);
+  return t;
+}
+
+constexpr const char* kAttemptColumns =
+    "id, run_id, task, number, status, started_at, ended_at, exit_code, signal, error, pid,"
+    " pgid, proc_start_time, boot_id, stdout_bytes, stderr_bytes, stdout_dropped,"
+    " stderr_dropped";
+
+AttemptRecord ReadAttempt(const Query& q) {
+  AttemptRecord a;
+  a.id = q.Int64(0);
+  a.run_id = q.Int64(1);
+  a.task = q.Text(2);
+  a.number = q.Int(3);
+  a.status = ParseAttemptStatus(q.Text(4));
+  a.started_at = q.Time(5);
+  a.ended_at = q.OptionalTime(6);
+  a.exit_code = q.OptionalInt(7);
+  a.signal = q.OptionalInt(8);
+  a.error = q.Text(9);
+  if (!q.IsNull(10)) {
+    a.process = ProcessIdentity{static_cast<pid_t>(q.Int64(10)), static_cast<pid_t>(q.Int64(11)),
+                                static_cast<std::uint64_t>(q.Int64(12)), q.Text(13)};
+  }
+  a.counts.stdout_bytes = static_cast<std::uint64_t>(q.Int64(14));
+  a.counts.stderr_bytes = static_cast<std::uint64_t>(q.Int64(15));
+  a.counts.stdout_dropped = static_cast<std::uint64_t>(q.Int64(16));
+  a.counts.stderr_dropped = static_cast<std::uint64_t>(q.Int64(17));
+  return a;
+}
+
+// Steps `q` to the end, decoding each row with `read`.
+template <class T, class Read>
+Result<std::vector<T>> ReadAll(Query& q, Read read) {
+  std::vector<T> rows;
+  for (;;) {
+    auto row = q.Step();
+    if (!row) return row.error();
+    if (!*row) return rows;
+    rows.push_back(read(q));
+  }
+}
+
+std::string Select(const char* columns, const char* rest) {
+  return std::string("SELECT ") + columns + " " + rest;
+}
+
+}  // namespace
+
+// ---- runs -----------------------------------------------------------------------
+
+Result<std::int64_t> Store::CreateRun(const NewRun& run) {
+  auto tx = Transaction::Begin(*db_, "create run");
+  if (!tx) return tx.error();
+  auto version = InternVersion(run.workflow, run.source, run.created_at);
+  if (!version) return version.error();
+  {
+    auto q = db_->Prepare("create run",
+                          "INSERT INTO runs (workflow, version_id, status, triggered_by,"
+                          " scheduled_at, created_at, started_at, ended_at, reason)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    if (!q) return q.error();
+    std::optional<TimePoint> started, ended;
+    if (run.status == RunStatus::kRunning) started = run.created_at;
+    if (IsFinal(run.status)) ended = run.created_at;
+    q->Bind(1, run.workflow).Bind(2, *version).Bind(3, RunStatusName(run.status));
+    q->Bind(4, RunTriggerName(run.trigger)).Bind(5, run.scheduled_at).Bind(6, run.created_at);
+    q->Bind(7, started).Bind(8, ended).Bind(9, run.reason);
+    if (Status s = q->Run(); !s) return s.error();
+  }
+  const std::int64_t run_id = db_->LastInsertId();
+  for (std::size_t i = 0; i < run.tasks.size(); ++i) {
+    auto q = db_->Prepare("create run",
+                          "INSERT INTO run_tasks (run_id, task, position, status)"
+                          " VALUES (?1, ?2, ?3, ?4)");
+    if (!q) return q.error();
+    q->Bind(1, run_id).Bind(2, run.tasks[i]).Bind(3, static_cast<std::int64_t>(i));
+    q->Bind(4, TaskStatusName(TaskStatus::kPending));
+    if (Status s = q->Run(); !s) return s.error();
+  }
+  if (Status s = tx->Commit(); !s) return s.error();
+  return run_id;
+}
+
+Status Store::SetRunStatus(std::int64_t run_id, RunStatus status, TimePoint at,
+                           std::string_view error) {
+  auto q = db_->Prepare(
+      "set run status",
+      "UPDATE runs SET status = ?2,"
+      " started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?3) ELSE started_at END,"
+      " ended_at = CASE WHEN ?2 IN ('pending', 'running') THEN NULL ELSE ?3 END,"
+      " error = ?4 WHERE id = ?1");
+  if (!q) return q.error();
+  q->Bind(1, run_id).Bind(2, RunStatusName(status)).Bind(3, at).Bind(4, error);
+  if (Status s = q->Run(); !s) return s;
+  if (db_->Changes() == 0) return NoRun(run_id);
+  return {};
+}
+
+Status Store::SetTaskStatus(std::int64_t run_id, const TaskRecord& task) {
+  auto q = db_->Prepare("set task status",
+                        "UPDATE run_tasks SET status = ?3, attempts = ?4, started_at = ?5,"
+                        " ended_at = ?6, exit_code = ?7 WHERE run_id = ?1 AND task = ?2");
+  if (!q) return q.error();
+  q->Bind(1, run_id).Bind(2, task.name).Bind(3, TaskStatusName(task.status));
+  q->Bind(4, task.attempts).Bind(5, task.started_at).Bind(6, task.ended_at);
+  q->Bind(7, task.exit_code);
+  if (Status s = q->Run(); !s) return s;
+  if (db_->Changes() == 0) {
+    return Err(ErrorCode::kNotFound,
+               "run " + std::to_string(run_id) + " has no task '" + task.name + "'");
+  }
+  return {};
+}
+
+Result<std::vector<TaskRecord>> Store::ReadTasks(std::int64_t run_id) {
+  auto q = db_->Prepare("read tasks",
+                        Select(kTaskColumns, "FROM run_tasks WHERE run_id = ?1 ORDER BY position"));
+  if (!q) return q.error();
+  q->Bind(1, run_id);
+  return ReadAll<TaskRecord>(*q, ReadTask);
+}
+
+Result<std::vector<AttemptRecord>> Store::ReadAttempts(std::int64_t run_id, bool running_only) {
+  auto q = db_->Prepare(
+      "read attempts",
+      Select(kAttemptColumns, running_only
+                                  ? "FROM attempts WHERE run_id = ?1 AND status = 'running'"
+                                    " ORDER BY id"
+                                  : "FROM attempts WHERE run_id = ?1 ORDER BY id"));
+  if (!q) return q.error();
+  q->Bind(1, run_id);
+  return ReadAll<AttemptRecord>(*q, ReadAttempt);
+}
+
+Result<RunDetail> Store::GetRun(std::int64_t run_id) {
+  RunDetail detail;
+  {
+    auto q = db_->Prepare("get run", Select(kRunColumns, "FROM runs WHERE id = ?1"));
+    if (!q) return q.error();
+    q->Bind(1, run_id);
+    auto row = q->Step();
+    if (!row) return row.error();
+    if (!*row) return NoRun(run_id);
+    detail.run = ReadRun(*q);
+  }
+  auto tasks = ReadTasks(run_id);
+  if (!tasks) return tasks.error();
+  detail.tasks = std::move(*tasks);
+  auto attempts = ReadAttempts(run_id, false);
+  if (!attempts) return attempts.error();
+  detail.attempts = std::move(*attempts);
+  return detail;
+}
+
+Result<std::vector<RunRecord>> Store::ListRuns(const std::optional<std::string>& workflow,
+                                               int limit, std::optional<std::int64_t> before_id) {
+  const std::int64_t before = before_id.value_or(std::numeric_limits<std::int64_t>::max());
+  const int page = std::clamp(limit, 0, kMaxPage);
+  // Two statements rather than "?1 IS NULL OR": each gets its own index plan.
+  auto q = workflow ? db_->Prepare("list runs",
+                                   Select(kRunColumns,
+                                          "FROM runs WHERE workflow = ?3 AND id < ?1"
+                                          " ORDER BY id DESC LIMIT ?2"))
+                    : db_->Prepare("list runs", Select(kRunColumns,
+                                                       "FROM runs WHERE id < ?1"
+                                                       " ORDER BY id DESC LIMIT ?2"));
+  if (!q) return q.error();
+  q->Bind(1, before).Bind(2, page);
+  if (workflow) q->Bind(3, *workflow);
+  return ReadAll<RunRecord>(*q, ReadRun);
+}
+
+Result<std::optional<RunRecord>> Store::LatestRun(const std::string& workflow) {
+  auto q = db_->Prepare("latest run", Select(kRunColumns,
+                                             "FROM runs WHERE workflow = ?1"
+                                             " ORDER BY id DESC LIMIT 1"));
+  if (!q) return q.error();
+  q->Bind(1, workflow);
+  auto row = q->Step();
+  if (!row) return row.error();
+  if (!*row) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(ReadRun(*q));
+}
+
+Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
+  std::vector<UnfinishedRun> runs;
+  {
+    // The WHERE matches the partial index runs_unfinished word for word.
+    auto q = db_->Prepare("unfinished runs",
+                          Select(kRunColumns,
+                                 "FROM runs WHERE status IN ('pending', 'running') ORDER BY id"));
+    if (!q) return q.error();
+    auto rows = ReadAll<RunRecord>(*q, ReadRun);
+    if (!rows) return rows.error();
+    for (auto& run : *rows) runs.push_back(UnfinishedRun{std::move(run), {}, {}, {}});
+  }
+  for (auto& u : runs) {
+    auto source = GetVersionSource(u.run.version_id);
+    if (!source) return source.error();
+    u.source = std::move(*source);
+    auto tasks = ReadTasks(u.run.id);
+    if (!tasks) return tasks.error();
+    u.tasks = std::move(*tasks);
+    auto attempts = ReadAttempts(u.run.id, true);
+    if (!attempts) return attempts.error();
+    u.running_attempts = std::move(*attempts);
+  }
+  return runs;
+}
+
+// ---- attempts -------------------------------------------------------------------
+
+Result<std::int64_t> Store::BeginAttempt(std::int64_t run_id, const std::string& task, int number,
+                                         TimePoint at, const ProcessIdentity* process) {
+  auto tx = Transaction::Begin(*db_, "begin attempt");
+  if (!tx) return tx.error();
+  std::int64_t attempt_id = 0;
+  {
+    auto q = db_->Prepare("begin attempt",
+                          "INSERT INTO attempts (run_id, task, number, status, started_at,"
+                          " pid, pgid, proc_start_time, boot_id)"
+                          " VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)");
+    if (!q) return q.error();
+    q->Bind(1, run_id).Bind(2, task).Bind(3, number).Bind(4, at);
+    if (process != nullptr) {
+      q->Bind(5, process->pid).Bind(6, process->pgid);
+      q->Bind(7, static_cast<std::int64_t>(process->start_time)).Bind(8, process->boot_id);
+    }
+    if (Status s = q->Run(); !s) return s.error();
+    attempt_id = db_->LastInsertId();
+  }
+  {
+    auto q = db_->Prepare("begin attempt",
+                          "UPDATE run_tasks SET status = 'running', attempts = ?3,"
+                          " started_at = coalesce(started_at, ?4), ended_at = NULL,"
+                          " exit_code = NULL WHERE run_id = ?1 AND task = ?2");
+    if (!q) return q.error();
+    q->Bind(1, run_id).Bind(2, task).Bind(3, number).Bind(4, at);
+    if (Status s = q->Run(); !s) return s.error();
+  }
+  if (Status s = tx->Commit(); !s) return s.error();
+  return attempt_id;
+}
+
+Status Store::FinishAttempt(std::int64_t attempt_id, const AttemptResult& result,
+                            const OutputCounts& counts, TimePoint at, std::int64_t run_id,
+                            const std::vector<TaskRecord>& tasks) {
+  std::optional<Transaction> tx;
+  if (!tasks.empty()) {
+    auto begun = Transaction::Begin(*db_, "finish attempt");
+    if (!begun) return begun.error();
+    tx.emplace(std::move(*begun));
+  }
+  auto q = db_->Prepare("finish attempt",
+                        "UPDATE attempts SET status = ?2, ended_at = ?3, exit_code = ?4,"
+                        " signal = ?5, error = ?6, stdout_bytes = ?7, stderr_bytes = ?8,"
+                        " stdout_dropped = ?9, stderr_dropped = ?10 WHERE id = ?1");
+  if (!q) return q.error();
+  q->Bind(1, attempt_id).Bind(2, StoredName(result.status)).Bind(3, at);
+  q->Bind(4, result.exit_code).Bind(5, result.signal).Bind(6, result.error);
+  q->Bind(7, static_cast<std::int64_t>(counts.stdout_bytes));
+  q->Bind(8, static_cast<std::int64_t>(counts.stderr_bytes));
+  q->Bind(9, static_cast<std::int64_t>(counts.stdout_dropped));
+  q->Bind(10, static_cast<std::int64_t>(counts.stderr_dropped));
+  if (Status s = q->Run(); !s) return s;
+  if (db_->Changes() == 0) return NoAttempt(attempt_id);
+  for (const TaskRecord& task : tasks) {
+    if (Status s = SetTaskStatus(run_id, task); !s) return s;
+  }
+  return tx ? tx->Commit() : Status{};
+}
+
+Status Store::MarkAttemptInterrupted(std::int64_t attempt_id, TimePoint at,
+                                     std::string_view error) {
+  // The counts were to be written at the end; what reached the store is all
+  // that is known now. length() of a blob does not read its content.
+  auto q = db_->Prepare(
+      "mark attempt interrupted",
+      "UPDATE attempts SET status = 'interrupted', ended_at = ?2, error = ?3,"
+      " stdout_bytes = (SELECT coalesce(sum(length(data)), 0) FROM output"
+      "                 WHERE attempt_id = ?1 AND stream = 0),"
+      " stderr_bytes = (SELECT coalesce(sum(length(data)), 0) FROM output"
+      "                 WHERE attempt_id = ?1 AND stream = 1)"
+      " WHERE id = ?1 AND status = 'running'");
+  if (!q) return q.error();
+  q->Bind(1, attempt_id).Bind(2, at).Bind(3, error);
+  if (Status s = q->Run(); !s) return s;
+  if (db_->Changes() == 0) {
+    return Err(ErrorCode::kNotFound, "no running attempt " + std::to_string(attempt_id));
+  }
+  return {};
+}
+
+// ---- output ---------------------------------------------------------------------
+
+Status Store::AppendOutput(std::int64_t attempt_id, OutputStream stream, std::string_view data) {
+  if (data.empty()) return {};
+  // run_id is copied from the attempt so a run's output reads in one index.
+  auto q = db_->Prepare("append output",
+                        "INSERT INTO output (run_id, attempt_id, stream, data)"
+                        " SELECT run_id, id, ?2, ?3 FROM attempts WHERE id = ?1");
+  if (!q) return q.error();
+  q->Bind(1, attempt_id).Bind(2, stream == OutputStream::kStdout ? 0 : 1).BindBlob(3, data);
+  if (Status s = q->Run(); !s) return s;
+  if (db_->Changes() == 0) return NoAttempt(attempt_id);
+  return {};
+}
+
+Result<std::vector<OutputChunk>> Store::ReadOutput(const OutputQuery& query) {
+  constexpr const char* kColumns = "o.seq, o.attempt_id, a.task, a.number, o.stream, o.data";
+  auto q = query.task
+               ? db_->Prepare("read output",
+                              Select(kColumns,
+                                     "FROM output o JOIN attempts a ON a.id = o.attempt_id"
+                                     " WHERE o.run_id = ?1 AND o.seq > ?2 AND a.task = ?4"
+                                     " ORDER BY o.seq LIMIT ?3"))
+               : db_->Prepare("read output",
+                              Select(kColumns,
+                                     "FROM output o JOIN attempts a ON a.id = o.attempt_id"
+                                     " WHERE o.run_id = ?1 AND o.seq > ?2"
+                                     " ORDER BY o.seq LIMIT ?3"));
+  if (!q) return q.error();
+  q->Bind(1, query.run_id).Bind(2, query.after_seq);
+  q->Bind(3, std::clamp(query.max_chunks, 0, kMaxPage));
+  if (query.task) q->Bind(4, *query.task);
+  std::vector<OutputChunk> chunks;
+  std::size_t bytes = 0;
+  while (bytes < query.max_bytes) {
+    auto row = q->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    OutputChunk c{q->Int64(0), q->Int64(1), q->Text(2), q->Int(3),
+                  q->Int(4) == 0 ? OutputStream::kStdout : OutputStream::kStderr, q->Text(5)};
+    bytes += c.data.size();
+    chunks.push_back(std::move(c));
+  }
+  return chunks;
+}
+
+}  // namespace picoflow

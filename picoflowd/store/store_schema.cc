@@ -1,0 +1,190 @@
+#include "picoflowd/store/store_schema.h"
+
+#include <string>
+
+#include "picoflowd/store/sqlite_db.h"
+
+namespace picoflow {
+namespace {
+
+// Times are integer milliseconds since the epoch. Statuses are short texts so
+// the file reads well in the sqlite3 shell. CHECKs pin the values the store
+// owns; run and task statuses are the engine's (run.h) and may grow.
+// Run history (runs, run_tasks, attempts, output) is deleted run by run with
+// ON DELETE CASCADE, every foreign key has an index on its child columns so a
+// cascade never scans, and every read goes through an index.
+constexpr const char* kInitialSchema = R"sql(
+PRAGMA application_id = 1885760631;  -- 'pflw': marks the file as picoflow's
+
+-- One row per distinct source of a workflow that is current or that a run
+-- used: a run can resume after its workflow was replaced or removed.
+CREATE TABLE workflow_versions (
+  id          INTEGER PRIMARY KEY,
+  workflow    TEXT NOT NULL,
+  hash        INTEGER NOT NULL,  -- FNV-1a 64 of source, to find duplicates
+  source      TEXT NOT NULL,     -- the YAML as submitted or read from its file
+  created_at  INTEGER NOT NULL
+);
+CREATE INDEX workflow_versions_by_hash ON workflow_versions (workflow, hash);
+
+-- The workflows the daemon knows now.
+CREATE TABLE workflows (
+  name          TEXT PRIMARY KEY NOT NULL,
+  version_id    INTEGER NOT NULL REFERENCES workflow_versions (id),
+  origin        TEXT NOT NULL,   -- 'submitted' or the file it was loaded from
+  paused        INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+  submitted_at  INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  last_fire_at  INTEGER           -- the last cron fire handled, for catch-up
+);
+CREATE INDEX workflows_by_version ON workflows (version_id);
+
+-- Runs keep their workflow's name, not a reference: history outlives removal.
+CREATE TABLE runs (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+  workflow      TEXT NOT NULL,
+  version_id    INTEGER NOT NULL REFERENCES workflow_versions (id),
+  status        TEXT NOT NULL,   -- RunStatusName() of the engine's state
+  triggered_by  TEXT NOT NULL CHECK (triggered_by IN ('manual', 'rpc', 'cron', 'catchup')),
+  scheduled_at  INTEGER,
+  created_at    INTEGER NOT NULL,
+  started_at    INTEGER,
+  ended_at      INTEGER,
+  error         TEXT NOT NULL DEFAULT '',
+  reason        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_by_workflow ON runs (workflow, id);
+CREATE INDEX runs_by_version ON runs (version_id);
+CREATE INDEX runs_unfinished ON runs (id) WHERE status IN ('pending', 'running');
+
+-- The latest state of each task of a run.
+CREATE TABLE run_tasks (
+  run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  task        TEXT NOT NULL,
+  position    INTEGER NOT NULL,  -- declaration order
+  status      TEXT NOT NULL,     -- TaskStatusName() of the engine's state
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  started_at  INTEGER,
+  ended_at    INTEGER,
+  exit_code   INTEGER,
+  PRIMARY KEY (run_id, task)
+) WITHOUT ROWID;
+
+-- Every attempt of every task, with what crash recovery needs to find its
+-- process group again (boot_id + pgid + proc_start_time).
+CREATE TABLE attempts (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id           INTEGER NOT NULL,
+  task             TEXT NOT NULL,
+  number           INTEGER NOT NULL CHECK (number >= 1),
+  status           TEXT NOT NULL CHECK (status IN
+                     ('running', 'succeeded', 'failed', 'timeout', 'cancelled', 'interrupted')),
+  started_at       INTEGER NOT NULL,
+  ended_at         INTEGER,
+  exit_code        INTEGER,
+  signal           INTEGER,
+  error            TEXT NOT NULL DEFAULT '',
+  pid              INTEGER,
+  pgid             INTEGER,
+  proc_start_time  INTEGER,
+  boot_id          TEXT,
+  stdout_bytes     INTEGER NOT NULL DEFAULT 0,  -- bytes the task wrote
+  stderr_bytes     INTEGER NOT NULL DEFAULT 0,
+  stdout_dropped   INTEGER NOT NULL DEFAULT 0,  -- of those, bytes past the cap
+  stderr_dropped   INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (run_id, task, number),
+  FOREIGN KEY (run_id, task) REFERENCES run_tasks (run_id, task) ON DELETE CASCADE
+);
+
+-- Task output in the batches the engine appends; seq orders a run's output
+-- and is the cursor of `logs` and of followers.
+CREATE TABLE output (
+  seq         INTEGER PRIMARY KEY,
+  run_id      INTEGER NOT NULL,  -- copied from the attempt, for reading a run in order
+  attempt_id  INTEGER NOT NULL REFERENCES attempts (id) ON DELETE CASCADE,
+  stream      INTEGER NOT NULL CHECK (stream IN (0, 1)),  -- 0 stdout, 1 stderr
+  data        BLOB NOT NULL
+);
+CREATE INDEX output_by_run ON output (run_id, seq);
+CREATE INDEX output_by_attempt ON output (attempt_id, seq);
+)sql";
+
+// Retention caps the total of stored output; this one-row table keeps that
+// total current through triggers (cascaded deletes included), so the pruner
+// reads it without summing the output table.
+constexpr const char* kOutputTotal = R"sql(
+CREATE TABLE output_total (
+  id     INTEGER PRIMARY KEY CHECK (id = 1),
+  bytes  INTEGER NOT NULL
+);
+INSERT INTO output_total (id, bytes) SELECT 1, coalesce(sum(length(data)), 0) FROM output;
+CREATE TRIGGER output_total_insert AFTER INSERT ON output BEGIN
+  UPDATE output_total SET bytes = bytes + length(NEW.data) WHERE id = 1;
+END;
+CREATE TRIGGER output_total_delete AFTER DELETE ON output BEGIN
+  UPDATE output_total SET bytes = bytes - length(OLD.data) WHERE id = 1;
+END;
+)sql";
+
+constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
+
+constexpr Migration kMigrations[] = {
+    {"initial schema", kInitialSchema},
+    {"output total for retention", kOutputTotal},
+};
+
+Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {
+  auto tx = Transaction::Begin(db, "migrate");
+  if (!tx) return tx.error();
+  const std::string what =
+      "migration " + std::to_string(version) + " (" + migration.description + ")";
+  if (Status s = db.Exec(what.c_str(), migration.sql); !s) return s;
+  // PRAGMA takes no bound parameters; the version is our own integer.
+  const std::string set_version = "PRAGMA user_version = " + std::to_string(version);
+  if (Status s = db.Exec(what.c_str(), set_version.c_str()); !s) return s;
+  return tx->Commit();
+}
+
+}  // namespace
+
+std::span<const Migration> StoreMigrations() { return kMigrations; }
+
+Status MigrateSchema(SqliteDb& db, std::span<const Migration> migrations) {
+  auto version = db.QueryInt("read schema version", "PRAGMA user_version");
+  if (!version) return version.error();
+  const auto known = static_cast<std::int64_t>(migrations.size());
+  if (*version > known) {
+    return Err(ErrorCode::kConflict,
+               "database " + db.path() + " has schema version " + std::to_string(*version) +
+                   ", newer than this picoflowd supports (" + std::to_string(known) +
+                   "); upgrade picoflowd or restore a backup");
+  }
+  auto app = db.QueryInt("read application id", "PRAGMA application_id");
+  if (!app) return app.error();
+  if (*app != 0 && *app != kApplicationId) {
+    return Err(ErrorCode::kConflict, "database " + db.path() +
+                                         " belongs to another application (application_id " +
+                                         std::to_string(*app) + "); point picoflowd at another file");
+  }
+  if (*version == 0) {
+    auto tables = db.QueryInt("inspect schema", "SELECT count(*) FROM sqlite_schema");
+    if (!tables) return tables.error();
+    if (*tables != 0) {
+      return Err(ErrorCode::kConflict, "database " + db.path() +
+                                           " has tables but no picoflow schema version;"
+                                           " point picoflowd at another file");
+    }
+    // Only possible before the first table exists; retention later runs
+    // PRAGMA incremental_vacuum to give freed pages back.
+    Status vacuum = db.Exec("set auto_vacuum", "PRAGMA auto_vacuum = INCREMENTAL");
+    if (!vacuum) return vacuum;
+  }
+  for (auto v = *version; v < known; ++v) {
+    Status step = RunMigration(db, migrations[static_cast<std::size_t>(v)],
+                               static_cast<std::size_t>(v) + 1);
+    if (!step) return step;
+  }
+  return {};
+}
+
+}  // namespace picoflow
