@@ -3,12 +3,16 @@
 namespace picoflow {
 
 const char* TaskTypeName(TaskType type) {
-  switch (type) {
-    case TaskType::kShell: return "shell";
-    case TaskType::kSsh: return "ssh";
-    case TaskType::kHttp: return "http";
+  const auto i = static_cast<std::size_t>(type);
+  // Each name is a literal: its data() is NUL-terminated.
+  return i < kTaskTypeCount ? kTaskTypeNames[i].data() : "unknown";
+}
+
+std::optional<TaskType> ParseTaskType(std::string_view name) {
+  for (std::size_t i = 0; i < kTaskTypeCount; ++i) {
+    if (name == kTaskTypeNames[i]) return static_cast<TaskType>(i);
   }
-  return "unknown";
+  return std::nullopt;
 }
 
 int Workflow::FindTask(const std::string& name) const {

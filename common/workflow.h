@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -24,8 +26,16 @@ inline constexpr int kMaxNameLength = 64;
 
 enum class TaskType { kShell, kSsh, kHttp };
 
+/// The one list of task types: their names as written in YAML, indexed by
+/// TaskType. The loader, the executors' table (EngineContext) and the
+/// module loader all read it.
+inline constexpr std::string_view kTaskTypeNames[] = {"shell", "ssh", "http"};
+inline constexpr std::size_t kTaskTypeCount = std::size(kTaskTypeNames);
+
 /// Name as written in YAML: "shell", "ssh", "http".
 const char* TaskTypeName(TaskType type);
+/// The inverse of TaskTypeName; nullopt for any other text.
+std::optional<TaskType> ParseTaskType(std::string_view name);
 
 using EnvList = std::vector<std::pair<std::string, std::string>>;
 

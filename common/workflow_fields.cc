@@ -96,6 +96,15 @@ std::string DidYouMean(std::string_view match) {
   return " (did you mean " + Quote(match) + "?)";
 }
 
+std::string JoinOr(std::span<const std::string_view> words) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) out += i + 1 == words.size() ? " or " : ", ";
+    out += words[i];
+  }
+  return out;
+}
+
 void FieldReader::Report(SourcePos pos, std::string message) {
   if (diagnostics_.size() >= kMaxDiagnostics) {
     ++dropped_;

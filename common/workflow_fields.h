@@ -39,6 +39,9 @@ std::string_view ClosestMatch(std::string_view wanted, std::span<const std::stri
 /// ` (did you mean 'x'?)` or empty.
 std::string DidYouMean(std::string_view match);
 
+/// The words as a list for a message: "a", "a or b", "a, b or c".
+std::string JoinOr(std::span<const std::string_view> words);
+
 /// Collects diagnostics (at most kMaxDiagnostics are kept; the rest are
 /// counted) and reads typed values. Every reader returns nullopt both for a
 /// null value (a key with no value: treated as not set) and after reporting

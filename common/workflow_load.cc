@@ -32,7 +32,6 @@ constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "ti
                                             "kill_grace"};
 constexpr std::string_view kTaskKeys[] = {"name",    "type",                "depends_on", "retry",
                                           "timeout", "continue_on_failure", "config"};
-constexpr std::string_view kTypes[] = {"shell", "ssh", "http"};
 constexpr std::string_view kOverlap[] = {"skip", "queue", "allow"};
 constexpr std::string_view kCatchup[] = {"none", "latest", "all"};
 
@@ -333,11 +332,9 @@ std::optional<TaskType> Loader::LoadTaskType(const YamlNode& item, const std::st
   if (!r_.Require(v, {prefix, "type"}, item.pos)) return std::nullopt;
   std::optional<std::string> text = r_.Text(*v, {prefix, "type"});
   if (!text) return std::nullopt;
-  if (*text == "shell") return TaskType::kShell;
-  if (*text == "ssh") return TaskType::kSsh;
-  if (*text == "http") return TaskType::kHttp;
-  r_.Report(v->pos, prefix + "'type' must be shell, ssh or http, got '" + *text + "'" +
-                        DidYouMean(ClosestMatch(*text, kTypes)));
+  if (auto type = ParseTaskType(*text)) return type;
+  r_.Report(v->pos, prefix + "'type' must be " + JoinOr(kTaskTypeNames) + ", got '" + *text + "'" +
+                        DidYouMean(ClosestMatch(*text, kTaskTypeNames)));
   return std::nullopt;
 }
 
@@ -345,10 +342,12 @@ std::optional<TaskType> Loader::LoadTaskType(const YamlNode& item, const std::st
 // are pointed to `config:`.
 void Loader::CheckTaskKeys(const YamlNode& item, std::optional<TaskType> type, const std::string& prefix) {
   r_.CheckKeys(item, kTaskKeys, prefix, "key", [type](std::string_view key) -> std::string {
-    const bool config_key = type ? IsTaskConfigKey(*type, key)
-                                 : IsTaskConfigKey(TaskType::kShell, key) ||
-                                       IsTaskConfigKey(TaskType::kSsh, key) ||
-                                       IsTaskConfigKey(TaskType::kHttp, key);
+    bool config_key = false;
+    for (std::size_t i = 0; i < kTaskTypeCount; ++i) {
+      if (!type || *type == static_cast<TaskType>(i)) {
+        config_key = config_key || IsTaskConfigKey(static_cast<TaskType>(i), key);
+      }
+    }
     if (!config_key) return "";
     return "'" + std::string(key) + "' is a config key; put it under the task's 'config:'";
   });

@@ -102,7 +102,7 @@ RunRetention RetentionOf(const WorkflowRegistry& registry, const DaemonConfig& c
 }  // namespace
 
 Daemon::Daemon(DaemonConfig config) : config_(std::move(config)), grace_timer_(this) {
-  started_at_ = std::chrono::steady_clock::now();
+  facts_.started_at = std::chrono::steady_clock::now();
   loop_ready_ = uv_loop_init(&loop_) == 0;
 }
 
@@ -119,9 +119,7 @@ Daemon::~Daemon() {
   grace_timer_.Close();
   schedule_timer_.reset();
   notifier_.reset();
-  shell_executor_.reset();
-  ssh_executor_.reset();
-  http_executor_.reset();
+  for (auto& executor : executors_) executor.reset();
   if (store_) (void)store_->Close();
   store_.reset();
   if (!loop_ready_) return;
@@ -136,8 +134,11 @@ Daemon::~Daemon() {
   if (rc != 0) LogError({}, std::string("event loop did not close cleanly: ") + uv_strerror(rc));
 }
 
-Status Daemon::Open() {
+Status Daemon::Open(RunObserver* progress) {
   if (!loop_ready_) return Err(ErrorCode::kInternal, "cannot initialise the event loop");
+  facts_.socket_path = config_.socket_path;
+  facts_.state_dir = config_.state_dir;
+  facts_.workflows_dir = config_.workflows_dir;
   if (Status s = MakeDirs(config_.state_dir, 0700); !s.ok()) {
     return Err(ErrorCode::kIo, s.error().message + " (choose another with --state-dir)");
   }
@@ -155,22 +156,30 @@ Status Daemon::Open() {
   if (!store.ok()) return store.error();
   store_ = std::move(*store);
 
-  shell_executor_ = std::make_unique<LocalExecutor>(&loop_);
-  ssh_executor_ = std::make_unique<LazyExecutor>(&loop_, kSshModuleFile, kSshFactorySymbol);
-  http_executor_ = std::make_unique<LazyExecutor>(&loop_, kHttpModuleFile, kHttpFactorySymbol);
+  // One executor per task type: shell tasks run here, the others through
+  // their module, loaded on the first task of that type.
+  executors_[static_cast<std::size_t>(TaskType::kShell)] = std::make_unique<LocalExecutor>(&loop_);
+  for (const ExecutorModuleSpec& m : kExecutorModules) {
+    executors_[static_cast<std::size_t>(m.type)] =
+        std::make_unique<LazyExecutor>(&loop_, m.file, m.factory_symbol);
+  }
   engine_.loop = &loop_;
   engine_.store = store_.get();
-  engine_.shell = shell_executor_.get();
-  engine_.ssh = ssh_executor_.get();
-  engine_.http = http_executor_.get();
+  for (std::size_t i = 0; i < kTaskTypeCount; ++i) engine_.executors[i] = executors_[i].get();
   engine_.output_cap = config_.output_cap;
   runs_ = std::make_unique<RunManager>(engine_);
   pruner_ = std::make_unique<Pruner>(&loop_, *store_, RetentionConfigOf(config_),
                                      [this](const std::string& name) {
                                        return RetentionOf(registry_, config_, name);
                                      });
-  engine_.observers.push_back(pruner_.get());
   scheduler_ = std::make_unique<Scheduler>(wall_clock_);
+  if (!config_.metrics_listen.empty()) metrics_ = MakeMetrics();
+  // Every run observer, in the order they hear of an event; the daemon
+  // itself last, as what it does on a run's end may start another run.
+  engine_.observers = {pruner_.get(), &feed_};
+  if (metrics_) engine_.observers.push_back(metrics_.get());
+  if (progress != nullptr) engine_.observers.push_back(progress);
+  engine_.observers.push_back(this);
   if (uv_timer_init(&loop_, grace_timer_.get()) == 0) grace_timer_.MarkInitialized();
   return {};
 }
@@ -297,6 +306,8 @@ Status Daemon::Remove(const std::string& name) {
   return {};
 }
 
+Result<PruneCounts> Daemon::PruneNow(bool dry_run) { return pruner_->PruneNow(dry_run); }
+
 void Daemon::StartSignals() {
   for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
     auto handle = std::make_unique<UvHandle<uv_signal_t>>(this);
@@ -361,10 +372,9 @@ void Daemon::FinishShutdown() {
   }
 }
 
-// --metrics-listen: the Metrics observer and its HTTP listener; nothing of
-// either exists without the flag.
-Status Daemon::StartMetrics() {
-  if (config_.metrics_listen.empty()) return {};
+// --metrics-listen: the Metrics observer (made in Open) and its HTTP
+// listener; nothing of either exists without the flag.
+std::unique_ptr<Metrics> Daemon::MakeMetrics() {
   MetricsSources sources;
   sources.active_runs = [this] { return runs_->runs().size(); };
   sources.active_tasks = [this] { return static_cast<std::size_t>(runs_->ActiveAttempts()); };
@@ -391,8 +401,11 @@ Status Daemon::StartMetrics() {
     const RunController* c = runs_->Find(run_id);
     return c ? c->run().workflow().name : std::string();
   };
-  metrics_ = std::make_unique<Metrics>(std::move(sources));
-  engine_.observers.push_back(metrics_.get());
+  return std::make_unique<Metrics>(std::move(sources));
+}
+
+Status Daemon::StartMetrics() {
+  if (!metrics_) return {};
   metrics_server_ = std::make_unique<MetricsServer>(&loop_, [this] { return metrics_->Render(); });
   if (Status s = metrics_server_->Listen(config_.metrics_listen); !s.ok()) return s;
   LogInfo({}, "metrics on http://" + config_.metrics_listen + "/metrics");
@@ -405,7 +418,7 @@ int Daemon::Run() {
     return 1;
   }
   dispatcher_ = std::make_unique<Dispatcher>();
-  methods_ = std::make_unique<RpcMethods>(*this);
+  methods_ = std::make_unique<RpcMethods>(static_cast<RpcHost&>(*this));
   methods_->Register(*dispatcher_);
   RpcServerOptions options;
   options.socket_path = config_.socket_path;

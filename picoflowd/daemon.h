@@ -1,7 +1,8 @@
 #pragma once
 // Daemon: owns the loop and everything on it — store, executors, workflows,
 // runs, control socket, signals — and its lifecycle from start to a clean
-// exit. main.cc builds a DaemonConfig and calls Run() or RunOnce().
+// exit; the wiring of every layer (docs/architecture.md). main.cc builds a
+// DaemonConfig and calls Run() or RunOnce().
 
 #include <uv.h>
 
@@ -16,9 +17,12 @@
 #include "common/result.h"
 #include "picoflowd/daemon_config.h"
 #include "picoflowd/engine/run_controller.h"
+#include "picoflowd/engine/run_observer.h"
+#include "picoflowd/engine/workflow_registry.h"
+#include "picoflowd/rpc/rpc_host.h"
+#include "picoflowd/rpc/run_feed.h"
 #include "picoflowd/sched/scheduler.h"
 #include "picoflowd/util/uv_handle.h"
-#include "picoflowd/engine/workflow_registry.h"
 
 namespace picoflow {
 
@@ -34,16 +38,9 @@ class ScheduleTimer;
 class SdNotifier;
 class Store;
 
-/// What a reload changed.
-struct ReloadReport {
-  std::vector<std::string> added;
-  std::vector<std::string> replaced;
-  std::vector<std::string> removed;
-  std::vector<std::string> unchanged;
-  std::vector<Diagnostic> errors;  ///< of files that did not load
-};
-
-class Daemon {
+/// The RpcHost of the RPC methods; hears of every run's end (queued fires
+/// start then; --once stops).
+class Daemon final : public RpcHost, private RunObserver {
  public:
   explicit Daemon(DaemonConfig config);
   ~Daemon();
@@ -59,38 +56,34 @@ class Daemon {
   /// socket, printing progress; 0 if the run succeeded, 1 if not.
   int RunOnce(const std::string& file);
 
-  // ---- for the RPC methods ----
-  WorkflowRegistry& registry() { return registry_; }
-  Store& store() { return *store_; }
-  RunManager& runs() { return *runs_; }
-  EngineContext& engine() { return engine_; }
-  const DaemonConfig& config() const { return config_; }
-  std::chrono::steady_clock::time_point started_at() const { return started_at_; }
-  const RpcServer* server() const { return server_.get(); }
-  /// Errors of workflow files that define no loaded workflow (last reload).
-  const Diagnostics& load_errors() const { return load_errors_; }
+  // ---- RpcHost (rpc/rpc_host.h) ----
+  WorkflowRegistry& registry() override { return registry_; }
+  Store& store() override { return *store_; }
+  RunManager& runs() override { return *runs_; }
+  const Scheduler& scheduler() const override { return *scheduler_; }
+  RunFeed& feed() override { return feed_; }
+  const RpcServer* server() const override { return server_.get(); }
+  const HostFacts& facts() const override { return facts_; }
+  const Diagnostics& load_errors() const override { return load_errors_; }
+  Result<bool> Submit(std::shared_ptr<const WorkflowVersion> version) override;
+  Status Remove(const std::string& name) override;
+  ReloadReport Reload() override;
+  Status SetPaused(const std::string& name, bool paused) override;
+  Result<PruneCounts> PruneNow(bool dry_run) override;
 
-  /// Stores and registers a submitted workflow (replacing an earlier version
-  /// without touching its runs in progress). Returns true if it replaced one.
-  Result<bool> Submit(std::shared_ptr<const WorkflowVersion> version);
-  /// Forgets a workflow (its history stays). Returns kNotFound if unknown.
-  Status Remove(const std::string& name);
-  /// Re-reads the workflows directory and the files given at start.
-  ReloadReport Reload();
   /// Begins a graceful stop, as SIGTERM does.
   void Shutdown();
-  /// Pauses or resumes a workflow's schedule (kept in the store). Returns
-  /// kNotFound if there is no such workflow.
-  Status SetPaused(const std::string& name, bool paused);
-  /// Retention: background pruning and `store.prune`.
-  Pruner& pruner() { return *pruner_; }
-  /// The cron scheduler (next fires, upcoming, counters).
-  const Scheduler& scheduler() const { return *scheduler_; }
 
  private:
-  Status Open();
+  /// Opens the state directory and the store, makes the engine and registers
+  /// every run observer — here and nowhere else. `progress` (--once) is
+  /// told of the run's events too.
+  Status Open(RunObserver* progress = nullptr);
+  /// A run ended: --once stops; otherwise a queued fire may start now.
+  void OnRunFinished(std::int64_t run_id, RunStatus status) override;
   Status LoadStoredWorkflows();
   void StartSignals();
+  std::unique_ptr<Metrics> MakeMetrics();
   Status StartMetrics();
   void OnSignal(int signum);
   void FinishShutdown();
@@ -109,14 +102,14 @@ class Daemon {
   RunningFn RunningCounter() const;
 
   DaemonConfig config_;
+  HostFacts facts_;
   uv_loop_t loop_{};
   bool loop_ready_ = false;
-  std::chrono::steady_clock::time_point started_at_;
+  bool once_ = false;  ///< RunOnce: the daemon stops when its run ends
   std::unique_ptr<Store> store_;
-  std::unique_ptr<Executor> shell_executor_;
-  std::unique_ptr<Executor> ssh_executor_;
-  std::unique_ptr<Executor> http_executor_;
+  std::array<std::unique_ptr<Executor>, kTaskTypeCount> executors_;  ///< by TaskType
   EngineContext engine_;
+  RunFeed feed_;
   std::unique_ptr<RunManager> runs_;
   std::unique_ptr<Pruner> pruner_;
   std::unique_ptr<Metrics> metrics_;

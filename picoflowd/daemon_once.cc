@@ -85,11 +85,11 @@ int Daemon::RunOnce(const std::string& file) {
     private_dir = config_.state_dir = tmpl;
   }
   int rc = 1;
-  if (Status s = Open(); !s.ok()) {
+  ProgressPrinter printer;
+  once_ = true;
+  if (Status s = Open(&printer); !s.ok()) {
     std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
   } else {
-    ProgressPrinter printer;
-    engine_.observers.push_back(&printer);
     auto source = ReadWorkflowFile(file);
     CompiledWorkflow compiled = CompileWorkflow(source.ok() ? *source : "", file, file);
     std::int64_t run_id = 0;
@@ -99,7 +99,6 @@ int Daemon::RunOnce(const std::string& file) {
       else std::fprintf(stderr, "picoflowd: %s\n", id.error().message.c_str());
     }
     if (run_id != 0) {
-      runs_->SetOnRunEnded([this](std::int64_t) { FinishShutdown(); });
       StartSignals();  // TERM/INT cancel the run; HUP has nothing to reload
       uv_run(&loop_, UV_RUN_DEFAULT);
       std::printf("run %lld %s\n", static_cast<long long>(run_id), RunStatusName(printer.status()));

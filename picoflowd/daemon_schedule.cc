@@ -67,13 +67,19 @@ Status Daemon::StartScheduling() {
     OnScheduleWake(wake == ScheduleTimer::Wake::kClockSet);
   });
   if (Status s = schedule_timer_->Open(); !s.ok()) return s;
-  runs_->SetOnRunEnded([this](std::int64_t) {
-    if (stopping_ || !scheduler_) return;
-    for (const Fire& fire : scheduler_->TakeQueued(RunningCounter())) StartFire(fire);
-  });
   // Catch up what was missed while the daemon was down, then arm.
   OnScheduleWake(false);
   return {};
+}
+
+void Daemon::OnRunFinished(std::int64_t /*run_id*/, RunStatus /*status*/) {
+  if (once_) {
+    FinishShutdown();
+    return;
+  }
+  // overlap: queue — a fire that waited for a run of its workflow to end.
+  if (stopping_ || !schedule_timer_) return;
+  for (const Fire& fire : scheduler_->TakeQueued(RunningCounter())) StartFire(fire);
 }
 
 RunningFn Daemon::RunningCounter() const {

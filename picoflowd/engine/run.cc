@@ -5,48 +5,6 @@
 
 namespace picoflow {
 
-const char* AttemptStatusName(AttemptStatus status) {
-  switch (status) {
-    case AttemptStatus::kSucceeded: return "succeeded";
-    case AttemptStatus::kFailed: return "failed";
-    case AttemptStatus::kTimeout: return "timeout";
-    case AttemptStatus::kCancelled: return "cancelled";
-    case AttemptStatus::kInterrupted: return "interrupted";
-  }
-  return "unknown";
-}
-
-const char* TaskStatusName(TaskStatus status) {
-  switch (status) {
-    case TaskStatus::kPending: return "pending";
-    case TaskStatus::kReady: return "ready";
-    case TaskStatus::kRunning: return "running";
-    case TaskStatus::kRetryWait: return "retry_wait";
-    case TaskStatus::kSucceeded: return "succeeded";
-    case TaskStatus::kFailed: return "failed";
-    case TaskStatus::kSkipped: return "skipped";
-    case TaskStatus::kCancelled: return "cancelled";
-  }
-  return "unknown";
-}
-
-const char* RunStatusName(RunStatus status) {
-  switch (status) {
-    case RunStatus::kPending: return "pending";
-    case RunStatus::kRunning: return "running";
-    case RunStatus::kSucceeded: return "succeeded";
-    case RunStatus::kFailed: return "failed";
-    case RunStatus::kCancelled: return "cancelled";
-    case RunStatus::kSkipped: return "skipped";
-  }
-  return "unknown";
-}
-
-bool IsTerminal(TaskStatus status) {
-  return status == TaskStatus::kSucceeded || status == TaskStatus::kFailed ||
-         status == TaskStatus::kSkipped || status == TaskStatus::kCancelled;
-}
-
 Run::Run(std::int64_t id, std::shared_ptr<const Workflow> workflow, std::shared_ptr<const Dag> dag)
     : id_(id),
       workflow_(std::move(workflow)),

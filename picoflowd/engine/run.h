@@ -12,31 +12,10 @@
 #include <vector>
 
 #include "common/dag.h"
+#include "common/run_status.h"
 #include "common/workflow.h"
-#include "picoflowd/exec/executor.h"
 
 namespace picoflow {
-
-enum class TaskStatus {
-  kPending,    ///< waiting for dependencies
-  kReady,      ///< dependencies done, waiting for a slot
-  kRunning,    ///< an attempt is running
-  kRetryWait,  ///< an attempt failed; the next one is due after a delay
-  kSucceeded,
-  kFailed,     ///< failed after its retries
-  kSkipped,    ///< a dependency failed (or fail_fast stopped the run)
-  kCancelled,
-};
-
-/// kSkipped: a scheduled fire that did not run (overlap policy); created final,
-/// with the reason in the run's record.
-enum class RunStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled, kSkipped };
-
-/// Lower-case names as stored and shown: "pending", "retry_wait", ...
-const char* TaskStatusName(TaskStatus status);
-const char* RunStatusName(RunStatus status);
-/// True for the statuses a task never leaves.
-bool IsTerminal(TaskStatus status);
 
 /// What the caller must do after an attempt finished.
 struct FinishOutcome {

@@ -28,10 +28,10 @@ milliseconds Since(Clock::time_point start) {
 /// One running attempt: the executor's sink, the output captures, the ids.
 class RunController::Slot final : public AttemptSink {
  public:
-  Slot(RunController& owner, int task, int attempt)
+  Slot(RunController& owner, int task, int number)
       : owner_(owner),
         task_(task),
-        attempt_(attempt),
+        number_(number),
         stdout_(owner.ctx_.output_cap),
         stderr_(owner.ctx_.output_cap) {}
 
@@ -43,7 +43,7 @@ class RunController::Slot final : public AttemptSink {
     if (recorded_) return;
     recorded_ = true;
     const Run& run = *owner_.run_;
-    auto id = owner_.ctx_.store->BeginAttempt(run.id(), run.workflow().tasks[task_].name, attempt_,
+    auto id = owner_.ctx_.store->BeginAttempt(run.id(), run.workflow().tasks[task_].name, number_,
                                               started_, process);
     if (id.ok()) {
       attempt_id_ = *id;
@@ -57,7 +57,7 @@ class RunController::Slot final : public AttemptSink {
     const std::string_view kept = capture.Add(data);
     if (kept.empty()) return;
     const Run& run = *owner_.run_;
-    OutputEvent event{run.id(), run.workflow().tasks[task_].name, attempt_, stream, kept};
+    OutputEvent event{run.id(), run.workflow().tasks[task_].name, number_, stream, kept};
     for (RunObserver* o : owner_.ctx_.observers) o->OnOutput(event);
     if (capture.BatchFull(kFlushBytes)) {
       Flush();
@@ -87,17 +87,17 @@ class RunController::Slot final : public AttemptSink {
     return {stdout_.total(), stderr_.total(), stdout_.dropped(), stderr_.dropped()};
   }
 
-  LogFields Fields() const { return owner_.Fields(task_, attempt_); }
+  LogFields Fields() const { return owner_.Fields(task_, number_); }
 
   RunController& owner_;
   const int task_;
-  const int attempt_;
-  std::int64_t attempt_id_ = 0;  ///< 0 until recorded, or if the store could not
+  const int number_;             ///< the attempt's 1-based number
+  std::int64_t attempt_id_ = 0;  ///< its store row; 0 until recorded, or if the store could not
   bool recorded_ = false;
   const Clock::time_point started_ = Clock::now();
   OutputCapture stdout_;
   OutputCapture stderr_;
-  std::unique_ptr<Attempt> attempt;
+  std::unique_ptr<Attempt> attempt_;  ///< the executor's running attempt
 };
 
 /// A task waiting out its retry delay.
@@ -109,8 +109,13 @@ struct RunController::RetryTimer {
   UvHandle<uv_timer_t> timer;
 };
 
-RunController::RunController(EngineContext& ctx, std::unique_ptr<Run> run)
-    : ctx_(ctx), run_(std::move(run)), task_times_(run_->dag().size()), flush_timer_(this) {
+RunController::RunController(EngineContext& ctx, std::unique_ptr<Run> run,
+                             std::function<void(RunStatus)> on_finished)
+    : ctx_(ctx),
+      run_(std::move(run)),
+      on_finished_(std::move(on_finished)),
+      task_times_(run_->dag().size()),
+      flush_timer_(this) {
   if (uv_timer_init(ctx_.loop, flush_timer_.get()) == 0) flush_timer_.MarkInitialized();
 }
 
@@ -152,15 +157,6 @@ void RunController::Pump() {
   --pumping_;
 }
 
-Executor* RunController::ExecutorFor(int task) const {
-  switch (run_->workflow().tasks[task].type) {
-    case TaskType::kShell: return ctx_.shell;
-    case TaskType::kSsh: return ctx_.ssh;
-    case TaskType::kHttp: return ctx_.http;
-  }
-  return nullptr;
-}
-
 void RunController::StartTask(int task) {
   const Task& spec = run_->workflow().tasks[task];
   const int attempt = run_->attempts(task);
@@ -181,7 +177,8 @@ void RunController::StartTask(int task) {
   // A local task is stored from inside Start (OnStarted) together with its
   // process: a crash between the spawn and that commit loses no more than a
   // crash between storing the attempt and storing its process would.
-  ref.attempt = ExecutorFor(task)->Start(attempt_spec, ref);
+  Executor* executor = ctx_.executors[static_cast<std::size_t>(spec.type)];
+  ref.attempt_ = executor->Start(attempt_spec, ref);
   ref.Record(nullptr);  // no process (http, ssh) or it failed to start
 }
 
@@ -215,7 +212,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   records.push_back(TaskRecordOf(task));
   for (int skipped : outcome.skipped) records.push_back(TaskRecordOf(skipped));
   StoreAttemptEnd(*owned, result, records);
-  TaskEvent event{run_->id(), run_->workflow().name, name, owned->attempt_, "finished",
+  TaskEvent event{run_->id(), run_->workflow().name, name, owned->number_, "finished",
                   AttemptStatusName(result.status), result.exit_code, result.signal,
                   result.error, Since(owned->started_), std::nullopt};
   if (outcome.retry_after) {
@@ -228,7 +225,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
     NotifyTask(skipped, run_->attempts(skipped), "skipped", "skipped");
   }
   if (outcome.stop_run) {
-    for (auto& [_, other] : slots_) other->attempt->Cancel();
+    for (auto& [_, other] : slots_) other->attempt_->Cancel();
   }
   Pump();
   FinishIfDone();
@@ -308,7 +305,7 @@ void RunController::Cancel() {
     NotifyTask(task, run_->attempts(task), "cancelled", "cancelled");
   }
   LogInfo(Fields(-1, 0, "run.cancelling"), "cancelling run");
-  for (auto& [_, slot] : slots_) slot->attempt->Cancel();
+  for (auto& [_, slot] : slots_) slot->attempt_->Cancel();
   FinishIfDone();
 }
 
@@ -352,8 +349,7 @@ void RunController::FinishIfDone() {
     LogError(Fields(), s.error().message);
   }
   LogInfo(Fields(-1, 0, "run.finished"), std::string("run ") + RunStatusName(status));
-  for (RunObserver* o : ctx_.observers) o->OnRunFinished(run_->id(), status);
-  if (ctx_.on_finished) ctx_.on_finished(run_->id());
+  on_finished_(status);
 }
 
 }  // namespace picoflow

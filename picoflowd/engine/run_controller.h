@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -25,23 +26,26 @@ class RunObserver;
 class Store;
 struct TaskRecord;
 
-/// The services every controller uses; owned by the daemon.
+/// The services every controller uses; owned and filled by the daemon
+/// (Daemon::Open).
 struct EngineContext {
   uv_loop_t* loop = nullptr;
   Store* store = nullptr;
-  Executor* shell = nullptr;
-  Executor* ssh = nullptr;
-  Executor* http = nullptr;
+  /// The executor of each task type, indexed by TaskType (kTaskTypeNames).
+  std::array<Executor*, kTaskTypeCount> executors{};
   std::uint64_t output_cap = 1 << 20;       ///< bytes kept per attempt and stream
-  std::vector<RunObserver*> observers;      ///< told after the store
-  /// Called once when a controller's run has ended and been recorded; the
-  /// owner may destroy the controller, but not from inside this call.
-  std::function<void(std::int64_t run_id)> on_finished;
+  /// Told of every task event and output chunk (by the controllers) and of
+  /// every run's end (by the RunManager), each after the store.
+  std::vector<RunObserver*> observers;
 };
 
 class RunController {
  public:
-  RunController(EngineContext& ctx, std::unique_ptr<Run> run);
+  /// `on_finished` is called once, when the run has ended and its end is
+  /// stored: the owner (RunManager) tells the observers and destroys the
+  /// controller later, never from inside this call.
+  RunController(EngineContext& ctx, std::unique_ptr<Run> run,
+                std::function<void(RunStatus)> on_finished);
   ~RunController();
   RunController(const RunController&) = delete;
   RunController& operator=(const RunController&) = delete;
@@ -87,7 +91,6 @@ class RunController {
   void RetryDue(int task);
   void OutputDirty();
   void FinishIfDone();
-  Executor* ExecutorFor(int task) const;
   /// Log fields of this run, and of a task (>= 0) and attempt (> 0).
   LogFields Fields(int task = -1, int attempt = 0, std::string_view event = {}) const;
 
@@ -99,6 +102,7 @@ class RunController {
 
   EngineContext& ctx_;
   std::unique_ptr<Run> run_;
+  std::function<void(RunStatus)> on_finished_;
   std::vector<TaskTimes> task_times_;
   std::map<int, std::unique_ptr<Slot>> slots_;  ///< running attempts by task
   std::map<int, std::unique_ptr<RetryTimer>> retries_;

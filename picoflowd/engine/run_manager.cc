@@ -2,9 +2,10 @@
 
 #include <string>
 
-#include "picoflowd/util/logging.h"
-#include "picoflowd/exec/process_info.h"
+#include "picoflowd/engine/run_observer.h"
 #include "picoflowd/engine/workflow_registry.h"
+#include "picoflowd/exec/process_info.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 namespace {
@@ -13,14 +14,20 @@ using Clock = std::chrono::system_clock;
 
 }  // namespace
 
-RunManager::RunManager(EngineContext& ctx) : ctx_(ctx), reaper_(this) {
-  if (uv_timer_init(ctx_.loop, reaper_.get()) == 0) reaper_.MarkInitialized();
-  ctx_.on_finished = [this](std::int64_t run_id) { RunFinished(run_id); };
+RunManager::RunManager(EngineContext& ctx) : ctx_(ctx), destroy_timer_(this) {
+  if (uv_timer_init(ctx_.loop, destroy_timer_.get()) == 0) destroy_timer_.MarkInitialized();
 }
 
-RunManager::~RunManager() {
-  ctx_.on_finished = nullptr;
-  runs_.clear();
+RunManager::~RunManager() { runs_.clear(); }
+
+RunController& RunManager::Add(std::unique_ptr<Run> run) {
+  const std::int64_t id = run->id();
+  auto controller = std::make_unique<RunController>(
+      ctx_, std::move(run), [this, id](RunStatus status) { RunFinished(id, status); });
+  RunController& ref = *controller;
+  runs_[id] = std::move(controller);
+  if (on_count_changed_) on_count_changed_(runs_.size());
+  return ref;
 }
 
 Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion> version,
@@ -39,11 +46,7 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
   for (const Task& t : w.tasks) record.tasks.push_back(t.name);
   auto id = ctx_.store->CreateRun(record);
   if (!id.ok()) return id.error();
-  auto run = std::make_unique<Run>(*id, version->workflow, version->dag);
-  auto controller = std::make_unique<RunController>(ctx_, std::move(run));
-  RunController& ref = *controller;
-  runs_[*id] = std::move(controller);
-  if (on_count_changed_) on_count_changed_(runs_.size());
+  RunController& ref = Add(std::make_unique<Run>(*id, version->workflow, version->dag));
   if (on_created) on_created(*id);
   ref.Start();
   return *id;
@@ -100,11 +103,8 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     run->Restore(index, status, t.attempts);
     restored.push_back({index, &t});
   }
-  auto controller = std::make_unique<RunController>(ctx_, std::move(run));
-  for (auto [index, t] : restored) controller->RestoreTaskTimes(index, t->started_at, t->exit_code);
-  RunController& ref = *controller;
-  runs_[u.run.id] = std::move(controller);
-  if (on_count_changed_) on_count_changed_(runs_.size());
+  RunController& ref = Add(std::move(run));
+  for (auto [index, t] : restored) ref.RestoreTaskTimes(index, t->started_at, t->exit_code);
   ref.Start();
   return {};
 }
@@ -165,19 +165,19 @@ int RunManager::ActiveAttempts() const {
   return n;
 }
 
-void RunManager::RunFinished(std::int64_t run_id) {
+void RunManager::RunFinished(std::int64_t run_id, RunStatus status) {
+  for (RunObserver* o : ctx_.observers) o->OnRunFinished(run_id, status);
   // Called from inside the controller: destroy it on the next loop turn.
   finished_.push_back(run_id);
-  StartOneShot<RunManager, &RunManager::ReapFinished>(reaper_, 0);
+  StartOneShot<RunManager, &RunManager::DestroyFinished>(destroy_timer_, 0);
 }
 
-void RunManager::ReapFinished() {
+void RunManager::DestroyFinished() {
   std::vector<std::int64_t> ids;
   ids.swap(finished_);
   for (std::int64_t id : ids) {
     runs_.erase(id);
     if (on_count_changed_) on_count_changed_(runs_.size());
-    if (on_ended_) on_ended_(id);
   }
   if (runs_.empty() && all_done_) {
     auto cb = std::move(all_done_);

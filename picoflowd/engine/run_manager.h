@@ -1,7 +1,8 @@
 #pragma once
 // RunManager: the runs alive in the daemon. Creates runs (recorded in the
-// store first), owns their controllers until they end, resumes runs a crash
-// left behind, and stops everything at shutdown.
+// store first), owns their controllers until they end, tells the observers
+// when a run ended, resumes runs a crash left behind, and stops everything
+// at shutdown.
 
 #include <uv.h>
 
@@ -25,7 +26,7 @@ struct WorkflowVersion;
 
 class RunManager {
  public:
-  /// `ctx` must outlive the manager; its on_finished is taken over.
+  /// `ctx` must outlive the manager.
   explicit RunManager(EngineContext& ctx);
   ~RunManager();
   RunManager(const RunManager&) = delete;
@@ -62,8 +63,6 @@ class RunManager {
   /// Attempts running across all runs.
   int ActiveAttempts() const;
 
-  /// Called (loop thread) after a run ended and its controller is gone.
-  void SetOnRunEnded(std::function<void(std::int64_t run_id)> hook) { on_ended_ = std::move(hook); }
   /// Called (loop thread) with the number of live runs whenever a run was
   /// added or removed (systemd STATUS= line).
   void SetOnCountChanged(std::function<void(std::size_t live)> hook) {
@@ -71,16 +70,20 @@ class RunManager {
   }
 
  private:
-  void RunFinished(std::int64_t run_id);
-  void ReapFinished();
+  /// Makes the controller of `run` and keeps it as live.
+  RunController& Add(std::unique_ptr<Run> run);
+  /// A controller's run ended (its end is stored): the observers hear of it
+  /// (OnRunFinished, the one way a run's end travels), and the controller is
+  /// destroyed on the next loop turn.
+  void RunFinished(std::int64_t run_id, RunStatus status);
+  void DestroyFinished();
   Status Resume(const UnfinishedRun& unfinished);
 
   EngineContext& ctx_;
   std::map<std::int64_t, std::unique_ptr<RunController>> runs_;
   std::vector<std::int64_t> finished_;  ///< ended runs whose controller is destroyed next turn
-  UvHandle<uv_timer_t> reaper_;         ///< zero-delay timer: destroy outside callbacks
+  UvHandle<uv_timer_t> destroy_timer_;  ///< zero-delay timer: destroy outside callbacks
   std::function<void()> all_done_;
-  std::function<void(std::int64_t)> on_ended_;
   std::function<void(std::size_t)> on_count_changed_;
 };
 

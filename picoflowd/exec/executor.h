@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/run_status.h"
+
 namespace picoflow {
 
 struct Task;
@@ -23,36 +25,6 @@ struct AttemptSpec {
   int attempt = 1;              ///< 1-based, for PICOFLOW_ATTEMPT
   std::chrono::milliseconds timeout{300000};    ///< per attempt; 0 means none
   std::chrono::milliseconds kill_grace{5000};   ///< SIGTERM -> SIGKILL
-};
-
-/// How an attempt ended.
-enum class AttemptStatus {
-  kSucceeded,    ///< exit code 0 (or the executor's notion of success)
-  kFailed,       ///< non-zero exit, killed by a signal, or could not start
-  kTimeout,      ///< the attempt's timeout fired
-  kCancelled,    ///< Cancel() was called
-  kInterrupted,  ///< the daemon died while it ran (set by crash recovery only)
-};
-
-/// "succeeded", "failed", "timeout", "cancelled", "interrupted".
-const char* AttemptStatusName(AttemptStatus status);
-
-enum class OutputStream { kStdout, kStderr };
-
-/// The final record of one attempt.
-struct AttemptResult {
-  AttemptStatus status = AttemptStatus::kFailed;
-  std::optional<int> exit_code;   ///< set if the process exited
-  std::optional<int> signal;      ///< set if it was killed by a signal
-  std::string error;              ///< why it failed to start / was killed, for humans
-};
-
-/// Identity of a started process group, recorded for crash recovery.
-struct ProcessIdentity {
-  pid_t pid = 0;
-  pid_t pgid = 0;
-  std::uint64_t start_time = 0;   ///< /proc/PID/stat field 22 (clock ticks since boot)
-  std::string boot_id;            ///< /proc/sys/kernel/random/boot_id
 };
 
 /// Receives an attempt's events, always on the loop thread.

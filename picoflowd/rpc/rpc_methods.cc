@@ -5,13 +5,15 @@
 #include <vector>
 
 #include "common/workflow_load.h"
-#include "picoflowd/daemon.h"
-#include "picoflowd/pruner.h"
 #include "picoflowd/rpc/rpc_call.h"
 #include "picoflowd/rpc/rpc_dispatch.h"
+#include "picoflowd/rpc/rpc_host.h"
 #include "picoflowd/rpc/rpc_json.h"
 #include "picoflowd/rpc/rpc_server.h"
+#include "picoflowd/rpc/run_feed.h"
 #include "picoflowd/engine/run_manager.h"
+#include "picoflowd/engine/workflow_registry.h"
+#include "picoflowd/sched/scheduler.h"
 #include "picoflowd/store/store.h"
 #include "protocol/jsonrpc.h"
 #include "protocol/methods.h"
@@ -46,59 +48,11 @@ std::string InvalidWorkflowMessage(const std::string& file, std::size_t errors) 
 
 }  // namespace
 
-// ---- RunFeed ----
-
-std::uint64_t RunFeed::Subscribe(Subscriber subscriber) {
-  const std::uint64_t token = next_token_++;
-  subscribers_.emplace(token, std::move(subscriber));
-  return token;
-}
-
-void RunFeed::Unsubscribe(std::uint64_t token) { subscribers_.erase(token); }
-
-template <class F>
-void RunFeed::ForRun(std::int64_t run_id, F&& f) {
-  // A callback may unsubscribe itself or others: walk a snapshot of tokens.
-  std::vector<std::uint64_t> tokens;
-  for (const auto& [token, s] : subscribers_) {
-    if (s.run_id == run_id) tokens.push_back(token);
-  }
-  for (std::uint64_t token : tokens) {
-    auto it = subscribers_.find(token);
-    if (it != subscribers_.end()) f(it->second);
-  }
-}
-
-// Each callback is called through a copy: it may unsubscribe (and so
-// destroy) its own Subscriber, directly or through a connection closing.
-void RunFeed::OnTaskEvent(const TaskEvent& e) {
-  ForRun(e.run_id, [&](Subscriber& s) {
-    if (auto f = s.on_event) f(e);
-  });
-}
-
-void RunFeed::OnOutput(const OutputEvent& e) {
-  ForRun(e.run_id, [&](Subscriber& s) {
-    if (auto f = s.on_output) f(e);
-  });
-}
-
-void RunFeed::OnRunFinished(std::int64_t run_id, RunStatus status) {
-  ForRun(run_id, [&](Subscriber& s) {
-    if (auto f = s.on_finished) f(status);
-  });
-}
-
 // ---- methods ----
 
-RpcMethods::RpcMethods(Daemon& daemon) : daemon_(daemon) {
-  daemon_.engine().observers.push_back(&feed_);
-}
+RpcMethods::RpcMethods(RpcHost& host) : host_(host) {}
 
-RpcMethods::~RpcMethods() {
-  auto& observers = daemon_.engine().observers;
-  std::erase(observers, &feed_);
-}
+RpcMethods::~RpcMethods() = default;
 
 void RpcMethods::Register(Dispatcher& d) {
   auto bind = [this](void (RpcMethods::*method)(RpcCall&)) {
@@ -151,14 +105,14 @@ void RpcMethods::Register(Dispatcher& d) {
 
 // daemon.status: version, uptime, counts, and workflow files that failed to load.
 void RpcMethods::DaemonStatus(RpcCall& call) {
-  const auto uptime = std::chrono::steady_clock::now() - daemon_.started_at();
+  const auto uptime = std::chrono::steady_clock::now() - host_.facts().started_at;
   json broken = json::array();
-  for (const auto& [name, entry] : daemon_.registry().entries()) {
+  for (const auto& [name, entry] : host_.registry().entries()) {
     if (entry.errors.empty()) continue;
     broken.push_back({{"workflow", name}, {"file", entry.broken_file},
                       {"errors", DiagnosticsJson(entry.errors)}});
   }
-  for (const Diagnostic& d : daemon_.load_errors()) {
+  for (const Diagnostic& d : host_.load_errors()) {
     broken.push_back({{"workflow", nullptr}, {"file", d.file}, {"errors", DiagnosticsJson({d})}});
   }
   call.Reply({
@@ -166,20 +120,20 @@ void RpcMethods::DaemonStatus(RpcCall& call) {
       {"protocol", kProtocolVersion},
       {"pid", getpid()},
       {"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(uptime).count()},
-      {"socket", daemon_.config().socket_path},
-      {"state_dir", daemon_.config().state_dir},
-      {"workflows_dir", daemon_.config().workflows_dir},
-      {"workflows", daemon_.registry().entries().size()},
-      {"active_runs", daemon_.runs().runs().size()},
-      {"active_tasks", daemon_.runs().ActiveAttempts()},
-      {"connections", daemon_.server() ? daemon_.server()->connection_count() : 0},
+      {"socket", host_.facts().socket_path},
+      {"state_dir", host_.facts().state_dir},
+      {"workflows_dir", host_.facts().workflows_dir},
+      {"workflows", host_.registry().entries().size()},
+      {"active_runs", host_.runs().runs().size()},
+      {"active_tasks", host_.runs().ActiveAttempts()},
+      {"connections", host_.server() ? host_.server()->connection_count() : 0},
       {"load_errors", std::move(broken)},
   });
 }
 
 // daemon.reload: re-reads the workflows directory and the files given at start.
 void RpcMethods::DaemonReload(RpcCall& call) {
-  ReloadReport report = daemon_.Reload();
+  ReloadReport report = host_.Reload();
   call.Reply({{"added", report.added},
               {"replaced", report.replaced},
               {"removed", report.removed},
@@ -190,7 +144,7 @@ void RpcMethods::DaemonReload(RpcCall& call) {
 // store.prune: applies retention now (or, with dry_run, counts what it would delete).
 void RpcMethods::StorePrune(RpcCall& call) {
   const bool dry_run = call.Param<bool>("dry_run", false);
-  auto counts = daemon_.pruner().PruneNow(dry_run);
+  auto counts = host_.PruneNow(dry_run);
   if (!counts.ok()) {
     call.Fail(counts.error());
     return;
@@ -223,7 +177,7 @@ void RpcMethods::WorkflowSubmit(RpcCall& call) {
   }
   const Workflow& w = *compiled.version->workflow;
   json shape = WorkflowShapeJson(w, *compiled.version->dag);
-  auto replaced = daemon_.Submit(compiled.version);
+  auto replaced = host_.Submit(compiled.version);
   if (!replaced.ok()) {
     call.Fail(replaced.error());
     return;
@@ -235,7 +189,7 @@ void RpcMethods::WorkflowSubmit(RpcCall& call) {
 // workflow.list: every workflow with its latest run and load errors.
 void RpcMethods::WorkflowList(RpcCall& call) {
   json list = json::array();
-  for (const auto& [name, entry] : daemon_.registry().entries()) {
+  for (const auto& [name, entry] : host_.registry().entries()) {
     json item = {{"name", name}, {"paused", entry.paused}, {"errors", DiagnosticsJson(entry.errors)}};
     if (entry.version) {
       const Workflow& w = *entry.version->workflow;
@@ -244,12 +198,12 @@ void RpcMethods::WorkflowList(RpcCall& call) {
       item["tasks"] = w.tasks.size();
       item["schedule"] = w.schedule;
       item["timezone"] = w.timezone;
-      auto next = daemon_.scheduler().NextFire(name);
+      auto next = host_.scheduler().NextFire(name);
       item["next_fire"] = next ? json(TimeString(TimePoint(*next))) : json(nullptr);
-      item["skipped_fires"] = daemon_.scheduler().SkippedCount(name);
+      item["skipped_fires"] = host_.scheduler().SkippedCount(name);
     }
-    item["running"] = daemon_.runs().CountRunning(name);
-    auto latest = daemon_.store().LatestRun(name);
+    item["running"] = host_.runs().CountRunning(name);
+    auto latest = host_.store().LatestRun(name);
     item["last_run"] = latest.ok() && latest->has_value() ? RunJson(**latest) : json(nullptr);
     list.push_back(std::move(item));
   }
@@ -259,7 +213,7 @@ void RpcMethods::WorkflowList(RpcCall& call) {
 // workflow.get: one workflow's definition, source included.
 void RpcMethods::WorkflowGet(RpcCall& call) {
   const std::string name = call.Param<std::string>("name");
-  const auto* entry = daemon_.registry().Find(name);
+  const auto* entry = host_.registry().Find(name);
   if (entry == nullptr || entry->version == nullptr) {
     call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "'"));
     return;
@@ -285,7 +239,7 @@ void RpcMethods::WorkflowGet(RpcCall& call) {
 // workflow.remove: forgets a workflow; its history and live runs stay.
 void RpcMethods::WorkflowRemove(RpcCall& call) {
   const std::string name = call.Param<std::string>("name");
-  if (Status s = daemon_.Remove(name); !s.ok()) {
+  if (Status s = host_.Remove(name); !s.ok()) {
     call.Fail(s.error());
     return;
   }
@@ -296,11 +250,11 @@ void RpcMethods::WorkflowRemove(RpcCall& call) {
 // fires (kept across restarts); manual runs are still allowed.
 void RpcMethods::WorkflowPause(RpcCall& call, bool paused) {
   const std::string name = call.Param<std::string>("name");
-  if (Status s = daemon_.SetPaused(name, paused); !s.ok()) {
+  if (Status s = host_.SetPaused(name, paused); !s.ok()) {
     call.Fail(s.error());
     return;
   }
-  auto next = daemon_.scheduler().NextFire(name);
+  auto next = host_.scheduler().NextFire(name);
   call.Reply({{"workflow", name},
               {"paused", paused},
               {"next_fire", next ? json(TimeString(TimePoint(*next))) : json(nullptr)}});
@@ -311,13 +265,13 @@ void RpcMethods::WorkflowNext(RpcCall& call) {
   const std::string name = call.Param<std::string>("name");
   const int count = call.Param<int>("count", 5);
   if (count < 1 || count > 1000) throw ParamError("param 'count' must be 1..1000");
-  const auto* entry = daemon_.registry().Find(name);
+  const auto* entry = host_.registry().Find(name);
   if (entry == nullptr || entry->version == nullptr) {
     call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "'"));
     return;
   }
   json fires = json::array();
-  for (SysSeconds t : daemon_.scheduler().Upcoming(name, count)) {
+  for (SysSeconds t : host_.scheduler().Upcoming(name, count)) {
     fires.push_back(TimeString(TimePoint(t)));
   }
   const Workflow& w = *entry->version->workflow;
@@ -338,7 +292,7 @@ void RpcMethods::RunStart(RpcCall& call) {
   }
   std::shared_ptr<const WorkflowVersion> version;
   if (!name.empty()) {
-    const auto* entry = daemon_.registry().Find(name);
+    const auto* entry = host_.registry().Find(name);
     if (entry == nullptr || entry->version == nullptr) {
       call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "' (submit it first)"));
       return;
@@ -364,7 +318,7 @@ void RpcMethods::RunStart(RpcCall& call) {
       Follow(held, run_id, "");
     };
   }
-  auto id = daemon_.runs().StartRun(std::move(version), RunTrigger::kRpc, std::nullopt, on_created);
+  auto id = host_.runs().StartRun(std::move(version), RunTrigger::kRpc, std::nullopt, on_created);
   if (!id.ok()) {
     call.Fail(id.error());
     return;
@@ -374,7 +328,7 @@ void RpcMethods::RunStart(RpcCall& call) {
 
 // run.get: one run with its tasks and attempts.
 void RpcMethods::RunGet(RpcCall& call) {
-  auto detail = daemon_.store().GetRun(call.Param<std::int64_t>("run_id"));
+  auto detail = host_.store().GetRun(call.Param<std::int64_t>("run_id"));
   if (!detail.ok()) {
     call.Fail(detail.error());
     return;
@@ -390,7 +344,7 @@ void RpcMethods::RunList(RpcCall& call) {
   if (limit < 1 || limit > 1000) throw ParamError("param 'limit' must be 1..1000");
   std::optional<std::int64_t> before;
   if (auto b = call.Param<std::int64_t>("before", 0); b > 0) before = b;
-  auto runs = daemon_.store().ListRuns(workflow, limit, before);
+  auto runs = host_.store().ListRuns(workflow, limit, before);
   if (!runs.ok()) {
     call.Fail(runs.error());
     return;
@@ -405,9 +359,9 @@ void RpcMethods::RunList(RpcCall& call) {
 // message tells them apart ("no run 42", "run 4 is not running (...)").
 void RpcMethods::RunCancel(RpcCall& call) {
   const auto run_id = call.Param<std::int64_t>("run_id");
-  const RunController* live = daemon_.runs().Find(run_id);
+  const RunController* live = host_.runs().Find(run_id);
   if (live == nullptr || live->finished()) {
-    auto detail = daemon_.store().GetRun(run_id);
+    auto detail = host_.store().GetRun(run_id);
     if (!detail.ok()) {
       call.Fail(detail.error());
       return;
@@ -417,7 +371,7 @@ void RpcMethods::RunCancel(RpcCall& call) {
                                             RunStatusName(detail->run.status) + ")"));
     return;
   }
-  if (Status s = daemon_.runs().Cancel(run_id); !s.ok()) {
+  if (Status s = host_.runs().Cancel(run_id); !s.ok()) {
     call.Fail(s.error());
     return;
   }
@@ -427,18 +381,18 @@ void RpcMethods::RunCancel(RpcCall& call) {
 // run.wait: answers with the run (as run.get) once it has ended.
 void RpcMethods::RunWait(RpcCall& call) {
   const auto run_id = call.Param<std::int64_t>("run_id");
-  const RunController* live = daemon_.runs().Find(run_id);
+  const RunController* live = host_.runs().Find(run_id);
   if (live == nullptr || live->finished()) {
     RunGet(call);
     return;
   }
   auto held = call.Hold();
   auto token = std::make_shared<std::uint64_t>(0);
-  *token = feed_.Subscribe({run_id, nullptr, nullptr, [this, held, token](RunStatus) {
-                              feed_.Unsubscribe(*token);
+  *token = host_.feed().Subscribe({run_id, nullptr, nullptr, [this, held, token](RunStatus) {
+                              host_.feed().Unsubscribe(*token);
                               RunGet(*held);
                             }});
-  held->OnClose([this, token] { feed_.Unsubscribe(*token); });
+  held->OnClose([this, token] { host_.feed().Unsubscribe(*token); });
 }
 
 // run.logs: stored output after a cursor; with follow, streams the rest as
@@ -449,14 +403,14 @@ void RpcMethods::RunLogs(RpcCall& call) {
   const bool follow = call.Param<bool>("follow", false);
   const int limit = call.Param<int>("limit", 256);
   if (limit < 1 || limit > 1000) throw ParamError("param 'limit' must be 1..1000");
-  auto detail = daemon_.store().GetRun(run_id);
+  auto detail = host_.store().GetRun(run_id);
   if (!detail.ok()) {
     call.Fail(detail.error());
     return;
   }
   // Make the store complete up to now; live output after this arrives
   // through the feed, in the same loop turn order, with no gap.
-  RunController* live = daemon_.runs().FindMutable(run_id);
+  RunController* live = host_.runs().FindMutable(run_id);
   if (live != nullptr) live->FlushOutput();
 
   OutputQuery query;
@@ -465,7 +419,7 @@ void RpcMethods::RunLogs(RpcCall& call) {
   query.after_seq = call.Param<std::int64_t>("after", 0);
   query.max_chunks = limit;
   if (!follow) {
-    auto page = daemon_.store().ReadOutput(query);
+    auto page = host_.store().ReadOutput(query);
     if (!page.ok()) {
       call.Fail(page.error());
       return;
@@ -493,7 +447,7 @@ void RpcMethods::RunLogs(RpcCall& call) {
   }
   // Follow: replay what is stored after the cursor, then stream.
   for (;;) {
-    auto page = daemon_.store().ReadOutput(query);
+    auto page = host_.store().ReadOutput(query);
     if (!page.ok()) {
       call.Fail(page.error());
       return;
@@ -539,11 +493,11 @@ void RpcMethods::Follow(const std::shared_ptr<RpcCall>& held, std::int64_t run_i
   };
   auto token = std::make_shared<std::uint64_t>(0);
   s.on_finished = [this, held, run_id, token](RunStatus status) {
-    feed_.Unsubscribe(*token);
+    host_.feed().Unsubscribe(*token);
     held->Reply({{"run_id", run_id}, {"status", RunStatusName(status)}});
   };
-  *token = feed_.Subscribe(std::move(s));
-  held->OnClose([this, token] { feed_.Unsubscribe(*token); });
+  *token = host_.feed().Subscribe(std::move(s));
+  held->OnClose([this, token] { host_.feed().Unsubscribe(*token); });
 }
 
 }  // namespace picoflow

@@ -1,4 +1,4 @@
-// Store: opening and closing, status names, workflows and their versions.
+// Store: opening and closing, workflows and their versions.
 // Runs, tasks, attempts and output are in store_runs.cc.
 
 #include "picoflowd/store/store.h"
@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -16,16 +15,6 @@
 
 namespace picoflow {
 namespace {
-
-constexpr std::array<const char*, 4> kRunTriggerNames = {"manual", "rpc", "cron", "catchup"};
-
-template <class E, std::size_t N>
-std::optional<E> ParseName(const std::array<const char*, N>& names, std::string_view name) {
-  for (std::size_t i = 0; i < N; ++i) {
-    if (name == names[i]) return static_cast<E>(i);
-  }
-  return std::nullopt;
-}
 
 // Creates the file with mode 0600 if it is missing. sqlite would create it
 // with 0644 & ~umask, and copies the main file's mode to -wal and -shm.
@@ -62,13 +51,6 @@ Status Configure(SqliteDb& db, const StoreOptions& options) {
 }
 
 }  // namespace
-
-const char* RunTriggerName(RunTrigger trigger) {
-  return kRunTriggerNames[static_cast<std::size_t>(trigger)];
-}
-std::optional<RunTrigger> ParseRunTrigger(std::string_view name) {
-  return ParseName<RunTrigger>(kRunTriggerNames, name);
-}
 
 // ---- lifecycle ----------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 // Store: the daemon's SQLite database of workflows, runs, task states,
 // attempts and task output. Used only from the loop thread. Every state
 // transition is one short transaction; every read goes through an index and
-// returns a bounded amount (one run, one page), never all history.
+// returns a bounded amount (one run, one page), never all history. Statuses
+// are stored by their names (common/run_status.h).
 
 #include <chrono>
 #include <cstdint>
@@ -13,26 +14,13 @@
 #include <vector>
 
 #include "common/result.h"
-#include "picoflowd/exec/executor.h"
+#include "common/run_status.h"
 
 namespace picoflow {
 
 class SqliteDb;
 
 using TimePoint = std::chrono::system_clock::time_point;
-
-// The engine's states (picoflowd/run.h), stored by their names
-// (RunStatusName, TaskStatusName), so a status added there needs no change
-// here. Value-initialized, both are kPending.
-enum class RunStatus;
-enum class TaskStatus;
-
-/// What started a run.
-enum class RunTrigger { kManual, kRpc, kCron, kCatchup };
-/// "manual", "rpc", "cron", "catchup".
-const char* RunTriggerName(RunTrigger trigger);
-/// The inverse of RunTriggerName; empty for an unknown name.
-std::optional<RunTrigger> ParseRunTrigger(std::string_view name);
 
 /// How the store syncs: NORMAL (WAL: a power loss may lose the last
 /// transactions, never corrupt) or FULL (every commit reaches the disk).

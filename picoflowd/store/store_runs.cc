@@ -1,11 +1,9 @@
 // Store: runs, task states, attempts and output (the run history).
 
 #include <algorithm>
-#include <array>
 #include <cassert>
 #include <limits>
 
-#include "picoflowd/engine/run.h"
 #include "picoflowd/store/sqlite_db.h"
 #include "picoflowd/store/store.h"
 
@@ -13,36 +11,6 @@ namespace picoflow {
 namespace {
 
 constexpr int kMaxPage = 1000;  // ListRuns / ReadOutput rows per call
-
-// AttemptStatus in declaration order, as stored; "running" is the absence of one.
-constexpr std::array<const char*, 5> kAttemptStatusNames = {
-    "succeeded", "failed", "timeout", "cancelled", "interrupted"};
-
-const char* StoredName(AttemptStatus status) {
-  return kAttemptStatusNames[static_cast<std::size_t>(status)];
-}
-
-std::optional<AttemptStatus> ParseAttemptStatus(std::string_view name) {
-  for (std::size_t i = 0; i < kAttemptStatusNames.size(); ++i) {
-    if (name == kAttemptStatusNames[i]) return static_cast<AttemptStatus>(i);
-  }
-  return std::nullopt;  // "running"
-}
-
-// The inverse of the engine's RunStatusName / TaskStatusName. Both enums are
-// int-based with small values; trying each value keeps this in step with
-// run.h without a second list of names.
-template <class E>
-std::optional<E> ParseByName(std::string_view name, const char* (*name_of)(E)) {
-  for (int i = 0; i < 64; ++i) {
-    if (name == name_of(static_cast<E>(i))) return static_cast<E>(i);
-  }
-  return std::nullopt;
-}
-
-bool IsFinal(RunStatus status) {
-  return status != RunStatus::kPending && status != RunStatus::kRunning;
-}
 
 Error NoRun(std::int64_t run_id) {
   return Err(ErrorCode::kNotFound, "no run " + std::to_string(run_id));
@@ -63,7 +31,7 @@ RunRecord ReadRun(const Query& q) {
   r.id = q.Int64(0);
   r.workflow = q.Text(1);
   r.version_id = q.Int64(2);
-  auto status = ParseByName<RunStatus>(q.Text(3), RunStatusName);
+  auto status = ParseRunStatus(q.Text(3));
   auto trigger = ParseRunTrigger(q.Text(4));
   assert(status && trigger && "only the store writes these columns");
   r.status = status.value_or(RunStatus::kFailed);
@@ -82,7 +50,7 @@ constexpr const char* kTaskColumns = "task, status, attempts, started_at, ended_
 TaskRecord ReadTask(const Query& q) {
   TaskRecord t;
   t.name = q.Text(0);
-  auto status = ParseByName<TaskStatus>(q.Text(1), TaskStatusName);
+  auto status = ParseTaskStatus(q.Text(1));
   assert(status && "only the store writes this column");
   t.status = status.value_or(TaskStatus::kFailed);
   t.attempts = q.Int(2);
@@ -348,7 +316,7 @@ Status Store::FinishAttempt(std::int64_t attempt_id, const AttemptResult& result
                         " signal = ?5, error = ?6, stdout_bytes = ?7, stderr_bytes = ?8,"
                         " stdout_dropped = ?9, stderr_dropped = ?10 WHERE id = ?1");
   if (!q) return q.error();
-  q->Bind(1, attempt_id).Bind(2, StoredName(result.status)).Bind(3, at);
+  q->Bind(1, attempt_id).Bind(2, AttemptStatusName(result.status)).Bind(3, at);
   q->Bind(4, result.exit_code).Bind(5, result.signal).Bind(6, result.error);
   q->Bind(7, static_cast<std::int64_t>(counts.stdout_bytes));
   q->Bind(8, static_cast<std::int64_t>(counts.stderr_bytes));

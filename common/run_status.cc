@@ -1,0 +1,67 @@
+#include "common/run_status.h"
+
+#include <cassert>
+#include <cstddef>
+
+namespace picoflow {
+namespace {
+
+// Each enum's names in declaration order: the one list its Name and Parse read.
+constexpr const char* kRunStatusNames[] = {"pending",   "running",   "succeeded",
+                                           "failed",    "cancelled", "skipped"};
+constexpr const char* kTaskStatusNames[] = {"pending",   "ready",  "running", "retry_wait",
+                                            "succeeded", "failed", "skipped", "cancelled"};
+constexpr const char* kAttemptStatusNames[] = {"succeeded", "failed", "timeout", "cancelled",
+                                               "interrupted"};
+constexpr const char* kRunTriggerNames[] = {"manual", "rpc", "cron", "catchup"};
+constexpr const char* kOutputStreamNames[] = {"stdout", "stderr"};
+
+template <class E, std::size_t N>
+const char* NameOf(const char* const (&names)[N], E value) {
+  const auto i = static_cast<std::size_t>(value);
+  assert(i < N && "every enumerator has a name");
+  return i < N ? names[i] : "unknown";
+}
+
+template <class E, std::size_t N>
+std::optional<E> Parse(const char* const (&names)[N], std::string_view name) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (name == names[i]) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* RunStatusName(RunStatus s) { return NameOf(kRunStatusNames, s); }
+const char* TaskStatusName(TaskStatus s) { return NameOf(kTaskStatusNames, s); }
+const char* AttemptStatusName(AttemptStatus s) { return NameOf(kAttemptStatusNames, s); }
+const char* RunTriggerName(RunTrigger t) { return NameOf(kRunTriggerNames, t); }
+const char* OutputStreamName(OutputStream s) { return NameOf(kOutputStreamNames, s); }
+
+std::optional<RunStatus> ParseRunStatus(std::string_view name) {
+  return Parse<RunStatus>(kRunStatusNames, name);
+}
+std::optional<TaskStatus> ParseTaskStatus(std::string_view name) {
+  return Parse<TaskStatus>(kTaskStatusNames, name);
+}
+std::optional<AttemptStatus> ParseAttemptStatus(std::string_view name) {
+  return Parse<AttemptStatus>(kAttemptStatusNames, name);
+}
+std::optional<RunTrigger> ParseRunTrigger(std::string_view name) {
+  return Parse<RunTrigger>(kRunTriggerNames, name);
+}
+std::optional<OutputStream> ParseOutputStream(std::string_view name) {
+  return Parse<OutputStream>(kOutputStreamNames, name);
+}
+
+bool IsTerminal(TaskStatus status) {
+  return status == TaskStatus::kSucceeded || status == TaskStatus::kFailed ||
+         status == TaskStatus::kSkipped || status == TaskStatus::kCancelled;
+}
+
+bool IsFinal(RunStatus status) {
+  return status != RunStatus::kPending && status != RunStatus::kRunning;
+}
+
+}  // namespace picoflow

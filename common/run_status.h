@@ -1,0 +1,83 @@
+#pragma once
+// The vocabulary of a run's record, shared by the engine, the executors, the
+// store and the RPC side (docs/architecture.md): every status, trigger and
+// stream with the one name it is stored and shown by, and the parse of that
+// name; and the plain records of how an attempt ended and which process ran
+// it. No libuv, no I/O.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace picoflow {
+
+/// A run. kSkipped: a scheduled fire that did not run (overlap policy),
+/// created final with the reason in the run's record.
+enum class RunStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled, kSkipped };
+
+/// A task of a run.
+enum class TaskStatus {
+  kPending,    ///< waiting for dependencies
+  kReady,      ///< dependencies done, waiting for a slot
+  kRunning,    ///< an attempt is running
+  kRetryWait,  ///< an attempt failed; the next one is due after a delay
+  kSucceeded,
+  kFailed,     ///< failed after its retries
+  kSkipped,    ///< a dependency failed (or fail_fast stopped the run)
+  kCancelled,
+};
+
+/// How an attempt ended; a running attempt has none yet.
+enum class AttemptStatus {
+  kSucceeded,    ///< exit code 0 (or the executor's notion of success)
+  kFailed,       ///< non-zero exit, killed by a signal, or could not start
+  kTimeout,      ///< the attempt's timeout fired
+  kCancelled,    ///< the attempt was cancelled
+  kInterrupted,  ///< the daemon died while it ran (set by crash recovery only)
+};
+
+/// What started a run.
+enum class RunTrigger { kManual, kRpc, kCron, kCatchup };
+
+/// Which of a task's output streams a chunk came from.
+enum class OutputStream { kStdout, kStderr };
+
+/// Lower-case names as stored and shown: "pending", "retry_wait", "timeout",
+/// "catchup", "stderr", ... Each Parse is the inverse of its Name and
+/// returns nullopt for any other text.
+const char* RunStatusName(RunStatus status);
+const char* TaskStatusName(TaskStatus status);
+const char* AttemptStatusName(AttemptStatus status);
+const char* RunTriggerName(RunTrigger trigger);
+const char* OutputStreamName(OutputStream stream);
+std::optional<RunStatus> ParseRunStatus(std::string_view name);
+std::optional<TaskStatus> ParseTaskStatus(std::string_view name);
+std::optional<AttemptStatus> ParseAttemptStatus(std::string_view name);
+std::optional<RunTrigger> ParseRunTrigger(std::string_view name);
+std::optional<OutputStream> ParseOutputStream(std::string_view name);
+
+/// True for the statuses a task never leaves.
+bool IsTerminal(TaskStatus status);
+/// True for the statuses a run never leaves (all but pending and running).
+bool IsFinal(RunStatus status);
+
+/// The final record of one attempt.
+struct AttemptResult {
+  AttemptStatus status = AttemptStatus::kFailed;
+  std::optional<int> exit_code;   ///< set if the process exited
+  std::optional<int> signal;      ///< set if it was killed by a signal
+  std::string error;              ///< why it failed to start / was killed, for humans
+};
+
+/// Identity of a started process group, recorded for crash recovery.
+struct ProcessIdentity {
+  pid_t pid = 0;
+  pid_t pgid = 0;
+  std::uint64_t start_time = 0;   ///< /proc/PID/stat field 22 (clock ticks since boot)
+  std::string boot_id;            ///< /proc/sys/kernel/random/boot_id
+};
+
+}  // namespace picoflow
