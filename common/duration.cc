@@ -1,6 +1,7 @@
 #include "common/duration.h"
 
 #include <cstdint>
+#include <cstdio>
 
 namespace picoflow {
 namespace {
@@ -94,6 +95,29 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text) {
     if (total > kMaxDuration.count()) return TooLong(text);
   }
   return std::chrono::seconds(total);
+}
+
+std::string FormatDuration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) {
+    return FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(d));
+  }
+  return std::to_string(d.count()) + "ms";
+}
+
+std::string FormatElapsed(std::chrono::milliseconds d) {
+  const long long ms = d.count();
+  if (ms < 0) return "-";
+  char buf[32];
+  if (ms < 1000) {
+    std::snprintf(buf, sizeof buf, "%lldms", ms);
+  } else if (ms < 60'000) {
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  } else if (ms < 3'600'000) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", ms / 60'000, ms / 1000 % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", ms / 3'600'000, ms / 60'000 % 60);
+  }
+  return buf;
 }
 
 std::string FormatDuration(std::chrono::seconds d) {

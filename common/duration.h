@@ -25,6 +25,15 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text);
 
 /// The shortest text ParseDuration reads back as `d`: `0s`, `90s` -> `1m30s`,
 /// `5400s` -> `1h30m`. Negative values are formatted with a leading `-`.
+/// The one formatter of durations in messages (timeouts, delays, limits).
 std::string FormatDuration(std::chrono::seconds d);
+/// As above for a whole number of seconds; otherwise in milliseconds:
+/// `90000ms` -> `1m30s`, `1500ms` -> `1500ms`.
+std::string FormatDuration(std::chrono::milliseconds d);
+
+/// An elapsed time for people reading a table or a progress line, rounded to
+/// what matters at its size: `850ms`, `1.2s`, `3m04s`, `2h05m`. Negative
+/// durations print as `-`.
+std::string FormatElapsed(std::chrono::milliseconds d);
 
 }  // namespace picoflow

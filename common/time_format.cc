@@ -6,9 +6,23 @@
 
 namespace picoflow {
 
-std::string FormatIso8601(std::chrono::sys_seconds t, const date::time_zone* zone) {
+namespace {
+
+template <class Duration>
+std::string Iso8601(std::chrono::sys_time<Duration> t, const date::time_zone* zone) {
   if (zone == nullptr) return date::format("%FT%TZ", t);
-  return date::format("%FT%T%Ez", date::zoned_seconds(zone, t));
+  return date::format("%FT%T%Ez", date::make_zoned(zone, t));
+}
+
+}  // namespace
+
+std::string FormatIso8601(std::chrono::sys_seconds t, const date::time_zone* zone) {
+  return Iso8601(t, zone);
+}
+
+std::string FormatIso8601(std::chrono::sys_time<std::chrono::milliseconds> t,
+                          const date::time_zone* zone) {
+  return Iso8601(t, zone);
 }
 
 namespace {

@@ -13,8 +13,12 @@ class time_zone;
 
 namespace picoflow {
 
-/// Formats `t` as `2026-03-29T03:00:00+02:00` in `zone` (UTC if null).
-std::string FormatIso8601(std::chrono::sys_seconds t, const date::time_zone* zone);
+/// The one formatter of instants: `t` as `2026-03-29T03:00:00+02:00` in
+/// `zone`, or `2026-03-29T01:00:00Z` in UTC (the default).
+std::string FormatIso8601(std::chrono::sys_seconds t, const date::time_zone* zone = nullptr);
+/// As above with milliseconds: `2026-11-27T03:40:00.123Z` (RPC replies).
+std::string FormatIso8601(std::chrono::sys_time<std::chrono::milliseconds> t,
+                          const date::time_zone* zone = nullptr);
 
 /// Parses `YYYY-MM-DDTHH:MM[:SS]` (or a space instead of `T`) followed by `Z`,
 /// `+HH:MM`, `+HHMM`, or nothing; without an offset the civil time is taken in

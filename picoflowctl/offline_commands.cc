@@ -13,6 +13,7 @@
 #include "common/workflow_load.h"
 #include "picoflowctl/command.h"
 #include "picoflowctl/render.h"
+#include "protocol/progress.h"
 
 namespace picoflow::ctl {
 namespace {

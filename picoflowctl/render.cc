@@ -7,36 +7,9 @@
 
 namespace picoflow::ctl {
 
-std::string FormatDuration(std::chrono::milliseconds d) {
-  const long long ms = d.count();
-  if (ms < 0) return "-";
-  char buf[32];
-  if (ms < 1000) {
-    std::snprintf(buf, sizeof buf, "%lldms", ms);
-  } else if (ms < 60'000) {
-    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
-  } else if (ms < 3'600'000) {
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", ms / 60'000, ms / 1000 % 60);
-  } else {
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", ms / 3'600'000, ms / 60'000 % 60);
-  }
-  return buf;
-}
-
 bool UseColour(std::FILE* stream) {
   const char* no_colour = std::getenv("NO_COLOR");
   return isatty(fileno(stream)) && (no_colour == nullptr || *no_colour == '\0');
-}
-
-std::string ColourStatus(const std::string& text, bool colour) {
-  if (!colour) return text;
-  const char* code = nullptr;
-  if (text == "succeeded" || text == "ok" || text == "valid") code = "32";
-  else if (text == "failed" || text == "timeout" || text == "interrupted" || text == "invalid") code = "31";
-  else if (text == "running" || text == "cancelled" || text == "retrying") code = "33";
-  else if (text == "skipped" || text == "pending") code = "2";
-  if (code == nullptr) return text;
-  return std::string("\x1b[") + code + "m" + text + "\x1b[0m";
 }
 
 namespace {

@@ -1,5 +1,6 @@
 #pragma once
-// Output helpers for picoflowctl: aligned tables, human durations, colour.
+// Output helpers for picoflowctl: aligned tables and colour. Elapsed times
+// are common/duration.h's FormatElapsed.
 
 #include <chrono>
 #include <cstdio>
@@ -8,15 +9,8 @@
 
 namespace picoflow::ctl {
 
-/// `850ms`, `1.2s`, `3m04s`, `2h05m`. Negative durations print as `-`.
-std::string FormatDuration(std::chrono::milliseconds d);
-
 /// True if `stream` is a terminal and NO_COLOR is unset.
 bool UseColour(std::FILE* stream);
-
-/// Wraps `text` in the ANSI colour for a status word (green for succeeded,
-/// red for failed/timeout, yellow for running/cancelled...) when `colour`.
-std::string ColourStatus(const std::string& text, bool colour);
 
 /// A table with a header row; columns are padded to their widest cell.
 /// Widths ignore ANSI colour sequences.

@@ -8,11 +8,14 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/duration.h"
+#include "common/run_status.h"
 #include "common/workflow_load.h"
 #include "picoflowctl/command.h"
 #include "picoflowctl/render.h"
 #include "picoflowctl/session.h"
 #include "protocol/methods.h"
+#include "protocol/progress.h"
 
 namespace picoflow::ctl {
 namespace {
@@ -49,7 +52,7 @@ std::string Str(const json& v) {
 }
 
 std::string Dur(const json& ms) {
-  return ms.is_number() ? FormatDuration(std::chrono::milliseconds(ms.get<long long>())) : "-";
+  return ms.is_number() ? FormatElapsed(std::chrono::milliseconds(ms.get<long long>())) : "-";
 }
 
 // "2026-11-27T03:40:00.123Z" -> "2026-11-27 03:40:00" for tables.
@@ -111,7 +114,7 @@ bool PrintStoredLogs(Session& s, std::int64_t run_id, const std::string& task, s
       if (s.globals().json) {
         PrintChunkJson(c);
       } else {
-        printer.Print(c["task"], c["stream"] == "stderr", c["data"]);
+        printer.Print(c["task"], c["stream"] == OutputStreamName(OutputStream::kStderr), c["data"]);
       }
     }
     *cursor = (*page)["next"].get<std::int64_t>();
@@ -120,23 +123,13 @@ bool PrintStoredLogs(Session& s, std::int64_t run_id, const std::string& task, s
 
 // Prints one followed notification: output, or (with `events`) a task event.
 void PrintFollowed(const Notification& n, OutputPrinter& printer, bool colour, bool events) {
-  if (n.method == "run.output") {
-    printer.Print(n.params["task"], n.params["stream"] == "stderr", n.params["data"]);
+  if (n.method == notification::kRunOutput) {
+    printer.Print(n.params["task"], n.params["stream"] == OutputStreamName(OutputStream::kStderr), n.params["data"]);
     return;
   }
-  if (n.method != "run.event" || !events) return;
+  if (n.method != notification::kRunEvent || !events) return;
   printer.Finish();
-  const json& e = n.params;
-  std::string line = "[" + e["task"].get<std::string>() + "] " + e["event"].get<std::string>();
-  if (e["event"] == "started") line += " (attempt " + std::to_string(e["attempt"].get<int>()) + ")";
-  if (e["event"] == "finished" || e["event"] == "retrying") {
-    line += ": " + ColourStatus(e["status"].get<std::string>(), colour);
-    if (e.contains("duration_ms")) line += " in " + Dur(e["duration_ms"]);
-    if (e.contains("exit_code")) line += ", exit " + Str(e["exit_code"]);
-    if (e.contains("error")) line += " (" + e["error"].get<std::string>() + ")";
-    if (e.contains("retry_in_ms")) line += "; retry in " + Dur(e["retry_in_ms"]);
-  }
-  std::printf("%s\n", line.c_str());
+  std::printf("%s\n", TaskEventLine(n.params, colour).c_str());
   std::fflush(stdout);
 }
 
@@ -148,7 +141,7 @@ std::optional<json> FollowRun(Session& s, std::int64_t run_id, const std::string
   auto done = s.Call(method::kRunLogs, params, [&](const Notification& n) {
     if (!s.globals().json) {
       PrintFollowed(n, printer, s.colour(), false);
-    } else if (n.method == "run.output") {
+    } else if (n.method == notification::kRunOutput) {
       PrintChunkJson(n.params);
     }
   });
@@ -215,7 +208,7 @@ int RunCmd(Session& s, const Args& a) {
     params["follow"] = true;
     OutputPrinter printer(true);
     auto done = s.Call(method::kRunStart, params, [&](const Notification& n) {
-      if (n.method == "run.started") {
+      if (n.method == notification::kRunStarted) {
         std::printf("run %lld started (workflow '%s')\n",
                     static_cast<long long>(n.params["run_id"].get<std::int64_t>()),
                     n.params["workflow"].get<std::string>().c_str());

@@ -73,34 +73,4 @@ void Session::PrintJson(const json& value) {
   std::printf("%s\n", value.dump(2, ' ', false, json::error_handler_t::replace).c_str());
 }
 
-void OutputPrinter::Print(const std::string& task, bool is_stderr, const std::string& data) {
-  if (!prefix_) {
-    std::FILE* out = is_stderr ? stderr : stdout;
-    std::fwrite(data.data(), 1, data.size(), out);
-    std::fflush(out);
-    return;
-  }
-  const std::string key = task + (is_stderr ? " ! " : " | ");
-  std::string out;
-  // Another stream's line is open: end it so lines never interleave.
-  if (!open_key_.empty() && open_key_ != key) out += "\n";
-  bool at_start = open_key_ != key;
-  for (char c : data) {
-    if (at_start) {
-      out += key;
-      at_start = false;
-    }
-    out += c;
-    if (c == '\n') at_start = true;
-  }
-  open_key_ = at_start ? "" : key;
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  std::fflush(stdout);
-}
-
-void OutputPrinter::Finish() {
-  if (!open_key_.empty()) std::printf("\n");
-  open_key_.clear();
-}
-
 }  // namespace picoflow::ctl

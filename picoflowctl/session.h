@@ -40,18 +40,4 @@ class Session {
   int exit_code_ = kExitOk;
 };
 
-/// Prints output chunks, prefixing each line with `task | ` when `prefix`
-/// (stderr lines with `task ! `), keeping partial lines across chunks.
-class OutputPrinter {
- public:
-  explicit OutputPrinter(bool prefix) : prefix_(prefix) {}
-  void Print(const std::string& task, bool is_stderr, const std::string& data);
-  /// Ends a partial last line, if any.
-  void Finish();
-
- private:
-  bool prefix_;
-  std::string open_key_;  ///< task+stream whose line is still open, or empty
-};
-
 }  // namespace picoflow::ctl

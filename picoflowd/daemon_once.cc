@@ -5,67 +5,44 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <set>
 
 #include "common/workflow_load.h"
 #include "picoflowd/daemon.h"
 #include "picoflowd/util/logging.h"
 #include "picoflowd/engine/run_manager.h"
 #include "picoflowd/engine/run_observer.h"
+#include "picoflowd/rpc/rpc_json.h"
 #include "picoflowd/store/store.h"
+#include "protocol/progress.h"
 
 namespace picoflow {
 namespace {
 
-/// Prints task events and output as they happen: `task | line`.
+/// Prints task events and output as they happen, in the words and shapes of
+/// `picoflowctl run --follow` (protocol/progress.h over the same JSON).
 class ProgressPrinter final : public RunObserver {
  public:
   void OnTaskEvent(const TaskEvent& e) override {
-    std::string line = "[" + std::string(e.task) + "] " + std::string(e.event);
-    if (e.event == "started") {
-      line += " (attempt " + std::to_string(e.attempt) + ")";
-    } else if (e.event == "finished" || e.event == "retrying") {
-      line += ": " + std::string(e.status);
-      if (e.exit_code) line += ", exit code " + std::to_string(*e.exit_code);
-      if (e.signal) line += ", signal " + std::to_string(*e.signal);
-      if (!e.error.empty()) line += " (" + std::string(e.error) + ")";
-      if (e.retry_in) line += "; next attempt in " + std::to_string(e.retry_in->count()) + " ms";
-    }
-    std::printf("%s\n", line.c_str());
+    output_.Finish();
+    std::printf("%s\n", TaskEventLine(TaskEventJson(e), false).c_str());
     std::fflush(stdout);
   }
 
   void OnOutput(const OutputEvent& e) override {
-    // `mid_line` holds the streams whose last chunk did not end a line.
-    const auto key = std::make_pair(std::string(e.task), e.stream);
-    bool at_start = !mid_line_.count(key);
-    std::string out;
-    for (char c : e.data) {
-      if (at_start) {
-        out += std::string(e.task) + (e.stream == OutputStream::kStderr ? " ! " : " | ");
-        at_start = false;
-      }
-      out += c;
-      if (c == '\n') at_start = true;
-    }
-    if (at_start) {
-      mid_line_.erase(key);
-    } else {
-      mid_line_.insert(key);
-    }
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    std::fflush(stdout);
+    output_.Print(std::string(e.task), e.stream == OutputStream::kStderr, std::string(e.data));
   }
 
-  void OnRunFinished(std::int64_t, RunStatus status) override { status_ = status; }
+  void OnRunFinished(std::int64_t, RunStatus status) override {
+    output_.Finish();
+    status_ = status;
+  }
 
   RunStatus status() const { return status_; }
 
  private:
-  std::set<std::pair<std::string, OutputStream>> mid_line_;
+  OutputPrinter output_{true};
   RunStatus status_ = RunStatus::kFailed;
 };
-
 
 }  // namespace
 

@@ -128,14 +128,14 @@ Metrics::Metrics(MetricsSources sources) : sources_(std::move(sources)), start_t
 
 void Metrics::OnTaskEvent(const TaskEvent& e) {
   const std::string workflow(e.workflow);
-  if (e.event == "started" && live_.count(e.run_id) == 0) {
+  if (e.event == TaskEventKind::kStarted && live_.count(e.run_id) == 0) {
     live_[e.run_id] = RunStart{workflow, std::chrono::steady_clock::now()};
     ++runs_started_[workflow];
   }
-  if (e.event != "finished" && e.event != "retrying") return;
+  if (e.event != TaskEventKind::kFinished && e.event != TaskEventKind::kRetrying) return;
   const Key2 key{workflow, std::string(e.task)};
   ++attempts_[{key, std::string(e.status)}];
-  if (e.event == "retrying") ++retries_[key];
+  if (e.event == TaskEventKind::kRetrying) ++retries_[key];
   if (e.duration) task_seconds_[key].Observe(std::chrono::duration<double>(*e.duration).count());
 }
 

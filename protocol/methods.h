@@ -1,6 +1,8 @@
 #pragma once
-// The names of every RPC method, `noun.verb`. The daemon registers handlers
-// under these and picoflowctl calls them; nothing else spells them out.
+// The names of every RPC method (`noun.verb`), of the notifications the
+// daemon sends on a held call, and of the task events they carry. The daemon
+// registers and sends under these and picoflowctl reads them; nothing else
+// spells them out.
 
 #include <string_view>
 
@@ -34,3 +36,23 @@ inline constexpr std::string_view kAll[] = {
 };
 
 }  // namespace picoflow::method
+
+/// Notifications on a held call (run.start and run.logs with follow).
+namespace picoflow::notification {
+
+inline constexpr char kRunStarted[] = "run.started";  ///< {run_id, workflow}: the run exists
+inline constexpr char kRunEvent[] = "run.event";      ///< a task's state changed
+inline constexpr char kRunOutput[] = "run.output";    ///< a chunk of task output
+
+}  // namespace picoflow::notification
+
+/// The `event` of a run.event notification.
+namespace picoflow::task_event {
+
+inline constexpr char kStarted[] = "started";      ///< an attempt started
+inline constexpr char kFinished[] = "finished";    ///< an attempt ended, no retry follows
+inline constexpr char kRetrying[] = "retrying";    ///< an attempt ended, another follows
+inline constexpr char kSkipped[] = "skipped";      ///< a dependency failed
+inline constexpr char kCancelled[] = "cancelled";  ///< the run was cancelled before it ran
+
+}  // namespace picoflow::task_event

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
 #include <vector>
 
 namespace picoflow {
@@ -95,6 +96,26 @@ TEST_CASE("FormatDuration writes the shortest form that parses back to the same 
   for (long long s : {1LL, 59LL, 60LL, 3599LL, 3600LL, 86399LL, 86400LL, 123456LL, 31536000LL}) {
     CHECK(Ok(FormatDuration(seconds(s))) == seconds(s));
   }
+}
+
+TEST_CASE("a duration in milliseconds reads as seconds when whole, else in milliseconds") {
+  using std::chrono::milliseconds;
+  CHECK(FormatDuration(milliseconds(90'000)) == "1m30s");
+  CHECK(FormatDuration(milliseconds(2'000)) == "2s");
+  CHECK(FormatDuration(milliseconds(0)) == "0s");
+  CHECK(FormatDuration(milliseconds(1'500)) == "1500ms");
+  CHECK(FormatDuration(milliseconds(400)) == "400ms");
+}
+
+TEST_CASE("an elapsed time is rounded to what matters at its size") {
+  using std::chrono::milliseconds;
+  std::vector<std::string> shown;
+  for (long long ms : {-1LL, 0LL, 850LL, 999LL, 1'000LL, 1'249LL, 59'949LL, 60'000LL, 184'000LL,
+                       3'599'999LL, 3'600'000LL, 7'500'000LL}) {
+    shown.push_back(FormatElapsed(milliseconds(ms)));
+  }
+  CHECK(shown == std::vector<std::string>{"-", "0ms", "850ms", "999ms", "1.0s", "1.2s", "59.9s",
+                                          "1m00s", "3m04s", "59m59s", "1h00m", "2h05m"});
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TaskEvent Event(std::int64_t run, const char* task, const char* event, const char* status,
+TaskEvent Event(std::int64_t run, const char* task, TaskEventKind event, const char* status,
                 std::optional<std::chrono::milliseconds> duration = std::nullopt) {
   TaskEvent e;
   e.run_id = run;
@@ -42,11 +42,11 @@ TEST_CASE("a run's task events become counters, histograms and timestamps by wor
   };
   sources.skipped_fires = [](const std::string& w) { return w == "etl" ? 3 : 0; };
   Metrics m(sources);
-  m.OnTaskEvent(Event(7, "extract", "started", "running"));
-  m.OnTaskEvent(Event(7, "extract", "retrying", "failed", 300ms));
-  m.OnTaskEvent(Event(7, "extract", "started", "running"));
-  m.OnTaskEvent(Event(7, "extract", "finished", "succeeded", 2000ms));
-  m.OnTaskEvent(Event(7, "load", "skipped", "skipped"));
+  m.OnTaskEvent(Event(7, "extract", TaskEventKind::kStarted, "running"));
+  m.OnTaskEvent(Event(7, "extract", TaskEventKind::kRetrying, "failed", 300ms));
+  m.OnTaskEvent(Event(7, "extract", TaskEventKind::kStarted, "running"));
+  m.OnTaskEvent(Event(7, "extract", TaskEventKind::kFinished, "succeeded", 2000ms));
+  m.OnTaskEvent(Event(7, "load", TaskEventKind::kSkipped, "skipped"));
   m.OnRunFinished(7, RunStatus::kSucceeded);
   m.OnRunFinished(99, RunStatus::kFailed);  // never seen, no lookup: not counted
   const std::string text = m.Render();

@@ -165,7 +165,7 @@ void RunController::StartTask(int task) {
   Slot& ref = *slot;
   slots_[task] = std::move(slot);
   LogInfo(Fields(task, attempt, "task.started"), "task started");
-  NotifyTask(task, attempt, "started", "running");
+  NotifyTask(task, attempt, TaskEventKind::kStarted);
 
   AttemptSpec attempt_spec;
   attempt_spec.task = &spec;
@@ -212,17 +212,17 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   records.push_back(TaskRecordOf(task));
   for (int skipped : outcome.skipped) records.push_back(TaskRecordOf(skipped));
   StoreAttemptEnd(*owned, result, records);
-  TaskEvent event{run_->id(), run_->workflow().name, name, owned->number_, "finished",
+  TaskEvent event{run_->id(), run_->workflow().name, name, owned->number_, TaskEventKind::kFinished,
                   AttemptStatusName(result.status), result.exit_code, result.signal,
                   result.error, Since(owned->started_), std::nullopt};
   if (outcome.retry_after) {
-    event.event = "retrying";
+    event.event = TaskEventKind::kRetrying;
     event.retry_in = *outcome.retry_after;
     ArmRetry(task, *outcome.retry_after);
   }
   for (RunObserver* o : ctx_.observers) o->OnTaskEvent(event);
   for (int skipped : outcome.skipped) {
-    NotifyTask(skipped, run_->attempts(skipped), "skipped", "skipped");
+    NotifyTask(skipped, run_->attempts(skipped), TaskEventKind::kSkipped);
   }
   if (outcome.stop_run) {
     for (auto& [_, other] : slots_) other->attempt_->Cancel();
@@ -266,15 +266,14 @@ void RunController::RecordTask(int task) {
   }
 }
 
-void RunController::NotifyTask(int task, int attempt, std::string_view event,
-                               std::string_view status) {
+void RunController::NotifyTask(int task, int attempt, TaskEventKind event) {
   TaskEvent e;
   e.run_id = run_->id();
   e.workflow = run_->workflow().name;
   e.task = run_->workflow().tasks[task].name;
   e.attempt = attempt;
   e.event = event;
-  e.status = status;
+  e.status = TaskStatusName(run_->task_status(task));
   for (RunObserver* o : ctx_.observers) o->OnTaskEvent(e);
 }
 
@@ -302,7 +301,7 @@ void RunController::Cancel() {
   retries_.clear();
   for (int task : changed) {
     RecordTask(task);
-    NotifyTask(task, run_->attempts(task), "cancelled", "cancelled");
+    NotifyTask(task, run_->attempts(task), TaskEventKind::kCancelled);
   }
   LogInfo(Fields(-1, 0, "run.cancelling"), "cancelling run");
   for (auto& [_, slot] : slots_) slot->attempt_->Cancel();

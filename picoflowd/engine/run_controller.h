@@ -17,6 +17,7 @@
 
 #include "picoflowd/util/logging.h"
 #include "picoflowd/engine/run.h"
+#include "picoflowd/engine/run_observer.h"
 #include "picoflowd/util/uv_handle.h"
 
 namespace picoflow {
@@ -86,7 +87,8 @@ class RunController {
   /// alone when the attempt could not be stored).
   void StoreAttemptEnd(const Slot& slot, const AttemptResult& result,
                        const std::vector<TaskRecord>& tasks);
-  void NotifyTask(int task, int attempt, std::string_view event, std::string_view status);
+  /// Tells the observers of `event`, with the task's status as the run has it.
+  void NotifyTask(int task, int attempt, TaskEventKind event);
   void ArmRetry(int task, std::chrono::milliseconds delay);
   void RetryDue(int task);
   void OutputDirty();

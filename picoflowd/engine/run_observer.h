@@ -9,26 +9,45 @@
 #include <string>
 #include <string_view>
 
-#include "picoflowd/exec/executor.h"
+#include "common/run_status.h"
+#include "protocol/methods.h"
 
 namespace picoflow {
 
-enum class RunStatus;
+/// What happened to a task (the `event` of a run.event notification).
+enum class TaskEventKind {
+  kStarted,    ///< an attempt started
+  kFinished,   ///< an attempt ended and no retry follows
+  kRetrying,   ///< an attempt ended and another follows after retry_in
+  kSkipped,    ///< a dependency failed
+  kCancelled,  ///< the run was cancelled before the task ran
+};
 
-/// A task's state change: "started", "finished", "retrying", "skipped",
-/// "cancelled".
+/// The event's name on the wire: protocol/methods.h's task_event constants.
+inline const char* TaskEventName(TaskEventKind kind) {
+  switch (kind) {
+    case TaskEventKind::kStarted: return task_event::kStarted;
+    case TaskEventKind::kFinished: return task_event::kFinished;
+    case TaskEventKind::kRetrying: return task_event::kRetrying;
+    case TaskEventKind::kSkipped: return task_event::kSkipped;
+    case TaskEventKind::kCancelled: return task_event::kCancelled;
+  }
+  return "unknown";
+}
+
+/// A task's state change.
 struct TaskEvent {
   std::int64_t run_id = 0;
   std::string_view workflow;
   std::string_view task;
   int attempt = 0;
-  std::string_view event;
+  TaskEventKind event = TaskEventKind::kStarted;
   std::string_view status;  ///< the attempt's or task's status name
   std::optional<int> exit_code;
   std::optional<int> signal;
   std::string_view error;
   std::optional<std::chrono::milliseconds> duration;  ///< of the attempt
-  std::optional<std::chrono::milliseconds> retry_in;  ///< for "retrying"
+  std::optional<std::chrono::milliseconds> retry_in;  ///< for kRetrying
 };
 
 /// A chunk of task output, already capped (what is stored is what is shown).

@@ -206,13 +206,6 @@ void CloseFd(uv_file fd) {
   if (fd >= 0) ::close(fd);
 }
 
-std::string FormatTimeout(std::chrono::milliseconds ms) {
-  if (ms.count() % 1000 == 0) {
-    return FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(ms));
-  }
-  return std::to_string(ms.count()) + "ms";
-}
-
 std::string SignalText(int sig) {
   const char* abbrev = ::sigabbrev_np(sig);
   return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
@@ -521,7 +514,7 @@ AttemptResult LocalAttempt::Result() const {
   }
   if (ending_ == Ending::kTimeout) {
     r.status = AttemptStatus::kTimeout;
-    r.error = "timed out after " + FormatTimeout(timeout_);
+    r.error = "timed out after " + FormatDuration(timeout_);
   } else if (ending_ == Ending::kCancelled) {
     r.status = AttemptStatus::kCancelled;
     r.error = "cancelled";

@@ -1,8 +1,8 @@
 #include "picoflowd/rpc/rpc_json.h"
 
-#include <date/date.h>
-
 #include "common/dag.h"
+#include "common/time_format.h"
+#include "picoflowd/engine/run_observer.h"
 #include "common/workflow.h"
 #include "picoflowd/engine/run.h"
 
@@ -26,7 +26,26 @@ json Opt(const std::optional<T>& v) {
 }  // namespace
 
 std::string TimeString(TimePoint t) {
-  return date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(t));
+  return FormatIso8601(std::chrono::floor<std::chrono::milliseconds>(t));
+}
+
+json TaskEventJson(const TaskEvent& e) {
+  json j = {{"run_id", e.run_id},   {"workflow", e.workflow},           {"task", e.task},
+            {"attempt", e.attempt}, {"event", TaskEventName(e.event)}, {"status", e.status}};
+  if (e.exit_code) j["exit_code"] = *e.exit_code;
+  if (e.signal) j["signal"] = *e.signal;
+  if (!e.error.empty()) j["error"] = e.error;
+  if (e.duration) j["duration_ms"] = e.duration->count();
+  if (e.retry_in) j["retry_in_ms"] = e.retry_in->count();
+  return j;
+}
+
+json OutputEventJson(const OutputEvent& e) {
+  return {{"run_id", e.run_id},
+          {"task", e.task},
+          {"attempt", e.attempt},
+          {"stream", OutputStreamName(e.stream)},
+          {"data", e.data}};
 }
 
 json RunJson(const RunRecord& run) {

@@ -9,10 +9,19 @@
 
 namespace picoflow {
 
+struct OutputEvent;
+struct TaskEvent;
 struct Workflow;
 
-/// `2026-11-27T03:40:00.123Z`.
+/// `2026-11-27T03:40:00.123Z`: FormatIso8601 (common/time_format.h) at the
+/// store's precision.
 std::string TimeString(TimePoint t);
+/// The params of a run.event notification: {run_id, workflow, task, attempt,
+/// event, status} and, when set, exit_code, signal, error, duration_ms,
+/// retry_in_ms.
+nlohmann::json TaskEventJson(const TaskEvent& event);
+/// The params of a run.output notification: {run_id, task, attempt, stream, data}.
+nlohmann::json OutputEventJson(const OutputEvent& event);
 /// {id, workflow, status, trigger, scheduled_at, created_at, started_at,
 ///  ended_at, duration_ms, error, reason}; absent times are null.
 nlohmann::json RunJson(const RunRecord& run);

@@ -25,19 +25,8 @@ json ChunkJson(const OutputChunk& c) {
   return {{"seq", c.seq},
           {"task", c.task},
           {"attempt", c.attempt},
-          {"stream", c.stream == OutputStream::kStdout ? "stdout" : "stderr"},
+          {"stream", OutputStreamName(c.stream)},
           {"data", c.data}};
-}
-
-json TaskEventJson(const TaskEvent& e) {
-  json j = {{"run_id", e.run_id},   {"workflow", e.workflow}, {"task", e.task},
-            {"attempt", e.attempt}, {"event", e.event},       {"status", e.status}};
-  if (e.exit_code) j["exit_code"] = *e.exit_code;
-  if (e.signal) j["signal"] = *e.signal;
-  if (!e.error.empty()) j["error"] = e.error;
-  if (e.duration) j["duration_ms"] = e.duration->count();
-  if (e.retry_in) j["retry_in_ms"] = e.retry_in->count();
-  return j;
 }
 
 // The message of -32003: "FILE: invalid workflow (N errors)".
@@ -314,7 +303,7 @@ void RpcMethods::RunStart(RpcCall& call) {
   std::function<void(std::int64_t)> on_created;
   if (call.Param<bool>("follow", false)) {
     on_created = [this, held = call.Hold(), workflow](std::int64_t run_id) {
-      held->Notify("run.started", {{"run_id", run_id}, {"workflow", workflow}});
+      held->Notify(notification::kRunStarted, {{"run_id", run_id}, {"workflow", workflow}});
       Follow(held, run_id, "");
     };
   }
@@ -456,7 +445,7 @@ void RpcMethods::RunLogs(RpcCall& call) {
     for (const OutputChunk& c : *page) {
       json j = ChunkJson(c);
       j["run_id"] = run_id;
-      call.Notify("run.output", j);
+      call.Notify(notification::kRunOutput, j);
       query.after_seq = c.seq;
     }
   }
@@ -468,9 +457,14 @@ void RpcMethods::RunLogs(RpcCall& call) {
   // so a follower sees every task it will get output from.
   for (const AttemptRecord& a : detail->attempts) {
     if (a.status || (!task.empty() && a.task != task)) continue;
-    call.Notify("run.event", {{"run_id", run_id}, {"workflow", detail->run.workflow},
-                              {"task", a.task}, {"attempt", a.number}, {"event", "started"},
-                              {"status", "running"}});
+    TaskEvent started;
+    started.run_id = run_id;
+    started.workflow = detail->run.workflow;
+    started.task = a.task;
+    started.attempt = a.number;
+    started.event = TaskEventKind::kStarted;
+    started.status = TaskStatusName(TaskStatus::kRunning);
+    call.Notify(notification::kRunEvent, TaskEventJson(started));
   }
   Follow(call.Hold(), run_id, task);
 }
@@ -480,16 +474,11 @@ void RpcMethods::Follow(const std::shared_ptr<RpcCall>& held, std::int64_t run_i
   RunFeed::Subscriber s;
   s.run_id = run_id;
   s.on_event = [held, task](const TaskEvent& e) {
-    if (task.empty() || e.task == task) held->Notify("run.event", TaskEventJson(e));
+    if (task.empty() || e.task == task) held->Notify(notification::kRunEvent, TaskEventJson(e));
   };
   s.on_output = [held, task](const OutputEvent& e) {
     if (!task.empty() && e.task != task) return;
-    held->Notify("run.output",
-                 {{"run_id", e.run_id},
-                  {"task", e.task},
-                  {"attempt", e.attempt},
-                  {"stream", e.stream == OutputStream::kStdout ? "stdout" : "stderr"},
-                  {"data", e.data}});
+    held->Notify(notification::kRunOutput, OutputEventJson(e));
   };
   auto token = std::make_shared<std::uint64_t>(0);
   s.on_finished = [this, held, run_id, token](RunStatus status) {

@@ -5,19 +5,14 @@
 
 #include <algorithm>
 
+#include "common/duration.h"
+#include "common/time_format.h"
+
 namespace picoflow {
 namespace {
 
 using std::chrono::seconds;
 
-std::string Show(SysSeconds t) { return date::format("%FT%TZ", t); }
-
-std::string ShowSpan(seconds s) {
-  const long long v = s.count();
-  if (v % 3600 == 0) return std::to_string(v / 3600) + "h";
-  if (v % 60 == 0) return std::to_string(v / 60) + "m";
-  return std::to_string(v) + "s";
-}
 
 }  // namespace
 
@@ -130,7 +125,7 @@ SchedulerTick Scheduler::Evaluate(const RunningFn& running) {
   SchedulerTick tick;
   if (jump != seconds{0}) {
     tick.notes.push_back("wall clock jumped " + std::string(jump.count() > 0 ? "forward" : "back") +
-                         " by " + ShowSpan(jump.count() > 0 ? jump : -jump));
+                         " by " + FormatDuration(jump.count() > 0 ? jump : -jump));
   }
   const SysSeconds now = std::chrono::floor<seconds>(wall);
   for (auto& [name, e] : entries_) EvaluateEntry(e, now, jump, running, tick);
@@ -155,7 +150,8 @@ void Scheduler::EvaluateEntry(Entry& e, SysSeconds now, seconds jump, const Runn
     const auto first = NextOf(e.spec, e.anchor);
     if (first && *first <= now) {
       tick.notes.push_back("workflow '" + name + "': the clock jump is more than catchup_window (" +
-                           ShowSpan(window) + "): a correction; fires from " + Show(*first) +
+                           FormatDuration(window) + "): a correction; fires from " +
+                           FormatIso8601(*first) +
                            " to now are not run");
       e.anchor = now;
       e.anchor_is_fire = true;
@@ -176,8 +172,8 @@ void Scheduler::EvaluateEntry(Entry& e, SysSeconds now, seconds jump, const Runn
   }
   if (e.anchor < from) {
     if (auto old = NextOf(e.spec, e.anchor); old && *old <= from) {
-      tick.notes.push_back("workflow '" + name + "': fires before " + Show(from) +
-                           " are older than catchup_window (" + ShowSpan(window) +
+      tick.notes.push_back("workflow '" + name + "': fires before " + FormatIso8601(from) +
+                           " are older than catchup_window (" + FormatDuration(window) +
                            ") and are not run");
     }
   }

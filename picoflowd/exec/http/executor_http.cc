@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/duration.h"
 #include "common/workflow.h"
 #include "picoflowd/exec/http/curl_multi.h"
 #include "picoflowd/util/uv_handle.h"
@@ -59,11 +60,6 @@ std::string IpText(const curl_sockaddr* a) {
                         : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&a->addr)->sin_addr);
   inet_ntop(a->family, src, buf, sizeof buf);
   return buf;
-}
-
-std::string FormatMs(std::chrono::milliseconds ms) {
-  return ms.count() % 1000 == 0 ? std::to_string(ms.count() / 1000) + "s"
-                                : std::to_string(ms.count()) + "ms";
 }
 
 std::string ExpectText(const std::vector<StatusRange>& ranges) {
@@ -274,7 +270,7 @@ AttemptResult HttpAttempt::ResultOf(CURLcode code) const {
     }
   } else if (code == CURLE_OPERATION_TIMEDOUT) {
     r.status = AttemptStatus::kTimeout;
-    r.error = "timed out after " + FormatMs(timeout_) + " (" + timeout_kind_ + ")";
+    r.error = "timed out after " + FormatDuration(timeout_) + " (" + timeout_kind_ + ")";
   } else if (!blocked_ip_.empty()) {
     r.error = "refused to connect to private address " + blocked_ip_ + " (allow_private_ips: false)";
   } else {

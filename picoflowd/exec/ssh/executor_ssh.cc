@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/duration.h"
 #include "common/workflow.h"
 #include "picoflowd/util/uv_handle.h"
 
@@ -30,11 +31,6 @@ namespace {
 constexpr std::size_t kReadChunk = 32 * 1024;
 // Output read in one go before other handles get their turn.
 constexpr std::size_t kReadBudget = 1024 * 1024;
-
-std::string FormatMs(std::chrono::milliseconds ms) {
-  return ms.count() % 1000 == 0 ? std::to_string(ms.count() / 1000) + "s"
-                                : std::to_string(ms.count()) + "ms";
-}
 
 std::string HomeDir() {
   if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') return home;
@@ -578,14 +574,14 @@ void SshAttempt::OnConnectTimeout() {
   if (finished_ || pending_ || phase_ >= Phase::kChannel) return;
   Finish(AttemptResult{AttemptStatus::kFailed, std::nullopt, std::nullopt,
                        "ssh to " + Where() + ": connect_timeout (" +
-                           FormatMs(std::chrono::duration_cast<std::chrono::milliseconds>(cfg_->connect_timeout)) +
+                           FormatDuration(cfg_->connect_timeout) +
                            ") passed before authentication completed"});
 }
 
 void SshAttempt::OnTaskTimeout() {
   if (finished_ || pending_) return;
   Finish(AttemptResult{AttemptStatus::kTimeout, std::nullopt, std::nullopt,
-                       "timed out after " + FormatMs(spec_.timeout)});
+                       "timed out after " + FormatDuration(spec_.timeout)});
 }
 
 void SshAttempt::Finish(const AttemptResult& result) {
