@@ -18,6 +18,7 @@
 #include "picoflowd/exec/executor_local.h"
 #include "picoflowd/exec/executor_module.h"
 #include "picoflowd/exec/executor_module_abi.h"
+#include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/logging.h"
 #include "picoflowd/metrics.h"
 #include "picoflowd/metrics_server.h"
@@ -120,7 +121,7 @@ Daemon::~Daemon() {
   schedule_timer_.reset();
   notifier_.reset();
   for (auto& executor : executors_) executor.reset();
-  if (store_) (void)store_->Close();
+  if (store_) LogIfFailed({}, store_->Close(), "closing the store");
   store_.reset();
   if (!loop_ready_) return;
   uv_walk(
@@ -318,10 +319,7 @@ void Daemon::StartSignals() {
         [](uv_signal_t* h, int sig) noexcept {
           auto* self = OwnerOf<Daemon>(h);
           if (self == nullptr) return;
-          try {
-            self->OnSignal(sig);
-          } catch (...) {
-          }
+          GuardCallback("daemon: signal", [&] { self->OnSignal(sig); });
         },
         signum);
     signals_.push_back(std::move(handle));

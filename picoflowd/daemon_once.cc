@@ -84,7 +84,7 @@ int Daemon::RunOnce(const std::string& file) {
     engine_.observers.clear();
   }
   if (!private_dir.empty()) {
-    if (store_) (void)store_->Close();
+    if (store_) LogIfFailed({}, store_->Close(), "closing the store");
     std::error_code ec;
     std::filesystem::remove_all(private_dir, ec);
   }

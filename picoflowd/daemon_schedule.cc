@@ -51,7 +51,9 @@ Status Daemon::SetPaused(const std::string& name, bool paused) {
   // restart does not catch it up either.
   if (!paused && scheduler_ && scheduler_->Has(name)) {
     const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-    (void)store_->SetLastFire(name, TimePoint(now));
+    LogFields f;
+    f.workflow = name;
+    LogIfFailed(f, store_->SetLastFire(name, TimePoint(now)));
   }
   if (scheduler_) scheduler_->SetPaused(name, paused);
   LogFields f;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 
+#include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/logging.h"
 
 namespace picoflow {
@@ -45,9 +46,7 @@ class MetricsServer::Connection {
   static void OnRead(uv_stream_t* stream, ssize_t n, const uv_buf_t*) noexcept {
     auto* self = OwnerOf<Connection>(stream);
     if (self == nullptr) return;
-    try {
-      self->Read(n);
-    } catch (...) {
+    if (!GuardCallback("metrics: reading a request", [&] { self->Read(n); })) {
       self->server_.Drop(self);
     }
   }
@@ -178,10 +177,7 @@ Status MetricsServer::Listen(const std::string& address) {
     rc = uv_listen(listener_.stream(), 128, [](uv_stream_t* s, int status) noexcept {
       auto* self = OwnerOf<MetricsServer>(s);
       if (self == nullptr || status != 0) return;
-      try {
-        self->OnConnection();
-      } catch (...) {
-      }
+      GuardCallback("metrics: accepting a connection", [self] { self->OnConnection(); });
     });
   }
   if (rc != 0) {

@@ -322,8 +322,8 @@ void RunController::Abandon() {
   }
   slots_.clear();  // SIGKILLs the groups
   run_->Cancel();
-  (void)ctx_.store->SetRunStatus(run_->id(), RunStatus::kCancelled, Clock::now(),
-                                 "the daemon stopped");
+  LogIfFailed(Fields(), ctx_.store->SetRunStatus(run_->id(), RunStatus::kCancelled, Clock::now(),
+                                                 "the daemon stopped"));
   finished_ = true;
 }
 

@@ -67,8 +67,8 @@ int RunManager::RecoverUnfinished() {
     LogWarn(f, "resuming a run left unfinished by a previous daemon");
     if (Status s = Resume(u); !s.ok()) {
       LogError(f, "cannot resume run: " + s.error().message);
-      (void)ctx_.store->SetRunStatus(u.run.id, RunStatus::kFailed, Clock::now(),
-                                     "could not be resumed: " + s.error().message);
+      LogIfFailed(f, ctx_.store->SetRunStatus(u.run.id, RunStatus::kFailed, Clock::now(),
+                                              "could not be resumed: " + s.error().message));
       continue;
     }
     ++resumed;
@@ -83,8 +83,13 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     if (a.process && a.process->pgid > 0) {
       KillProcessGroupIfSame(a.process->pgid, a.process->start_time, a.process->boot_id);
     }
-    (void)ctx_.store->MarkAttemptInterrupted(a.id, Clock::now(),
-                                             "interrupted: the daemon stopped while it ran");
+    LogFields f;
+    f.workflow = u.run.workflow;
+    f.run = u.run.id;
+    f.task = a.task;
+    f.attempt = a.number;
+    LogIfFailed(f, ctx_.store->MarkAttemptInterrupted(
+                       a.id, Clock::now(), "interrupted: the daemon stopped while it ran"));
   }
   // 2. The run continues on the version it started with.
   CompiledWorkflow compiled = CompileWorkflow(u.source, u.run.workflow, "recovered");

@@ -1,9 +1,12 @@
 #include "picoflowd/exec/child_reaper.h"
 
+#include "picoflowd/util/logging.h"
+#include "picoflowd/util/callback_guard.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,16 +23,10 @@ ChildReaper::ChildReaper(uv_loop_t* loop) : signal_(this) {
       [](uv_signal_t* h, int) noexcept {
         auto* self = OwnerOf<ChildReaper>(h);
         if (self == nullptr) return;
-        try {
-          self->OnSigchld();
-        } catch (const std::exception& e) {
-          spdlog::error("child reaper: {}", e.what());
-        } catch (...) {
-          spdlog::error("child reaper: unknown exception");
-        }
+        GuardCallback("child reaper: SIGCHLD", [self] { self->OnSigchld(); });
       },
       SIGCHLD);
-  if (rc != 0) spdlog::error("child reaper: cannot watch SIGCHLD: {}", uv_strerror(rc));
+  if (rc != 0) LogError(LogEvent("exec.reaper"), fmt::format("child reaper: cannot watch SIGCHLD: {}", uv_strerror(rc)));
   uv_unref(signal_.base());  // referenced only while there are children to reap
 }
 
@@ -60,7 +57,7 @@ void ChildReaper::OnSigchld() {
     if (r == 0) continue;  // still running
     c.reaped = true;
     if (r < 0) {  // ECHILD: someone else reaped it; report it as killed
-      spdlog::error("child reaper: waitpid({}): {}", c.pid, std::strerror(errno));
+      LogError(LogEvent("exec.reaper"), fmt::format("child reaper: waitpid({}): {}", c.pid, std::strerror(errno)));
       c.term_signal = SIGKILL;
     } else if (WIFSIGNALED(wstatus)) {
       c.term_signal = WTERMSIG(wstatus);

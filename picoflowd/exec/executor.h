@@ -27,6 +27,15 @@ struct AttemptSpec {
   std::chrono::milliseconds kill_grace{5000};   ///< SIGTERM -> SIGKILL
 };
 
+/// A failed attempt's result with `error` as its reason (nothing ran, or
+/// nothing could be reported).
+inline AttemptResult FailedResult(std::string error) {
+  AttemptResult r;
+  r.status = AttemptStatus::kFailed;
+  r.error = std::move(error);
+  return r;
+}
+
 /// Receives an attempt's events, always on the loop thread.
 class AttemptSink {
  public:

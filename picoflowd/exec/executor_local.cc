@@ -1,5 +1,7 @@
 #include "picoflowd/exec/executor_local.h"
 
+#include "picoflowd/util/logging.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -7,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -22,6 +24,7 @@
 #include "common/workflow.h"
 #include "picoflowd/exec/child_reaper.h"
 #include "picoflowd/exec/process_info.h"
+#include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/uv_handle.h"
 
 extern char** environ;
@@ -215,7 +218,7 @@ std::string SignalText(int sig) {
 enum class Ending { kNone, kTimeout, kCancelled };
 
 // What the one timer of an attempt is counting down.
-enum class TimerPhase { kNone, kTimeout, kGrace, kDrain, kStartFailed };
+enum class TimerPhase { kNone, kTimeout, kGrace, kDrain, kFinishLater };
 
 // One running shell attempt: the child process, its two output pipes and one
 // timer (timeout, then kill grace; or the drain period; or the deferred report
@@ -231,7 +234,9 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   /// Throws only (std::bad_alloc) before the spawn.
   void Begin(const AttemptSpec& spec);
   /// Reports `error` as a failure to start on a later loop iteration.
-  void StartLater(std::string error);
+  /// Reports `result` on the next loop iteration (never from inside Start):
+  /// what is left of a process is killed first.
+  void FinishLater(AttemptResult result);
   void Cancel() override { Terminate(Ending::kCancelled); }
 
   /// The child was reaped. May destroy `this`.
@@ -276,7 +281,7 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   bool finished_ = false;
   std::int64_t exit_status_ = 0;
   int term_signal_ = 0;
-  std::string start_error_;
+  std::optional<AttemptResult> pending_;  // FinishLater's result
   char buffer_[kReadBufferSize];  // left uninitialized: only read() writes it
 };
 
@@ -303,7 +308,7 @@ LocalAttempt::~LocalAttempt() {
 
 void LocalAttempt::Begin(const AttemptSpec& spec) {
   const auto* shell = spec.task ? std::get_if<ShellConfig>(&spec.task->config) : nullptr;
-  if (shell == nullptr) return StartLater("cannot start: not a shell task");
+  if (shell == nullptr) return FinishLater(FailedResult("cannot start: not a shell task"));
   SpawnArgs args = BuildSpawnArgs(spec, *shell);
   uv_file child_out = -1;
   uv_file child_err = -1;
@@ -312,7 +317,7 @@ void LocalAttempt::Begin(const AttemptSpec& spec) {
   if (rc == 0) rc = Spawn(args, shell->workdir, child_out, child_err);
   CloseFd(child_out);  // the child has its own copies now
   CloseFd(child_err);
-  if (rc != 0) return StartLater(SpawnError(args.file, shell->workdir, rc));
+  if (rc != 0) return FinishLater(FailedResult(SpawnError(args.file, shell->workdir, rc)));
   Spawned(spec);
 }
 
@@ -378,22 +383,19 @@ void LocalAttempt::Spawned(const AttemptSpec& spec) {
   identity.pgid = pgid_;
   identity.start_time = start_ticks_ ? *start_ticks_ : ReadProcessStartTime(pgid_).value_or(0);
   identity.boot_id = ReadBootId();
-  try {
-    sink_->OnStarted(identity);
-  } catch (const std::exception& e) {  // the process runs regardless; keep tracking it
-    spdlog::error("local executor: OnStarted: {}", e.what());
-  }
+  // The process runs whatever the sink did with it: keep tracking it.
+  GuardCallback("local executor: recording a started task", [&] { sink_->OnStarted(identity); });
 }
 
 void LocalAttempt::StartReading(UvHandle<uv_pipe_t>& pipe) {
   if (uv_read_start(pipe.stream(), &AllocCb, &ReadCb) != 0) pipe.Close();  // as if at EOF
 }
 
-void LocalAttempt::StartLater(std::string error) {
+void LocalAttempt::FinishLater(AttemptResult result) {
   KillGroup(SIGKILL);  // only if an allocation failed after the spawn
   ClosePipes();
-  start_error_ = std::move(error);
-  ArmTimer(TimerPhase::kStartFailed, std::chrono::milliseconds(0));
+  pending_ = std::move(result);
+  ArmTimer(TimerPhase::kFinishLater, std::chrono::milliseconds(0));
 }
 
 // A timeout must never end a task early. libuv counts from the loop time
@@ -473,7 +475,7 @@ void LocalAttempt::OnTimer() {
       KillGroup(SIGKILL);  // whatever still holds the pipes, if it is in the group
       ClosePipes();
       return Finish();
-    case TimerPhase::kStartFailed:
+    case TimerPhase::kFinishLater:
       return Finish();
     case TimerPhase::kNone:
       return;
@@ -502,11 +504,8 @@ void LocalAttempt::Finish() {
 }
 
 AttemptResult LocalAttempt::Result() const {
+  if (pending_) return *pending_;
   AttemptResult r;
-  if (!start_error_.empty()) {
-    r.error = start_error_;
-    return r;
-  }
   if (term_signal_ != 0) {
     r.signal = term_signal_;
   } else {
@@ -534,23 +533,15 @@ void LocalAttempt::AllocCb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept 
 }
 
 void LocalAttempt::ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
-  try {
+  GuardCallback("local executor: reading task output", [&] {
     if (auto* self = OwnerOf<LocalAttempt>(s)) self->OnRead(s, n, buf);
-  } catch (const std::exception& e) {
-    spdlog::error("local executor: read callback: {}", e.what());
-  } catch (...) {
-    spdlog::error("local executor: read callback: unknown exception");
-  }
+  });
 }
 
 void LocalAttempt::TimerCb(uv_timer_t* t) noexcept {
-  try {
+  GuardCallback("local executor: timer", [&] {
     if (auto* self = OwnerOf<LocalAttempt>(t)) self->OnTimer();
-  } catch (const std::exception& e) {
-    spdlog::error("local executor: timer callback: {}", e.what());
-  } catch (...) {
-    spdlog::error("local executor: timer callback: unknown exception");
-  }
+  });
 }
 
 }  // namespace
@@ -562,7 +553,7 @@ std::unique_ptr<Attempt> LocalExecutor::Start(const AttemptSpec& spec, AttemptSi
   try {
     attempt->Begin(spec);
   } catch (const std::exception& e) {  // out of memory building argv/env: nothing was spawned
-    attempt->StartLater(std::string("cannot start: ") + e.what());
+    attempt->FinishLater(FailedResult(std::string("cannot start: ") + e.what()));
   }
   return attempt;
 }

@@ -3,8 +3,6 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
-
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -13,16 +11,13 @@
 #include "picoflowd/exec/executor_module_abi.h"
 #include "picoflowd/exec/executor_unavailable.h"
 #include "picoflowd/exec/module_paths.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 namespace {
 
-void HostLogError(const char* message) noexcept {
-  try {
-    spdlog::error("{}", message);
-  } catch (...) {
-  }
-}
+// The log_error of the host table: the daemon's log (which never throws).
+void HostLogError(const char* message) noexcept { LogError({}, message); }
 
 // The directory of the running executable, or "" if unknown.
 std::string ExecutableDir() {
@@ -90,7 +85,7 @@ std::string LazyExecutor::Load() {
     return prefix + why;
   }
   inner_.reset(executor);
-  spdlog::info("loaded executor module {}", path);
+  LogInfo({}, "loaded executor module " + path);
   return {};
 }
 

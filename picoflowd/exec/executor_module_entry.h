@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "picoflowd/exec/executor_module_abi.h"
+#include "picoflowd/util/callback_guard.h"
 
 namespace picoflow {
 
@@ -27,6 +28,8 @@ Executor* CreateModuleExecutor(const PicoflowModuleHost* host, uv_loop_t* loop, 
   if (!SameModuleAbi(*host)) {
     return fail("module ABI differs from the daemon's (module and daemon come from different builds)");
   }
+  // What this module's callbacks stop goes to the daemon's log.
+  callback_error_log = host->log_error;
   static const char* const init_error = init();
   if (init_error != nullptr) return fail(init_error);
   try {

@@ -1,4 +1,5 @@
 #include "picoflowd/exec/executor_unavailable.h"
+#include "picoflowd/util/callback_guard.h"
 
 #include "picoflowd/util/uv_handle.h"
 
@@ -21,14 +22,13 @@ class FailingAttempt final : public Attempt {
   static void OnTimer(uv_timer_t* handle) noexcept {
     auto* self = OwnerOf<FailingAttempt>(handle);
     if (self == nullptr) return;
-    try {
+    GuardCallback("unavailable executor: reporting a failed start", [self] {
       AttemptResult result;
       result.status = AttemptStatus::kFailed;
       result.error = self->reason_;
       self->timer_.Close();
       self->sink_.OnFinished(result);  // may destroy *self: nothing after this
-    } catch (...) {
-    }
+    });
   }
 
   AttemptSink& sink_;

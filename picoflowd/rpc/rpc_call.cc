@@ -1,6 +1,9 @@
 #include "picoflowd/rpc/rpc_call.h"
 
-#include <spdlog/spdlog.h>
+#include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
+
+#include <fmt/format.h>
 
 #include <utility>
 
@@ -21,15 +24,7 @@ void RpcChannel::RemoveCloseHook(std::uint64_t token) { hooks_.erase(token); }
 void RpcChannel::RunCloseHooks() noexcept {
   // Hooks may add or remove hooks (a reply removes its own): run a snapshot.
   auto hooks = std::exchange(hooks_, {});
-  for (auto& [token, hook] : hooks) {
-    try {
-      hook();
-    } catch (const std::exception& e) {
-      spdlog::error("rpc: connection close hook threw: {}", e.what());
-    } catch (...) {
-      spdlog::error("rpc: connection close hook threw a non-exception");
-    }
-  }
+  for (auto& [token, hook] : hooks) GuardCallback("rpc: a connection's close hook", hook);
 }
 
 RpcCall::RpcCall(std::weak_ptr<RpcChannel> channel, Request request, Peer peer,
@@ -43,12 +38,12 @@ RpcCall::RpcCall(std::weak_ptr<RpcChannel> channel, Request request, Peer peer,
 
 RpcCall::~RpcCall() {
   if (finished_) return;
-  try {
+  // A destructor must not throw; if the answer cannot be made, the client
+  // sees the connection close.
+  GuardCallback("rpc: answering a call left without a reply", [this] {
     Fail(RpcErr(RpcCode::kInternal,
                 "internal error: " + request_.method + " finished without a reply"));
-  } catch (...) {
-    // A destructor must not throw; the client sees the connection close.
-  }
+  });
 }
 
 bool RpcCall::connected() const {
@@ -60,8 +55,8 @@ void RpcCall::Reply(json result) {
   if (finished_) return;
   std::string line = ResultLine(request_.id, result);
   if (line.size() > max_line_ + 1) {
-    spdlog::error("rpc #{} {}: result of {} bytes exceeds the line limit", serial_, request_.method,
-                  line.size());
+    LogError(LogEvent("rpc.call"), fmt::format("rpc #{} {}: result of {} bytes exceeds the line limit", serial_, request_.method,
+                  line.size()));
     line = ErrorLine(request_.id,
                      RpcErr(RpcCode::kInternal, "internal error: the result of " + request_.method +
                                                     " is " + std::to_string(line.size()) +
@@ -87,8 +82,8 @@ void RpcCall::Finish(std::string line, std::string_view outcome) {
       std::chrono::steady_clock::now() - started_);
   auto channel = channel_.lock();
   const bool deliver = channel && channel->open() && !request_.notification;
-  spdlog::debug("rpc #{} end {} in {} ms: {}{}", serial_, request_.method, ms.count(), outcome,
-                deliver || request_.notification ? "" : " (dropped: client gone)");
+  LogDebug(LogEvent("rpc.call"), fmt::format("rpc #{} end {} in {} ms: {}{}", serial_, request_.method, ms.count(), outcome,
+                deliver || request_.notification ? "" : " (dropped: client gone)"));
   if (channel) {
     for (std::uint64_t token : hook_tokens_) channel->RemoveCloseHook(token);
   }
@@ -102,8 +97,8 @@ void RpcCall::Notify(std::string_view method, const json& params) {
   if (!channel || !channel->open()) return;
   std::string line = NotificationLine(method, params);
   if (line.size() > max_line_ + 1) {
-    spdlog::warn("rpc #{} {}: dropped a {} notification of {} bytes (over the line limit)", serial_,
-                 request_.method, method, line.size());
+    LogWarn(LogEvent("rpc.call"), fmt::format("rpc #{} {}: dropped a {} notification of {} bytes (over the line limit)", serial_,
+                 request_.method, method, line.size()));
     return;
   }
   channel->Send(std::move(line));

@@ -1,6 +1,9 @@
 #include "picoflowd/rpc/rpc_connection.h"
 
-#include <spdlog/spdlog.h>
+#include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
+
+#include <fmt/format.h>
 
 #include <array>
 #include <utility>
@@ -50,7 +53,7 @@ Status RpcConnection::Start(const AccessPolicy& policy) {
   auto peer = IdentifyPeer(fd, policy);
   if (!peer) return peer.error();
   peer_ = *peer;
-  spdlog::debug("rpc: connection from {} ({} access)", peer_.ToString(), AccessName(peer_.access));
+  LogDebug(LogEvent("rpc.connection"), fmt::format("rpc: connection from {} ({} access)", peer_.ToString(), AccessName(peer_.access)));
   if (int rc = uv_read_start(pipe_.stream(), OnAlloc, OnRead); rc != 0) {
     return Err(ErrorCode::kIo, std::string("uv_read_start: ") + uv_strerror(rc));
   }
@@ -67,13 +70,8 @@ void RpcConnection::OnAlloc(uv_handle_t*, std::size_t, uv_buf_t* buf) noexcept {
 void RpcConnection::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = OwnerOf<RpcConnection>(stream);
   if (self == nullptr) return;
-  try {
-    auto keep = self->shared_from_this();  // the server may drop it meanwhile
-    self->HandleRead(nread, buf);
-  } catch (const std::exception& e) {
-    spdlog::error("rpc: reading from {}: {}", self->peer_.ToString(), e.what());
-    self->Close(CloseReason::kError, "exception while reading");
-  } catch (...) {
+  auto keep = self->shared_from_this();  // the server may drop it meanwhile
+  if (!GuardCallback("rpc: reading a request", [&] { self->HandleRead(nread, buf); })) {
     self->Close(CloseReason::kError, "exception while reading");
   }
 }
@@ -84,8 +82,8 @@ void RpcConnection::HandleRead(ssize_t nread, const uv_buf_t* buf) {
     HandleLines();
   } else if (nread == UV_EOF) {
     if (input_.buffered() > 0) {
-      spdlog::debug("rpc: {} left with {} bytes of an unfinished line", peer_.ToString(),
-                    input_.buffered());
+      LogDebug(LogEvent("rpc.connection"), fmt::format("rpc: {} left with {} bytes of an unfinished line", peer_.ToString(),
+                    input_.buffered()));
     }
     // Answers already produced are flushed; calls still waiting are dropped
     // (their close hooks run).
@@ -138,10 +136,8 @@ void RpcConnection::OnWrite(uv_write_t* req, int status) noexcept {
   std::unique_ptr<WriteReq> w(reinterpret_cast<WriteReq*>(req));
   auto* self = OwnerOf<RpcConnection>(req->handle);
   if (self == nullptr) return;  // closed: the request only had to be freed
-  try {
-    auto keep = self->shared_from_this();
-    self->HandleWriteDone(status);
-  } catch (...) {
+  auto keep = self->shared_from_this();
+  if (!GuardCallback("rpc: a write completed", [&] { self->HandleWriteDone(status); })) {
     self->Close(CloseReason::kError, "exception after a write");
   }
 }
@@ -165,7 +161,7 @@ void RpcConnection::CloseAfterFlush() {
 void RpcConnection::Close(CloseReason reason, std::string_view why) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
-  spdlog::debug("rpc: closing connection of {}: {}", peer_.ToString(), why);
+  LogDebug(LogEvent("rpc.connection"), fmt::format("rpc: closing connection of {}: {}", peer_.ToString(), why));
   pipe_.Close();
   RunCloseHooks();
   if (auto done = std::exchange(on_closed_, nullptr)) done(this, reason);

@@ -1,6 +1,9 @@
 #include "picoflowd/rpc/rpc_dispatch.h"
 
-#include <spdlog/spdlog.h>
+#include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
+
+#include <fmt/format.h>
 
 #include <cassert>
 #include <utility>
@@ -99,30 +102,27 @@ bool Dispatcher::Has(std::string_view method) const {
 
 void Dispatcher::HandleLine(const std::shared_ptr<RpcChannel>& channel,
                             std::string_view line) noexcept {
-  try {
+  GuardCallback("rpc: handling a request line", [&] {
     auto parsed = ParseRequest(line);
     if (channel->peer().access == Access::kNone) {
       Refuse(channel, parsed);
     } else if (auto* fault = std::get_if<RequestFault>(&parsed)) {
-      spdlog::debug("rpc: refused a line from {}: {}", channel->peer().ToString(),
-                    fault->error.message);
+      LogDebug(LogEvent("rpc.dispatch"), fmt::format("rpc: refused a line from {}: {}",
+                                                     channel->peer().ToString(),
+                                                     fault->error.message));
       channel->Send(ErrorLine(fault->id, fault->error));
     } else {
       Handle(channel, std::move(std::get<Request>(parsed)));
     }
-  } catch (const std::exception& e) {
-    spdlog::error("rpc: failed to handle a line from {}: {}", channel->peer().ToString(), e.what());
-  } catch (...) {
-    spdlog::error("rpc: failed to handle a line from {}", channel->peer().ToString());
-  }
+  });
 }
 
 // A peer without access gets one answer, whatever it sent, and is closed.
 void Dispatcher::Refuse(const std::shared_ptr<RpcChannel>& channel,
                         const std::variant<Request, RequestFault>& parsed) {
   const Peer& peer = channel->peer();
-  spdlog::warn("rpc: refused {}: not root, the daemon's user or in its read group",
-               peer.ToString());
+  LogWarn(LogEvent("rpc.dispatch"), fmt::format("rpc: refused {}: not root, the daemon's user or in its read group",
+               peer.ToString()));
   const auto* request = std::get_if<Request>(&parsed);
   if (request == nullptr || !request->notification) {
     const json& id = request ? request->id : std::get<RequestFault>(parsed).id;
@@ -137,8 +137,8 @@ void Dispatcher::Refuse(const std::shared_ptr<RpcChannel>& channel,
 // Answers a request that never reached a handler (nothing for notifications).
 void Dispatcher::Answer(const std::shared_ptr<RpcChannel>& channel, const Request& request,
                         const RpcError& error) {
-  spdlog::debug("rpc: {} from {} refused: {}", request.method, channel->peer().ToString(),
-                error.message);
+  LogDebug(LogEvent("rpc.dispatch"), fmt::format("rpc: {} from {} refused: {}", request.method, channel->peer().ToString(),
+                error.message));
   if (!request.notification) channel->Send(ErrorLine(request.id, error));
 }
 
@@ -165,8 +165,8 @@ void Dispatcher::Handle(const std::shared_ptr<RpcChannel>& channel, Request requ
     }
   }
   const std::uint64_t serial = next_serial_++;
-  spdlog::debug("rpc #{} begin {} id={} from {}", serial, spec.name, DumpCompact(request.id),
-                peer.ToString());
+  LogDebug(LogEvent("rpc.dispatch"), fmt::format("rpc #{} begin {} id={} from {}", serial, spec.name, DumpCompact(request.id),
+                peer.ToString()));
   auto call = std::make_shared<RpcCall>(channel, std::move(request), peer, max_line_, serial);
   Run(spec, call);
 }
@@ -179,10 +179,10 @@ void Dispatcher::Run(const MethodSpec& spec, const std::shared_ptr<RpcCall>& cal
   } catch (const ParamError& e) {
     call->Fail(RpcErr(RpcCode::kInvalidParams, spec.name + ": " + e.what()));
   } catch (const std::exception& e) {
-    spdlog::error("rpc: handler of {} threw: {}", spec.name, e.what());
+    LogError(LogEvent("rpc.dispatch"), fmt::format("rpc: handler of {} threw: {}", spec.name, e.what()));
     call->Fail(RpcErr(RpcCode::kInternal, "internal error in " + spec.name + ": " + e.what()));
   } catch (...) {
-    spdlog::error("rpc: handler of {} threw a non-exception", spec.name);
+    LogError(LogEvent("rpc.dispatch"), fmt::format("rpc: handler of {} threw a non-exception", spec.name));
     call->Fail(RpcErr(RpcCode::kInternal, "internal error in " + spec.name));
   }
 }

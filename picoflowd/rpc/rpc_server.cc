@@ -1,11 +1,14 @@
 #include "picoflowd/rpc/rpc_server.h"
 
+#include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
+
 #include <sys/socket.h>
 #include <csignal>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
 
 #include <utility>
 
@@ -68,7 +71,7 @@ Status RpcServer::Listen() {
     Close();
     return ready;
   }
-  spdlog::info("listening on {}", path);
+  LogInfo(LogEvent("rpc.server"), fmt::format("listening on {}", path));
   return {};
 }
 
@@ -94,7 +97,7 @@ Status RpcServer::Adopt(int fd) {
     Close();
     return ok;
   }
-  spdlog::info("listening on inherited socket fd {}", fd);
+  LogInfo(LogEvent("rpc.server"), fmt::format("listening on inherited socket fd {}", fd));
   return {};
 }
 
@@ -107,17 +110,11 @@ Status RpcServer::StartListening(uv_pipe_t* pipe) {
 void RpcServer::OnConnection(uv_stream_t* server, int status) noexcept {
   auto* self = OwnerOf<RpcServer>(server);
   if (self == nullptr) return;
-  try {
-    if (status < 0) {
-      spdlog::warn("control socket: {}", uv_strerror(status));
-      return;
-    }
-    self->AcceptOne();
-  } catch (const std::exception& e) {
-    spdlog::error("control socket: accepting a connection: {}", e.what());
-  } catch (...) {
-    spdlog::error("control socket: accepting a connection failed");
+  if (status < 0) {
+    LogWarn(LogEvent("rpc.server"), std::string("control socket: ") + uv_strerror(status));
+    return;
   }
+  GuardCallback("control socket: accepting a connection", [self] { self->AcceptOne(); });
 }
 
 void RpcServer::AcceptOne() {
@@ -127,7 +124,7 @@ void RpcServer::AcceptOne() {
   connections_.emplace(conn.get(), conn);
   ++stats_.accepted;
   if (auto ok = conn->Accept(loop_, listener_->stream()); !ok) {
-    spdlog::warn("control socket: {}", ok.error().message);
+    LogWarn(LogEvent("rpc.server"), fmt::format("control socket: {}", ok.error().message));
     conn->Close(CloseReason::kError, ok.error().message);
     return;
   }
@@ -142,7 +139,7 @@ void RpcServer::AcceptOne() {
     return;
   }
   if (auto ok = conn->Start(policy_); !ok) {
-    spdlog::warn("control socket: {}", ok.error().message);
+    LogWarn(LogEvent("rpc.server"), fmt::format("control socket: {}", ok.error().message));
     conn->Close(CloseReason::kError, ok.error().message);
   }
 }
@@ -150,8 +147,8 @@ void RpcServer::AcceptOne() {
 void RpcServer::Forget(RpcConnection* connection, CloseReason reason) {
   if (reason == CloseReason::kSlowReader) {
     ++stats_.closed_slow_reader;
-    spdlog::warn("rpc: closed the connection of {}: it does not read its answers",
-                 connection->peer().ToString());
+    LogWarn(LogEvent("rpc.server"), fmt::format("rpc: closed the connection of {}: it does not read its answers",
+                 connection->peer().ToString()));
   }
   if (reason == CloseReason::kOverlongLine) ++stats_.closed_overlong;
   connections_.erase(connection);

@@ -1,5 +1,7 @@
 #include "picoflowd/rpc/rpc_socket.h"
 
+#include "picoflowd/util/logging.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,7 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
 
 #include "protocol/unix_socket.h"
 
@@ -55,10 +57,10 @@ Status CheckDir(const std::string& dir, const struct stat& st, std::optional<gid
                                    dir);
   }
   if (group && (st.st_gid != *group || (st.st_mode & 010) == 0)) {
-    spdlog::warn(
+    LogWarn(LogEvent("rpc.socket"), fmt::format(
         "socket directory {} (mode {}, gid {}) does not let group {} reach the socket; "
         "chgrp {} {} && chmod {} {}",
-        dir, Octal(st.st_mode), st.st_gid, *group, *group, dir, fix_mode, dir);
+        dir, Octal(st.st_mode), st.st_gid, *group, *group, dir, fix_mode, dir));
   }
   return {};
 }
@@ -108,7 +110,7 @@ Status ClearStaleSocket(const std::string& socket_path) {
   if (::unlink(socket_path.c_str()) != 0 && errno != ENOENT) {
     return Err(ErrorCode::kIo, "cannot remove stale socket " + socket_path + ": " + ErrnoText());
   }
-  spdlog::info("removed stale socket {}", socket_path);
+  LogInfo(LogEvent("rpc.socket"), fmt::format("removed stale socket {}", socket_path));
   return {};
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/logging.h"
 
 namespace picoflow {
@@ -29,10 +30,7 @@ Status ScheduleTimer::Open() {
   const int rc = uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int, int) noexcept {
     auto* self = OwnerOf<ScheduleTimer>(h);
     if (self == nullptr) return;
-    try {
-      self->OnReadable();
-    } catch (...) {
-    }
+    GuardCallback("schedule timer", [self] { self->OnReadable(); });
   });
   if (rc != 0) return Err(ErrorCode::kIo, std::string("uv_poll_start: ") + uv_strerror(rc));
   return {};

@@ -6,6 +6,8 @@
 #include <functional>
 #include <utility>
 
+#include "picoflowd/util/logging.h"
+
 namespace picoflow {
 
 std::int64_t ToMillis(TimePoint t) {
@@ -239,8 +241,12 @@ Transaction::~Transaction() {
   if (db_ == nullptr) return;
   auto rollback = db_->Prepare(what_, "ROLLBACK");
   // A failed ROLLBACK means sqlite already rolled back (e.g. after an I/O
-  // error); there is nothing left to undo.
-  if (rollback) (void)rollback->Run();
+  // error); there is nothing left to undo, but it is worth a line.
+  if (!rollback) {
+    LogIfFailed({}, Status(rollback.error()));
+  } else {
+    LogIfFailed({}, rollback->Run());
+  }
 }
 
 Status Transaction::Commit() {

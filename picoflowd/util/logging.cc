@@ -1,5 +1,7 @@
 #include "picoflowd/util/logging.h"
 
+#include "picoflowd/util/callback_guard.h"
+
 #include <spdlog/formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -144,8 +146,17 @@ bool InitLogging(LogFormat format, std::string_view level) {
   g_format = format;
   logger->set_formatter(std::make_unique<LineFormatter>());
   logger->flush_on(spdlog::level::trace);
+  callback_error_log = &LogCallbackError;
   return true;
 }
+
+bool LogIfFailed(const LogFields& fields, const Status& s, std::string_view what) {
+  if (s.ok()) return true;
+  LogError(fields, what.empty() ? s.error().message : std::string(what) + ": " + s.error().message);
+  return false;
+}
+
+void LogCallbackError(const char* message) noexcept { LogError({}, message); }
 
 void Log(spdlog::level::level_enum level, const LogFields& fields, std::string_view message) {
   try {

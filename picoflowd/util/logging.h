@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/result.h"
+
 namespace picoflow {
 
 enum class LogFormat { kText, kJson };
@@ -26,6 +28,13 @@ struct LogFields {
   std::optional<int> exit_code;
 };
 
+/// Fields with only an event name: `LogWarn(LogEvent("rpc.server"), ...)`.
+inline LogFields LogEvent(std::string_view event) {
+  LogFields f;
+  f.event = event;
+  return f;
+}
+
 /// Sets up the default spdlog logger on stderr. Returns false and leaves the
 /// previous setup if `level` does not name a level (trace debug info warn error).
 bool InitLogging(LogFormat format, std::string_view level);
@@ -40,5 +49,13 @@ inline void LogInfo(const LogFields& f, std::string_view m) { Log(spdlog::level:
 inline void LogWarn(const LogFields& f, std::string_view m) { Log(spdlog::level::warn, f, m); }
 inline void LogError(const LogFields& f, std::string_view m) { Log(spdlog::level::err, f, m); }
 inline void LogDebug(const LogFields& f, std::string_view m) { Log(spdlog::level::debug, f, m); }
+
+/// The one way to drop a failed Status: logs its message (after `what: ` if
+/// given) at error level with `fields`. Returns s.ok().
+bool LogIfFailed(const LogFields& fields, const Status& s, std::string_view what = {});
+
+/// The daemon's log as a GuardCallback sink (util/callback_guard.h); set by
+/// InitLogging. Never throws.
+void LogCallbackError(const char* message) noexcept;
 
 }  // namespace picoflow

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/logging.h"
 
 namespace picoflow {
@@ -139,10 +140,7 @@ void SdNotifier::StartWatchdog() {
       [](uv_timer_t* h) noexcept {
         auto* self = OwnerOf<SdNotifier>(h);
         if (self == nullptr) return;
-        try {
-          self->Send("WATCHDOG=1");
-        } catch (...) {
-        }
+        GuardCallback("sd_notify: watchdog", [self] { self->Send("WATCHDOG=1"); });
       },
       period, period);
   Send("WATCHDOG=1");

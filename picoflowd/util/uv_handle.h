@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "picoflowd/util/callback_guard.h"
+
 namespace picoflow {
 
 template <class H>
@@ -57,8 +59,8 @@ Owner* OwnerOf(H* handle) {
 }
 
 /// Starts (or restarts) a one-shot timer that calls `(owner->*Fn)()`, the
-/// owner being the handle's data. The trampoline is noexcept and swallows
-/// what Fn throws: no exception crosses libuv. Nothing happens once the
+/// owner being the handle's data. The trampoline is guarded (GuardCallback):
+/// what Fn throws is reported, never crosses libuv. Nothing happens once the
 /// wrapper is closed.
 template <class Owner, void (Owner::*Fn)()>
 void StartOneShot(UvHandle<uv_timer_t>& timer, std::uint64_t delay_ms) {
@@ -68,10 +70,7 @@ void StartOneShot(UvHandle<uv_timer_t>& timer, std::uint64_t delay_ms) {
       [](uv_timer_t* handle) noexcept {
         auto* owner = OwnerOf<Owner>(handle);
         if (owner == nullptr) return;
-        try {
-          (owner->*Fn)();
-        } catch (...) {
-        }
+        GuardCallback("one-shot timer", [owner] { (owner->*Fn)(); });
       },
       delay_ms, 0);
 }

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "picoflowd/util/callback_guard.h"
+
 namespace picoflow {
 
 CurlMulti::CurlMulti(uv_loop_t* loop, LogFn log_error)
@@ -66,11 +68,7 @@ void CurlMulti::DrainMessages() {
 }
 
 int CurlMulti::SocketCb(CURL*, curl_socket_t s, int what, void* userp, void*) noexcept {
-  try {
-    static_cast<CurlMulti*>(userp)->WatchSocket(s, what);
-  } catch (...) {
-    static_cast<CurlMulti*>(userp)->LogError("curl multi: socket callback failed");
-  }
+  GuardCallback("curl multi: socket", [&] { static_cast<CurlMulti*>(userp)->WatchSocket(s, what); });
   return 0;
 }
 
@@ -87,26 +85,20 @@ int CurlMulti::TimerCb(CURLM*, long timeout_ms, void* userp) noexcept {
 void CurlMulti::OnUvTimer(uv_timer_t* t) noexcept {
   auto* self = OwnerOf<CurlMulti>(t);
   if (self == nullptr) return;
-  try {
-    self->Action(CURL_SOCKET_TIMEOUT, 0);
-  } catch (...) {
-    self->LogError("curl multi: timer callback failed");
-  }
+  GuardCallback("curl multi: timer", [self] { self->Action(CURL_SOCKET_TIMEOUT, 0); });
 }
 
 void CurlMulti::OnUvPoll(uv_poll_t* p, int status, int events) noexcept {
   auto* watch = OwnerOf<Watch>(p);
   if (watch == nullptr) return;
   CurlMulti* self = watch->multi;  // `watch` may be gone after Action
-  try {
+  GuardCallback("curl multi: socket ready", [&] {
     int flags = 0;
     if (status < 0) flags = CURL_CSELECT_ERR;
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
     self->Action(watch->fd, flags);
-  } catch (...) {
-    self->LogError("curl multi: poll callback failed");
-  }
+  });
 }
 
 

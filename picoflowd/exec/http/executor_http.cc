@@ -20,6 +20,7 @@
 #include "common/duration.h"
 #include "common/workflow.h"
 #include "picoflowd/exec/http/curl_multi.h"
+#include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/uv_handle.h"
 
 namespace picoflow {
@@ -99,8 +100,10 @@ class HttpAttempt final : public Attempt, public CurlTransfer {
   /// Sets up and adds the transfer, or arranges a failure report. Throws only
   /// std::bad_alloc.
   void Begin();
-  /// Reports `error` as a failure on a later iteration.
-  void FailLater(std::string error);
+  /// Reports `result` on a later loop iteration (never from inside Start
+  /// or a curl callback).
+  void FinishLater(AttemptResult result);
+  /// Ends the transfer; reports kCancelled on a later loop iteration.
   void Cancel() override;
   /// The transfer ended (from the multi's message queue). May destroy `this`.
   void Done(CURLcode code) override;
@@ -110,7 +113,6 @@ class HttpAttempt final : public Attempt, public CurlTransfer {
   void RemoveEasy();
   void Finish(const AttemptResult& result);
   AttemptResult ResultOf(CURLcode code) const;
-  void ReportLater(AttemptResult result);
 
   static std::size_t WriteCb(char* data, std::size_t size, std::size_t n, void* self) noexcept;
   static std::size_t HeaderCb(char* data, std::size_t size, std::size_t n, void* self) noexcept;
@@ -136,14 +138,14 @@ class HttpAttempt final : public Attempt, public CurlTransfer {
 
 void HttpAttempt::Begin() {
   http_ = spec_.task != nullptr ? std::get_if<HttpConfig>(&spec_.task->config) : nullptr;
-  if (http_ == nullptr) return FailLater("cannot start: not an http task");
+  if (http_ == nullptr) return FinishLater(FailedResult("cannot start: not an http task"));
   easy_ = curl_easy_init();
-  if (easy_ == nullptr) return FailLater("cannot start: curl_easy_init failed");
+  if (easy_ == nullptr) return FinishLater(FailedResult("cannot start: curl_easy_init failed"));
   if (CURLcode rc = Configure(*http_); rc != CURLE_OK) {
-    return FailLater(std::string("cannot start: ") + curl_easy_strerror(rc));
+    return FinishLater(FailedResult(std::string("cannot start: ") + curl_easy_strerror(rc)));
   }
   if (CURLMcode rc = multi_.Add(easy_); rc != CURLM_OK) {
-    return FailLater(std::string("cannot start: ") + curl_multi_strerror(rc));
+    return FinishLater(FailedResult(std::string("cannot start: ") + curl_multi_strerror(rc)));
   }
   added_ = true;
 }
@@ -218,21 +220,15 @@ CURLcode HttpAttempt::Configure(const HttpConfig& http) {
   return rc;
 }
 
-void HttpAttempt::FailLater(std::string error) {
-  AttemptResult r;
-  r.error = std::move(error);
-  ReportLater(std::move(r));
-}
-
 void HttpAttempt::Cancel() {
   if (finished_ || pending_) return;
   AttemptResult r;
   r.status = AttemptStatus::kCancelled;
   r.error = "cancelled";
-  ReportLater(std::move(r));  // Cancel may come from inside a curl callback (OnOutput)
+  FinishLater(std::move(r));  // Cancel may come from inside a curl callback (OnOutput)
 }
 
-void HttpAttempt::ReportLater(AttemptResult result) {
+void HttpAttempt::FinishLater(AttemptResult result) {
   pending_ = std::move(result);
   uv_timer_start(timer_.get(), &TimerCb, 0, 0);
 }
@@ -281,72 +277,60 @@ AttemptResult HttpAttempt::ResultOf(CURLcode code) const {
 
 std::size_t HttpAttempt::WriteCb(char* data, std::size_t size, std::size_t n, void* p) noexcept {
   auto* self = static_cast<HttpAttempt*>(p);
-  try {
-    if (self->pending_) return 0;  // cancelled: abort the transfer now
+  if (self->pending_) return 0;  // cancelled: abort the transfer now
+  const bool ok = GuardCallback("http executor: response body", [&] {
     self->sink_.OnOutput(OutputStream::kStdout, std::string_view(data, size * n));
-    return size * n;
-  } catch (...) {
-    self->multi_.LogError("http executor: output callback failed");
-    return 0;  // aborts the transfer with a write error
-  }
+  });
+  return ok ? size * n : 0;  // 0 aborts the transfer with a write error
 }
 
 // Only the status line of each response goes to stderr: other response
 // headers may carry cookies or tokens.
 std::size_t HttpAttempt::HeaderCb(char* data, std::size_t size, std::size_t n, void* p) noexcept {
   auto* self = static_cast<HttpAttempt*>(p);
-  try {
+  GuardCallback("http executor: response header", [&] {
     std::string_view line(data, size * n);
     if (line.rfind("HTTP/", 0) == 0) {
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
       self->sink_.OnOutput(OutputStream::kStderr, std::string(line) + "\n");
     }
-  } catch (...) {
-    self->multi_.LogError("http executor: header callback failed");
-  }
+  });
   return size * n;
 }
 
 curl_socket_t HttpAttempt::OpenSocketCb(void* p, curlsocktype, curl_sockaddr* addr) noexcept {
   auto* self = static_cast<HttpAttempt*>(p);
-  try {
+  bool blocked = true;  // also if the check could not be made
+  GuardCallback("http executor: checking the address", [&] {
     const sockaddr* sa = &addr->addr;
-    const bool is_private =
-        sa->sa_family == AF_INET
-            ? IsPrivateV4(ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr))
-            : sa->sa_family != AF_INET6 || IsPrivateV6(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
-    if (is_private) {
-      self->blocked_ip_ = IpText(addr);
-      return CURL_SOCKET_BAD;
-    }
-  } catch (...) {
-    return CURL_SOCKET_BAD;
-  }
+    blocked = sa->sa_family == AF_INET
+                  ? IsPrivateV4(ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr))
+                  : sa->sa_family != AF_INET6 ||
+                        IsPrivateV6(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
+    if (blocked) self->blocked_ip_ = IpText(addr);
+  });
+  if (blocked) return CURL_SOCKET_BAD;
   return ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
 int HttpAttempt::PrereqCb(void* p, char* ip, char*, int, int) noexcept {
   auto* self = static_cast<HttpAttempt*>(p);
-  try {
-    if (!IsPrivateIp(ip)) return CURL_PREREQFUNC_OK;
-    self->blocked_ip_ = ip;
-  } catch (...) {
-  }
-  return CURL_PREREQFUNC_ABORT;
+  bool blocked = true;  // also if the check could not be made
+  GuardCallback("http executor: checking the connected address", [&] {
+    blocked = IsPrivateIp(ip);
+    if (blocked) self->blocked_ip_ = ip;
+  });
+  return blocked ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
 void HttpAttempt::TimerCb(uv_timer_t* t) noexcept {
   auto* self = OwnerOf<HttpAttempt>(t);
   if (self == nullptr || self->finished_ || !self->pending_) return;
-  try {
+  GuardCallback("http executor: reporting the end", [self] {
     self->RemoveEasy();  // not inside a curl callback here
     AttemptResult result = *self->pending_;
     self->Finish(result);
-  } catch (const std::exception& e) {
-    self->multi_.LogError(std::string("http executor: timer callback: ") + e.what());
-  } catch (...) {
-    self->multi_.LogError("http executor: timer callback: unknown exception");
-  }
+  });
 }
 
 }  // namespace
@@ -361,7 +345,7 @@ std::unique_ptr<Attempt> HttpExecutor::Start(const AttemptSpec& spec, AttemptSin
   try {
     attempt->Begin();
   } catch (const std::exception& e) {
-    attempt->FailLater(std::string("cannot start: ") + e.what());
+    attempt->FinishLater(FailedResult(std::string("cannot start: ") + e.what()));
   }
   return attempt;
 }

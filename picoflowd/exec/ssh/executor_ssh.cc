@@ -23,6 +23,7 @@
 
 #include "common/duration.h"
 #include "common/workflow.h"
+#include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/uv_handle.h"
 
 namespace picoflow {
@@ -105,8 +106,9 @@ class SshAttempt final : public Attempt {
 
   /// Validates the task and starts resolving. Throws only std::bad_alloc.
   void Begin();
-  /// Reports `result` on a later iteration.
-  void ReportLater(AttemptResult result);
+  /// Reports `result` on a later loop iteration (never from inside Start
+  /// or a sink callback).
+  void FinishLater(AttemptResult result);
   void Cancel() override;
   /// Start has returned: failures are reported at once from now on.
   void Started() { starting_ = false; }
@@ -227,11 +229,7 @@ void SshAttempt::ResolvedCb(uv_getaddrinfo_t* req, int status, addrinfo* res) no
     return;
   }
   self->resolve_ = nullptr;
-  try {
-    self->OnResolved(status, res);
-  } catch (...) {
-    self->log_("ssh executor: resolve callback failed");
-  }
+  GuardCallback("ssh executor: resolving the host", [&] { self->OnResolved(status, res); });
 }
 
 void SshAttempt::OnResolved(int status, addrinfo* res) {
@@ -289,18 +287,14 @@ void SshAttempt::OnConnectReady() {
 void SshAttempt::PollCb(uv_poll_t* poll, int status, int) noexcept {
   auto* self = OwnerOf<SshAttempt>(poll);
   if (self == nullptr || self->finished_) return;
-  try {
+  GuardCallback("ssh executor: socket ready", [&] {
     if (self->phase_ == Phase::kConnect) {
       if (status < 0) self->connect_error_ = uv_strerror(status);
       self->OnConnectReady();
     } else {
       self->Drive();
     }
-  } catch (const std::exception& e) {
-    self->log_((std::string("ssh executor: ") + e.what()).c_str());
-  } catch (...) {
-    self->log_("ssh executor: poll callback failed");
-  }
+  });
 }
 
 // Steps the session as far as it goes without blocking.
@@ -542,11 +536,11 @@ void SshAttempt::Fail(std::string error, AttemptStatus status) {
   AttemptResult r;
   r.status = status;
   r.error = std::move(error);
-  if (starting_) return ReportLater(std::move(r));  // never from inside Start
+  if (starting_) return FinishLater(std::move(r));  // never from inside Start
   Finish(r);
 }
 
-void SshAttempt::ReportLater(AttemptResult result) {
+void SshAttempt::FinishLater(AttemptResult result) {
   if (finished_ || pending_) return;
   pending_ = std::move(result);
   StartOneShot<SshAttempt, &SshAttempt::OnReport>(report_, 0);
@@ -567,7 +561,7 @@ void SshAttempt::Cancel() {
   AttemptResult r;
   r.status = AttemptStatus::kCancelled;
   r.error = "cancelled";
-  ReportLater(std::move(r));  // Cancel may come from inside OnOutput
+  FinishLater(std::move(r));  // Cancel may come from inside OnOutput
 }
 
 void SshAttempt::OnConnectTimeout() {
@@ -654,8 +648,7 @@ std::unique_ptr<Attempt> SshExecutor::Start(const AttemptSpec& spec, AttemptSink
     attempt->Begin();
     attempt->Started();
   } catch (const std::exception& e) {
-    attempt->ReportLater(AttemptResult{AttemptStatus::kFailed, std::nullopt, std::nullopt,
-                                       std::string("cannot start: ") + e.what()});
+    attempt->FinishLater(FailedResult(std::string("cannot start: ") + e.what()));
     attempt->Started();
   }
   return attempt;
