@@ -23,7 +23,7 @@ using std::chrono::seconds;
 using LocalSeconds = date::local_seconds;
 using Mask = std::uint64_t;
 
-// How far NextAfter looks before giving up (DESIGN.md: nothing within 5 years).
+// How far NextAfter looks before giving up (docs/cron.md: nothing within 5 years).
 constexpr seconds kHorizon = std::chrono::duration_cast<seconds>(date::years{5});
 
 constexpr std::array<std::string_view, 12> kMonthNames = {
@@ -248,7 +248,7 @@ int DaysInMonth(int year, int month) {
   return static_cast<int>(static_cast<unsigned>(ymd.day()));
 }
 
-// The instant a matching local time fires at (DESIGN.md DST policy): a local
+// The instant a matching local time fires at (docs/cron.md, "Daylight saving time"): a local
 // time in a spring-forward gap fires at the end of the gap, a repeated one at
 // its first occurrence.
 SysSeconds FireInstant(const date::local_info& info, LocalSeconds local) {

@@ -1,6 +1,6 @@
 #pragma once
 // CronExpr: a parsed cron expression and the computation of its next fire time
-// in an IANA time zone (Vixie/cronie semantics, DESIGN.md "Scheduling").
+// in an IANA time zone (Vixie/cronie semantics, docs/cron.md).
 
 #include <bitset>
 #include <chrono>

@@ -19,7 +19,7 @@ namespace picoflow {
 
 using Seconds = std::chrono::seconds;
 
-/// Limits from DESIGN.md.
+/// Limits (docs/workflow-format.md, "YAML subset and limits").
 inline constexpr std::size_t kMaxWorkflowFileBytes = 1024 * 1024;
 inline constexpr std::size_t kMaxTasks = 10000;
 inline constexpr int kMaxNameLength = 64;

@@ -1,6 +1,7 @@
 #pragma once
 // Command: one picoflowctl subcommand. Each registers its CLI11 subcommand and
-// options, and runs once parsed. Exit codes are the contract of STYLE.md.
+// options, and runs once parsed. Exit codes are the contract in README.md
+// and man/picoflowctl.1.
 
 #include <memory>
 #include <string>

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""The backup workflow of DESIGN.md, end to end through a real picoflowd.
+"""The backup workflow of docs/workflow-format.md, end to end through a real picoflowd.
 
 Starts, all on loopback and in one temp dir: Debian's sshd with generated host
 and user keys, the test HTTP server (tests/http_test_server.py), and picoflowd.
-Submits DESIGN.md's backup workflow with its hosts pointed at them (health
+Submits that backup workflow with its hosts pointed at them (health
 check over http, pg_dump stand-in over ssh, verification with the ssh CLI),
 runs it with `picoflowctl run --wait`, and checks every task succeeded and
 the "backup" file exists. Everything started is killed by pid at the end.
@@ -92,7 +92,7 @@ def main():
         wait_until(lambda: subprocess.run(ctl + ["daemon", "version"], capture_output=True).returncode == 0,
                    "picoflowd")
 
-        # DESIGN.md's backup workflow, hosts pointed at the test servers.
+        # docs/workflow-format.md's backup workflow, hosts pointed at the test servers.
         ssh_cli = (f"ssh -p {ssh_port} -i {d}/user_key -o UserKnownHostsFile={d}/known_hosts "
                    f"-o StrictHostKeyChecking=yes -o BatchMode=yes")
         user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True,

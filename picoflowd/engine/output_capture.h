@@ -11,7 +11,7 @@ namespace picoflow {
 
 class OutputCapture {
  public:
-  /// `cap`: bytes kept per stream (DESIGN.md default: 1 MiB).
+  /// `cap`: bytes kept per stream (the daemon's output_cap, default 1 MiB: docs/operations.md).
   explicit OutputCapture(std::uint64_t cap) : cap_(cap) {}
 
   /// Takes a chunk; returns the part that was kept (for live followers).
