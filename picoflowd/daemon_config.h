@@ -1,6 +1,7 @@
 #pragma once
-// DaemonConfig: everything picoflowd is told at start, from flags (and later
-// a config file). The core takes every path from here, never hard-coded.
+// DaemonConfig: everything picoflowd is told at start, from flags and the
+// config file (each setting's flag, key and bounds are a row of the table in
+// daemon_settings.cc). The core takes every path from here, never hard-coded.
 
 #include <chrono>
 #include <cstdint>
@@ -12,6 +13,7 @@
 
 namespace picoflow {
 
+/// The daemon's settings, each with its default.
 struct DaemonConfig {
   std::string socket_path;
   std::string state_dir;

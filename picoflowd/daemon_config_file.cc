@@ -6,19 +6,18 @@
 #include <cstdlib>
 #include <span>
 
-#include "common/duration.h"
 #include "common/workflow_fields.h"
 #include "common/workflow_load.h"
 #include "common/yaml_tree.h"
 
 namespace picoflow {
 
-const std::vector<std::string_view> kDaemonConfigKeys = {
-    "socket",    "state_dir",  "workflows_dir", "workflows",  "log_level",
-    "log_format", "read_group", "sync_full",     "output_cap", "shutdown_grace",
-    "retention_max_runs", "retention_max_age", "retention_max_output_bytes",
-    "metrics_listen",
-};
+const std::vector<std::string_view> kDaemonConfigKeys = [] {
+  // The table is constant-initialised, so it is complete before this runs.
+  std::vector<std::string_view> keys;
+  for (const DaemonSetting& s : DaemonSettings()) keys.push_back(s.key);
+  return keys;
+}();
 
 namespace {
 
@@ -51,59 +50,13 @@ std::string Join(const Diagnostics& diagnostics) {
   return out;
 }
 
-// One entry of the root map into `out`.
+// One entry of the root map into `out`; unknown keys were reported by CheckKeys.
 void ReadKey(FieldReader& reader, const YamlNode& key, const YamlNode& v, DaemonConfigFile& out) {
-  static const std::string kNoPrefix;
-  const Where w{kNoPrefix, key.text};
-  const std::string& k = key.text;
-  if (k == "socket") {
-    out.socket = reader.Text(v, w);
-  } else if (k == "state_dir") {
-    out.state_dir = reader.Text(v, w);
-  } else if (k == "workflows_dir") {
-    out.workflows_dir = reader.Text(v, w);
-  } else if (k == "workflows") {
-    std::vector<std::string> files;
-    if (!v.IsNull() && reader.TextList(v, w, false, files)) out.workflows = std::move(files);
-  } else if (k == "log_level") {
-    out.log_level = reader.Text(v, w);
-    static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error"};
-    if (out.log_level && std::find(std::begin(kLevels), std::end(kLevels), *out.log_level) ==
-                             std::end(kLevels)) {
-      reader.Report(v.pos, "'log_level' must be one of trace, debug, info, warn, error, got '" +
-                               *out.log_level + "'" + DidYouMean(ClosestMatch(*out.log_level, kLevels)));
-    }
-  } else if (k == "log_format") {
-    if (auto text = reader.Text(v, w)) {
-      out.log_format = ParseLogFormat(*text);
-      if (!out.log_format) {
-        reader.Report(v.pos, "'log_format' must be text or json, got '" + *text + "'");
-      }
-    }
-  } else if (k == "read_group") {
-    out.read_group = reader.Text(v, w);
-  } else if (k == "sync_full") {
-    out.sync_full = reader.Bool(v, w);
-  } else if (k == "output_cap") {
-    if (auto n = reader.Int(v, w, 0, std::int64_t{1} << 30)) {
-      out.output_cap = static_cast<std::uint64_t>(*n);
-    }
-  } else if (k == "metrics_listen") {
-    out.metrics_listen = reader.Text(v, w);
-  } else if (k == "retention_max_runs") {
-    out.retention_max_runs = reader.Int(v, w, 0, 10'000'000);
-  } else if (k == "retention_max_age") {
-    out.retention_max_age = reader.Duration(v, w, std::chrono::seconds(0));
-  } else if (k == "retention_max_output_bytes") {
-    if (auto n = reader.Int(v, w, 0, std::int64_t{1} << 50)) {
-      out.retention_max_output_bytes = static_cast<std::uint64_t>(*n);
-    }
-  } else if (k == "shutdown_grace") {
-    out.shutdown_grace = reader.Duration(v, w, std::chrono::seconds(0));
-    if (out.shutdown_grace && *out.shutdown_grace > std::chrono::hours(1)) {
-      reader.Report(v.pos, "'shutdown_grace' must be at most 1h, got " +
-                               FormatDuration(*out.shutdown_grace));
-    }
+  const DaemonSetting* setting = FindSettingByKey(key.text);
+  if (setting == nullptr) return;
+  if (std::optional<SettingValue> value = ReadSettingValue(reader, *setting, v, setting->key)) {
+    setting->access.store(out.config, *value);
+    out.set.push_back(setting);
   }
 }
 
@@ -156,28 +109,15 @@ std::string DefaultDaemonConfigFile(bool system) {
   return stat(path.c_str(), &st) == 0 ? path : "";
 }
 
+bool DaemonConfigFile::Sets(std::string_view key) const {
+  return std::any_of(set.begin(), set.end(), [key](const DaemonSetting* s) { return s->key == key; });
+}
+
 void ApplyDaemonConfigFile(const DaemonConfigFile& file,
                            const std::function<bool(std::string_view flag)>& flag_given,
                            DaemonConfig& config) {
-  auto set = [&](const auto& value, std::string_view flag, auto& target) {
-    if (value && !flag_given(flag)) target = *value;
-  };
-  set(file.socket, "--socket", config.socket_path);
-  set(file.state_dir, "--state-dir", config.state_dir);
-  set(file.workflows_dir, "--workflows-dir", config.workflows_dir);
-  set(file.workflows, "files", config.files);
-  set(file.log_level, "--log-level", config.log_level);
-  set(file.log_format, "--log-format", config.log_format);
-  set(file.read_group, "--read-group", config.read_group);
-  set(file.sync_full, "--sync-full", config.synchronous_full);
-  set(file.output_cap, "--output-cap", config.output_cap);
-  set(file.metrics_listen, "--metrics-listen", config.metrics_listen);
-  set(file.retention_max_runs, "--retention-max-runs", config.retention_max_runs);
-  set(file.retention_max_age, "--retention-max-age", config.retention_max_age);
-  set(file.retention_max_output_bytes, "--retention-max-output-bytes",
-      config.retention_max_output_bytes);
-  if (file.shutdown_grace && !flag_given("--shutdown-grace")) {
-    config.shutdown_grace = std::chrono::duration_cast<std::chrono::milliseconds>(*file.shutdown_grace);
+  for (const DaemonSetting* setting : file.set) {
+    if (!flag_given(setting->flag)) setting->access.copy(config, file.config);
   }
 }
 

@@ -1,13 +1,11 @@
 #pragma once
 // DaemonConfigFile: picoflowd.yaml, the daemon's configuration file. One key
-// per command-line flag; a flag given on the command line wins over the
-// file. Parsed with the workflow loader's YAML tree and field readers, so
-// mistakes are reported as `FILE:LINE:COL: message (did you mean ...)`.
+// per setting of the table in daemon_settings.h, read as its command-line
+// flag is; a flag given on the command line wins over the file. Parsed with
+// the workflow loader's YAML tree and field readers, so mistakes are reported
+// as `FILE:LINE:COL: message (did you mean ...)`.
 
-#include <chrono>
-#include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,28 +13,22 @@
 #include "common/diagnostic.h"
 #include "common/result.h"
 #include "picoflowd/daemon_config.h"
+#include "picoflowd/daemon_settings.h"
 
 namespace picoflow {
 
-/// The keys a file sets; an absent key (or one with no value) is nullopt.
+/// What a file sets: DaemonConfig's defaults with every key the file gives
+/// stored in, and which settings those were (a key with no value sets nothing).
 struct DaemonConfigFile {
-  std::optional<std::string> socket;
-  std::optional<std::string> state_dir;
-  std::optional<std::string> workflows_dir;
-  std::optional<std::vector<std::string>> workflows;  ///< like the FILES arguments
-  std::optional<std::string> log_level;               ///< trace debug info warn error
-  std::optional<LogFormat> log_format;
-  std::optional<std::string> read_group;
-  std::optional<bool> sync_full;
-  std::optional<std::uint64_t> output_cap;                ///< bytes, at most 1 GiB
-  std::optional<std::chrono::seconds> shutdown_grace;     ///< at most 1h
-  std::optional<std::int64_t> retention_max_runs;         ///< 0..10,000,000; 0: no limit
-  std::optional<std::chrono::seconds> retention_max_age;  ///< 0: no limit
-  std::optional<std::uint64_t> retention_max_output_bytes;  ///< 0: no cap
-  std::optional<std::string> metrics_listen;              ///< ADDR:PORT
+  DaemonConfig config;
+  std::vector<const DaemonSetting*> set;  ///< in file order
+
+  /// True if the file gives a value for `key` (`state_dir`).
+  bool Sets(std::string_view key) const;
 };
 
-/// Every key the file accepts, in the order the shipped file lists them.
+/// Every key the file accepts, in the order the shipped file lists them: the
+/// keys of DaemonSettings().
 extern const std::vector<std::string_view> kDaemonConfigKeys;
 
 /// Parses the text of a config file; `label` names it in messages. A file

@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
-#include "common/duration.h"
 #include "common/paths.h"
 #include "picoflowd/daemon.h"
 #include "picoflowd/daemon_config_file.h"
+#include "picoflowd/daemon_settings.h"
 #include "picoflowd/util/logging.h"
 
 namespace {
@@ -28,6 +30,67 @@ void EnsureStdioOpen() {
   }
 }
 
+// What the command line gave for one setting; CLI11 writes into it.
+struct FlagInput {
+  CLI::Option* option = nullptr;
+  std::string text;
+  bool on = false;
+  std::vector<std::string> list;
+};
+
+// Registers a flag (or the FILE arguments) per row of the settings table.
+// The text is kept as given and read by StoreFlags, as the config file reads
+// the key (docs/operations.md, "The config file").
+std::vector<FlagInput> AddSettingFlags(CLI::App& app) {
+  const auto settings = picoflow::DaemonSettings();
+  std::vector<FlagInput> inputs(settings.size());  // never resized: CLI11 keeps pointers
+  for (std::size_t i = 0; i < settings.size(); ++i) {
+    const picoflow::DaemonSetting& s = settings[i];
+    const std::string name(s.flag);
+    std::string help(s.help);
+    if (std::string values = picoflow::DescribeSettingValues(s); !values.empty()) {
+      help += " [" + values + "]";
+    }
+    FlagInput& in = inputs[i];
+    switch (s.type.kind) {
+      case picoflow::SettingKind::kBool:
+        in.option = app.add_flag(name, in.on, help);
+        break;
+      case picoflow::SettingKind::kFiles:
+        in.option = app.add_option(name, in.list, help)->type_name(std::string(s.value_name));
+        break;
+      default:
+        in.option = app.add_option(name, in.text, help)->type_name(std::string(s.value_name));
+        break;
+    }
+  }
+  return inputs;
+}
+
+// Stores every setting given on the command line into `config`. Prints one
+// line per bad value and returns false if there was any.
+bool StoreFlags(const std::vector<FlagInput>& inputs, picoflow::DaemonConfig& config) {
+  using picoflow::SettingKind;
+  const auto settings = picoflow::DaemonSettings();
+  bool ok = true;
+  for (std::size_t i = 0; i < settings.size(); ++i) {
+    const picoflow::DaemonSetting& s = settings[i];
+    const FlagInput& in = inputs[i];
+    if (in.option->count() == 0) continue;
+    if (s.type.kind == SettingKind::kBool) {
+      s.access.store(config, in.on);
+    } else if (s.type.kind == SettingKind::kFiles) {
+      s.access.store(config, in.list);
+    } else if (auto value = picoflow::ParseSettingFlag(s, in.text); value.ok()) {
+      s.access.store(config, *value);
+    } else {
+      std::fprintf(stderr, "picoflowd: %s\n", value.error().message.c_str());
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -39,50 +102,19 @@ int main(int argc, char** argv) {
   bool system = false;
   std::string once;
   std::string config_file;
-  std::string log_format = "text";
-  double shutdown_grace_s = 10;
-  std::string retention_max_age;
   app.add_option("--config", config_file,
-                 "Daemon config file (YAML; flags override it; '' reads none)");
-  app.add_option("files", config.files, "Workflow files to load at start (and on reload)");
+                 "Daemon config file (YAML; flags override it; '' reads none)")
+      ->type_name("PATH");
   app.add_flag("--system", system, "System mode: /run/picoflow, /var/lib/picoflow, /etc/picoflow");
-  app.add_option("--socket", config.socket_path, "Control socket path");
-  app.add_option("--state-dir", config.state_dir, "Directory of the SQLite database");
-  app.add_option("--workflows-dir", config.workflows_dir, "Directory of *.yaml workflows");
-  app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
-  app.add_option("--once", once, "Run this workflow file once in the foreground and exit");
-  app.add_option("--read-group", config.read_group, "Group whose members may use read-only methods");
-  app.add_flag("--sync-full", config.synchronous_full, "SQLite synchronous=FULL (fsync every commit)");
-  app.add_option("--output-cap", config.output_cap, "Bytes of output kept per task attempt and stream")
-      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
-  app.add_option("--shutdown-grace", shutdown_grace_s, "Seconds runs get to stop on SIGTERM")
-      ->check(CLI::Range(0.0, 3600.0));
-  app.add_option("--metrics-listen", config.metrics_listen,
-                 "Serve Prometheus /metrics and /healthz on ADDR:PORT (off unless given)");
-  app.add_option("--retention-max-runs", config.retention_max_runs,
-                 "Runs kept per workflow (0: no limit; a workflow's retention: wins)")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{10'000'000}));
-  app.add_option("--retention-max-age", retention_max_age,
-                 "Runs created longer ago are deleted, e.g. 30d (0: no limit)");
-  app.add_option("--retention-max-output-bytes", config.retention_max_output_bytes,
-                 "Cap of all stored task output; the oldest goes first (0: no cap)");
+  app.add_option("--once", once, "Run this workflow file once in the foreground and exit")
+      ->type_name("FILE");
+  const std::vector<FlagInput> setting_flags = AddSettingFlags(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  config.log_format = *ParseLogFormat(log_format);
-  if (!retention_max_age.empty()) {
-    auto age = ParseDuration(retention_max_age);
-    if (!age.ok()) {
-      std::fprintf(stderr, "picoflowd: --retention-max-age: %s\n", age.error().message.c_str());
-      return 2;
-    }
-    config.retention_max_age = *age;
-  }
-  config.shutdown_grace = std::chrono::milliseconds(static_cast<long long>(shutdown_grace_s * 1000));
+  if (!StoreFlags(setting_flags, config)) return 2;
   // The config file fills in what no flag set. --once reads one only if asked.
   if (app.count("--config") == 0 && once.empty()) config_file = DefaultDaemonConfigFile(system);
   if (!config_file.empty()) {

@@ -44,24 +44,24 @@ sync_full: true
 output_cap: 4096
 shutdown_grace: 1m30s
 )");
-  CHECK(f.socket == "/run/x/picoflowd.sock");
-  CHECK(f.state_dir == "/var/lib/x");
-  CHECK(f.workflows_dir == "/etc/x/workflows");
-  CHECK(f.workflows == std::vector<std::string>{"/srv/a.yaml", "/srv/b.yaml"});
-  CHECK(f.log_level == "debug");
-  CHECK(f.log_format == LogFormat::kJson);
-  CHECK(f.read_group == "adm");
-  CHECK(f.sync_full == true);
-  CHECK(f.output_cap == 4096u);
-  CHECK(f.shutdown_grace == 90s);
+  CHECK(f.config.socket_path == "/run/x/picoflowd.sock");
+  CHECK(f.config.state_dir == "/var/lib/x");
+  CHECK(f.config.workflows_dir == "/etc/x/workflows");
+  CHECK(f.config.files == std::vector<std::string>{"/srv/a.yaml", "/srv/b.yaml"});
+  CHECK(f.config.log_level == "debug");
+  CHECK(f.config.log_format == LogFormat::kJson);
+  CHECK(f.config.read_group == "adm");
+  CHECK(f.config.synchronous_full == true);
+  CHECK(f.config.output_cap == 4096u);
+  CHECK(f.config.shutdown_grace == 90s);
 }
 
 TEST_CASE("a file of only comments, an empty file and keys without values set nothing") {
   for (std::string_view text : {"", "# nothing\n\n   # here either\n", "---\n", "socket:\nsync_full:\n"}) {
     const DaemonConfigFile f = Ok(text);
-    CHECK_FALSE(f.socket.has_value());
-    CHECK_FALSE(f.sync_full.has_value());
-    CHECK_FALSE(f.shutdown_grace.has_value());
+    CHECK_FALSE(f.Sets("socket"));
+    CHECK_FALSE(f.Sets("sync_full"));
+    CHECK_FALSE(f.Sets("shutdown_grace"));
   }
 }
 

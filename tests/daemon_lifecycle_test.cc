@@ -260,8 +260,11 @@ tasks:
 }
 
 TEST_CASE("SIGTERM with a task that ignores TERM exits within --shutdown-grace") {
+  std::string grace;
+  SUBCASE("given in seconds") { grace = "1"; }
+  SUBCASE("given as a duration, as the config key takes it") { grace = "1s"; }
   DaemonHarness h;
-  REQUIRE(h.Start({"--shutdown-grace", "1"}).ok());
+  REQUIRE(h.Start({"--shutdown-grace", grace}).ok());
   // kill_grace far beyond the daemon's grace: only the hard stop can end it.
   const auto id = h.StartRun(R"(
 name: stubborn
