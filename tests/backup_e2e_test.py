@@ -29,7 +29,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_until(pred, what, limit=20.0):
+def wait_until(pred, what, limit=60.0):  # the limit only ends a hang
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if pred():

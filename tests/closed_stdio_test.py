@@ -20,6 +20,9 @@ import time
 
 from exec_wrapper import EMULATED, command
 
+# Every wait's deadline: it only ends a hang, and asserts no speed.
+TIMEOUT_S = 60
+
 WORKFLOW = """name: stdio
 tasks:
   - name: speak
@@ -47,7 +50,7 @@ def main(picoflowd, picoflowctl):
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=close_stdio)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + TIMEOUT_S
         while subprocess.run(ctl + ['daemon', 'version'], capture_output=True).returncode != 0:
             if daemon.poll() is not None or time.monotonic() > deadline:
                 print('picoflowd did not come up with its stdio closed', file=sys.stderr)
@@ -58,10 +61,10 @@ def main(picoflowd, picoflowctl):
             f.write(WORKFLOW)
         for _ in range(3):  # several runs: several pipes, log lines, store writes
             subprocess.run(ctl + ['run', path, '--wait'], check=True, capture_output=True,
-                           timeout=30)
+                           timeout=TIMEOUT_S)
         # `logs` prints a task's stdout lines as "TASK | LINE", stderr as "TASK ! LINE".
         out = subprocess.run(ctl + ['logs', 'stdio'], check=True, capture_output=True,
-                             text=True, timeout=30).stdout
+                             text=True, timeout=TIMEOUT_S).stdout
         if sorted(out.splitlines()) != ['speak ! err', 'speak | out']:
             print(f'captured output of the last run: {out!r}', file=sys.stderr)
             return 1
@@ -81,7 +84,7 @@ def main(picoflowd, picoflowctl):
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:
-            daemon.wait(timeout=20)
+            daemon.wait(timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait()

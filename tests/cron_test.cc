@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/test_util.h"
+
 namespace picoflow {
 namespace {
 
@@ -414,25 +416,31 @@ TEST_CASE("zones resolve by IANA name and an unknown one is a not-found error") 
   CHECK_FALSE(FindZone("europe/berlin").ok());
 }
 
-TEST_CASE("a next-fire computation takes microseconds, also when nothing fires") {
-  const std::vector<std::string> texts = {"*/5 * * * *", "0 0 29 2 *", "30 2 * * *",
-                                          "0 0 13 * FRI", "0 0 */40 1 MON", "*/30 * * * * *"};
-  std::vector<CronExpr> exprs;
-  for (const std::string& text : texts) exprs.push_back(MustParse(text));
+// What it costs in absolute terms is for a benchmark; a test only compares
+// it with a calibration measured the same way in the same process.
+TEST_CASE("a next-fire computation costs about what one a minute ahead costs, also when nothing fires for years") {
   const date::time_zone* zone = Zone("Europe/Berlin");
   constexpr int kRounds = 2000;
-  SysSeconds after = At("2024-01-01 00:00:00 +0000");
-  const auto begin = std::chrono::steady_clock::now();
-  for (int i = 0; i < kRounds; ++i) {
-    for (const CronExpr& expr : exprs) (void)expr.NextAfter(after, zone);
-    after += std::chrono::hours{7};
+  // kRounds calls, 7 h apart, the least of three passes (test::FastestMs).
+  const auto cost = [&](const CronExpr& expr) {
+    return test::FastestMs([&] {
+      SysSeconds after = At("2024-01-01 00:00:00 +0000");
+      for (int i = 0; i < kRounds; ++i) {
+        (void)expr.NextAfter(after, zone);
+        after += std::chrono::hours{7};
+      }
+    });
+  };
+  // The calibration: the next fire is always within a minute.
+  const double minute_ahead = cost(MustParse("* * * * *"));
+  // Stepping minute by minute (or day by day) to a fire years ahead would
+  // cost thousands of times as much; a correct search costs a few times.
+  for (const std::string text : {"*/5 * * * *", "0 0 29 2 *", "30 2 * * *", "0 0 13 * FRI",
+                                 "0 0 */40 1 MON", "*/30 * * * * *"}) {
+    const double ms = cost(MustParse(text));
+    INFO(text << ": " << ms << " ms for " << kRounds << " calls; '* * * * *': " << minute_ahead << " ms");
+    CHECK(ms < 100 * minute_ahead);
   }
-  const auto elapsed = std::chrono::steady_clock::now() - begin;
-  const double micros =
-      std::chrono::duration<double, std::micro>(elapsed).count() / (kRounds * exprs.size());
-  MESSAGE("average NextAfter: " << micros << " us");
-  // The budget is 20 us typical; the bound leaves room for a loaded machine.
-  CHECK(micros < 200.0);
 }
 
 }  // namespace

@@ -181,7 +181,7 @@ tasks:
   const ProcessResult cancel = h.RunCtl({"cancel", std::to_string(id)});
   CHECK(cancel.code == 0);
   CHECK_MESSAGE(Contains(cancel.out, "cancelling run " + std::to_string(id)), cancel.out);
-  CHECK(h.WaitRun(id, 10s)["status"] == "cancelled");
+  CHECK(h.WaitRun(id)["status"] == "cancelled");
   const ProcessResult again = h.RunCtl({"cancel", std::to_string(id)});
   CHECK(again.code == 1);
   CHECK_MESSAGE(Contains(again.err, "is not running"), again.err);
@@ -239,7 +239,7 @@ TEST_CASE("an unreachable daemon makes picoflowctl exit 3 naming the socket") {
   DaemonHarness h;  // no daemon started
   for (const std::string& socket : {h.Path("nobody-here.sock"), h.Path("missing-dir/s.sock")}) {
     CAPTURE(socket);
-    const ProcessResult r = h.RunProgram(PicoflowctlPath(), {"--socket", socket, "status"}, 10s);
+    const ProcessResult r = h.RunProgram(PicoflowctlPath(), {"--socket", socket, "status"});
     CHECK(r.code == 3);
     CHECK_MESSAGE(Contains(r.err, socket), r.err);
     CHECK_MESSAGE(Contains(r.err, "picoflowd --socket"), r.err);
@@ -247,7 +247,7 @@ TEST_CASE("an unreachable daemon makes picoflowctl exit 3 naming the socket") {
   // A daemon that went away: its stale socket file refuses connections.
   REQUIRE(h.Start().ok());
   h.Kill9();
-  const ProcessResult stale = h.RunCtl({"daemon", "status"}, 10s);
+  const ProcessResult stale = h.RunCtl({"daemon", "status"});
   CHECK(stale.code == 3);
   CHECK_MESSAGE(Contains(stale.err, h.socket()), stale.err);
 }
@@ -271,7 +271,7 @@ TEST_CASE("usage errors make picoflowctl exit 2") {
     std::string joined;
     for (const auto& a : args) joined += a + " ";
     CAPTURE(joined);
-    const ProcessResult r = h.RunCtl(args, 10s);
+    const ProcessResult r = h.RunCtl(args);
     CHECK(r.code == 2);
     CHECK_FALSE(r.err.empty());
   }

@@ -330,7 +330,7 @@ DaemonHarness::DaemonHarness() {
 DaemonHarness::~DaemonHarness() {
   if (g_test_failed || std::uncaught_exceptions() > 0) DumpLog();
   client_.Close();
-  if (pid_ > 0 && Stop(15s) < 0) Kill9();
+  if (pid_ > 0 && Stop() < 0) Kill9();
   KillLeftovers();
   if (std::getenv("PFIT_KEEP") == nullptr) {
     std::error_code ec;
@@ -369,7 +369,12 @@ Status DaemonHarness::Start(const std::vector<std::string>& extra_args, Millis t
       std::fprintf(stderr, "picoflowd exited during start (%s)\n", dir_.c_str());
       return Err(ErrorCode::kUnavailable, "picoflowd exited during start");
     }
-    if (client_.Connect(socket(), 200ms).ok() && client_.Handshake(1s).ok()) return {};
+    // A daemon that accepts but answers slowly (an emulator, a loaded
+    // machine) gets the rest of the deadline to answer.
+    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    if (client_.Connect(socket(), 200ms).ok() && client_.Handshake(std::max(left, 1000ms)).ok()) {
+      return {};
+    }
     client_.Close();
     std::this_thread::sleep_for(20ms);
   }
@@ -408,7 +413,7 @@ void DaemonHarness::Kill9() {
   client_.Close();
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
-  (void)WaitExit(10s);
+  (void)WaitExit(30s);
   pid_ = -1;
 }
 
@@ -511,7 +516,7 @@ ProcessResult DaemonHarness::RunProgram(const std::string& path,
   auto code = WaitPid(pid, Clock::now() + timeout);
   if (!code) {
     ::kill(pid, SIGKILL);
-    code = WaitPid(pid, Clock::now() + 10s);
+    code = WaitPid(pid, Clock::now() + 30s);
     result.timed_out = true;
     result.code = -1;
   } else {

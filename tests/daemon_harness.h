@@ -26,7 +26,9 @@ using namespace std::chrono_literals;
 using Millis = std::chrono::milliseconds;
 
 /// Polls `predicate` every `interval` until it returns true or `timeout`
-/// passes. Returns the predicate's last value.
+/// passes. Returns the predicate's last value. Every timeout in these tests
+/// only ends a hang: it is far longer than any machine needs, and a wait
+/// that succeeds returns at once.
 bool WaitUntil(const std::function<bool()>& predicate, Millis timeout, Millis interval = 20ms);
 
 /// The outcome of a child program: its exit code (128 + signal if killed,
@@ -111,16 +113,16 @@ class DaemonHarness {
   /// --log-format json` plus `extra_args`, stderr appended to DIR/daemon.log,
   /// and waits (deadline `timeout`) until daemon.version answers. Returns an
   /// Error if the daemon exited or never answered (the log is in log()).
-  Status Start(const std::vector<std::string>& extra_args = {}, Millis timeout = 10s);
+  Status Start(const std::vector<std::string>& extra_args = {}, Millis timeout = 60s);
   /// SIGTERM, then waits up to `timeout` for the exit. Returns the exit code
   /// (128 + signal if killed by one), or -1 if it did not exit in time (it is
   /// SIGKILLed then). Returns 0 if no daemon runs.
-  int Stop(Millis timeout = 15s);
+  int Stop(Millis timeout = 60s);
   /// SIGKILL and reap: a crash, leaving the socket file and running tasks.
   void Kill9();
   /// Stop() then Start() with the same arguments. Returns Start's result, or
   /// an Error if the stop did not exit 0.
-  Status Restart(Millis timeout = 10s);
+  Status Restart(Millis timeout = 60s);
   /// The daemon's pid, or -1.
   pid_t pid() const { return pid_; }
   /// True while the daemon process has not exited (reaps it if it has).
@@ -129,7 +131,7 @@ class DaemonHarness {
   /// Calls a method on the harness's own connection (reconnecting if it
   /// broke). Errors as Client::Call; kUnavailable after `timeout`.
   Result<json> Call(const std::string& method, const json& params = json::object(),
-                    Millis timeout = 20s);
+                    Millis timeout = 60s);
   /// The error object of the last failed Call, if it was an RPC error.
   std::optional<RpcError> last_rpc_error() const { return client_.last_rpc_error(); }
 
@@ -138,20 +140,20 @@ class DaemonHarness {
   std::int64_t StartRun(const std::string& yaml);
   /// Waits for a run to end (run.wait, bounded by `timeout`) and returns it as
   /// run.get does; a null json on timeout or error (with a failed CHECK).
-  json WaitRun(std::int64_t run_id, Millis timeout = 30s);
+  json WaitRun(std::int64_t run_id, Millis timeout = 120s);
   /// run.get; null json on error.
   json GetRun(std::int64_t run_id);
   /// Polls run.get until `predicate(run)` holds; returns the last run.
   json WaitRunState(std::int64_t run_id, const std::function<bool(const json&)>& predicate,
-                    Millis timeout = 15s);
+                    Millis timeout = 60s);
 
   /// Runs picoflowctl `--socket DIR/s.sock ARGS...` (stdin /dev/null),
   /// killed at the deadline.
-  ProcessResult RunCtl(const std::vector<std::string>& args, Millis timeout = 30s);
+  ProcessResult RunCtl(const std::vector<std::string>& args, Millis timeout = 60s);
   /// Runs any program with this harness's environment, optionally as `uid`
   /// (with that account's primary group and no supplementary groups).
   ProcessResult RunProgram(const std::string& path, const std::vector<std::string>& args,
-                           Millis timeout = 30s, std::optional<uid_t> uid = std::nullopt);
+                           Millis timeout = 60s, std::optional<uid_t> uid = std::nullopt);
 
   /// Everything the daemon(s) wrote to stderr so far.
   std::string log() const;

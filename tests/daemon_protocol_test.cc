@@ -21,10 +21,14 @@ bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
+// How long any one client operation may take; like every deadline here, it
+// only ends a hang.
+constexpr Millis kWait = 30s;
+
 /// A raw connection, before any request.
 Client Connected(const DaemonHarness& h) {
   Client c;
-  REQUIRE(c.Connect(h.socket(), 5s).ok());
+  REQUIRE(c.Connect(h.socket(), kWait).ok());
   return c;
 }
 
@@ -44,7 +48,7 @@ int Connections(DaemonHarness& h) {
 /// Connects a raw non-blocking fd, retrying while the listen backlog is full.
 int ConnectRaw(const std::string& socket) {
   int fd = -1;
-  WaitUntil([&] { return (fd = ConnectUnixSocket(socket)) >= 0 || fd != -EAGAIN; }, 5s, 1ms);
+  WaitUntil([&] { return (fd = ConnectUnixSocket(socket)) >= 0 || fd != -EAGAIN; }, kWait, 1ms);
   return fd;
 }
 
@@ -81,15 +85,15 @@ TEST_CASE("malformed requests get JSON-RPC errors and the connection keeps servi
   };
   for (const Case& k : cases) {
     CAPTURE(k.line);
-    REQUIRE(c.SendRaw(std::string(k.line) + "\n", 5s).ok());
-    auto line = c.ReadLine(5s);
+    REQUIRE(c.SendRaw(std::string(k.line) + "\n", kWait).ok());
+    auto line = c.ReadLine(kWait);
     REQUIRE(line.ok());
     CHECK_MESSAGE(RpcErrorCodeOf(*line) == static_cast<int>(k.code), *line);
   }
   // A notification (no id) is never answered, even when it is wrong.
-  REQUIRE(c.SendRaw(R"({"jsonrpc":"2.0","method":"no.such"})" "\n", 5s).ok());
+  REQUIRE(c.SendRaw(R"({"jsonrpc":"2.0","method":"no.such"})" "\n", kWait).ok());
   // The same connection still works, and so does everyone else's.
-  auto status = c.Call(method::kDaemonStatus, json::object(), 5s);
+  auto status = c.Call(method::kDaemonStatus, json::object(), kWait);
   REQUIRE(status.ok());
   CHECK((*status)["pid"] == h.pid());
   CHECK(h.Call(method::kDaemonStatus).ok());
@@ -103,18 +107,18 @@ TEST_CASE("a 2 MiB request line is refused, its connection closed, and the daemo
   const std::string line =
       R"({"jsonrpc":"2.0","id":1,"method":"daemon.status","params":{"pad":")" + pad + "\"}}\n";
   // The daemon may close before it has read it all: a broken pipe is fine.
-  const Status sent = c.SendRaw(line, 10s);
+  const Status sent = c.SendRaw(line, kWait);
   CHECK((sent.ok() || sent.error().code == ErrorCode::kIo));
-  auto answer = c.ReadLine(5s);
+  auto answer = c.ReadLine(kWait);
   REQUIRE_MESSAGE(answer.ok(), (answer.ok() ? "" : answer.error().message));
   CHECK(RpcErrorCodeOf(*answer) == static_cast<int>(RpcCode::kInvalidRequest));
   CHECK(Contains(*answer, "longer than"));
   // Then the connection ends.
-  auto eof = c.ReadLine(5s);
+  auto eof = c.ReadLine(kWait);
   REQUIRE_FALSE(eof.ok());
   CHECK(eof.error().code == ErrorCode::kIo);
   CHECK(h.Call(method::kDaemonStatus).ok());
-  CHECK(WaitUntil([&] { return Connections(h) == 1; }, 5s));
+  CHECK(WaitUntil([&] { return Connections(h) == 1; }, 60s));
 }
 
 TEST_CASE("half a request line and a disconnect leave the daemon serving") {
@@ -122,20 +126,20 @@ TEST_CASE("half a request line and a disconnect leave the daemon serving") {
   REQUIRE(h.Start().ok());
   for (int i = 0; i < 20; ++i) {
     Client c = Connected(h);
-    REQUIRE(c.SendRaw(R"({"jsonrpc":"2.0","id":1,"meth)", 5s).ok());
+    REQUIRE(c.SendRaw(R"({"jsonrpc":"2.0","id":1,"meth)", kWait).ok());
     c.Close();
   }
   // A complete request followed by half of the next: the first is answered.
   Client c = Connected(h);
   REQUIRE(c.SendRaw(R"({"jsonrpc":"2.0","id":1,"method":"daemon.version"})" "\n"
-                    R"({"jsonrpc":"2.0","id":2,"method":"daemon.st)", 5s).ok());
-  auto first = c.ReadLine(5s);
+                    R"({"jsonrpc":"2.0","id":2,"method":"daemon.st)", kWait).ok());
+  auto first = c.ReadLine(kWait);
   REQUIRE(first.ok());
   CHECK(json::parse(*first)["result"]["protocol"] == kProtocolVersion);
   c.Close();
   auto status = h.Call(method::kDaemonStatus);
   REQUIRE(status.ok());
-  CHECK(WaitUntil([&] { return Connections(h) == 1; }, 5s));
+  CHECK(WaitUntil([&] { return Connections(h) == 1; }, 60s));
 }
 
 TEST_CASE("1,000 connections opened and dropped, some past the limit, leave the daemon serving") {
@@ -173,7 +177,7 @@ TEST_CASE("1,000 connections opened and dropped, some past the limit, leave the 
           }
           return refused >= expect_refused;
         },
-        5s);
+        60s);
     CHECK(refused == expect_refused);
     // Half send a request without reading the answer, then all drop.
     for (std::size_t i = 0; i < fds.size(); i += 2) {
@@ -181,7 +185,7 @@ TEST_CASE("1,000 connections opened and dropped, some past the limit, leave the 
       (void)::send(fds[i], req.data(), req.size(), MSG_NOSIGNAL);
     }
     for (int fd : fds) ::close(fd);
-    CHECK(WaitUntil([&] { return Connections(h) == 1; }, 5s));
+    CHECK(WaitUntil([&] { return Connections(h) == 1; }, 60s));
   }
   CHECK(total == 1000);
   auto status = h.Call(method::kDaemonStatus);
@@ -202,19 +206,16 @@ TEST_CASE("a client that sends requests but never reads cannot stall or bloat th
   int sent_batches = 0;
   Status last;
   for (; sent_batches < 60; ++sent_batches) {
-    last = greedy.SendRaw(batch, 2s);
+    last = greedy.SendRaw(batch, kWait);
     if (!last.ok()) break;
-    // Everyone else is still served promptly meanwhile.
-    if (sent_batches % 10 == 0) {
-      const auto t0 = std::chrono::steady_clock::now();
-      REQUIRE(h.Call(method::kDaemonStatus, json::object(), 5s).ok());
-      CHECK(std::chrono::steady_clock::now() - t0 < 2s);
-    }
+    // Everyone else is still served meanwhile (how promptly is bench's to
+    // measure; the deadline only ends a stall).
+    if (sent_batches % 10 == 0) REQUIRE(h.Call(method::kDaemonStatus, json::object(), kWait).ok());
   }
   MESSAGE("sent ", sent_batches, " batches of 1000 requests; last send: ",
           (last.ok() ? "ok" : last.error().message));
   // The daemon dropped the greedy client rather than buffer without bound.
-  CHECK(WaitUntil([&] { return Connections(h) == 1; }, 10s));
+  CHECK(WaitUntil([&] { return Connections(h) == 1; }, 60s));
   CHECK(Contains(h.log(), "does not read its answers"));
   const long rss = ResidentKb(h.pid());
   MESSAGE("daemon VmRSS after the greedy client: ", rss, " kB");

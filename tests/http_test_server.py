@@ -3,10 +3,12 @@
 
 Usage: http_test_server.py CERT KEY. Listens on 127.0.0.1 (ephemeral ports),
 prints "HTTP_PORT HTTPS_PORT" once ready, and exits when its stdin closes (the
-test ended or died) or after 300 s, whichever comes first.
+test ended or died) or after an hour, whichever comes first (the hour only
+ends a hang; it is longer than any test's meson timeout, even under emulation).
 
 Endpoints (any method): /echo (method, headers, body as JSON), /status/N,
-/slow (answers after 3 s), /big (50 MiB in 64 KiB writes), /redirect (302 to
+/slow (answers after 60 s: far past any timeout or cancel the tests make it
+meet, so an attempt that ends early was aborted, on any machine), /big (50 MiB in 64 KiB writes), /redirect (302 to
 /echo), /conn (the client's source port: equal ports mean a reused connection).
 """
 import http.server
@@ -47,7 +49,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             code = int(path[len("/status/"):])
             self.reply(code, b"status %d\n" % code)
         elif path == "/slow":
-            time.sleep(3)
+            time.sleep(60)
             self.reply(200, b"slow\n")
         elif path == "/big":
             self.send_response(200)
@@ -85,7 +87,7 @@ def main():
     for server in (plain, tls):
         threading.Thread(target=server.serve_forever, daemon=True).start()
     print(plain.server_address[1], tls.server_address[1], flush=True)
-    threading.Timer(300, lambda: os._exit(0)).start()
+    threading.Timer(3600, lambda: os._exit(0)).start()
     sys.stdin.read()  # EOF: the test is done
     os._exit(0)
 

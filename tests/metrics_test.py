@@ -10,15 +10,16 @@ twice: one retry), then checks:
 * GET /metrics: 200, format 0.0.4, the counters of that run, and
   `promtool check metrics` accepts it (/usr/bin/promtool, Debian `prometheus`);
 * GET /healthz 200, other paths 404, POST 405, a malformed request line 400,
-  an 8 KiB+ request 400, a silent client dropped after the 5 s timeout, and 20
-  concurrent scrapers all answered;
+  an 8 KiB+ request 400, a silent client dropped at the 5 s timeout (not
+  before), and 20 concurrent scrapers all answered;
 * a Prometheus server (/usr/bin/prometheus, temp storage, 1 s scrape interval)
   scrapes the daemon: /api/v1/query answers up == 1 and
   picoflow_task_attempts_total{task="bad",status="failed"} == 2.
 
 Without /usr/bin/promtool or /usr/bin/prometheus those checks are skipped (a
 hand parser checks the exposition instead). Every process is killed by pid
-at the end; every wait has a deadline. Exit 0 if all passed.
+at the end; every wait has a deadline, which only ends a hang: it asserts no
+speed. Exit 0 if all passed.
 """
 
 import json
@@ -37,7 +38,7 @@ import urllib.request
 
 from exec_wrapper import EMULATED, command
 
-DEADLINE_S = 20.0
+DEADLINE_S = 60.0
 
 WORKFLOW = """name: demo
 config: { retry_delay: 0 }
@@ -66,7 +67,7 @@ def wait_for(what, predicate, timeout=DEADLINE_S):
     raise AssertionError('timed out waiting for ' + what)
 
 
-def raw(port, data, read_timeout=10.0):
+def raw(port, data, read_timeout=DEADLINE_S):
     """Sends bytes, returns everything read until the server closes."""
     with socket.create_connection(('127.0.0.1', port), timeout=read_timeout) as s:
         if data:
@@ -122,10 +123,10 @@ def check_daemon(port, ctl, sock, tmp):
     with open(wf, 'w') as f:
         f.write(WORKFLOW)
     run = subprocess.run(command(ctl) + ['--socket', sock, 'submit', wf], capture_output=True,
-                         timeout=20)
+                         timeout=DEADLINE_S)
     assert run.returncode == 0, run.stderr
     run = subprocess.run(command(ctl) + ['--socket', sock, 'run', 'demo', '--wait'],
-                         capture_output=True, timeout=30)
+                         capture_output=True, timeout=DEADLINE_S)
     assert run.returncode == 1, (run.returncode, run.stdout, run.stderr)  # the run failed
 
     resp = http_get(port, '/metrics')
@@ -150,7 +151,7 @@ def check_daemon(port, ctl, sock, tmp):
     hand_check(text)
     if os.path.exists('/usr/bin/promtool'):
         check = subprocess.run(['/usr/bin/promtool', 'check', 'metrics'], input=body,
-                               capture_output=True, timeout=20)
+                               capture_output=True, timeout=DEADLINE_S)
         assert check.returncode == 0, check.stdout + check.stderr
         print('promtool check metrics: ok')
     else:
@@ -161,10 +162,13 @@ def check_daemon(port, ctl, sock, tmp):
     assert status_of(raw(port, b'POST /metrics HTTP/1.1\r\n\r\n')) == 405
     assert status_of(raw(port, b'garbage\r\n\r\n')) == 400
     assert status_of(raw(port, b'GET /' + b'a' * 9000 + b' HTTP/1.1\r\n\r\n')) == 400
+    # The server drops a client that never finishes its request at its 5 s
+    # request timeout: not before (a lower bound), and at all (our read timeout
+    # of DEADLINE_S only ends a hang).
     start = time.monotonic()
-    assert raw(port, b'GET /metrics HTTP/1.1\r\n', read_timeout=10) == b''
+    assert raw(port, b'GET /metrics HTTP/1.1\r\n') == b''
     waited = time.monotonic() - start
-    assert 4.5 <= waited <= 8, waited
+    assert waited >= 4.5, waited
 
     results = []
 
@@ -175,7 +179,7 @@ def check_daemon(port, ctl, sock, tmp):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(20)
+        t.join(DEADLINE_S)
     assert results == [200] * 20, results
 
 
@@ -197,14 +201,14 @@ def check_prometheus(port, tmp):
     try:
         def query(expr):
             url = 'http://127.0.0.1:%d/api/v1/query?query=%s' % (prom_port, urllib.parse.quote(expr))
-            with urllib.request.urlopen(url, timeout=5) as r:
+            with urllib.request.urlopen(url, timeout=DEADLINE_S) as r:
                 data = json.load(r)
             result = data['data']['result']
             return float(result[0]['value'][1]) if result else None
 
-        wait_for('prometheus to report up == 1', lambda: query('up{job="picoflow"}') == 1, 30)
+        wait_for('prometheus to report up == 1', lambda: query('up{job="picoflow"}') == 1, 120)
         value = wait_for('the task counter in prometheus', lambda: query(
-            'picoflow_task_attempts_total{workflow="demo",task="bad",status="failed"}'), 30)
+            'picoflow_task_attempts_total{workflow="demo",task="bad",status="failed"}'), 120)
         assert value == 2, value
         print('prometheus: up == 1, picoflow_task_attempts_total{task="bad",status="failed"} == 2')
     except BaseException:
@@ -214,7 +218,7 @@ def check_prometheus(port, tmp):
         raise
     finally:
         prom.kill()
-        prom.wait(10)
+        prom.wait(DEADLINE_S)
         log.close()
 
 
@@ -239,12 +243,12 @@ def main():
         check_daemon(port, ctl, sock, tmp)
         check_prometheus(port, tmp)
         daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(15) == 0
+        assert daemon.wait(DEADLINE_S) == 0
         ok = True
     finally:
         if daemon.poll() is None:
             daemon.kill()
-            daemon.wait(10)
+            daemon.wait(DEADLINE_S)
         daemon_log.close()
         if not ok:
             with open(os.path.join(tmp, 'daemon.log')) as f:

@@ -28,7 +28,8 @@ namespace picoflow::test {
 
 using namespace std::chrono_literals;
 
-inline constexpr auto kWait = 5000ms;  // any single client operation
+// Any single client operation; like every deadline here, it only ends a hang.
+inline constexpr auto kWait = 30s;
 
 // Runs `fn` once on the loop after `delay`; owns its timer.
 class Later {
@@ -100,8 +101,9 @@ class Harness {
   }
 
   // Runs the loop until `done()` holds (checked after every loop turn) or
-  // the deadline passes; returns whether it held.
-  bool LoopUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline = 10s) {
+  // the deadline passes; returns whether it held. The default outlasts a
+  // client body of a few kWait-bounded calls.
+  bool LoopUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline = 120s) {
     struct State {
       const std::function<bool()>& done;
       uv_loop_t* loop;

@@ -52,30 +52,63 @@ long VoluntarySwitches(pid_t pid) {
 // The seconds field of an ISO time "....T12:34:56.000Z".
 int SecondOf(const std::string& iso) { return std::atoi(iso.substr(17, 2).c_str()); }
 
+// The instant of an ISO time "2026-01-02T12:34:56.000Z", to the second.
+std::chrono::sys_seconds InstantOf(const std::string& iso) {
+  int year = 0, hour = 0, minute = 0, second = 0;
+  unsigned month = 0, day = 0;
+  const int n = std::sscanf(iso.c_str(), "%d-%u-%uT%d:%d:%d", &year, &month, &day, &hour, &minute,
+                            &second);
+  REQUIRE_MESSAGE(n == 6, "bad time '" << iso << "'");
+  return date::sys_days{date::year{year} / date::month{month} / date::day{day}} +
+         std::chrono::hours{hour} + std::chrono::minutes{minute} + std::chrono::seconds{second};
+}
+
+std::size_t CountSkipped(const json& runs) {
+  return static_cast<std::size_t>(std::count_if(
+      runs.begin(), runs.end(), [](const json& r) { return r["status"] == "skipped"; }));
+}
+
 }  // namespace
 
 TEST_CASE("a */2 seconds schedule fires every two seconds on a live daemon, on time") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());
+  const auto begin = std::chrono::system_clock::now();
   Submit(h, Workflow("tick", "*/2 * * * * *", "true"));
   // A slow one: its fires overlap its own runs and are skipped (overlap: skip).
   Submit(h, Workflow("slow", "*/2 * * * * *", "sleep 3"));
-  std::this_thread::sleep_for(7s);
+  // Watched until tick fired three times and slow skipped a fire (the
+  // deadline only ends a hang), then both paused, so that no fire comes
+  // between the lists compared below.
+  REQUIRE(WaitUntil([&] { return Runs(h, "tick").size() >= 3 && CountSkipped(Runs(h, "slow")) >= 1; },
+                    60s, 100ms));
+  for (const char* name : {"tick", "slow"}) {
+    REQUIRE(h.Call(method::kWorkflowPause, {{"name", name}}).ok());
+  }
+  const auto end = std::chrono::system_clock::now();
 
+  // Every fire at an even second between the submit and the pause, each
+  // once, none missed in between, each started before the next was due.
   const json ticks = Runs(h, "tick");
   CHECK(ticks.size() >= 3);
-  CHECK(ticks.size() <= 4);
   std::set<std::string> instants;
   for (const json& r : ticks) {
     CHECK(r["trigger"] == "cron");
     REQUIRE(r["scheduled_at"].is_string());
     const std::string at = r["scheduled_at"];
     CHECK(SecondOf(at) % 2 == 0);
+    CHECK(InstantOf(at) >= std::chrono::floor<std::chrono::seconds>(begin));
+    CHECK(InstantOf(at) <= end);
     CHECK(instants.insert(at).second);  // each instant once
     REQUIRE(r["late_ms"].is_number());
     CHECK(r["late_ms"].get<long long>() >= 0);
-    CHECK(r["late_ms"].get<long long>() < 1000);
+    // One period: the timer's precision is schedule_timer_test's to check,
+    // with a calibration; here only "not a whole fire late", on any machine.
+    CHECK(r["late_ms"].get<long long>() < 2000);
   }
+  REQUIRE_FALSE(instants.empty());
+  CHECK(InstantOf(*instants.rbegin()) - InstantOf(*instants.begin()) ==
+        std::chrono::seconds(2 * (static_cast<long>(instants.size()) - 1)));
 
   int skipped = 0;
   int started = 0;
@@ -114,14 +147,14 @@ TEST_CASE("pause stops the fires, resume restarts them, next lists upcoming fire
   ProcessResult paused = h.RunCtl({"pause", "tick"});
   CHECK(paused.code == 0);
   const std::size_t before = Runs(h, "tick").size();
-  std::this_thread::sleep_for(3s);
+  std::this_thread::sleep_for(3s);  // a fire falls due in any 3 s: none may come
   CHECK(Runs(h, "tick").size() == before);
   ProcessResult table = h.RunCtl({"workflows"});
   CHECK(table.out.find("NEXT FIRE") != std::string::npos);
   CHECK(table.out.find("yes") != std::string::npos);
 
   CHECK(h.RunCtl({"resume", "tick"}).code == 0);
-  CHECK(WaitUntil([&] { return Runs(h, "tick").size() > before; }, 5s));
+  CHECK(WaitUntil([&] { return Runs(h, "tick").size() > before; }, 60s));
   CHECK(h.RunCtl({"pause", "nope"}).code == 1);
 }
 
@@ -129,9 +162,9 @@ TEST_CASE("fires missed while the daemon was down are caught up once (catchup: l
   DaemonHarness h;
   REQUIRE(h.Start().ok());
   Submit(h, Workflow("tick", "*/2 * * * * *", "true"));
-  REQUIRE(WaitUntil([&] { return Runs(h, "tick").size() >= 1; }, 5s));
+  REQUIRE(WaitUntil([&] { return Runs(h, "tick").size() >= 1; }, 60s));
   REQUIRE(h.Stop() == 0);
-  std::this_thread::sleep_for(5s);
+  std::this_thread::sleep_for(5s);  // down long enough to miss two fires
   REQUIRE(h.Start().ok());
   json runs;
   REQUIRE(WaitUntil(
@@ -142,7 +175,7 @@ TEST_CASE("fires missed while the daemon was down are caught up once (catchup: l
         }
         return false;
       },
-      5s));
+      60s));
   int catchups = 0;
   for (const json& r : runs) catchups += r["trigger"] == "catchup" ? 1 : 0;
   CHECK(catchups == 1);

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -82,9 +83,44 @@ TEST_CASE("READY, STATUS (only when it changed) and STOPPING reach a path or an 
   }
 }
 
+// Counts the WATCHDOG=1 datagrams waiting at `fd`, without blocking.
+int TakePings(int fd) {
+  int pings = 0;
+  char buf[512];
+  for (ssize_t n; (n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0;) {
+    if (std::string(buf, static_cast<std::size_t>(n)) == "WATCHDOG=1") ++pings;
+  }
+  return pings;
+}
+
+// Watches a receiver from the loop: once it has `enough` pings, or at the
+// deadline (which only ends a hang), closes the notifier and itself.
+struct PingWatch {
+  static constexpr int kEnough = 5;
+  SdNotifier* notifier;
+  int fd;
+  int pings = 0;
+  bool stopped = false;
+  std::chrono::steady_clock::time_point stopped_at{};
+  uv_poll_t readable{};
+  uv_timer_t deadline{};
+
+  void Stop() {
+    if (stopped) return;
+    stopped = true;
+    stopped_at = std::chrono::steady_clock::now();
+    notifier->Close();
+    uv_close(reinterpret_cast<uv_handle_t*>(&readable), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&deadline), nullptr);
+  }
+};
+
 TEST_CASE("the watchdog pings every half interval after READY and stops at Close") {
   Receiver r(false);
   uv_loop_t loop{};
+  // The loop's clock starts no earlier than this: the watchdog timer counts
+  // its half intervals from it.
+  const auto loop_start = std::chrono::steady_clock::now();
   REQUIRE(uv_loop_init(&loop) == 0);
   {
     SdNotifier n(&loop, r.address, microseconds(20000));
@@ -92,25 +128,28 @@ TEST_CASE("the watchdog pings every half interval after READY and stops at Close
     n.Ready("ok");
     CHECK(r.Next() == "READY=1\nSTATUS=ok");
     CHECK(r.Next() == "WATCHDOG=1");
-    // Pings 10 ms apart for 100 ms (about 10; fewer if the machine is busy),
-    // then Close ends the loop.
-    uv_timer_t stop{};
-    stop.data = &n;
-    uv_timer_init(&loop, &stop);
+    // Runs until five more pings came (a busy machine may delay them, never
+    // advance them), then Close must leave the loop nothing to run.
+    PingWatch watch{&n, r.fd};
+    watch.readable.data = &watch;
+    watch.deadline.data = &watch;
+    REQUIRE(uv_poll_init(&loop, &watch.readable, r.fd) == 0);
+    uv_poll_start(&watch.readable, UV_READABLE, [](uv_poll_t* p, int, int) {
+      auto* w = static_cast<PingWatch*>(p->data);
+      w->pings += TakePings(w->fd);
+      if (w->pings >= PingWatch::kEnough) w->Stop();
+    });
+    REQUIRE(uv_timer_init(&loop, &watch.deadline) == 0);
     uv_timer_start(
-        &stop,
-        [](uv_timer_t* t) {
-          static_cast<SdNotifier*>(t->data)->Close();
-          uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
-        },
-        100, 0);
+        &watch.deadline, [](uv_timer_t* t) { static_cast<PingWatch*>(t->data)->Stop(); }, 60000, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
-    int pings = 0;
-    timeval tv{0, 100000};
-    setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    while (r.Next() == "WATCHDOG=1") ++pings;
-    CHECK(pings >= 3);
-    CHECK(pings <= 11);
+    watch.pings += TakePings(r.fd);  // sent before Close, not read yet
+    CHECK(watch.pings >= PingWatch::kEnough);
+    // Never more often than every 10 ms of the loop's clock (+2 for its
+    // rounding to whole milliseconds), however fast or slow the machine.
+    const double ms = std::chrono::duration<double, std::milli>(watch.stopped_at - loop_start).count();
+    INFO(watch.pings << " pings in " << ms << " ms");
+    CHECK(watch.pings <= ms / 10 + 2);
   }
   CHECK(uv_loop_close(&loop) == 0);
 }

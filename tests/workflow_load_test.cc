@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "common/yaml_tree.h"
 #include "tests/test_util.h"
 #include "tests/workflow_test_util.h"
 
@@ -434,7 +435,7 @@ TEST_CASE("parse errors from the YAML layer come through as diagnostics") {
               "value out"});
 }
 
-TEST_CASE("hostile inputs each give one clear diagnostic quickly and never a crash") {
+TEST_CASE("hostile inputs each give one clear diagnostic, for what a harmless file costs, and never a crash") {
   const std::size_t deep = 100'000;
   std::string dashes;
   for (std::size_t i = 0; i < deep; ++i) dashes += "- ";
@@ -456,11 +457,22 @@ TEST_CASE("hostile inputs each give one clear diagnostic quickly and never a cra
       {std::string("name: w\0tasks", 13), "wf.yaml:1:8: NUL byte: this looks like a binary file, not YAML"},
       {std::string(kMaxWorkflowFileBytes + 1, '#'), "wf.yaml: file is too large (1048577 bytes; the limit is 1048576)"},
   };
+  // The calibration: a harmless YAML list as long as the longest input that
+  // is parsed at all (the oversized one is refused by its size), parsed in
+  // full. No refusal may cost a multiple of it, as an expanding alias or a
+  // recursion 100,000 deep would.
+  std::string flat = "a: [";
+  for (std::size_t i = 0; i < deep; ++i) flat += "1,";
+  flat += "1]\n";
+  bool flat_ok = false;
+  const double flat_ms = FastestMs([&] { flat_ok = ParseYaml(flat, "flat.yaml").ok(); });
+  REQUIRE(flat_ok);
   for (const auto& [input, expected] : cases) {
-    const auto start = std::chrono::steady_clock::now();
-    LoadedWorkflow loaded = LoadWorkflowText(input, "wf.yaml");
-    const auto took = std::chrono::steady_clock::now() - start;
-    CHECK(took < std::chrono::seconds(2));
+    LoadedWorkflow loaded;
+    const double ms = FastestMs([&] { loaded = LoadWorkflowText(input, "wf.yaml"); });
+    INFO(input.size() << " bytes refused in " << ms << " ms; " << flat.size() << " harmless bytes parsed in "
+                      << flat_ms << " ms");
+    CHECK(ms < 10 * flat_ms);
     CHECK_FALSE(loaded.ok());
     REQUIRE(loaded.diagnostics.size() == 1);
     if (!expected.empty()) CHECK(loaded.diagnostics[0].ToString() == expected);
@@ -529,7 +541,8 @@ TEST_CASE("ReadWorkflowFile returns the text, or an error with a code and no pat
   CHECK(ReadWorkflowFile(medium)->size() == 700'000);
 }
 
-TEST_CASE("a 10,000-task workflow loads, validates and builds its DAG quickly") {
+// How fast it loads is bench/load_bench's to measure (bench/bench.py), not a test's.
+TEST_CASE("a 10,000-task workflow loads, validates and builds its DAG") {
   std::string yaml = "name: big\nconfig: {max_parallel: 8}\ntasks:\n";
   for (int i = 0; i < 10000; ++i) {
     yaml += "  - {name: t" + std::to_string(i) + ", type: shell";
@@ -537,14 +550,10 @@ TEST_CASE("a 10,000-task workflow loads, validates and builds its DAG quickly") 
     yaml += ", config: {command: \"echo " + std::to_string(i) + "\"}}\n";
   }
   REQUIRE(yaml.size() < kMaxWorkflowFileBytes);
-  const auto start = std::chrono::steady_clock::now();
   LoadedWorkflow loaded = LoadWorkflowText(yaml, "big.yaml");
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  MESSAGE("10,000 tasks (" << yaml.size() << " bytes) loaded in " << ms << " ms");
   REQUIRE(loaded.ok());
   CHECK(loaded.dag->size() == 10000);
   CHECK(loaded.dag->critical_path(0) == 15);  // t0 -> t1 -> t2 -> t4 ... -> t8192
-  CHECK(ms < 2000);  // a loose bound for debug builds; the design target is < 100 ms at -O2
 }
 
 }  // namespace
