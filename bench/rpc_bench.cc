@@ -43,8 +43,9 @@ void Client(const char* path, const std::atomic<bool>& go, const std::atomic<boo
   char chunk[8192];
   while (!go.load()) std::this_thread::yield();
   for (std::uint64_t id = 1; !stop.load(std::memory_order_relaxed); ++id) {
-    const std::string request =
-        R"({"jsonrpc":"2.0","id":)" + std::to_string(id) + R"(,"method":"daemon.status"})" "\n";
+    const std::string request = R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+                                R"(,"method":"daemon.status"})"
+                                "\n";
     const auto t0 = Clock::now();
     if (::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
       failed = true;
@@ -102,7 +103,9 @@ int main(int argc, char** argv) {
   }
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) {
-    return static_cast<double>(all[std::min(all.size() - 1, static_cast<std::size_t>(p * all.size()))]) / 1000.0;
+    return static_cast<double>(
+               all[std::min(all.size() - 1, static_cast<std::size_t>(p * all.size()))]) /
+           1000.0;
   };
   std::printf("%d %zu %.3f %.0f %.1f %.1f\n", clients, all.size(), elapsed,
               static_cast<double>(all.size()) / elapsed, pct(0.50), pct(0.99));

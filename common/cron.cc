@@ -1,5 +1,7 @@
 #include "common/cron.h"
 
+#include <date/tz.h>
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -11,8 +13,6 @@
 #include <span>
 #include <utility>
 #include <vector>
-
-#include <date/tz.h>
 
 namespace picoflow {
 namespace {
@@ -26,8 +26,8 @@ using Mask = std::uint64_t;
 // How far NextAfter looks before giving up (docs/cron.md: nothing within 5 years).
 constexpr seconds kHorizon = std::chrono::duration_cast<seconds>(date::years{5});
 
-constexpr std::array<std::string_view, 12> kMonthNames = {
-    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
+constexpr std::array<std::string_view, 12> kMonthNames = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
+                                                          "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
 constexpr std::array<std::string_view, 7> kDayNames = {"SUN", "MON", "TUE", "WED",
                                                        "THU", "FRI", "SAT"};
 // The most days each month can have (index 1..12); February has 29 in leap years.
@@ -194,7 +194,8 @@ Result<ParsedField> ParseField(std::string_view text, const FieldSpec& spec) {
     text = "*";
   }
   ParsedField field{0, text.front() == '*'};
-  for (std::string_view item : Split(text, [](char c) { return c == ','; }, true)) {
+  for (std::string_view item : Split(
+           text, [](char c) { return c == ','; }, true)) {
     Result<Mask> mask = ParseItem(item, spec);
     if (!mask) return fail(mask.error());
     field.mask |= *mask;
@@ -372,23 +373,38 @@ bool CronExpr::FindMatch(Civil& c, int limit_year) const {
     // One phase per field, largest first: keep the field if it matches, else
     // move to its next matching value (resetting lower fields) or carry up.
     const int month = NextSet(months_.to_ullong(), c.month);
-    if (month < 0) { c = Civil{c.year + 1, 1, 1, 0, 0, 0}; continue; }
+    if (month < 0) {
+      c = Civil{c.year + 1, 1, 1, 0, 0, 0};
+      continue;
+    }
     if (month != c.month) c = Civil{c.year, month, 1, 0, 0, 0};
 
     const int day = NextMatchingDay(c);
-    if (day < 0) { c = Civil{c.year, c.month + 1, 1, 0, 0, 0}; continue; }
+    if (day < 0) {
+      c = Civil{c.year, c.month + 1, 1, 0, 0, 0};
+      continue;
+    }
     if (day != c.day) c = Civil{c.year, c.month, day, 0, 0, 0};
 
     const int hour = NextSet(hours_.to_ullong(), c.hour);
-    if (hour < 0) { c = Civil{c.year, c.month, c.day + 1, 0, 0, 0}; continue; }
+    if (hour < 0) {
+      c = Civil{c.year, c.month, c.day + 1, 0, 0, 0};
+      continue;
+    }
     if (hour != c.hour) c = Civil{c.year, c.month, c.day, hour, 0, 0};
 
     const int minute = NextSet(minutes_.to_ullong(), c.minute);
-    if (minute < 0) { c = Civil{c.year, c.month, c.day, c.hour + 1, 0, 0}; continue; }
+    if (minute < 0) {
+      c = Civil{c.year, c.month, c.day, c.hour + 1, 0, 0};
+      continue;
+    }
     if (minute != c.minute) c = Civil{c.year, c.month, c.day, c.hour, minute, 0};
 
     const int second = NextSet(seconds_.to_ullong(), c.second);
-    if (second < 0) { c = Civil{c.year, c.month, c.day, c.hour, c.minute + 1, 0}; continue; }
+    if (second < 0) {
+      c = Civil{c.year, c.month, c.day, c.hour, c.minute + 1, 0};
+      continue;
+    }
     c.second = second;
     return true;
   }

@@ -6,7 +6,8 @@
 namespace picoflow {
 namespace {
 
-constexpr const char* kHint = "write seconds like 300, or a number and unit like 90s, 5m, 1h30m, 1d";
+constexpr const char* kHint =
+    "write seconds like 300, or a number and unit like 90s, 5m, 1h30m, 1d";
 
 struct Unit {
   char letter;
@@ -22,7 +23,8 @@ Error Invalid(std::string_view text, const std::string& why) {
 }
 
 Error TooLong(std::string_view text) {
-  return Err(ErrorCode::kInvalid, "duration '" + std::string(text) + "' is too long (the maximum is " +
+  return Err(ErrorCode::kInvalid, "duration '" + std::string(text) +
+                                      "' is too long (the maximum is " +
                                       FormatDuration(kMaxDuration) + ")");
 }
 
@@ -58,7 +60,8 @@ Error BadUnit(std::string_view text, std::size_t i) {
   }
   std::size_t end = i;
   while (end < text.size() && !IsDigit(text[end])) ++end;
-  return Invalid(text, "unknown unit '" + std::string(text.substr(i, end - i)) + "' (units: d, h, m, s)");
+  return Invalid(text,
+                 "unknown unit '" + std::string(text.substr(i, end - i)) + "' (units: d, h, m, s)");
 }
 
 }  // namespace

@@ -7,8 +7,8 @@ namespace picoflow {
 namespace {
 
 // Each enum's names in declaration order: the one list its Name and Parse read.
-constexpr const char* kRunStatusNames[] = {"pending",   "running",   "succeeded",
-                                           "failed",    "cancelled", "skipped"};
+constexpr const char* kRunStatusNames[] = {"pending", "running",   "succeeded",
+                                           "failed",  "cancelled", "skipped"};
 constexpr const char* kTaskStatusNames[] = {"pending",   "ready",  "running", "retry_wait",
                                             "succeeded", "failed", "skipped", "cancelled"};
 constexpr const char* kAttemptStatusNames[] = {"succeeded", "failed", "timeout", "cancelled",

@@ -25,8 +25,8 @@ enum class TaskStatus {
   kRunning,    ///< an attempt is running
   kRetryWait,  ///< an attempt failed; the next one is due after a delay
   kSucceeded,
-  kFailed,     ///< failed after its retries
-  kSkipped,    ///< a dependency failed (or fail_fast stopped the run)
+  kFailed,   ///< failed after its retries
+  kSkipped,  ///< a dependency failed (or fail_fast stopped the run)
   kCancelled,
 };
 
@@ -67,17 +67,17 @@ bool IsFinal(RunStatus status);
 /// The final record of one attempt.
 struct AttemptResult {
   AttemptStatus status = AttemptStatus::kFailed;
-  std::optional<int> exit_code;   ///< set if the process exited
-  std::optional<int> signal;      ///< set if it was killed by a signal
-  std::string error;              ///< why it failed to start / was killed, for humans
+  std::optional<int> exit_code;  ///< set if the process exited
+  std::optional<int> signal;     ///< set if it was killed by a signal
+  std::string error;             ///< why it failed to start / was killed, for humans
 };
 
 /// Identity of a started process group, recorded for crash recovery.
 struct ProcessIdentity {
   pid_t pid = 0;
   pid_t pgid = 0;
-  std::uint64_t start_time = 0;   ///< /proc/PID/stat field 22 (clock ticks since boot)
-  std::string boot_id;            ///< /proc/sys/kernel/random/boot_id
+  std::uint64_t start_time = 0;  ///< /proc/PID/stat field 22 (clock ticks since boot)
+  std::string boot_id;           ///< /proc/sys/kernel/random/boot_id
 };
 
 }  // namespace picoflow

@@ -36,8 +36,7 @@ std::chrono::sys_seconds FromLocal(date::local_seconds local, const date::time_z
     case date::local_info::ambiguous:
       return std::chrono::sys_seconds{local.time_since_epoch() - info.first.offset};
     case date::local_info::nonexistent:
-    default:
-      return info.first.end;
+    default: return info.first.end;
   }
 }
 

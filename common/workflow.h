@@ -58,7 +58,7 @@ struct SshConfig {
   std::string passphrase_file;  ///< never inline; file or env var
   std::string passphrase_env;
   bool verify_host_key = true;
-  std::string known_hosts;      ///< empty: ~/.ssh/known_hosts
+  std::string known_hosts;  ///< empty: ~/.ssh/known_hosts
   Seconds connect_timeout{10};
   EnvList env;
 };
@@ -90,11 +90,11 @@ struct Task {
   std::string name;
   TaskType type = TaskType::kShell;
   std::vector<std::string> depends_on;
-  int retry = 0;                    ///< extra attempts after the first
-  Seconds timeout{300};             ///< per attempt
+  int retry = 0;         ///< extra attempts after the first
+  Seconds timeout{300};  ///< per attempt
   bool continue_on_failure = false;
   TaskConfig config;
-  SourcePos pos;                    ///< where the task's `- name:` item starts
+  SourcePos pos;  ///< where the task's `- name:` item starts
 };
 
 enum class OverlapPolicy { kSkip, kQueue, kAllow };
@@ -102,13 +102,13 @@ enum class CatchupPolicy { kNone, kLatest, kAll };
 
 /// The workflow-wide `config:` block.
 struct WorkflowConfig {
-  int max_parallel = 4;             ///< 1..256
-  int retry_default = 3;            ///< 0..100
+  int max_parallel = 4;   ///< 1..256
+  int retry_default = 3;  ///< 0..100
   Seconds timeout_default{300};
-  bool fail_fast = false;           ///< on the first failure, cancel the rest
-  Seconds retry_delay{1};           ///< delay before the 2nd attempt; doubles each time
-  Seconds retry_max_delay{60};      ///< cap of that delay
-  Seconds kill_grace{5};            ///< SIGTERM -> SIGKILL on timeout or cancel
+  bool fail_fast = false;       ///< on the first failure, cancel the rest
+  Seconds retry_delay{1};       ///< delay before the 2nd attempt; doubles each time
+  Seconds retry_max_delay{60};  ///< cap of that delay
+  Seconds kill_grace{5};        ///< SIGTERM -> SIGKILL on timeout or cancel
 };
 
 /// The top-level `retention:` block: how much run history the store keeps.

@@ -55,13 +55,15 @@ bool IsYaml11Bool(std::string_view text) {
 
 }  // namespace
 
-std::string_view ClosestMatch(std::string_view wanted, std::span<const std::string_view> candidates) {
+std::string_view ClosestMatch(std::string_view wanted,
+                              std::span<const std::string_view> candidates) {
   if (wanted.empty() || wanted.size() > kMaxSuggestLength) return {};
   const std::size_t limit = MaxTypoDistance(wanted.size());
   std::string_view best;
   std::size_t best_distance = limit + 1;
   for (std::string_view c : candidates) {
-    const std::size_t gap = c.size() > wanted.size() ? c.size() - wanted.size() : wanted.size() - c.size();
+    const std::size_t gap =
+        c.size() > wanted.size() ? c.size() - wanted.size() : wanted.size() - c.size();
     if (gap >= best_distance || c.size() > kMaxSuggestLength) continue;
     const std::size_t d = EditDistance(wanted, c);
     if (d < best_distance) {
@@ -114,12 +116,13 @@ void FieldReader::Report(SourcePos pos, std::string message) {
 }
 
 Diagnostics FieldReader::Take() {
-  std::stable_sort(diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.col < b.pos.col;
-  });
+  std::stable_sort(
+      diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+        return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.col < b.pos.col;
+      });
   if (dropped_ > 0) {
-    diagnostics_.push_back({label_, {}, "... and " + std::to_string(dropped_) +
-                                            " more problems not shown"});
+    diagnostics_.push_back(
+        {label_, {}, "... and " + std::to_string(dropped_) + " more problems not shown"});
   }
   dropped_ = 0;
   return std::move(diagnostics_);
@@ -131,7 +134,8 @@ void FieldReader::ReportType(const YamlNode& v, Where w, std::string_view expect
                     DescribeYamlNode(v) + std::string(hint));
 }
 
-std::optional<std::int64_t> FieldReader::Int(const YamlNode& v, Where w, std::int64_t lo, std::int64_t hi) {
+std::optional<std::int64_t> FieldReader::Int(const YamlNode& v, Where w, std::int64_t lo,
+                                             std::int64_t hi) {
   if (v.IsNull()) return std::nullopt;
   const std::string expected =
       "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
@@ -156,7 +160,8 @@ std::optional<bool> FieldReader::Bool(const YamlNode& v, Where w) {
     if (v.text == "false" || v.text == "False" || v.text == "FALSE") return false;
   }
   std::string_view hint;
-  if (v.IsScalar() && v.plain && IsYaml11Bool(v.text)) hint = " (yes/no/on/off are not booleans here)";
+  if (v.IsScalar() && v.plain && IsYaml11Bool(v.text))
+    hint = " (yes/no/on/off are not booleans here)";
   if (v.IsScalar() && !v.plain) hint = " (write it without quotes)";
   ReportType(v, w, "true or false", hint);
   return std::nullopt;
@@ -191,8 +196,8 @@ std::optional<std::chrono::seconds> FieldReader::Duration(const YamlNode& v, Whe
   return *d;
 }
 
-bool FieldReader::TextList(const YamlNode& v, Where w, bool allow_single, std::vector<std::string>& out,
-                           std::vector<SourcePos>* positions) {
+bool FieldReader::TextList(const YamlNode& v, Where w, bool allow_single,
+                           std::vector<std::string>& out, std::vector<SourcePos>* positions) {
   if (v.IsNull()) return true;
   if (v.IsScalar() && allow_single) {
     out.push_back(v.text);
@@ -216,7 +221,8 @@ bool FieldReader::TextList(const YamlNode& v, Where w, bool allow_single, std::v
   return true;
 }
 
-bool FieldReader::TextMap(const YamlNode& v, Where w, std::vector<std::pair<std::string, std::string>>& out,
+bool FieldReader::TextMap(const YamlNode& v, Where w,
+                          std::vector<std::pair<std::string, std::string>>& out,
                           std::vector<SourcePos>* key_positions) {
   if (v.IsNull()) return true;
   if (!v.IsMap()) {

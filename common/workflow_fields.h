@@ -34,7 +34,8 @@ std::size_t EditDistance(std::string_view a, std::string_view b);
 /// typo (distance <= 1 for short words, <= 2 or 3 for longer ones), else
 /// empty. Skips candidates whose length alone rules them out, so it stays
 /// cheap over thousands of task names.
-std::string_view ClosestMatch(std::string_view wanted, std::span<const std::string_view> candidates);
+std::string_view ClosestMatch(std::string_view wanted,
+                              std::span<const std::string_view> candidates);
 
 /// ` (did you mean 'x'?)` or empty.
 std::string DidYouMean(std::string_view match);
@@ -70,7 +71,8 @@ class FieldReader {
   /// Any scalar, as text. Lists and maps are reported.
   std::optional<std::string> Text(const YamlNode& v, Where w);
   /// A duration (see duration.h) of at least `min`.
-  std::optional<std::chrono::seconds> Duration(const YamlNode& v, Where w, std::chrono::seconds min);
+  std::optional<std::chrono::seconds> Duration(const YamlNode& v, Where w,
+                                               std::chrono::seconds min);
   /// A list of scalars, or a single scalar when `allow_single`. Returns false
   /// (after reporting) if it is neither; bad items are reported and skipped.
   /// `positions`, if given, receives each kept item's position.
@@ -96,7 +98,8 @@ class FieldReader {
 
  private:
   // `<prefix>'<key>' must be <expected>, got <v><hint>` at v.
-  void ReportType(const YamlNode& v, Where w, std::string_view expected, std::string_view hint = {});
+  void ReportType(const YamlNode& v, Where w, std::string_view expected,
+                  std::string_view hint = {});
 
   std::string label_;
   Diagnostics diagnostics_;

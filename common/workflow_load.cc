@@ -23,15 +23,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::string_view kTopKeys[] = {"name",    "description", "schedule",
-                                         "timezone", "overlap",    "catchup",
-                                         "catchup_window", "retention", "config", "tasks"};
+constexpr std::string_view kTopKeys[] = {"name",    "description", "schedule",       "timezone",
+                                         "overlap", "catchup",     "catchup_window", "retention",
+                                         "config",  "tasks"};
 constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
                                             "kill_grace"};
-constexpr std::string_view kTaskKeys[] = {"name",    "type",                "depends_on", "retry",
-                                          "timeout", "continue_on_failure", "config"};
+constexpr std::string_view kTaskKeys[] = {
+    "name", "type", "depends_on", "retry", "timeout", "continue_on_failure", "config"};
 constexpr std::string_view kOverlap[] = {"skip", "queue", "allow"};
 constexpr std::string_view kCatchup[] = {"none", "latest", "all"};
 
@@ -81,15 +81,17 @@ class Loader {
   void LoadSchedule(const YamlNode* v);
   void LoadTimezone(const YamlNode* v);
   template <class E>
-  void LoadEnum(const YamlNode* v, std::string_view key, std::span<const std::string_view> names, E& out);
+  void LoadEnum(const YamlNode* v, std::string_view key, std::span<const std::string_view> names,
+                E& out);
   void LoadTasks(const YamlNode& root);
   void LoadTask(const YamlNode& item, std::size_t index);
   std::string LoadTaskName(const YamlNode& item, std::size_t index, Task& task, TaskSource& source);
   std::optional<TaskType> LoadTaskType(const YamlNode& item, const std::string& prefix);
   void CheckTaskKeys(const YamlNode& item, std::optional<TaskType> type, const std::string& prefix);
-  void LoadTaskSettings(const YamlNode& item, const std::string& prefix, Task& task, TaskSource& source);
-  void LoadTaskConfigMap(const YamlNode& item, std::optional<TaskType> type, const std::string& prefix,
-                         Task& task);
+  void LoadTaskSettings(const YamlNode& item, const std::string& prefix, Task& task,
+                        TaskSource& source);
+  void LoadTaskConfigMap(const YamlNode& item, std::optional<TaskType> type,
+                         const std::string& prefix, Task& task);
   bool CheckUniqueNames();
   void CheckDependencies();
   void ReportCycle();
@@ -104,8 +106,9 @@ class Loader {
 
 void Loader::LoadRoot(const YamlNode& root) {
   if (!root.IsMap()) {
-    r_.Report(root.pos, "a workflow file must be a map with 'name' and 'tasks' at the top level, got " +
-                            DescribeYamlNode(root));
+    r_.Report(root.pos,
+              "a workflow file must be a map with 'name' and 'tasks' at the top level, got " +
+                  DescribeYamlNode(root));
     return;
   }
   r_.CheckKeys(root, kTopKeys, top_, "key");
@@ -154,13 +157,16 @@ void Loader::LoadConfig(const YamlNode* config) {
     if (const YamlNode* v = config->Find(key)) out = r_.Duration(*v, {p, key}, min).value_or(out);
   };
   if (const YamlNode* v = config->Find("max_parallel")) {
-    c.max_parallel = static_cast<int>(r_.Int(*v, {p, "max_parallel"}, 1, kMaxParallel).value_or(c.max_parallel));
+    c.max_parallel =
+        static_cast<int>(r_.Int(*v, {p, "max_parallel"}, 1, kMaxParallel).value_or(c.max_parallel));
   }
   if (const YamlNode* v = config->Find("retry_default")) {
-    c.retry_default = static_cast<int>(r_.Int(*v, {p, "retry_default"}, 0, kMaxRetry).value_or(c.retry_default));
+    c.retry_default =
+        static_cast<int>(r_.Int(*v, {p, "retry_default"}, 0, kMaxRetry).value_or(c.retry_default));
   }
   duration("timeout_default", 1s, c.timeout_default);
-  if (const YamlNode* v = config->Find("fail_fast")) c.fail_fast = r_.Bool(*v, {p, "fail_fast"}).value_or(false);
+  if (const YamlNode* v = config->Find("fail_fast"))
+    c.fail_fast = r_.Bool(*v, {p, "fail_fast"}).value_or(false);
   duration("retry_delay", 0s, c.retry_delay);
   duration("retry_max_delay", 0s, c.retry_max_delay);
   duration("kill_grace", 0s, c.kill_grace);
@@ -190,9 +196,10 @@ void Loader::CheckRetryDelays(const YamlNode& config) {
   if (c.retry_max_delay >= c.retry_delay) return;
   const YamlNode* max_delay = config.Find("retry_max_delay");
   if (max_delay && config.Find("retry_delay")) {
-    r_.Report(max_delay->pos, config_prefix_ + "'retry_max_delay' (" + FormatDuration(c.retry_max_delay) +
-                                  ") must not be shorter than 'retry_delay' (" + FormatDuration(c.retry_delay) +
-                                  ")");
+    r_.Report(max_delay->pos, config_prefix_ + "'retry_max_delay' (" +
+                                  FormatDuration(c.retry_max_delay) +
+                                  ") must not be shorter than 'retry_delay' (" +
+                                  FormatDuration(c.retry_delay) + ")");
   }
   c.retry_max_delay = c.retry_delay;
 }
@@ -224,7 +231,8 @@ void Loader::LoadTimezone(const YamlNode* v) {
   std::optional<std::string> zone = r_.Text(*v, {top_, "timezone"});
   if (!zone) return;
   if (zone->empty()) {
-    r_.Report(v->pos, "'timezone' must not be empty (leave it out to use the daemon's local time zone)");
+    r_.Report(v->pos,
+              "'timezone' must not be empty (leave it out to use the daemon's local time zone)");
     return;
   }
   if (Result<const date::time_zone*> found = FindZone(*zone); !found.ok()) {
@@ -235,8 +243,8 @@ void Loader::LoadTimezone(const YamlNode* v) {
 }
 
 template <class E>
-void Loader::LoadEnum(const YamlNode* v, std::string_view key, std::span<const std::string_view> names,
-                      E& out) {
+void Loader::LoadEnum(const YamlNode* v, std::string_view key,
+                      std::span<const std::string_view> names, E& out) {
   if (!v) return;
   std::optional<std::string> text = r_.Text(*v, {top_, key});
   if (!text) return;
@@ -247,8 +255,8 @@ void Loader::LoadEnum(const YamlNode* v, std::string_view key, std::span<const s
     }
   }
   r_.Report(v->pos, "'" + std::string(key) + "' must be " + std::string(names[0]) + ", " +
-                        std::string(names[1]) + " or " + std::string(names[2]) + ", got '" + *text + "'" +
-                        DidYouMean(ClosestMatch(*text, names)));
+                        std::string(names[1]) + " or " + std::string(names[2]) + ", got '" + *text +
+                        "'" + DidYouMean(ClosestMatch(*text, names)));
 }
 
 void Loader::LoadTasks(const YamlNode& root) {
@@ -294,10 +302,12 @@ void Loader::LoadTask(const YamlNode& item, std::size_t index) {
 
 // Reads the name and returns the prefix of the task's messages: `task 'x': `,
 // or `task #3: ` while it has no usable name.
-std::string Loader::LoadTaskName(const YamlNode& item, std::size_t index, Task& task, TaskSource& source) {
+std::string Loader::LoadTaskName(const YamlNode& item, std::size_t index, Task& task,
+                                 TaskSource& source) {
   const YamlNode* name = item.Find("name");
   const bool has_name = name && name->IsScalar() && !name->text.empty();
-  std::string prefix = has_name ? "task '" + name->text + "': " : "task #" + std::to_string(index + 1) + ": ";
+  std::string prefix =
+      has_name ? "task '" + name->text + "': " : "task #" + std::to_string(index + 1) + ": ";
   if (!r_.Require(name, {prefix, "name"}, item.pos)) return prefix;
   task.name = r_.Text(*name, {prefix, "name"}).value_or("");
   source.name_pos = name->pos;
@@ -340,7 +350,8 @@ std::optional<TaskType> Loader::LoadTaskType(const YamlNode& item, const std::st
 
 // Unknown task keys; keys of the task's config written one level too high
 // are pointed to `config:`.
-void Loader::CheckTaskKeys(const YamlNode& item, std::optional<TaskType> type, const std::string& prefix) {
+void Loader::CheckTaskKeys(const YamlNode& item, std::optional<TaskType> type,
+                           const std::string& prefix) {
   r_.CheckKeys(item, kTaskKeys, prefix, "key", [type](std::string_view key) -> std::string {
     bool config_key = false;
     for (std::size_t i = 0; i < kTaskTypeCount; ++i) {
@@ -353,8 +364,8 @@ void Loader::CheckTaskKeys(const YamlNode& item, std::optional<TaskType> type, c
   });
 }
 
-void Loader::LoadTaskConfigMap(const YamlNode& item, std::optional<TaskType> type, const std::string& prefix,
-                               Task& task) {
+void Loader::LoadTaskConfigMap(const YamlNode& item, std::optional<TaskType> type,
+                               const std::string& prefix, Task& task) {
   const YamlNode* config = item.Find("config");
   if (!r_.Require(config, {prefix, "config"}, item.pos)) return;
   if (!config->IsMap()) {
@@ -382,7 +393,8 @@ bool Loader::CheckUniqueNames() {
     auto [it, inserted] = first.emplace(w_.tasks[i].name, i);
     if (inserted) continue;
     ok = false;
-    r_.Report(sources_[i].name_pos, "duplicate task name '" + w_.tasks[i].name + "' (first defined at line " +
+    r_.Report(sources_[i].name_pos, "duplicate task name '" + w_.tasks[i].name +
+                                        "' (first defined at line " +
                                         std::to_string(sources_[it->second].name_pos.line) + ")");
   }
   return ok;
@@ -474,7 +486,8 @@ Result<std::string> ReadWorkflowFile(const std::string& path) {
     out = Err(ErrorCode::kInvalid, "is not a regular file");
   } else if (static_cast<std::uint64_t>(st.st_size) > kMaxWorkflowFileBytes) {
     out = Err(ErrorCode::kInvalid, "file is too large (" + std::to_string(st.st_size) +
-                                       " bytes; the limit is " + std::to_string(kMaxWorkflowFileBytes) + ")");
+                                       " bytes; the limit is " +
+                                       std::to_string(kMaxWorkflowFileBytes) + ")");
   } else {
     out = ReadAll(fd, static_cast<std::size_t>(st.st_size));
   }
@@ -510,7 +523,8 @@ LoadedWorkflow LoadWorkflowText(std::string_view text, const std::string& label)
   try {
     return LoadChecked(text, label);
   } catch (const std::exception& e) {
-    return Failed({Diagnostic{label, {}, std::string("internal error while loading: ") + e.what()}});
+    return Failed(
+        {Diagnostic{label, {}, std::string("internal error while loading: ") + e.what()}});
   }
 }
 

@@ -15,16 +15,28 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::string_view kShellKeys[] = {"command", "args", "workdir", "env"};
-constexpr std::string_view kSshKeys[] = {
-    "host",           "user",            "command",     "port",
-    "key_path",       "passphrase_file", "passphrase_env", "verify_host_key",
-    "known_hosts",    "connect_timeout", "env"};
-constexpr std::string_view kHttpKeys[] = {
-    "url",           "method",           "headers", "body",
-    "timeout",       "expect_status",    "follow_redirects", "ca_file",
-    "allow_private_ips"};
-constexpr std::string_view kTaskLevelKeys[] = {"name", "type", "depends_on", "retry", "timeout",
-                                               "continue_on_failure"};
+constexpr std::string_view kSshKeys[] = {"host",
+                                         "user",
+                                         "command",
+                                         "port",
+                                         "key_path",
+                                         "passphrase_file",
+                                         "passphrase_env",
+                                         "verify_host_key",
+                                         "known_hosts",
+                                         "connect_timeout",
+                                         "env"};
+constexpr std::string_view kHttpKeys[] = {"url",
+                                          "method",
+                                          "headers",
+                                          "body",
+                                          "timeout",
+                                          "expect_status",
+                                          "follow_redirects",
+                                          "ca_file",
+                                          "allow_private_ips"};
+constexpr std::string_view kTaskLevelKeys[] = {"name",  "type",    "depends_on",
+                                               "retry", "timeout", "continue_on_failure"};
 constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
 
 bool Contains(std::span<const std::string_view> list, std::string_view key) {
@@ -40,7 +52,8 @@ std::string ExplainConfigKey(TaskType type, std::string_view key) {
            " config key; set it on the task itself (task-level '" + k + ":')";
   }
   if (type == TaskType::kSsh && (key == "password" || key == "passphrase")) {
-    return "'" + k + "' is not supported: secrets do not belong in workflow files; "
+    return "'" + k +
+           "' is not supported: secrets do not belong in workflow files; "
            "use 'passphrase_file' or 'passphrase_env' for a key passphrase, or an ssh agent";
   }
   return "";
@@ -62,7 +75,8 @@ std::string RequiredText(FieldReader& r, const YamlNode& config, std::string_vie
   const YamlNode* v = config.Find(key);
   if (!r.Require(v, {prefix, key}, config_key)) return "";
   std::optional<std::string> text = r.Text(*v, {prefix, key});
-  if (text && IsBlankText(*text)) r.Report(v->pos, prefix + "'" + std::string(key) + "' must not be empty");
+  if (text && IsBlankText(*text))
+    r.Report(v->pos, prefix + "'" + std::string(key) + "' must not be empty");
   return text.value_or("");
 }
 
@@ -79,20 +93,22 @@ EnvList ReadEnv(FieldReader& r, const YamlNode& config, const std::string& prefi
   if (!v || !r.TextMap(*v, {prefix, "env"}, env, &positions)) return env;
   for (std::size_t i = 0; i < env.size(); ++i) {
     if (!IsEnvName(env[i].first)) {
-      r.Report(positions[i], prefix + "'env': '" + env[i].first +
-                                 "' is not a valid environment variable name (letters, digits, '_')");
+      r.Report(positions[i],
+               prefix + "'env': '" + env[i].first +
+                   "' is not a valid environment variable name (letters, digits, '_')");
     }
   }
   return env;
 }
 
 template <class T>
-void ReadBool(FieldReader& r, const YamlNode& config, std::string_view key, const std::string& prefix,
-              T& out) {
+void ReadBool(FieldReader& r, const YamlNode& config, std::string_view key,
+              const std::string& prefix, T& out) {
   if (const YamlNode* v = config.Find(key)) out = r.Bool(*v, {prefix, key}).value_or(out);
 }
 
-ShellConfig LoadShell(FieldReader& r, const YamlNode& config, SourcePos at, const std::string& prefix) {
+ShellConfig LoadShell(FieldReader& r, const YamlNode& config, SourcePos at,
+                      const std::string& prefix) {
   ShellConfig shell;
   shell.command = RequiredText(r, config, "command", at, prefix);
   if (const YamlNode* v = config.Find("args"); v && !v->IsNull()) {
@@ -104,7 +120,8 @@ ShellConfig LoadShell(FieldReader& r, const YamlNode& config, SourcePos at, cons
   return shell;
 }
 
-void CheckPassphrase(FieldReader& r, const YamlNode& config, const SshConfig& ssh, const std::string& prefix) {
+void CheckPassphrase(FieldReader& r, const YamlNode& config, const SshConfig& ssh,
+                     const std::string& prefix) {
   const YamlNode* env = config.Find("passphrase_env");
   if (env && !ssh.passphrase_env.empty() && !IsEnvName(ssh.passphrase_env)) {
     r.Report(env->pos, prefix + "'passphrase_env' must be an environment variable name, got '" +
@@ -115,7 +132,8 @@ void CheckPassphrase(FieldReader& r, const YamlNode& config, const SshConfig& ss
   }
 }
 
-void CheckSshTarget(FieldReader& r, const YamlNode& config, SshConfig& ssh, const std::string& prefix) {
+void CheckSshTarget(FieldReader& r, const YamlNode& config, SshConfig& ssh,
+                    const std::string& prefix) {
   if (const YamlNode* v = config.Find("host"); v && !ssh.host.empty()) {
     if (std::string why = CheckHostSyntax(ssh.host); !why.empty()) {
       r.Report(v->pos, prefix + "'host' must be a hostname, an IPv4 or an IPv6 address, got '" +
@@ -127,7 +145,8 @@ void CheckSshTarget(FieldReader& r, const YamlNode& config, SshConfig& ssh, cons
   const YamlNode* user = config.Find("user");
   if (user && std::any_of(ssh.user.begin(), ssh.user.end(),
                           [](unsigned char c) { return std::isspace(c) || c == '@'; })) {
-    r.Report(user->pos, prefix + "'user' must be a user name without spaces or '@', got '" + ssh.user + "'");
+    r.Report(user->pos,
+             prefix + "'user' must be a user name without spaces or '@', got '" + ssh.user + "'");
   }
 }
 
@@ -147,7 +166,8 @@ SshConfig LoadSsh(FieldReader& r, const YamlNode& config, SourcePos at, const st
   ReadBool(r, config, "verify_host_key", prefix, ssh.verify_host_key);
   ssh.known_hosts = OptionalText(r, config, "known_hosts", prefix);
   if (const YamlNode* v = config.Find("connect_timeout")) {
-    ssh.connect_timeout = r.Duration(*v, {prefix, "connect_timeout"}, 1s).value_or(ssh.connect_timeout);
+    ssh.connect_timeout =
+        r.Duration(*v, {prefix, "connect_timeout"}, 1s).value_or(ssh.connect_timeout);
   }
   ssh.env = ReadEnv(r, config, prefix);
   return ssh;
@@ -160,7 +180,8 @@ bool IsHeaderName(std::string_view name) {
   });
 }
 
-void ReadHeaders(FieldReader& r, const YamlNode& config, HttpConfig& http, const std::string& prefix) {
+void ReadHeaders(FieldReader& r, const YamlNode& config, HttpConfig& http,
+                 const std::string& prefix) {
   const YamlNode* v = config.Find("headers");
   std::vector<SourcePos> positions;
   if (!v || !r.TextMap(*v, {prefix, "headers"}, http.headers, &positions)) return;
@@ -180,8 +201,11 @@ void ReadUrl(FieldReader& r, const YamlNode& config, SourcePos at, HttpConfig& h
   const YamlNode* v = config.Find("url");
   if (!v || http.url.empty() || IsBlankText(http.url)) return;
   std::string lower = http.url.substr(0, 8);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  const std::size_t scheme = lower.rfind("https://", 0) == 0 ? 8 : lower.rfind("http://", 0) == 0 ? 7 : 0;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  const std::size_t scheme = lower.rfind("https://", 0) == 0  ? 8
+                             : lower.rfind("http://", 0) == 0 ? 7
+                                                              : 0;
   std::string why;
   if (scheme == 0) {
     why = "must start with http:// or https://";
@@ -197,7 +221,8 @@ void ReadUrl(FieldReader& r, const YamlNode& config, SourcePos at, HttpConfig& h
                        (has_var ? " (${...} is not expanded in workflow files)" : ""));
 }
 
-void ReadMethod(FieldReader& r, const YamlNode& config, HttpConfig& http, const std::string& prefix) {
+void ReadMethod(FieldReader& r, const YamlNode& config, HttpConfig& http,
+                const std::string& prefix) {
   const YamlNode* v = config.Find("method");
   if (!v) return;
   std::optional<std::string> method = r.Text(*v, {prefix, "method"});
@@ -215,13 +240,15 @@ void ReadMethod(FieldReader& r, const YamlNode& config, HttpConfig& http, const 
 // One `expect_status` entry: 204, "200-299" or "2xx".
 std::optional<StatusRange> ParseStatus(std::string_view text) {
   const auto code = [](std::string_view s) -> int {
-    if (s.size() != 3 || !std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    if (s.size() != 3 ||
+        !std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); })) {
       return -1;
     }
     const int value = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
     return value >= 100 && value <= 599 ? value : -1;
   };
-  if (text.size() == 3 && (text[1] == 'x' || text[1] == 'X') && (text[2] == 'x' || text[2] == 'X')) {
+  if (text.size() == 3 && (text[1] == 'x' || text[1] == 'X') &&
+      (text[2] == 'x' || text[2] == 'X')) {
     if (text[0] < '1' || text[0] > '5') return std::nullopt;
     const int lo = (text[0] - '0') * 100;
     return StatusRange{lo, lo + 99};
@@ -237,7 +264,8 @@ std::optional<StatusRange> ParseStatus(std::string_view text) {
   return StatusRange{single, single};
 }
 
-void ReadExpectStatus(FieldReader& r, const YamlNode& config, HttpConfig& http, const std::string& prefix) {
+void ReadExpectStatus(FieldReader& r, const YamlNode& config, HttpConfig& http,
+                      const std::string& prefix) {
   const YamlNode* v = config.Find("expect_status");
   if (!v || v->IsNull()) return;
   std::vector<std::string> items;
@@ -253,8 +281,10 @@ void ReadExpectStatus(FieldReader& r, const YamlNode& config, HttpConfig& http, 
       http.expect_status.push_back(*range);
       continue;
     }
-    r.Report(positions[i], prefix + "'expect_status' entries must be a status code 100-599, a range "
-                                    "like 200-299 or a class like 2xx, got '" + items[i] + "'");
+    r.Report(positions[i], prefix +
+                               "'expect_status' entries must be a status code 100-599, a range "
+                               "like 200-299 or a class like 2xx, got '" +
+                               items[i] + "'");
   }
 }
 
@@ -269,7 +299,8 @@ void ReadBody(const YamlNode& config, HttpConfig& http) {
   http.body_is_json = true;
 }
 
-HttpConfig LoadHttp(FieldReader& r, const YamlNode& config, SourcePos at, const std::string& prefix) {
+HttpConfig LoadHttp(FieldReader& r, const YamlNode& config, SourcePos at,
+                    const std::string& prefix) {
   HttpConfig http;
   ReadUrl(r, config, at, http, prefix);
   ReadMethod(r, config, http, prefix);
@@ -286,7 +317,8 @@ HttpConfig LoadHttp(FieldReader& r, const YamlNode& config, SourcePos at, const 
 }
 
 bool IsHostLabel(std::string_view label) {
-  if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+  if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+    return false;
   return std::all_of(label.begin(), label.end(),
                      [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
 }
@@ -309,8 +341,8 @@ bool IsIp(int family, std::string_view text) {
 
 }  // namespace
 
-TaskConfig LoadTaskConfig(FieldReader& r, TaskType type, const YamlNode& config, SourcePos config_key,
-                          const std::string& prefix) {
+TaskConfig LoadTaskConfig(FieldReader& r, TaskType type, const YamlNode& config,
+                          SourcePos config_key, const std::string& prefix) {
   auto explain = [type](std::string_view key) { return ExplainConfigKey(type, key); };
   const std::string noun = std::string(TaskTypeName(type)) + " config key";
   switch (type) {
@@ -346,7 +378,8 @@ std::string CheckHostSyntax(std::string_view host) {
   }
   if (host.find(':') != std::string_view::npos) {
     if (IsIp(AF_INET6, host)) return "";
-    return host.find(':') == host.rfind(':') ? "put the port in 'port:'" : "not a valid IPv6 address";
+    return host.find(':') == host.rfind(':') ? "put the port in 'port:'"
+                                             : "not a valid IPv6 address";
   }
   const bool numeric = std::all_of(host.begin(), host.end(),
                                    [](unsigned char c) { return std::isdigit(c) || c == '.'; });

@@ -45,8 +45,8 @@ bool IsBlank(std::string_view s) {
 
 std::optional<TextProblem> CheckEncodingMarks(std::string_view text) {
   if (text.empty()) return TextProblem{{}, "empty file"};
-  if (text.size() >= 2 && ((text[0] == '\xFE' && text[1] == '\xFF') ||
-                           (text[0] == '\xFF' && text[1] == '\xFE'))) {
+  if (text.size() >= 2 &&
+      ((text[0] == '\xFE' && text[1] == '\xFF') || (text[0] == '\xFF' && text[1] == '\xFE'))) {
     return TextProblem{{1, 1}, "the file is UTF-16 or UTF-32; save it as UTF-8"};
   }
   return std::nullopt;
@@ -73,16 +73,19 @@ std::optional<TextProblem> CheckYamlText(std::string_view text, TextPositions& p
       ++i;
       continue;
     }
-    if (c == 0) return TextProblem{{line, col}, "NUL byte: this looks like a binary file, not YAML"};
+    if (c == 0)
+      return TextProblem{{line, col}, "NUL byte: this looks like a binary file, not YAML"};
     if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7F) {
-      return TextProblem{{line, col}, "control character " + Hex(c) +
-                                          " is not allowed in YAML (is this a binary file?)"};
+      return TextProblem{
+          {line, col},
+          "control character " + Hex(c) + " is not allowed in YAML (is this a binary file?)"};
     }
     std::size_t len = 1;
     if (c >= 0x80) {
       len = Utf8Length(text, i);
       if (len == 0) {
-        return TextProblem{{line, col}, "invalid UTF-8 (byte " + Hex(c) + "); save the file as UTF-8"};
+        return TextProblem{{line, col},
+                           "invalid UTF-8 (byte " + Hex(c) + "); save the file as UTF-8"};
       }
       positions.non_ascii_line_.back() = 1;
     }

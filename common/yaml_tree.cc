@@ -39,7 +39,8 @@ class TreeBuilder : public YAML::EventHandler {
 
   void OnDocumentStart(const YAML::Mark& mark) override {
     if (++documents_ > 1) {
-      throw StopParse{ToPos(mark), "a workflow file holds one YAML document; found a second one here"};
+      throw StopParse{ToPos(mark),
+                      "a workflow file holds one YAML document; found a second one here"};
     }
   }
   void OnDocumentEnd() override {}
@@ -121,7 +122,8 @@ class TreeBuilder : public YAML::EventHandler {
         ++i;  // '' is an escaped single quote
       }
     }
-    throw StopParse{ToPos(mark), std::string("this quoted string is never closed (no matching ") + quote + ")"};
+    throw StopParse{ToPos(mark),
+                    std::string("this quoted string is never closed (no matching ") + quote + ")"};
   }
 
   void Open(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor, YamlKind kind) {
@@ -142,8 +144,8 @@ class TreeBuilder : public YAML::EventHandler {
   // Attaches a finished or newly opened node to its parent; returns where it lives.
   YamlNode* Add(YamlNode node) {
     if (++nodes_ > limits_.max_nodes) {
-      throw StopParse{node.pos, "too many YAML nodes (more than " +
-                                    std::to_string(limits_.max_nodes) + ")"};
+      throw StopParse{node.pos,
+                      "too many YAML nodes (more than " + std::to_string(limits_.max_nodes) + ")"};
     }
     if (open_.empty()) {
       root_ = std::move(node);
@@ -227,7 +229,8 @@ std::string ExplainSyntaxError(const std::string& msg, std::string_view body, in
   int line = 1;
   for (std::size_t i = 0; i < body.size() && line <= error_line; ++i) {
     if (body[i] == '\t' && (i == 0 || body[i - 1] == '\n')) {
-      return out + "; line " + std::to_string(line) + " is indented with a tab: YAML indents with spaces";
+      return out + "; line " + std::to_string(line) +
+             " is indented with a tab: YAML indents with spaces";
     }
     if (body[i] == '\n') ++line;
   }
@@ -335,8 +338,9 @@ const YamlNode* YamlNode::Find(std::string_view wanted) const {
 
 YamlParse ParseYaml(std::string_view text, const std::string& label, const YamlLimits& limits) {
   if (text.size() > limits.max_bytes) {
-    return Fatal(label, {}, "file is too large (" + std::to_string(text.size()) +
-                                " bytes; the limit is " + std::to_string(limits.max_bytes) + ")");
+    return Fatal(label, {},
+                 "file is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
+                     std::to_string(limits.max_bytes) + ")");
   }
   TextPositions positions;
   if (std::optional<TextProblem> problem = CheckYamlText(text, positions)) {
@@ -377,7 +381,8 @@ std::string DescribeYamlNode(const YamlNode& node) {
   constexpr std::size_t kMax = 40;
   std::size_t cut = std::min(node.text.size(), kMax);
   // Never cut inside a UTF-8 sequence.
-  while (cut < node.text.size() && (static_cast<unsigned char>(node.text[cut]) & 0xC0) == 0x80) --cut;
+  while (cut < node.text.size() && (static_cast<unsigned char>(node.text[cut]) & 0xC0) == 0x80)
+    --cut;
   std::string shown = node.text.substr(0, cut);
   if (cut < node.text.size()) shown += "...";
   for (char& c : shown) {

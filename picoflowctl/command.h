@@ -14,7 +14,7 @@ class App;
 namespace picoflow::ctl {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;       ///< failed run, invalid file or RPC error
+inline constexpr int kExitFailed = 1;  ///< failed run, invalid file or RPC error
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitUnreachable = 3;  ///< the daemon's socket did not answer
 

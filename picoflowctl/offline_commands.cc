@@ -25,7 +25,8 @@ SysSeconds Now() {
 }
 
 /// The earliest next fire of a workflow's schedules after `after`, or nullopt.
-std::optional<SysSeconds> NextFire(const Workflow& w, const date::time_zone* zone, SysSeconds after) {
+std::optional<SysSeconds> NextFire(const Workflow& w, const date::time_zone* zone,
+                                   SysSeconds after) {
   std::optional<SysSeconds> best;
   for (const std::string& text : w.schedule) {
     auto expr = CronExpr::Parse(text);
@@ -75,7 +76,9 @@ class ValidateCommand final : public Command {
     if (!loaded.ok()) {
       json errors = json::array();
       for (const Diagnostic& d : loaded.diagnostics) {
-        errors.push_back({{"line", d.pos.line}, {"col", d.pos.col}, {"message", d.message},
+        errors.push_back({{"line", d.pos.line},
+                          {"col", d.pos.col},
+                          {"message", d.message},
                           {"text", d.ToString()}});
       }
       entry["errors"] = std::move(errors);
@@ -106,8 +109,8 @@ class ValidateCommand final : public Command {
     std::string line = file + ": " + ColourStatus("valid", colour) + ": workflow '" +
                        entry["workflow"].get<std::string>() + "', " +
                        std::to_string(entry["tasks"].get<std::size_t>()) + " task" +
-                       (entry["tasks"] == 1 ? "" : "s") + ", order: " +
-                       JoinOrder(*loaded.workflow, *loaded.dag);
+                       (entry["tasks"] == 1 ? "" : "s") +
+                       ", order: " + JoinOrder(*loaded.workflow, *loaded.dag);
     if (entry.contains("next_fire") && entry["next_fire"].is_string()) {
       line += "; next fire " + entry["next_fire"].get<std::string>();
     }

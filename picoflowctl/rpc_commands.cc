@@ -86,7 +86,8 @@ void PrintRunTable(const json& run, bool colour) {
   Table table({"TASK", "STATUS", "ATTEMPTS", "DURATION", "EXIT"});
   for (const json& t : run["tasks"]) {
     table.Add({t["name"].get<std::string>(), ColourStatus(t["status"].get<std::string>(), colour),
-               std::to_string(t["attempts"].get<int>()), Dur(t["duration_ms"]), Str(t["exit_code"])});
+               std::to_string(t["attempts"].get<int>()), Dur(t["duration_ms"]),
+               Str(t["exit_code"])});
   }
   table.Print(stdout);
 }
@@ -124,7 +125,8 @@ bool PrintStoredLogs(Session& s, std::int64_t run_id, const std::string& task, s
 // Prints one followed notification: output, or (with `events`) a task event.
 void PrintFollowed(const Notification& n, OutputPrinter& printer, bool colour, bool events) {
   if (n.method == notification::kRunOutput) {
-    printer.Print(n.params["task"], n.params["stream"] == OutputStreamName(OutputStream::kStderr), n.params["data"]);
+    printer.Print(n.params["task"], n.params["stream"] == OutputStreamName(OutputStream::kStderr),
+                  n.params["data"]);
     return;
   }
   if (n.method != notification::kRunEvent || !events) return;
@@ -182,8 +184,9 @@ int Submit(Session& s, const Args& a) {
       all.push_back(*r);
       continue;
     }
-    std::printf("%s workflow '%s' (%zu tasks) from %s\n", (*r)["replaced"] ? "replaced" : "submitted",
-                (*r)["name"].get<std::string>().c_str(), (*r)["tasks"].get<std::size_t>(), file.c_str());
+    std::printf(
+        "%s workflow '%s' (%zu tasks) from %s\n", (*r)["replaced"] ? "replaced" : "submitted",
+        (*r)["name"].get<std::string>().c_str(), (*r)["tasks"].get<std::size_t>(), file.c_str());
   }
   if (s.globals().json) Session::PrintJson(all);
   return rc;
@@ -224,16 +227,20 @@ int RunCmd(Session& s, const Args& a) {
     if (!started) return s.exit_code();
     run_id = (*started)["run_id"];
     if (!a.wait && !a.follow) {
-      if (s.globals().json) Session::PrintJson(*started);
-      else std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
-                       (*started)["workflow"].get<std::string>().c_str());
+      if (s.globals().json)
+        Session::PrintJson(*started);
+      else
+        std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
+                    (*started)["workflow"].get<std::string>().c_str());
       return kExitOk;
     }
   }
   auto run = s.Call(method::kRunWait, {{"run_id", run_id}});
   if (!run) return s.exit_code();
-  if (s.globals().json) Session::PrintJson(*run);
-  else PrintRunTable(*run, s.colour());
+  if (s.globals().json)
+    Session::PrintJson(*run);
+  else
+    PrintRunTable(*run, s.colour());
   return RunExitCode(*run);
 }
 
@@ -245,8 +252,10 @@ int StatusCmd(Session& s, const Args& a) {
     if (!id) return s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
     auto run = s.Call(method::kRunGet, {{"run_id", *id}});
     if (!run) return s.exit_code();
-    if (s.globals().json) Session::PrintJson(*run);
-    else PrintRunTable(*run, s.colour());
+    if (s.globals().json)
+      Session::PrintJson(*run);
+    else
+      PrintRunTable(*run, s.colour());
     return kExitOk;
   }
   auto list = s.Call(method::kWorkflowList);
@@ -289,8 +298,8 @@ int History(Session& s, const Args& a) {
   }
   Table table({"RUN", "STATUS", "TRIGGER", "STARTED", "DURATION", "LATE", "REASON"});
   for (const json& r : (*runs)["runs"]) {
-    table.Add({Str(r["id"]), ColourStatus(r["status"].get<std::string>(), s.colour()), Str(r["trigger"]),
-               ShortTime(r["started_at"]), Dur(r["duration_ms"]),
+    table.Add({Str(r["id"]), ColourStatus(r["status"].get<std::string>(), s.colour()),
+               Str(r["trigger"]), ShortTime(r["started_at"]), Dur(r["duration_ms"]),
                Dur(r.value("late_ms", json(nullptr))), r.value("reason", std::string())});
   }
   table.Print(stdout);
@@ -311,8 +320,10 @@ int Logs(Session& s, const Args& a) {
 int Cancel(Session& s, const Args& a) {
   auto r = s.Call(method::kRunCancel, {{"run_id", a.run_id}});
   if (!r) return s.exit_code();
-  if (s.globals().json) Session::PrintJson(*r);
-  else std::printf("cancelling run %lld\n", static_cast<long long>(a.run_id));
+  if (s.globals().json)
+    Session::PrintJson(*r);
+  else
+    std::printf("cancelling run %lld\n", static_cast<long long>(a.run_id));
   return kExitOk;
 }
 
@@ -329,10 +340,12 @@ int Workflows(Session& s, const Args&) {
     for (const json& e : w.value("schedule", json::array())) {
       schedule += (schedule.empty() ? "" : ", ") + e.get<std::string>();
     }
-    table.Add({w["name"].get<std::string>(), Str(w.value("tasks", json(nullptr))),
-               schedule.empty() ? "-" : schedule,
-               w.value("timezone", std::string()).empty() ? "local" : w["timezone"].get<std::string>(),
-               FireTime(w.value("next_fire", json(nullptr))), w["paused"] ? "yes" : "no", Str(w.value("origin", json(nullptr)))});
+    table.Add(
+        {w["name"].get<std::string>(), Str(w.value("tasks", json(nullptr))),
+         schedule.empty() ? "-" : schedule,
+         w.value("timezone", std::string()).empty() ? "local" : w["timezone"].get<std::string>(),
+         FireTime(w.value("next_fire", json(nullptr))), w["paused"] ? "yes" : "no",
+         Str(w.value("origin", json(nullptr)))});
   }
   table.Print(stdout);
   return kExitOk;
@@ -341,8 +354,10 @@ int Workflows(Session& s, const Args&) {
 int Remove(Session& s, const Args& a) {
   auto r = s.Call(method::kWorkflowRemove, {{"name", a.name}});
   if (!r) return s.exit_code();
-  if (s.globals().json) Session::PrintJson(*r);
-  else std::printf("removed workflow '%s'\n", a.name.c_str());
+  if (s.globals().json)
+    Session::PrintJson(*r);
+  else
+    std::printf("removed workflow '%s'\n", a.name.c_str());
   return kExitOk;
 }
 
@@ -379,7 +394,7 @@ int Next(Session& s, const Args& a) {
 
 int DaemonCmd(Session& s, const Args& a) {
   const std::string& what = a.name;
-  const char* m = what == "status" ? method::kDaemonStatus
+  const char* m = what == "status"   ? method::kDaemonStatus
                   : what == "reload" ? method::kDaemonReload
                                      : method::kDaemonVersion;
   auto r = s.Call(m, json::object());
@@ -390,7 +405,8 @@ int DaemonCmd(Session& s, const Args& a) {
   }
   std::printf("picoflowd %s (protocol %d), pid %d, up %s\n", Str((*r)["version"]).c_str(),
               (*r)["protocol"].get<int>(), (*r)["pid"].get<int>(), Dur((*r)["uptime_ms"]).c_str());
-  std::printf("socket %s\nstate  %s\n", Str((*r)["socket"]).c_str(), Str((*r)["state_dir"]).c_str());
+  std::printf("socket %s\nstate  %s\n", Str((*r)["socket"]).c_str(),
+              Str((*r)["state_dir"]).c_str());
   std::printf("%s workflows, %s active runs, %s running tasks\n", Str((*r)["workflows"]).c_str(),
               Str((*r)["active_runs"]).c_str(), Str((*r)["active_tasks"]).c_str());
   return kExitOk;
@@ -426,7 +442,9 @@ int CallCmd(Session& s, const Args& a) {
 
 const CommandSpec kCommands[] = {
     {"submit", "Validate and store workflow files (replacing earlier versions)",
-     [](CLI::App& c, Args& a) { c.add_option("files", a.items, "Workflow YAML files")->required(); },
+     [](CLI::App& c, Args& a) {
+       c.add_option("files", a.items, "Workflow YAML files")->required();
+     },
      Submit},
     {"run", "Start a run of a submitted workflow or a one-off run of a file",
      [](CLI::App& c, Args& a) {

@@ -7,30 +7,30 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <set>
 #include <vector>
 
 #include "common/workflow_load.h"
+#include "picoflowd/engine/run_manager.h"
 #include "picoflowd/exec/executor_local.h"
 #include "picoflowd/exec/executor_module.h"
 #include "picoflowd/exec/executor_module_abi.h"
-#include "picoflowd/util/callback_guard.h"
-#include "picoflowd/util/logging.h"
 #include "picoflowd/metrics.h"
 #include "picoflowd/metrics_server.h"
 #include "picoflowd/pruner.h"
 #include "picoflowd/rpc/rpc_dispatch.h"
 #include "picoflowd/rpc/rpc_methods.h"
 #include "picoflowd/rpc/rpc_server.h"
-#include "picoflowd/engine/run_manager.h"
 #include "picoflowd/sched/schedule_timer.h"
+#include "picoflowd/store/store.h"
+#include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
 #include "picoflowd/util/sd_listen.h"
 #include "picoflowd/util/sd_notify.h"
-#include "picoflowd/store/store.h"
 
 namespace picoflow {
 namespace {
@@ -64,8 +64,8 @@ Result<gid_t> ResolveGroup(const std::string& name) {
   group gr{};
   group* found = nullptr;
   if (getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
-    return Err(ErrorCode::kInvalid, "unknown group '" + name +
-                                        "' (--read-group takes a group name or a gid)");
+    return Err(ErrorCode::kInvalid,
+               "unknown group '" + name + "' (--read-group takes a group name or a gid)");
   }
   return found->gr_gid;
 }
@@ -169,10 +169,9 @@ Status Daemon::Open(RunObserver* progress) {
   for (std::size_t i = 0; i < kTaskTypeCount; ++i) engine_.executors[i] = executors_[i].get();
   engine_.output_cap = config_.output_cap;
   runs_ = std::make_unique<RunManager>(engine_);
-  pruner_ = std::make_unique<Pruner>(&loop_, *store_, RetentionConfigOf(config_),
-                                     [this](const std::string& name) {
-                                       return RetentionOf(registry_, config_, name);
-                                     });
+  pruner_ = std::make_unique<Pruner>(
+      &loop_, *store_, RetentionConfigOf(config_),
+      [this](const std::string& name) { return RetentionOf(registry_, config_, name); });
   scheduler_ = std::make_unique<Scheduler>(wall_clock_);
   if (!config_.metrics_listen.empty()) metrics_ = MakeMetrics();
   // Every run observer, in the order they hear of an event; the daemon
@@ -232,8 +231,10 @@ ReloadReport Daemon::Reload() {
     }
     if (compiled.version && !names_seen.insert(compiled.version->workflow->name).second) {
       compiled.diagnostics.push_back(
-          Diagnostic{file, {}, "workflow '" + compiled.version->workflow->name +
-                                   "' is already defined by another file; this one is ignored"});
+          Diagnostic{file,
+                     {},
+                     "workflow '" + compiled.version->workflow->name +
+                         "' is already defined by another file; this one is ignored"});
       compiled.version = nullptr;
     }
     if (!compiled.version) {
@@ -345,8 +346,8 @@ void Daemon::Shutdown() {
   LogInfo(f, "stopping: cancelling " + std::to_string(runs_->runs().size()) + " run(s)");
   if (notifier_) notifier_->Stopping();
   if (server_) server_->Close();
-  StartOneShot<Daemon, &Daemon::GraceOver>(grace_timer_,
-                                           static_cast<std::uint64_t>(config_.shutdown_grace.count()));
+  StartOneShot<Daemon, &Daemon::GraceOver>(
+      grace_timer_, static_cast<std::uint64_t>(config_.shutdown_grace.count()));
   runs_->CancelAll([this] { FinishShutdown(); });
 }
 
@@ -388,7 +389,9 @@ std::unique_ptr<Metrics> Daemon::MakeMetrics() {
     if (!next) return std::nullopt;
     return static_cast<std::int64_t>(next->time_since_epoch().count());
   };
-  sources.skipped_fires = [this](const std::string& name) { return scheduler_->SkippedCount(name); };
+  sources.skipped_fires = [this](const std::string& name) {
+    return scheduler_->SkippedCount(name);
+  };
   sources.store_bytes = [this]() -> std::optional<std::uint64_t> {
     std::error_code ec;
     const auto bytes = fs::file_size(config_.state_dir + "/picoflow.db", ec);
@@ -454,9 +457,9 @@ int Daemon::Run() {
   f.event = "daemon.ready";
   LogInfo(f, "picoflowd " PICOFLOW_VERSION " ready on " +
                  (activated ? std::string("an activated socket (fd 3)") : config_.socket_path) +
-                 " (state " +
-                 config_.state_dir + ", " + std::to_string(registry_.entries().size()) +
-                 " workflows, " + std::to_string(resumed) + " runs resumed)");
+                 " (state " + config_.state_dir + ", " +
+                 std::to_string(registry_.entries().size()) + " workflows, " +
+                 std::to_string(resumed) + " runs resumed)");
   notifier_ = SdNotifier::FromEnvironment(&loop_);
   notifier_->Ready(ActiveRunsStatus(runs_->runs().size()));
   runs_->SetOnCountChanged([this](std::size_t live) {

@@ -17,13 +17,13 @@ namespace picoflow {
 struct DaemonConfig {
   std::string socket_path;
   std::string state_dir;
-  std::string workflows_dir;            ///< empty: no directory is loaded
-  std::vector<std::string> files;       ///< workflow files given as arguments
-  std::string read_group;               ///< members may use read-only methods
-  bool synchronous_full = false;        ///< SQLite synchronous=FULL instead of NORMAL
-  std::uint64_t output_cap = 1 << 20;   ///< bytes kept per attempt and stream
+  std::string workflows_dir;                        ///< empty: no directory is loaded
+  std::vector<std::string> files;                   ///< workflow files given as arguments
+  std::string read_group;                           ///< members may use read-only methods
+  bool synchronous_full = false;                    ///< SQLite synchronous=FULL instead of NORMAL
+  std::uint64_t output_cap = 1 << 20;               ///< bytes kept per attempt and stream
   std::chrono::milliseconds shutdown_grace{10000};  ///< SIGTERM: runs get this long
-  std::int64_t retention_max_runs = 1000;  ///< runs kept per workflow; 0: no limit
+  std::int64_t retention_max_runs = 1000;           ///< runs kept per workflow; 0: no limit
   std::chrono::seconds retention_max_age{30 * 24 * 3600};  ///< runs older go; 0: no limit
   std::uint64_t retention_max_output_bytes = std::uint64_t{256} << 20;  ///< all output; 0: no cap
   std::string metrics_listen;  ///< ADDR:PORT serving /metrics and /healthz; empty: off

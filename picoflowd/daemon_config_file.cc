@@ -71,8 +71,8 @@ Result<DaemonConfigFile> ParseDaemonConfigFile(std::string_view text, const std:
   if (root.IsNull()) return out;
   FieldReader reader(label);
   if (!root.IsMap()) {
-    reader.Report(root.pos, "a daemon config file must be a map of settings, got " +
-                                DescribeYamlNode(root));
+    reader.Report(root.pos,
+                  "a daemon config file must be a map of settings, got " + DescribeYamlNode(root));
     return Err(ErrorCode::kInvalid, Join(reader.Take()));
   }
   reader.CheckKeys(root, std::span<const std::string_view>(kDaemonConfigKeys), "", "key",
@@ -110,7 +110,8 @@ std::string DefaultDaemonConfigFile(bool system) {
 }
 
 bool DaemonConfigFile::Sets(std::string_view key) const {
-  return std::any_of(set.begin(), set.end(), [key](const DaemonSetting* s) { return s->key == key; });
+  return std::any_of(set.begin(), set.end(),
+                     [key](const DaemonSetting* s) { return s->key == key; });
 }
 
 void ApplyDaemonConfigFile(const DaemonConfigFile& file,

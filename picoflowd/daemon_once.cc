@@ -8,11 +8,11 @@
 
 #include "common/workflow_load.h"
 #include "picoflowd/daemon.h"
-#include "picoflowd/util/logging.h"
 #include "picoflowd/engine/run_manager.h"
 #include "picoflowd/engine/run_observer.h"
 #include "picoflowd/rpc/rpc_json.h"
 #include "picoflowd/store/store.h"
+#include "picoflowd/util/logging.h"
 #include "protocol/progress.h"
 
 namespace picoflow {
@@ -49,7 +49,8 @@ class ProgressPrinter final : public RunObserver {
 int Daemon::RunOnce(const std::string& file) {
   LoadedWorkflow loaded = LoadWorkflowFile(file);
   if (!loaded.ok()) {
-    for (const Diagnostic& d : loaded.diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());
+    for (const Diagnostic& d : loaded.diagnostics)
+      std::fprintf(stderr, "%s\n", d.ToString().c_str());
     return 1;
   }
   std::string private_dir;
@@ -72,8 +73,10 @@ int Daemon::RunOnce(const std::string& file) {
     std::int64_t run_id = 0;
     if (compiled.version) {
       auto id = runs_->StartRun(compiled.version, RunTrigger::kManual);
-      if (id.ok()) run_id = *id;
-      else std::fprintf(stderr, "picoflowd: %s\n", id.error().message.c_str());
+      if (id.ok())
+        run_id = *id;
+      else
+        std::fprintf(stderr, "picoflowd: %s\n", id.error().message.c_str());
     }
     if (run_id != 0) {
       StartSignals();  // TERM/INT cancel the run; HUP has nothing to reload

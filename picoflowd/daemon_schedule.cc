@@ -6,13 +6,13 @@
 #include <string>
 
 #include "picoflowd/daemon.h"
-#include "picoflowd/util/logging.h"
-#include "picoflowd/rpc/rpc_json.h"
 #include "picoflowd/engine/run.h"
 #include "picoflowd/engine/run_manager.h"
+#include "picoflowd/rpc/rpc_json.h"
 #include "picoflowd/sched/schedule_timer.h"
 #include "picoflowd/sched/scheduler.h"
 #include "picoflowd/store/store.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 

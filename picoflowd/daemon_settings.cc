@@ -99,8 +99,8 @@ constexpr DaemonSetting kSettings[] = {
      Field<&DaemonConfig::log_level>()},
     {"--log-format", "log_format", "FORMAT", "Log lines on stderr", Choice(kLogFormats),
      Field<&DaemonConfig::log_format>()},
-    {"--read-group", "read_group", "GROUP", "Group whose members may use read-only methods",
-     Text(), Field<&DaemonConfig::read_group>()},
+    {"--read-group", "read_group", "GROUP", "Group whose members may use read-only methods", Text(),
+     Field<&DaemonConfig::read_group>()},
     {"--sync-full", "sync_full", "", "SQLite synchronous=FULL (fsync every commit)", Bool(),
      Field<&DaemonConfig::synchronous_full>()},
     {"--output-cap", "output_cap", "BYTES", "Bytes of output kept per task attempt and stream",
@@ -109,8 +109,8 @@ constexpr DaemonSetting kSettings[] = {
      "How long running tasks get to stop on SIGTERM before they are killed",
      Duration(seconds(0), std::chrono::hours(1)), Field<&DaemonConfig::shutdown_grace>()},
     {"--retention-max-runs", "retention_max_runs", "N",
-     "Runs kept per workflow (0: no limit; a workflow's retention: wins)",
-     Integer(0, 10'000'000), Field<&DaemonConfig::retention_max_runs>()},
+     "Runs kept per workflow (0: no limit; a workflow's retention: wins)", Integer(0, 10'000'000),
+     Field<&DaemonConfig::retention_max_runs>()},
     {"--retention-max-age", "retention_max_age", "DURATION",
      "Runs created longer ago are deleted (0: no limit; a workflow's retention: wins)",
      Duration(seconds(0), kMaxDuration), Field<&DaemonConfig::retention_max_age>()},
@@ -192,19 +192,13 @@ std::optional<SettingValue> ReadSettingValue(FieldReader& reader, const DaemonSe
   const Where w{kNoPrefix, name};
   const SettingType& type = setting.type;
   switch (type.kind) {
-    case SettingKind::kText:
-      return Wrap(reader.Text(v, w));
-    case SettingKind::kBool:
-      return Wrap(reader.Bool(v, w));
+    case SettingKind::kText: return Wrap(reader.Text(v, w));
+    case SettingKind::kBool: return Wrap(reader.Bool(v, w));
     case SettingKind::kInteger:
-    case SettingKind::kBytes:
-      return Wrap(reader.Int(v, w, type.min, type.max));
-    case SettingKind::kDuration:
-      return ReadDuration(reader, type, v, w);
-    case SettingKind::kChoice:
-      return ReadChoice(reader, type, v, w);
-    case SettingKind::kFiles:
-      return ReadFiles(reader, v, w);
+    case SettingKind::kBytes: return Wrap(reader.Int(v, w, type.min, type.max));
+    case SettingKind::kDuration: return ReadDuration(reader, type, v, w);
+    case SettingKind::kChoice: return ReadChoice(reader, type, v, w);
+    case SettingKind::kFiles: return ReadFiles(reader, v, w);
   }
   assert(false);
   return std::nullopt;
@@ -235,13 +229,10 @@ std::string DescribeSettingValues(const DaemonSetting& setting) {
     case SettingKind::kDuration:
       values = "seconds, or like 90s, 5m, 1h30m, 30d; at most " + FormatDuration(seconds(type.max));
       break;
-    case SettingKind::kChoice:
-      values = JoinOr(type.choices);
-      break;
+    case SettingKind::kChoice: values = JoinOr(type.choices); break;
     case SettingKind::kText:
     case SettingKind::kBool:
-    case SettingKind::kFiles:
-      return "";  // their defaults are empty, false, or depend on --system
+    case SettingKind::kFiles: return "";  // their defaults are empty, false, or depend on --system
   }
   return values + "; default " + setting.access.show(DaemonConfig{});
 }

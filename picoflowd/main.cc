@@ -53,9 +53,7 @@ std::vector<FlagInput> AddSettingFlags(CLI::App& app) {
     }
     FlagInput& in = inputs[i];
     switch (s.type.kind) {
-      case picoflow::SettingKind::kBool:
-        in.option = app.add_flag(name, in.on, help);
-        break;
+      case picoflow::SettingKind::kBool: in.option = app.add_flag(name, in.on, help); break;
       case picoflow::SettingKind::kFiles:
         in.option = app.add_option(name, in.list, help)->type_name(std::string(s.value_name));
         break;
@@ -120,7 +118,8 @@ int main(int argc, char** argv) {
   if (!config_file.empty()) {
     auto file = LoadDaemonConfigFile(config_file);
     if (!file.ok()) {
-      std::fprintf(stderr, "picoflowd: %s\n(fix the config file, or choose another with --config)\n",
+      std::fprintf(stderr,
+                   "picoflowd: %s\n(fix the config file, or choose another with --config)\n",
                    file.error().message.c_str());
       return 2;
     }

@@ -31,8 +31,8 @@ class Writer {
     out_ << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
   }
   // labels: "k1", v1, "k2", v2 ... already paired.
-  void Sample(const std::string& name, const std::vector<std::pair<const char*, std::string>>& labels,
-              double value) {
+  void Sample(const std::string& name,
+              const std::vector<std::pair<const char*, std::string>>& labels, double value) {
     out_ << name;
     if (!labels.empty()) {
       out_ << '{';
@@ -144,7 +144,8 @@ void Metrics::OnRunFinished(std::int64_t run_id, RunStatus status) {
   std::optional<double> seconds;
   if (auto it = live_.find(run_id); it != live_.end()) {
     workflow = it->second.workflow;
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.at).count();
+    seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.at).count();
     live_.erase(it);
   } else if (sources_.workflow_of) {
     workflow = sources_.workflow_of(run_id);
@@ -184,11 +185,13 @@ std::string Metrics::Render() const {
   }
   w.Family("picoflow_run_duration_seconds", "histogram",
            "Run durations from the first task start to the end, by workflow.");
-  for (const auto& [wf, h] : run_seconds_) w.Hist("picoflow_run_duration_seconds", {{"workflow", wf}}, h);
+  for (const auto& [wf, h] : run_seconds_)
+    w.Hist("picoflow_run_duration_seconds", {{"workflow", wf}}, h);
   w.Family("picoflow_task_attempt_duration_seconds", "histogram",
            "Task attempt durations, by workflow and task.");
   for (const auto& [k, h] : task_seconds_) {
-    w.Hist("picoflow_task_attempt_duration_seconds", {{"workflow", k.first}, {"task", k.second}}, h);
+    w.Hist("picoflow_task_attempt_duration_seconds", {{"workflow", k.first}, {"task", k.second}},
+           h);
   }
   w.Family("picoflow_last_success_timestamp_seconds", "gauge",
            "When a run of the workflow last succeeded (Unix time).");
@@ -203,7 +206,8 @@ std::string Metrics::Render() const {
   w.Family("picoflow_active_runs", "gauge", "Runs in progress.");
   w.Sample("picoflow_active_runs", {}, sources_.active_runs ? double(sources_.active_runs()) : 0);
   w.Family("picoflow_active_tasks", "gauge", "Task attempts running.");
-  w.Sample("picoflow_active_tasks", {}, sources_.active_tasks ? double(sources_.active_tasks()) : 0);
+  w.Sample("picoflow_active_tasks", {},
+           sources_.active_tasks ? double(sources_.active_tasks()) : 0);
   const std::vector<std::string> workflows =
       sources_.workflows ? sources_.workflows() : std::vector<std::string>{};
   w.Family("picoflow_next_fire_timestamp_seconds", "gauge",

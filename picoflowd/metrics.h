@@ -21,7 +21,7 @@ namespace picoflow {
 
 /// A cumulative histogram with fixed bucket bounds (seconds).
 struct Histogram {
-  static constexpr std::array<double, 12> kBounds = {0.1, 0.5, 1,   2.5,  5,    10,
+  static constexpr std::array<double, 12> kBounds = {0.1, 0.5, 1,   2.5, 5,    10,
                                                      30,  60,  300, 900, 3600, 14400};
   std::array<std::uint64_t, kBounds.size()> buckets{};  ///< observations <= bound
   std::uint64_t count = 0;
@@ -63,12 +63,12 @@ class Metrics : public RunObserver {
   using Key2 = std::pair<std::string, std::string>;
 
   MetricsSources sources_;
-  double start_time_;  ///< Unix seconds the daemon started
+  double start_time_;                      ///< Unix seconds the daemon started
   std::map<std::int64_t, RunStart> live_;  ///< runs seen starting, until they end
   std::map<std::string, std::uint64_t> runs_started_;
-  std::map<Key2, std::uint64_t> runs_finished_;                    ///< workflow, status
+  std::map<Key2, std::uint64_t> runs_finished_;                     ///< workflow, status
   std::map<std::pair<Key2, std::string>, std::uint64_t> attempts_;  ///< (wf, task), status
-  std::map<Key2, std::uint64_t> retries_;                          ///< wf, task
+  std::map<Key2, std::uint64_t> retries_;                           ///< wf, task
   std::map<std::string, Histogram> run_seconds_;
   std::map<Key2, Histogram> task_seconds_;
   std::map<std::string, double> last_success_;

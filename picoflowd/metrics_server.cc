@@ -97,10 +97,8 @@ class MetricsServer::Connection {
     delete w;
     if (self == nullptr) return;
     auto* shutdown = new uv_shutdown_t{};
-    if (status != 0 ||
-        uv_shutdown(shutdown, self->tcp_.stream(), [](uv_shutdown_t* r, int) noexcept {
-          delete r;
-        }) != 0) {
+    if (status != 0 || uv_shutdown(shutdown, self->tcp_.stream(),
+                                   [](uv_shutdown_t* r, int) noexcept { delete r; }) != 0) {
       delete shutdown;
       self->server_.Drop(self);
     }
@@ -214,8 +212,8 @@ std::string MetricsServer::Respond(const std::string& head) const {
   const auto reply = [](const char* status, const std::string& body, bool with_body,
                         const char* type = "text/plain; charset=utf-8") {
     return std::string("HTTP/1.1 ") + status + "\r\nContent-Type: " + type +
-           "\r\nContent-Length: " + std::to_string(body.size()) +
-           "\r\nConnection: close\r\n\r\n" + (with_body ? body : std::string());
+           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
+           (with_body ? body : std::string());
   };
   auto line = ParseHttpRequestLine(head);
   if (!line.ok()) return reply("400 Bad Request", "bad request\n", true);

@@ -23,12 +23,12 @@ namespace picoflow {
 
 /// The daemon-wide retention settings.
 struct RetentionConfig {
-  RunRetention runs{1000, std::chrono::hours(24 * 30)};  ///< per workflow, unless it says
+  RunRetention runs{1000, std::chrono::hours(24 * 30)};       ///< per workflow, unless it says
   std::uint64_t max_output_bytes = std::uint64_t{256} << 20;  ///< all output; 0: no cap
-  std::chrono::milliseconds quiet{2000};  ///< wait after a run finishes
-  int batch_runs = 50;                    ///< runs per transaction (their rows cascade)
-  int batch_chunks = 200;                 ///< output chunks per transaction
-  int vacuum_pages = 256;                 ///< pages freed per step
+  std::chrono::milliseconds quiet{2000};                      ///< wait after a run finishes
+  int batch_runs = 50;     ///< runs per transaction (their rows cascade)
+  int batch_chunks = 200;  ///< output chunks per transaction
+  int vacuum_pages = 256;  ///< pages freed per step
 };
 
 /// The retention of one workflow (its `retention:` over the defaults).

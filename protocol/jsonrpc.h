@@ -5,12 +5,11 @@
 // wire error. No libuv, no I/O.
 
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 #include "common/diagnostic.h"
 #include "common/result.h"

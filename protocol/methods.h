@@ -29,10 +29,10 @@ inline constexpr char kStorePrune[] = "store.prune";              ///< apply ret
 
 /// Every method above, for tables and tests.
 inline constexpr std::string_view kAll[] = {
-    kDaemonVersion,  kDaemonStatus,  kDaemonReload, kWorkflowValidate, kWorkflowSubmit,
-    kWorkflowList,   kWorkflowGet,   kWorkflowRemove, kWorkflowPause,  kWorkflowResume,
-    kWorkflowNext,   kRunStart,      kRunGet,       kRunList,          kRunCancel,
-    kRunWait,        kRunLogs,      kStorePrune,
+    kDaemonVersion, kDaemonStatus, kDaemonReload,   kWorkflowValidate, kWorkflowSubmit,
+    kWorkflowList,  kWorkflowGet,  kWorkflowRemove, kWorkflowPause,    kWorkflowResume,
+    kWorkflowNext,  kRunStart,     kRunGet,         kRunList,          kRunCancel,
+    kRunWait,       kRunLogs,      kStorePrune,
 };
 
 }  // namespace picoflow::method

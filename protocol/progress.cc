@@ -19,10 +19,14 @@ std::string Elapsed(const json& ms) {
 std::string ColourStatus(const std::string& text, bool colour) {
   if (!colour) return text;
   const char* code = nullptr;
-  if (text == "succeeded" || text == "ok" || text == "valid") code = "32";
-  else if (text == "failed" || text == "timeout" || text == "interrupted" || text == "invalid") code = "31";
-  else if (text == "running" || text == "cancelled" || text == "retrying") code = "33";
-  else if (text == "skipped" || text == "pending") code = "2";
+  if (text == "succeeded" || text == "ok" || text == "valid")
+    code = "32";
+  else if (text == "failed" || text == "timeout" || text == "interrupted" || text == "invalid")
+    code = "31";
+  else if (text == "running" || text == "cancelled" || text == "retrying")
+    code = "33";
+  else if (text == "skipped" || text == "pending")
+    code = "2";
   if (code == nullptr) return text;
   return std::string("\x1b[") + code + "m" + text + "\x1b[0m";
 }

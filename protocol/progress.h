@@ -6,9 +6,8 @@
 // they print the same words.
 
 #include <cstdio>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace picoflow {
 

@@ -44,7 +44,8 @@ class Watcher final : public ChildWatcher {
   Exit& exit_;
 };
 
-TEST_CASE("the reaper reports each watched child's exit code or signal once, a forgotten one never") {
+TEST_CASE(
+    "the reaper reports each watched child's exit code or signal once, a forgotten one never") {
   TestLoop loop;
   ChildReaper reaper(loop.get());
   Exit coded, killed, forgotten;

@@ -40,7 +40,8 @@ std::string AllDiagnostics(const LoadedWorkflow& loaded) {
 // Checks that every misplaced timeout has its own diagnostic at its line that
 // names the task and the key and says where timeout belongs, and that no other
 // line got such a diagnostic (not the http timeouts, not the task-level ones).
-void CheckMisplacedTimeouts(const std::string& file, const std::vector<MisplacedTimeout>& expected) {
+void CheckMisplacedTimeouts(const std::string& file,
+                            const std::vector<MisplacedTimeout>& expected) {
   LoadedWorkflow loaded = LoadCompat(file);
   INFO(file << ":\n" << AllDiagnostics(loaded));
   CHECK_FALSE(loaded.ok());
@@ -52,27 +53,34 @@ void CheckMisplacedTimeouts(const std::string& file, const std::vector<Misplaced
   for (const MisplacedTimeout& t : expected) {
     wanted.insert(t.line);
     const std::string message = "task '" + t.task + "': 'timeout' is not a";
-    auto it = std::find_if(loaded.diagnostics.begin(), loaded.diagnostics.end(), [&](const Diagnostic& d) {
-      return d.pos.line == t.line && d.message.rfind(message, 0) == 0;
-    });
+    auto it = std::find_if(loaded.diagnostics.begin(), loaded.diagnostics.end(),
+                           [&](const Diagnostic& d) {
+                             return d.pos.line == t.line && d.message.rfind(message, 0) == 0;
+                           });
     INFO("line " << t.line << ", task " << t.task);
     REQUIRE(it != loaded.diagnostics.end());
     CHECK(it->file == kDir + "/" + file);
     CHECK(it->pos.col == 7);
-    CHECK(it->message.find("set it on the task itself (task-level 'timeout:')") != std::string::npos);
+    CHECK(it->message.find("set it on the task itself (task-level 'timeout:')") !=
+          std::string::npos);
   }
   CHECK(reported == wanted);
 }
 
 TEST_CASE("every file of the compat corpus has an expected verdict here") {
-  const std::set<std::string> known = {
-      "demos-pipeline.yaml",         "http_workflow.yaml",
-      "parallel.yaml",               "parallel_10.yaml",
-      "workflows-parallel.yaml",     "scheduled_workflow.yaml",
-      "test_cron.yaml",              "workflows-simple.yaml",
-      "workflows-health-check.yaml", "workflows-backup.yaml",
-      "workflows-backup-comprehensive.yaml", "workflows-data-pipeline.yaml",
-      "workflows-deployment.yaml"};
+  const std::set<std::string> known = {"demos-pipeline.yaml",
+                                       "http_workflow.yaml",
+                                       "parallel.yaml",
+                                       "parallel_10.yaml",
+                                       "workflows-parallel.yaml",
+                                       "scheduled_workflow.yaml",
+                                       "test_cron.yaml",
+                                       "workflows-simple.yaml",
+                                       "workflows-health-check.yaml",
+                                       "workflows-backup.yaml",
+                                       "workflows-backup-comprehensive.yaml",
+                                       "workflows-data-pipeline.yaml",
+                                       "workflows-deployment.yaml"};
   std::set<std::string> found;
   REQUIRE(fs::is_directory(kDir));
   for (const auto& entry : fs::directory_iterator(kDir)) {
@@ -83,9 +91,15 @@ TEST_CASE("every file of the compat corpus has an expected verdict here") {
 
 TEST_CASE("the original's valid examples load without a single diagnostic") {
   const std::map<std::string, std::size_t> tasks = {
-      {"demos-pipeline.yaml", 5},     {"http_workflow.yaml", 5},          {"parallel.yaml", 6},
-      {"parallel_10.yaml", 12},       {"workflows-parallel.yaml", 6},     {"scheduled_workflow.yaml", 3},
-      {"test_cron.yaml", 3},          {"workflows-simple.yaml", 3},       {"workflows-health-check.yaml", 7},
+      {"demos-pipeline.yaml", 5},
+      {"http_workflow.yaml", 5},
+      {"parallel.yaml", 6},
+      {"parallel_10.yaml", 12},
+      {"workflows-parallel.yaml", 6},
+      {"scheduled_workflow.yaml", 3},
+      {"test_cron.yaml", 3},
+      {"workflows-simple.yaml", 3},
+      {"workflows-health-check.yaml", 7},
   };
   for (const auto& [file, count] : tasks) {
     LoadedWorkflow loaded = LoadCompat(file);
@@ -119,8 +133,9 @@ TEST_CASE("http bodies of the original are sent as JSON") {
   const auto& post = std::get<HttpConfig>(loaded.workflow->tasks[1].config);
   CHECK(post.method == "POST");
   CHECK(post.body_is_json);
-  CHECK(*post.body ==
-        R"({"title":"Test Post from PicoFlow","body":"This is a test post created by PicoFlow HTTP executor","userId":1})");
+  CHECK(
+      *post.body ==
+      R"({"title":"Test Post from PicoFlow","body":"This is a test post created by PicoFlow HTTP executor","userId":1})");
   CHECK(post.timeout == std::chrono::seconds(15));
 }
 
@@ -129,7 +144,8 @@ TEST_CASE("workflows-backup.yaml is refused for its ssh task without 'user', and
   CHECK_FALSE(loaded.ok());
   REQUIRE(loaded.diagnostics.size() == 1);
   CHECK(loaded.diagnostics[0].ToString() ==
-        kDir + "/workflows-backup.yaml:40:5: task 'cleanup_old_backups': missing required key 'user'");
+        kDir +
+            "/workflows-backup.yaml:40:5: task 'cleanup_old_backups': missing required key 'user'");
 }
 
 TEST_CASE("workflows-backup-comprehensive.yaml names each timeout inside an ssh or shell config") {
@@ -176,9 +192,11 @@ TEST_CASE("one diagnostic names the misplaced key, its line and where timeout be
   for (const Diagnostic& d : loaded.diagnostics) {
     if (d.pos.line == 137) at_137.push_back(d.ToString());
   }
-  CHECK(at_137 == std::vector<std::string>{
-                      kDir + "/workflows-data-pipeline.yaml:137:7: task 'upload_to_storage': 'timeout' is not an "
-                             "ssh config key; set it on the task itself (task-level 'timeout:')"});
+  CHECK(at_137 ==
+        std::vector<std::string>{
+            kDir +
+            "/workflows-data-pipeline.yaml:137:7: task 'upload_to_storage': 'timeout' is not an "
+            "ssh config key; set it on the task itself (task-level 'timeout:')"});
 }
 
 }  // namespace

@@ -225,8 +225,9 @@ TEST_CASE("every parse error names the field and says why") {
       {"@fortnightly",
        "unknown macro '@fortnightly' (expected @yearly, @annually, @monthly, @weekly, @daily, "
        "@midnight or @hourly)"},
-      {"@daily 5", "unknown macro '@daily 5' (expected @yearly, @annually, @monthly, @weekly, "
-                   "@daily, @midnight or @hourly)"},
+      {"@daily 5",
+       "unknown macro '@daily 5' (expected @yearly, @annually, @monthly, @weekly, "
+       "@daily, @midnight or @hourly)"},
       {"0 0 30 2 *", "never fires: day-of-month '30' never occurs in month '2'"},
       {"0 0 31 4,6 *", "never fires: day-of-month '31' never occurs in month '4,6'"},
       {"0 0 0 30-31 FEB *", "never fires: day-of-month '30-31' never occurs in month 'FEB'"},
@@ -418,7 +419,8 @@ TEST_CASE("zones resolve by IANA name and an unknown one is a not-found error") 
 
 // What it costs in absolute terms is for a benchmark; a test only compares
 // it with a calibration measured the same way in the same process.
-TEST_CASE("a next-fire computation costs about what one a minute ahead costs, also when nothing fires for years") {
+TEST_CASE(
+    "a next-fire computation costs about what one a minute ahead costs, also when nothing fires for years") {
   const date::time_zone* zone = Zone("Europe/Berlin");
   constexpr int kRounds = 2000;
   // kRounds calls, 7 h apart, the least of three passes (test::FastestMs).
@@ -438,7 +440,8 @@ TEST_CASE("a next-fire computation costs about what one a minute ahead costs, al
   for (const std::string text : {"*/5 * * * *", "0 0 29 2 *", "30 2 * * *", "0 0 13 * FRI",
                                  "0 0 */40 1 MON", "*/30 * * * * *"}) {
     const double ms = cost(MustParse(text));
-    INFO(text << ": " << ms << " ms for " << kRounds << " calls; '* * * * *': " << minute_ahead << " ms");
+    INFO(text << ": " << ms << " ms for " << kRounds << " calls; '* * * * *': " << minute_ahead
+              << " ms");
     CHECK(ms < 100 * minute_ahead);
   }
 }

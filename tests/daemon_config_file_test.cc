@@ -1,6 +1,7 @@
 #include "picoflowd/daemon_config_file.h"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -8,8 +9,6 @@
 #include <fstream>
 #include <set>
 #include <string>
-
-#include <unistd.h>
 
 namespace picoflow {
 namespace {
@@ -57,7 +56,8 @@ shutdown_grace: 1m30s
 }
 
 TEST_CASE("a file of only comments, an empty file and keys without values set nothing") {
-  for (std::string_view text : {"", "# nothing\n\n   # here either\n", "---\n", "socket:\nsync_full:\n"}) {
+  for (std::string_view text :
+       {"", "# nothing\n\n   # here either\n", "---\n", "socket:\nsync_full:\n"}) {
     const DaemonConfigFile f = Ok(text);
     CHECK_FALSE(f.Sets("socket"));
     CHECK_FALSE(f.Sets("sync_full"));
@@ -99,11 +99,12 @@ TEST_CASE("values of the wrong type or out of range are reported, every one of t
 }
 
 TEST_CASE("retention and metrics keys set their settings and are range-checked") {
-  const DaemonConfigFile f = Ok(
-      "retention_max_runs: 50\nretention_max_age: 7d\nretention_max_output_bytes: 0\n"
-      "metrics_listen: 127.0.0.1:9464\n");
+  const DaemonConfigFile f =
+      Ok("retention_max_runs: 50\nretention_max_age: 7d\nretention_max_output_bytes: 0\n"
+         "metrics_listen: 127.0.0.1:9464\n");
   DaemonConfig config;
-  ApplyDaemonConfigFile(f, [](std::string_view) { return false; }, config);
+  ApplyDaemonConfigFile(
+      f, [](std::string_view) { return false; }, config);
   CHECK(config.retention_max_runs == 50);
   CHECK(config.retention_max_age == std::chrono::hours(24 * 7));
   CHECK(config.retention_max_output_bytes == 0);
@@ -120,13 +121,14 @@ TEST_CASE("a file that is not a map, or not YAML, is refused") {
 }
 
 TEST_CASE("flags given on the command line win over the file") {
-  const DaemonConfigFile f = Ok(
-      "socket: /file.sock\nstate_dir: /file-state\nworkflows: [/f.yaml]\nlog_format: json\n"
-      "sync_full: true\noutput_cap: 10\nshutdown_grace: 3s\n");
+  const DaemonConfigFile f =
+      Ok("socket: /file.sock\nstate_dir: /file-state\nworkflows: [/f.yaml]\nlog_format: json\n"
+         "sync_full: true\noutput_cap: 10\nshutdown_grace: 3s\n");
   DaemonConfig config;
   config.socket_path = "/flag.sock";
   const std::set<std::string, std::less<>> given = {"--socket", "--output-cap"};
-  ApplyDaemonConfigFile(f, [&](std::string_view flag) { return given.count(flag) > 0; }, config);
+  ApplyDaemonConfigFile(
+      f, [&](std::string_view flag) { return given.count(flag) > 0; }, config);
   CHECK(config.socket_path == "/flag.sock");
   CHECK(config.state_dir == "/file-state");
   CHECK(config.files == std::vector<std::string>{"/f.yaml"});
@@ -142,7 +144,8 @@ TEST_CASE("the shipped default config file parses and sets nothing but the defau
   REQUIRE_MESSAGE(f.ok(), (f.ok() ? "" : f.error().message));
   DaemonConfig defaults;
   DaemonConfig config;
-  ApplyDaemonConfigFile(*f, [](std::string_view) { return false; }, config);
+  ApplyDaemonConfigFile(
+      *f, [](std::string_view) { return false; }, config);
   CHECK(config.output_cap == defaults.output_cap);
   CHECK(config.shutdown_grace == defaults.shutdown_grace);
   CHECK(config.log_level == defaults.log_level);

@@ -79,10 +79,9 @@ TEST_CASE("picoflowctl run --follow prints every task event and output line as t
   const ProcessResult r = h.RunCtl({"run", good, "--follow"});
   CHECK_MESSAGE(r.code == 0, r.err);
   for (const char* expected :
-       {"run 1 started (workflow 'ctl-good')", "[hello] started (attempt 1)",
-        "hello | hello world", "[hello] finished: succeeded", "[after] started (attempt 1)",
-        "after | after", "after ! to stderr", "[after] finished: succeeded",
-        "ctl-good  succeeded"}) {
+       {"run 1 started (workflow 'ctl-good')", "[hello] started (attempt 1)", "hello | hello world",
+        "[hello] finished: succeeded", "[after] started (attempt 1)", "after | after",
+        "after ! to stderr", "[after] finished: succeeded", "ctl-good  succeeded"}) {
     CHECK_MESSAGE(Contains(r.out, expected), "missing '", expected, "' in:\n", r.out);
   }
   CHECK(r.out.find("[hello] started") < r.out.find("hello | hello world"));
@@ -279,7 +278,8 @@ TEST_CASE("usage errors make picoflowctl exit 2") {
   CHECK(h.RunCtl({"--help"}).code == 0);
 }
 
-TEST_CASE("picoflowctl validate exits 0 for valid files and 1 for invalid ones, with or without a daemon") {
+TEST_CASE(
+    "picoflowctl validate exits 0 for valid files and 1 for invalid ones, with or without a daemon") {
   DaemonHarness h;  // validate needs no daemon: started only at the end
   const std::string good = h.WriteFile("good.yaml", kGood);
   const std::string broken = h.WriteFile("broken.yaml", R"(name: broken
@@ -291,7 +291,8 @@ tasks:
 )");
   const ProcessResult ok = h.RunCtl({"validate", good});
   CHECK(ok.code == 0);
-  CHECK_MESSAGE(Contains(ok.out, "valid: workflow 'ctl-good', 2 tasks, order: hello, after"), ok.out);
+  CHECK_MESSAGE(Contains(ok.out, "valid: workflow 'ctl-good', 2 tasks, order: hello, after"),
+                ok.out);
 
   const ProcessResult bad = h.RunCtl({"validate", broken});
   CHECK(bad.code == 1);

@@ -1,6 +1,7 @@
 #include "tests/daemon_harness.h"
 
 #include <dirent.h>
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -15,7 +16,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <doctest/doctest.h>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -354,10 +354,11 @@ exit "${2:-0}"
 }
 
 Status DaemonHarness::Start(const std::vector<std::string>& extra_args, Millis timeout) {
-  if (pid_ > 0) return Err(ErrorCode::kConflict, "a daemon already runs (pid " + std::to_string(pid_) + ")");
+  if (pid_ > 0)
+    return Err(ErrorCode::kConflict, "a daemon already runs (pid " + std::to_string(pid_) + ")");
   args_ = extra_args;
-  std::vector<std::string> argv = {"--socket", socket(), "--state-dir", state_dir(),
-                                   "--log-format", "json"};
+  std::vector<std::string> argv = {"--socket",  socket(),       "--state-dir",
+                                   state_dir(), "--log-format", "json"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   pid_ = Spawn(PicoflowdPath(), argv, env_, Path("daemon.out"), Path("daemon.log"), true,
                std::nullopt);

@@ -72,7 +72,8 @@ ChildReport ForkAs(const passwd& pw, const std::function<int(std::string&)>& bod
     int rc = 99;
     std::string message;
     if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
-      message = std::string("cannot become uid ") + std::to_string(uid) + ": " + std::strerror(errno);
+      message =
+          std::string("cannot become uid ") + std::to_string(uid) + ": " + std::strerror(errno);
     } else {
       rc = body(message);
     }
@@ -96,7 +97,8 @@ ChildReport ForkAs(const passwd& pw, const std::function<int(std::string&)>& bod
     std::this_thread::sleep_for(10ms);
   }
   char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) report.text.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    report.text.append(buf, static_cast<std::size_t>(n));
   ::close(fds[0]);
   return report;
 }
@@ -118,7 +120,7 @@ int ProbeDaemon(const std::string& socket, std::string& message) {
   message = hello.error().message;
   const auto& rpc = client.last_rpc_error();
   return rpc && rpc->code == static_cast<int>(RpcCode::kForbidden) ? kHandshakeRefused
-                                                                    : kOtherFailure;
+                                                                   : kOtherFailure;
 }
 
 }  // namespace
@@ -175,7 +177,8 @@ tasks:
   CHECK((*runs)["runs"].size() == 2);
 }
 
-TEST_CASE("after kill -9 a restart kills the orphaned task, records it interrupted, resumes the run") {
+TEST_CASE(
+    "after kill -9 a restart kills the orphaned task, records it interrupted, resumes the run") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());
   // b's first attempt leaves a marker and sleeps; its retry sees the marker
@@ -218,8 +221,8 @@ tasks:
   REQUIRE(run.is_object());
   CHECK(run["status"] == "succeeded");
   CHECK(WaitUntil([&] { return ProcessGoneOrZombie(sleeper) && !ProcessGroupAlive(leader); }, 30s));
-  CHECK(TaskStatuses(run) ==
-        std::map<std::string, std::string>{{"a", "succeeded"}, {"b", "succeeded"}, {"c", "succeeded"}});
+  CHECK(TaskStatuses(run) == std::map<std::string, std::string>{
+                                 {"a", "succeeded"}, {"b", "succeeded"}, {"c", "succeeded"}});
   CHECK(AttemptStatuses(run, "a") == std::vector<std::string>{"succeeded"});
   CHECK(AttemptStatuses(run, "b") == std::vector<std::string>{"interrupted", "succeeded"});
   CHECK(AttemptStatuses(run, "c") == std::vector<std::string>{"succeeded"});
@@ -243,7 +246,8 @@ tasks:
 )");
   const pid_t sleeper = WaitPidFile(h, "long.pid");
   REQUIRE(sleeper > 0);
-  const json before = h.WaitRunState(id, [](const json& r) { return !AttemptsOf(r, "long").empty(); });
+  const json before =
+      h.WaitRunState(id, [](const json& r) { return !AttemptsOf(r, "long").empty(); });
   const pid_t leader = AttemptsOf(before, "long").at(0)["pid"].get<pid_t>();
 
   const auto t0 = Clock::now();
@@ -291,13 +295,14 @@ tasks:
   CHECK(AttemptStatuses(run, "deaf") == std::vector<std::string>{"cancelled"});
 }
 
-TEST_CASE("a second daemon on a live socket or state directory refuses to start; a stale socket is replaced") {
+TEST_CASE(
+    "a second daemon on a live socket or state directory refuses to start; a stale socket is replaced") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());
 
   SUBCASE("same socket, another state directory") {
-    const ProcessResult second = h.RunProgram(
-        PicoflowdPath(), {"--socket", h.socket(), "--state-dir", h.Path("state2")});
+    const ProcessResult second =
+        h.RunProgram(PicoflowdPath(), {"--socket", h.socket(), "--state-dir", h.Path("state2")});
     CHECK_FALSE(second.timed_out);
     CHECK(second.code == 1);
     CHECK_MESSAGE(Contains(second.err, "another picoflowd is already listening on " + h.socket()),
@@ -308,7 +313,8 @@ TEST_CASE("a second daemon on a live socket or state directory refuses to start;
         PicoflowdPath(), {"--socket", h.Path("s2.sock"), "--state-dir", h.state_dir()});
     CHECK_FALSE(second.timed_out);
     CHECK(second.code == 1);
-    CHECK_MESSAGE(Contains(second.err, "another picoflowd is using the state directory"), second.err);
+    CHECK_MESSAGE(Contains(second.err, "another picoflowd is using the state directory"),
+                  second.err);
     CHECK_FALSE(std::filesystem::exists(h.Path("s2.sock")));
   }
   // The first one never noticed.
@@ -330,8 +336,8 @@ TEST_CASE("a second daemon on a live socket or state directory refuses to start;
   SUBCASE("a regular file in the socket's place is not removed") {
     REQUIRE(h.Stop() == 0);
     h.WriteFile("s.sock", "not a socket");
-    const ProcessResult third = h.RunProgram(
-        PicoflowdPath(), {"--socket", h.socket(), "--state-dir", h.state_dir()});
+    const ProcessResult third =
+        h.RunProgram(PicoflowdPath(), {"--socket", h.socket(), "--state-dir", h.state_dir()});
     CHECK(third.code == 1);
     CHECK_MESSAGE(Contains(third.err, "exists and is not a socket"), third.err);
     CHECK(ReadFileText(h.socket()) == "not a socket");
@@ -341,8 +347,8 @@ TEST_CASE("a second daemon on a live socket or state directory refuses to start;
 TEST_CASE("startup failures print one line naming the fix and exit non-zero") {
   DaemonHarness h;
   const std::string long_socket = h.Path(std::string(110, 'x') + ".sock");
-  const ProcessResult too_long = h.RunProgram(
-      PicoflowdPath(), {"--socket", long_socket, "--state-dir", h.state_dir()});
+  const ProcessResult too_long =
+      h.RunProgram(PicoflowdPath(), {"--socket", long_socket, "--state-dir", h.state_dir()});
   CHECK(too_long.code == 1);
   CHECK_MESSAGE(Contains(too_long.err, "choose a shorter path"), too_long.err);
 
@@ -353,8 +359,8 @@ TEST_CASE("startup failures print one line naming the fix and exit non-zero") {
   CHECK(open_dir.code == 1);
   CHECK_MESSAGE(Contains(open_dir.err, "chmod 0700 " + h.Path("open")), open_dir.err);
 
-  const ProcessResult no_state = h.RunProgram(
-      PicoflowdPath(), {"--socket", h.socket(), "--state-dir", "/proc/no/such/dir"});
+  const ProcessResult no_state =
+      h.RunProgram(PicoflowdPath(), {"--socket", h.socket(), "--state-dir", "/proc/no/such/dir"});
   CHECK(no_state.code == 1);
   CHECK_MESSAGE(Contains(no_state.err, "--state-dir"), no_state.err);
 
@@ -408,8 +414,8 @@ TEST_CASE("a client of another uid is refused cleanly, never left hanging") {
   SUBCASE("the 0700 socket directory keeps it from connecting at all") {
     const ChildReport raw = ForkAs(nobody, [&](std::string& m) { return ProbeDaemon(socket, m); });
     CHECK_MESSAGE(raw.code == kConnectDenied, raw.text);
-    const ProcessResult ctl = h.RunProgram(PicoflowctlPath(), {"--socket", socket, "daemon", "status"},
-                                           60s, nobody.pw_uid);
+    const ProcessResult ctl = h.RunProgram(
+        PicoflowctlPath(), {"--socket", socket, "daemon", "status"}, 60s, nobody.pw_uid);
     if (ctl.code == 127 && Contains(ctl.err, "exec")) {
       MESSAGE("picoflowctl not executable by nobody here: ", ctl.err);
     } else {
@@ -424,8 +430,8 @@ TEST_CASE("a client of another uid is refused cleanly, never left hanging") {
     const ChildReport raw = ForkAs(nobody, [&](std::string& m) { return ProbeDaemon(socket, m); });
     CHECK_MESSAGE(raw.code == kHandshakeRefused, raw.text);
     CHECK_MESSAGE(Contains(raw.text, "permission denied"), raw.text);
-    const ProcessResult ctl = h.RunProgram(PicoflowctlPath(), {"--socket", socket, "run", "x"},
-                                           60s, nobody.pw_uid);
+    const ProcessResult ctl =
+        h.RunProgram(PicoflowctlPath(), {"--socket", socket, "run", "x"}, 60s, nobody.pw_uid);
     if (ctl.code == 127 && Contains(ctl.err, "exec")) {
       MESSAGE("picoflowctl not executable by nobody here: ", ctl.err);
     } else {

@@ -72,16 +72,23 @@ TEST_CASE("malformed requests get JSON-RPC errors and the connection keeps servi
       {R"({"id":2,"method":"daemon.status"})", RpcCode::kInvalidRequest},
       {R"({"jsonrpc":"2.0","id":3,"method":42})", RpcCode::kInvalidRequest},
       {R"({"jsonrpc":"2.0","id":4,"method":"no.such"})", RpcCode::kMethodNotFound},
-      {R"({"jsonrpc":"2.0","id":5,"method":"run.get","params":{"run_id":"x"}})", RpcCode::kInvalidParams},
-      {R"({"jsonrpc":"2.0","id":6,"method":"run.get","params":{"run_id":1,"zzz":1}})", RpcCode::kInvalidParams},
+      {R"({"jsonrpc":"2.0","id":5,"method":"run.get","params":{"run_id":"x"}})",
+       RpcCode::kInvalidParams},
+      {R"({"jsonrpc":"2.0","id":6,"method":"run.get","params":{"run_id":1,"zzz":1}})",
+       RpcCode::kInvalidParams},
       {R"({"jsonrpc":"2.0","id":7,"method":"run.get","params":[1]})", RpcCode::kInvalidParams},
       {R"({"jsonrpc":"2.0","id":8,"method":"run.get"})", RpcCode::kInvalidParams},
-      {R"({"jsonrpc":"2.0","id":9,"method":"run.start","params":{"workflow":5}})", RpcCode::kInvalidParams},
+      {R"({"jsonrpc":"2.0","id":9,"method":"run.start","params":{"workflow":5}})",
+       RpcCode::kInvalidParams},
       {R"({"jsonrpc":"2.0","id":10,"method":"run.start","params":{}})", RpcCode::kInvalidParams},
-      {R"({"jsonrpc":"2.0","id":11,"method":"run.list","params":{"limit":-1}})", RpcCode::kInvalidParams},
-      {R"({"jsonrpc":"2.0","id":12,"method":"workflow.submit","params":{"source":"name: [unclosed"}})", RpcCode::kInvalidWorkflow},
-      {R"({"jsonrpc":"2.0","id":13,"method":"run.get","params":{"run_id":999}})", RpcCode::kNotFound},
-      {R"({"jsonrpc":"2.0","id":14,"method":"daemon.version","params":{"protocol":99}})", RpcCode::kProtocolMismatch},
+      {R"({"jsonrpc":"2.0","id":11,"method":"run.list","params":{"limit":-1}})",
+       RpcCode::kInvalidParams},
+      {R"({"jsonrpc":"2.0","id":12,"method":"workflow.submit","params":{"source":"name: [unclosed"}})",
+       RpcCode::kInvalidWorkflow},
+      {R"({"jsonrpc":"2.0","id":13,"method":"run.get","params":{"run_id":999}})",
+       RpcCode::kNotFound},
+      {R"({"jsonrpc":"2.0","id":14,"method":"daemon.version","params":{"protocol":99}})",
+       RpcCode::kProtocolMismatch},
   };
   for (const Case& k : cases) {
     CAPTURE(k.line);
@@ -91,7 +98,10 @@ TEST_CASE("malformed requests get JSON-RPC errors and the connection keeps servi
     CHECK_MESSAGE(RpcErrorCodeOf(*line) == static_cast<int>(k.code), *line);
   }
   // A notification (no id) is never answered, even when it is wrong.
-  REQUIRE(c.SendRaw(R"({"jsonrpc":"2.0","method":"no.such"})" "\n", kWait).ok());
+  REQUIRE(c.SendRaw(R"({"jsonrpc":"2.0","method":"no.such"})"
+                    "\n",
+                    kWait)
+              .ok());
   // The same connection still works, and so does everyone else's.
   auto status = c.Call(method::kDaemonStatus, json::object(), kWait);
   REQUIRE(status.ok());
@@ -131,8 +141,11 @@ TEST_CASE("half a request line and a disconnect leave the daemon serving") {
   }
   // A complete request followed by half of the next: the first is answered.
   Client c = Connected(h);
-  REQUIRE(c.SendRaw(R"({"jsonrpc":"2.0","id":1,"method":"daemon.version"})" "\n"
-                    R"({"jsonrpc":"2.0","id":2,"method":"daemon.st)", kWait).ok());
+  REQUIRE(c.SendRaw(R"({"jsonrpc":"2.0","id":1,"method":"daemon.version"})"
+                    "\n"
+                    R"({"jsonrpc":"2.0","id":2,"method":"daemon.st)",
+                    kWait)
+              .ok());
   auto first = c.ReadLine(kWait);
   REQUIRE(first.ok());
   CHECK(json::parse(*first)["result"]["protocol"] == kProtocolVersion);
@@ -181,7 +194,8 @@ TEST_CASE("1,000 connections opened and dropped, some past the limit, leave the 
     CHECK(refused == expect_refused);
     // Half send a request without reading the answer, then all drop.
     for (std::size_t i = 0; i < fds.size(); i += 2) {
-      const std::string req = R"({"jsonrpc":"2.0","id":1,"method":"daemon.status"})" "\n";
+      const std::string req = R"({"jsonrpc":"2.0","id":1,"method":"daemon.status"})"
+                              "\n";
       (void)::send(fds[i], req.data(), req.size(), MSG_NOSIGNAL);
     }
     for (int fd : fds) ::close(fd);
@@ -199,7 +213,9 @@ TEST_CASE("a client that sends requests but never reads cannot stall or bloat th
   Client greedy = Connected(h);
   std::string batch;
   for (int i = 0; i < 1000; ++i) {
-    batch += R"({"jsonrpc":"2.0","id":)" + std::to_string(i) + R"(,"method":"daemon.status"})" "\n";
+    batch += R"({"jsonrpc":"2.0","id":)" + std::to_string(i) +
+             R"(,"method":"daemon.status"})"
+             "\n";
   }
   // 60,000 requests: ~20 MB of answers it never reads, far past the daemon's
   // 8 MiB per-connection allowance.
@@ -212,8 +228,8 @@ TEST_CASE("a client that sends requests but never reads cannot stall or bloat th
     // measure; the deadline only ends a stall).
     if (sent_batches % 10 == 0) REQUIRE(h.Call(method::kDaemonStatus, json::object(), kWait).ok());
   }
-  MESSAGE("sent ", sent_batches, " batches of 1000 requests; last send: ",
-          (last.ok() ? "ok" : last.error().message));
+  MESSAGE("sent ", sent_batches,
+          " batches of 1000 requests; last send: ", (last.ok() ? "ok" : last.error().message));
   // The daemon dropped the greedy client rather than buffer without bound.
   CHECK(WaitUntil([&] { return Connections(h) == 1; }, 60s));
   CHECK(Contains(h.log(), "does not read its answers"));

@@ -189,7 +189,8 @@ tasks:
   CHECK(s["duration_ms"].get<long>() >= 1900);  // needed the KILL after the grace
   CHECK(s["duration_ms"].get<long>() < 1000 + 1000 + 30000);
   INFO("plain grandchild state: ", ProcessState(plain), ", stubborn: ", ProcessState(stubborn));
-  CHECK(WaitUntil([&] { return ProcessGoneOrZombie(plain) && ProcessGoneOrZombie(stubborn); }, 30s));
+  CHECK(
+      WaitUntil([&] { return ProcessGoneOrZombie(plain) && ProcessGoneOrZombie(stubborn); }, 30s));
   CHECK_FALSE(ProcessGroupAlive(p["pid"].get<pid_t>()));
   CHECK_FALSE(ProcessGroupAlive(s["pid"].get<pid_t>()));
 }
@@ -216,8 +217,9 @@ tasks:
   const json run = h.WaitRun(id);
   REQUIRE(run.is_object());
   CHECK(run["status"] == "cancelled");
-  CHECK(TaskStatuses(run) == std::map<std::string, std::string>{
-                                 {"quick", "succeeded"}, {"long", "cancelled"}, {"after", "cancelled"}});
+  CHECK(TaskStatuses(run) == std::map<std::string, std::string>{{"quick", "succeeded"},
+                                                                {"long", "cancelled"},
+                                                                {"after", "cancelled"}});
   CHECK(AttemptStatuses(run, "long") == std::vector<std::string>{"cancelled"});
   CHECK(AttemptsOf(run, "after").empty());
   const pid_t leader = AttemptsOf(run, "long").at(0)["pid"].get<pid_t>();
@@ -230,7 +232,8 @@ tasks:
   CHECK(h.last_rpc_error()->code == static_cast<int>(RpcCode::kNotFound));
 }
 
-TEST_CASE("a failed task skips its dependents; continue_on_failure and independent branches go on") {
+TEST_CASE(
+    "a failed task skips its dependents; continue_on_failure and independent branches go on") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());
   h.WriteTraceScript();
@@ -384,9 +387,10 @@ tasks:
   const json run = h.WaitRun(id);
   REQUIRE(run.is_object());
   CHECK(run["status"] == "failed");
-  CHECK(TaskStatuses(run) == std::map<std::string, std::string>{
-                                 {"fetch", "failed"}, {"login", "failed"}, {"after", "skipped"},
-                                 {"local", "succeeded"}});
+  CHECK(TaskStatuses(run) == std::map<std::string, std::string>{{"fetch", "failed"},
+                                                                {"login", "failed"},
+                                                                {"after", "skipped"},
+                                                                {"local", "succeeded"}});
   for (const char* task : {"fetch", "login"}) {
     const auto attempts = AttemptsOf(run, task);
     REQUIRE(attempts.size() == 1);

@@ -38,7 +38,8 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 }
 
 std::string Replace(std::string text, const std::string& from, const std::string& to) {
-  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
   }
   return text;
@@ -50,27 +51,43 @@ std::vector<std::string> Probes(const DaemonSetting& s) {
   switch (t.kind) {
     case SettingKind::kInteger:
     case SettingKind::kBytes:
-      return {std::to_string(t.min), std::to_string(t.max), std::to_string(t.min - 1),
-              std::to_string(t.max + 1), "99999999999999999999", "lots", "0x10", "1.5", "1k", "007"};
+      return {std::to_string(t.min),
+              std::to_string(t.max),
+              std::to_string(t.min - 1),
+              std::to_string(t.max + 1),
+              "99999999999999999999",
+              "lots",
+              "0x10",
+              "1.5",
+              "1k",
+              "007"};
     case SettingKind::kDuration:
-      return {"0", "300", "90s", "1h30m", FormatDuration(std::chrono::seconds(t.max)),
-              FormatDuration(std::chrono::seconds(t.max + 1)), "5x", "1.5h", "500ms", "-1", "30m1h"};
+      return {"0",
+              "300",
+              "90s",
+              "1h30m",
+              FormatDuration(std::chrono::seconds(t.max)),
+              FormatDuration(std::chrono::seconds(t.max + 1)),
+              "5x",
+              "1.5h",
+              "500ms",
+              "-1",
+              "30m1h"};
     case SettingKind::kChoice: {
       std::vector<std::string> probes(t.choices.begin(), t.choices.end());
       probes.push_back(std::string(t.choices.front()) + "x");
       probes.push_back("bogus");
       return probes;
     }
-    case SettingKind::kText:
-      return {"/some/where", "adm", "127.0.0.1:9464"};
+    case SettingKind::kText: return {"/some/where", "adm", "127.0.0.1:9464"};
     case SettingKind::kBool:
-    case SettingKind::kFiles:
-      return {};  // a flag without a value, and the FILE arguments
+    case SettingKind::kFiles: return {};  // a flag without a value, and the FILE arguments
   }
   return {};
 }
 
-TEST_CASE("the config file's keys are the table's, in its order, and each flag is its key spelled as a flag") {
+TEST_CASE(
+    "the config file's keys are the table's, in its order, and each flag is its key spelled as a flag") {
   std::vector<std::string_view> keys;
   std::set<std::string_view> flags;
   for (const DaemonSetting& s : DaemonSettings()) {
@@ -120,7 +137,8 @@ TEST_CASE("docs/operations.md, man/picoflowd.8 and README.md name every setting"
     const std::string key(s.key);
     const std::string flag(s.flag);
     INFO(key);
-    const std::string row = "| `" + key + "` | " + (IsPositional(s) ? "`FILE...` arguments" : "`" + flag + "`") + " |";
+    const std::string row =
+        "| `" + key + "` | " + (IsPositional(s) ? "`FILE...` arguments" : "`" + flag + "`") + " |";
     CHECK(Contains(operations, row));
     CHECK((Contains(man, "\n.BR " + key + " ") || Contains(man, "\n.BR " + key + "\n")));
     if (IsPositional(s)) {
@@ -135,7 +153,8 @@ TEST_CASE("docs/operations.md, man/picoflowd.8 and README.md name every setting"
   }
 }
 
-TEST_CASE("a flag accepts what its key accepts and refuses what it refuses, with the same message") {
+TEST_CASE(
+    "a flag accepts what its key accepts and refuses what it refuses, with the same message") {
   for (const DaemonSetting& s : DaemonSettings()) {
     for (const std::string& text : Probes(s)) {
       INFO(s.flag << " " << text);
@@ -159,7 +178,8 @@ TEST_CASE("a flag accepts what its key accepts and refuses what it refuses, with
   }
 }
 
-TEST_CASE("durations read the same from a flag as from a key, whole seconds stored as milliseconds") {
+TEST_CASE(
+    "durations read the same from a flag as from a key, whole seconds stored as milliseconds") {
   const DaemonSetting& grace = *FindSettingByKey("shutdown_grace");
   DaemonConfig config;
   for (const auto& [text, expected] :
@@ -177,7 +197,8 @@ TEST_CASE("durations read the same from a flag as from a key, whole seconds stor
 }
 
 TEST_CASE("the help of each setting gives its bounds and default") {
-  CHECK(DescribeSettingValues(*FindSettingByKey("output_cap")) == "0 to 1073741824; default 1048576");
+  CHECK(DescribeSettingValues(*FindSettingByKey("output_cap")) ==
+        "0 to 1073741824; default 1048576");
   CHECK(DescribeSettingValues(*FindSettingByKey("shutdown_grace")) ==
         "seconds, or like 90s, 5m, 1h30m, 30d; at most 1h; default 10s");
   CHECK(DescribeSettingValues(*FindSettingByKey("log_format")) == "text or json; default text");
@@ -209,7 +230,8 @@ TEST_CASE("picoflowd --shutdown-grace takes a duration, as the key does") {
   DaemonHarness h;
   const std::string wf = h.WriteFile("once.yaml", kWorkflow);
   for (const char* grace : {"30s", "2m", "1h", "45"}) {
-    const ProcessResult r = h.RunProgram(PicoflowdPath(), {"--once", wf, "--shutdown-grace", grace}, 60s);
+    const ProcessResult r =
+        h.RunProgram(PicoflowdPath(), {"--once", wf, "--shutdown-grace", grace}, 60s);
     CHECK_MESSAGE(r.code == 0, grace, ": ", r.err);
   }
   const std::string config = h.WriteFile("picoflowd.yaml", "shutdown_grace: 30s\n");
@@ -237,15 +259,17 @@ TEST_CASE("picoflowd refuses an out-of-range value the same way as flag and as k
     const ProcessResult by_flag =
         h.RunProgram(PicoflowdPath(), {"--once", wf, c.flag + "=" + c.value}, 30s);
     CHECK(by_flag.code == 2);
-    CHECK_MESSAGE(Contains(by_flag.err, "picoflowd: '" + c.flag + "'" + (c.message[0] == ':' ? "" : " ") +
-                                            c.message),
+    CHECK_MESSAGE(Contains(by_flag.err, "picoflowd: '" + c.flag + "'" +
+                                            (c.message[0] == ':' ? "" : " ") + c.message),
                   by_flag.err);
     const std::string config = h.WriteFile("bad.yaml", c.key + ": " + c.value + "\n");
-    const ProcessResult by_key = h.RunProgram(PicoflowdPath(), {"--config", config, "--once", wf}, 30s);
+    const ProcessResult by_key =
+        h.RunProgram(PicoflowdPath(), {"--config", config, "--once", wf}, 30s);
     CHECK(by_key.code == 2);
-    CHECK_MESSAGE(Contains(by_key.err, config + ":1:" + std::to_string(c.key.size() + 3) + ": '" +
-                                           c.key + "'" + (c.message[0] == ':' ? "" : " ") + c.message),
-                  by_key.err);
+    CHECK_MESSAGE(
+        Contains(by_key.err, config + ":1:" + std::to_string(c.key.size() + 3) + ": '" + c.key +
+                                 "'" + (c.message[0] == ':' ? "" : " ") + c.message),
+        by_key.err);
   }
 }
 
@@ -253,11 +277,12 @@ TEST_CASE("picoflowd: a flag on the command line wins over its key in the config
   DaemonHarness h;
   const std::string wf = h.WriteFile("once.yaml", kWorkflow);
   const std::string config = h.WriteFile("picoflowd.yaml", "log_format: json\n");
-  const ProcessResult from_file = h.RunProgram(PicoflowdPath(), {"--config", config, "--once", wf}, 60s);
+  const ProcessResult from_file =
+      h.RunProgram(PicoflowdPath(), {"--config", config, "--once", wf}, 60s);
   REQUIRE_MESSAGE(from_file.code == 0, from_file.err);
   CHECK(from_file.err.starts_with("{"));
-  const ProcessResult flag_wins =
-      h.RunProgram(PicoflowdPath(), {"--config", config, "--log-format", "text", "--once", wf}, 60s);
+  const ProcessResult flag_wins = h.RunProgram(
+      PicoflowdPath(), {"--config", config, "--log-format", "text", "--once", wf}, 60s);
   REQUIRE_MESSAGE(flag_wins.code == 0, flag_wins.err);
   CHECK_FALSE(flag_wins.err.starts_with("{"));
   CHECK(Contains(flag_wins.err, "run started"));

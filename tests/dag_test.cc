@@ -86,9 +86,9 @@ TEST_CASE("a dependency listed twice is one edge") {
 TEST_CASE("a 10,000-task chain builds without deep recursion") {
   std::vector<std::pair<std::string, std::vector<std::string>>> spec;
   for (int i = 0; i < 10000; ++i) {
-    spec.push_back({"t" + std::to_string(i),
-                    i ? std::vector<std::string>{"t" + std::to_string(i - 1)}
-                      : std::vector<std::string>{}});
+    spec.push_back(
+        {"t" + std::to_string(i),
+         i ? std::vector<std::string>{"t" + std::to_string(i - 1)} : std::vector<std::string>{}});
   }
   Workflow w = Graph(spec);
   auto dag = Dag::Build(w);

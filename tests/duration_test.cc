@@ -48,24 +48,30 @@ TEST_CASE("empty, negative and garbage durations are refused with the text quote
         "empty duration (write seconds like 300, or a number and unit like 90s, 5m, 1h30m, 1d)");
   CHECK(Error("-5") == "duration '-5' must not be negative");
   CHECK(Error("-1h") == "duration '-1h' must not be negative");
-  CHECK(Error("abc") ==
-        "invalid duration 'abc': write seconds like 300, or a number and unit like 90s, 5m, 1h30m, 1d");
-  CHECK(Error(" 5s") ==
-        "invalid duration ' 5s': write seconds like 300, or a number and unit like 90s, 5m, 1h30m, 1d");
+  CHECK(
+      Error("abc") ==
+      "invalid duration 'abc': write seconds like 300, or a number and unit like 90s, 5m, 1h30m, 1d");
+  CHECK(
+      Error(" 5s") ==
+      "invalid duration ' 5s': write seconds like 300, or a number and unit like 90s, 5m, 1h30m, 1d");
   CHECK(Error("5 s") == "invalid duration '5 s': unknown unit ' s' (units: d, h, m, s)");
   CHECK(Error("5x") == "invalid duration '5x': unknown unit 'x' (units: d, h, m, s)");
   CHECK(Error("5H") == "invalid duration '5H': unknown unit 'H' (units: d, h, m, s)");
   CHECK(Error("5min") == "invalid duration '5min': unknown unit 'min' (units: d, h, m, s)");
-  CHECK(Error("h") ==
-        "invalid duration 'h': write seconds like 300, or a number and unit like 90s, 5m, 1h30m, 1d");
+  CHECK(
+      Error("h") ==
+      "invalid duration 'h': write seconds like 300, or a number and unit like 90s, 5m, 1h30m, 1d");
 }
 
 TEST_CASE("sub-second units and fractions are refused with what to write instead") {
-  CHECK(Error("500ms") == "invalid duration '500ms': sub-second units are not supported; the smallest unit is s");
-  CHECK(Error("1.5h") ==
-        "invalid duration '1.5h': fractions are not supported; combine units instead (1h30m, not 1.5h)");
-  CHECK(Error("1.5") ==
-        "invalid duration '1.5': fractions are not supported; combine units instead (1h30m, not 1.5h)");
+  CHECK(Error("500ms") ==
+        "invalid duration '500ms': sub-second units are not supported; the smallest unit is s");
+  CHECK(
+      Error("1.5h") ==
+      "invalid duration '1.5h': fractions are not supported; combine units instead (1h30m, not 1.5h)");
+  CHECK(
+      Error("1.5") ==
+      "invalid duration '1.5': fractions are not supported; combine units instead (1h30m, not 1.5h)");
 }
 
 TEST_CASE("units out of order, repeated, or a trailing number without unit are refused") {
@@ -84,7 +90,8 @@ TEST_CASE("huge durations are refused without overflowing") {
   CHECK(Error("364d24h1s") == "duration '364d24h1s' is too long (the maximum is 365d)");
   CHECK(Error("99999999999999999999999999s") ==
         "duration '99999999999999999999999999s' is too long (the maximum is 365d)");
-  CHECK(Error("9223372036854775807") == "duration '9223372036854775807' is too long (the maximum is 365d)");
+  CHECK(Error("9223372036854775807") ==
+        "duration '9223372036854775807' is too long (the maximum is 365d)");
 }
 
 TEST_CASE("FormatDuration writes the shortest form that parses back to the same value") {

@@ -2,11 +2,8 @@
 // picoflow-http.so), against a real HTTP/HTTPS server on 127.0.0.1
 // (tests/http_test_server.py, a child of this test).
 
-#include "picoflowd/exec/executor_module.h"
-
 #include <dlfcn.h>
 #include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -19,11 +16,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/workflow.h"
+#include "picoflowd/exec/executor_module.h"
 #include "picoflowd/exec/executor_module_abi.h"
 #include "picoflowd/util/uv_handle.h"
 #include "tests/executor_test_util.h"
@@ -47,9 +46,11 @@ class TestServer {
     dir_ = tmpl;
     cert_ = dir_ + "/cert.pem";
     const std::string key = dir_ + "/key.pem";
-    const std::string cmd = "/usr/bin/openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-                            "-nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
-                            "-keyout " + key + " -out " + cert_ + " 2>/dev/null";
+    const std::string cmd =
+        "/usr/bin/openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+        "-nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+        "-keyout " +
+        key + " -out " + cert_ + " 2>/dev/null";
     REQUIRE(std::system(cmd.c_str()) == 0);
     int in[2], out[2];
     REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
@@ -114,7 +115,8 @@ TestServer& Server() {
 // Points the module search at this build and keeps proxies out of loopback tests.
 void TestEnvironment() {
   ::setenv("PICOFLOW_MODULE_DIR", MODULE_DIR, 1);
-  for (const char* var : {"http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"}) {
+  for (const char* var :
+       {"http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"}) {
     ::unsetenv(var);
   }
 }
@@ -195,7 +197,8 @@ TEST_CASE("a module that cannot be loaded fails the attempt, naming the path") {
   CHECK(!rec.result);
   REQUIRE(loop.RunUntil([&] { return rec.result.has_value(); }));
   CHECK(rec.result->status == AttemptStatus::kFailed);
-  CHECK(rec.result->error.find("/nonexistent-picoflow-modules/picoflow-http.so") != std::string::npos);
+  CHECK(rec.result->error.find("/nonexistent-picoflow-modules/picoflow-http.so") !=
+        std::string::npos);
   CHECK(!executor.loaded());
   TestEnvironment();
 }
@@ -210,7 +213,8 @@ TEST_CASE("a module without the factory, or built for another ABI, is refused") 
   Recorder rec;
   rec.attempt = executor.Start(spec, rec);
   REQUIRE(loop.RunUntil([&] { return rec.result.has_value(); }));
-  CHECK(rec.result->error == "cannot load executor module " MODULE_DIR "/picoflow-http.so: no symbol no_such_factory");
+  CHECK(rec.result->error == "cannot load executor module " MODULE_DIR
+                             "/picoflow-http.so: no symbol no_such_factory");
 
   void* module = ::dlopen(MODULE_DIR "/picoflow-http.so", RTLD_NOW | RTLD_LOCAL);
   REQUIRE(module != nullptr);
@@ -394,7 +398,8 @@ TEST_CASE("allow_private_ips: false refuses loopback, also on a reused connectio
   c.allow_private_ips = false;
   Recorder rec = h.Run(c);
   CHECK(rec.result->status == AttemptStatus::kFailed);
-  CHECK(rec.result->error == "refused to connect to private address 127.0.0.1 (allow_private_ips: false)");
+  CHECK(rec.result->error ==
+        "refused to connect to private address 127.0.0.1 (allow_private_ips: false)");
   CHECK(rec.out.empty());
 }
 

@@ -205,7 +205,8 @@ TEST_CASE("a task can open /dev/stdout and /dev/stderr, which are pipes, not soc
   CHECK(rec.result->status == AttemptStatus::kSucceeded);
 }
 
-TEST_CASE("command alone runs through /bin/sh; command with args runs the program without a shell") {
+TEST_CASE(
+    "command alone runs through /bin/sh; command with args runs the program without a shell") {
   TestLoop loop;
   Recorder shell, direct;
   Task via_shell = ShellTask("echo $((1+2)) \"a  b\"; exit 4");
@@ -220,15 +221,16 @@ TEST_CASE("command alone runs through /bin/sh; command with args runs the progra
 }
 
 TEST_CASE("the task gets its env and PICOFLOW_* but not the daemon's systemd variables") {
-  const char* daemon_only[] = {"NOTIFY_SOCKET", "WATCHDOG_PID",  "WATCHDOG_USEC",
-                               "LISTEN_FDS",    "LISTEN_PID",    "LISTEN_FDNAMES"};
+  const char* daemon_only[] = {"NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC",
+                               "LISTEN_FDS",    "LISTEN_PID",   "LISTEN_FDNAMES"};
   for (const char* name : daemon_only) ::setenv(name, "daemon", 1);
   ::setenv("PICOFLOW_TEST_SHARED", "daemon", 1);
   ::setenv("PICOFLOW_TEST_INHERITED", "yes", 1);
   TestLoop loop;
   Recorder rec;
   Task task = ProgramTask("env", {});
-  Config(task).env = {{"FOO", "bar baz"}, {"PICOFLOW_TEST_SHARED", "task"}, {"PICOFLOW_TASK", "spoofed"}};
+  Config(task).env = {
+      {"FOO", "bar baz"}, {"PICOFLOW_TEST_SHARED", "task"}, {"PICOFLOW_TASK", "spoofed"}};
   RunToEnd(loop, Spec(task), rec);
   for (const char* name : daemon_only) ::unsetenv(name);
   ::unsetenv("PICOFLOW_TEST_SHARED");
@@ -525,7 +527,8 @@ TEST_CASE("the loop stays alive while a task runs with its output already closed
   CHECK(rec.result->status == AttemptStatus::kSucceeded);
 }
 
-TEST_CASE("a process that leaves the group with setsid escapes the kill, yet the attempt finishes") {
+TEST_CASE(
+    "a process that leaves the group with setsid escapes the kill, yet the attempt finishes") {
   TempDir dir;
   TestLoop loop;
   Recorder rec;

@@ -2,8 +2,6 @@
 // picoflow-ssh.so), against a real OpenSSH sshd on 127.0.0.1 and ::1 with
 // generated host and user keys (a child of this test, killed at exit).
 
-#include "picoflowd/exec/executor_module.h"
-
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -28,6 +26,7 @@
 #include <vector>
 
 #include "common/workflow.h"
+#include "picoflowd/exec/executor_module.h"
 #include "picoflowd/exec/executor_module_abi.h"
 #include "picoflowd/util/uv_handle.h"
 #include "tests/executor_test_util.h"
@@ -110,7 +109,8 @@ class TestSshd {
     Run(kg + "/agent_key -N ''");
     Run(kg + "/bad_key -N ''");
     Run("cp " + dir_ + "/user_key " + dir_ + "/open_key && chmod 644 " + dir_ + "/open_key");
-    WriteFile(dir_ + "/authorized_keys", ReadFile(dir_ + "/user_key.pub") + ReadFile(dir_ + "/enc_key.pub") +
+    WriteFile(dir_ + "/authorized_keys", ReadFile(dir_ + "/user_key.pub") +
+                                             ReadFile(dir_ + "/enc_key.pub") +
                                              ReadFile(dir_ + "/agent_key.pub"));
     WriteFile(dir_ + "/passphrase", "open sesame\n");
     const std::string p = std::to_string(port_);
@@ -118,12 +118,16 @@ class TestSshd {
     WriteFile(known(), "[127.0.0.1]:" + p + ",[::1]:" + p + " " + host_pub);
     WriteFile(dir_ + "/known_hosts_hashed", "[localhost]:" + p + " " + host_pub);
     Run("/usr/bin/ssh-keygen -q -H -f " + dir_ + "/known_hosts_hashed >/dev/null 2>&1");
-    WriteFile(dir_ + "/known_hosts_changed", "[127.0.0.1]:" + p + " " + ReadFile(dir_ + "/other_host_key.pub"));
+    WriteFile(dir_ + "/known_hosts_changed",
+              "[127.0.0.1]:" + p + " " + ReadFile(dir_ + "/other_host_key.pub"));
     WriteFile(dir_ + "/known_hosts_empty", "");
     WriteFile(dir_ + "/sshd_config",
               "Port " + p + "\nListenAddress 127.0.0.1\nListenAddress ::1\nHostKey " + dir_ +
-                  "/host_key\nAuthorizedKeysFile " + dir_ + "/authorized_keys\nStrictModes no\nUsePAM no\n"
-                  "PidFile " + dir_ + "/sshd.pid\nPermitRootLogin prohibit-password\n"
+                  "/host_key\nAuthorizedKeysFile " + dir_ +
+                  "/authorized_keys\nStrictModes no\nUsePAM no\n"
+                  "PidFile " +
+                  dir_ +
+                  "/sshd.pid\nPermitRootLogin prohibit-password\n"
                   "PasswordAuthentication no\nKbdInteractiveAuthentication no\nLogLevel VERBOSE\n");
     ::mkdir("/run/sshd", 0755);
     posix_spawn_file_actions_t actions;
@@ -216,7 +220,9 @@ struct Harness {
   }
 };
 
-std::string Marker(const char* what) { return "picoflow-ssh-test-" + std::to_string(::getpid()) + "-" + what; }
+std::string Marker(const char* what) {
+  return "picoflow-ssh-test-" + std::to_string(::getpid()) + "-" + what;
+}
 
 TEST_CASE("a command runs remotely; stdout and stderr arrive separately; env is exported") {
   Sshd();
@@ -226,7 +232,8 @@ TEST_CASE("a command runs remotely; stdout and stderr arrive separately; env is 
   c.env = {{"GREETING", "it's me"}};
   Recorder rec = h.Run(c);
   const long after = VmRssKb();
-  MESSAGE("test process RSS before the first ssh task " << before << " kB, after " << after << " kB");
+  MESSAGE("test process RSS before the first ssh task " << before << " kB, after " << after
+                                                        << " kB");
   CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
   CHECK(rec.result->exit_code == 0);
   CHECK(rec.out == "out\nit's me\n");
@@ -284,14 +291,17 @@ TEST_CASE("an unknown host key and a changed host key are refused with different
   c.known_hosts = Sshd().path("known_hosts_empty");
   Recorder rec = h.Run(c);
   CHECK(rec.result->status == AttemptStatus::kFailed);
-  CHECK(rec.result->error.rfind("host key of " + where + " is not in " + c.known_hosts + "; add it with `ssh-keyscan -p", 0) == 0);
+  CHECK(rec.result->error.rfind("host key of " + where + " is not in " + c.known_hosts +
+                                    "; add it with `ssh-keyscan -p",
+                                0) == 0);
   CHECK(rec.out.empty());
 
   c.known_hosts = Sshd().path("known_hosts_changed");
   rec = h.Run(c);
   CHECK(rec.result->status == AttemptStatus::kFailed);
   CHECK(rec.result->error.rfind("HOST KEY CHANGED for " + where, 0) == 0);
-  CHECK(rec.result->error.find("ssh-keygen -R '[127.0.0.1]:" + std::to_string(Sshd().port())) != std::string::npos);
+  CHECK(rec.result->error.find("ssh-keygen -R '[127.0.0.1]:" + std::to_string(Sshd().port())) !=
+        std::string::npos);
 
   c.known_hosts = Sshd().path("known_hosts_empty");
   c.verify_host_key = false;
@@ -299,7 +309,8 @@ TEST_CASE("an unknown host key and a changed host key are refused with different
   CHECK(rec.result->status == AttemptStatus::kSucceeded);
 }
 
-TEST_CASE("keys: a wrong key and a world-readable key are refused, an encrypted key opens with its passphrase") {
+TEST_CASE(
+    "keys: a wrong key and a world-readable key are refused, an encrypted key opens with its passphrase") {
   Harness h;
   SshConfig c = Config("echo hi");
   c.key_path = Sshd().path("bad_key");
@@ -338,7 +349,8 @@ TEST_CASE("ssh-agent identities are tried first") {
   const auto at = env.find("SSH_AGENT_PID=");
   REQUIRE(at != std::string::npos);
   const pid_t agent = std::atoi(env.c_str() + at + 14);
-  Run("SSH_AUTH_SOCK=" + sock + " /usr/bin/ssh-add -q " + Sshd().path("agent_key") + " 2>/dev/null");
+  Run("SSH_AUTH_SOCK=" + sock + " /usr/bin/ssh-add -q " + Sshd().path("agent_key") +
+      " 2>/dev/null");
   ::setenv("SSH_AUTH_SOCK", sock.c_str(), 1);
   SshConfig c = Config("echo agent");
   c.key_path = Sshd().path("bad_key");  // only the agent's key is authorized
@@ -404,7 +416,8 @@ TEST_CASE("a refused connection and an unresolvable host fail with clear message
   c.port = FreePort();
   Recorder rec = h.Run(c);
   CHECK(rec.result->status == AttemptStatus::kFailed);
-  CHECK(rec.result->error == "cannot connect to 127.0.0.1:" + std::to_string(c.port) + ": Connection refused");
+  CHECK(rec.result->error ==
+        "cannot connect to 127.0.0.1:" + std::to_string(c.port) + ": Connection refused");
   c = Config("true", "no-such-host.invalid");
   rec = h.Run(c);
   CHECK(rec.result->status == AttemptStatus::kFailed);

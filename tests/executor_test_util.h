@@ -75,7 +75,8 @@ class TestLoop {
     UvHandle<uv_timer_t> tick(nullptr);  // bounds each uv_run so the deadline is seen
     uv_timer_init(&loop_, tick.get());
     tick.MarkInitialized();
-    uv_timer_start(tick.get(), [](uv_timer_t*) {}, 50, 50);
+    uv_timer_start(
+        tick.get(), [](uv_timer_t*) {}, 50, 50);
     while (!pred() && std::chrono::steady_clock::now() < deadline) uv_run(&loop_, UV_RUN_ONCE);
     return pred();
   }

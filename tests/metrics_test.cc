@@ -8,8 +8,8 @@
 
 #include <string>
 
-#include "picoflowd/metrics_server.h"
 #include "picoflowd/engine/run.h"
+#include "picoflowd/metrics_server.h"
 
 namespace picoflow {
 namespace {
@@ -52,20 +52,31 @@ TEST_CASE("a run's task events become counters, histograms and timestamps by wor
   const std::string text = m.Render();
   CHECK(Has(text, "picoflow_runs_started_total{workflow=\"etl\"} 1"));
   CHECK(Has(text, "picoflow_runs_finished_total{workflow=\"etl\",status=\"succeeded\"} 1"));
-  CHECK(Has(text, "picoflow_task_attempts_total{workflow=\"etl\",task=\"extract\",status=\"failed\"} 1"));
-  CHECK(Has(text, "picoflow_task_attempts_total{workflow=\"etl\",task=\"extract\",status=\"succeeded\"} 1"));
+  CHECK(Has(text,
+            "picoflow_task_attempts_total{workflow=\"etl\",task=\"extract\",status=\"failed\"} 1"));
+  CHECK(Has(
+      text,
+      "picoflow_task_attempts_total{workflow=\"etl\",task=\"extract\",status=\"succeeded\"} 1"));
   CHECK(Has(text, "picoflow_task_retries_total{workflow=\"etl\",task=\"extract\"} 1"));
-  CHECK(Has(text, "picoflow_task_attempt_duration_seconds_bucket{workflow=\"etl\",task=\"extract\",le=\"0.5\"} 1"));
-  CHECK(Has(text, "picoflow_task_attempt_duration_seconds_bucket{workflow=\"etl\",task=\"extract\",le=\"2.5\"} 2"));
-  CHECK(Has(text, "picoflow_task_attempt_duration_seconds_bucket{workflow=\"etl\",task=\"extract\",le=\"+Inf\"} 2"));
-  CHECK(Has(text, "picoflow_task_attempt_duration_seconds_sum{workflow=\"etl\",task=\"extract\"} 2.3"));
+  CHECK(Has(
+      text,
+      "picoflow_task_attempt_duration_seconds_bucket{workflow=\"etl\",task=\"extract\",le=\"0.5\"} 1"));
+  CHECK(Has(
+      text,
+      "picoflow_task_attempt_duration_seconds_bucket{workflow=\"etl\",task=\"extract\",le=\"2.5\"} 2"));
+  CHECK(Has(
+      text,
+      "picoflow_task_attempt_duration_seconds_bucket{workflow=\"etl\",task=\"extract\",le=\"+Inf\"} 2"));
+  CHECK(Has(text,
+            "picoflow_task_attempt_duration_seconds_sum{workflow=\"etl\",task=\"extract\"} 2.3"));
   CHECK(Has(text, "picoflow_run_duration_seconds_count{workflow=\"etl\"} 1"));
   CHECK(Has(text, "picoflow_active_runs 2"));
   CHECK(Has(text, "picoflow_active_tasks 0"));
   CHECK(Has(text, "picoflow_next_fire_timestamp_seconds{workflow=\"etl\"} 1800000000"));
   CHECK(Has(text, "picoflow_skipped_fires_total{workflow=\"etl\",reason=\"overlap\"} 3"));
   CHECK(Has(text, "picoflow_skipped_fires_total{workflow=\"q\\\"uote\",reason=\"overlap\"} 0"));
-  CHECK(text.find("picoflow_last_success_timestamp_seconds{workflow=\"etl\"} ") != std::string::npos);
+  CHECK(text.find("picoflow_last_success_timestamp_seconds{workflow=\"etl\"} ") !=
+        std::string::npos);
   CHECK(text.find("picoflow_last_failure_timestamp_seconds{") == std::string::npos);
   CHECK(text.find("run=") == std::string::npos);  // no run ids in labels
   CHECK(text.find("# TYPE picoflow_run_duration_seconds histogram\n") != std::string::npos);

@@ -154,8 +154,9 @@ TEST_CASE("a process group is killed only if boot id and the leader's start time
   REQUIRE(start.has_value());
 
   CHECK_FALSE(KillProcessGroupIfSame(leader, *start, "00000000-0000-0000-0000-000000000000"));
-  CHECK_FALSE(KillProcessGroupIfSame(leader, *start + 1, ReadBootId()));  // as if the pid was reused
-  CHECK(::kill(leader, 0) == 0);  // untouched so far
+  CHECK_FALSE(
+      KillProcessGroupIfSame(leader, *start + 1, ReadBootId()));  // as if the pid was reused
+  CHECK(::kill(leader, 0) == 0);                                  // untouched so far
   CHECK(KillProcessGroupIfSame(leader, *start, ReadBootId()));
   CHECK(ReapSignal(leader) == SIGKILL);
   // The leader is gone now: nothing with that pgid can be proven to be ours.

@@ -36,18 +36,26 @@ std::string Printed(F print) {
 
 TEST_CASE("a task event reads as one line with what ended it and what comes next") {
   std::vector<std::string> lines;
-  lines.push_back(TaskEventLine({{"task", "load"}, {"event", "started"}, {"attempt", 2},
-                                 {"status", "running"}},
+  lines.push_back(TaskEventLine(
+      {{"task", "load"}, {"event", "started"}, {"attempt", 2}, {"status", "running"}}, false));
+  lines.push_back(TaskEventLine({{"task", "load"},
+                                 {"event", "retrying"},
+                                 {"attempt", 2},
+                                 {"status", "failed"},
+                                 {"exit_code", 1},
+                                 {"duration_ms", 1250},
+                                 {"error", "exit code 1"},
+                                 {"retry_in_ms", 2000}},
                                 false));
-  lines.push_back(TaskEventLine({{"task", "load"}, {"event", "retrying"}, {"attempt", 2},
-                                 {"status", "failed"}, {"exit_code", 1}, {"duration_ms", 1250},
-                                 {"error", "exit code 1"}, {"retry_in_ms", 2000}},
+  lines.push_back(TaskEventLine({{"task", "load"},
+                                 {"event", "finished"},
+                                 {"attempt", 3},
+                                 {"status", "timeout"},
+                                 {"signal", 15},
+                                 {"duration_ms", 90'000}},
                                 false));
-  lines.push_back(TaskEventLine({{"task", "load"}, {"event", "finished"}, {"attempt", 3},
-                                 {"status", "timeout"}, {"signal", 15}, {"duration_ms", 90'000}},
-                                false));
-  lines.push_back(TaskEventLine({{"task", "report"}, {"event", "skipped"}, {"status", "skipped"}},
-                                false));
+  lines.push_back(
+      TaskEventLine({{"task", "report"}, {"event", "skipped"}, {"status", "skipped"}}, false));
   CHECK(lines == std::vector<std::string>{
                      "[load] started (attempt 2)",
                      "[load] retrying: failed, exit code 1, in 1.2s (exit code 1); retry in 2.0s",

@@ -74,8 +74,8 @@ TEST_CASE("a socket path too long for sun_path is refused before anything is cre
 TEST_CASE("the socket directory is created 0700 and the socket is 0600") {
   Harness h;
   REQUIRE(h.server->Listen().ok());
-  struct stat dir_st{};
-  struct stat sock_st{};
+  struct stat dir_st {};
+  struct stat sock_st {};
   REQUIRE(::stat((h.dir.path() + "/ctl").c_str(), &dir_st) == 0);
   REQUIRE(::stat(h.path.c_str(), &sock_st) == 0);
   CHECK((dir_st.st_mode & 07777) == 0700);
@@ -92,8 +92,8 @@ TEST_CASE("with a read group the directory is 0750 and the socket 0660, both of 
   options.group = 4242;
   Harness h(options);
   REQUIRE(h.server->Listen().ok());
-  struct stat dir_st{};
-  struct stat sock_st{};
+  struct stat dir_st {};
+  struct stat sock_st {};
   REQUIRE(::stat((h.dir.path() + "/ctl").c_str(), &dir_st) == 0);
   REQUIRE(::stat(h.path.c_str(), &sock_st) == 0);
   CHECK((dir_st.st_mode & 07777) == 0750);

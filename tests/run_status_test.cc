@@ -35,12 +35,11 @@ void CheckRoundTrip(const char* (*name_of)(E), std::optional<E> (*parse)(std::st
 }  // namespace
 
 TEST_CASE("each status, trigger and stream is stored and shown by one lower-case name") {
-  CHECK(Names(RunStatusName, 6) ==
-        std::vector<std::string>{"pending", "running", "succeeded", "failed", "cancelled",
-                                 "skipped"});
-  CHECK(Names(TaskStatusName, 8) ==
-        std::vector<std::string>{"pending", "ready", "running", "retry_wait", "succeeded",
-                                 "failed", "skipped", "cancelled"});
+  CHECK(Names(RunStatusName, 6) == std::vector<std::string>{"pending", "running", "succeeded",
+                                                            "failed", "cancelled", "skipped"});
+  CHECK(Names(TaskStatusName, 8) == std::vector<std::string>{"pending", "ready", "running",
+                                                             "retry_wait", "succeeded", "failed",
+                                                             "skipped", "cancelled"});
   CHECK(Names(AttemptStatusName, 5) ==
         std::vector<std::string>{"succeeded", "failed", "timeout", "cancelled", "interrupted"});
   CHECK(Names(RunTriggerName, 4) == std::vector<std::string>{"manual", "rpc", "cron", "catchup"});
@@ -58,12 +57,14 @@ TEST_CASE("each Parse is the inverse of its Name and refuses any other text") {
 TEST_CASE("terminal task statuses and final run statuses are exactly the ones never left") {
   std::vector<std::string> terminal;
   for (int i = 0; i < 8; ++i) {
-    if (IsTerminal(static_cast<TaskStatus>(i))) terminal.push_back(TaskStatusName(static_cast<TaskStatus>(i)));
+    if (IsTerminal(static_cast<TaskStatus>(i)))
+      terminal.push_back(TaskStatusName(static_cast<TaskStatus>(i)));
   }
   CHECK(terminal == std::vector<std::string>{"succeeded", "failed", "skipped", "cancelled"});
   std::vector<std::string> final_runs;
   for (int i = 0; i < 6; ++i) {
-    if (IsFinal(static_cast<RunStatus>(i))) final_runs.push_back(RunStatusName(static_cast<RunStatus>(i)));
+    if (IsFinal(static_cast<RunStatus>(i)))
+      final_runs.push_back(RunStatusName(static_cast<RunStatus>(i)));
   }
   CHECK(final_runs == std::vector<std::string>{"succeeded", "failed", "cancelled", "skipped"});
 }

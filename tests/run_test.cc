@@ -56,9 +56,9 @@ struct Simulation {
         const std::string& name = run.workflow().tasks[task].name;
         bool fail = failures[name] > 0;
         if (fail) --failures[name];
-        AttemptStatus status = fail ? (failure_kind.count(name) ? failure_kind[name]
-                                                                : AttemptStatus::kFailed)
-                                    : AttemptStatus::kSucceeded;
+        AttemptStatus status =
+            fail ? (failure_kind.count(name) ? failure_kind[name] : AttemptStatus::kFailed)
+                 : AttemptStatus::kSucceeded;
         FinishOutcome outcome = run.AttemptFinished(task, status);
         if (outcome.retry_after) {
           retry_delays.push_back({name, outcome.retry_after->count()});
@@ -168,7 +168,9 @@ tasks:
   Simulation sim;
   sim.failures = {{"bad", 1}};
   sim.Go(*run);
-  CHECK(Join(Statuses(*run)) == "root=succeeded bad=failed child=skipped grandchild=skipped sibling=succeeded sibling_child=succeeded");
+  CHECK(
+      Join(Statuses(*run)) ==
+      "root=succeeded bad=failed child=skipped grandchild=skipped sibling=succeeded sibling_child=succeeded");
   CHECK(run->status() == RunStatus::kFailed);
 }
 

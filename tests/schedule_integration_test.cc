@@ -56,8 +56,8 @@ int SecondOf(const std::string& iso) { return std::atoi(iso.substr(17, 2).c_str(
 std::chrono::sys_seconds InstantOf(const std::string& iso) {
   int year = 0, hour = 0, minute = 0, second = 0;
   unsigned month = 0, day = 0;
-  const int n = std::sscanf(iso.c_str(), "%d-%u-%uT%d:%d:%d", &year, &month, &day, &hour, &minute,
-                            &second);
+  const int n =
+      std::sscanf(iso.c_str(), "%d-%u-%uT%d:%d:%d", &year, &month, &day, &hour, &minute, &second);
   REQUIRE_MESSAGE(n == 6, "bad time '" << iso << "'");
   return date::sys_days{date::year{year} / date::month{month} / date::day{day}} +
          std::chrono::hours{hour} + std::chrono::minutes{minute} + std::chrono::seconds{second};
@@ -80,8 +80,9 @@ TEST_CASE("a */2 seconds schedule fires every two seconds on a live daemon, on t
   // Watched until tick fired three times and slow skipped a fire (the
   // deadline only ends a hang), then both paused, so that no fire comes
   // between the lists compared below.
-  REQUIRE(WaitUntil([&] { return Runs(h, "tick").size() >= 3 && CountSkipped(Runs(h, "slow")) >= 1; },
-                    60s, 100ms));
+  REQUIRE(
+      WaitUntil([&] { return Runs(h, "tick").size() >= 3 && CountSkipped(Runs(h, "slow")) >= 1; },
+                60s, 100ms));
   for (const char* name : {"tick", "slow"}) {
     REQUIRE(h.Call(method::kWorkflowPause, {{"name", name}}).ok());
   }

@@ -89,8 +89,8 @@ TEST_CASE("the timer wakes once at its absolute wall-clock deadline, not before"
 
 TEST_CASE("a deadline in the past (even before the epoch) wakes at once") {
   // At once: about when a plain timer of 0 ms started beside it wakes.
-  for (const SysSeconds deadline : {std::chrono::floor<std::chrono::seconds>(WallClock::now()) - 3600s,
-                                    SysSeconds{} - 10s}) {
+  for (const SysSeconds deadline :
+       {std::chrono::floor<std::chrono::seconds>(WallClock::now()) - 3600s, SysSeconds{} - 10s}) {
     const Woken woken = RunUntilWake(deadline);
     CHECK(woken.wakes.size() == 1);
     CHECK(woken.at - woken.twin_at < 500ms);

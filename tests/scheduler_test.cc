@@ -88,8 +88,8 @@ const char* ActionName(FireAction a) {
 Strings Describe(const std::vector<Fire>& fires, const std::string& zone = "UTC") {
   Strings out;
   for (const Fire& f : fires) {
-    out.push_back(f.workflow + " " + Show(f.scheduled_at, zone) + " " +
-                  RunTriggerName(f.trigger) + " " + ActionName(f.action));
+    out.push_back(f.workflow + " " + Show(f.scheduled_at, zone) + " " + RunTriggerName(f.trigger) +
+                  " " + ActionName(f.action));
   }
   return out;
 }
@@ -131,7 +131,8 @@ TEST_CASE("a workflow fires at each cron time, waking only at those times") {
   CHECK(Show(*sim.scheduler.NextDeadline()) == "2024-01-01 00:15:00 +0000");
   CHECK(Describe(sim.RunUntil("2024-01-01 01:00:00 +0000")) ==
         Strings{"w 2024-01-01 00:15:00 +0000 cron start", "w 2024-01-01 00:30:00 +0000 cron start",
-                "w 2024-01-01 00:45:00 +0000 cron start", "w 2024-01-01 01:00:00 +0000 cron start"});
+                "w 2024-01-01 00:45:00 +0000 cron start",
+                "w 2024-01-01 01:00:00 +0000 cron start"});
   CHECK(sim.wakeups == 4);
   CHECK(Show(*sim.scheduler.NextDeadline()) == "2024-01-01 01:15:00 +0000");
 }
@@ -147,13 +148,15 @@ TEST_CASE("nothing scheduled means no deadline at all") {
 TEST_CASE("Europe/Berlin spring-forward: 02:30 fires once at 03:00 CEST, fall-back 02:30 once") {
   Sim sim("2024-03-30 12:00:00 +0100");
   sim.scheduler.Set(Spec("w", {"30 2 * * *"}, "Europe/Berlin"));
-  CHECK(Describe(sim.RunUntil("2024-04-01 12:00:00 +0200"), "Europe/Berlin") ==
-        Strings{"w 2024-03-31 03:00:00 +0200 cron start", "w 2024-04-01 02:30:00 +0200 cron start"});
+  CHECK(
+      Describe(sim.RunUntil("2024-04-01 12:00:00 +0200"), "Europe/Berlin") ==
+      Strings{"w 2024-03-31 03:00:00 +0200 cron start", "w 2024-04-01 02:30:00 +0200 cron start"});
 
   Sim fall("2024-10-26 12:00:00 +0200");
   fall.scheduler.Set(Spec("w", {"30 2 * * *"}, "Europe/Berlin"));
-  CHECK(Describe(fall.RunUntil("2024-10-28 12:00:00 +0100"), "Europe/Berlin") ==
-        Strings{"w 2024-10-27 02:30:00 +0200 cron start", "w 2024-10-28 02:30:00 +0100 cron start"});
+  CHECK(
+      Describe(fall.RunUntil("2024-10-28 12:00:00 +0100"), "Europe/Berlin") ==
+      Strings{"w 2024-10-27 02:30:00 +0200 cron start", "w 2024-10-28 02:30:00 +0100 cron start"});
 }
 
 TEST_CASE("America/New_York DST: an hourly job skips no hour forward and repeats none back") {
@@ -165,8 +168,9 @@ TEST_CASE("America/New_York DST: an hourly job skips no hour forward and repeats
 
   Sim fall("2024-11-03 00:30:00 -0400");
   fall.scheduler.Set(Spec("w", {"30 1 * * *"}, "America/New_York"));
-  CHECK(Describe(fall.RunUntil("2024-11-04 12:00:00 -0500"), "America/New_York") ==
-        Strings{"w 2024-11-03 01:30:00 -0400 cron start", "w 2024-11-04 01:30:00 -0500 cron start"});
+  CHECK(
+      Describe(fall.RunUntil("2024-11-04 12:00:00 -0500"), "America/New_York") ==
+      Strings{"w 2024-11-03 01:30:00 -0400 cron start", "w 2024-11-04 01:30:00 -0500 cron start"});
 }
 
 TEST_CASE("day-of-month and day-of-week combine with OR when both are restricted") {
@@ -175,13 +179,15 @@ TEST_CASE("day-of-month and day-of-week combine with OR when both are restricted
   sim.scheduler.Set(Spec("or", {"0 0 13 * FRI"}));
   sim.scheduler.Set(Spec("and", {"0 0 * * FRI"}));
   CHECK(Describe(sim.RunUntil("2024-09-21 00:00:00 +0000")) ==
-        Strings{"and 2024-09-06 00:00:00 +0000 cron start", "or 2024-09-06 00:00:00 +0000 cron start",
-                "and 2024-09-13 00:00:00 +0000 cron start", "or 2024-09-13 00:00:00 +0000 cron start",
-                "and 2024-09-20 00:00:00 +0000 cron start", "or 2024-09-20 00:00:00 +0000 cron start"});
+        Strings{
+            "and 2024-09-06 00:00:00 +0000 cron start", "or 2024-09-06 00:00:00 +0000 cron start",
+            "and 2024-09-13 00:00:00 +0000 cron start", "or 2024-09-13 00:00:00 +0000 cron start",
+            "and 2024-09-20 00:00:00 +0000 cron start", "or 2024-09-20 00:00:00 +0000 cron start"});
   Sim dom("2024-10-01 00:00:00 +0000");
   dom.scheduler.Set(Spec("or", {"0 0 13 * FRI"}));
   CHECK(Describe(dom.RunUntil("2024-10-14 00:00:00 +0000")) ==
-        Strings{"or 2024-10-04 00:00:00 +0000 cron start", "or 2024-10-11 00:00:00 +0000 cron start",
+        Strings{"or 2024-10-04 00:00:00 +0000 cron start",
+                "or 2024-10-11 00:00:00 +0000 cron start",
                 "or 2024-10-13 00:00:00 +0000 cron start"});
 }
 
@@ -190,12 +196,14 @@ TEST_CASE("a list of expressions fires at the union of their times, a shared ins
   sim.scheduler.Set(Spec("w", {"0 */2 * * *", "0 */3 * * *"}));
   CHECK(Describe(sim.RunUntil("2024-01-01 06:00:00 +0000")) ==
         Strings{"w 2024-01-01 02:00:00 +0000 cron start", "w 2024-01-01 03:00:00 +0000 cron start",
-                "w 2024-01-01 04:00:00 +0000 cron start", "w 2024-01-01 06:00:00 +0000 cron start"});
+                "w 2024-01-01 04:00:00 +0000 cron start",
+                "w 2024-01-01 06:00:00 +0000 cron start"});
 }
 
 TEST_CASE("many workflows due at the same instant fire in one wakeup") {
   Sim sim("2024-01-01 00:00:30 +0000");
-  for (int i = 0; i < 200; ++i) sim.scheduler.Set(Spec("w" + std::to_string(1000 + i), {"0 * * * *"}));
+  for (int i = 0; i < 200; ++i)
+    sim.scheduler.Set(Spec("w" + std::to_string(1000 + i), {"0 * * * *"}));
   const auto fires = sim.RunUntil("2024-01-01 01:00:00 +0000");
   CHECK(sim.wakeups == 1);
   REQUIRE(fires.size() == 200);
@@ -210,8 +218,8 @@ TEST_CASE("overlap skip records a skipped fire with its reason and counts it") {
   sim.scheduler.Set(Spec("w", {"*/10 * * * *"}));
   sim.running["w"] = 1;
   const auto fires = sim.RunUntil("2024-01-01 00:20:00 +0000");
-  CHECK(Describe(fires) == Strings{"w 2024-01-01 00:10:00 +0000 cron skip",
-                                   "w 2024-01-01 00:20:00 +0000 cron skip"});
+  CHECK(Describe(fires) ==
+        Strings{"w 2024-01-01 00:10:00 +0000 cron skip", "w 2024-01-01 00:20:00 +0000 cron skip"});
   CHECK(fires[0].reason == "the previous run was still in progress (overlap: skip)");
   CHECK(sim.scheduler.SkippedCount("w") == 2);
   sim.running["w"] = 0;
@@ -224,8 +232,8 @@ TEST_CASE("overlap queue keeps one fire waiting and skips the rest until the run
   sim.scheduler.Set(Spec("w", {"*/10 * * * *"}, "UTC", OverlapPolicy::kQueue));
   sim.running["w"] = 1;
   const auto fires = sim.RunUntil("2024-01-01 00:20:00 +0000");
-  CHECK(Describe(fires) == Strings{"w 2024-01-01 00:10:00 +0000 cron queue",
-                                   "w 2024-01-01 00:20:00 +0000 cron skip"});
+  CHECK(Describe(fires) ==
+        Strings{"w 2024-01-01 00:10:00 +0000 cron queue", "w 2024-01-01 00:20:00 +0000 cron skip"});
   CHECK(fires[1].reason == "a fire was already queued behind the running run (overlap: queue)");
   CHECK(sim.scheduler.QueuedCount("w") == 1);
   CHECK(sim.scheduler.TakeQueued(sim.running_fn).empty());  // still running
@@ -239,8 +247,9 @@ TEST_CASE("overlap allow starts every fire even while runs are in progress") {
   Sim sim("2024-01-01 00:00:00 +0000");
   sim.scheduler.Set(Spec("w", {"*/10 * * * *"}, "UTC", OverlapPolicy::kAllow));
   sim.running["w"] = 3;
-  CHECK(Describe(sim.RunUntil("2024-01-01 00:20:00 +0000")) ==
-        Strings{"w 2024-01-01 00:10:00 +0000 cron start", "w 2024-01-01 00:20:00 +0000 cron start"});
+  CHECK(
+      Describe(sim.RunUntil("2024-01-01 00:20:00 +0000")) ==
+      Strings{"w 2024-01-01 00:10:00 +0000 cron start", "w 2024-01-01 00:20:00 +0000 cron start"});
 }
 
 TEST_CASE("after downtime catchup latest runs the most recent missed fire once") {
@@ -283,9 +292,9 @@ TEST_CASE("catch-up is capped at 100 runs and bounded by catchup_window") {
   CHECK(Show(tick.fires.back().scheduled_at) == "2024-01-02 00:00:00 +0000");
 
   Sim window("2024-01-01 10:30:00 +0000");
-  window.scheduler.Set(Spec("w", {"0 * * * *"}, "UTC", OverlapPolicy::kAllow, CatchupPolicy::kAll,
-                            2h),
-                       At("2024-01-01 00:00:00 +0000"));
+  window.scheduler.Set(
+      Spec("w", {"0 * * * *"}, "UTC", OverlapPolicy::kAllow, CatchupPolicy::kAll, 2h),
+      At("2024-01-01 00:00:00 +0000"));
   CHECK(Describe(window.Evaluate()) == Strings{"w 2024-01-01 09:00:00 +0000 catchup start",
                                                "w 2024-01-01 10:00:00 +0000 catchup start"});
 }
@@ -317,8 +326,9 @@ TEST_CASE("a clock jump forward beyond catchup_window is a correction, not misse
   CHECK(tick.fires.empty());
   CHECK(tick.notes.size() == 2);  // the jump, and the correction of w
   CHECK(Show(*sim.scheduler.NextDeadline()) == "2024-06-01 12:05:00 +0000");
-  CHECK(Describe(sim.RunUntil("2024-06-01 12:10:00 +0000")) ==
-        Strings{"w 2024-06-01 12:05:00 +0000 cron start", "w 2024-06-01 12:10:00 +0000 cron start"});
+  CHECK(
+      Describe(sim.RunUntil("2024-06-01 12:10:00 +0000")) ==
+      Strings{"w 2024-06-01 12:05:00 +0000 cron start", "w 2024-06-01 12:10:00 +0000 cron start"});
 }
 
 TEST_CASE("a board booting in 1970 with last fires in the future waits for the real clock") {
@@ -354,8 +364,9 @@ TEST_CASE("drift of the wall clock against the elapsed clock is not a jump") {
 TEST_CASE("a clock jump back never repeats fires already done") {
   Sim sim("2024-01-01 09:50:00 +0000");
   sim.scheduler.Set(Spec("w", {"0 * * * *"}));
-  CHECK(Describe(sim.RunUntil("2024-01-01 11:30:00 +0000")) ==
-        Strings{"w 2024-01-01 10:00:00 +0000 cron start", "w 2024-01-01 11:00:00 +0000 cron start"});
+  CHECK(
+      Describe(sim.RunUntil("2024-01-01 11:30:00 +0000")) ==
+      Strings{"w 2024-01-01 10:00:00 +0000 cron start", "w 2024-01-01 11:00:00 +0000 cron start"});
   sim.clock.SetWall(At("2024-01-01 09:30:00 +0000"));  // an admin sets the clock back 2 h
   CHECK(sim.Evaluate().empty());
   CHECK(Show(*sim.scheduler.NextDeadline()) == "2024-01-01 12:00:00 +0000");
@@ -375,15 +386,17 @@ TEST_CASE("reload: a new version neither catches up nor loses its last fire; rem
   Sim sim("2024-01-01 00:00:00 +0000");
   sim.scheduler.Set(Spec("a", {"0 * * * *"}));
   sim.scheduler.Set(Spec("b", {"30 * * * *"}));
-  CHECK(Describe(sim.RunUntil("2024-01-01 01:00:00 +0000")) ==
-        Strings{"b 2024-01-01 00:30:00 +0000 cron start", "a 2024-01-01 01:00:00 +0000 cron start"});
+  CHECK(
+      Describe(sim.RunUntil("2024-01-01 01:00:00 +0000")) ==
+      Strings{"b 2024-01-01 00:30:00 +0000 cron start", "a 2024-01-01 01:00:00 +0000 cron start"});
   sim.clock.Advance(10min);
   sim.scheduler.Set(Spec("a", {"*/5 * * * *"}));  // replaced: 01:05 passed, not caught up
   sim.scheduler.Remove("b");
-  sim.scheduler.Set(Spec("c", {"20 * * * *"}));   // added
+  sim.scheduler.Set(Spec("c", {"20 * * * *"}));  // added
   CHECK(Describe(sim.RunUntil("2024-01-01 01:25:00 +0000")) ==
         Strings{"a 2024-01-01 01:15:00 +0000 cron start", "a 2024-01-01 01:20:00 +0000 cron start",
-                "c 2024-01-01 01:20:00 +0000 cron start", "a 2024-01-01 01:25:00 +0000 cron start"});
+                "c 2024-01-01 01:20:00 +0000 cron start",
+                "a 2024-01-01 01:25:00 +0000 cron start"});
 }
 
 TEST_CASE("a paused workflow does not fire and resumes from now without catch-up") {

@@ -32,7 +32,8 @@ struct Receiver {
   std::string address;
 
   explicit Receiver(bool abstract) {
-    const std::string name = "picoflow-sd-test-" + std::to_string(getpid()) + (abstract ? "a" : "p");
+    const std::string name =
+        "picoflow-sd-test-" + std::to_string(getpid()) + (abstract ? "a" : "p");
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     socklen_t len = 0;
@@ -147,7 +148,8 @@ TEST_CASE("the watchdog pings every half interval after READY and stops at Close
     CHECK(watch.pings >= PingWatch::kEnough);
     // Never more often than every 10 ms of the loop's clock (+2 for its
     // rounding to whole milliseconds), however fast or slow the machine.
-    const double ms = std::chrono::duration<double, std::milli>(watch.stopped_at - loop_start).count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(watch.stopped_at - loop_start).count();
     INFO(watch.pings << " pings in " << ms << " ms");
     CHECK(watch.pings <= ms / 10 + 2);
   }

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "picoflowd/pruner.h"
 #include "picoflowd/engine/run.h"
+#include "picoflowd/pruner.h"
 #include "picoflowd/store/sqlite_db.h"
 #include "picoflowd/store/store.h"
 #include "tests/test_util.h"
@@ -46,7 +46,8 @@ std::int64_t FinishedRun(Store& store, const std::string& workflow, int at,
   run.tasks = {"extract"};
   std::int64_t id = Must(store.CreateRun(run));
   std::int64_t attempt = Must(store.BeginAttempt(id, "extract", 1, T(at)));
-  if (output > 0) Must(store.AppendOutput(attempt, OutputStream::kStdout, std::string(output, 'x')));
+  if (output > 0)
+    Must(store.AppendOutput(attempt, OutputStream::kStdout, std::string(output, 'x')));
   AttemptResult ok;
   ok.status = AttemptStatus::kSucceeded;
   ok.exit_code = 0;
@@ -187,8 +188,8 @@ TEST_CASE("5,000 short runs with max_runs 50 leave 50 runs and a database under 
   Must(store->Close());
   const std::uint64_t file = FileSize(path);
   MESSAGE("5,000 runs, max_runs 50: database " << db_bytes << " bytes (file " << file
-                                               << " after close), largest db+wal seen "
-                                               << largest << " bytes");
+                                               << " after close), largest db+wal seen " << largest
+                                               << " bytes");
   CHECK(file < (2u << 20));
   CHECK(largest < (8u << 20));  // the WAL is capped by journal_size_limit (4 MiB)
 }
@@ -203,7 +204,7 @@ TEST_CASE("PruneNow counts with dry_run, then deletes and vacuums the freed page
   config.max_output_bytes = 100 * 4000;
   Pruner pruner(&loop, *store, config, [](const std::string&) { return RunRetention{100, 0s}; });
   auto dry = Must(pruner.PruneNow(true));
-  CHECK(dry.runs == 100);  // 50 of each workflow
+  CHECK(dry.runs == 100);                              // 50 of each workflow
   CHECK(dry.output_bytes == 100 * 4000 + 100 * 4000);  // those runs', then the cap's
   CHECK(Ids(*store, "a").size() == 150);
   const std::uint64_t before = Must(store->DatabaseBytes());

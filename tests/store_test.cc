@@ -1,8 +1,8 @@
 #include "picoflowd/store/store.h"
 
 #include <doctest/doctest.h>
-#include <sqlite3.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,8 +69,8 @@ std::string Opt(const std::optional<int>& v) { return v ? std::to_string(*v) : "
 std::vector<std::string> Lines(const std::vector<TaskRecord>& tasks) {
   std::vector<std::string> out;
   for (const auto& t : tasks) {
-    out.push_back(t.name + " " + TaskStatusName(t.status) + " attempts=" +
-                  std::to_string(t.attempts) + " t=" + Secs(t.started_at) + ".." +
+    out.push_back(t.name + " " + TaskStatusName(t.status) +
+                  " attempts=" + std::to_string(t.attempts) + " t=" + Secs(t.started_at) + ".." +
                   Secs(t.ended_at) + " exit=" + Opt(t.exit_code));
   }
   return out;
@@ -80,18 +80,19 @@ std::vector<std::string> Lines(const std::vector<AttemptRecord>& attempts) {
   std::vector<std::string> out;
   for (const auto& a : attempts) {
     std::string line = a.task + "#" + std::to_string(a.number) + " " +
-                       (a.status ? AttemptStatusName(*a.status) : "running") + " t=" +
-                       Secs(a.started_at) + ".." + Secs(a.ended_at) + " exit=" +
-                       Opt(a.exit_code) + " sig=" + Opt(a.signal);
+                       (a.status ? AttemptStatusName(*a.status) : "running") +
+                       " t=" + Secs(a.started_at) + ".." + Secs(a.ended_at) +
+                       " exit=" + Opt(a.exit_code) + " sig=" + Opt(a.signal);
     if (!a.error.empty()) line += " error='" + a.error + "'";
     if (a.process) {
-      line += " pid=" + std::to_string(a.process->pid) + " pgid=" +
-              std::to_string(a.process->pgid) + " start=" +
-              std::to_string(a.process->start_time) + " boot=" + a.process->boot_id;
+      line += " pid=" + std::to_string(a.process->pid) +
+              " pgid=" + std::to_string(a.process->pgid) +
+              " start=" + std::to_string(a.process->start_time) + " boot=" + a.process->boot_id;
     }
     line += " out=" + std::to_string(a.counts.stdout_bytes) + "/" +
-            std::to_string(a.counts.stdout_dropped) + " err=" +
-            std::to_string(a.counts.stderr_bytes) + "/" + std::to_string(a.counts.stderr_dropped);
+            std::to_string(a.counts.stdout_dropped) +
+            " err=" + std::to_string(a.counts.stderr_bytes) + "/" +
+            std::to_string(a.counts.stderr_dropped);
     out.push_back(line);
   }
   return out;
@@ -161,8 +162,9 @@ TEST_CASE("a new database gets the current schema, WAL and incremental auto-vacu
   CHECK(Store::SchemaVersion() >= 1);
   CHECK(Must(db->QueryText("t", "PRAGMA journal_mode")) == "wal");
   CHECK(Must(db->QueryInt("t", "PRAGMA auto_vacuum")) == 2);  // INCREMENTAL
-  CHECK(Must(db->QueryText("t", "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
-                                " sqlite_schema WHERE type = 'table' ORDER BY name)")) ==
+  CHECK(Must(db->QueryText("t",
+                           "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
+                           " sqlite_schema WHERE type = 'table' ORDER BY name)")) ==
         "attempts output output_total run_tasks runs sqlite_sequence workflow_versions workflows");
   Must(db->Close());
 }
@@ -240,8 +242,7 @@ TEST_CASE("migrations run in order from the database's version and a failing one
   };
   Status failed = MigrateSchema(*db, v3);
   REQUIRE_FALSE(failed.ok());
-  CHECK(failed.error().message ==
-        "store: migration 3 (three): no such table: missing");
+  CHECK(failed.error().message == "store: migration 3 (three): no such table: missing");
   // Migration 1 did not run again, 2 stayed, 3 left nothing behind.
   CHECK(Must(db->QueryInt("t", "PRAGMA user_version")) == 2);
   CHECK(Must(db->QueryText("t", "SELECT group_concat(x, ',') FROM a")) == "1,2");
@@ -269,9 +270,9 @@ TEST_CASE("reopening the database keeps workflows, runs, attempts and output") {
   CHECK(w.last_fire_at == T(5));
   RunDetail detail = Must(store->GetRun(run));
   CHECK(detail.run.status == RunStatus::kSucceeded);
-  CHECK(Lines(detail.tasks) == std::vector<std::string>{
-                                   "extract succeeded attempts=1 t=10..11 exit=0",
-                                   "load succeeded attempts=1 t=10..11 exit=0"});
+  CHECK(Lines(detail.tasks) ==
+        std::vector<std::string>{"extract succeeded attempts=1 t=10..11 exit=0",
+                                 "load succeeded attempts=1 t=10..11 exit=0"});
   CHECK(detail.attempts.size() == 2);
   auto output = Must(store->ReadOutput(OutputQuery{run, {}, 0}));
   CHECK(Lines(output) == std::vector<std::string>{"extract#1 out done\n", "load#1 out done\n"});
@@ -351,7 +352,8 @@ TEST_CASE("a run's lifecycle round-trips through the store") {
   // extract: attempt 1 times out, attempt 2 succeeds.
   const ProcessIdentity process{100, 100, 555, "b-1"};
   std::int64_t a1 = Must(store->BeginAttempt(run, "extract", 1, T(1), &process));
-  Must(store->FinishAttempt(a1, AttemptResult{AttemptStatus::kTimeout, {}, 15, "timed out after 5s"},
+  Must(store->FinishAttempt(a1,
+                            AttemptResult{AttemptStatus::kTimeout, {}, 15, "timed out after 5s"},
                             OutputCounts{10, 20, 0, 0}, T(6)));
   Must(store->SetTaskStatus(run, TaskRecord{"extract", TaskStatus::kRetryWait, 1, T(1), {}, {}}));
   std::int64_t a2 = Must(store->BeginAttempt(run, "extract", 2, T(8)));
@@ -370,9 +372,8 @@ TEST_CASE("a run's lifecycle round-trips through the store") {
   CHECK(done.run.started_at == T(1));
   CHECK(done.run.ended_at == T(10));
   CHECK(done.run.error == "task 'load' failed");
-  CHECK(Lines(done.tasks) == std::vector<std::string>{
-                                 "extract succeeded attempts=2 t=1..9 exit=0",
-                                 "load failed attempts=1 t=9..10 exit=3"});
+  CHECK(Lines(done.tasks) == std::vector<std::string>{"extract succeeded attempts=2 t=1..9 exit=0",
+                                                      "load failed attempts=1 t=9..10 exit=3"});
   CHECK(Lines(done.attempts) ==
         std::vector<std::string>{
             "extract#1 timeout t=1..6 exit=- sig=15 error='timed out after 5s' pid=100 pgid=100"
@@ -409,14 +410,15 @@ TEST_CASE("UnfinishedRuns finds a run left running with its attempt's process id
     Store& store = **opened;
     bool ok = true;
     auto check = [&](const auto& result) { ok = ok && result.ok(); };
-    RunToSuccess(store, 0);  // run 1
+    RunToSuccess(store, 0);                     // run 1
     auto run = store.CreateRun(EtlRun(T(10)));  // run 2
     if (!run) _exit(11);
     check(store.SetRunStatus(*run, RunStatus::kRunning, T(10)));
     auto a = store.BeginAttempt(*run, "extract", 1, T(10));
     if (!a) _exit(12);
     check(store.FinishAttempt(*a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, {}, T(11)));
-    check(store.SetTaskStatus(*run, TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(10), T(11), 0}));
+    check(store.SetTaskStatus(*run,
+                              TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(10), T(11), 0}));
     const ProcessIdentity process{321, 320, 98765, "boot-a"};
     auto b = store.BeginAttempt(*run, "load", 1, T(11), &process);
     if (!b) _exit(13);
@@ -440,9 +442,9 @@ TEST_CASE("UnfinishedRuns finds a run left running with its attempt's process id
   CHECK(unfinished[0].run.id == crashed);
   CHECK(unfinished[0].run.status == RunStatus::kRunning);
   CHECK(unfinished[0].source == kYaml);
-  CHECK(Lines(unfinished[0].tasks) == std::vector<std::string>{
-                                          "extract succeeded attempts=1 t=10..11 exit=0",
-                                          "load running attempts=1 t=11..- exit=-"});
+  CHECK(Lines(unfinished[0].tasks) ==
+        std::vector<std::string>{"extract succeeded attempts=1 t=10..11 exit=0",
+                                 "load running attempts=1 t=11..- exit=-"});
   CHECK(Lines(unfinished[0].running_attempts) ==
         std::vector<std::string>{"load#1 running t=11..- exit=- sig=- pid=321 pgid=320 start=98765"
                                  " boot=boot-a out=0/0 err=0/0"});
@@ -560,10 +562,9 @@ TEST_CASE("output reads back in append order, by task, after a cursor and within
   Must(store->AppendOutput(e2, OutputStream::kStdout, "e-c"));
 
   auto all = Must(store->ReadOutput(OutputQuery{run, {}, 0}));
-  CHECK(Lines(all) == std::vector<std::string>{"extract#1 out e-a", "load#1 err l-a",
-                                               "extract#1 err e-b",
-                                               std::string("load#1 out l-\0b", 15),
-                                               "extract#2 out e-c"});
+  CHECK(Lines(all) ==
+        std::vector<std::string>{"extract#1 out e-a", "load#1 err l-a", "extract#1 err e-b",
+                                 std::string("load#1 out l-\0b", 15), "extract#2 out e-c"});
   // Pages of two follow the cursor.
   auto p1 = Must(store->ReadOutput(OutputQuery{run, {}, 0, 2}));
   auto p2 = Must(store->ReadOutput(OutputQuery{run, {}, p1.back().seq, 2}));
@@ -608,8 +609,9 @@ TEST_CASE("foreign keys and uniqueness are enforced and deleting a run cascades"
   auto db = Must(SqliteDb::Open(path));
   Must(db->Exec("t", "PRAGMA foreign_keys = ON"));
   Must(db->Exec("t", "DELETE FROM runs"));
-  CHECK(Must(db->QueryInt("t", "SELECT (SELECT count(*) FROM run_tasks) + (SELECT count(*) FROM"
-                               " attempts) + (SELECT count(*) FROM output)")) == 0);
+  CHECK(Must(db->QueryInt("t",
+                          "SELECT (SELECT count(*) FROM run_tasks) + (SELECT count(*) FROM"
+                          " attempts) + (SELECT count(*) FROM output)")) == 0);
   CHECK(store->GetRun(run).error().code == ErrorCode::kNotFound);
   Must(db->Close());
 }
@@ -628,9 +630,11 @@ TEST_CASE("unknown ids are reported as not found") {
   // The attempt's end and its tasks are one transaction: a task the run does
   // not have leaves the attempt running.
   std::int64_t a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
-  CHECK(store->FinishAttempt(a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, {}, T(1), run,
-                             {TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(0), T(1), 0}, nope})
-            .error().code == ErrorCode::kNotFound);
+  CHECK(store
+            ->FinishAttempt(a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, {}, T(1), run,
+                            {TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(0), T(1), 0}, nope})
+            .error()
+            .code == ErrorCode::kNotFound);
   CHECK_FALSE(Must(store->GetRun(run)).attempts.at(0).status.has_value());  // still running
   CHECK(Must(store->GetRun(run)).tasks.at(0).status == TaskStatus::kRunning);
   CHECK(store->GetVersionSource(77).error().code == ErrorCode::kNotFound);
@@ -645,17 +649,16 @@ TEST_CASE("10,000 runs go through every state transition, each its own transacti
     const std::string path = dir.File(sync == Synchronous::kFull ? "full.db" : "normal.db");
     auto store = OpenStore(path, StoreOptions{sync, std::chrono::milliseconds(5000)});
     const int runs = sync == Synchronous::kFull ? 200 : 10000;  // FULL: an fsync each
-    constexpr int kTransitionsPerRun = 3 + 2 * 5;  // see RunToSuccess
+    constexpr int kTransitionsPerRun = 3 + 2 * 5;               // see RunToSuccess
     auto start = std::chrono::steady_clock::now();
     std::int64_t last = 0;
     for (int i = 0; i < runs; ++i) last = RunToSuccess(*store, i);
     auto elapsed = std::chrono::steady_clock::now() - start;
-    const double us = std::chrono::duration<double, std::micro>(elapsed).count() /
-                      (runs * kTransitionsPerRun);
+    const double us =
+        std::chrono::duration<double, std::micro>(elapsed).count() / (runs * kTransitionsPerRun);
     const std::string name = sync == Synchronous::kFull ? "FULL" : "NORMAL";
-    MESSAGE("synchronous=" << name << ": " << runs
-                           << " runs, " << runs * kTransitionsPerRun << " transitions, "
-                           << us << " us per transition");
+    MESSAGE("synchronous=" << name << ": " << runs << " runs, " << runs * kTransitionsPerRun
+                           << " transitions, " << us << " us per transition");
     auto page = Must(store->ListRuns("etl", 20));
     REQUIRE(page.size() == 20);
     CHECK(page.front().id == last);

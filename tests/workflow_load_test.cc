@@ -141,7 +141,8 @@ tasks:
 }
 
 TEST_CASE("every problem in a file is reported in one pass at its line and column") {
-  CHECK(Errors(R"(
+  CHECK(
+      Errors(R"(
 name: w
 tasks:
   - name: extract
@@ -155,37 +156,47 @@ tasks:
     type: shell
     retry: many
     config: {command: "true"}
-)") == Lines{
-             "wf.yaml:4:11: task 'extract': 'type' must be shell, ssh or http, got 'shel' (did you mean 'shell'?)",
-             "wf.yaml:8:5: task 'load': unknown key 'timout' (did you mean 'timeout'?)",
-             "wf.yaml:12:12: task 'report': 'retry' must be an integer from 0 to 100, got 'many'",
-         });
+)") ==
+      Lines{
+          "wf.yaml:4:11: task 'extract': 'type' must be shell, ssh or http, got 'shel' (did you mean 'shell'?)",
+          "wf.yaml:8:5: task 'load': unknown key 'timout' (did you mean 'timeout'?)",
+          "wf.yaml:12:12: task 'report': 'retry' must be an integer from 0 to 100, got 'many'",
+      });
 }
 
 TEST_CASE("the workflow name is required and limited to 64 characters of [A-Za-z0-9_.-]") {
   CHECK(Errors("tasks:\n  - {name: t, type: shell, config: {command: x}}\n") ==
         Lines{"wf.yaml:1:1: missing required key 'name'"});
-  CHECK(Errors(OneShellTask("").replace(0, 7, "name: my flow")) ==
-        Lines{"wf.yaml:1:7: workflow name 'my flow' is not valid (1-64 letters, digits, '_', '.' and '-')"});
+  CHECK(
+      Errors(OneShellTask("").replace(0, 7, "name: my flow")) ==
+      Lines{
+          "wf.yaml:1:7: workflow name 'my flow' is not valid (1-64 letters, digits, '_', '.' and '-')"});
   const std::string long_name(65, 'n');
   CHECK(Errors(OneShellTask("").replace(0, 7, "name: " + long_name)) ==
         Lines{"wf.yaml:1:7: workflow name '" + long_name +
               "' is not valid (1-64 letters, digits, '_', '.' and '-')"});
-  CHECK(Errors(OneShellTask("").replace(0, 7, "name:")) == Lines{"wf.yaml:1:1: 'name' has no value"});
+  CHECK(Errors(OneShellTask("").replace(0, 7, "name:")) ==
+        Lines{"wf.yaml:1:1: 'name' has no value"});
   CHECK(Errors(OneShellTask("").replace(0, 7, "name: [a]")) ==
         Lines{"wf.yaml:1:7: 'name' must be a string, got a list"});
 }
 
 TEST_CASE("the top level must be a map with non-empty tasks") {
-  CHECK(Errors("- a\n- b\n") ==
-        Lines{"wf.yaml:1:1: a workflow file must be a map with 'name' and 'tasks' at the top level, got a list"});
-  CHECK(Errors("just text\n") == Lines{"wf.yaml:1:1: a workflow file must be a map with 'name' and 'tasks' at "
-                                       "the top level, got 'just text'"});
+  CHECK(
+      Errors("- a\n- b\n") ==
+      Lines{
+          "wf.yaml:1:1: a workflow file must be a map with 'name' and 'tasks' at the top level, got a list"});
+  CHECK(Errors("just text\n") ==
+        Lines{"wf.yaml:1:1: a workflow file must be a map with 'name' and 'tasks' at "
+              "the top level, got 'just text'"});
   CHECK(Errors("name: w\n") == Lines{"wf.yaml:1:1: missing required key 'tasks'"});
   CHECK(Errors("name: w\ntasks: []\n") == Lines{"wf.yaml:2:8: 'tasks' must not be empty"});
-  CHECK(Errors("name: w\ntasks: {a: 1}\n") == Lines{"wf.yaml:2:8: 'tasks' must be a list of tasks, got a map"});
-  CHECK(Errors("name: w\ntasks:\n  - just a string\n") ==
-        Lines{"wf.yaml:3:5: task #1: a task must be a map with 'name', 'type' and 'config', got 'just a string'"});
+  CHECK(Errors("name: w\ntasks: {a: 1}\n") ==
+        Lines{"wf.yaml:2:8: 'tasks' must be a list of tasks, got a map"});
+  CHECK(
+      Errors("name: w\ntasks:\n  - just a string\n") ==
+      Lines{
+          "wf.yaml:3:5: task #1: a task must be a map with 'name', 'type' and 'config', got 'just a string'"});
 }
 
 TEST_CASE("unknown top-level and config keys are errors with a did-you-mean") {
@@ -198,29 +209,34 @@ TEST_CASE("unknown top-level and config keys are errors with a did-you-mean") {
 }
 
 TEST_CASE("config values are range-checked") {
-  CHECK(Errors(OneShellTask(R"(config:
+  CHECK(
+      Errors(OneShellTask(R"(config:
   max_parallel: 0
   retry_default: 101
   timeout_default: 0
   fail_fast: yes
   retry_delay: -1
   kill_grace: 5ms
-)")) == Lines{
-             "wf.yaml:7:17: config: 'max_parallel' must be an integer from 1 to 256, got '0'",
-             "wf.yaml:8:18: config: 'retry_default' must be an integer from 0 to 100, got '101'",
-             "wf.yaml:9:20: config: 'timeout_default' must be at least 1s, got 0s",
-             "wf.yaml:10:14: config: 'fail_fast' must be true or false, got 'yes' (yes/no/on/off are not "
-             "booleans here)",
-             "wf.yaml:11:16: config: 'retry_delay': duration '-1' must not be negative",
-             "wf.yaml:12:15: config: 'kill_grace': invalid duration '5ms': sub-second units are not supported; "
-             "the smallest unit is s",
-         });
-  CHECK(Errors(OneShellTask("config: [1]\n")) == Lines{"wf.yaml:6:9: 'config' must be a map, got a list"});
+)")) ==
+      Lines{
+          "wf.yaml:7:17: config: 'max_parallel' must be an integer from 1 to 256, got '0'",
+          "wf.yaml:8:18: config: 'retry_default' must be an integer from 0 to 100, got '101'",
+          "wf.yaml:9:20: config: 'timeout_default' must be at least 1s, got 0s",
+          "wf.yaml:10:14: config: 'fail_fast' must be true or false, got 'yes' (yes/no/on/off are not "
+          "booleans here)",
+          "wf.yaml:11:16: config: 'retry_delay': duration '-1' must not be negative",
+          "wf.yaml:12:15: config: 'kill_grace': invalid duration '5ms': sub-second units are not supported; "
+          "the smallest unit is s",
+      });
+  CHECK(Errors(OneShellTask("config: [1]\n")) ==
+        Lines{"wf.yaml:6:9: 'config' must be a map, got a list"});
 }
 
 TEST_CASE("retry_max_delay shorter than retry_delay is an error when both are set") {
-  CHECK(Errors(OneShellTask("config: {retry_delay: 2m, retry_max_delay: 1m}\n")) ==
-        Lines{"wf.yaml:6:44: config: 'retry_max_delay' (1m) must not be shorter than 'retry_delay' (2m)"});
+  CHECK(
+      Errors(OneShellTask("config: {retry_delay: 2m, retry_max_delay: 1m}\n")) ==
+      Lines{
+          "wf.yaml:6:44: config: 'retry_max_delay' (1m) must not be shorter than 'retry_delay' (2m)"});
   auto w = Valid(OneShellTask("config: {retry_delay: 2m}\n"));
   CHECK(w->config.retry_max_delay == seconds(120));
 }
@@ -228,37 +244,52 @@ TEST_CASE("retry_max_delay shorter than retry_delay is an error when both are se
 TEST_CASE("numbers: negative, huge, fractional and quoted values are refused without overflow") {
   CHECK(Errors(OneShellTask("    retry: -1\n")) ==
         Lines{"wf.yaml:6:12: task 't': 'retry' must be an integer from 0 to 100, got '-1'"});
-  CHECK(Errors(OneShellTask("    retry: 99999999999999999999999999\n")) ==
-        Lines{"wf.yaml:6:12: task 't': 'retry' must be an integer from 0 to 100, got '99999999999999999999999999'"});
-  CHECK(Errors(OneShellTask("    retry: -9223372036854775809\n")) ==
-        Lines{"wf.yaml:6:12: task 't': 'retry' must be an integer from 0 to 100, got '-9223372036854775809'"});
+  CHECK(
+      Errors(OneShellTask("    retry: 99999999999999999999999999\n")) ==
+      Lines{
+          "wf.yaml:6:12: task 't': 'retry' must be an integer from 0 to 100, got '99999999999999999999999999'"});
+  CHECK(
+      Errors(OneShellTask("    retry: -9223372036854775809\n")) ==
+      Lines{
+          "wf.yaml:6:12: task 't': 'retry' must be an integer from 0 to 100, got '-9223372036854775809'"});
   CHECK(Errors(OneShellTask("    retry: 1.5\n")) ==
         Lines{"wf.yaml:6:12: task 't': 'retry' must be an integer from 0 to 100, got '1.5'"});
   CHECK(Errors(OneShellTask("    retry: 0x10\n")) ==
         Lines{"wf.yaml:6:12: task 't': 'retry' must be an integer from 0 to 100, got '0x10'"});
-  CHECK(Errors(OneShellTask("    retry: \"2\"\n")) ==
-        Lines{"wf.yaml:6:12: task 't': 'retry' must be an integer from 0 to 100, got the quoted string '2' "
-              "(write it without quotes)"});
+  CHECK(
+      Errors(OneShellTask("    retry: \"2\"\n")) ==
+      Lines{
+          "wf.yaml:6:12: task 't': 'retry' must be an integer from 0 to 100, got the quoted string '2' "
+          "(write it without quotes)"});
   CHECK(Errors(OneShellTask("    retry: [2]\n")) ==
         Lines{"wf.yaml:6:12: task 't': 'retry' must be an integer from 0 to 100, got a list"});
-  CHECK(Errors(OneShellTask("    timeout: 99999999999999999999\n")) ==
-        Lines{"wf.yaml:6:14: task 't': 'timeout': duration '99999999999999999999' is too long (the maximum is 365d)"});
+  CHECK(
+      Errors(OneShellTask("    timeout: 99999999999999999999\n")) ==
+      Lines{
+          "wf.yaml:6:14: task 't': 'timeout': duration '99999999999999999999' is too long (the maximum is 365d)"});
   CHECK(Errors(OneShellTask("    timeout: -30\n")) ==
         Lines{"wf.yaml:6:14: task 't': 'timeout': duration '-30' must not be negative"});
-  CHECK(Errors(OneShellTask("    timeout: {s: 1}\n")) ==
-        Lines{"wf.yaml:6:14: task 't': 'timeout' must be a duration (seconds, or like 90s, 5m, 1h30m), got a map"});
+  CHECK(
+      Errors(OneShellTask("    timeout: {s: 1}\n")) ==
+      Lines{
+          "wf.yaml:6:14: task 't': 'timeout' must be a duration (seconds, or like 90s, 5m, 1h30m), got a map"});
 }
 
 TEST_CASE("booleans are true or false; yes, no and quoted strings are refused") {
   auto w = Valid(OneShellTask("    continue_on_failure: True\n"));
   CHECK(w->tasks[0].continue_on_failure);
-  CHECK(Valid(OneShellTask("    continue_on_failure: FALSE\n"))->tasks[0].continue_on_failure == false);
-  CHECK(Errors(OneShellTask("    continue_on_failure: no\n")) ==
-        Lines{"wf.yaml:6:26: task 't': 'continue_on_failure' must be true or false, got 'no' (yes/no/on/off are "
-              "not booleans here)"});
-  CHECK(Errors(OneShellTask("    continue_on_failure: \"true\"\n")) ==
-        Lines{"wf.yaml:6:26: task 't': 'continue_on_failure' must be true or false, got the quoted string "
-              "'true' (write it without quotes)"});
+  CHECK(Valid(OneShellTask("    continue_on_failure: FALSE\n"))->tasks[0].continue_on_failure ==
+        false);
+  CHECK(
+      Errors(OneShellTask("    continue_on_failure: no\n")) ==
+      Lines{
+          "wf.yaml:6:26: task 't': 'continue_on_failure' must be true or false, got 'no' (yes/no/on/off are "
+          "not booleans here)"});
+  CHECK(
+      Errors(OneShellTask("    continue_on_failure: \"true\"\n")) ==
+      Lines{
+          "wf.yaml:6:26: task 't': 'continue_on_failure' must be true or false, got the quoted string "
+          "'true' (write it without quotes)"});
   CHECK(Errors(OneShellTask("    continue_on_failure: 1\n")) ==
         Lines{"wf.yaml:6:26: task 't': 'continue_on_failure' must be true or false, got '1'"});
 }
@@ -271,7 +302,8 @@ TEST_CASE("a key with no value means the key is not set when it is optional") {
 }
 
 TEST_CASE("task names are required, valid and unique") {
-  CHECK(Errors(R"(
+  CHECK(
+      Errors(R"(
 name: w
 tasks:
   - type: shell
@@ -288,12 +320,13 @@ tasks:
   - name: a
     type: shell
     config: {command: x}
-)") == Lines{
-             "wf.yaml:3:5: task #1: missing required key 'name'",
-             "wf.yaml:5:11: task 'bad name': task name 'bad name' is not valid (1-64 letters, digits, '_' and '-')",
-             "wf.yaml:8:11: task #3: task name '' is not valid (1-64 letters, digits, '_' and '-')",
-             "wf.yaml:14:11: duplicate task name 'a' (first defined at line 11)",
-         });
+)") ==
+      Lines{
+          "wf.yaml:3:5: task #1: missing required key 'name'",
+          "wf.yaml:5:11: task 'bad name': task name 'bad name' is not valid (1-64 letters, digits, '_' and '-')",
+          "wf.yaml:8:11: task #3: task name '' is not valid (1-64 letters, digits, '_' and '-')",
+          "wf.yaml:14:11: duplicate task name 'a' (first defined at line 11)",
+      });
 }
 
 TEST_CASE("a task needs a known type and a config map") {
@@ -311,11 +344,11 @@ tasks:
     type: shell
     config: echo hi
 )") == Lines{
-             "wf.yaml:3:5: task 'a': missing required key 'type'",
-             "wf.yaml:6:11: task 'b': 'type' must be shell, ssh or http, got 'docker'",
-             "wf.yaml:8:5: task 'c': missing required key 'config'",
-             "wf.yaml:12:13: task 'd': 'config' must be a map, got 'echo hi'",
-         });
+           "wf.yaml:3:5: task 'a': missing required key 'type'",
+           "wf.yaml:6:11: task 'b': 'type' must be shell, ssh or http, got 'docker'",
+           "wf.yaml:8:5: task 'c': missing required key 'config'",
+           "wf.yaml:12:13: task 'd': 'config' must be a map, got 'echo hi'",
+       });
 }
 
 TEST_CASE("a config key written at task level is pointed to config") {
@@ -345,12 +378,12 @@ tasks:
   - {name: c, type: shell, depends_on: {a: 1}, config: {command: x}}
   - {name: d, type: shell, depends_on: [[a]], config: {command: x}}
 )") == Lines{
-             "wf.yaml:4:44: task 'load': depends on unknown task 'extrct' (did you mean 'extract'?)",
-             "wf.yaml:4:52: task 'load': depends on unknown task 'nothing_like_it'",
-             "wf.yaml:4:69: task 'load': depends on itself",
-             "wf.yaml:5:40: task 'c': 'depends_on' must be a string or a list of strings, got a map",
-             "wf.yaml:6:41: task 'd': items of 'depends_on' must be strings, got a list",
-         });
+           "wf.yaml:4:44: task 'load': depends on unknown task 'extrct' (did you mean 'extract'?)",
+           "wf.yaml:4:52: task 'load': depends on unknown task 'nothing_like_it'",
+           "wf.yaml:4:69: task 'load': depends on itself",
+           "wf.yaml:5:40: task 'c': 'depends_on' must be a string or a list of strings, got a map",
+           "wf.yaml:6:41: task 'd': items of 'depends_on' must be strings, got a list",
+       });
 }
 
 TEST_CASE("a cycle is reported once at the first task on it") {
@@ -371,14 +404,15 @@ tasks:
   - {name: a, type: shell, depends_on: [b], retry: -1, config: {command: x}}
   - {name: b, type: shell, depends_on: [a, nope], config: {command: x}}
 )") == Lines{
-             "wf.yaml:3:5: cycle: a -> b -> a",
-             "wf.yaml:3:52: task 'a': 'retry' must be an integer from 0 to 100, got '-1'",
-             "wf.yaml:4:44: task 'b': depends on unknown task 'nope'",
-         });
+           "wf.yaml:3:5: cycle: a -> b -> a",
+           "wf.yaml:3:52: task 'a': 'retry' must be an integer from 0 to 100, got '-1'",
+           "wf.yaml:4:44: task 'b': depends on unknown task 'nope'",
+       });
 }
 
 TEST_CASE("schedule entries are parsed as cron and errors point at the entry") {
-  const std::vector<std::string> errors = Errors(OneShellTask("schedule: [\"0 2 * * *\", \"0 25 * * *\"]\n"));
+  const std::vector<std::string> errors =
+      Errors(OneShellTask("schedule: [\"0 2 * * *\", \"0 25 * * *\"]\n"));
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].rfind("wf.yaml:6:25: schedule '0 25 * * *': ", 0) == 0);
   CHECK(errors[0].find("25") != std::string::npos);
@@ -405,37 +439,47 @@ TEST_CASE("retention is read, unset fields stay unset, and bad values are report
 }
 
 TEST_CASE("timezone, overlap and catchup are checked") {
-  const std::vector<std::string> errors =
-      Errors(OneShellTask("timezone: Europe/Berln\noverlap: skp\ncatchup: some\ncatchup_window: forever\n"));
+  const std::vector<std::string> errors = Errors(OneShellTask(
+      "timezone: Europe/Berln\noverlap: skp\ncatchup: some\ncatchup_window: forever\n"));
   REQUIRE(errors.size() == 4);
   CHECK(errors[0].rfind("wf.yaml:6:11: 'timezone': ", 0) == 0);
   CHECK(errors[0].find("Europe/Berln") != std::string::npos);
-  CHECK(errors[1] == "wf.yaml:7:10: 'overlap' must be skip, queue or allow, got 'skp' (did you mean 'skip'?)");
+  CHECK(errors[1] ==
+        "wf.yaml:7:10: 'overlap' must be skip, queue or allow, got 'skp' (did you mean 'skip'?)");
   CHECK(errors[2] == "wf.yaml:8:10: 'catchup' must be none, latest or all, got 'some'");
-  CHECK(errors[3] == "wf.yaml:9:17: 'catchup_window': invalid duration 'forever': write seconds like 300, or a "
-                     "number and unit like 90s, 5m, 1h30m, 1d");
-  CHECK(Errors(OneShellTask("timezone: \"\"\n")) ==
-        Lines{"wf.yaml:6:11: 'timezone' must not be empty (leave it out to use the daemon's local time zone)"});
+  CHECK(errors[3] ==
+        "wf.yaml:9:17: 'catchup_window': invalid duration 'forever': write seconds like 300, or a "
+        "number and unit like 90s, 5m, 1h30m, 1d");
+  CHECK(
+      Errors(OneShellTask("timezone: \"\"\n")) ==
+      Lines{
+          "wf.yaml:6:11: 'timezone' must not be empty (leave it out to use the daemon's local time zone)"});
 }
 
 TEST_CASE("more than 10,000 tasks are refused") {
   std::string yaml = "name: w\ntasks:\n";
-  for (int i = 0; i <= 10000; ++i) yaml += "- {name: t" + std::to_string(i) + ", type: shell, config: {command: x}}\n";
+  for (int i = 0; i <= 10000; ++i)
+    yaml += "- {name: t" + std::to_string(i) + ", type: shell, config: {command: x}}\n";
   CHECK(Errors(yaml) == Lines{"wf.yaml:3:1: too many tasks (10001; the limit is 10000)"});
 }
 
 TEST_CASE("parse errors from the YAML layer come through as diagnostics") {
-  CHECK(Errors("name: w\ntasks: [\n") ==
-        Lines{"wf.yaml:3:1: YAML syntax error: end of sequence flow not found (a '[' is not closed)"});
+  CHECK(
+      Errors("name: w\ntasks: [\n") ==
+      Lines{
+          "wf.yaml:3:1: YAML syntax error: end of sequence flow not found (a '[' is not closed)"});
   CHECK(Errors("") == Lines{"wf.yaml: empty file"});
   CHECK(Errors("name: w\nname: v\ntasks:\n  - {name: t, type: shell, config: {command: x}}\n") ==
         Lines{"wf.yaml:2:1: duplicate key 'name' (first defined at line 1)"});
-  CHECK(Errors("x: &a [1, *a]\n") ==
-        Lines{"wf.yaml:1:4: anchors and aliases (&name, *name) are not supported in workflow files; write the "
-              "value out"});
+  CHECK(
+      Errors("x: &a [1, *a]\n") ==
+      Lines{
+          "wf.yaml:1:4: anchors and aliases (&name, *name) are not supported in workflow files; write the "
+          "value out"});
 }
 
-TEST_CASE("hostile inputs each give one clear diagnostic, for what a harmless file costs, and never a crash") {
+TEST_CASE(
+    "hostile inputs each give one clear diagnostic, for what a harmless file costs, and never a crash") {
   const std::size_t deep = 100'000;
   std::string dashes;
   for (std::size_t i = 0; i < deep; ++i) dashes += "- ";
@@ -449,13 +493,17 @@ TEST_CASE("hostile inputs each give one clear diagnostic, for what a harmless fi
       {"name: w\ntasks: " + std::string(deep, '[') + std::string(deep, ']') + "\n",
        "wf.yaml:2:71: nesting is too deep (more than 64 levels)"},
       {dashes + "x\n", "wf.yaml:1:129: nesting is too deep (more than 64 levels)"},
-      {laughs, "wf.yaml:1:4: anchors and aliases (&name, *name) are not supported in workflow files; write the "
-               "value out"},
-      {"name: w\ntasks: &t [*t]\n", "wf.yaml:2:8: anchors and aliases (&name, *name) are not supported in "
-                                     "workflow files; write the value out"},
+      {laughs,
+       "wf.yaml:1:4: anchors and aliases (&name, *name) are not supported in workflow files; write the "
+       "value out"},
+      {"name: w\ntasks: &t [*t]\n",
+       "wf.yaml:2:8: anchors and aliases (&name, *name) are not supported in "
+       "workflow files; write the value out"},
       {"name: caf\xE9\n", "wf.yaml:1:10: invalid UTF-8 (byte 0xE9); save the file as UTF-8"},
-      {std::string("name: w\0tasks", 13), "wf.yaml:1:8: NUL byte: this looks like a binary file, not YAML"},
-      {std::string(kMaxWorkflowFileBytes + 1, '#'), "wf.yaml: file is too large (1048577 bytes; the limit is 1048576)"},
+      {std::string("name: w\0tasks", 13),
+       "wf.yaml:1:8: NUL byte: this looks like a binary file, not YAML"},
+      {std::string(kMaxWorkflowFileBytes + 1, '#'),
+       "wf.yaml: file is too large (1048577 bytes; the limit is 1048576)"},
   };
   // The calibration: a harmless YAML list as long as the longest input that
   // is parsed at all (the oversized one is refused by its size), parsed in
@@ -470,8 +518,8 @@ TEST_CASE("hostile inputs each give one clear diagnostic, for what a harmless fi
   for (const auto& [input, expected] : cases) {
     LoadedWorkflow loaded;
     const double ms = FastestMs([&] { loaded = LoadWorkflowText(input, "wf.yaml"); });
-    INFO(input.size() << " bytes refused in " << ms << " ms; " << flat.size() << " harmless bytes parsed in "
-                      << flat_ms << " ms");
+    INFO(input.size() << " bytes refused in " << ms << " ms; " << flat.size()
+                      << " harmless bytes parsed in " << flat_ms << " ms");
     CHECK(ms < 10 * flat_ms);
     CHECK_FALSE(loaded.ok());
     REQUIRE(loaded.diagnostics.size() == 1);
@@ -481,10 +529,13 @@ TEST_CASE("hostile inputs each give one clear diagnostic, for what a harmless fi
 
 TEST_CASE("past 100 problems the rest are counted, not listed") {
   std::string yaml = "name: w\ntasks:\n";
-  for (int i = 0; i < 150; ++i) yaml += "- {name: t" + std::to_string(i) + ", type: shel, config: {command: x}}\n";
+  for (int i = 0; i < 150; ++i)
+    yaml += "- {name: t" + std::to_string(i) + ", type: shel, config: {command: x}}\n";
   const std::vector<std::string> errors = Errors(yaml);
   REQUIRE(errors.size() == 101);
-  CHECK(errors[0] == "wf.yaml:3:20: task 't0': 'type' must be shell, ssh or http, got 'shel' (did you mean 'shell'?)");
+  CHECK(
+      errors[0] ==
+      "wf.yaml:3:20: task 't0': 'type' must be shell, ssh or http, got 'shel' (did you mean 'shell'?)");
   CHECK(errors[100] == "wf.yaml: ... and 50 more problems not shown");
 }
 
@@ -499,7 +550,8 @@ TEST_CASE("LoadWorkflowFile reads a file and names it in diagnostics") {
         bad + ":6:12: task 't': 'retry' must be an integer from 0 to 100, got 'x'");
 }
 
-TEST_CASE("LoadWorkflowFile refuses directories, missing, special and oversized files with one diagnostic") {
+TEST_CASE(
+    "LoadWorkflowFile refuses directories, missing, special and oversized files with one diagnostic") {
   TempDir dir;
   auto only = [](const std::string& path) {
     LoadedWorkflow loaded = LoadWorkflowFile(path);
@@ -508,14 +560,19 @@ TEST_CASE("LoadWorkflowFile refuses directories, missing, special and oversized 
     return loaded.diagnostics[0].ToString();
   };
   CHECK(only(dir.path()) == dir.path() + ": is a directory, not a workflow file");
-  CHECK(only(dir.path() + "/none.yaml") == dir.path() + "/none.yaml: cannot open: No such file or directory");
+  CHECK(only(dir.path() + "/none.yaml") ==
+        dir.path() + "/none.yaml: cannot open: No such file or directory");
   const std::string fifo = dir.path() + "/fifo";
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
   CHECK(only(fifo) == fifo + ": is not a regular file");
-  const std::string big = dir.Write("big.yaml", "a: \"" + std::string(2 * 1024 * 1024, 'x') + "\"\n");
+  const std::string big =
+      dir.Write("big.yaml", "a: \"" + std::string(2 * 1024 * 1024, 'x') + "\"\n");
   CHECK(only(big) == big + ": file is too large (2097158 bytes; the limit is 1048576)");
-  const std::string binary = dir.Write("bin.yaml", std::string("\x7F" "ELF\x02\x01\x01\x00\x00", 9));
-  CHECK(only(binary) == binary + ":1:1: control character 0x7F is not allowed in YAML (is this a binary file?)");
+  const std::string binary = dir.Write("bin.yaml", std::string("\x7F"
+                                                               "ELF\x02\x01\x01\x00\x00",
+                                                               9));
+  CHECK(only(binary) ==
+        binary + ":1:1: control character 0x7F is not allowed in YAML (is this a binary file?)");
   const std::string empty = dir.Write("empty.yaml", "");
   CHECK(only(empty) == empty + ": empty file");
 }
@@ -533,7 +590,8 @@ TEST_CASE("ReadWorkflowFile returns the text, or an error with a code and no pat
   Result<std::string> directory = ReadWorkflowFile(dir.path());
   REQUIRE_FALSE(directory.ok());
   CHECK(directory.error().code == ErrorCode::kInvalid);
-  const std::string big = dir.Write("big.yaml", std::string(600'000, '#') + "\n" + std::string(600'000, '#'));
+  const std::string big =
+      dir.Write("big.yaml", std::string(600'000, '#') + "\n" + std::string(600'000, '#'));
   Result<std::string> too_big = ReadWorkflowFile(big);
   REQUIRE_FALSE(too_big.ok());
   CHECK(too_big.error().message == "file is too large (1200001 bytes; the limit is 1048576)");

@@ -31,7 +31,8 @@ tasks:
   CHECK(c.workdir == "/tmp");
   CHECK(c.env == EnvList{{"LANG", "C"}, {"EMPTY", ""}, {"N", "1"}});
 
-  CHECK(Errors(R"(
+  CHECK(
+      Errors(R"(
 name: w
 tasks:
   - name: t
@@ -41,13 +42,14 @@ tasks:
       args: "-n"
       env: {1BAD: x, OK: [1]}
       comand: x
-)") == Lines{
-             "wf.yaml:6:16: task 't': 'command' must not be empty",
-             "wf.yaml:7:13: task 't': 'args' must be a list of strings, got the quoted string '-n'",
-             "wf.yaml:8:13: task 't': 'env': '1BAD' is not a valid environment variable name (letters, digits, '_')",
-             "wf.yaml:8:26: task 't': 'env': the value of 'OK' must be a string, got a list",
-             "wf.yaml:9:7: task 't': unknown shell config key 'comand' (did you mean 'command'?)",
-         });
+)") ==
+      Lines{
+          "wf.yaml:6:16: task 't': 'command' must not be empty",
+          "wf.yaml:7:13: task 't': 'args' must be a list of strings, got the quoted string '-n'",
+          "wf.yaml:8:13: task 't': 'env': '1BAD' is not a valid environment variable name (letters, digits, '_')",
+          "wf.yaml:8:26: task 't': 'env': the value of 'OK' must be a string, got a list",
+          "wf.yaml:9:7: task 't': unknown shell config key 'comand' (did you mean 'command'?)",
+      });
   CHECK(Errors(OneShellTask("").replace(OneShellTask("").find("{command"), 20, "{args: [x]}")) ==
         Lines{"wf.yaml:5:5: task 't': missing required key 'command'"});
 }
@@ -65,13 +67,13 @@ tasks:
     type: ssh
     config: {host: h, user: u, command: c, timeout: 10, retry: 2}
 )") == Lines{
-             "wf.yaml:7:7: task 'x': 'timeout' is not a shell config key; set it on the task itself "
-             "(task-level 'timeout:')",
-             "wf.yaml:10:44: task 'y': 'timeout' is not an ssh config key; set it on the task itself "
-             "(task-level 'timeout:')",
-             "wf.yaml:10:57: task 'y': 'retry' is not an ssh config key; set it on the task itself "
-             "(task-level 'retry:')",
-         });
+           "wf.yaml:7:7: task 'x': 'timeout' is not a shell config key; set it on the task itself "
+           "(task-level 'timeout:')",
+           "wf.yaml:10:44: task 'y': 'timeout' is not an ssh config key; set it on the task itself "
+           "(task-level 'timeout:')",
+           "wf.yaml:10:57: task 'y': 'retry' is not an ssh config key; set it on the task itself "
+           "(task-level 'retry:')",
+       });
 }
 
 TEST_CASE("ssh config: every key, defaults and host forms") {
@@ -113,7 +115,8 @@ tasks:
 }
 
 TEST_CASE("ssh config: required keys, bad hosts, ports and inline secrets are errors") {
-  CHECK(Errors(R"(
+  CHECK(
+      Errors(R"(
 name: w
 tasks:
   - name: a
@@ -127,30 +130,31 @@ tasks:
   - {name: e, type: ssh, config: {host: "u@db", user: u, command: c, passphrase: x}}
   - {name: f, type: ssh, config: {host: "${HOST}", user: u, command: c}}
   - {name: g, type: ssh, config: {host: "-db", user: u, command: c, passphrase_env: "A B", passphrase_file: f}}
-)") == Lines{
-             "wf.yaml:5:5: task 'a': missing required key 'user'",
-             "wf.yaml:8:41: task 'b': 'host' must be a hostname, an IPv4 or an IPv6 address, got 'bad host': not "
-             "a valid hostname",
-             "wf.yaml:8:59: task 'b': 'user' must be a user name without spaces or '@', got 'me@x'",
-             "wf.yaml:8:85: task 'b': 'port' must be an integer from 1 to 65535, got '0'",
-             "wf.yaml:9:41: task 'c': 'host' must be a hostname, an IPv4 or an IPv6 address, got '300.1.2.3': not "
-             "a valid IPv4 address",
-             "wf.yaml:9:79: task 'c': 'port' must be an integer from 1 to 65535, got '65536'",
-             "wf.yaml:10:41: task 'd': 'host' must be a hostname, an IPv4 or an IPv6 address, got 'db:2222': put "
-             "the port in 'port:'",
-             "wf.yaml:10:73: task 'd': 'password' is not supported: secrets do not belong in workflow files; use "
-             "'passphrase_file' or 'passphrase_env' for a key passphrase, or an ssh agent",
-             "wf.yaml:11:41: task 'e': 'host' must be a hostname, an IPv4 or an IPv6 address, got 'u@db': put the "
-             "user name in 'user:'",
-             "wf.yaml:11:70: task 'e': 'passphrase' is not supported: secrets do not belong in workflow files; use "
-             "'passphrase_file' or 'passphrase_env' for a key passphrase, or an ssh agent",
-             "wf.yaml:12:41: task 'f': 'host' must be a hostname, an IPv4 or an IPv6 address, got '${HOST}': "
-             "${...} is not expanded in workflow files",
-             "wf.yaml:13:41: task 'g': 'host' must be a hostname, an IPv4 or an IPv6 address, got '-db': not a "
-             "valid hostname",
-             "wf.yaml:13:85: task 'g': 'passphrase_env' must be an environment variable name, got 'A B'",
-             "wf.yaml:13:85: task 'g': set only one of 'passphrase_file' and 'passphrase_env'",
-         });
+)") ==
+      Lines{
+          "wf.yaml:5:5: task 'a': missing required key 'user'",
+          "wf.yaml:8:41: task 'b': 'host' must be a hostname, an IPv4 or an IPv6 address, got 'bad host': not "
+          "a valid hostname",
+          "wf.yaml:8:59: task 'b': 'user' must be a user name without spaces or '@', got 'me@x'",
+          "wf.yaml:8:85: task 'b': 'port' must be an integer from 1 to 65535, got '0'",
+          "wf.yaml:9:41: task 'c': 'host' must be a hostname, an IPv4 or an IPv6 address, got '300.1.2.3': not "
+          "a valid IPv4 address",
+          "wf.yaml:9:79: task 'c': 'port' must be an integer from 1 to 65535, got '65536'",
+          "wf.yaml:10:41: task 'd': 'host' must be a hostname, an IPv4 or an IPv6 address, got 'db:2222': put "
+          "the port in 'port:'",
+          "wf.yaml:10:73: task 'd': 'password' is not supported: secrets do not belong in workflow files; use "
+          "'passphrase_file' or 'passphrase_env' for a key passphrase, or an ssh agent",
+          "wf.yaml:11:41: task 'e': 'host' must be a hostname, an IPv4 or an IPv6 address, got 'u@db': put the "
+          "user name in 'user:'",
+          "wf.yaml:11:70: task 'e': 'passphrase' is not supported: secrets do not belong in workflow files; use "
+          "'passphrase_file' or 'passphrase_env' for a key passphrase, or an ssh agent",
+          "wf.yaml:12:41: task 'f': 'host' must be a hostname, an IPv4 or an IPv6 address, got '${HOST}': "
+          "${...} is not expanded in workflow files",
+          "wf.yaml:13:41: task 'g': 'host' must be a hostname, an IPv4 or an IPv6 address, got '-db': not a "
+          "valid hostname",
+          "wf.yaml:13:85: task 'g': 'passphrase_env' must be an environment variable name, got 'A B'",
+          "wf.yaml:13:85: task 'g': set only one of 'passphrase_file' and 'passphrase_env'",
+      });
 }
 
 TEST_CASE("http config: every key, method case, JSON body and status forms") {
@@ -195,15 +199,18 @@ tasks:
   CHECK(b.method == "GET");
   CHECK(*b.body == "raw text");
   CHECK_FALSE(b.body_is_json);
-  CHECK((b.expect_status.size() == 1 && b.expect_status[0].lo == 204 && b.expect_status[0].hi == 204));
+  CHECK((b.expect_status.size() == 1 && b.expect_status[0].lo == 204 &&
+         b.expect_status[0].hi == 204));
   const auto& c = std::get<HttpConfig>(w->tasks[2].config);
   CHECK_FALSE(c.body.has_value());
-  CHECK((c.expect_status.size() == 1 && c.expect_status[0].lo == 200 && c.expect_status[0].hi == 299));
+  CHECK((c.expect_status.size() == 1 && c.expect_status[0].lo == 200 &&
+         c.expect_status[0].hi == 299));
   CHECK_FALSE(c.timeout.has_value());
 }
 
 TEST_CASE("http config: bad url, method, headers, status and timeout are errors") {
-  CHECK(Errors(R"(
+  CHECK(
+      Errors(R"(
 name: w
 tasks:
   - {name: a, type: http, config: {method: GET}}
@@ -212,30 +219,31 @@ tasks:
   - {name: d, type: http, config: {url: "https://a b/", headers: {"Bad Name": x, X: [1]}}}
   - {name: e, type: http, config: {url: "https://", expect_status: [99, "2xx", "300-200", 6xx], timeout: 0}}
   - {name: f, type: http, config: {url: "http://h/", expect_status: [], follow_redirects: maybe}}
-)") == Lines{
-             "wf.yaml:3:27: task 'a': missing required key 'url'",
-             "wf.yaml:4:41: task 'b': 'url' must start with http:// or https://, got 'ftp://x/'",
-             "wf.yaml:4:61: task 'b': 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got 'FETCH' "
-             "(did you mean 'PATCH'?)",
-             "wf.yaml:5:41: task 'c': 'url' must start with http:// or https://, got '${HOOK_URL}' (${...} is "
-             "not expanded in workflow files)",
-             "wf.yaml:5:64: task 'c': 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got 'pots' "
-             "(did you mean 'POST'?)",
-             "wf.yaml:6:41: task 'd': 'url' must not contain spaces or control characters (percent-encode them), "
-             "got 'https://a b/'",
-             "wf.yaml:6:67: task 'd': 'headers': 'Bad Name' is not a valid HTTP header name",
-             "wf.yaml:6:85: task 'd': 'headers': the value of 'X' must be a string, got a list",
-             "wf.yaml:7:41: task 'e': 'url' has no host, got 'https://'",
-             "wf.yaml:7:69: task 'e': 'expect_status' entries must be a status code 100-599, a range like "
-             "200-299 or a class like 2xx, got '99'",
-             "wf.yaml:7:80: task 'e': 'expect_status' entries must be a status code 100-599, a range like "
-             "200-299 or a class like 2xx, got '300-200'",
-             "wf.yaml:7:91: task 'e': 'expect_status' entries must be a status code 100-599, a range like "
-             "200-299 or a class like 2xx, got '6xx'",
-             "wf.yaml:7:106: task 'e': 'timeout' must be at least 1s, got 0s",
-             "wf.yaml:8:69: task 'f': 'expect_status' must not be an empty list",
-             "wf.yaml:8:91: task 'f': 'follow_redirects' must be true or false, got 'maybe'",
-         });
+)") ==
+      Lines{
+          "wf.yaml:3:27: task 'a': missing required key 'url'",
+          "wf.yaml:4:41: task 'b': 'url' must start with http:// or https://, got 'ftp://x/'",
+          "wf.yaml:4:61: task 'b': 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got 'FETCH' "
+          "(did you mean 'PATCH'?)",
+          "wf.yaml:5:41: task 'c': 'url' must start with http:// or https://, got '${HOOK_URL}' (${...} is "
+          "not expanded in workflow files)",
+          "wf.yaml:5:64: task 'c': 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got 'pots' "
+          "(did you mean 'POST'?)",
+          "wf.yaml:6:41: task 'd': 'url' must not contain spaces or control characters (percent-encode them), "
+          "got 'https://a b/'",
+          "wf.yaml:6:67: task 'd': 'headers': 'Bad Name' is not a valid HTTP header name",
+          "wf.yaml:6:85: task 'd': 'headers': the value of 'X' must be a string, got a list",
+          "wf.yaml:7:41: task 'e': 'url' has no host, got 'https://'",
+          "wf.yaml:7:69: task 'e': 'expect_status' entries must be a status code 100-599, a range like "
+          "200-299 or a class like 2xx, got '99'",
+          "wf.yaml:7:80: task 'e': 'expect_status' entries must be a status code 100-599, a range like "
+          "200-299 or a class like 2xx, got '300-200'",
+          "wf.yaml:7:91: task 'e': 'expect_status' entries must be a status code 100-599, a range like "
+          "200-299 or a class like 2xx, got '6xx'",
+          "wf.yaml:7:106: task 'e': 'timeout' must be at least 1s, got 0s",
+          "wf.yaml:8:69: task 'f': 'expect_status' must not be an empty list",
+          "wf.yaml:8:91: task 'f': 'follow_redirects' must be true or false, got 'maybe'",
+      });
 }
 
 TEST_CASE("a header value spanning lines is refused") {
@@ -252,8 +260,8 @@ tasks:
 }
 
 TEST_CASE("CheckHostSyntax accepts names and addresses and says what is wrong with the rest") {
-  for (const char* ok : {"db", "db.example.com", "db.example.com.", "my_host-1", "10.0.0.1", "::1", "[::1]",
-                         "2001:db8::42"}) {
+  for (const char* ok : {"db", "db.example.com", "db.example.com.", "my_host-1", "10.0.0.1", "::1",
+                         "[::1]", "2001:db8::42"}) {
     INFO(ok);
     CHECK(CheckHostSyntax(ok).empty());
   }

@@ -33,7 +33,9 @@ inline std::string_view Text(std::string_view yaml) {
   return yaml;
 }
 
-inline LoadedWorkflow Load(std::string_view yaml) { return LoadWorkflowText(Text(yaml), "wf.yaml"); }
+inline LoadedWorkflow Load(std::string_view yaml) {
+  return LoadWorkflowText(Text(yaml), "wf.yaml");
+}
 
 // A workflow that must load; fails the test with its diagnostics otherwise.
 inline std::shared_ptr<const Workflow> Valid(std::string_view yaml) {

@@ -83,7 +83,9 @@ TEST_CASE("columns count characters, not bytes, after non-ASCII text") {
 }
 
 TEST_CASE("a UTF-8 byte order mark is skipped and positions stay right") {
-  YamlParse p = Parse("\xEF\xBB\xBF" "a: 1\nb: 2\n");
+  YamlParse p = Parse(
+      "\xEF\xBB\xBF"
+      "a: 1\nb: 2\n");
   REQUIRE(p.ok());
   CHECK(p.root->key(0).text == "a");
   CHECK((p.root->key(1).pos.line == 2 && p.root->key(1).pos.col == 1));
@@ -108,8 +110,10 @@ name: y
 )");
   REQUIRE(p.root.has_value());
   REQUIRE(p.diagnostics.size() == 2);
-  CHECK(p.diagnostics[0].ToString() == "f.yaml:5:5: duplicate key 'retry' (first defined at line 3)");
-  CHECK(p.diagnostics[1].ToString() == "f.yaml:7:1: duplicate key 'name' (first defined at line 6)");
+  CHECK(p.diagnostics[0].ToString() ==
+        "f.yaml:5:5: duplicate key 'retry' (first defined at line 3)");
+  CHECK(p.diagnostics[1].ToString() ==
+        "f.yaml:7:1: duplicate key 'name' (first defined at line 6)");
 }
 
 TEST_CASE("duplicate keys are found in big maps too") {
@@ -118,7 +122,8 @@ TEST_CASE("duplicate keys are found in big maps too") {
   yaml += "k42: again\n";
   YamlParse p = Parse(yaml);
   REQUIRE(p.diagnostics.size() == 1);
-  CHECK(p.diagnostics[0].ToString() == "f.yaml:101:1: duplicate key 'k42' (first defined at line 43)");
+  CHECK(p.diagnostics[0].ToString() ==
+        "f.yaml:101:1: duplicate key 'k42' (first defined at line 43)");
 }
 
 TEST_CASE("empty, blank and comment-only files are refused") {
@@ -138,17 +143,24 @@ TEST_CASE("binary garbage is refused at the first bad byte") {
         "f.yaml:2:4: NUL byte: this looks like a binary file, not YAML");
   CHECK(FatalError("a: \x07\n") ==
         "f.yaml:1:4: control character 0x07 is not allowed in YAML (is this a binary file?)");
-  CHECK(FatalError("\xFF\xFEn\0a\0") == "f.yaml:1:1: the file is UTF-16 or UTF-32; save it as UTF-8");
-  CHECK(FatalError("\x7F" "ELF\x02\x01\x01") ==
+  CHECK(FatalError("\xFF\xFEn\0a\0") ==
+        "f.yaml:1:1: the file is UTF-16 or UTF-32; save it as UTF-8");
+  CHECK(FatalError("\x7F"
+                   "ELF\x02\x01\x01") ==
         "f.yaml:1:1: control character 0x7F is not allowed in YAML (is this a binary file?)");
 }
 
 TEST_CASE("invalid UTF-8 is refused at the line and column of the first bad byte") {
-  CHECK(FatalError("a: ok\nb: é\xC3(\n") == "f.yaml:2:5: invalid UTF-8 (byte 0xC3); save the file as UTF-8");
-  CHECK(FatalError("a: \xC0\xAF\n") == "f.yaml:1:4: invalid UTF-8 (byte 0xC0); save the file as UTF-8");
-  CHECK(FatalError("a: \xED\xA0\x80\n") == "f.yaml:1:4: invalid UTF-8 (byte 0xED); save the file as UTF-8");
-  CHECK(FatalError("a: \xF4\x90\x80\x80\n") == "f.yaml:1:4: invalid UTF-8 (byte 0xF4); save the file as UTF-8");
-  CHECK(FatalError("a: \xE2\x82") == "f.yaml:1:4: invalid UTF-8 (byte 0xE2); save the file as UTF-8");
+  CHECK(FatalError("a: ok\nb: é\xC3(\n") ==
+        "f.yaml:2:5: invalid UTF-8 (byte 0xC3); save the file as UTF-8");
+  CHECK(FatalError("a: \xC0\xAF\n") ==
+        "f.yaml:1:4: invalid UTF-8 (byte 0xC0); save the file as UTF-8");
+  CHECK(FatalError("a: \xED\xA0\x80\n") ==
+        "f.yaml:1:4: invalid UTF-8 (byte 0xED); save the file as UTF-8");
+  CHECK(FatalError("a: \xF4\x90\x80\x80\n") ==
+        "f.yaml:1:4: invalid UTF-8 (byte 0xF4); save the file as UTF-8");
+  CHECK(FatalError("a: \xE2\x82") ==
+        "f.yaml:1:4: invalid UTF-8 (byte 0xE2); save the file as UTF-8");
 }
 
 TEST_CASE("a file over the size limit is refused before parsing") {
@@ -159,16 +171,19 @@ TEST_CASE("a file over the size limit is refused before parsing") {
 TEST_CASE("syntax errors carry yaml-cpp's position and a hint") {
   CHECK(FatalError("a: [1, 2\nb: 3\n") ==
         "f.yaml:2:2: YAML syntax error: end of sequence flow not found (a '[' is not closed)");
-  CHECK(FatalError("command: echo a: b\n") ==
-        "f.yaml:1:16: YAML syntax error: illegal map value (a value that contains ': ' must be quoted)");
-  CHECK(FatalError("a:\n\tb: 1\n") == "f.yaml:2:3: YAML syntax error: illegal map value (a value that contains "
-                                       "': ' must be quoted); line 2 is indented with a tab: YAML indents with spaces");
+  CHECK(
+      FatalError("command: echo a: b\n") ==
+      "f.yaml:1:16: YAML syntax error: illegal map value (a value that contains ': ' must be quoted)");
+  CHECK(FatalError("a:\n\tb: 1\n") ==
+        "f.yaml:2:3: YAML syntax error: illegal map value (a value that contains "
+        "': ' must be quoted); line 2 is indented with a tab: YAML indents with spaces");
 }
 
 TEST_CASE("a quoted string that is never closed is an error, not the rest of the file") {
   CHECK(FatalError("a: \"unterminated\nb: 1\n") ==
         "f.yaml:1:4: this quoted string is never closed (no matching \")");
-  CHECK(FatalError("a: 'it''s\n") == "f.yaml:1:4: this quoted string is never closed (no matching ')");
+  CHECK(FatalError("a: 'it''s\n") ==
+        "f.yaml:1:4: this quoted string is never closed (no matching ')");
   YamlParse p = Parse("a: \"x \\\" y\"\nb: 'it''s'\nc: \"multi\n  line\"\n");
   REQUIRE(p.ok());
   CHECK(p.root->value(0).text == "x \" y");
@@ -179,10 +194,11 @@ TEST_CASE("a quoted string that is never closed is an error, not the rest of the
 TEST_CASE("anchors and aliases are refused, so an alias bomb costs nothing") {
   const std::string kMessage =
       "anchors and aliases (&name, *name) are not supported in workflow files; write the value out";
-  std::string bomb = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  std::string bomb =
+      "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
   for (char c = 'b'; c <= 'j'; ++c) {
-    bomb += std::string(1, c) + ": &" + c + " [" + Repeat(std::string("*") + char(c - 1) + ",", 8) + "*" +
-            char(c - 1) + "]\n";
+    bomb += std::string(1, c) + ": &" + c + " [" + Repeat(std::string("*") + char(c - 1) + ",", 8) +
+            "*" + char(c - 1) + "]\n";
   }
   CHECK(FatalError(bomb) == "f.yaml:1:4: " + kMessage);
   CHECK(FatalError("x: &a [1, *a]\n") == "f.yaml:1:4: " + kMessage);
@@ -200,12 +216,12 @@ TEST_CASE("nesting 100,000 levels deep is refused at the depth limit, for what a
   const double flat_ms = test::FastestMs([&] { flat_ok = Parse(flat).ok(); });
   REQUIRE(flat_ok);
   for (const std::string& deep :
-       {"a: " + Repeat("[", n) + Repeat("]", n) + "\n", "a: " + Repeat("{a: ", n) + Repeat("}", n) + "\n",
-        Repeat("- ", n) + "x\n"}) {
+       {"a: " + Repeat("[", n) + Repeat("]", n) + "\n",
+        "a: " + Repeat("{a: ", n) + Repeat("}", n) + "\n", Repeat("- ", n) + "x\n"}) {
     std::string error;
     const double ms = test::FastestMs([&] { error = FatalError(deep); });
-    INFO(deep.size() << " bytes refused in " << ms << " ms; " << flat.size() << " flat bytes parsed in "
-                     << flat_ms << " ms");
+    INFO(deep.size() << " bytes refused in " << ms << " ms; " << flat.size()
+                     << " flat bytes parsed in " << flat_ms << " ms");
     CHECK(error.find("nesting is too deep") != std::string::npos);
     CHECK(ms < 10 * flat_ms);
   }
@@ -229,7 +245,8 @@ TEST_CASE("a second document is refused at its start") {
 }
 
 TEST_CASE("non-scalar and empty map keys are refused") {
-  CHECK(FatalError("? [a]\n: 1\n") == "f.yaml:1:3: map keys must be plain strings, not a list or a map");
+  CHECK(FatalError("? [a]\n: 1\n") ==
+        "f.yaml:1:3: map keys must be plain strings, not a list or a map");
   CHECK(FatalError("{: 1}\n") == "f.yaml:1:2: empty map key");
 }
 
@@ -237,8 +254,10 @@ TEST_CASE("the !!str tag makes a string and other tags are refused") {
   YamlParse p = Parse("a: !!str 5\n");
   REQUIRE(p.ok());
   CHECK_FALSE(p.root->value(0).plain);
-  CHECK(FatalError("a: !!int 5\n") == "f.yaml:1:4: YAML tag '!!int' is not supported in workflow files");
-  CHECK(FatalError("a: !custom [1]\n") == "f.yaml:1:4: YAML tag '!custom' is not supported in workflow files");
+  CHECK(FatalError("a: !!int 5\n") ==
+        "f.yaml:1:4: YAML tag '!!int' is not supported in workflow files");
+  CHECK(FatalError("a: !custom [1]\n") ==
+        "f.yaml:1:4: YAML tag '!custom' is not supported in workflow files");
 }
 
 TEST_CASE("YamlToJson types plain scalars and quotes everything else") {

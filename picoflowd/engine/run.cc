@@ -154,8 +154,10 @@ void Run::SkipDependents(int task, std::vector<int>& skipped) {
 
 std::chrono::milliseconds Run::RetryDelay(int attempts_made) const {
   // Delay before attempt n+1 = min(base * 2^(n-1), max).
-  const auto base = std::chrono::duration_cast<std::chrono::milliseconds>(workflow_->config.retry_delay);
-  const auto cap = std::chrono::duration_cast<std::chrono::milliseconds>(workflow_->config.retry_max_delay);
+  const auto base =
+      std::chrono::duration_cast<std::chrono::milliseconds>(workflow_->config.retry_delay);
+  const auto cap =
+      std::chrono::duration_cast<std::chrono::milliseconds>(workflow_->config.retry_max_delay);
   auto delay = base;
   for (int i = 1; i < attempts_made && delay < cap; ++i) delay *= 2;
   return std::min(delay, cap);

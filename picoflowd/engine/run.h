@@ -20,8 +20,8 @@ namespace picoflow {
 /// What the caller must do after an attempt finished.
 struct FinishOutcome {
   std::optional<std::chrono::milliseconds> retry_after;  ///< set: schedule attempt n+1
-  std::vector<int> skipped;    ///< tasks that became kSkipped, in declaration order
-  bool stop_run = false;       ///< fail_fast triggered: cancel the running attempts
+  std::vector<int> skipped;  ///< tasks that became kSkipped, in declaration order
+  bool stop_run = false;     ///< fail_fast triggered: cancel the running attempts
 };
 
 class Run {

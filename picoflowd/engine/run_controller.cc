@@ -2,11 +2,11 @@
 
 #include <fmt/format.h>
 
-#include "picoflowd/exec/executor.h"
-#include "picoflowd/util/logging.h"
 #include "picoflowd/engine/output_capture.h"
 #include "picoflowd/engine/run_observer.h"
+#include "picoflowd/exec/executor.h"
 #include "picoflowd/store/store.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 namespace {
@@ -72,8 +72,8 @@ class RunController::Slot final : public AttemptSink {
 
   /// Writes what is batched to the store.
   void Flush() {
-    for (auto [stream, capture] : {std::pair{OutputStream::kStdout, &stdout_},
-                                   std::pair{OutputStream::kStderr, &stderr_}}) {
+    for (auto [stream, capture] :
+         {std::pair{OutputStream::kStdout, &stdout_}, std::pair{OutputStream::kStderr, &stderr_}}) {
       if (!capture->has_batch()) continue;
       const std::string batch = capture->TakeBatch();
       if (attempt_id_ == 0) continue;
@@ -173,7 +173,8 @@ void RunController::StartTask(int task) {
   attempt_spec.run_id = run_->id();
   attempt_spec.attempt = attempt;
   attempt_spec.timeout = std::chrono::duration_cast<milliseconds>(spec.timeout);
-  attempt_spec.kill_grace = std::chrono::duration_cast<milliseconds>(run_->workflow().config.kill_grace);
+  attempt_spec.kill_grace =
+      std::chrono::duration_cast<milliseconds>(run_->workflow().config.kill_grace);
   // A local task is stored from inside Start (OnStarted) together with its
   // process: a crash between the spawn and that commit loses no more than a
   // crash between storing the attempt and storing its process would.
@@ -212,9 +213,17 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   records.push_back(TaskRecordOf(task));
   for (int skipped : outcome.skipped) records.push_back(TaskRecordOf(skipped));
   StoreAttemptEnd(*owned, result, records);
-  TaskEvent event{run_->id(), run_->workflow().name, name, owned->number_, TaskEventKind::kFinished,
-                  AttemptStatusName(result.status), result.exit_code, result.signal,
-                  result.error, Since(owned->started_), std::nullopt};
+  TaskEvent event{run_->id(),
+                  run_->workflow().name,
+                  name,
+                  owned->number_,
+                  TaskEventKind::kFinished,
+                  AttemptStatusName(result.status),
+                  result.exit_code,
+                  result.signal,
+                  result.error,
+                  Since(owned->started_),
+                  std::nullopt};
   if (outcome.retry_after) {
     event.event = TaskEventKind::kRetrying;
     event.retry_in = *outcome.retry_after;
@@ -284,7 +293,8 @@ void RunController::ArmRetry(int task, milliseconds delay) {
     return;
   }
   retry->timer.MarkInitialized();
-  StartOneShot<RetryTimer, &RetryTimer::Fire>(retry->timer, static_cast<std::uint64_t>(delay.count()));
+  StartOneShot<RetryTimer, &RetryTimer::Fire>(retry->timer,
+                                              static_cast<std::uint64_t>(delay.count()));
   retries_[task] = std::move(retry);
 }
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "picoflowd/util/logging.h"
 #include "picoflowd/engine/run.h"
 #include "picoflowd/engine/run_observer.h"
+#include "picoflowd/util/logging.h"
 #include "picoflowd/util/uv_handle.h"
 
 namespace picoflow {
@@ -34,7 +34,7 @@ struct EngineContext {
   Store* store = nullptr;
   /// The executor of each task type, indexed by TaskType (kTaskTypeNames).
   std::array<Executor*, kTaskTypeCount> executors{};
-  std::uint64_t output_cap = 1 << 20;       ///< bytes kept per attempt and stream
+  std::uint64_t output_cap = 1 << 20;  ///< bytes kept per attempt and stream
   /// Told of every task event and output chunk (by the controllers) and of
   /// every run's end (by the RunManager), each after the store.
   std::vector<RunObserver*> observers;

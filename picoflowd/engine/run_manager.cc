@@ -31,8 +31,7 @@ RunController& RunManager::Add(std::unique_ptr<Run> run) {
 }
 
 Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion> version,
-                                          RunTrigger trigger,
-                                          std::optional<TimePoint> scheduled_at,
+                                          RunTrigger trigger, std::optional<TimePoint> scheduled_at,
                                           const std::function<void(std::int64_t)>& on_created) {
   const Workflow& w = *version->workflow;
   NewRun record;

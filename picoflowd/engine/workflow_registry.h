@@ -37,7 +37,7 @@ class WorkflowRegistry {
   struct Entry {
     std::shared_ptr<const WorkflowVersion> version;  ///< null: only a broken file
     bool paused = false;
-    Diagnostics errors;  ///< of the latest file version that failed to load
+    Diagnostics errors;       ///< of the latest file version that failed to load
     std::string broken_file;  ///< that file's path
   };
 

@@ -1,17 +1,16 @@
 #include "picoflowd/exec/child_reaper.h"
 
-#include "picoflowd/util/logging.h"
-#include "picoflowd/util/callback_guard.h"
-
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
+
+#include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 
@@ -26,7 +25,9 @@ ChildReaper::ChildReaper(uv_loop_t* loop) : signal_(this) {
         GuardCallback("child reaper: SIGCHLD", [self] { self->OnSigchld(); });
       },
       SIGCHLD);
-  if (rc != 0) LogError(LogEvent("exec.reaper"), fmt::format("child reaper: cannot watch SIGCHLD: {}", uv_strerror(rc)));
+  if (rc != 0)
+    LogError(LogEvent("exec.reaper"),
+             fmt::format("child reaper: cannot watch SIGCHLD: {}", uv_strerror(rc)));
   uv_unref(signal_.base());  // referenced only while there are children to reap
 }
 
@@ -57,7 +58,8 @@ void ChildReaper::OnSigchld() {
     if (r == 0) continue;  // still running
     c.reaped = true;
     if (r < 0) {  // ECHILD: someone else reaped it; report it as killed
-      LogError(LogEvent("exec.reaper"), fmt::format("child reaper: waitpid({}): {}", c.pid, std::strerror(errno)));
+      LogError(LogEvent("exec.reaper"),
+               fmt::format("child reaper: waitpid({}): {}", c.pid, std::strerror(errno)));
       c.term_signal = SIGKILL;
     } else if (WIFSIGNALED(wstatus)) {
       c.term_signal = WTERMSIG(wstatus);
@@ -66,8 +68,8 @@ void ChildReaper::OnSigchld() {
     }
   }
   for (;;) {
-    auto it = std::find_if(children_.begin(), children_.end(),
-                           [](const Child& c) { return c.reaped; });
+    auto it =
+        std::find_if(children_.begin(), children_.end(), [](const Child& c) { return c.reaped; });
     if (it == children_.end()) return;
     const Child c = *it;
     children_.erase(it);

@@ -19,12 +19,12 @@ struct Task;
 
 /// Everything an executor needs to run one attempt of one task.
 struct AttemptSpec {
-  const Task* task = nullptr;   ///< outlives the attempt (owned by the Dag's Workflow)
-  std::string workflow;         ///< for PICOFLOW_WORKFLOW
-  std::int64_t run_id = 0;      ///< for PICOFLOW_RUN_ID
-  int attempt = 1;              ///< 1-based, for PICOFLOW_ATTEMPT
-  std::chrono::milliseconds timeout{300000};    ///< per attempt; 0 means none
-  std::chrono::milliseconds kill_grace{5000};   ///< SIGTERM -> SIGKILL
+  const Task* task = nullptr;  ///< outlives the attempt (owned by the Dag's Workflow)
+  std::string workflow;        ///< for PICOFLOW_WORKFLOW
+  std::int64_t run_id = 0;     ///< for PICOFLOW_RUN_ID
+  int attempt = 1;             ///< 1-based, for PICOFLOW_ATTEMPT
+  std::chrono::milliseconds timeout{300000};   ///< per attempt; 0 means none
+  std::chrono::milliseconds kill_grace{5000};  ///< SIGTERM -> SIGKILL
 };
 
 /// A failed attempt's result with `error` as its reason (nothing ran, or

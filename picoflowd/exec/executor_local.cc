@@ -1,15 +1,12 @@
 #include "picoflowd/exec/executor_local.h"
 
-#include "picoflowd/util/logging.h"
-
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -25,6 +22,7 @@
 #include "picoflowd/exec/child_reaper.h"
 #include "picoflowd/exec/process_info.h"
 #include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
 #include "picoflowd/util/uv_handle.h"
 
 extern char** environ;
@@ -274,15 +272,15 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   UvHandle<uv_timer_t> timer_;
   TimerPhase phase_ = TimerPhase::kNone;
   Ending ending_ = Ending::kNone;
-  pid_t pgid_ = 0;             // 0 until spawned; the group outlives the leader
-  bool watched_ = false;       // the reaper holds our pid and has not reported it
+  pid_t pgid_ = 0;                            // 0 until spawned; the group outlives the leader
+  bool watched_ = false;                      // the reaper holds our pid and has not reported it
   std::optional<std::uint64_t> start_ticks_;  // the leader's start time, if the spawn pinned it
   bool exited_ = false;
   bool finished_ = false;
   std::int64_t exit_status_ = 0;
   int term_signal_ = 0;
   std::optional<AttemptResult> pending_;  // FinishLater's result
-  char buffer_[kReadBufferSize];  // left uninitialized: only read() writes it
+  char buffer_[kReadBufferSize];          // left uninitialized: only read() writes it
 };
 
 LocalAttempt::LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, const AttemptSpec& spec,
@@ -455,7 +453,7 @@ void LocalAttempt::OnRead(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
                     std::string_view(buf->base, static_cast<std::size_t>(n)));
     return;
   }
-  if (n == 0) return;  // EAGAIN
+  if (n == 0) return;              // EAGAIN
   (is_out ? out_ : err_).Close();  // EOF, or a read error that ends the stream alike
   MaybeFinish();
 }
@@ -464,8 +462,7 @@ void LocalAttempt::OnTimer() {
   TimerPhase phase = phase_;
   phase_ = TimerPhase::kNone;
   switch (phase) {
-    case TimerPhase::kTimeout:
-      return Terminate(Ending::kTimeout);
+    case TimerPhase::kTimeout: return Terminate(Ending::kTimeout);
     case TimerPhase::kGrace:
       KillGroup(SIGKILL);
       if (!exited_) return;  // the exit callback follows the KILL
@@ -475,10 +472,8 @@ void LocalAttempt::OnTimer() {
       KillGroup(SIGKILL);  // whatever still holds the pipes, if it is in the group
       ClosePipes();
       return Finish();
-    case TimerPhase::kFinishLater:
-      return Finish();
-    case TimerPhase::kNone:
-      return;
+    case TimerPhase::kFinishLater: return Finish();
+    case TimerPhase::kNone: return;
   }
 }
 
@@ -529,7 +524,8 @@ AttemptResult LocalAttempt::Result() const {
 
 void LocalAttempt::AllocCb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
   auto* self = OwnerOf<LocalAttempt>(h);
-  *buf = self != nullptr ? uv_buf_init(self->buffer_, sizeof self->buffer_) : uv_buf_init(nullptr, 0);
+  *buf =
+      self != nullptr ? uv_buf_init(self->buffer_, sizeof self->buffer_) : uv_buf_init(nullptr, 0);
 }
 
 void LocalAttempt::ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {

@@ -22,13 +22,12 @@ inline constexpr std::chrono::milliseconds kLocalDrainPeriod{500};
 /// reports their exits.
 ///
 /// Each attempt: `command` alone runs as `/bin/sh -c command`; `command` with
-/// `args` runs the program directly (looked up as execvp does, in the task's PATH). The child gets a
-/// new session and process group (pgid == pid), cwd `workdir`, the daemon's
-/// environment minus NOTIFY_SOCKET, WATCHDOG_*, LISTEN_* plus the task's `env`
-/// plus PICOFLOW_WORKFLOW/RUN_ID/TASK/ATTEMPT (these win), stdin /dev/null,
-/// stdout and stderr on real pipes (so /dev/stdout can be opened), no other
-/// fds (every daemon fd >= 3 is marked close-on-exec before each spawn),
-/// default dispositions for every signal and an empty signal mask.
+/// `args` runs the program directly (looked up as execvp does, in the task's PATH). The child gets
+/// a new session and process group (pgid == pid), cwd `workdir`, the daemon's environment minus
+/// NOTIFY_SOCKET, WATCHDOG_*, LISTEN_* plus the task's `env` plus
+/// PICOFLOW_WORKFLOW/RUN_ID/TASK/ATTEMPT (these win), stdin /dev/null, stdout and stderr on real
+/// pipes (so /dev/stdout can be opened), no other fds (every daemon fd >= 3 is marked close-on-exec
+/// before each spawn), default dispositions for every signal and an empty signal mask.
 ///
 /// Events: OnStarted is called from inside Start once the process runs (so the
 /// identity is recorded before anything else can happen); OnOutput per chunk

@@ -46,7 +46,9 @@ std::string ModulePath(std::string_view module_file) {
 }
 
 LazyExecutor::LazyExecutor(uv_loop_t* loop, std::string module_file, std::string factory_symbol)
-    : loop_(loop), module_file_(std::move(module_file)), factory_symbol_(std::move(factory_symbol)) {}
+    : loop_(loop),
+      module_file_(std::move(module_file)),
+      factory_symbol_(std::move(factory_symbol)) {}
 
 LazyExecutor::~LazyExecutor() = default;
 
@@ -72,7 +74,8 @@ std::string LazyExecutor::Load() {
     if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);  // glibc repeats the path
     return prefix + why + " (set PICOFLOW_MODULE_DIR to its directory)";
   }
-  auto factory = reinterpret_cast<PicoflowExecutorFactory>(::dlsym(handle, factory_symbol_.c_str()));
+  auto factory =
+      reinterpret_cast<PicoflowExecutorFactory>(::dlsym(handle, factory_symbol_.c_str()));
   if (factory == nullptr) {
     ::dlclose(handle);
     return prefix + "no symbol " + factory_symbol_;

@@ -60,8 +60,8 @@ struct PicoflowModuleHost {
 /// The caller owns the executor; it must be destroyed before the loop closes.
 /// Never throws.
 using PicoflowExecutorFactory = picoflow::Executor* (*)(const PicoflowModuleHost* host,
-                                                         uv_loop_t* loop, char* error,
-                                                         std::size_t error_size);
+                                                        uv_loop_t* loop, char* error,
+                                                        std::size_t error_size);
 }
 
 /// The host table with this build's ABI version and layouts.
@@ -69,8 +69,7 @@ inline PicoflowModuleHost MakeModuleHost(void (*log_error)(const char*)) {
   return PicoflowModuleHost{kPicoflowModuleAbiVersion,
                             static_cast<std::uint32_t>(sizeof(picoflow::Task)),
                             static_cast<std::uint32_t>(sizeof(picoflow::AttemptSpec)),
-                            static_cast<std::uint32_t>(sizeof(picoflow::AttemptResult)),
-                            log_error};
+                            static_cast<std::uint32_t>(sizeof(picoflow::AttemptResult)), log_error};
 }
 
 /// True if `host` was built with the same ABI version and layouts as the caller.

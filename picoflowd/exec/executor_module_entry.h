@@ -26,7 +26,8 @@ Executor* CreateModuleExecutor(const PicoflowModuleHost* host, uv_loop_t* loop, 
     return fail("no host table or loop given");
   }
   if (!SameModuleAbi(*host)) {
-    return fail("module ABI differs from the daemon's (module and daemon come from different builds)");
+    return fail(
+        "module ABI differs from the daemon's (module and daemon come from different builds)");
   }
   // What this module's callbacks stop goes to the daemon's log.
   callback_error_log = host->log_error;

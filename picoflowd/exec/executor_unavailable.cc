@@ -1,6 +1,6 @@
 #include "picoflowd/exec/executor_unavailable.h"
-#include "picoflowd/util/callback_guard.h"
 
+#include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/uv_handle.h"
 
 namespace picoflow {

@@ -84,7 +84,8 @@ std::optional<std::uint64_t> ReadProcessStartTime(pid_t pid) {
 }
 
 std::uint64_t BootTicks() {
-  static const std::uint64_t ns_per_tick = 1000000000ull / static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK));
+  static const std::uint64_t ns_per_tick =
+      1000000000ull / static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK));
   timespec ts{};
   ::clock_gettime(CLOCK_BOOTTIME, &ts);
   const std::uint64_t ns = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull +
@@ -109,7 +110,8 @@ bool ProcessGroupHasLiveMember(pid_t pgid) {
     const ssize_t n = ReadSmallFile(path, buf, sizeof buf);
     char state = 0;
     long pgrp = 0;
-    if (n > 0 && ParseStateAndGroup(std::string_view(buf, static_cast<std::size_t>(n)), &state, &pgrp) &&
+    if (n > 0 &&
+        ParseStateAndGroup(std::string_view(buf, static_cast<std::size_t>(n)), &state, &pgrp) &&
         pgrp == pgid && state != 'Z' && state != 'X') {
       live = true;
       break;

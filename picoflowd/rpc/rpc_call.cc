@@ -1,11 +1,11 @@
 #include "picoflowd/rpc/rpc_call.h"
 
-#include "picoflowd/util/callback_guard.h"
-#include "picoflowd/util/logging.h"
-
 #include <fmt/format.h>
 
 #include <utility>
+
+#include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 
@@ -55,8 +55,9 @@ void RpcCall::Reply(json result) {
   if (finished_) return;
   std::string line = ResultLine(request_.id, result);
   if (line.size() > max_line_ + 1) {
-    LogError(LogEvent("rpc.call"), fmt::format("rpc #{} {}: result of {} bytes exceeds the line limit", serial_, request_.method,
-                  line.size()));
+    LogError(LogEvent("rpc.call"),
+             fmt::format("rpc #{} {}: result of {} bytes exceeds the line limit", serial_,
+                         request_.method, line.size()));
     line = ErrorLine(request_.id,
                      RpcErr(RpcCode::kInternal, "internal error: the result of " + request_.method +
                                                     " is " + std::to_string(line.size()) +
@@ -82,8 +83,9 @@ void RpcCall::Finish(std::string line, std::string_view outcome) {
       std::chrono::steady_clock::now() - started_);
   auto channel = channel_.lock();
   const bool deliver = channel && channel->open() && !request_.notification;
-  LogDebug(LogEvent("rpc.call"), fmt::format("rpc #{} end {} in {} ms: {}{}", serial_, request_.method, ms.count(), outcome,
-                deliver || request_.notification ? "" : " (dropped: client gone)"));
+  LogDebug(LogEvent("rpc.call"),
+           fmt::format("rpc #{} end {} in {} ms: {}{}", serial_, request_.method, ms.count(),
+                       outcome, deliver || request_.notification ? "" : " (dropped: client gone)"));
   if (channel) {
     for (std::uint64_t token : hook_tokens_) channel->RemoveCloseHook(token);
   }
@@ -97,8 +99,9 @@ void RpcCall::Notify(std::string_view method, const json& params) {
   if (!channel || !channel->open()) return;
   std::string line = NotificationLine(method, params);
   if (line.size() > max_line_ + 1) {
-    LogWarn(LogEvent("rpc.call"), fmt::format("rpc #{} {}: dropped a {} notification of {} bytes (over the line limit)", serial_,
-                 request_.method, method, line.size()));
+    LogWarn(LogEvent("rpc.call"),
+            fmt::format("rpc #{} {}: dropped a {} notification of {} bytes (over the line limit)",
+                        serial_, request_.method, method, line.size()));
     return;
   }
   channel->Send(std::move(line));

@@ -1,14 +1,13 @@
 #include "picoflowd/rpc/rpc_connection.h"
 
-#include "picoflowd/util/callback_guard.h"
-#include "picoflowd/util/logging.h"
-
 #include <fmt/format.h>
 
 #include <array>
 #include <utility>
 
 #include "picoflowd/rpc/rpc_dispatch.h"
+#include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 
@@ -53,7 +52,8 @@ Status RpcConnection::Start(const AccessPolicy& policy) {
   auto peer = IdentifyPeer(fd, policy);
   if (!peer) return peer.error();
   peer_ = *peer;
-  LogDebug(LogEvent("rpc.connection"), fmt::format("rpc: connection from {} ({} access)", peer_.ToString(), AccessName(peer_.access)));
+  LogDebug(LogEvent("rpc.connection"), fmt::format("rpc: connection from {} ({} access)",
+                                                   peer_.ToString(), AccessName(peer_.access)));
   if (int rc = uv_read_start(pipe_.stream(), OnAlloc, OnRead); rc != 0) {
     return Err(ErrorCode::kIo, std::string("uv_read_start: ") + uv_strerror(rc));
   }
@@ -82,8 +82,9 @@ void RpcConnection::HandleRead(ssize_t nread, const uv_buf_t* buf) {
     HandleLines();
   } else if (nread == UV_EOF) {
     if (input_.buffered() > 0) {
-      LogDebug(LogEvent("rpc.connection"), fmt::format("rpc: {} left with {} bytes of an unfinished line", peer_.ToString(),
-                    input_.buffered()));
+      LogDebug(LogEvent("rpc.connection"),
+               fmt::format("rpc: {} left with {} bytes of an unfinished line", peer_.ToString(),
+                           input_.buffered()));
     }
     // Answers already produced are flushed; calls still waiting are dropped
     // (their close hooks run).
@@ -161,7 +162,8 @@ void RpcConnection::CloseAfterFlush() {
 void RpcConnection::Close(CloseReason reason, std::string_view why) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
-  LogDebug(LogEvent("rpc.connection"), fmt::format("rpc: closing connection of {}: {}", peer_.ToString(), why));
+  LogDebug(LogEvent("rpc.connection"),
+           fmt::format("rpc: closing connection of {}: {}", peer_.ToString(), why));
   pipe_.Close();
   RunCloseHooks();
   if (auto done = std::exchange(on_closed_, nullptr)) done(this, reason);

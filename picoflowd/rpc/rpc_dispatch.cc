@@ -1,13 +1,12 @@
 #include "picoflowd/rpc/rpc_dispatch.h"
 
-#include "picoflowd/util/callback_guard.h"
-#include "picoflowd/util/logging.h"
-
 #include <fmt/format.h>
 
 #include <cassert>
 #include <utility>
 
+#include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
 #include "protocol/methods.h"
 
 #ifndef PICOFLOW_VERSION
@@ -107,9 +106,9 @@ void Dispatcher::HandleLine(const std::shared_ptr<RpcChannel>& channel,
     if (channel->peer().access == Access::kNone) {
       Refuse(channel, parsed);
     } else if (auto* fault = std::get_if<RequestFault>(&parsed)) {
-      LogDebug(LogEvent("rpc.dispatch"), fmt::format("rpc: refused a line from {}: {}",
-                                                     channel->peer().ToString(),
-                                                     fault->error.message));
+      LogDebug(LogEvent("rpc.dispatch"),
+               fmt::format("rpc: refused a line from {}: {}", channel->peer().ToString(),
+                           fault->error.message));
       channel->Send(ErrorLine(fault->id, fault->error));
     } else {
       Handle(channel, std::move(std::get<Request>(parsed)));
@@ -121,8 +120,9 @@ void Dispatcher::HandleLine(const std::shared_ptr<RpcChannel>& channel,
 void Dispatcher::Refuse(const std::shared_ptr<RpcChannel>& channel,
                         const std::variant<Request, RequestFault>& parsed) {
   const Peer& peer = channel->peer();
-  LogWarn(LogEvent("rpc.dispatch"), fmt::format("rpc: refused {}: not root, the daemon's user or in its read group",
-               peer.ToString()));
+  LogWarn(LogEvent("rpc.dispatch"),
+          fmt::format("rpc: refused {}: not root, the daemon's user or in its read group",
+                      peer.ToString()));
   const auto* request = std::get_if<Request>(&parsed);
   if (request == nullptr || !request->notification) {
     const json& id = request ? request->id : std::get<RequestFault>(parsed).id;
@@ -137,8 +137,8 @@ void Dispatcher::Refuse(const std::shared_ptr<RpcChannel>& channel,
 // Answers a request that never reached a handler (nothing for notifications).
 void Dispatcher::Answer(const std::shared_ptr<RpcChannel>& channel, const Request& request,
                         const RpcError& error) {
-  LogDebug(LogEvent("rpc.dispatch"), fmt::format("rpc: {} from {} refused: {}", request.method, channel->peer().ToString(),
-                error.message));
+  LogDebug(LogEvent("rpc.dispatch"), fmt::format("rpc: {} from {} refused: {}", request.method,
+                                                 channel->peer().ToString(), error.message));
   if (!request.notification) channel->Send(ErrorLine(request.id, error));
 }
 
@@ -165,8 +165,9 @@ void Dispatcher::Handle(const std::shared_ptr<RpcChannel>& channel, Request requ
     }
   }
   const std::uint64_t serial = next_serial_++;
-  LogDebug(LogEvent("rpc.dispatch"), fmt::format("rpc #{} begin {} id={} from {}", serial, spec.name, DumpCompact(request.id),
-                peer.ToString()));
+  LogDebug(LogEvent("rpc.dispatch"),
+           fmt::format("rpc #{} begin {} id={} from {}", serial, spec.name, DumpCompact(request.id),
+                       peer.ToString()));
   auto call = std::make_shared<RpcCall>(channel, std::move(request), peer, max_line_, serial);
   Run(spec, call);
 }
@@ -179,10 +180,12 @@ void Dispatcher::Run(const MethodSpec& spec, const std::shared_ptr<RpcCall>& cal
   } catch (const ParamError& e) {
     call->Fail(RpcErr(RpcCode::kInvalidParams, spec.name + ": " + e.what()));
   } catch (const std::exception& e) {
-    LogError(LogEvent("rpc.dispatch"), fmt::format("rpc: handler of {} threw: {}", spec.name, e.what()));
+    LogError(LogEvent("rpc.dispatch"),
+             fmt::format("rpc: handler of {} threw: {}", spec.name, e.what()));
     call->Fail(RpcErr(RpcCode::kInternal, "internal error in " + spec.name + ": " + e.what()));
   } catch (...) {
-    LogError(LogEvent("rpc.dispatch"), fmt::format("rpc: handler of {} threw a non-exception", spec.name));
+    LogError(LogEvent("rpc.dispatch"),
+             fmt::format("rpc: handler of {} threw a non-exception", spec.name));
     call->Fail(RpcErr(RpcCode::kInternal, "internal error in " + spec.name));
   }
 }

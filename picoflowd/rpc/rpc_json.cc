@@ -2,9 +2,9 @@
 
 #include "common/dag.h"
 #include "common/time_format.h"
-#include "picoflowd/engine/run_observer.h"
 #include "common/workflow.h"
 #include "picoflowd/engine/run.h"
+#include "picoflowd/engine/run_observer.h"
 
 namespace picoflow {
 namespace {
@@ -30,7 +30,7 @@ std::string TimeString(TimePoint t) {
 }
 
 json TaskEventJson(const TaskEvent& e) {
-  json j = {{"run_id", e.run_id},   {"workflow", e.workflow},           {"task", e.task},
+  json j = {{"run_id", e.run_id},   {"workflow", e.workflow},          {"task", e.task},
             {"attempt", e.attempt}, {"event", TaskEventName(e.event)}, {"status", e.status}};
   if (e.exit_code) j["exit_code"] = *e.exit_code;
   if (e.signal) j["signal"] = *e.signal;

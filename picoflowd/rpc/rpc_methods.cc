@@ -5,14 +5,14 @@
 #include <vector>
 
 #include "common/workflow_load.h"
+#include "picoflowd/engine/run_manager.h"
+#include "picoflowd/engine/workflow_registry.h"
 #include "picoflowd/rpc/rpc_call.h"
 #include "picoflowd/rpc/rpc_dispatch.h"
 #include "picoflowd/rpc/rpc_host.h"
 #include "picoflowd/rpc/rpc_json.h"
 #include "picoflowd/rpc/rpc_server.h"
 #include "picoflowd/rpc/run_feed.h"
-#include "picoflowd/engine/run_manager.h"
-#include "picoflowd/engine/workflow_registry.h"
 #include "picoflowd/sched/scheduler.h"
 #include "picoflowd/store/store.h"
 #include "protocol/jsonrpc.h"
@@ -51,44 +51,80 @@ void RpcMethods::Register(Dispatcher& d) {
   using T = ParamType;
   d.Register({method::kDaemonStatus, Access::kRead, {}, false, bind(&RpcMethods::DaemonStatus)});
   d.Register({method::kDaemonReload, Access::kWrite, {}, false, bind(&RpcMethods::DaemonReload)});
-  d.Register({method::kWorkflowValidate, Access::kRead,
-              {P{"source", T::kString, true}, P{"file", T::kString, false}}, false,
+  d.Register({method::kWorkflowValidate,
+              Access::kRead,
+              {P{"source", T::kString, true}, P{"file", T::kString, false}},
+              false,
               bind(&RpcMethods::WorkflowValidate)});
-  d.Register({method::kWorkflowSubmit, Access::kWrite,
-              {P{"source", T::kString, true}, P{"file", T::kString, false}}, false,
+  d.Register({method::kWorkflowSubmit,
+              Access::kWrite,
+              {P{"source", T::kString, true}, P{"file", T::kString, false}},
+              false,
               bind(&RpcMethods::WorkflowSubmit)});
   d.Register({method::kWorkflowList, Access::kRead, {}, false, bind(&RpcMethods::WorkflowList)});
-  d.Register({method::kWorkflowGet, Access::kRead, {P{"name", T::kString, true}}, false,
+  d.Register({method::kWorkflowGet,
+              Access::kRead,
+              {P{"name", T::kString, true}},
+              false,
               bind(&RpcMethods::WorkflowGet)});
-  d.Register({method::kWorkflowRemove, Access::kWrite, {P{"name", T::kString, true}}, false,
+  d.Register({method::kWorkflowRemove,
+              Access::kWrite,
+              {P{"name", T::kString, true}},
+              false,
               bind(&RpcMethods::WorkflowRemove)});
-  d.Register({method::kWorkflowPause, Access::kWrite, {P{"name", T::kString, true}}, false,
+  d.Register({method::kWorkflowPause,
+              Access::kWrite,
+              {P{"name", T::kString, true}},
+              false,
               [this](RpcCall& call) { WorkflowPause(call, true); }});
-  d.Register({method::kWorkflowResume, Access::kWrite, {P{"name", T::kString, true}}, false,
+  d.Register({method::kWorkflowResume,
+              Access::kWrite,
+              {P{"name", T::kString, true}},
+              false,
               [this](RpcCall& call) { WorkflowPause(call, false); }});
-  d.Register({method::kWorkflowNext, Access::kRead,
-              {P{"name", T::kString, true}, P{"count", T::kInteger, false}}, false,
+  d.Register({method::kWorkflowNext,
+              Access::kRead,
+              {P{"name", T::kString, true}, P{"count", T::kInteger, false}},
+              false,
               bind(&RpcMethods::WorkflowNext)});
-  d.Register({method::kRunStart, Access::kWrite,
+  d.Register({method::kRunStart,
+              Access::kWrite,
               {P{"workflow", T::kString, false}, P{"source", T::kString, false},
                P{"file", T::kString, false}, P{"follow", T::kBool, false}},
-              false, bind(&RpcMethods::RunStart)});
-  d.Register({method::kRunGet, Access::kRead, {P{"run_id", T::kInteger, true}}, false,
+              false,
+              bind(&RpcMethods::RunStart)});
+  d.Register({method::kRunGet,
+              Access::kRead,
+              {P{"run_id", T::kInteger, true}},
+              false,
               bind(&RpcMethods::RunGet)});
-  d.Register({method::kRunList, Access::kRead,
+  d.Register({method::kRunList,
+              Access::kRead,
               {P{"workflow", T::kString, false}, P{"limit", T::kInteger, false},
                P{"before", T::kInteger, false}},
-              false, bind(&RpcMethods::RunList)});
-  d.Register({method::kRunCancel, Access::kWrite, {P{"run_id", T::kInteger, true}}, false,
+              false,
+              bind(&RpcMethods::RunList)});
+  d.Register({method::kRunCancel,
+              Access::kWrite,
+              {P{"run_id", T::kInteger, true}},
+              false,
               bind(&RpcMethods::RunCancel)});
-  d.Register({method::kRunWait, Access::kRead, {P{"run_id", T::kInteger, true}}, false,
+  d.Register({method::kRunWait,
+              Access::kRead,
+              {P{"run_id", T::kInteger, true}},
+              false,
               bind(&RpcMethods::RunWait)});
-  d.Register({method::kRunLogs, Access::kRead,
+  d.Register({method::kRunLogs,
+              Access::kRead,
               {P{"run_id", T::kInteger, true}, P{"task", T::kString, false},
                P{"after", T::kInteger, false}, P{"limit", T::kInteger, false},
                P{"follow", T::kBool, false}},
-              false, bind(&RpcMethods::RunLogs)});
-  d.Register({method::kStorePrune, Access::kWrite, {P{"dry_run", T::kBool, false}}, false,
+              false,
+              bind(&RpcMethods::RunLogs)});
+  d.Register({method::kStorePrune,
+              Access::kWrite,
+              {P{"dry_run", T::kBool, false}},
+              false,
               bind(&RpcMethods::StorePrune)});
 }
 
@@ -98,7 +134,8 @@ void RpcMethods::DaemonStatus(RpcCall& call) {
   json broken = json::array();
   for (const auto& [name, entry] : host_.registry().entries()) {
     if (entry.errors.empty()) continue;
-    broken.push_back({{"workflow", name}, {"file", entry.broken_file},
+    broken.push_back({{"workflow", name},
+                      {"file", entry.broken_file},
                       {"errors", DiagnosticsJson(entry.errors)}});
   }
   for (const Diagnostic& d : host_.load_errors()) {
@@ -138,9 +175,8 @@ void RpcMethods::StorePrune(RpcCall& call) {
     call.Fail(counts.error());
     return;
   }
-  call.Reply({{"dry_run", dry_run},
-              {"runs", counts->runs},
-              {"output_bytes", counts->output_bytes}});
+  call.Reply(
+      {{"dry_run", dry_run}, {"runs", counts->runs}, {"output_bytes", counts->output_bytes}});
 }
 
 // workflow.validate: checks YAML source without loading it; errors are data.
@@ -179,7 +215,8 @@ void RpcMethods::WorkflowSubmit(RpcCall& call) {
 void RpcMethods::WorkflowList(RpcCall& call) {
   json list = json::array();
   for (const auto& [name, entry] : host_.registry().entries()) {
-    json item = {{"name", name}, {"paused", entry.paused}, {"errors", DiagnosticsJson(entry.errors)}};
+    json item = {
+        {"name", name}, {"paused", entry.paused}, {"errors", DiagnosticsJson(entry.errors)}};
     if (entry.version) {
       const Workflow& w = *entry.version->workflow;
       item["description"] = w.description;
@@ -378,9 +415,9 @@ void RpcMethods::RunWait(RpcCall& call) {
   auto held = call.Hold();
   auto token = std::make_shared<std::uint64_t>(0);
   *token = host_.feed().Subscribe({run_id, nullptr, nullptr, [this, held, token](RunStatus) {
-                              host_.feed().Unsubscribe(*token);
-                              RunGet(*held);
-                            }});
+                                     host_.feed().Unsubscribe(*token);
+                                     RunGet(*held);
+                                   }});
   held->OnClose([this, token] { host_.feed().Unsubscribe(*token); });
 }
 

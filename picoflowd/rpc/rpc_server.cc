@@ -1,19 +1,17 @@
 #include "picoflowd/rpc/rpc_server.h"
 
-#include "picoflowd/util/callback_guard.h"
-#include "picoflowd/util/logging.h"
-
+#include <fmt/format.h>
 #include <sys/socket.h>
-#include <csignal>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
-
+#include <csignal>
 #include <utility>
 
 #include "picoflowd/rpc/rpc_dispatch.h"
 #include "picoflowd/rpc/rpc_socket.h"
+#include "picoflowd/util/callback_guard.h"
+#include "picoflowd/util/logging.h"
 #include "protocol/unix_socket.h"
 
 namespace picoflow {
@@ -63,7 +61,7 @@ Status RpcServer::Listen() {
     listener_.reset();
     return Err(ErrorCode::kIo, "cannot bind the control socket " + path + ": " + uv_strerror(rc));
   }
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) bound_file_ = std::make_pair(st.st_dev, st.st_ino);
   Status ready = SecureSocketFile(path, options_.group);
   if (ready) ready = StartListening(listener_->get());
@@ -147,8 +145,9 @@ void RpcServer::AcceptOne() {
 void RpcServer::Forget(RpcConnection* connection, CloseReason reason) {
   if (reason == CloseReason::kSlowReader) {
     ++stats_.closed_slow_reader;
-    LogWarn(LogEvent("rpc.server"), fmt::format("rpc: closed the connection of {}: it does not read its answers",
-                 connection->peer().ToString()));
+    LogWarn(LogEvent("rpc.server"),
+            fmt::format("rpc: closed the connection of {}: it does not read its answers",
+                        connection->peer().ToString()));
   }
   if (reason == CloseReason::kOverlongLine) ++stats_.closed_overlong;
   connections_.erase(connection);
@@ -157,7 +156,7 @@ void RpcServer::Forget(RpcConnection* connection, CloseReason reason) {
 void RpcServer::RemoveSocketFile() {
   if (!bound_file_) return;
   // Only the file we bound: a newer daemon may have replaced it meanwhile.
-  struct stat st{};
+  struct stat st {};
   const std::string& path = options_.socket_path;
   if (::lstat(path.c_str(), &st) == 0 && std::make_pair(st.st_dev, st.st_ino) == *bound_file_) {
     ::unlink(path.c_str());

@@ -1,7 +1,6 @@
 #include "picoflowd/rpc/rpc_socket.h"
 
-#include "picoflowd/util/logging.h"
-
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,8 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include <fmt/format.h>
-
+#include "picoflowd/util/logging.h"
 #include "protocol/unix_socket.h"
 
 namespace picoflow {
@@ -57,10 +55,11 @@ Status CheckDir(const std::string& dir, const struct stat& st, std::optional<gid
                                    dir);
   }
   if (group && (st.st_gid != *group || (st.st_mode & 010) == 0)) {
-    LogWarn(LogEvent("rpc.socket"), fmt::format(
-        "socket directory {} (mode {}, gid {}) does not let group {} reach the socket; "
-        "chgrp {} {} && chmod {} {}",
-        dir, Octal(st.st_mode), st.st_gid, *group, *group, dir, fix_mode, dir));
+    LogWarn(
+        LogEvent("rpc.socket"),
+        fmt::format("socket directory {} (mode {}, gid {}) does not let group {} reach the socket; "
+                    "chgrp {} {} && chmod {} {}",
+                    dir, Octal(st.st_mode), st.st_gid, *group, *group, dir, fix_mode, dir));
   }
   return {};
 }
@@ -74,7 +73,7 @@ std::string SocketDir(const std::string& socket_path) {
 
 Status PrepareSocketDir(const std::string& socket_path, std::optional<gid_t> group) {
   const std::string dir = SocketDir(socket_path);
-  struct stat st{};
+  struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
     if (errno != ENOENT) {
       return Err(ErrorCode::kIo, "cannot stat socket directory " + dir + ": " + ErrnoText());
@@ -88,7 +87,7 @@ Status PrepareSocketDir(const std::string& socket_path, std::optional<gid_t> gro
 }
 
 Status ClearStaleSocket(const std::string& socket_path) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(socket_path.c_str(), &st) != 0) {
     if (errno == ENOENT) return {};
     return Err(ErrorCode::kIo, "cannot stat " + socket_path + ": " + ErrnoText());

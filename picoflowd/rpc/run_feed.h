@@ -16,9 +16,9 @@ class RunFeed final : public RunObserver {
  public:
   struct Subscriber {
     std::int64_t run_id = 0;
-    std::function<void(const TaskEvent&)> on_event;    ///< may be empty
-    std::function<void(const OutputEvent&)> on_output; ///< may be empty
-    std::function<void(RunStatus)> on_finished;        ///< may unsubscribe
+    std::function<void(const TaskEvent&)> on_event;     ///< may be empty
+    std::function<void(const OutputEvent&)> on_output;  ///< may be empty
+    std::function<void(RunStatus)> on_finished;         ///< may unsubscribe
   };
   /// Returns a token for Unsubscribe.
   std::uint64_t Subscribe(Subscriber subscriber);

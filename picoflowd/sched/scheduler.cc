@@ -13,7 +13,6 @@ namespace {
 
 using std::chrono::seconds;
 
-
 }  // namespace
 
 TimePoint SystemWallClock::Now() const { return std::chrono::system_clock::now(); }
@@ -31,9 +30,8 @@ Result<std::optional<ScheduleSpec>> ScheduleSpec::FromWorkflow(const Workflow& w
   for (const std::string& text : workflow.schedule) {
     auto expr = CronExpr::Parse(text);
     if (!expr.ok()) {
-      return Err(ErrorCode::kInvalid,
-                 "workflow '" + workflow.name + "': schedule '" + text + "': " +
-                     expr.error().message);
+      return Err(ErrorCode::kInvalid, "workflow '" + workflow.name + "': schedule '" + text +
+                                          "': " + expr.error().message);
     }
     spec.exprs.push_back(*expr);
   }
@@ -151,8 +149,7 @@ void Scheduler::EvaluateEntry(Entry& e, SysSeconds now, seconds jump, const Runn
     if (first && *first <= now) {
       tick.notes.push_back("workflow '" + name + "': the clock jump is more than catchup_window (" +
                            FormatDuration(window) + "): a correction; fires from " +
-                           FormatIso8601(*first) +
-                           " to now are not run");
+                           FormatIso8601(*first) + " to now are not run");
       e.anchor = now;
       e.anchor_is_fire = true;
       tick.handled.emplace_back(name, now);
@@ -185,8 +182,7 @@ void Scheduler::EvaluateEntry(Entry& e, SysSeconds now, seconds jump, const Runn
   const SysSeconds last = due.back();
 
   // The fire the timer was armed for, on time (give or take a loop turn).
-  const bool on_time =
-      !e.from_store && jump <= seconds{0} && e.next && due.front() == *e.next;
+  const bool on_time = !e.from_store && jump <= seconds{0} && e.next && due.front() == *e.next;
   if (on_time) {
     Decide(e, Fire{name, due.front(), RunTrigger::kCron, FireAction::kStart, {}}, false, running,
            tick);

@@ -129,14 +129,14 @@ class Scheduler {
  private:
   struct Entry {
     ScheduleSpec spec;
-    SysSeconds anchor{};           ///< instants <= anchor are never fired
-    bool anchor_is_fire = false;   ///< anchor is a handled fire, not "from now"
-    bool from_store = false;       ///< first Evaluate() catches up since anchor
+    SysSeconds anchor{};             ///< instants <= anchor are never fired
+    bool anchor_is_fire = false;     ///< anchor is a handled fire, not "from now"
+    bool from_store = false;         ///< first Evaluate() catches up since anchor
     std::optional<SysSeconds> next;  ///< the instant the timer is armed for
     bool paused = false;
-    std::deque<Fire> queue;        ///< fires waiting for the running one to end
+    std::deque<Fire> queue;  ///< fires waiting for the running one to end
     std::int64_t skipped = 0;
-    int started_now = 0;           ///< runs started by the Evaluate() in progress
+    int started_now = 0;  ///< runs started by the Evaluate() in progress
   };
 
   std::optional<SysSeconds> NextOf(const ScheduleSpec& spec, SysSeconds after) const;

@@ -36,7 +36,8 @@ Query::~Query() {
 }
 
 Query::Query(Query&& other) noexcept
-    : stmt_(std::exchange(other.stmt_, nullptr)), what_(other.what_),
+    : stmt_(std::exchange(other.stmt_, nullptr)),
+      what_(other.what_),
       bind_error_(other.bind_error_) {}
 
 Query& Query::Bind(int index, std::int64_t value) {
@@ -122,8 +123,8 @@ std::optional<TimePoint> Query::OptionalTime(int col) const {
 
 Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);  // a handle is returned even on failure (unless out of memory)
@@ -172,7 +173,8 @@ Status SqliteDb::QueryOne(const char* what, const char* sql,
 
 Result<std::int64_t> SqliteDb::QueryInt(const char* what, const char* sql) {
   std::int64_t value = 0;
-  Status status = QueryOne(what, sql, [&](sqlite3_stmt* stmt) { value = sqlite3_column_int64(stmt, 0); });
+  Status status =
+      QueryOne(what, sql, [&](sqlite3_stmt* stmt) { value = sqlite3_column_int64(stmt, 0); });
   if (!status) return status.error();
   return value;
 }

@@ -77,8 +77,8 @@ class Query {
   Error StepError(int rc) const;
 
   sqlite3_stmt* stmt_;
-  const char* what_;     ///< for error messages: "create run"
-  int bind_error_ = 0;   ///< first failed bind's result code, 0 if none
+  const char* what_;    ///< for error messages: "create run"
+  int bind_error_ = 0;  ///< first failed bind's result code, 0 if none
 };
 
 /// An open connection plus its statement cache.

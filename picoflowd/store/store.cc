@@ -265,8 +265,8 @@ Status Store::SetLastFire(const std::string& name, TimePoint fire) {
 }
 
 Result<std::string> Store::GetVersionSource(std::int64_t version_id) {
-  auto q = db_->Prepare("get workflow version",
-                        "SELECT source FROM workflow_versions WHERE id = ?1");
+  auto q =
+      db_->Prepare("get workflow version", "SELECT source FROM workflow_versions WHERE id = ?1");
   if (!q) return q.error();
   q->Bind(1, version_id);
   auto row = q->Step();

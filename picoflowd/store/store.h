@@ -39,8 +39,8 @@ struct WorkflowRecord {
   std::string origin;           ///< "submitted" or the file it was loaded from
   std::int64_t version_id = 0;  ///< the current version (workflow_versions.id)
   bool paused = false;
-  TimePoint submitted_at;       ///< first stored
-  TimePoint updated_at;         ///< last change of source or origin
+  TimePoint submitted_at;  ///< first stored
+  TimePoint updated_at;    ///< last change of source or origin
   std::optional<TimePoint> last_fire_at;
 };
 
@@ -49,7 +49,7 @@ struct RunRecord {
   std::int64_t id = 0;
   std::string workflow;
   std::int64_t version_id = 0;  ///< the source it runs: GetVersionSource(version_id)
-  RunStatus status{};  ///< kPending
+  RunStatus status{};           ///< kPending
   RunTrigger trigger = RunTrigger::kManual;
   std::optional<TimePoint> scheduled_at;  ///< the cron time, for cron/catchup runs
   TimePoint created_at;
@@ -63,8 +63,8 @@ struct RunRecord {
 /// delay has attempts > 0.
 struct TaskRecord {
   std::string name;
-  TaskStatus status{};  ///< kPending
-  int attempts = 0;  ///< attempts started so far
+  TaskStatus status{};                  ///< kPending
+  int attempts = 0;                     ///< attempts started so far
   std::optional<TimePoint> started_at;  ///< of the first attempt
   std::optional<TimePoint> ended_at;    ///< when it reached a final state
   std::optional<int> exit_code;         ///< of the last attempt
@@ -72,7 +72,7 @@ struct TaskRecord {
 
 /// Output sizes of one attempt, per stream.
 struct OutputCounts {
-  std::uint64_t stdout_bytes = 0;    ///< bytes the task wrote to stdout
+  std::uint64_t stdout_bytes = 0;  ///< bytes the task wrote to stdout
   std::uint64_t stderr_bytes = 0;
   std::uint64_t stdout_dropped = 0;  ///< of those, bytes past the cap (not stored)
   std::uint64_t stderr_dropped = 0;
@@ -83,7 +83,7 @@ struct AttemptRecord {
   std::int64_t id = 0;
   std::int64_t run_id = 0;
   std::string task;
-  int number = 1;  ///< 1-based
+  int number = 1;                       ///< 1-based
   std::optional<AttemptStatus> status;  ///< empty while the attempt runs
   TimePoint started_at;
   std::optional<TimePoint> ended_at;
@@ -104,9 +104,9 @@ struct RunDetail {
 /// A run left pending or running, as crash recovery needs it.
 struct UnfinishedRun {
   RunRecord run;
-  std::string source;                          ///< the version the run executes
-  std::vector<TaskRecord> tasks;               ///< declaration order
-  std::vector<AttemptRecord> running_attempts; ///< attempts still marked running
+  std::string source;                           ///< the version the run executes
+  std::vector<TaskRecord> tasks;                ///< declaration order
+  std::vector<AttemptRecord> running_attempts;  ///< attempts still marked running
 };
 
 /// What CreateRun records.
@@ -126,7 +126,7 @@ struct OutputChunk {
   std::int64_t seq = 0;  ///< increases through a run's output: the cursor
   std::int64_t attempt_id = 0;
   std::string task;
-  int attempt = 1;       ///< the attempt's number
+  int attempt = 1;  ///< the attempt's number
   OutputStream stream = OutputStream::kStdout;
   std::string data;
 };
@@ -134,16 +134,16 @@ struct OutputChunk {
 /// A page of a run's output.
 struct OutputQuery {
   std::int64_t run_id = 0;
-  std::optional<std::string> task;  ///< only this task's output
-  std::int64_t after_seq = 0;       ///< the last seq already seen; 0 for the start
-  int max_chunks = 256;               ///< at most 1000
+  std::optional<std::string> task;     ///< only this task's output
+  std::int64_t after_seq = 0;          ///< the last seq already seen; 0 for the start
+  int max_chunks = 256;                ///< at most 1000
   std::size_t max_bytes = 256 * 1024;  ///< stop once this much data was read
 };
 
 /// How much of one workflow's run history is kept; 0 means no limit.
 struct RunRetention {
-  std::int64_t max_runs = 0;          ///< keep at most this many runs (newest)
-  std::chrono::seconds max_age{0};    ///< delete runs created longer ago than this
+  std::int64_t max_runs = 0;        ///< keep at most this many runs (newest)
+  std::chrono::seconds max_age{0};  ///< delete runs created longer ago than this
 };
 
 /// What a prune deleted, or with dry_run would delete.

@@ -46,8 +46,7 @@ Result<std::int64_t> Cutoff(SqliteDb& db, const std::string& workflow, const Run
   return cutoff;
 }
 
-Result<PruneCounts> CountPrunable(SqliteDb& db, const std::string& workflow,
-                                  std::int64_t cutoff) {
+Result<PruneCounts> CountPrunable(SqliteDb& db, const std::string& workflow, std::int64_t cutoff) {
   PruneCounts counts;
   auto runs = db.Prepare("count prunable runs",
                          "SELECT count(*) FROM runs WHERE workflow = ?1 AND id < ?2"

@@ -181,12 +181,12 @@ Result<std::vector<TaskRecord>> Store::ReadTasks(std::int64_t run_id) {
 }
 
 Result<std::vector<AttemptRecord>> Store::ReadAttempts(std::int64_t run_id, bool running_only) {
-  auto q = db_->Prepare(
-      "read attempts",
-      Select(kAttemptColumns, running_only
-                                  ? "FROM attempts WHERE run_id = ?1 AND status = 'running'"
-                                    " ORDER BY id"
-                                  : "FROM attempts WHERE run_id = ?1 ORDER BY id"));
+  auto q =
+      db_->Prepare("read attempts",
+                   Select(kAttemptColumns,
+                          running_only ? "FROM attempts WHERE run_id = ?1 AND status = 'running'"
+                                         " ORDER BY id"
+                                       : "FROM attempts WHERE run_id = ?1 ORDER BY id"));
   if (!q) return q.error();
   q->Bind(1, run_id);
   return ReadAll<AttemptRecord>(*q, ReadAttempt);
@@ -217,10 +217,9 @@ Result<std::vector<RunRecord>> Store::ListRuns(const std::optional<std::string>&
   const std::int64_t before = before_id.value_or(std::numeric_limits<std::int64_t>::max());
   const int page = std::clamp(limit, 0, kMaxPage);
   // Two statements rather than "?1 IS NULL OR": each gets its own index plan.
-  auto q = workflow ? db_->Prepare("list runs",
-                                   Select(kRunColumns,
-                                          "FROM runs WHERE workflow = ?3 AND id < ?1"
-                                          " ORDER BY id DESC LIMIT ?2"))
+  auto q = workflow ? db_->Prepare("list runs", Select(kRunColumns,
+                                                       "FROM runs WHERE workflow = ?3 AND id < ?1"
+                                                       " ORDER BY id DESC LIMIT ?2"))
                     : db_->Prepare("list runs", Select(kRunColumns,
                                                        "FROM runs WHERE id < ?1"
                                                        " ORDER BY id DESC LIMIT ?2"));
@@ -246,9 +245,9 @@ Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
   std::vector<UnfinishedRun> runs;
   {
     // The WHERE matches the partial index runs_unfinished word for word.
-    auto q = db_->Prepare("unfinished runs",
-                          Select(kRunColumns,
-                                 "FROM runs WHERE status IN ('pending', 'running') ORDER BY id"));
+    auto q = db_->Prepare(
+        "unfinished runs",
+        Select(kRunColumns, "FROM runs WHERE status IN ('pending', 'running') ORDER BY id"));
     if (!q) return q.error();
     auto rows = ReadAll<RunRecord>(*q, ReadRun);
     if (!rows) return rows.error();
@@ -334,14 +333,13 @@ Status Store::MarkAttemptInterrupted(std::int64_t attempt_id, TimePoint at,
                                      std::string_view error) {
   // The counts were to be written at the end; what reached the store is all
   // that is known now. length() of a blob does not read its content.
-  auto q = db_->Prepare(
-      "mark attempt interrupted",
-      "UPDATE attempts SET status = 'interrupted', ended_at = ?2, error = ?3,"
-      " stdout_bytes = (SELECT coalesce(sum(length(data)), 0) FROM output"
-      "                 WHERE attempt_id = ?1 AND stream = 0),"
-      " stderr_bytes = (SELECT coalesce(sum(length(data)), 0) FROM output"
-      "                 WHERE attempt_id = ?1 AND stream = 1)"
-      " WHERE id = ?1 AND status = 'running'");
+  auto q = db_->Prepare("mark attempt interrupted",
+                        "UPDATE attempts SET status = 'interrupted', ended_at = ?2, error = ?3,"
+                        " stdout_bytes = (SELECT coalesce(sum(length(data)), 0) FROM output"
+                        "                 WHERE attempt_id = ?1 AND stream = 0),"
+                        " stderr_bytes = (SELECT coalesce(sum(length(data)), 0) FROM output"
+                        "                 WHERE attempt_id = ?1 AND stream = 1)"
+                        " WHERE id = ?1 AND status = 'running'");
   if (!q) return q.error();
   q->Bind(1, attempt_id).Bind(2, at).Bind(3, error);
   if (Status s = q->Run(); !s) return s;
@@ -368,17 +366,16 @@ Status Store::AppendOutput(std::int64_t attempt_id, OutputStream stream, std::st
 
 Result<std::vector<OutputChunk>> Store::ReadOutput(const OutputQuery& query) {
   constexpr const char* kColumns = "o.seq, o.attempt_id, a.task, a.number, o.stream, o.data";
-  auto q = query.task
-               ? db_->Prepare("read output",
-                              Select(kColumns,
-                                     "FROM output o JOIN attempts a ON a.id = o.attempt_id"
-                                     " WHERE o.run_id = ?1 AND o.seq > ?2 AND a.task = ?4"
-                                     " ORDER BY o.seq LIMIT ?3"))
-               : db_->Prepare("read output",
-                              Select(kColumns,
-                                     "FROM output o JOIN attempts a ON a.id = o.attempt_id"
-                                     " WHERE o.run_id = ?1 AND o.seq > ?2"
-                                     " ORDER BY o.seq LIMIT ?3"));
+  auto q = query.task ? db_->Prepare("read output",
+                                     Select(kColumns,
+                                            "FROM output o JOIN attempts a ON a.id = o.attempt_id"
+                                            " WHERE o.run_id = ?1 AND o.seq > ?2 AND a.task = ?4"
+                                            " ORDER BY o.seq LIMIT ?3"))
+                      : db_->Prepare("read output",
+                                     Select(kColumns,
+                                            "FROM output o JOIN attempts a ON a.id = o.attempt_id"
+                                            " WHERE o.run_id = ?1 AND o.seq > ?2"
+                                            " ORDER BY o.seq LIMIT ?3"));
   if (!q) return q.error();
   q->Bind(1, query.run_id).Bind(2, query.after_seq);
   q->Bind(3, std::clamp(query.max_chunks, 0, kMaxPage));
@@ -389,8 +386,12 @@ Result<std::vector<OutputChunk>> Store::ReadOutput(const OutputQuery& query) {
     auto row = q->Step();
     if (!row) return row.error();
     if (!*row) break;
-    OutputChunk c{q->Int64(0), q->Int64(1), q->Text(2), q->Int(3),
-                  q->Int(4) == 0 ? OutputStream::kStdout : OutputStream::kStderr, q->Text(5)};
+    OutputChunk c{q->Int64(0),
+                  q->Int64(1),
+                  q->Text(2),
+                  q->Int(3),
+                  q->Int(4) == 0 ? OutputStream::kStdout : OutputStream::kStderr,
+                  q->Text(5)};
     bytes += c.data.size();
     chunks.push_back(std::move(c));
   }

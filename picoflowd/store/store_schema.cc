@@ -162,9 +162,9 @@ Status MigrateSchema(SqliteDb& db, std::span<const Migration> migrations) {
   auto app = db.QueryInt("read application id", "PRAGMA application_id");
   if (!app) return app.error();
   if (*app != 0 && *app != kApplicationId) {
-    return Err(ErrorCode::kConflict, "database " + db.path() +
-                                         " belongs to another application (application_id " +
-                                         std::to_string(*app) + "); point picoflowd at another file");
+    return Err(ErrorCode::kConflict,
+               "database " + db.path() + " belongs to another application (application_id " +
+                   std::to_string(*app) + "); point picoflowd at another file");
   }
   if (*version == 0) {
     auto tables = db.QueryInt("inspect schema", "SELECT count(*) FROM sqlite_schema");
@@ -180,8 +180,8 @@ Status MigrateSchema(SqliteDb& db, std::span<const Migration> migrations) {
     if (!vacuum) return vacuum;
   }
   for (auto v = *version; v < known; ++v) {
-    Status step = RunMigration(db, migrations[static_cast<std::size_t>(v)],
-                               static_cast<std::size_t>(v) + 1);
+    Status step =
+        RunMigration(db, migrations[static_cast<std::size_t>(v)], static_cast<std::size_t>(v) + 1);
     if (!step) return step;
   }
   return {};

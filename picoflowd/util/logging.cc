@@ -1,20 +1,19 @@
 #include "picoflowd/util/logging.h"
 
-#include "picoflowd/util/callback_guard.h"
-
 #include <spdlog/formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
-#include <memory>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <memory>
 #include <nlohmann/json.hpp>
+
+#include "picoflowd/util/callback_guard.h"
 
 namespace picoflow {
 namespace {
@@ -83,7 +82,6 @@ std::string TextLine(const LogFields& f, std::string_view msg) {
   return line;
 }
 
-
 // Formats every line the logger writes, whether it came through Log() (the
 // text is already complete) or from a direct spdlog call elsewhere (wrapped
 // here, so --log-format json never emits a plain line). Adds our timestamp
@@ -116,11 +114,12 @@ class LineFormatter final : public spdlog::formatter {
  private:
   static std::string TimeStamp(spdlog::log_clock::time_point t) {
     const std::time_t secs = spdlog::log_clock::to_time_t(t);
-    std::tm tm {};
+    std::tm tm{};
     localtime_r(&secs, &tm);
     char buf[32];
     const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()) % 1000;
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()) % 1000;
     return std::string(buf, n) + "." + std::to_string(1000 + ms.count()).substr(1);
   }
 };
@@ -162,8 +161,8 @@ void Log(spdlog::level::level_enum level, const LogFields& fields, std::string_v
   try {
     auto* logger = spdlog::default_logger_raw();
     if (!logger->should_log(level)) return;
-    const std::string line = g_format == LogFormat::kJson ? JsonLine(level, fields, message)
-                                                           : TextLine(fields, message);
+    const std::string line =
+        g_format == LogFormat::kJson ? JsonLine(level, fields, message) : TextLine(fields, message);
     g_in_log = true;
     logger->log(level, "{}", line);
     g_in_log = false;

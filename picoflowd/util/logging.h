@@ -19,7 +19,7 @@ enum class LogFormat { kText, kJson };
 
 /// Fields attached to a log line; empty/zero ones are left out.
 struct LogFields {
-  std::string_view event;     ///< a stable machine name: "run.started", "task.finished"
+  std::string_view event;  ///< a stable machine name: "run.started", "task.finished"
   std::string_view workflow;
   std::int64_t run = 0;
   std::string_view task;

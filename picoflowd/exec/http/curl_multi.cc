@@ -39,7 +39,8 @@ void CurlMulti::WatchSocket(curl_socket_t s, int what) {
     fresh->poll.MarkInitialized();
     watch = std::move(fresh);
   }
-  const int events = ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
+  const int events =
+      ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
   if (events == 0) {
     uv_poll_stop(watch->poll.get());
   } else {
@@ -68,7 +69,8 @@ void CurlMulti::DrainMessages() {
 }
 
 int CurlMulti::SocketCb(CURL*, curl_socket_t s, int what, void* userp, void*) noexcept {
-  GuardCallback("curl multi: socket", [&] { static_cast<CurlMulti*>(userp)->WatchSocket(s, what); });
+  GuardCallback("curl multi: socket",
+                [&] { static_cast<CurlMulti*>(userp)->WatchSocket(s, what); });
   return 0;
 }
 
@@ -77,7 +79,8 @@ int CurlMulti::TimerCb(CURLM*, long timeout_ms, void* userp) noexcept {
   if (timeout_ms < 0) {
     uv_timer_stop(self->timer_.get());
   } else {
-    uv_timer_start(self->timer_.get(), &CurlMulti::OnUvTimer, static_cast<std::uint64_t>(timeout_ms), 0);
+    uv_timer_start(self->timer_.get(), &CurlMulti::OnUvTimer,
+                   static_cast<std::uint64_t>(timeout_ms), 0);
   }
   return 0;
 }
@@ -100,6 +103,5 @@ void CurlMulti::OnUvPoll(uv_poll_t* p, int status, int events) noexcept {
     self->Action(watch->fd, flags);
   });
 }
-
 
 }  // namespace picoflow

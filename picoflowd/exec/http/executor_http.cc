@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -56,9 +56,10 @@ bool IsPrivateIp(const char* text) {
 
 std::string IpText(const curl_sockaddr* a) {
   char buf[INET6_ADDRSTRLEN] = "?";
-  const void* src = a->family == AF_INET6
-                        ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(&a->addr)->sin6_addr)
-                        : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&a->addr)->sin_addr);
+  const void* src =
+      a->family == AF_INET6
+          ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(&a->addr)->sin6_addr)
+          : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&a->addr)->sin_addr);
   inet_ntop(a->family, src, buf, sizeof buf);
   return buf;
 }
@@ -75,7 +76,8 @@ std::string ExpectText(const std::vector<StatusRange>& ranges) {
 
 bool HasHeader(const EnvList& headers, std::string_view name) {
   for (const auto& [key, value] : headers) {
-    if (key.size() == name.size() && strncasecmp(key.data(), name.data(), name.size()) == 0) return true;
+    if (key.size() == name.size() && strncasecmp(key.data(), name.data(), name.size()) == 0)
+      return true;
   }
   return false;
 }
@@ -186,7 +188,8 @@ CURLcode HttpAttempt::Configure(const HttpConfig& http) {
   }
   if (timeout_.count() > 0) {
     // long is 32 bits on armhf: past ~24 days, curl gets the largest it can take.
-    const auto ms = std::min<std::int64_t>(timeout_.count(), std::numeric_limits<std::int32_t>::max());
+    const auto ms =
+        std::min<std::int64_t>(timeout_.count(), std::numeric_limits<std::int32_t>::max());
     set(CURLOPT_TIMEOUT_MS, static_cast<long>(ms));
   }
 
@@ -268,9 +271,11 @@ AttemptResult HttpAttempt::ResultOf(CURLcode code) const {
     r.status = AttemptStatus::kTimeout;
     r.error = "timed out after " + FormatDuration(timeout_) + " (" + timeout_kind_ + ")";
   } else if (!blocked_ip_.empty()) {
-    r.error = "refused to connect to private address " + blocked_ip_ + " (allow_private_ips: false)";
+    r.error =
+        "refused to connect to private address " + blocked_ip_ + " (allow_private_ips: false)";
   } else {
-    r.error = std::string("http request failed: ") + (errbuf_[0] != '\0' ? errbuf_ : curl_easy_strerror(code));
+    r.error = std::string("http request failed: ") +
+              (errbuf_[0] != '\0' ? errbuf_ : curl_easy_strerror(code));
   }
   return r;
 }

@@ -3,8 +3,8 @@
 
 #include <curl/curl.h>
 
-#include "picoflowd/exec/http/executor_http.h"
 #include "picoflowd/exec/executor_module_entry.h"
+#include "picoflowd/exec/http/executor_http.h"
 
 extern "C" __attribute__((visibility("default"))) picoflow::Executor* picoflow_http_executor_create(
     const PicoflowModuleHost* host, uv_loop_t* loop, char* error, std::size_t error_size) noexcept {
@@ -16,4 +16,5 @@ extern "C" __attribute__((visibility("default"))) picoflow::Executor* picoflow_h
 }
 
 // The export must keep the factory's signature.
-[[maybe_unused]] static constexpr PicoflowExecutorFactory kFactoryCheck = &picoflow_http_executor_create;
+[[maybe_unused]] static constexpr PicoflowExecutorFactory kFactoryCheck =
+    &picoflow_http_executor_create;

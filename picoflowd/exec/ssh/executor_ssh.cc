@@ -63,8 +63,9 @@ bool IsShellName(const std::string& name) {
 
 int SignalNumber(const std::string& name) {
   static const std::pair<const char*, int> kSignals[] = {
-      {"HUP", 1},   {"INT", 2},   {"QUIT", 3},  {"ILL", 4},   {"ABRT", 6},  {"FPE", 8},  {"KILL", 9},
-      {"USR1", 10}, {"SEGV", 11}, {"USR2", 12}, {"PIPE", 13}, {"ALRM", 14}, {"TERM", 15}};
+      {"HUP", 1},   {"INT", 2},   {"QUIT", 3},  {"ILL", 4},   {"ABRT", 6},
+      {"FPE", 8},   {"KILL", 9},  {"USR1", 10}, {"SEGV", 11}, {"USR2", 12},
+      {"PIPE", 13}, {"ALRM", 14}, {"TERM", 15}};
   for (const auto& [text, number] : kSignals) {
     if (name == text) return number;
   }
@@ -89,8 +90,14 @@ int KnownHostKeyType(int hostkey_type) {
 class SshAttempt final : public Attempt {
  public:
   SshAttempt(uv_loop_t* loop, SshExecutor::LogFn log, const AttemptSpec& spec, AttemptSink& sink)
-      : loop_(loop), log_(log), sink_(sink), spec_(spec), report_(this), connect_timer_(this),
-        task_timer_(this), resume_(this) {
+      : loop_(loop),
+        log_(log),
+        sink_(sink),
+        spec_(spec),
+        report_(this),
+        connect_timer_(this),
+        task_timer_(this),
+        resume_(this) {
     for (UvHandle<uv_timer_t>* t : {&report_, &connect_timer_, &task_timer_, &resume_}) {
       uv_timer_init(loop_, t->get());  // cannot fail
       t->MarkInitialized();
@@ -114,7 +121,18 @@ class SshAttempt final : public Attempt {
   void Started() { starting_ = false; }
 
  private:
-  enum class Phase { kResolve, kConnect, kHandshake, kAgent, kKeys, kChannel, kExec, kRead, kClose, kDone };
+  enum class Phase {
+    kResolve,
+    kConnect,
+    kHandshake,
+    kAgent,
+    kKeys,
+    kChannel,
+    kExec,
+    kRead,
+    kClose,
+    kDone
+  };
   enum class Step { kNext, kWait, kStop };
 
   static void ResolvedCb(uv_getaddrinfo_t* req, int status, addrinfo* res) noexcept;
@@ -187,7 +205,8 @@ void SshAttempt::Begin() {
     std::getline(in, passphrase_);
   } else if (!cfg_->passphrase_env.empty()) {
     const char* value = std::getenv(cfg_->passphrase_env.c_str());
-    if (value == nullptr) return Fail("cannot start: passphrase_env " + cfg_->passphrase_env + " is not set");
+    if (value == nullptr)
+      return Fail("cannot start: passphrase_env " + cfg_->passphrase_env + " is not set");
     passphrase_ = value;
   }
   if (!cfg_->key_path.empty()) {
@@ -201,7 +220,8 @@ void SshAttempt::Begin() {
   if (spec_.timeout.count() > 0) {
     StartOneShot<SshAttempt, &SshAttempt::OnTaskTimeout>(task_timer_, spec_.timeout.count());
   }
-  const auto connect_ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_->connect_timeout);
+  const auto connect_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_->connect_timeout);
   if (connect_ms.count() > 0) {
     StartOneShot<SshAttempt, &SshAttempt::OnConnectTimeout>(connect_timer_, connect_ms.count());
   }
@@ -213,7 +233,8 @@ void SshAttempt::Begin() {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;  // no AI_ADDRCONFIG: it hides ::1 on hosts without global IPv6
   const std::string port = std::to_string(cfg_->port);
-  const int rc = uv_getaddrinfo(loop_, resolve_, &ResolvedCb, cfg_->host.c_str(), port.c_str(), &hints);
+  const int rc =
+      uv_getaddrinfo(loop_, resolve_, &ResolvedCb, cfg_->host.c_str(), port.c_str(), &hints);
   if (rc != 0) {
     delete resolve_;
     resolve_ = nullptr;
@@ -352,8 +373,8 @@ SshAttempt::Step SshAttempt::CheckHostKey() {
     Fail("ssh to " + Where() + ": no host key from the server");
     return Step::kStop;
   }
-  const std::string scan = "`ssh-keyscan -p " + std::to_string(cfg_->port) + " " + cfg_->host + " >> " +
-                           known_hosts_ + "` (after checking its fingerprint)";
+  const std::string scan = "`ssh-keyscan -p " + std::to_string(cfg_->port) + " " + cfg_->host +
+                           " >> " + known_hosts_ + "` (after checking its fingerprint)";
   LIBSSH2_KNOWNHOSTS* hosts = libssh2_knownhost_init(session_);
   if (hosts == nullptr) {
     Fail("ssh to " + Where() + ": cannot check the host key (libssh2_knownhost_init failed)");
@@ -361,24 +382,27 @@ SshAttempt::Step SshAttempt::CheckHostKey() {
   }
   int check = LIBSSH2_KNOWNHOST_CHECK_NOTFOUND;
   if (::access(known_hosts_.c_str(), F_OK) == 0) {
-    if (libssh2_knownhost_readfile(hosts, known_hosts_.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+    if (libssh2_knownhost_readfile(hosts, known_hosts_.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH) <
+        0) {
       const std::string why = LastError();
       libssh2_knownhost_free(hosts);
       Fail("cannot read known_hosts " + known_hosts_ + ": " + why);
       return Step::kStop;
     }
     libssh2_knownhost* found = nullptr;
-    check = libssh2_knownhost_checkp(hosts, cfg_->host.c_str(), cfg_->port, key, key_len,
-                                     LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
-                                         KnownHostKeyType(key_type),
-                                     &found);
+    check = libssh2_knownhost_checkp(
+        hosts, cfg_->host.c_str(), cfg_->port, key, key_len,
+        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | KnownHostKeyType(key_type),
+        &found);
   }
   libssh2_knownhost_free(hosts);
   if (check == LIBSSH2_KNOWNHOST_CHECK_MATCH) return Step::kNext;
   if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
-    const std::string entry = cfg_->port == 22 ? cfg_->host : "[" + cfg_->host + "]:" + std::to_string(cfg_->port);
-    Fail("HOST KEY CHANGED for " + Where() + " (possible man-in-the-middle attack): it differs from the key in " +
-         known_hosts_ + "; if the change is expected, remove the old entry with `ssh-keygen -R '" + entry +
+    const std::string entry =
+        cfg_->port == 22 ? cfg_->host : "[" + cfg_->host + "]:" + std::to_string(cfg_->port);
+    Fail("HOST KEY CHANGED for " + Where() +
+         " (possible man-in-the-middle attack): it differs from the key in " + known_hosts_ +
+         "; if the change is expected, remove the old entry with `ssh-keygen -R '" + entry +
          "' -f " + known_hosts_ + "` and add the new key with " + scan);
   } else {
     Fail("host key of " + Where() + " is not in " + known_hosts_ + "; add it with " + scan +
@@ -396,7 +420,8 @@ SshAttempt::Step SshAttempt::AgentAuth() {
       return Step::kNext;
     }
     agent_ = libssh2_agent_init(session_);
-    if (agent_ == nullptr || libssh2_agent_connect(agent_) != 0 || libssh2_agent_list_identities(agent_) != 0 ||
+    if (agent_ == nullptr || libssh2_agent_connect(agent_) != 0 ||
+        libssh2_agent_list_identities(agent_) != 0 ||
         libssh2_agent_get_identity(agent_, &identity_, nullptr) != 0) {
       auth_notes_.push_back("ssh-agent at " + std::string(sock) + ": no usable identity");
       phase_ = Phase::kKeys;
@@ -422,12 +447,13 @@ SshAttempt::Step SshAttempt::KeyAuth() {
   if (key_index_ >= keys_.size()) {
     std::string tried;
     for (const std::string& note : auth_notes_) tried += (tried.empty() ? "" : "; ") + note;
-    if (tried.empty()) tried = "no ssh-agent ($SSH_AUTH_SOCK unset) and no key in ~/.ssh; set key_path";
+    if (tried.empty())
+      tried = "no ssh-agent ($SSH_AUTH_SOCK unset) and no key in ~/.ssh; set key_path";
     Fail("authentication as " + user_ + " to " + Where() + " failed: " + tried);
     return Step::kStop;
   }
   const std::string& key = keys_[key_index_];
-  struct stat st{};
+  struct stat st {};
   if (::stat(key.c_str(), &st) != 0) {
     auth_notes_.push_back("key " + key + ": " + std::strerror(errno));
     ++key_index_;
@@ -436,21 +462,23 @@ SshAttempt::Step SshAttempt::KeyAuth() {
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    auth_notes_.push_back("key " + key + " refused: permissions " + mode +
-                          " are too open (it must not be accessible by group or others: chmod 600 " + key + ")");
+    auth_notes_.push_back(
+        "key " + key + " refused: permissions " + mode +
+        " are too open (it must not be accessible by group or others: chmod 600 " + key + ")");
     ++key_index_;
     return Step::kNext;
   }
   const int rc = libssh2_userauth_publickey_fromfile_ex(session_, user_.c_str(),
-                                                        static_cast<unsigned>(user_.size()), nullptr,
-                                                        key.c_str(), passphrase_.c_str());
+                                                        static_cast<unsigned>(user_.size()),
+                                                        nullptr, key.c_str(), passphrase_.c_str());
   if (rc == LIBSSH2_ERROR_EAGAIN) return Step::kWait;
   if (rc == 0) {
     phase_ = Phase::kChannel;
     return Step::kNext;
   }
-  auth_notes_.push_back("key " + key + ": " +
-                        (rc == LIBSSH2_ERROR_FILE ? LastError() + " (wrong passphrase?)" : LastError()));
+  auth_notes_.push_back(
+      "key " + key + ": " +
+      (rc == LIBSSH2_ERROR_FILE ? LastError() + " (wrong passphrase?)" : LastError()));
   ++key_index_;
   return Step::kNext;
 }
@@ -516,7 +544,8 @@ SshAttempt::Step SshAttempt::Close() {
   AttemptResult r;
   char* signal_name = nullptr;
   std::size_t signal_len = 0;
-  libssh2_channel_get_exit_signal(channel_, &signal_name, &signal_len, nullptr, nullptr, nullptr, nullptr);
+  libssh2_channel_get_exit_signal(channel_, &signal_name, &signal_len, nullptr, nullptr, nullptr,
+                                  nullptr);
   if (signal_name != nullptr) {
     const std::string name(signal_name, signal_len);
     libssh2_free(session_, signal_name);
@@ -524,8 +553,10 @@ SshAttempt::Step SshAttempt::Close() {
     r.error = "remote command killed by SIG" + name;
   } else {
     r.exit_code = libssh2_channel_get_exit_status(channel_);
-    if (*r.exit_code == 0) r.status = AttemptStatus::kSucceeded;
-    else r.error = "remote command exited with status " + std::to_string(*r.exit_code);
+    if (*r.exit_code == 0)
+      r.status = AttemptStatus::kSucceeded;
+    else
+      r.error = "remote command exited with status " + std::to_string(*r.exit_code);
   }
   phase_ = Phase::kDone;
   Finish(r);
@@ -582,7 +613,8 @@ void SshAttempt::Finish(const AttemptResult& result) {
   finished_ = true;
   CancelResolve();
   Drop();  // before OnFinished: a timeout or cancel drops the connection, ending the command
-  for (UvHandle<uv_timer_t>* t : {&report_, &connect_timer_, &task_timer_, &resume_}) uv_timer_stop(t->get());
+  for (UvHandle<uv_timer_t>* t : {&report_, &connect_timer_, &task_timer_, &resume_})
+    uv_timer_stop(t->get());
   sink_.OnFinished(result);  // last: the sink may destroy `this`
 }
 
@@ -624,7 +656,8 @@ std::string SshRemoteCommand(const std::string& command,
                              const std::vector<std::pair<std::string, std::string>>& env) {
   std::string line;
   for (const auto& [name, value] : env) {
-    if (!IsShellName(name)) throw std::invalid_argument("env name '" + name + "' is not a shell identifier");
+    if (!IsShellName(name))
+      throw std::invalid_argument("env name '" + name + "' is not a shell identifier");
     line += "export " + name + "=" + Quote(value) + "; ";
   }
   // fd 3 keeps the channel's stdin for the watcher only; the command gets
@@ -633,8 +666,10 @@ std::string SshRemoteCommand(const std::string& command,
   // exec'd, so sshd reports its own exit status or signal; the watcher sees
   // EOF when the session ends (normally or not) and then ends what is left
   // of the group, as the local executor does.
-  line += "exec 3<&0 </dev/null; { read -r _ <&3; kill -HUP 0; } >/dev/null 2>&1 & exec 3<&-; "
-          "exec \"${SHELL:-/bin/sh}\" -c " + Quote(command);
+  line +=
+      "exec 3<&0 </dev/null; { read -r _ <&3; kill -HUP 0; } >/dev/null 2>&1 & exec 3<&-; "
+      "exec \"${SHELL:-/bin/sh}\" -c " +
+      Quote(command);
   return line;
 }
 

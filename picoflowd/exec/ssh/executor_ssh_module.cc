@@ -14,4 +14,5 @@ extern "C" __attribute__((visibility("default"))) picoflow::Executor* picoflow_s
 }
 
 // The export must keep the factory's signature.
-[[maybe_unused]] static constexpr PicoflowExecutorFactory kFactoryCheck = &picoflow_ssh_executor_create;
+[[maybe_unused]] static constexpr PicoflowExecutorFactory kFactoryCheck =
+    &picoflow_ssh_executor_create;
