@@ -44,12 +44,7 @@ RpcServer::RpcServer(uv_loop_t* loop, RpcServerOptions options, Dispatcher& disp
 
 RpcServer::~RpcServer() { Close(); }
 
-Status RpcServer::Listen() {
-  if (listening()) return Err(ErrorCode::kConflict, "the control socket is already listening");
-  const std::string& path = options_.socket_path;
-  if (auto ok = CheckSocketPathLength(path); !ok) return ok;
-  if (auto ok = PrepareSocketDir(path, options_.group); !ok) return ok;
-  if (auto ok = ClearStaleSocket(path); !ok) return ok;
+Status RpcServer::MakeListener() {
   IgnoreSigpipe();
   listener_ = std::make_unique<UvHandle<uv_pipe_t>>(this);
   if (int rc = uv_pipe_init(loop_, listener_->get(), 0); rc != 0) {
@@ -57,6 +52,16 @@ Status RpcServer::Listen() {
     return Err(ErrorCode::kIo, UvText("uv_pipe_init", rc));
   }
   listener_->MarkInitialized();
+  return {};
+}
+
+Status RpcServer::Listen() {
+  if (listening()) return Err(ErrorCode::kConflict, "the control socket is already listening");
+  const std::string& path = options_.socket_path;
+  if (auto ok = CheckSocketPathLength(path); !ok) return ok;
+  if (auto ok = PrepareSocketDir(path, options_.group); !ok) return ok;
+  if (auto ok = ClearStaleSocket(path); !ok) return ok;
+  if (auto ok = MakeListener(); !ok) return ok;
   if (int rc = uv_pipe_bind(listener_->get(), path.c_str()); rc != 0) {
     listener_.reset();
     return Err(ErrorCode::kIo, "cannot bind the control socket " + path + ": " + uv_strerror(rc));
@@ -80,13 +85,7 @@ Status RpcServer::Adopt(int fd) {
     return Err(ErrorCode::kInvalid,
                "fd " + std::to_string(fd) + " is not a listening Unix stream socket");
   }
-  IgnoreSigpipe();
-  listener_ = std::make_unique<UvHandle<uv_pipe_t>>(this);
-  if (int rc = uv_pipe_init(loop_, listener_->get(), 0); rc != 0) {
-    listener_.reset();
-    return Err(ErrorCode::kIo, UvText("uv_pipe_init", rc));
-  }
-  listener_->MarkInitialized();
+  if (auto ok = MakeListener(); !ok) return ok;
   if (int rc = uv_pipe_open(listener_->get(), fd); rc != 0) {
     listener_.reset();
     return Err(ErrorCode::kIo, UvText("uv_pipe_open on the inherited socket", rc));

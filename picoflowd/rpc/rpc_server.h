@@ -93,6 +93,8 @@ class RpcServer {
  private:
   static void OnConnection(uv_stream_t* server, int status) noexcept;
   void AcceptOne();
+  /// Ignores SIGPIPE and makes the listener's pipe handle (not yet bound).
+  Status MakeListener();
   Status StartListening(uv_pipe_t* pipe);
   void Forget(RpcConnection* connection, CloseReason reason);
   void RemoveSocketFile();
