@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -166,7 +167,10 @@ Status Daemon::Open(RunObserver* progress) {
   }
   engine_.loop = &loop_;
   engine_.store = store_.get();
-  for (std::size_t i = 0; i < kTaskTypeCount; ++i) engine_.executors[i] = executors_[i].get();
+  for (std::size_t i = 0; i < kTaskTypeCount; ++i) {
+    assert(executors_[i] && "every task type has an executor");
+    engine_.executors[i] = executors_[i].get();
+  }
   engine_.output_cap = config_.output_cap;
   runs_ = std::make_unique<RunManager>(engine_);
   pruner_ = std::make_unique<Pruner>(
