@@ -30,7 +30,7 @@ KIB = 1024
 class Daemon:
     """One picoflowd on a socket and state directory of its own."""
 
-    def __init__(self, build, root, name, workflows_dir=None):
+    def __init__(self, build, root, name, workflows_dir=None, extra_args=(), log=True):
         self.dir = os.path.join(root, 'daemons', name)
         os.makedirs(self.dir)
         self.socket = os.path.join(self.dir, 'd.sock')
@@ -39,7 +39,10 @@ class Daemon:
                 '--socket', self.socket, '--state-dir', os.path.join(self.dir, 'state')]
         if workflows_dir:
             args += ['--workflows-dir', workflows_dir]
-        self.log = open(os.path.join(self.dir, 'log'), 'wb')
+        args += list(extra_args)
+        # log=False: the log goes nowhere, so that the daemon's own disk writes
+        # are its store's only (the storage-write rows).
+        self.log = open(os.path.join(self.dir, 'log') if log else os.devnull, 'wb')
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         self.started = time.monotonic()
@@ -114,6 +117,15 @@ class Daemon:
                         total += int(line.split()[1])
         return total
 
+    def io_counter(self, key):
+        """A field of /proc/PID/io: write_bytes counts what the daemon sent
+        towards storage (at page-dirtying time), the page cache included."""
+        with open(f'/proc/{self.pid}/io') as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return int(line.split()[1])
+        raise KeyError(key)
+
     def cpu_seconds(self):
         with open(f'/proc/{self.pid}/stat') as f:
             fields = f.read().rsplit(')', 1)[1].split()
@@ -149,6 +161,26 @@ def workflow(name, tasks, max_parallel, command, chain, extra=''):
         if chain and i > 0:
             lines.append(f'    depends_on: [t{i - 1}]')
     return '\n'.join(lines) + '\n'
+
+
+def storage_writes(daemon, name, runs, warmup):
+    """Bytes the daemon writes to storage per run of workflow `name`, runs
+    driven one after another through the socket, after `warmup` runs."""
+    stream, sock = daemon.connect()
+    try:
+        def run_once():
+            done = daemon.call('run.start', {'workflow': name, 'follow': True}, stream)
+            if done['status'] != 'succeeded':
+                raise SystemExit(f'bench: a run of {name} failed')
+        for _ in range(warmup):
+            run_once()
+        before = daemon.io_counter('write_bytes')
+        for _ in range(runs):
+            run_once()
+        return (daemon.io_counter('write_bytes') - before) / runs
+    finally:
+        stream.close()
+        sock.close()
 
 
 def ninja_file(tasks, chain):
@@ -208,11 +240,51 @@ def stripped_size(path, strip='strip'):
 
 # ---- the run -----------------------------------------------------------------
 
+def bench_storage(start, work, quick, row):
+    # Storage writes per run (SD-card wear): a 5-task chain whose tasks
+    # each print one line, then 10 KB each; default settings, and
+    # --sync-full. The daemon's log goes nowhere: only its store counts.
+    wear_runs = 200 if quick else 1000
+    wear_warmup = 20 if quick else 100
+    kb = 1000
+    line_yaml = write(os.path.join(work, 'wear.yaml'),
+                      workflow('wear', 5, 1, 'echo one line of output', True))
+    big_yaml = write(os.path.join(work, 'wear10k.yaml'),
+                     workflow('wear10k', 5, 1, "yes 'a line of task output' | head -c 10000", True))
+    output_bytes = 5 * len(subprocess.run(['sh', '-c', "yes 'a line of task output' | head -c 10000"],
+                                          capture_output=True).stdout)
+    for label, flags in (('default settings', ()), ('--sync-full', ('--sync-full',))):
+        wear = start('wear' + ('-full' if flags else ''), extra_args=flags, log=False)
+        wear.ctl_run('submit', line_yaml, big_yaml)
+        per_run = storage_writes(wear, 'wear', wear_runs, wear_warmup)
+        how = (f'`write_bytes` of /proc/PID/io over {wear_runs:,} runs (after {wear_warmup}) of a '
+               f'5-task chain, each task printing one line; {label}')
+        if not flags:
+            row('storage writes per run', how, f'{per_run / kb:.1f} KB', '<= 24 KB',
+                per_run <= 24 * kb)
+            day = per_run * 10 * 1440
+            row('storage writes per day, projected',
+                '10 such workflows every minute: 14,400 runs', f'{day / 1e6:.0f} MB/day',
+                '<= 350 MB/day', day <= 350e6)
+            big = storage_writes(wear, 'wear10k', wear_runs, wear_warmup)
+            limit = 24 * kb + 1.2 * output_bytes
+            row('storage writes per run, 10 KB output per task',
+                f'as above, each task printing 10 KB ({output_bytes / kb:.1f} KB of output a run)',
+                f'{big / kb:.1f} KB ({(big - per_run) / output_bytes:.2f} x the output over the '
+                'one-line run)', f'<= 24 KB + 1.2 x the output ({limit / kb:.0f} KB)', big <= limit)
+        else:
+            row('storage writes per run, --sync-full', how, f'{per_run / kb:.1f} KB')
+        wear.stop()
+
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default='build-bench')
     ap.add_argument('--out', help='default: bench/results.md, or bench/results-quick.md with --quick')
     ap.add_argument('--quick', action='store_true')
+    ap.add_argument('--storage-only', action='store_true',
+                    help='only the storage-write rows, printed, no results file')
     args = ap.parse_args()
     quick = args.quick
     out_path = args.out or ('bench/results-quick.md' if quick else 'bench/results.md')
@@ -235,10 +307,21 @@ def main():
         rows.append((figure, how, value, target, verdict))
         print(f'{figure}: {value}  [{target}: {verdict}]', flush=True)
 
-    def start(name, workflows_dir=None):
-        d = Daemon(build, root, name, workflows_dir)
+    def start(name, workflows_dir=None, extra_args=(), log=True):
+        d = Daemon(build, root, name, workflows_dir, extra_args, log)
         daemons.append(d)
         return d
+
+    if args.storage_only:
+        try:
+            work = os.path.join(root, 'tasks')
+            os.makedirs(work)
+            bench_storage(start, work, quick, row)
+        finally:
+            for d in daemons:
+                d.stop()
+            shutil.rmtree(root, ignore_errors=True)
+        return 0
 
     try:
         # Idle: 20 scheduled workflows whose next fire is 1-2 hours away. The
@@ -333,6 +416,8 @@ def main():
                 f'`daemon.status` back to back for {rpc_seconds:g} s, one connection per client',
                 f'{rate:,.0f} calls/s, p50 {p50 / 1000:.2f} ms, p99 {p99 / 1000:.2f} ms', target, met)
         runner.stop()
+
+        bench_storage(start, work, quick, row)
 
         # Memory under load: peak RSS over the whole life of a fresh daemon
         # that runs 10 `sleep 2` tasks at once.

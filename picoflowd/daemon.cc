@@ -27,6 +27,7 @@
 #include "picoflowd/rpc/rpc_methods.h"
 #include "picoflowd/rpc/rpc_server.h"
 #include "picoflowd/sched/schedule_timer.h"
+#include "picoflowd/store/group_commit.h"
 #include "picoflowd/store/store.h"
 #include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/logging.h"
@@ -122,6 +123,7 @@ Daemon::~Daemon() {
   schedule_timer_.reset();
   notifier_.reset();
   for (auto& executor : executors_) executor.reset();
+  if (group_commit_) group_commit_->Close();
   if (store_) LogIfFailed({}, store_->Close(), "closing the store");
   store_.reset();
   if (!loop_ready_) return;
@@ -157,6 +159,7 @@ Status Daemon::Open(RunObserver* progress) {
   auto store = Store::Open(config_.state_dir + "/picoflow.db", options);
   if (!store.ok()) return store.error();
   store_ = std::move(*store);
+  group_commit_ = std::make_unique<GroupCommit>(&loop_, *store_);
 
   // One executor per task type: shell tasks run here, the others through
   // their module, loaded on the first task of that type.
@@ -370,6 +373,7 @@ void Daemon::FinishShutdown() {
   if (notifier_) notifier_->Close();
   signals_.clear();
   if (server_) server_->Close();
+  if (group_commit_) group_commit_->Close();
   if (store_) {
     if (Status s = store_->Close(); !s.ok()) LogError({}, s.error().message);
   }
@@ -411,7 +415,10 @@ std::unique_ptr<Metrics> Daemon::MakeMetrics() {
 
 Status Daemon::StartMetrics() {
   if (!metrics_) return {};
-  metrics_server_ = std::make_unique<MetricsServer>(&loop_, [this] { return metrics_->Render(); });
+  metrics_server_ = std::make_unique<MetricsServer>(&loop_, [this] {
+    group_commit_->CommitNow();  // what a scrape shows is stored
+    return metrics_->Render();
+  });
   if (Status s = metrics_server_->Listen(config_.metrics_listen); !s.ok()) return s;
   LogInfo({}, "metrics on http://" + config_.metrics_listen + "/metrics");
   return {};
@@ -427,6 +434,7 @@ int Daemon::Run() {
   methods_->Register(*dispatcher_);
   RpcServerOptions options;
   options.socket_path = config_.socket_path;
+  options.before_send = [this] { group_commit_->CommitNow(); };
   if (!config_.read_group.empty()) {
     auto gid = ResolveGroup(config_.read_group);
     if (!gid.ok()) {

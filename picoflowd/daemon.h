@@ -28,6 +28,7 @@ namespace picoflow {
 
 class Dispatcher;
 class Executor;
+class GroupCommit;
 class Metrics;
 class MetricsServer;
 class Pruner;
@@ -107,6 +108,7 @@ class Daemon final : public RpcHost, private RunObserver {
   bool loop_ready_ = false;
   bool once_ = false;  ///< RunOnce: the daemon stops when its run ends
   std::unique_ptr<Store> store_;
+  std::unique_ptr<GroupCommit> group_commit_;  ///< one transaction per loop iteration
   std::array<std::unique_ptr<Executor>, kTaskTypeCount> executors_;  ///< by TaskType
   EngineContext engine_;
   RunFeed feed_;

@@ -11,6 +11,7 @@
 #include "picoflowd/engine/run_manager.h"
 #include "picoflowd/engine/run_observer.h"
 #include "picoflowd/rpc/rpc_json.h"
+#include "picoflowd/store/group_commit.h"
 #include "picoflowd/store/store.h"
 #include "picoflowd/util/logging.h"
 #include "protocol/progress.h"
@@ -87,6 +88,7 @@ int Daemon::RunOnce(const std::string& file) {
     engine_.observers.clear();
   }
   if (!private_dir.empty()) {
+    if (group_commit_) group_commit_->Close();
     if (store_) LogIfFailed({}, store_->Close(), "closing the store");
     std::error_code ec;
     std::filesystem::remove_all(private_dir, ec);

@@ -235,6 +235,27 @@ TEST_CASE("notifications stream to the caller before its reply") {
   CHECK(result == "end");
 }
 
+TEST_CASE("before_send runs before every notification and every reply") {
+  RpcServerOptions options;
+  std::atomic<int> calls = 0;  // written on the loop, read on the client thread
+  options.before_send = [&] { ++calls; };
+  Harness h(options);
+  REQUIRE(h.server->Listen().ok());
+  std::vector<int> seen;  // calls made before each message arrived
+  h.WithClient([&] {
+    Client c = Connected(h.path);
+    calls = 0;  // the handshake's reply is not counted
+    auto r = c.Call(
+        "test.stream", json::object(), [&](const Notification&) { seen.push_back(calls); }, kWait);
+    if (r.ok()) seen.push_back(calls);
+  });
+  // Read on the client thread after each message was written: the counter
+  // had moved past that message's own call by then.
+  REQUIRE(seen.size() == 4);
+  for (std::size_t i = 0; i < seen.size(); ++i) CHECK(seen[i] >= static_cast<int>(i) + 1);
+  CHECK(calls == 4);
+}
+
 TEST_CASE("notifications wait in a queue for a caller without a handler") {
   Harness h;
   REQUIRE(h.server->Listen().ok());

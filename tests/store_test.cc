@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "picoflowd/engine/run.h"
+#include "picoflowd/store/group_commit.h"
 #include "picoflowd/store/sqlite_db.h"
 #include "picoflowd/store/store_schema.h"
 #include "tests/test_util.h"
@@ -640,6 +642,121 @@ TEST_CASE("unknown ids are reported as not found") {
   CHECK(store->GetVersionSource(77).error().code == ErrorCode::kNotFound);
   Must(store->Close());
   Must(store->Close());  // idempotent
+}
+
+// What another connection (a crash's survivor) sees: the runs committed.
+std::int64_t CommittedRuns(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM runs", -1, &stmt, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  const std::int64_t n = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return n;
+}
+
+TEST_CASE("under group commit, writes wait for Commit and each operation stays atomic") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  auto store = OpenStore(path);
+  int groups = 0;
+  store->EnableGroupCommit([&] { ++groups; });
+  CHECK_FALSE(store->has_uncommitted());
+  const std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
+  Must(store->SetRunStatus(run, RunStatus::kRunning, T(1)));
+  const std::int64_t a1 = Must(store->BeginAttempt(run, "extract", 1, T(1)));
+  // A failing operation undoes only itself: attempt 1 exists already.
+  CHECK_FALSE(store->BeginAttempt(run, "extract", 1, T(2)).ok());
+  CHECK(groups == 1);
+  CHECK(store->has_uncommitted());
+  // This connection reads its own writes; nobody else does yet.
+  CHECK(Must(store->GetRun(run)).attempts.size() == 1);
+  CHECK(CommittedRuns(path) == 0);
+
+  Must(store->Commit());
+  CHECK_FALSE(store->has_uncommitted());
+  CHECK(CommittedRuns(path) == 1);
+  Must(store->Commit());  // nothing open: a no-op
+  CHECK(groups == 1);
+
+  // The next write opens the next group.
+  Must(store->FinishAttempt(a1, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, OutputCounts{},
+                            T(3)));
+  CHECK(groups == 2);
+  Must(store->EndGroupCommit());
+  CHECK_FALSE(store->has_uncommitted());
+  // Back to one transaction per operation: committed at once, no new group.
+  Must(store->SetRunStatus(run, RunStatus::kSucceeded, T(4)));
+  CHECK(groups == 2);
+  CHECK_FALSE(store->has_uncommitted());
+  Must(store->Close());
+  auto reopened = OpenStore(path);
+  const RunDetail done = Must(reopened->GetRun(run));
+  CHECK(done.run.status == RunStatus::kSucceeded);
+  CHECK(Lines(done.attempts) ==
+        std::vector<std::string>{"extract#1 succeeded t=1..3 exit=0 sig=- out=0/0 err=0/0"});
+}
+
+TEST_CASE("GroupCommit commits each loop iteration's writes before the loop blocks again") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  auto store = OpenStore(path);
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  struct Steps {
+    Store* store;
+    std::string path;
+    std::vector<std::int64_t> seen;  // committed runs, as another connection sees them
+  } steps{store.get(), path, {}};
+  {
+    GroupCommit group(&loop, *store);
+    uv_timer_t write_timer, check_timer;
+    uv_timer_init(&loop, &write_timer);
+    uv_timer_init(&loop, &check_timer);
+    write_timer.data = check_timer.data = &steps;
+    // Two runs in one iteration: one group; seen by others only after it.
+    uv_timer_start(
+        &write_timer,
+        [](uv_timer_t* t) {
+          auto* s = static_cast<Steps*>(t->data);
+          Must(s->store->CreateRun(EtlRun(T(0))));
+          Must(s->store->CreateRun(EtlRun(T(1))));
+          s->seen.push_back(CommittedRuns(s->path));
+        },
+        1, 0);
+    uv_timer_start(
+        &check_timer,
+        [](uv_timer_t* t) {
+          auto* s = static_cast<Steps*>(t->data);
+          s->seen.push_back(CommittedRuns(s->path));
+        },
+        20, 0);
+    // The armed prepare handle keeps nothing alive: uv_run returns once the
+    // timers are done.
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_close(reinterpret_cast<uv_handle_t*>(&write_timer), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&check_timer), nullptr);
+    group.Close();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  CHECK(steps.seen == std::vector<std::int64_t>{0, 2});
+  CHECK(uv_loop_close(&loop) == 0);
+  // Closed: writes commit one by one again.
+  Must(store->CreateRun(EtlRun(T(2))));
+  CHECK(CommittedRuns(path) == 3);
+}
+
+TEST_CASE("closing the store commits the open group") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  auto store = OpenStore(path);
+  store->EnableGroupCommit([] {});
+  Must(store->CreateRun(EtlRun(T(0))));
+  CHECK(CommittedRuns(path) == 0);
+  Must(store->Close());
+  CHECK(CommittedRuns(path) == 1);
 }
 
 // Not a timing assertion: prints what one state transition costs here.

@@ -19,10 +19,12 @@ struct RpcConnection::WriteReq {
   std::string data;
 };
 
-RpcConnection::RpcConnection(Dispatcher& dispatcher, Limits limits, ClosedCallback on_closed)
+RpcConnection::RpcConnection(Dispatcher& dispatcher, Limits limits, ClosedCallback on_closed,
+                             BeforeSend before_send)
     : dispatcher_(dispatcher),
       limits_(limits),
       on_closed_(std::move(on_closed)),
+      before_send_(std::move(before_send)),
       pipe_(this),
       input_(limits.max_line) {}
 
@@ -117,6 +119,7 @@ void RpcConnection::HandleLines() {
 
 void RpcConnection::Send(std::string line) {
   if (state_ == State::kClosed) return;
+  if (before_send_) before_send_();
   auto* w = new WriteReq;
   w->data = std::move(line);
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));

@@ -32,12 +32,15 @@ class RpcConnection final : public RpcChannel, public std::enable_shared_from_th
     std::size_t max_line = 0;            ///< longest request line
     std::size_t max_pending_output = 0;  ///< unwritten output that closes the connection
   };
+  /// Called before each write to the peer; may be empty.
+  using BeforeSend = std::function<void()>;
   /// Told once, when the connection has closed (its handle is closing).
   using ClosedCallback = std::function<void(RpcConnection*, CloseReason)>;
 
   /// Allocates the (uninitialised) pipe handle; `dispatcher` must outlive
   /// the connection's reads (the server closes connections first).
-  RpcConnection(Dispatcher& dispatcher, Limits limits, ClosedCallback on_closed);
+  RpcConnection(Dispatcher& dispatcher, Limits limits, ClosedCallback on_closed,
+                BeforeSend before_send = {});
   ~RpcConnection() override;
   RpcConnection(const RpcConnection&) = delete;
   RpcConnection& operator=(const RpcConnection&) = delete;
@@ -74,6 +77,7 @@ class RpcConnection final : public RpcChannel, public std::enable_shared_from_th
   Dispatcher& dispatcher_;
   Limits limits_;
   ClosedCallback on_closed_;
+  BeforeSend before_send_;
   UvHandle<uv_pipe_t> pipe_;
   LineBuffer input_;
   Peer peer_;

@@ -117,7 +117,7 @@ void RpcServer::OnConnection(uv_stream_t* server, int status) noexcept {
 void RpcServer::AcceptOne() {
   auto conn = std::make_shared<RpcConnection>(
       dispatcher_, RpcConnection::Limits{options_.max_line, options_.max_pending_output},
-      [this](RpcConnection* c, CloseReason reason) { Forget(c, reason); });
+      [this](RpcConnection* c, CloseReason reason) { Forget(c, reason); }, options_.before_send);
   connections_.emplace(conn.get(), conn);
   ++stats_.accepted;
   if (auto ok = conn->Accept(loop_, listener_->stream()); !ok) {

@@ -44,6 +44,10 @@ struct RpcServerOptions {
   std::size_t max_connections = 256;                 ///< more are answered -32004 and closed
   std::size_t max_pending_output = 8 * 1024 * 1024;  ///< per connection, then it is closed
   int backlog = 128;                                 ///< listen() backlog
+  /// Called before anything is written to a client (a reply or a
+  /// notification): the daemon commits its store's open group there, so a
+  /// client never sees state that a crash could still take back.
+  std::function<void()> before_send;
 };
 
 /// Counters for daemon.status and metrics.

@@ -146,6 +146,9 @@ Error SqliteDb::MakeError(const char* what, int rc) const {
 }
 
 Status SqliteDb::Exec(const char* what, const char* sql) {
+  if (group_commit()) {
+    if (Status s = JoinGroup(what); !s) return s;
+  }
   char* message = nullptr;
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
   if (rc == SQLITE_OK) return {};
@@ -189,7 +192,7 @@ Result<std::string> SqliteDb::QueryText(const char* what, const char* sql) {
   return value;
 }
 
-Result<Query> SqliteDb::Prepare(const char* what, const std::string& sql) {
+Result<sqlite3_stmt*> SqliteDb::Cached(const char* what, const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     sqlite3_stmt* stmt = nullptr;
@@ -201,7 +204,22 @@ Result<Query> SqliteDb::Prepare(const char* what, const std::string& sql) {
   // One statement, one Query at a time: nesting a query inside a loop over
   // the same SQL would reset the outer one.
   assert(!sqlite3_stmt_busy(it->second));
-  return Query(it->second, what);
+  return it->second;
+}
+
+Result<Query> SqliteDb::Prepare(const char* what, const std::string& sql) {
+  auto stmt = Cached(what, sql);
+  if (!stmt) return stmt.error();
+  if (group_commit() && !sqlite3_stmt_readonly(*stmt)) {
+    if (Status s = JoinGroup(what); !s) return s.error();
+  }
+  return Query(*stmt, what);
+}
+
+Status SqliteDb::RunControl(const char* what, const char* sql) {
+  auto stmt = Cached(what, sql);
+  if (!stmt) return stmt.error();
+  return Query(*stmt, what).Run();
 }
 
 std::vector<std::string> SqliteDb::PreparedSql() const {
@@ -229,33 +247,86 @@ Status SqliteDb::Close() {
   return {};
 }
 
+// ---- group commit -------------------------------------------------------------
+
+void SqliteDb::EnableGroupCommit(std::function<void()> on_open) {
+  assert(on_open);
+  on_group_open_ = std::move(on_open);
+}
+
+int SqliteDb::LostGroupWrites() const {
+  // Back in autocommit mode while a group was open: SQLite rolled it back
+  // after an error (SQLITE_FULL, SQLITE_IOERR, ...).
+  return group_open_ && sqlite3_get_autocommit(db_) ? group_writes_ : 0;
+}
+
+Status SqliteDb::JoinGroup(const char* what) {
+  if (int lost = LostGroupWrites(); lost > 0) {
+    LogError(LogEvent("store.group_lost"),
+             "store: an error rolled back the open group of writes: " + std::to_string(lost) +
+                 " writes are lost");
+    group_open_ = false;
+  }
+  if (!group_open_) {
+    if (Status s = RunControl(what, "BEGIN IMMEDIATE"); !s) return s;
+    group_open_ = true;
+    group_writes_ = 0;
+    on_group_open_();
+  }
+  ++group_writes_;
+  return {};
+}
+
+Status SqliteDb::CommitGroup(bool disable) {
+  if (disable) on_group_open_ = nullptr;
+  if (!group_open_) return {};
+  group_open_ = false;
+  if (sqlite3_get_autocommit(db_)) {
+    return StoreError("commit", "an error rolled back the open group of writes: " +
+                                    std::to_string(group_writes_) + " writes are lost");
+  }
+  Status done = RunControl("commit", "COMMIT");
+  if (!done && !sqlite3_get_autocommit(db_)) {
+    // Still open (e.g. busy): roll back rather than leave it to the next group.
+    LogIfFailed({}, RunControl("commit", "ROLLBACK"));
+  }
+  if (!done) {
+    return StoreError("commit", done.error().message + " (" + std::to_string(group_writes_) +
+                                    " writes are lost)");
+  }
+  LogDebug(LogEvent("store.commit"),
+           "committed a group of " + std::to_string(group_writes_) + " writes");
+  return {};
+}
+
 // ---- Transaction --------------------------------------------------------------
 
 Result<Transaction> Transaction::Begin(SqliteDb& db, const char* what) {
-  auto begin = db.Prepare(what, "BEGIN IMMEDIATE");
-  if (!begin) return begin.error();
-  Status started = begin->Run();
-  if (!started) return started.error();
-  return Transaction(db, what);
+  if (db.group_commit()) {
+    if (Status s = db.JoinGroup(what); !s) return s.error();
+    if (Status s = db.RunControl(what, "SAVEPOINT tx"); !s) return s.error();
+    return Transaction(db, what, true);
+  }
+  if (Status s = db.RunControl(what, "BEGIN IMMEDIATE"); !s) return s.error();
+  return Transaction(db, what, false);
 }
 
 Transaction::~Transaction() {
   if (db_ == nullptr) return;
-  auto rollback = db_->Prepare(what_, "ROLLBACK");
   // A failed ROLLBACK means sqlite already rolled back (e.g. after an I/O
   // error); there is nothing left to undo, but it is worth a line.
-  if (!rollback) {
-    LogIfFailed({}, Status(rollback.error()));
-  } else {
-    LogIfFailed({}, rollback->Run());
+  if (savepoint_) {
+    if (LogIfFailed({}, db_->RunControl(what_, "ROLLBACK TO tx"))) {
+      LogIfFailed({}, db_->RunControl(what_, "RELEASE tx"));
+    }
+    return;
   }
+  LogIfFailed({}, db_->RunControl(what_, "ROLLBACK"));
 }
 
 Status Transaction::Commit() {
   assert(db_ != nullptr);
-  auto commit = db_->Prepare(what_, "COMMIT");
-  if (!commit) return commit.error();
-  Status done = commit->Run();
+  Status done = db_->RunControl(what_, savepoint_ ? "RELEASE tx" : "COMMIT");
   if (!done) return done;
   db_ = nullptr;
   return {};

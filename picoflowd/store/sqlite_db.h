@@ -2,6 +2,8 @@
 // SqliteDb: sole owner of one sqlite3 connection and of its prepared
 // statements, which are prepared once per SQL text and reused. Query borrows a
 // cached statement for one use; Transaction scopes BEGIN IMMEDIATE..COMMIT.
+// With group commit on, every write joins one open transaction (the group)
+// until CommitGroup(), and a Transaction becomes a savepoint inside it.
 // Every failure is an Error{kIo, "store: <what>: <sqlite message>"}; nothing
 // throws. Single-threaded (the connection is opened SQLITE_OPEN_NOMUTEX).
 
@@ -121,9 +123,33 @@ class SqliteDb {
   /// "store: <what>: <sqlite message for rc>", using the connection's message.
   Error MakeError(const char* what, int rc) const;
 
+  // ---- group commit ----
+
+  /// From now on every write (a statement that is not read-only, and Exec)
+  /// joins the open group, opening one (BEGIN IMMEDIATE) if there is none;
+  /// `on_open` is called each time a group opens.
+  void EnableGroupCommit(std::function<void()> on_open);
+  /// Commits the open group (nothing if none is open) and, with `disable`,
+  /// ends group commit: writes commit one by one again. Returns an Error if
+  /// COMMIT fails, or if SQLite rolled the group back after an earlier error
+  /// (I/O, disk full): its writes are then lost, and the message counts them.
+  Status CommitGroup(bool disable = false);
+  bool group_commit() const { return static_cast<bool>(on_group_open_); }
+  /// True while a group holds writes that are not committed yet.
+  bool group_open() const { return group_open_; }
+
  private:
   SqliteDb(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   void FinalizeAll();
+  /// The cached statement for `sql`, prepared on first use.
+  Result<sqlite3_stmt*> Cached(const char* what, const std::string& sql);
+  /// Runs a transaction-control statement (BEGIN IMMEDIATE, COMMIT,
+  /// SAVEPOINT...) from the cache, outside group commit's bookkeeping.
+  Status RunControl(const char* what, const char* sql);
+  /// Group commit: makes sure a group is open for one more write.
+  Status JoinGroup(const char* what);
+  /// The group's writes, if SQLite rolled it back on its own; 0 if not.
+  int LostGroupWrites() const;
   /// Prepares, steps once and finalizes `sql`, calling `read` if a row came.
   Status QueryOne(const char* what, const char* sql,
                   const std::function<void(sqlite3_stmt*)>& read);
@@ -131,15 +157,23 @@ class SqliteDb {
   sqlite3* db_;
   std::string path_;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  std::function<void()> on_group_open_;  ///< set while group commit is on
+  bool group_open_ = false;
+  int group_writes_ = 0;  ///< writes in the open group, for messages
+
+  friend class Transaction;
 };
 
 /// BEGIN IMMEDIATE on creation, ROLLBACK on destruction unless committed.
+/// Under group commit: SAVEPOINT, ROLLBACK TO, RELEASE inside the group, so
+/// a failed operation undoes only its own writes.
 class Transaction {
  public:
   /// Begins a write transaction. Returns an Error if BEGIN fails (busy, I/O).
   static Result<Transaction> Begin(SqliteDb& db, const char* what);
   ~Transaction();
-  Transaction(Transaction&& other) noexcept : db_(other.db_), what_(other.what_) {
+  Transaction(Transaction&& other) noexcept
+      : db_(other.db_), what_(other.what_), savepoint_(other.savepoint_) {
     other.db_ = nullptr;
   }
   Transaction& operator=(Transaction&&) = delete;
@@ -150,10 +184,12 @@ class Transaction {
   Status Commit();
 
  private:
-  Transaction(SqliteDb& db, const char* what) : db_(&db), what_(what) {}
+  Transaction(SqliteDb& db, const char* what, bool savepoint)
+      : db_(&db), what_(what), savepoint_(savepoint) {}
 
   SqliteDb* db_;  ///< null once committed or moved from
   const char* what_;
+  bool savepoint_;  ///< a savepoint in the open group, not a transaction of its own
 };
 
 }  // namespace picoflow

@@ -83,13 +83,24 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreO
 
 Status Store::Close() {
   if (!db_) return {};
+  Status committed = db_->CommitGroup(/*disable=*/true);
   // Cheap when nothing changed; keeps the planner's statistics current.
   // Closing goes on without it.
   LogIfFailed({}, db_->Exec("optimize", "PRAGMA optimize"));
   Status closed = db_->Close();
   if (closed) db_.reset();
-  return closed;
+  return committed ? closed : committed;
 }
+
+void Store::EnableGroupCommit(std::function<void()> on_open) {
+  db_->EnableGroupCommit(std::move(on_open));
+}
+
+Status Store::Commit() { return db_ ? db_->CommitGroup() : Status{}; }
+
+Status Store::EndGroupCommit() { return db_ ? db_->CommitGroup(/*disable=*/true) : Status{}; }
+
+bool Store::has_uncommitted() const { return db_ && db_->group_open(); }
 
 std::vector<std::string> Store::PreparedSql() const { return db_->PreparedSql(); }
 

@@ -1,12 +1,14 @@
 #pragma once
 // Store: the daemon's SQLite database of workflows, runs, task states,
 // attempts and task output. Used only from the loop thread. Every state
-// transition is one short transaction; every read goes through an index and
-// returns a bounded amount (one run, one page), never all history. Statuses
-// are stored by their names (common/run_status.h).
+// transition is atomic; under group commit (the daemon's way, GroupCommit)
+// the writes of one loop iteration share one transaction. Every read goes
+// through an index and returns a bounded amount (one run, one page), never
+// all history. Statuses are stored by their names (common/run_status.h).
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -172,10 +174,27 @@ class Store {
   /// The schema version this program writes.
   static int SchemaVersion();
 
-  /// Finalizes every statement and closes the database (sqlite checkpoints
-  /// the WAL). Returns an Error if sqlite refuses to close. Idempotent; no
-  /// other method may be called afterwards.
+  /// Commits an open group, finalizes every statement and closes the
+  /// database (sqlite checkpoints the WAL). Returns an Error if the commit
+  /// fails or sqlite refuses to close. Idempotent; no other method may be
+  /// called afterwards.
   Status Close();
+
+  // ---- group commit (docs/architecture.md) ----
+
+  /// From now on every write joins one open transaction, the group, until
+  /// Commit(); each operation stays atomic on its own (a savepoint).
+  /// `on_open` is called whenever a group opens (the first write after a
+  /// commit), so that the caller commits it before the loop blocks.
+  void EnableGroupCommit(std::function<void()> on_open);
+  /// Commits the open group, if any. Returns an Error if it cannot be
+  /// committed; its writes are then lost, and the message says how many.
+  Status Commit();
+  /// Commits the open group and turns group commit off: each write commits
+  /// on its own again. Returns what Commit() returns.
+  Status EndGroupCommit();
+  /// True while writes wait for Commit().
+  bool has_uncommitted() const;
 
   // ---- workflows ----
 

@@ -1,0 +1,40 @@
+#pragma once
+// GroupCommit: the store's writes made while the loop handles one iteration
+// share one transaction, committed before the loop blocks again (a
+// uv_prepare handle, started only while writes wait, unreferenced so it keeps
+// nothing alive). Whoever shows state to a client (a reply, a notification, a
+// metrics scrape) commits first: CommitNow(). See docs/architecture.md.
+
+#include <uv.h>
+
+#include "picoflowd/util/uv_handle.h"
+
+namespace picoflow {
+
+class Store;
+
+class GroupCommit {
+ public:
+  /// Turns group commit on for `store`; both must outlive this object's Close().
+  GroupCommit(uv_loop_t* loop, Store& store);
+  ~GroupCommit();
+  GroupCommit(const GroupCommit&) = delete;
+  GroupCommit& operator=(const GroupCommit&) = delete;
+
+  /// Commits what waits now (before a client sees state). A failure is
+  /// logged: the writes of that group are lost, the daemon goes on.
+  void CommitNow();
+  /// Commits what waits, turns group commit off and closes the handle.
+  /// Idempotent.
+  void Close();
+
+ private:
+  void Armed();
+  static void OnPrepare(uv_prepare_t* handle) noexcept;
+
+  Store* store_;
+  UvHandle<uv_prepare_t> prepare_;
+  bool armed_ = false;
+};
+
+}  // namespace picoflow
