@@ -165,11 +165,14 @@ def workflow(name, tasks, max_parallel, command, chain, extra=''):
 
 def storage_writes(daemon, name, runs, warmup):
     """Bytes the daemon writes to storage per run of workflow `name`, runs
-    driven one after another through the socket, after `warmup` runs."""
+    driven one after another through the socket (run.start, then run.wait:
+    nobody follows them, as nobody follows a scheduled run), after `warmup`
+    runs."""
     stream, sock = daemon.connect()
     try:
         def run_once():
-            done = daemon.call('run.start', {'workflow': name, 'follow': True}, stream)
+            run_id = daemon.call('run.start', {'workflow': name}, stream)['run_id']
+            done = daemon.call('run.wait', {'run_id': run_id}, stream)
             if done['status'] != 'succeeded':
                 raise SystemExit(f'bench: a run of {name} failed')
         for _ in range(warmup):

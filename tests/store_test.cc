@@ -155,20 +155,70 @@ TEST_CASE("the database file and its WAL are created 0600 even with umask 0") {
   CHECK(Mode(path + "-shm") == 0600);
 }
 
-TEST_CASE("a new database gets the current schema, WAL and incremental auto-vacuum") {
+TEST_CASE("a new database gets the current schema, small pages, WAL and incremental auto-vacuum") {
   TempDir dir;
   const std::string path = dir.File("picoflow.db");
   auto store = OpenStore(path);
   auto db = Must(SqliteDb::Open(path));
   CHECK(Must(db->QueryInt("t", "PRAGMA user_version")) == Store::SchemaVersion());
   CHECK(Store::SchemaVersion() >= 1);
+  CHECK(Must(db->QueryInt("t", "PRAGMA page_size")) == kStorePageSize);
   CHECK(Must(db->QueryText("t", "PRAGMA journal_mode")) == "wal");
   CHECK(Must(db->QueryInt("t", "PRAGMA auto_vacuum")) == 2);  // INCREMENTAL
   CHECK(Must(db->QueryText("t",
                            "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
                            " sqlite_schema WHERE type = 'table' ORDER BY name)")) ==
-        "attempts output output_total run_tasks runs sqlite_sequence workflow_versions workflows");
+        "attempts output run_tasks runs sqlite_sequence workflow_versions workflows");
   Must(db->Close());
+}
+
+TEST_CASE("a database of schema 2 with 4 KiB pages is migrated with its history intact") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  {
+    // What picoflowd wrote before: schema version 2, 4096-byte pages, WAL,
+    // output in a rowid table with its total kept by triggers.
+    auto db = Must(SqliteDb::Open(path));
+    Must(MigrateSchema(*db, StoreMigrations().first(2)));
+    Must(db->Exec("t", "PRAGMA page_size = 4096; VACUUM; PRAGMA journal_mode = WAL;"));
+    Must(db->Exec("t", R"sql(
+      INSERT INTO workflow_versions VALUES (1, 'etl', 0, 'name: etl', 0);
+      INSERT INTO runs VALUES (5, 'etl', 1, 'succeeded', 'rpc', NULL, 1, 2, 3, '', '');
+      INSERT INTO run_tasks VALUES (5, 'extract', 0, 'succeeded', 1, 2, 3, 0);
+      INSERT INTO attempts (id, run_id, task, number, status, started_at, ended_at, exit_code,
+                            stdout_bytes) VALUES (9, 5, 'extract', 1, 'succeeded', 2, 3, 0, 9);
+      INSERT INTO output (seq, run_id, attempt_id, stream, data) VALUES
+        (40, 5, 9, 0, 'line one
+'), (41, 5, 9, 1, 'warn
+');
+    )sql"));
+    CHECK(Must(db->QueryInt("t", "PRAGMA page_size")) == 4096);
+  }
+  auto store = OpenStore(path);
+  CHECK(Must(store->OutputBytes()) == 14);
+  const RunDetail run = Must(store->GetRun(5));
+  REQUIRE(run.attempts.size() == 1);
+  CHECK(run.attempts[0].id == 9);
+  CHECK(run.attempts[0].status == AttemptStatus::kSucceeded);
+  CHECK(run.attempts[0].counts.stdout_bytes == 9);
+  OutputQuery all;
+  all.run_id = 5;
+  std::vector<std::string> chunks;
+  for (const OutputChunk& c : Must(store->ReadOutput(all))) {
+    chunks.push_back(std::to_string(c.seq) + " " + c.task + "#" + std::to_string(c.attempt) +
+                     " " + OutputStreamName(c.stream) + " " + c.data);
+  }
+  CHECK(chunks == std::vector<std::string>{"40 extract#1 stdout line one\n", "41 extract#1 stderr warn\n"});
+  // The next chunk of the run follows the old ones; a new attempt gets a new id.
+  Must(store->AppendOutput(9, OutputStream::kStdout, "more\n"));
+  all.after_seq = 41;
+  CHECK(Must(store->ReadOutput(all)).at(0).seq == 42);
+  CHECK(Must(store->BeginAttempt(5, "extract", 2, T(9))) == 10);
+  Must(store->Close());
+  auto db = Must(SqliteDb::Open(path));
+  CHECK(Must(db->QueryInt("t", "PRAGMA page_size")) == kStorePageSize);
+  CHECK(Must(db->QueryInt("t", "PRAGMA user_version")) == Store::SchemaVersion());
+  CHECK(Must(db->QueryText("t", "PRAGMA integrity_check")) == "ok");
 }
 
 TEST_CASE("sqlite's memory stays bounded however much history the store holds") {

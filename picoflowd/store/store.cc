@@ -28,6 +28,24 @@ Status CreateFile(const std::string& path) {
   return {};
 }
 
+// A database made with another page size (before kStorePageSize, or by
+// hand) is rewritten once with it. The page size cannot change in WAL mode:
+// the file goes back to a rollback journal for the VACUUM, and Configure
+// turns WAL on again.
+Status UsePageSize(SqliteDb& db) {
+  auto size = db.QueryInt("read page size", "PRAGMA page_size");
+  if (!size) return size.error();
+  if (*size == kStorePageSize) return {};
+  LogInfo(LogEvent("store.page_size"),
+          "store: rewriting " + db.path() + " with " + std::to_string(kStorePageSize) +
+              "-byte pages (was " + std::to_string(*size) + "): fewer bytes written per run");
+  auto mode = db.QueryText("leave WAL", "PRAGMA journal_mode = DELETE");
+  if (!mode) return mode.error();
+  const std::string set = "PRAGMA page_size = " + std::to_string(kStorePageSize);
+  if (Status s = db.Exec("set page size", set.c_str()); !s) return s;
+  return db.Exec("rewrite with the new page size", "VACUUM");
+}
+
 // Connection settings that must follow the migrations: journal_mode=WAL
 // writes the header of a new file, after which auto_vacuum cannot change.
 Status Configure(SqliteDb& db, const StoreOptions& options) {
@@ -77,8 +95,15 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreO
     return probe.error();
   }
   if (Status s = MigrateSchema(**db, StoreMigrations()); !s) return s.error();
+  if (Status s = UsePageSize(**db); !s) return s.error();
   if (Status s = Configure(**db, options); !s) return s.error();
-  return std::unique_ptr<Store>(new Store(std::move(*db)));
+  // The output total, for retention's cap: one pass over the output's leaf
+  // pages (length() does not read the data), then kept in memory.
+  auto total = (*db)->QueryInt("count output", "SELECT coalesce(sum(length(data)), 0) FROM output");
+  if (!total) return total.error();
+  auto store = std::unique_ptr<Store>(new Store(std::move(*db)));
+  store->output_bytes_ = static_cast<std::uint64_t>(*total);
+  return store;
 }
 
 Status Store::Close() {

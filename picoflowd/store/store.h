@@ -293,7 +293,7 @@ class Store {
   /// dry_run deletes nothing and returns the excess. Returns an Error on a
   /// store failure.
   Result<PruneCounts> PruneOutput(std::uint64_t max_bytes, int max_rows, bool dry_run);
-  /// Bytes of task output stored now (kept current by triggers).
+  /// Bytes of task output stored now (counted at open, then kept in memory).
   Result<std::uint64_t> OutputBytes();
   /// Gives up to `pages` free pages back to the file system
   /// (PRAGMA incremental_vacuum). Returns true if free pages remain.
@@ -313,6 +313,7 @@ class Store {
   Result<std::vector<AttemptRecord>> ReadAttempts(std::int64_t run_id, bool running_only);
 
   std::unique_ptr<SqliteDb> db_;
+  std::uint64_t output_bytes_ = 0;  ///< OutputBytes(): counted at open, kept since
 };
 
 }  // namespace picoflow

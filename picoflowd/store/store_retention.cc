@@ -1,7 +1,7 @@
 // Store: retention. Deleting a run cascades to its tasks, attempts and
-// output; the output total is kept by triggers (store_schema.cc). Every
-// function here is one short transaction over an index range, so the loop
-// can run them in small batches between other work.
+// output; the output total is kept in memory (counted at open), less what
+// each deletion frees. Every function here is one short transaction over an
+// index range, so the loop can run them in small batches between other work.
 
 #include <algorithm>
 #include <limits>
@@ -44,6 +44,16 @@ Result<std::int64_t> Cutoff(SqliteDb& db, const std::string& workflow, const Run
     cutoff = std::max(cutoff, *row ? q->Int64(0) : std::numeric_limits<std::int64_t>::max());
   }
   return cutoff;
+}
+
+// Bytes of output stored for run `run_id` (length() does not read the data).
+Result<std::int64_t> RunOutputBytes(SqliteDb& db, std::int64_t run_id) {
+  auto q = db.Prepare("count run output",
+                      "SELECT coalesce(sum(length(data)), 0) FROM output WHERE run_id = ?1");
+  if (!q) return q.error();
+  q->Bind(1, run_id);
+  if (auto row = q->Step(); !row) return row.error();
+  return q->Int64(0);
 }
 
 Result<PruneCounts> CountPrunable(SqliteDb& db, const std::string& workflow, std::int64_t cutoff) {
@@ -91,8 +101,6 @@ Result<PruneCounts> Store::PruneRuns(const std::string& workflow, const RunReten
   if (!tx) return tx.error();
   auto cutoff = Cutoff(*db_, workflow, keep, now);
   if (!cutoff) return cutoff.error();
-  auto before = OutputBytes();
-  if (!before) return before.error();
   std::vector<std::int64_t> ids, versions;
   {
     auto q = db_->Prepare("select prunable runs",
@@ -108,7 +116,11 @@ Result<PruneCounts> Store::PruneRuns(const std::string& workflow, const RunReten
       versions.push_back(q->Int64(1));
     }
   }
+  std::int64_t freed = 0;
   for (std::int64_t id : ids) {
+    auto bytes = RunOutputBytes(*db_, id);
+    if (!bytes) return bytes.error();
+    freed += *bytes;
     auto q = db_->Prepare("delete run", "DELETE FROM runs WHERE id = ?1");
     if (!q) return q.error();
     q->Bind(1, id);
@@ -119,11 +131,9 @@ Result<PruneCounts> Store::PruneRuns(const std::string& workflow, const RunReten
   for (std::int64_t version : versions) {
     if (Status s = DropVersionIfUnused(version); !s) return s.error();
   }
-  auto after = OutputBytes();
-  if (!after) return after.error();
   if (Status s = tx->Commit(); !s) return s.error();
-  return PruneCounts{static_cast<std::int64_t>(ids.size()),
-                     static_cast<std::int64_t>(*before - *after)};
+  output_bytes_ -= std::min<std::uint64_t>(output_bytes_, static_cast<std::uint64_t>(freed));
+  return PruneCounts{static_cast<std::int64_t>(ids.size()), freed};
 }
 
 Result<PruneCounts> Store::PruneOutput(std::uint64_t max_bytes, int max_rows, bool dry_run) {
@@ -135,38 +145,42 @@ Result<PruneCounts> Store::PruneOutput(std::uint64_t max_bytes, int max_rows, bo
   if (!tx) return tx.error();
   std::int64_t run_id = 0;
   {
-    // Output seqs grow with time: the first chunk of a finished run is the
-    // oldest output that may go.
+    // Run ids grow with time: the finished run with the lowest id that has
+    // output holds the oldest output that may go.
     auto q = db_->Prepare("oldest output",
                           "SELECT o.run_id FROM output o JOIN runs r ON r.id = o.run_id"
-                          " WHERE r." PF_FINISHED_RUN " ORDER BY o.seq LIMIT 1");
+                          " WHERE r." PF_FINISHED_RUN " ORDER BY o.run_id LIMIT 1");
     if (!q) return q.error();
     auto row = q->Step();
     if (!row) return row.error();
     if (!*row) return PruneCounts{};
     run_id = q->Int64(0);
   }
+  // The run's first chunks, up to max_rows: their last seq bounds them.
+  std::int64_t last_seq = 0;
+  std::int64_t freed = 0;
   {
-    auto q = db_->Prepare("delete output",
-                          "DELETE FROM output WHERE seq IN (SELECT seq FROM output"
-                          " WHERE run_id = ?1 ORDER BY seq LIMIT ?2)");
+    auto q = db_->Prepare("oldest chunks",
+                          "SELECT max(seq), coalesce(sum(length(data)), 0) FROM"
+                          " (SELECT seq, data FROM output WHERE run_id = ?1 ORDER BY seq LIMIT ?2)");
     if (!q) return q.error();
     q->Bind(1, run_id).Bind(2, std::max(max_rows, 1));
+    if (auto row = q->Step(); !row) return row.error();
+    last_seq = q->Int64(0);
+    freed = q->Int64(1);
+  }
+  {
+    auto q = db_->Prepare("delete output", "DELETE FROM output WHERE run_id = ?1 AND seq <= ?2");
+    if (!q) return q.error();
+    q->Bind(1, run_id).Bind(2, last_seq);
     if (Status s = q->Run(); !s) return s.error();
   }
-  auto after = OutputBytes();
-  if (!after) return after.error();
   if (Status s = tx->Commit(); !s) return s.error();
-  return PruneCounts{0, static_cast<std::int64_t>(*total - *after)};
+  output_bytes_ -= std::min<std::uint64_t>(output_bytes_, static_cast<std::uint64_t>(freed));
+  return PruneCounts{0, freed};
 }
 
-Result<std::uint64_t> Store::OutputBytes() {
-  auto q = db_->Prepare("read output total", "SELECT bytes FROM output_total WHERE id = 1");
-  if (!q) return q.error();
-  auto row = q->Step();
-  if (!row) return row.error();
-  return *row ? static_cast<std::uint64_t>(std::max<std::int64_t>(q->Int64(0), 0)) : 0;
-}
+Result<std::uint64_t> Store::OutputBytes() { return output_bytes_; }
 
 Result<bool> Store::VacuumStep(int pages) {
   const std::string sql = "PRAGMA incremental_vacuum(" + std::to_string(std::max(pages, 1)) + ")";

@@ -335,10 +335,12 @@ Status Store::MarkAttemptInterrupted(std::int64_t attempt_id, TimePoint at,
   // that is known now. length() of a blob does not read its content.
   auto q = db_->Prepare("mark attempt interrupted",
                         "UPDATE attempts SET status = 'interrupted', ended_at = ?2, error = ?3,"
-                        " stdout_bytes = (SELECT coalesce(sum(length(data)), 0) FROM output"
-                        "                 WHERE attempt_id = ?1 AND stream = 0),"
-                        " stderr_bytes = (SELECT coalesce(sum(length(data)), 0) FROM output"
-                        "                 WHERE attempt_id = ?1 AND stream = 1)"
+                        " stdout_bytes = (SELECT coalesce(sum(length(o.data)), 0) FROM output o"
+                        "                 WHERE o.run_id = attempts.run_id AND o.attempt_id = ?1"
+                        "                 AND o.stream = 0),"
+                        " stderr_bytes = (SELECT coalesce(sum(length(o.data)), 0) FROM output o"
+                        "                 WHERE o.run_id = attempts.run_id AND o.attempt_id = ?1"
+                        "                 AND o.stream = 1)"
                         " WHERE id = ?1 AND status = 'running'");
   if (!q) return q.error();
   q->Bind(1, attempt_id).Bind(2, at).Bind(3, error);
@@ -353,14 +355,17 @@ Status Store::MarkAttemptInterrupted(std::int64_t attempt_id, TimePoint at,
 
 Status Store::AppendOutput(std::int64_t attempt_id, OutputStream stream, std::string_view data) {
   if (data.empty()) return {};
-  // run_id is copied from the attempt so a run's output reads in one index.
+  // Output is clustered by run: the chunk goes after the run's last one.
   auto q = db_->Prepare("append output",
-                        "INSERT INTO output (run_id, attempt_id, stream, data)"
-                        " SELECT run_id, id, ?2, ?3 FROM attempts WHERE id = ?1");
+                        "INSERT INTO output (run_id, seq, attempt_id, stream, data)"
+                        " SELECT a.run_id, 1 + coalesce((SELECT max(o.seq) FROM output o"
+                        "                                WHERE o.run_id = a.run_id), 0),"
+                        " a.id, ?2, ?3 FROM attempts a WHERE a.id = ?1");
   if (!q) return q.error();
   q->Bind(1, attempt_id).Bind(2, stream == OutputStream::kStdout ? 0 : 1).BindBlob(3, data);
   if (Status s = q->Run(); !s) return s;
   if (db_->Changes() == 0) return NoAttempt(attempt_id);
+  output_bytes_ += data.size();
   return {};
 }
 

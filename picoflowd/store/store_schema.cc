@@ -126,11 +126,63 @@ CREATE TRIGGER output_total_delete AFTER DELETE ON output BEGIN
 END;
 )sql";
 
+// Fewer pages written per state transition (docs/operations.md, "SD
+// cards"): a transition that ends a task and starts the next one touched
+// eight pages, among them sqlite_sequence (attempts' AUTOINCREMENT), the
+// output total and two output indexes. Attempts take plain rowids (a run's
+// attempts are found through their unique index); output is clustered by
+// run, its rows deleted with their run, seq counting each run's chunks; the
+// output total is counted at open and kept in memory.
+constexpr const char* kWriteLess = R"sql(
+CREATE TABLE attempts_v3 (
+  id               INTEGER PRIMARY KEY,
+  run_id           INTEGER NOT NULL,
+  task             TEXT NOT NULL,
+  number           INTEGER NOT NULL CHECK (number >= 1),
+  status           TEXT NOT NULL CHECK (status IN
+                     ('running', 'succeeded', 'failed', 'timeout', 'cancelled', 'interrupted')),
+  started_at       INTEGER NOT NULL,
+  ended_at         INTEGER,
+  exit_code        INTEGER,
+  signal           INTEGER,
+  error            TEXT NOT NULL DEFAULT '',
+  pid              INTEGER,
+  pgid             INTEGER,
+  proc_start_time  INTEGER,
+  boot_id          TEXT,
+  stdout_bytes     INTEGER NOT NULL DEFAULT 0,
+  stderr_bytes     INTEGER NOT NULL DEFAULT 0,
+  stdout_dropped   INTEGER NOT NULL DEFAULT 0,
+  stderr_dropped   INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (run_id, task, number),
+  FOREIGN KEY (run_id, task) REFERENCES run_tasks (run_id, task) ON DELETE CASCADE
+);
+INSERT INTO attempts_v3 SELECT * FROM attempts;
+
+CREATE TABLE output_v3 (
+  run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  seq         INTEGER NOT NULL,  -- increases through the run's output: the cursor
+  attempt_id  INTEGER NOT NULL,
+  stream      INTEGER NOT NULL CHECK (stream IN (0, 1)),  -- 0 stdout, 1 stderr
+  data        BLOB NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+INSERT INTO output_v3 SELECT run_id, seq, attempt_id, stream, data FROM output;
+
+DROP TABLE output_total;  -- and its triggers
+DROP TABLE output;        -- and its indexes
+DROP TABLE attempts;
+ALTER TABLE attempts_v3 RENAME TO attempts;
+ALTER TABLE output_v3 RENAME TO output;
+DELETE FROM sqlite_sequence WHERE name = 'attempts';
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
     {"initial schema", kInitialSchema},
     {"output total for retention", kOutputTotal},
+    {"fewer pages written per transition", kWriteLess},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {
@@ -176,6 +228,8 @@ Status MigrateSchema(SqliteDb& db, std::span<const Migration> migrations) {
     }
     // Only possible before the first table exists; retention later runs
     // PRAGMA incremental_vacuum to give freed pages back.
+    const std::string page_size = "PRAGMA page_size = " + std::to_string(kStorePageSize);
+    if (Status s = db.Exec("set page size", page_size.c_str()); !s) return s;
     Status vacuum = db.Exec("set auto_vacuum", "PRAGMA auto_vacuum = INCREMENTAL");
     if (!vacuum) return vacuum;
   }
