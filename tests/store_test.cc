@@ -8,10 +8,12 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -205,10 +207,11 @@ TEST_CASE("a database of schema 2 with 4 KiB pages is migrated with its history 
   all.run_id = 5;
   std::vector<std::string> chunks;
   for (const OutputChunk& c : Must(store->ReadOutput(all))) {
-    chunks.push_back(std::to_string(c.seq) + " " + c.task + "#" + std::to_string(c.attempt) +
-                     " " + OutputStreamName(c.stream) + " " + c.data);
+    chunks.push_back(std::to_string(c.seq) + " " + c.task + "#" + std::to_string(c.attempt) + " " +
+                     OutputStreamName(c.stream) + " " + c.data);
   }
-  CHECK(chunks == std::vector<std::string>{"40 extract#1 stdout line one\n", "41 extract#1 stderr warn\n"});
+  CHECK(chunks ==
+        std::vector<std::string>{"40 extract#1 stdout line one\n", "41 extract#1 stderr warn\n"});
   // The next chunk of the run follows the old ones; a new attempt gets a new id.
   Must(store->AppendOutput(9, OutputStream::kStdout, "more\n"));
   all.after_seq = 41;
@@ -796,6 +799,95 @@ TEST_CASE("GroupCommit commits each loop iteration's writes before the loop bloc
   // Closed: writes commit one by one again.
   Must(store->CreateRun(EtlRun(T(2))));
   CHECK(CommittedRuns(path) == 3);
+}
+
+// Writes one run per loop iteration (a 0 ms repeating timer) until `stop`
+// says so; then runs the loop until `done` holds or a minute passes.
+struct WalDriver {
+  Store* store;
+  std::function<bool()> stop;
+  std::vector<int> frames;  // the WAL's size after each iteration's write
+  int i = 0;
+};
+
+TEST_CASE("GroupCommit checkpoints a large WAL at a quiet moment, not while commits come") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  WalDriver d{store.get(), {}, {}};
+  d.stop = [&] { return !d.frames.empty() && d.frames.back() >= kCheckpointFrames; };
+  {
+    GroupCommit group(&loop, *store);
+    uv_timer_t tick;
+    uv_timer_init(&loop, &tick);
+    tick.data = &d;
+    uv_timer_start(
+        &tick,
+        [](uv_timer_t* t) {
+          auto* w = static_cast<WalDriver*>(t->data);
+          // What the last iteration committed, then this one's write.
+          if (w->i++ > 0) w->frames.push_back(w->store->WalFrames());
+          if (w->stop()) {
+            uv_timer_stop(t);
+            return;
+          }
+          Must(w->store->CreateRun(EtlRun(T(w->i))));
+        },
+        0, 1);
+    // Past the threshold only now: the loop runs on until the quiet
+    // moment's checkpoint (the pending timer keeps it alive).
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(store->WalFrames() == 0);
+    // While commits came, the WAL only grew.
+    CHECK(std::is_sorted(d.frames.begin(), d.frames.end()));
+    CHECK(d.frames.back() >= kCheckpointFrames);
+    CHECK(d.frames.back() < kCheckpointForceFrames);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    group.Close();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("GroupCommit forces a checkpoint when the WAL reaches its limit without a pause") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  WalDriver d{store.get(), {}, {}};
+  // Until the WAL was started over once: its size fell between two writes.
+  d.stop = [&] { return d.frames.size() >= 2 && d.frames.back() < d.frames[d.frames.size() - 2]; };
+  {
+    GroupCommit group(&loop, *store);
+    uv_timer_t tick;
+    uv_timer_init(&loop, &tick);
+    tick.data = &d;
+    uv_timer_start(
+        &tick,
+        [](uv_timer_t* t) {
+          auto* w = static_cast<WalDriver*>(t->data);
+          if (w->i++ > 0) w->frames.push_back(w->store->WalFrames());
+          if (w->stop() || w->i > 100000) {
+            uv_timer_stop(t);
+            return;
+          }
+          Must(w->store->CreateRun(EtlRun(T(w->i))));
+        },
+        0, 1);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    REQUIRE(d.frames.size() >= 2);
+    // The WAL grew to within one commit of the limit; the commit that
+    // reached it was checkpointed at once, so the WAL started over.
+    const int most = *std::max_element(d.frames.begin(), d.frames.end());
+    CHECK(most < kCheckpointForceFrames);
+    CHECK(most >= kCheckpointForceFrames - 100);
+    CHECK(d.frames.back() < 100);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    group.Close();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  CHECK(uv_loop_close(&loop) == 0);
 }
 
 TEST_CASE("closing the store commits the open group") {

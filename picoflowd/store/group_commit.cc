@@ -6,11 +6,13 @@
 
 namespace picoflow {
 
-GroupCommit::GroupCommit(uv_loop_t* loop, Store& store) : store_(&store), prepare_(this) {
+GroupCommit::GroupCommit(uv_loop_t* loop, Store& store)
+    : store_(&store), prepare_(this), quiet_(this) {
   if (uv_prepare_init(loop, prepare_.get()) != 0) return;  // cannot fail on Linux
   prepare_.MarkInitialized();
   // A prepare handle keeps a loop alive while started: this one must not.
   uv_unref(prepare_.base());
+  if (uv_timer_init(loop, quiet_.get()) == 0) quiet_.MarkInitialized();
   store_->EnableGroupCommit([this] { Armed(); });
 }
 
@@ -34,7 +36,25 @@ void GroupCommit::CommitNow() {
     uv_prepare_stop(prepare_.get());
   }
   if (store_ == nullptr || !store_->has_uncommitted()) return;
-  LogIfFailed(LogEvent("store.commit"), store_->Commit());
+  if (LogIfFailed(LogEvent("store.commit"), store_->Commit())) MaybeCheckpoint();
+}
+
+void GroupCommit::MaybeCheckpoint() {
+  const int frames = store_->WalFrames();
+  if (frames >= kCheckpointForceFrames) {
+    Checkpoint();
+  } else if (frames >= kCheckpointFrames) {
+    // Each commit moves the quiet moment on: a busy stretch checkpoints
+    // after it ends, not inside it.
+    StartOneShot<GroupCommit, &GroupCommit::Checkpoint>(quiet_,
+                                                        static_cast<std::uint64_t>(kQuiet.count()));
+  }
+}
+
+void GroupCommit::Checkpoint() {
+  if (quiet_.initialized()) uv_timer_stop(quiet_.get());
+  if (store_ == nullptr) return;
+  LogIfFailed(LogEvent("store.checkpoint"), store_->Checkpoint());
 }
 
 void GroupCommit::Close() {
@@ -45,6 +65,7 @@ void GroupCommit::Close() {
   }
   LogIfFailed(LogEvent("store.commit"), store_->EndGroupCommit());
   prepare_.Close();
+  quiet_.Close();
   store_ = nullptr;
 }
 

@@ -3,9 +3,13 @@
 // share one transaction, committed before the loop blocks again (a
 // uv_prepare handle, started only while writes wait, unreferenced so it keeps
 // nothing alive). Whoever shows state to a client (a reply, a notification, a
-// metrics scrape) commits first: CommitNow(). See docs/architecture.md.
+// metrics scrape) commits first: CommitNow(). It also checkpoints the WAL:
+// once it holds kCheckpointFrames, when no commit came for kQuiet; at
+// kCheckpointForceFrames, at once. See docs/architecture.md.
 
 #include <uv.h>
+
+#include <chrono>
 
 #include "picoflowd/util/uv_handle.h"
 
@@ -15,6 +19,9 @@ class Store;
 
 class GroupCommit {
  public:
+  /// How long without a commit makes a quiet moment for a checkpoint.
+  static constexpr std::chrono::milliseconds kQuiet{500};
+
   /// Turns group commit on for `store`; both must outlive this object's Close().
   GroupCommit(uv_loop_t* loop, Store& store);
   ~GroupCommit();
@@ -31,9 +38,13 @@ class GroupCommit {
  private:
   void Armed();
   static void OnPrepare(uv_prepare_t* handle) noexcept;
+  /// After a commit: schedules or runs the checkpoint the WAL's size calls for.
+  void MaybeCheckpoint();
+  void Checkpoint();
 
   Store* store_;
   UvHandle<uv_prepare_t> prepare_;
+  UvHandle<uv_timer_t> quiet_;  ///< a checkpoint is due once it fires
   bool armed_ = false;
 };
 

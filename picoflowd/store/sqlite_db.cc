@@ -249,9 +249,27 @@ Status SqliteDb::Close() {
 
 // ---- group commit -------------------------------------------------------------
 
+Status SqliteDb::Checkpoint() {
+  int log = 0;
+  int copied = 0;
+  int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+  if (rc != SQLITE_OK) return MakeError("checkpoint", rc);
+  if (copied == log) wal_frames_ = 0;  // the next write starts the WAL over
+  return {};
+}
+
 void SqliteDb::EnableGroupCommit(std::function<void()> on_open) {
   assert(on_open);
   on_group_open_ = std::move(on_open);
+  // Told after each commit how many frames the WAL holds; doing nothing
+  // else replaces SQLite's automatic checkpoint: the owner checkpoints.
+  sqlite3_wal_hook(
+      db_,
+      [](void* self, sqlite3*, const char*, int frames) noexcept {
+        static_cast<SqliteDb*>(self)->wal_frames_ = frames;
+        return SQLITE_OK;
+      },
+      this);
 }
 
 int SqliteDb::LostGroupWrites() const {
@@ -278,7 +296,10 @@ Status SqliteDb::JoinGroup(const char* what) {
 }
 
 Status SqliteDb::CommitGroup(bool disable) {
-  if (disable) on_group_open_ = nullptr;
+  if (disable && on_group_open_) {
+    on_group_open_ = nullptr;
+    sqlite3_wal_autocheckpoint(db_, 1000);  // SQLite's default again
+  }
   if (!group_open_) return {};
   group_open_ = false;
   if (sqlite3_get_autocommit(db_)) {

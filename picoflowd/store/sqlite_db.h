@@ -127,14 +127,22 @@ class SqliteDb {
 
   /// From now on every write (a statement that is not read-only, and Exec)
   /// joins the open group, opening one (BEGIN IMMEDIATE) if there is none;
-  /// `on_open` is called each time a group opens.
+  /// `on_open` is called each time a group opens. SQLite's automatic
+  /// checkpoints stop: the caller checkpoints (wal_frames(), Checkpoint()).
   void EnableGroupCommit(std::function<void()> on_open);
   /// Commits the open group (nothing if none is open) and, with `disable`,
   /// ends group commit: writes commit one by one again. Returns an Error if
   /// COMMIT fails, or if SQLite rolled the group back after an earlier error
   /// (I/O, disk full): its writes are then lost, and the message counts them.
+  /// Disabling turns SQLite's automatic checkpoints back on.
   Status CommitGroup(bool disable = false);
   bool group_commit() const { return static_cast<bool>(on_group_open_); }
+
+  /// Frames in the WAL after the last commit (0 after a full checkpoint).
+  int wal_frames() const { return wal_frames_; }
+  /// PRAGMA wal_checkpoint(PASSIVE) through the C API. Returns an Error on
+  /// an I/O failure.
+  Status Checkpoint();
   /// True while a group holds writes that are not committed yet.
   bool group_open() const { return group_open_; }
 
@@ -160,6 +168,7 @@ class SqliteDb {
   std::function<void()> on_group_open_;  ///< set while group commit is on
   bool group_open_ = false;
   int group_writes_ = 0;  ///< writes in the open group, for messages
+  int wal_frames_ = 0;    ///< from the WAL hook
 
   friend class Transaction;
 };

@@ -58,10 +58,13 @@ Status Configure(SqliteDb& db, const StoreOptions& options) {
   const char* sync = options.synchronous == Synchronous::kFull ? "PRAGMA synchronous = FULL"
                                                                : "PRAGMA synchronous = NORMAL";
   if (Status s = db.Exec("set synchronous", sync); !s) return s;
-  // Keeps the WAL file from staying at its high-water mark after checkpoints.
-  if (Status s = db.Exec("set journal_size_limit", "PRAGMA journal_size_limit = 4194304"); !s) {
-    return s;
-  }
+  // Under group commit, checkpoints are GroupCommit's (at a quiet moment,
+  // rarely), not SQLite's after whichever commit passes 1000 frames. The WAL
+  // file is reused from its start after each checkpoint, never truncated and
+  // regrown below the size it may reach.
+  const std::string limit =
+      "PRAGMA journal_size_limit = " + std::to_string(2 * kCheckpointForceFrames * kStorePageSize);
+  if (Status s = db.Exec("set journal_size_limit", limit.c_str()); !s) return s;
   // SQLite's default page cache grows to 2 MiB as history accumulates; the
   // pages a daemon touches (the newest rows and their index paths) fit in far
   // less, and the kernel's page cache serves the rest without disk reads.
@@ -122,6 +125,10 @@ void Store::EnableGroupCommit(std::function<void()> on_open) {
 }
 
 Status Store::Commit() { return db_ ? db_->CommitGroup() : Status{}; }
+
+int Store::WalFrames() const { return db_ ? db_->wal_frames() : 0; }
+
+Status Store::Checkpoint() { return db_ ? db_->Checkpoint() : Status{}; }
 
 Status Store::EndGroupCommit() { return db_ ? db_->CommitGroup(/*disable=*/true) : Status{}; }
 

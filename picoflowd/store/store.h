@@ -24,6 +24,13 @@ class SqliteDb;
 
 using TimePoint = std::chrono::system_clock::time_point;
 
+/// Checkpoints (GroupCommit): one is due at a quiet moment once the WAL
+/// holds kCheckpointFrames frames, and forced after a commit at
+/// kCheckpointForceFrames. Each rewrites the pages changed since the last
+/// one: rare checkpoints rewrite a hot page once, not once per commit.
+inline constexpr int kCheckpointFrames = 4096;
+inline constexpr int kCheckpointForceFrames = 16384;
+
 /// How the store syncs: NORMAL (WAL: a power loss may lose the last
 /// transactions, never corrupt) or FULL (every commit reaches the disk).
 enum class Synchronous { kNormal, kFull };
@@ -195,6 +202,15 @@ class Store {
   Status EndGroupCommit();
   /// True while writes wait for Commit().
   bool has_uncommitted() const;
+
+  // ---- checkpoints: SQLite's automatic ones are off ----
+
+  /// Frames in the WAL that a checkpoint would copy into the database.
+  int WalFrames() const;
+  /// Copies the WAL into the database file (PASSIVE: never waits for
+  /// readers), so that the next write starts the WAL over. Returns an Error
+  /// on an I/O failure.
+  Status Checkpoint();
 
   // ---- workflows ----
 

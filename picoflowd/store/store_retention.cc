@@ -160,9 +160,10 @@ Result<PruneCounts> Store::PruneOutput(std::uint64_t max_bytes, int max_rows, bo
   std::int64_t last_seq = 0;
   std::int64_t freed = 0;
   {
-    auto q = db_->Prepare("oldest chunks",
-                          "SELECT max(seq), coalesce(sum(length(data)), 0) FROM"
-                          " (SELECT seq, data FROM output WHERE run_id = ?1 ORDER BY seq LIMIT ?2)");
+    auto q =
+        db_->Prepare("oldest chunks",
+                     "SELECT max(seq), coalesce(sum(length(data)), 0) FROM"
+                     " (SELECT seq, data FROM output WHERE run_id = ?1 ORDER BY seq LIMIT ?2)");
     if (!q) return q.error();
     q->Bind(1, run_id).Bind(2, std::max(max_rows, 1));
     if (auto row = q->Step(); !row) return row.error();
