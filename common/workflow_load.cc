@@ -48,6 +48,7 @@ struct TaskSource {
   SourcePos name_pos;
   std::vector<SourcePos> dep_pos;  // parallel to Task::depends_on
   bool name_ok = false;            // present and well-formed
+  std::string prefix;              // `task 'x': `, or `task #3: ` without a usable name
 };
 
 bool IsName(std::string_view name, bool allow_dot) {
@@ -92,7 +93,7 @@ class Loader {
                         TaskSource& source);
   void LoadTaskConfigMap(const YamlNode& item, std::optional<TaskType> type,
                          const std::string& prefix, Task& task);
-  bool CheckUniqueNames();
+  void CheckUniqueNames();
   void CheckDependencies();
   void ReportCycle();
 
@@ -101,7 +102,6 @@ class Loader {
   std::vector<TaskSource> sources_;
   const std::string top_;  // the empty prefix of top-level keys
   const std::string config_prefix_ = "config: ";
-  bool names_ok_ = false;  // every task has a valid, unique name: the graph can be checked
 };
 
 void Loader::LoadRoot(const YamlNode& root) {
@@ -126,12 +126,13 @@ void Loader::LoadRoot(const YamlNode& root) {
   }
   LoadRetention(root.Find("retention"));
   LoadTasks(root);
-  names_ok_ = CheckUniqueNames();
-  if (names_ok_) CheckDependencies();
+  // A duplicate or invalid name does not stop the checks of the graph: the
+  // rest of the file's problems are still reported in the same pass.
+  CheckUniqueNames();
+  CheckDependencies();
 }
 
 std::optional<Dag> Loader::BuildDag() {
-  if (!names_ok_) return std::nullopt;
   if (r_.problems() > 0) {
     ReportCycle();  // with the other problems, so that one pass shows them all
     return std::nullopt;
@@ -291,6 +292,7 @@ void Loader::LoadTask(const YamlNode& item, std::size_t index) {
   TaskSource source;
   task.pos = item.pos;
   const std::string prefix = LoadTaskName(item, index, task, source);
+  source.prefix = prefix;
   const std::optional<TaskType> type = LoadTaskType(item, prefix);
   if (type) task.type = *type;
   CheckTaskKeys(item, type, prefix);
@@ -380,40 +382,35 @@ void Loader::LoadTaskConfigMap(const YamlNode& item, std::optional<TaskType> typ
   task.config = LoadTaskConfig(r_, *type, *config, config_key, prefix);
 }
 
-// Returns true if every task has a valid, unique name (the graph checks need it).
-bool Loader::CheckUniqueNames() {
-  bool ok = true;
+void Loader::CheckUniqueNames() {
   std::unordered_map<std::string_view, std::size_t> first;
   first.reserve(w_.tasks.size());
   for (std::size_t i = 0; i < w_.tasks.size(); ++i) {
-    if (!sources_[i].name_ok) {
-      ok = false;
-      continue;
-    }
+    if (!sources_[i].name_ok) continue;  // reported where it was read
     auto [it, inserted] = first.emplace(w_.tasks[i].name, i);
     if (inserted) continue;
-    ok = false;
     r_.Report(sources_[i].name_pos, "duplicate task name '" + w_.tasks[i].name +
                                         "' (first defined at line " +
                                         std::to_string(sources_[it->second].name_pos.line) + ")");
   }
-  return ok;
 }
 
+// Every name written counts as a task a dependency may name, an invalid or
+// duplicate one too: its own problem is reported once, at the name.
 void Loader::CheckDependencies() {
   std::unordered_map<std::string_view, std::size_t> index;
   std::vector<std::string_view> names;
   index.reserve(w_.tasks.size());
   names.reserve(w_.tasks.size());
   for (std::size_t i = 0; i < w_.tasks.size(); ++i) {
-    index.emplace(w_.tasks[i].name, i);
-    names.push_back(w_.tasks[i].name);
+    if (w_.tasks[i].name.empty()) continue;
+    if (index.emplace(w_.tasks[i].name, i).second) names.push_back(w_.tasks[i].name);
   }
   int suggestions = 0;
   for (std::size_t i = 0; i < w_.tasks.size(); ++i) {
     Task& task = w_.tasks[i];
     const std::vector<SourcePos>& pos = sources_[i].dep_pos;
-    const std::string prefix = "task '" + task.name + "': ";
+    const std::string& prefix = sources_[i].prefix;
     for (std::size_t d = 0; d < task.depends_on.size(); ++d) {
       const std::string& dep = task.depends_on[d];
       if (dep == task.name) {

@@ -329,6 +329,28 @@ tasks:
       });
 }
 
+TEST_CASE("a duplicate task name does not hide the other problems of the file") {
+  CHECK(
+      Errors(R"(
+name: w
+tasks:
+  - {name: a, type: shell, config: {command: x}}
+  - {name: a, type: shell, config: {command: x}}
+  - {name: b, type: shell, depends_on: [a, nope], config: {command: x}}
+  - {name: c, type: shell, depends_on: [d], config: {command: x}}
+  - {name: d, type: shell, depends_on: [c], config: {command: x}}
+  - {name: "bad name", type: shell, config: {command: x}}
+  - {name: e, type: shell, depends_on: [bad name, b], config: {command: x}}
+)") ==
+      Lines{
+          "wf.yaml:4:12: duplicate task name 'a' (first defined at line 3)",
+          "wf.yaml:5:44: task 'b': depends on unknown task 'nope'",
+          "wf.yaml:6:5: cycle: c -> d -> c",
+          "wf.yaml:8:12: task 'bad name': task name 'bad name' is not valid (1-64 letters, digits, "
+          "'_' and '-')",
+      });
+}
+
 TEST_CASE("a task needs a known type and a config map") {
   CHECK(Errors(R"(
 name: w
