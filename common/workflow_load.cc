@@ -223,6 +223,8 @@ void Loader::LoadSchedule(const YamlNode* v) {
     Result<CronExpr> cron = CronExpr::Parse(w_.schedule[i]);
     if (!cron.ok()) {
       r_.Report(positions[i], "schedule '" + w_.schedule[i] + "': " + cron.error().message);
+    } else if (!cron->warning().empty()) {
+      r_.Warn(positions[i], "schedule '" + w_.schedule[i] + "': " + cron->warning());
     }
   }
 }
@@ -437,9 +439,10 @@ void Loader::ReportCycle() {
   r_.Report(w_.tasks[cycle[0]].pos, text);
 }
 
-LoadedWorkflow Failed(Diagnostics diagnostics) {
+LoadedWorkflow Failed(Diagnostics diagnostics, Diagnostics warnings = {}) {
   LoadedWorkflow out;
   out.diagnostics = std::move(diagnostics);
+  out.warnings = std::move(warnings);
   return out;
 }
 
@@ -505,8 +508,9 @@ LoadedWorkflow LoadChecked(std::string_view text, const std::string& label) {
   Loader loader(reader);
   loader.LoadRoot(*parsed.root);
   std::optional<Dag> dag = loader.BuildDag();
-  if (!dag || reader.problems() > 0) return Failed(reader.Take());
+  if (!dag || reader.problems() > 0) return Failed(reader.Take(), reader.TakeWarnings());
   LoadedWorkflow out;
+  out.warnings = reader.TakeWarnings();
   out.workflow = std::make_shared<const Workflow>(std::move(loader.workflow()));
   out.dag = std::make_shared<const Dag>(std::move(*dag));
   return out;

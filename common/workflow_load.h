@@ -18,6 +18,9 @@ struct LoadedWorkflow {
   std::shared_ptr<const Workflow> workflow;  ///< null if any error was found
   std::shared_ptr<const Dag> dag;            ///< null if any error was found
   Diagnostics diagnostics;                   ///< errors, in file order
+  /// Likely mistakes that leave the file valid (Severity::kWarning), in file
+  /// order; also given, as far as the file was read, when it is invalid.
+  Diagnostics warnings;
 
   bool ok() const { return workflow != nullptr; }
 };

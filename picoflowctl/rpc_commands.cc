@@ -184,6 +184,10 @@ int Submit(Session& s, const Args& a) {
       all.push_back(*r);
       continue;
     }
+    // Stored all the same; said on stderr like the errors of a refused file.
+    for (const json& w : r->value("warnings", json::array())) {
+      std::fprintf(stderr, "%s\n", w["text"].get<std::string>().c_str());
+    }
     std::printf(
         "%s workflow '%s' (%zu tasks) from %s\n", (*r)["replaced"] ? "replaced" : "submitted",
         (*r)["name"].get<std::string>().c_str(), (*r)["tasks"].get<std::size_t>(), file.c_str());

@@ -230,6 +230,7 @@ ReloadReport Daemon::Reload() {
     CompiledWorkflow compiled;
     if (source.ok()) {
       compiled = CompileWorkflow(*source, file, file);
+      for (const Diagnostic& d : compiled.warnings) LogWarn({}, d.ToString());
     } else {
       compiled.diagnostics.push_back(Diagnostic{file, {}, source.error().message});
     }

@@ -106,6 +106,7 @@ TEST_CASE("the original's valid examples load without a single diagnostic") {
     INFO(file << ":\n" << AllDiagnostics(loaded));
     REQUIRE(loaded.ok());
     CHECK(loaded.diagnostics.empty());
+    CHECK(loaded.warnings.empty());
     CHECK(loaded.workflow->tasks.size() == count);
     CHECK(loaded.dag->size() == static_cast<int>(count));
   }

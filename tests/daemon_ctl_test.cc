@@ -324,4 +324,60 @@ tasks:
   }
 }
 
+TEST_CASE(
+    "validate and submit show warnings, and validate the next three fires of each schedule in its "
+    "zone") {
+  DaemonHarness h;
+  const std::string hourly = h.WriteFile("hourly.yaml", R"(name: ctl-hourly
+schedule: ["0 2 * * * *", "30 1 * * *"]
+timezone: Asia/Kolkata
+tasks:
+  - { name: a, type: shell, config: { command: 'true' } }
+)");
+  const std::string kWarning =
+      hourly +
+      ":2:12: warning: schedule '0 2 * * * *': 6 fields mean seconds first (second minute hour "
+      "day-of-month month day-of-week), so this fires at minute 2 of every hour; for minute 0 of "
+      "hour 2, write the 5 fields '0 2 * * *' (a year field is not supported)\n";
+  const ProcessResult ok = h.RunCtl({"validate", hourly});
+  CHECK(ok.code == 0);
+  CHECK_MESSAGE(ok.out.rfind(kWarning + hourly + ": valid: workflow 'ctl-hourly'", 0) == 0, ok.out);
+  // Three fires an hour apart at minute 2, in the workflow's zone, which is named.
+  const std::string label = "  schedule '0 2 * * * *' (Asia/Kolkata): next ";
+  const std::size_t at = ok.out.find(label);
+  REQUIRE_MESSAGE(at != std::string::npos, ok.out);
+  std::istringstream fires(ok.out.substr(at + label.size(), ok.out.find('\n', at) - at));
+  std::vector<std::string> times;
+  for (std::string t; std::getline(fires, t, ',');) times.push_back(t.substr(t[0] == ' ' ? 1 : 0));
+  REQUIRE(times.size() == 3);
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    CAPTURE(times[i]);
+    CHECK(times[i].substr(13).rfind(":02:00+05:30", 0) == 0);
+    if (i > 0)
+      CHECK(std::stoi(times[i].substr(11, 2)) == (std::stoi(times[i - 1].substr(11, 2)) + 1) % 24);
+  }
+  CHECK_MESSAGE(Contains(ok.out, "  schedule '30 1 * * *' (Asia/Kolkata): next "), ok.out);
+
+  const json entry = ParseOut(h.RunCtl({"--json", "validate", hourly}))[0];
+  CHECK(entry["warnings"].size() == 1);
+  CHECK(entry["warnings"][0]["line"] == 2);
+  REQUIRE(entry["schedules"].size() == 2);
+  CHECK(entry["schedules"][0]["timezone"] == "Asia/Kolkata");
+  CHECK(entry["schedules"][0]["next"].size() == 3);
+
+  // The daemon stores the workflow and says the same; workflow.validate answers it as data.
+  REQUIRE(h.Start().ok());
+  const ProcessResult submitted = h.RunCtl({"submit", hourly});
+  CHECK(submitted.code == 0);
+  CHECK_MESSAGE(Contains(submitted.out, "submitted workflow 'ctl-hourly'"), submitted.out);
+  CHECK(submitted.err == kWarning);
+  auto validated =
+      h.Call("workflow.validate", {{"source", ReadFileText(hourly)}, {"file", "hourly.yaml"}});
+  REQUIRE(validated.ok());
+  CHECK((*validated)["valid"] == true);
+  REQUIRE((*validated)["warnings"].size() == 1);
+  CHECK((*validated)["warnings"][0]["text"].get<std::string>().rfind(
+            "hourly.yaml:2:12: warning: schedule '0 2 * * * *': ", 0) == 0);
+}
+
 }  // namespace picoflow::test

@@ -442,6 +442,22 @@ TEST_CASE("schedule entries are parsed as cron and errors point at the entry") {
         Lines{"wf.yaml:6:11: 'schedule' must be a string or a list of strings, got a map"});
 }
 
+TEST_CASE("a 6-field schedule that reads as 5 fields plus one more is valid, with a warning") {
+  CHECK(Warnings(OneShellTask("schedule: [\"0 2 * * * *\", \"0 0 2 * * *\"]\n")) ==
+        Lines{"wf.yaml:6:12: warning: schedule '0 2 * * * *': 6 fields mean seconds first (second "
+              "minute hour day-of-month month day-of-week), so this fires at minute 2 of every "
+              "hour; for minute 0 of hour 2, write the 5 fields '0 2 * * *' (a year field is not "
+              "supported)"});
+  // Warnings come with the errors of an invalid file too.
+  LoadedWorkflow loaded = Load(OneShellTask("schedule: \"0 2 * * * *\"\nretry: x\n"));
+  CHECK_FALSE(loaded.ok());
+  CHECK(loaded.diagnostics.size() == 1);
+  REQUIRE(loaded.warnings.size() == 1);
+  CHECK(loaded.warnings[0].severity == Severity::kWarning);
+  CHECK(loaded.warnings[0].pos.line == 6);
+  CHECK(Warnings(OneShellTask("schedule: \"0 2 * * *\"\n")).empty());
+}
+
 TEST_CASE("retention is read, unset fields stay unset, and bad values are reported") {
   auto w = Valid(OneShellTask("retention: {max_runs: 50, max_age: 7d}\n"));
   CHECK(w->retention.max_runs == std::optional<std::int64_t>(50));

@@ -9,6 +9,7 @@ CompiledWorkflow CompileWorkflow(const std::string& source, const std::string& l
   LoadedWorkflow loaded = LoadWorkflowText(source, label);
   CompiledWorkflow out;
   out.diagnostics = std::move(loaded.diagnostics);
+  out.warnings = std::move(loaded.warnings);
   if (!loaded.ok()) return out;
   auto version = std::make_shared<WorkflowVersion>();
   version->workflow = std::move(loaded.workflow);

@@ -27,7 +27,8 @@ struct WorkflowVersion {
 /// Loads a version from YAML source. Returns the diagnostics if invalid.
 struct CompiledWorkflow {
   std::shared_ptr<const WorkflowVersion> version;  ///< null if invalid
-  Diagnostics diagnostics;
+  Diagnostics diagnostics;                         ///< errors
+  Diagnostics warnings;                            ///< likely mistakes of a valid file too
 };
 CompiledWorkflow CompileWorkflow(const std::string& source, const std::string& label,
                                  const std::string& origin);

@@ -184,7 +184,9 @@ void RpcMethods::WorkflowValidate(RpcCall& call) {
   const std::string source = call.Param<std::string>("source");
   const std::string file = call.Param<std::string>("file", "<source>");
   LoadedWorkflow loaded = LoadWorkflowText(source, file);
-  json out = {{"valid", loaded.ok()}, {"diagnostics", DiagnosticsJson(loaded.diagnostics)}};
+  json out = {{"valid", loaded.ok()},
+              {"diagnostics", DiagnosticsJson(loaded.diagnostics)},
+              {"warnings", DiagnosticsJson(loaded.warnings)}};
   if (loaded.ok()) out["workflow"] = WorkflowShapeJson(*loaded.workflow, *loaded.dag);
   call.Reply(std::move(out));
 }
@@ -208,6 +210,7 @@ void RpcMethods::WorkflowSubmit(RpcCall& call) {
     return;
   }
   shape["replaced"] = *replaced;
+  shape["warnings"] = DiagnosticsJson(compiled.warnings);
   call.Reply(std::move(shape));
 }
 
