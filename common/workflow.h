@@ -90,8 +90,10 @@ struct Task {
   std::string name;
   TaskType type = TaskType::kShell;
   std::vector<std::string> depends_on;
-  int retry = 0;         ///< extra attempts after the first
-  Seconds timeout{300};  ///< per attempt
+  int retry = 0;             ///< extra attempts after the first
+  Seconds timeout{300};      ///< per attempt
+  bool retry_set = false;    ///< `retry:` is on the task (else config.retry_default applies)
+  bool timeout_set = false;  ///< `timeout:` is on the task (else config.timeout_default applies)
   bool continue_on_failure = false;
   TaskConfig config;
   SourcePos pos;  ///< where the task's `- name:` item starts

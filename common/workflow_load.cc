@@ -329,12 +329,14 @@ void Loader::LoadTaskSettings(const YamlNode& item, const std::string& prefix, T
     r_.TextList(*v, {prefix, "depends_on"}, true, task.depends_on, &source.dep_pos);
   }
   task.retry = w_.config.retry_default;
-  if (const YamlNode* v = item.Find("retry")) {
+  if (const YamlNode* v = item.Find("retry"); v && !v->IsNull()) {
     task.retry = static_cast<int>(r_.Int(*v, {prefix, "retry"}, 0, kMaxRetry).value_or(task.retry));
+    task.retry_set = true;
   }
   task.timeout = w_.config.timeout_default;
-  if (const YamlNode* v = item.Find("timeout")) {
+  if (const YamlNode* v = item.Find("timeout"); v && !v->IsNull()) {
     task.timeout = r_.Duration(*v, {prefix, "timeout"}, 1s).value_or(task.timeout);
+    task.timeout_set = true;
   }
   if (const YamlNode* v = item.Find("continue_on_failure")) {
     task.continue_on_failure = r_.Bool(*v, {prefix, "continue_on_failure"}).value_or(false);

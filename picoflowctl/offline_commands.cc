@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "common/cron.h"
+#include "common/duration.h"
 #include "common/time_format.h"
 #include "common/workflow_load.h"
 #include "picoflowctl/command.h"
@@ -48,6 +49,45 @@ std::string JoinOrder(const Workflow& w, const Dag& dag) {
     out += w.tasks[i].name;
   }
   return out;
+}
+
+/// Where a task's retry or timeout comes from: the task itself, the
+/// workflow's config, or the built-in default (a config value equal to the
+/// built-in one counts as the default).
+template <class T>
+std::string SettingSource(bool set_on_task, T workflow_value, T builtin) {
+  if (set_on_task) return "task";
+  return workflow_value == builtin ? "default" : "config";
+}
+
+/// Each task's effective timeout and retries, and where they come from: the
+/// 5-minute default timeout surprises whoever did not know it.
+json TaskSettingsJson(const Workflow& w) {
+  const WorkflowConfig builtin;
+  json out = json::array();
+  for (const Task& t : w.tasks) {
+    out.push_back({{"name", t.name},
+                   {"timeout_s", t.timeout.count()},
+                   {"timeout_from", SettingSource(t.timeout_set, w.config.timeout_default,
+                                                  builtin.timeout_default)},
+                   {"retry", t.retry},
+                   {"retry_from",
+                    SettingSource(t.retry_set, w.config.retry_default, builtin.retry_default)}});
+  }
+  return out;
+}
+
+// "timeout 5m (default), 3 retries (default)"
+std::string TaskSettingsText(const json& t) {
+  const auto from = [](const json& source, const char* key) -> std::string {
+    if (source == "task") return "";
+    if (source == "default") return " (default)";
+    return std::string(" (config.") + key + ")";
+  };
+  const int retry = t["retry"].get<int>();
+  return "timeout " + FormatDuration(std::chrono::seconds(t["timeout_s"].get<std::int64_t>())) +
+         from(t["timeout_from"], "timeout_default") + ", " + std::to_string(retry) +
+         (retry == 1 ? " retry" : " retries") + from(t["retry_from"], "retry_default");
 }
 
 json DiagnosticsJson(const Diagnostics& list) {
@@ -123,6 +163,7 @@ class ValidateCommand final : public Command {
     entry["workflow"] = w.name;
     entry["tasks"] = w.tasks.size();
     entry["order"] = std::move(order);
+    entry["task_settings"] = TaskSettingsJson(w);
     entry["schedule"] = w.schedule;
     if (!w.schedule.empty()) {
       const SysSeconds now = Now();
@@ -151,6 +192,10 @@ class ValidateCommand final : public Command {
                        (entry["tasks"] == 1 ? "" : "s") +
                        ", order: " + JoinOrder(*loaded.workflow, *loaded.dag);
     std::printf("%s\n", line.c_str());
+    for (const json& t : entry["task_settings"]) {
+      std::printf("  task %s: %s\n", t["name"].get<std::string>().c_str(),
+                  TaskSettingsText(t).c_str());
+    }
     for (const json& s : entry.value("schedules", json::array())) {
       const std::string zone = s["local_zone"].get<bool>()
                                    ? "local zone, " + s["timezone"].get<std::string>()

@@ -293,6 +293,22 @@ tasks:
   CHECK(ok.code == 0);
   CHECK_MESSAGE(Contains(ok.out, "valid: workflow 'ctl-good', 2 tasks, order: hello, after"),
                 ok.out);
+  // Each task's effective timeout and retries, and where they come from.
+  CHECK_MESSAGE(Contains(ok.out,
+                         "\n  task hello: timeout 5m (default), 0 retries (config.retry_default)\n"
+                         "  task after: timeout 5m (default), 0 retries (config.retry_default)\n"),
+                ok.out);
+  const std::string tuned = h.WriteFile("tuned.yaml", R"(name: tuned
+config: { timeout_default: 1h }
+tasks:
+  - { name: tar, type: shell, config: { command: 'true' } }
+  - { name: ping, type: shell, timeout: 10s, retry: 1, config: { command: 'true' } }
+)");
+  const ProcessResult tuned_out = h.RunCtl({"validate", tuned});
+  CHECK_MESSAGE(Contains(tuned_out.out,
+                         "\n  task tar: timeout 1h (config.timeout_default), 3 retries (default)\n"
+                         "  task ping: timeout 10s, 1 retry\n"),
+                tuned_out.out);
 
   const ProcessResult bad = h.RunCtl({"validate", broken});
   CHECK(bad.code == 1);
@@ -306,6 +322,11 @@ tasks:
   REQUIRE(list.size() == 2);
   CHECK(list[0]["valid"] == true);
   CHECK(list[0]["order"] == json::array({"hello", "after"}));
+  CHECK(list[0]["task_settings"][0] == json{{"name", "hello"},
+                                            {"timeout_s", 300},
+                                            {"timeout_from", "default"},
+                                            {"retry", 0},
+                                            {"retry_from", "config"}});
   CHECK(list[1]["valid"] == false);
   CHECK(list[1]["errors"][0]["line"] == 6);
 

@@ -85,8 +85,12 @@ config:
 )");
   CHECK(w->tasks[0].retry == 7);
   CHECK(w->tasks[0].timeout == seconds(120));
+  CHECK_FALSE(w->tasks[0].retry_set);
+  CHECK_FALSE(w->tasks[0].timeout_set);
   CHECK(w->tasks[1].retry == 0);
   CHECK(w->tasks[1].timeout == seconds(5400));
+  CHECK(w->tasks[1].retry_set);
+  CHECK(w->tasks[1].timeout_set);
 }
 
 TEST_CASE("without a config block the documented defaults apply") {
