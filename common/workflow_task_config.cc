@@ -6,6 +6,7 @@
 #include <cctype>
 #include <span>
 
+#include "common/env_expand.h"
 #include "common/workflow_fields.h"
 #include "common/yaml_tree.h"
 
@@ -86,16 +87,43 @@ std::string OptionalText(FieldReader& r, const YamlNode& config, std::string_vie
   return v ? r.Text(*v, {prefix, key}).value_or("") : "";
 }
 
-EnvList ReadEnv(FieldReader& r, const YamlNode& config, const std::string& prefix) {
+constexpr const char* kOnlyShellEnv = " (only the 'env' values of shell tasks expand variables)";
+
+// A `$NAME` / `${NAME}` where nothing expands it is a warning, not an error:
+// the value is valid as written, just most likely not what was meant.
+void WarnUnexpanded(FieldReader& r, const YamlNode* v, const std::string& value,
+                    const std::string& prefix, std::string_view key, bool braces_only = false) {
+  if (!v) return;
+  if (std::optional<EnvReference> ref = FindEnvReference(value, braces_only)) {
+    r.Warn(v->pos, prefix + "'" + std::string(key) + "': '" + std::string(ref->text) +
+                       "' is not expanded" + kOnlyShellEnv);
+  }
+}
+
+// Shell tasks expand their env values when an attempt starts (env_expand.h):
+// a malformed `${` is an error. An ssh task sends its values as written.
+EnvList ReadEnv(FieldReader& r, const YamlNode& config, const std::string& prefix, TaskType type) {
   EnvList env;
   const YamlNode* v = config.Find("env");
   std::vector<SourcePos> positions;
   if (!v || !r.TextMap(*v, {prefix, "env"}, env, &positions)) return env;
   for (std::size_t i = 0; i < env.size(); ++i) {
-    if (!IsEnvName(env[i].first)) {
+    const auto& [name, value] = env[i];
+    if (!IsEnvName(name)) {
       r.Report(positions[i],
-               prefix + "'env': '" + env[i].first +
+               prefix + "'env': '" + name +
                    "' is not a valid environment variable name (letters, digits, '_')");
+    }
+    const std::string of = prefix + "'env': the value of '" + name + "'";
+    if (type == TaskType::kShell) {
+      if (std::string why = CheckEnvSyntax(value); !why.empty()) {
+        r.Report(positions[i], of + ": " + why);
+      }
+    } else if (std::optional<EnvReference> ref = FindEnvReference(value)) {
+      r.Warn(positions[i], of + " is sent as written: '" + std::string(ref->text) +
+                               "' is expanded neither by picoflow nor by the remote shell (to "
+                               "extend a remote variable, do it in 'command': export " +
+                               name + "=...; ...)");
     }
   }
   return env;
@@ -116,7 +144,12 @@ ShellConfig LoadShell(FieldReader& r, const YamlNode& config, SourcePos at,
     if (r.TextList(*v, {prefix, "args"}, false, args)) shell.args = std::move(args);
   }
   shell.workdir = OptionalText(r, config, "workdir", prefix);
-  shell.env = ReadEnv(r, config, prefix);
+  WarnUnexpanded(r, config.Find("workdir"), shell.workdir, prefix, "workdir");
+  if (shell.args) {
+    // Without a shell nothing expands the program's path.
+    WarnUnexpanded(r, config.Find("command"), shell.command, prefix, "command");
+  }
+  shell.env = ReadEnv(r, config, prefix, TaskType::kShell);
   return shell;
 }
 
@@ -147,6 +180,8 @@ void CheckSshTarget(FieldReader& r, const YamlNode& config, SshConfig& ssh,
                           [](unsigned char c) { return std::isspace(c) || c == '@'; })) {
     r.Report(user->pos,
              prefix + "'user' must be a user name without spaces or '@', got '" + ssh.user + "'");
+  } else {
+    WarnUnexpanded(r, user, ssh.user, prefix, "user");
   }
 }
 
@@ -162,14 +197,17 @@ SshConfig LoadSsh(FieldReader& r, const YamlNode& config, SourcePos at, const st
   ssh.key_path = OptionalText(r, config, "key_path", prefix);
   ssh.passphrase_file = OptionalText(r, config, "passphrase_file", prefix);
   ssh.passphrase_env = OptionalText(r, config, "passphrase_env", prefix);
+  WarnUnexpanded(r, config.Find("key_path"), ssh.key_path, prefix, "key_path");
+  WarnUnexpanded(r, config.Find("passphrase_file"), ssh.passphrase_file, prefix, "passphrase_file");
   CheckPassphrase(r, config, ssh, prefix);
   ReadBool(r, config, "verify_host_key", prefix, ssh.verify_host_key);
   ssh.known_hosts = OptionalText(r, config, "known_hosts", prefix);
+  WarnUnexpanded(r, config.Find("known_hosts"), ssh.known_hosts, prefix, "known_hosts");
   if (const YamlNode* v = config.Find("connect_timeout")) {
     ssh.connect_timeout =
         r.Duration(*v, {prefix, "connect_timeout"}, 1s).value_or(ssh.connect_timeout);
   }
-  ssh.env = ReadEnv(r, config, prefix);
+  ssh.env = ReadEnv(r, config, prefix, TaskType::kSsh);
   return ssh;
 }
 
@@ -191,6 +229,10 @@ void ReadHeaders(FieldReader& r, const YamlNode& config, HttpConfig& http,
       r.Report(positions[i], prefix + "'headers': '" + name + "' is not a valid HTTP header name");
     } else if (value.find_first_of("\r\n") != std::string::npos) {
       r.Report(positions[i], prefix + "'headers': the value of '" + name + "' must be one line");
+    } else if (std::optional<EnvReference> ref = FindEnvReference(value, true)) {
+      // `$` alone is common in header values; `${NAME}` is a template.
+      r.Warn(positions[i], prefix + "'headers': the value of '" + name + "': '" +
+                               std::string(ref->text) + "' is not expanded" + kOnlyShellEnv);
     }
   }
 }
@@ -215,10 +257,14 @@ void ReadUrl(FieldReader& r, const YamlNode& config, SourcePos at, HttpConfig& h
                          [](unsigned char c) { return c <= 0x20 || c == 0x7F; })) {
     why = "must not contain spaces or control characters (percent-encode them)";
   }
-  if (why.empty()) return;
-  const bool has_var = http.url.find("${") != std::string::npos;
+  if (why.empty()) {
+    // `$filter` and the like are at home in a URL; `${NAME}` is a template.
+    WarnUnexpanded(r, v, http.url, prefix, "url", true);
+    return;
+  }
+  const bool has_var = FindEnvReference(http.url, true).has_value();
   r.Report(v->pos, prefix + "'url' " + why + ", got '" + http.url + "'" +
-                       (has_var ? " (${...} is not expanded in workflow files)" : ""));
+                       (has_var ? " (${...} is not expanded in a url)" : ""));
 }
 
 void ReadMethod(FieldReader& r, const YamlNode& config, HttpConfig& http,
@@ -312,6 +358,7 @@ HttpConfig LoadHttp(FieldReader& r, const YamlNode& config, SourcePos at,
   ReadExpectStatus(r, config, http, prefix);
   ReadBool(r, config, "follow_redirects", prefix, http.follow_redirects);
   http.ca_file = OptionalText(r, config, "ca_file", prefix);
+  WarnUnexpanded(r, config.Find("ca_file"), http.ca_file, prefix, "ca_file");
   ReadBool(r, config, "allow_private_ips", prefix, http.allow_private_ips);
   return http;
 }
@@ -369,9 +416,7 @@ bool IsTaskConfigKey(TaskType type, std::string_view key) {
 }
 
 std::string CheckHostSyntax(std::string_view host) {
-  if (host.find("${") != std::string_view::npos) {
-    return "${...} is not expanded in workflow files";
-  }
+  if (FindEnvReference(host).has_value()) return "$VAR and ${VAR} are not expanded in 'host'";
   if (host.find('@') != std::string_view::npos) return "put the user name in 'user:'";
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     return IsIp(AF_INET6, host.substr(1, host.size() - 2)) ? "" : "not a valid IPv6 address";
