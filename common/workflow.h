@@ -40,7 +40,9 @@ std::optional<TaskType> ParseTaskType(std::string_view name);
 using EnvList = std::vector<std::pair<std::string, std::string>>;
 
 /// `type: shell`. Without args, `command` runs through `/bin/sh -c`; with args,
-/// `command` is the program and args its argv[1..].
+/// `command` is the program and args its argv[1..]. The loader resolves a
+/// relative workdir and program path (task_paths.h): both are absolute once
+/// the workflow's file was known.
 struct ShellConfig {
   std::string command;
   std::optional<std::vector<std::string>> args;

@@ -67,7 +67,7 @@ std::string NameRule(bool allow_dot) {
 // Walks the document and fills a Workflow; every problem goes to the reader.
 class Loader {
  public:
-  explicit Loader(FieldReader& reader) : r_(reader) {}
+  Loader(FieldReader& reader, const PathBase& paths) : r_(reader), paths_(paths) {}
 
   void LoadRoot(const YamlNode& root);
   /// The graph if nothing was reported; else reports a cycle (if any) too.
@@ -98,6 +98,7 @@ class Loader {
   void ReportCycle();
 
   FieldReader& r_;
+  const PathBase& paths_;
   Workflow w_;
   std::vector<TaskSource> sources_;
   const std::string top_;  // the empty prefix of top-level keys
@@ -383,7 +384,7 @@ void Loader::LoadTaskConfigMap(const YamlNode& item, std::optional<TaskType> typ
   for (std::size_t i = 0; i < item.entry_count(); ++i) {
     if (item.key(i).text == "config") config_key = item.key(i).pos;
   }
-  task.config = LoadTaskConfig(r_, *type, *config, config_key, prefix);
+  task.config = LoadTaskConfig(r_, *type, *config, config_key, prefix, paths_);
 }
 
 void Loader::CheckUniqueNames() {
@@ -499,7 +500,7 @@ Result<std::string> ReadWorkflowFile(const std::string& path) {
 
 namespace {
 
-LoadedWorkflow LoadChecked(std::string_view text, const std::string& label) {
+LoadedWorkflow LoadChecked(std::string_view text, const std::string& label, const PathBase& paths) {
   YamlLimits limits;
   limits.max_bytes = kMaxWorkflowFileBytes;
   YamlParse parsed = ParseYaml(text, label, limits);
@@ -507,7 +508,7 @@ LoadedWorkflow LoadChecked(std::string_view text, const std::string& label) {
 
   FieldReader reader(label);
   for (Diagnostic& d : parsed.diagnostics) reader.Report(d.pos, std::move(d.message));
-  Loader loader(reader);
+  Loader loader(reader, paths);
   loader.LoadRoot(*parsed.root);
   std::optional<Dag> dag = loader.BuildDag();
   if (!dag || reader.problems() > 0) return Failed(reader.Take(), reader.TakeWarnings());
@@ -520,11 +521,12 @@ LoadedWorkflow LoadChecked(std::string_view text, const std::string& label) {
 
 }  // namespace
 
-LoadedWorkflow LoadWorkflowText(std::string_view text, const std::string& label) {
+LoadedWorkflow LoadWorkflowText(std::string_view text, const std::string& label,
+                                const PathBase& paths) {
   // The module edge: nothing below is expected to throw, but an allocation
   // failure must still become a diagnostic, not an exception in the daemon.
   try {
-    return LoadChecked(text, label);
+    return LoadChecked(text, label, paths);
   } catch (const std::exception& e) {
     return Failed(
         {Diagnostic{label, {}, std::string("internal error while loading: ") + e.what()}});
@@ -534,7 +536,7 @@ LoadedWorkflow LoadWorkflowText(std::string_view text, const std::string& label)
 LoadedWorkflow LoadWorkflowFile(const std::string& path) {
   Result<std::string> text = ReadWorkflowFile(path);
   if (!text.ok()) return Failed({Diagnostic{path, {}, text.error().message}});
-  return LoadWorkflowText(*text, path);
+  return LoadWorkflowText(*text, path, PathBase{FileDirectory(path), ""});
 }
 
 }  // namespace picoflow

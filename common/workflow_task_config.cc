@@ -88,15 +88,59 @@ std::string OptionalText(FieldReader& r, const YamlNode& config, std::string_vie
 }
 
 constexpr const char* kOnlyShellEnv = " (only the 'env' values of shell tasks expand variables)";
+constexpr const char* kOnlyShellEnvOrHome =
+    " (only the 'env' values of shell tasks expand variables; a leading ~ is the daemon user's "
+    "home)";
 
 // A `$NAME` / `${NAME}` where nothing expands it is a warning, not an error:
 // the value is valid as written, just most likely not what was meant.
 void WarnUnexpanded(FieldReader& r, const YamlNode* v, const std::string& value,
-                    const std::string& prefix, std::string_view key, bool braces_only = false) {
+                    const std::string& prefix, std::string_view key, bool braces_only = false,
+                    const char* why = kOnlyShellEnv) {
   if (!v) return;
   if (std::optional<EnvReference> ref = FindEnvReference(value, braces_only)) {
     r.Warn(v->pos, prefix + "'" + std::string(key) + "': '" + std::string(ref->text) +
-                       "' is not expanded" + kOnlyShellEnv);
+                       "' is not expanded" + why);
+  }
+}
+
+// Resolves `value` in place (task_paths.h); an unknown file leaves a
+// relative path relative, to the daemon's working directory: a warning.
+void ResolveInPlace(FieldReader& r, const YamlNode& v, std::string& value, std::string_view base,
+                    const PathBase& paths, const std::string& prefix, std::string_view key) {
+  Result<std::string> resolved = ResolvePath(value, base, paths);
+  if (!resolved.ok()) {
+    r.Report(v.pos, prefix + "'" + std::string(key) + "': " + resolved.error().message);
+    return;
+  }
+  // A path with a variable in it was warned about already.
+  if (!resolved->empty() && resolved->front() != '/' && !FindEnvReference(value)) {
+    r.Warn(v.pos, prefix + "'" + std::string(key) + "' '" + value +
+                      "' is relative and the workflow's file is not known (it came without an "
+                      "absolute path): it resolves against the daemon's working directory");
+  }
+  value = std::move(*resolved);
+}
+
+// docs/workflow-format.md, "Paths": the workdir against the file's
+// directory; a program named by a path (not looked up in PATH) against the
+// workdir if there is one, as exec after the chdir would, else the same.
+// A `/bin/sh -c` command is the shell's business.
+void ResolveShellPaths(FieldReader& r, const YamlNode& config, ShellConfig& shell,
+                       const PathBase& paths, const std::string& prefix) {
+  if (const YamlNode* v = config.Find("workdir"); v && !shell.workdir.empty()) {
+    ResolveInPlace(r, *v, shell.workdir, paths.dir, paths, prefix, "workdir");
+  }
+  const YamlNode* command = config.Find("command");
+  if (!command || !shell.args || shell.command.find('/') == std::string::npos) return;
+  if (shell.workdir.empty()) {
+    ResolveInPlace(r, *command, shell.command, paths.dir, paths, prefix, "command");
+  } else if (Result<std::string> program = ResolvePath(
+                 shell.command, shell.workdir.front() == '/' ? shell.workdir : "", paths);
+             program.ok()) {
+    shell.command = std::move(*program);  // a relative workdir was warned about
+  } else {
+    r.Report(command->pos, prefix + "'command': " + program.error().message);
   }
 }
 
@@ -136,7 +180,7 @@ void ReadBool(FieldReader& r, const YamlNode& config, std::string_view key,
 }
 
 ShellConfig LoadShell(FieldReader& r, const YamlNode& config, SourcePos at,
-                      const std::string& prefix) {
+                      const std::string& prefix, const PathBase& paths) {
   ShellConfig shell;
   shell.command = RequiredText(r, config, "command", at, prefix);
   if (const YamlNode* v = config.Find("args"); v && !v->IsNull()) {
@@ -144,11 +188,14 @@ ShellConfig LoadShell(FieldReader& r, const YamlNode& config, SourcePos at,
     if (r.TextList(*v, {prefix, "args"}, false, args)) shell.args = std::move(args);
   }
   shell.workdir = OptionalText(r, config, "workdir", prefix);
-  WarnUnexpanded(r, config.Find("workdir"), shell.workdir, prefix, "workdir");
+  WarnUnexpanded(r, config.Find("workdir"), shell.workdir, prefix, "workdir", false,
+                 kOnlyShellEnvOrHome);
   if (shell.args) {
     // Without a shell nothing expands the program's path.
-    WarnUnexpanded(r, config.Find("command"), shell.command, prefix, "command");
+    WarnUnexpanded(r, config.Find("command"), shell.command, prefix, "command", false,
+                   kOnlyShellEnvOrHome);
   }
+  ResolveShellPaths(r, config, shell, paths, prefix);
   shell.env = ReadEnv(r, config, prefix, TaskType::kShell);
   return shell;
 }
@@ -389,13 +436,13 @@ bool IsIp(int family, std::string_view text) {
 }  // namespace
 
 TaskConfig LoadTaskConfig(FieldReader& r, TaskType type, const YamlNode& config,
-                          SourcePos config_key, const std::string& prefix) {
+                          SourcePos config_key, const std::string& prefix, const PathBase& paths) {
   auto explain = [type](std::string_view key) { return ExplainConfigKey(type, key); };
   const std::string noun = std::string(TaskTypeName(type)) + " config key";
   switch (type) {
     case TaskType::kShell:
       r.CheckKeys(config, kShellKeys, prefix, noun, explain);
-      return LoadShell(r, config, config_key, prefix);
+      return LoadShell(r, config, config_key, prefix, paths);
     case TaskType::kSsh:
       r.CheckKeys(config, kSshKeys, prefix, noun, explain);
       return LoadSsh(r, config, config_key, prefix);

@@ -3,7 +3,9 @@
 // 2 usage, 3 daemon unreachable).
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <string>
@@ -399,6 +401,91 @@ tasks:
   REQUIRE((*validated)["warnings"].size() == 1);
   CHECK((*validated)["warnings"][0]["text"].get<std::string>().rfind(
             "hourly.yaml:2:12: warning: schedule '0 2 * * * *': ", 0) == 0);
+}
+
+namespace {
+
+// A project directory with a workflow that uses relative paths: a program
+// run without a shell (./bin/tool.sh, ../bin/tool.sh from the workdir), a
+// relative workdir, and an env value that extends the daemon's PATH.
+std::string WriteRelativeProject(DaemonHarness& h, const std::string& dir,
+                                 const std::string& name) {
+  std::filesystem::create_directories(h.Path(dir + "/bin"));
+  std::filesystem::create_directories(h.Path(dir + "/data"));
+  const std::string tool = h.WriteFile(dir + "/bin/tool.sh", "#!/bin/sh\necho \"tool $1\"\n");
+  ::chmod(tool.c_str(), 0755);
+  return h.WriteFile(dir + "/" + name, R"(name: rel-paths
+config: { retry_default: 0 }
+tasks:
+  - { name: tool, type: shell, config: { command: ./bin/tool.sh, args: [x] } }
+  - { name: from_data, type: shell, config: { command: ../bin/tool.sh, args: [y], workdir: data } }
+  - { name: cwd, type: shell, config: { command: "pwd -P", workdir: ./data } }
+  - name: path
+    type: shell
+    config: { command: 'echo "$PATH"', env: { PATH: "/picoflow-test:${PATH}" } }
+)");
+}
+
+// Runs the workflow (a file or a name) to its end; returns each task's output.
+std::map<std::string, std::string> RunOutputs(DaemonHarness& h, const std::string& target) {
+  const ProcessResult r = h.RunCtl({"--json", "run", target, "--wait"});
+  CHECK_MESSAGE(r.code == 0, r.out, r.err);
+  const json run = ParseOut(r);
+  std::map<std::string, std::string> out;
+  if (!run.is_object()) return out;
+  const std::string id = std::to_string(run["id"].get<std::int64_t>());
+  for (const char* task : {"tool", "from_data", "cwd", "path"}) {
+    out[task] = h.RunCtl({"logs", "--run", id, "--task", task}).out;
+  }
+  return out;
+}
+
+void CheckRelativeOutputs(const std::map<std::string, std::string>& out, const std::string& dir) {
+  const std::string data = std::filesystem::canonical(dir + "/data").string();
+  CHECK(out.at("tool") == "tool x\n");
+  CHECK(out.at("from_data") == "tool y\n");
+  CHECK(out.at("cwd") == data + "\n");
+  CHECK(out.at("path").rfind("/picoflow-test:/", 0) == 0);  // the daemon's PATH follows
+}
+
+}  // namespace
+
+TEST_CASE(
+    "relative workdir and program paths resolve against the workflow file's directory, for run, "
+    "submit and the workflows directory") {
+  DaemonHarness h;
+  const std::string wfdir = h.Path("wfdir");
+  std::filesystem::create_directories(wfdir);
+  REQUIRE(h.Start({"--workflows-dir", wfdir}).ok());
+  // picoflowctl is given a path relative to its own working directory,
+  // which is not the file's directory.
+  const std::string file = WriteRelativeProject(h, "project", "job.yaml");
+  const std::string relative =
+      std::filesystem::relative(file, std::filesystem::current_path()).string();
+  REQUIRE(relative.find("project/job.yaml") != std::string::npos);
+  REQUIRE(relative.front() != '/');
+
+  SUBCASE("run FILE") { CheckRelativeOutputs(RunOutputs(h, relative), h.Path("project")); }
+
+  SUBCASE("submit FILE, then run by name, also after a restart") {
+    const ProcessResult submitted = h.RunCtl({"submit", relative});
+    CHECK_MESSAGE(submitted.code == 0, submitted.err);
+    CHECK(submitted.err.empty());  // no warning: the file's directory is known
+    CheckRelativeOutputs(RunOutputs(h, "rel-paths"), h.Path("project"));
+    auto got = h.Call("workflow.get", {{"name", "rel-paths"}});
+    REQUIRE(got.ok());
+    CHECK((*got)["dir"] == h.Path("project"));
+    REQUIRE(h.Restart().ok());
+    CheckRelativeOutputs(RunOutputs(h, "rel-paths"), h.Path("project"));
+  }
+
+  SUBCASE("a file in the workflows directory") {
+    WriteRelativeProject(h, "wfdir", "job.yaml");
+    auto reloaded = h.Call("daemon.reload");
+    REQUIRE(reloaded.ok());
+    CHECK((*reloaded)["added"] == json::array({"rel-paths"}));
+    CheckRelativeOutputs(RunOutputs(h, "rel-paths"), wfdir);
+  }
 }
 
 }  // namespace picoflow::test

@@ -338,9 +338,9 @@ tasks:
       ca_file: $CA
 )") == Lines{
            "wf.yaml:6:16: warning: task 's': 'command': '${TOOLS}' is not expanded (only the "
-           "'env' values of shell tasks expand variables)",
+           "'env' values of shell tasks expand variables; a leading ~ is the daemon user's home)",
            "wf.yaml:8:16: warning: task 's': 'workdir': '$HOME' is not expanded (only the 'env' "
-           "values of shell tasks expand variables)",
+           "values of shell tasks expand variables; a leading ~ is the daemon user's home)",
            "wf.yaml:13:13: warning: task 'r': 'user': '${BACKUP_USER}' is not expanded (only the "
            "'env' values of shell tasks expand variables)",
            "wf.yaml:15:17: warning: task 'r': 'key_path': '${HOME}' is not expanded (only the "
@@ -358,6 +358,67 @@ tasks:
   // A shell command runs through /bin/sh, which expands it: no warning.
   CHECK(Warnings("name: w\ntasks:\n  - {name: t, type: shell, config: {command: 'cd $HOME'}}\n")
             .empty());
+}
+
+TEST_CASE(
+    "a relative workdir and program path resolve against the file's directory, ~ to the home") {
+  const PathBase paths{"/srv/wf", "/home/pf"};
+  LoadedWorkflow loaded = LoadWorkflowText(Text(R"(
+name: w
+tasks:
+  - {name: a, type: shell, config: {command: ./backup.sh, args: [], workdir: data}}
+  - {name: b, type: shell, config: {command: bin/tool, args: [-v]}}
+  - {name: c, type: shell, config: {command: ./run.sh, args: [], workdir: /opt/app}}
+  - {name: d, type: shell, config: {command: tool, args: [], workdir: ~/backups}}
+  - {name: e, type: shell, config: {command: ./in-sh.sh, workdir: "~"}}  # ~ alone is null
+  - {name: f, type: shell, config: {command: /bin/true, args: [], workdir: ../shared}}
+  - {name: g, type: shell, config: {command: ~/bin/x, args: []}}
+)"),
+                                           "wf.yaml", paths);
+  REQUIRE(loaded.ok());
+  CHECK(loaded.warnings.empty());
+  Lines resolved;  // "command | workdir"
+  for (const Task& t : loaded.workflow->tasks) {
+    const auto& c = std::get<ShellConfig>(t.config);
+    resolved.push_back(c.command + " | " + c.workdir);
+  }
+  CHECK(resolved == Lines{
+                        "/srv/wf/data/backup.sh | /srv/wf/data",  // relative to the workdir
+                        "/srv/wf/bin/tool | ",                    // the daemon's cwd stays
+                        "/opt/app/run.sh | /opt/app",
+                        "tool | /home/pf/backups",  // no '/': looked up in PATH
+                        "./in-sh.sh | /home/pf",    // /bin/sh -c: the shell's business
+                        "/bin/true | /srv/shared",
+                        "/home/pf/bin/x | ",
+                    });
+}
+
+TEST_CASE("without a known file, relative paths stay relative with a warning; ~user is an error") {
+  CHECK(Warnings(R"(
+name: w
+tasks:
+  - {name: a, type: shell, config: {command: ./backup.sh, args: [], workdir: data}}
+  - {name: b, type: shell, config: {command: bin/tool, args: []}}
+  - {name: c, type: shell, config: {command: "./x.sh", workdir: /tmp}}
+)") == Lines{
+           "wf.yaml:3:78: warning: task 'a': 'workdir' 'data' is relative and the workflow's file "
+           "is not known (it came without an absolute path): it resolves against the daemon's "
+           "working directory",
+           "wf.yaml:4:46: warning: task 'b': 'command' 'bin/tool' is relative and the workflow's "
+           "file is not known (it came without an absolute path): it resolves against the "
+           "daemon's working directory",
+       });
+  CHECK(Errors(R"(
+name: w
+tasks:
+  - {name: a, type: shell, config: {command: "true", workdir: ~backup/x}}
+  - {name: b, type: shell, config: {command: ~root/bin/x, args: []}}
+)") == Lines{
+           "wf.yaml:3:63: task 'a': 'workdir': '~backup' is not supported: only ~ and ~/... (the "
+           "daemon user's home) are; write the path out",
+           "wf.yaml:4:46: task 'b': 'command': '~root' is not supported: only ~ and ~/... (the "
+           "daemon user's home) are; write the path out",
+       });
 }
 
 TEST_CASE("IsTaskConfigKey knows each type's keys") {

@@ -5,8 +5,8 @@
 namespace picoflow {
 
 CompiledWorkflow CompileWorkflow(const std::string& source, const std::string& label,
-                                 const std::string& origin) {
-  LoadedWorkflow loaded = LoadWorkflowText(source, label);
+                                 const std::string& origin, const std::string& base_dir) {
+  LoadedWorkflow loaded = LoadWorkflowText(source, label, PathBase{base_dir, ""});
   CompiledWorkflow out;
   out.diagnostics = std::move(loaded.diagnostics);
   out.warnings = std::move(loaded.warnings);
@@ -15,6 +15,7 @@ CompiledWorkflow CompileWorkflow(const std::string& source, const std::string& l
   version->workflow = std::move(loaded.workflow);
   version->dag = std::move(loaded.dag);
   version->source = source;
+  version->base_dir = base_dir;
   version->origin = origin;
   out.version = std::move(version);
   return out;
