@@ -74,6 +74,11 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kMacros =
     {"@hourly", "0 * * * *"},
 }};
 
+// Said wherever 6 fields were probably written as 5 plus one more.
+constexpr std::string_view kSecondsFirst =
+    "6 fields mean seconds first (second minute hour day-of-month month day-of-week)";
+constexpr std::string_view kNoYear = "a year field is not supported";
+
 Error Invalid(std::string message) { return Err(ErrorCode::kInvalid, std::move(message)); }
 
 bool IsSpace(char c) {
@@ -218,6 +223,31 @@ Result<std::string_view> ExpandMacro(std::string_view text) {
                  "@hourly)");
 }
 
+// A year where the 6-field form has its day of week: `0 0 * * 1 2026`.
+bool LooksLikeYear(std::string_view field) {
+  return field.size() >= 4 &&
+         std::all_of(field.begin(), field.begin() + 4, [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A 6-field expression that reads as a 5-field one plus a trailing `*` (a
+// year, or a slip): `0 2 * * * *` was most likely meant as 02:00, but fires at
+// minute 2 of every hour. Only fixed second and minute values with a `*` hour
+// qualify, and only if the first five fields are a valid 5-field expression;
+// `0 */5 * * * *` (every 5 minutes) and `0 0 2 * * *` (02:00) do not.
+std::string ExtraFieldWarning(const std::vector<std::string_view>& words) {
+  if (words.size() != 6 || (words[5] != "*" && words[5] != "?") || words[2] != "*" ||
+      !ParseDigits(words[0]) || !ParseDigits(words[1])) {
+    return "";
+  }
+  std::string five(words[0]);
+  for (std::size_t i = 1; i < 5; ++i) five.append(" ").append(words[i]);
+  if (!CronExpr::Parse(five).ok()) return "";
+  return std::string(kSecondsFirst) + ", so this fires at minute " + std::string(words[1]) +
+         " of every hour; for minute " + std::string(words[0]) + " of hour " +
+         std::string(words[1]) + ", write the 5 fields '" + five + "' (" + std::string(kNoYear) +
+         ")";
+}
+
 // With a restricted day-of-month and a '*' day-of-week only the day-of-month
 // decides, and it may name days no chosen month has (`0 0 30 2 *`).
 Status CheckCanFire(const ParsedField& dom, const ParsedField& month, const ParsedField& dow,
@@ -329,7 +359,11 @@ Status CronExpr::ParseFields(std::string_view text) {
   const std::vector<std::string_view> words = Split(text, IsSpace, false);
   if (words.empty()) return Invalid("empty cron expression");
   if (words.size() != 5 && words.size() != 6) {
-    return Invalid("expected 5 or 6 fields, got " + std::to_string(words.size()));
+    std::string message = "expected 5 or 6 fields, got " + std::to_string(words.size());
+    if (words.size() == 7) {
+      message += " (" + std::string(kNoYear) + "; " + std::string(kSecondsFirst) + ")";
+    }
+    return Invalid(std::move(message));
   }
   has_seconds_ = words.size() == 6;
   const std::size_t first = has_seconds_ ? kSecondField : kMinuteField;
@@ -337,9 +371,14 @@ Status CronExpr::ParseFields(std::string_view text) {
   fields[kSecondField].mask = 1;  // 5 fields fire at second 0
   for (std::size_t i = first; i < kFields.size(); ++i) {
     Result<ParsedField> field = ParseField(words[i - first], kFields[i]);
+    if (!field && i == kDowField && has_seconds_ && LooksLikeYear(words[5])) {
+      return Invalid(field.error().message + " (" + std::string(kNoYear) + "; " +
+                     std::string(kSecondsFirst) + ")");
+    }
     if (!field) return field.error();
     fields[i] = *field;
   }
+  warning_ = ExtraFieldWarning(words);
   seconds_ = fields[kSecondField].mask;
   minutes_ = fields[kMinuteField].mask;
   hours_ = fields[kHourField].mask;

@@ -43,6 +43,10 @@ class CronExpr {
   const std::string& text() const { return text_; }
   /// True if the expression has a seconds field (6 fields).
   bool has_seconds() const { return has_seconds_; }
+  /// Why a valid expression is probably not what its author meant, or empty:
+  /// a 6-field expression that reads as a 5-field one plus an extra field
+  /// (`0 2 * * * *` fires at minute 2 of every hour, not at 02:00).
+  const std::string& warning() const { return warning_; }
 
  private:
   struct Civil;  // a broken-down local time, defined in cron.cc
@@ -61,6 +65,7 @@ class CronExpr {
   bool DayMatches(int day_of_month, unsigned weekday) const;
 
   std::string text_;
+  std::string warning_;
   bool has_seconds_ = false;
   std::bitset<60> seconds_;
   std::bitset<60> minutes_;

@@ -12,13 +12,19 @@ struct SourcePos {
   int col = 0;
 };
 
+/// An error makes a file invalid; a warning points at a likely mistake in a
+/// file that is still valid.
+enum class Severity { kError, kWarning };
+
 /// One problem in a file. Rendered as `FILE:LINE:COL: message`.
 struct Diagnostic {
   std::string file;
   SourcePos pos;
   std::string message;
+  Severity severity = Severity::kError;
 
-  /// `FILE:LINE:COL: message`, or `FILE: message` when the position is unknown.
+  /// `FILE:LINE:COL: message`, or `FILE: message` when the position is
+  /// unknown; a warning's message starts with `warning: `.
   std::string ToString() const;
 };
 

@@ -14,7 +14,17 @@ std::string Env(const char* name) {
   return value != nullptr ? value : "";
 }
 
-std::string Home() {
+// An XDG base directory: the variable if it holds an absolute path, else the
+// fallback under $HOME (the spec says relative values are to be ignored).
+std::string XdgDir(const char* variable, const char* fallback_under_home) {
+  std::string value = Env(variable);
+  if (!value.empty() && value[0] == '/') return value;
+  return HomeDir() + "/" + fallback_under_home;
+}
+
+}  // namespace
+
+std::string HomeDir() {
   std::string home = Env("HOME");
   if (!home.empty()) return home;
   if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_dir != nullptr) {
@@ -22,16 +32,6 @@ std::string Home() {
   }
   return "/";
 }
-
-// An XDG base directory: the variable if it holds an absolute path, else the
-// fallback under $HOME (the spec says relative values are to be ignored).
-std::string XdgDir(const char* variable, const char* fallback_under_home) {
-  std::string value = Env(variable);
-  if (!value.empty() && value[0] == '/') return value;
-  return Home() + "/" + fallback_under_home;
-}
-
-}  // namespace
 
 Paths SystemPaths() {
   return {"/run/picoflow/picoflowd.sock", "/var/lib/picoflow", "/etc/picoflow/workflows"};

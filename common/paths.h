@@ -23,6 +23,9 @@ Paths SystemPaths();
 /// ~/.config/picoflow/workflows).
 Paths UserPaths();
 
+/// $HOME, else the home directory of the user this process runs as, else "/".
+std::string HomeDir();
+
 /// The socket picoflowctl talks to when --socket is not given: $PICOFLOW_SOCKET
 /// if set, else the user-mode socket if it exists, else the system socket.
 std::string DefaultClientSocket();

@@ -40,7 +40,9 @@ std::optional<TaskType> ParseTaskType(std::string_view name);
 using EnvList = std::vector<std::pair<std::string, std::string>>;
 
 /// `type: shell`. Without args, `command` runs through `/bin/sh -c`; with args,
-/// `command` is the program and args its argv[1..].
+/// `command` is the program and args its argv[1..]. The loader resolves a
+/// relative workdir and program path (task_paths.h): both are absolute once
+/// the workflow's file was known.
 struct ShellConfig {
   std::string command;
   std::optional<std::vector<std::string>> args;
@@ -90,8 +92,10 @@ struct Task {
   std::string name;
   TaskType type = TaskType::kShell;
   std::vector<std::string> depends_on;
-  int retry = 0;         ///< extra attempts after the first
-  Seconds timeout{300};  ///< per attempt
+  int retry = 0;             ///< extra attempts after the first
+  Seconds timeout{300};      ///< per attempt
+  bool retry_set = false;    ///< `retry:` is on the task (else config.retry_default applies)
+  bool timeout_set = false;  ///< `timeout:` is on the task (else config.timeout_default applies)
   bool continue_on_failure = false;
   TaskConfig config;
   SourcePos pos;  ///< where the task's `- name:` item starts

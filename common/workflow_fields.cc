@@ -115,17 +115,42 @@ void FieldReader::Report(SourcePos pos, std::string message) {
   diagnostics_.push_back({label_, pos, std::move(message)});
 }
 
-Diagnostics FieldReader::Take() {
-  std::stable_sort(
-      diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
-        return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.col < b.pos.col;
-      });
-  if (dropped_ > 0) {
-    diagnostics_.push_back(
-        {label_, {}, "... and " + std::to_string(dropped_) + " more problems not shown"});
+void FieldReader::Warn(SourcePos pos, std::string message) {
+  if (warnings_.size() >= kMaxDiagnostics) {
+    ++dropped_warnings_;
+    return;
   }
-  dropped_ = 0;
-  return std::move(diagnostics_);
+  warnings_.push_back({label_, pos, std::move(message), Severity::kWarning});
+}
+
+namespace {
+
+// Sorts by position and appends a line counting the dropped ones.
+Diagnostics InFileOrder(Diagnostics list, std::size_t& dropped, const std::string& label,
+                        std::string_view what, Severity severity) {
+  std::stable_sort(list.begin(), list.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.col < b.pos.col;
+  });
+  if (dropped > 0) {
+    list.push_back(
+        {label,
+         {},
+         "... and " + std::to_string(dropped) + " more " + std::string(what) + " not shown",
+         severity});
+  }
+  dropped = 0;
+  return list;
+}
+
+}  // namespace
+
+Diagnostics FieldReader::Take() {
+  return InFileOrder(std::move(diagnostics_), dropped_, label_, "problems", Severity::kError);
+}
+
+Diagnostics FieldReader::TakeWarnings() {
+  return InFileOrder(std::move(warnings_), dropped_warnings_, label_, "warnings",
+                     Severity::kWarning);
 }
 
 void FieldReader::ReportType(const YamlNode& v, Where w, std::string_view expected,

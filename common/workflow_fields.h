@@ -43,8 +43,8 @@ std::string DidYouMean(std::string_view match);
 /// The words as a list for a message: "a", "a or b", "a, b or c".
 std::string JoinOr(std::span<const std::string_view> words);
 
-/// Collects diagnostics (at most kMaxDiagnostics are kept; the rest are
-/// counted) and reads typed values. Every reader returns nullopt both for a
+/// Collects diagnostics (at most kMaxDiagnostics errors and as many warnings
+/// are kept; the rest are counted) and reads typed values. Every reader returns nullopt both for a
 /// null value (a key with no value: treated as not set) and after reporting
 /// a problem; `problems()` tells the two apart.
 class FieldReader {
@@ -57,10 +57,15 @@ class FieldReader {
 
   /// Records a problem at `pos`.
   void Report(SourcePos pos, std::string message);
-  /// Number of problems reported so far (kept or not).
+  /// Records a warning at `pos`: a likely mistake that leaves the file valid.
+  void Warn(SourcePos pos, std::string message);
+  /// Number of problems (errors) reported so far (kept or not); warnings do
+  /// not count.
   std::size_t problems() const { return diagnostics_.size() + dropped_; }
   /// The problems in file order, plus a last line counting those not kept.
   Diagnostics Take();
+  /// The warnings in file order, plus a last line counting those not kept.
+  Diagnostics TakeWarnings();
 
   /// A plain decimal integer in [lo, hi]. Quoted numbers, fractions, other
   /// bases and values out of range (however many digits) are reported.
@@ -104,6 +109,8 @@ class FieldReader {
   std::string label_;
   Diagnostics diagnostics_;
   std::size_t dropped_ = 0;
+  Diagnostics warnings_;
+  std::size_t dropped_warnings_ = 0;
 };
 
 template <class Explain>

@@ -48,6 +48,7 @@ struct TaskSource {
   SourcePos name_pos;
   std::vector<SourcePos> dep_pos;  // parallel to Task::depends_on
   bool name_ok = false;            // present and well-formed
+  std::string prefix;              // `task 'x': `, or `task #3: ` without a usable name
 };
 
 bool IsName(std::string_view name, bool allow_dot) {
@@ -66,7 +67,7 @@ std::string NameRule(bool allow_dot) {
 // Walks the document and fills a Workflow; every problem goes to the reader.
 class Loader {
  public:
-  explicit Loader(FieldReader& reader) : r_(reader) {}
+  Loader(FieldReader& reader, const PathBase& paths) : r_(reader), paths_(paths) {}
 
   void LoadRoot(const YamlNode& root);
   /// The graph if nothing was reported; else reports a cycle (if any) too.
@@ -92,16 +93,16 @@ class Loader {
                         TaskSource& source);
   void LoadTaskConfigMap(const YamlNode& item, std::optional<TaskType> type,
                          const std::string& prefix, Task& task);
-  bool CheckUniqueNames();
+  void CheckUniqueNames();
   void CheckDependencies();
   void ReportCycle();
 
   FieldReader& r_;
+  const PathBase& paths_;
   Workflow w_;
   std::vector<TaskSource> sources_;
   const std::string top_;  // the empty prefix of top-level keys
   const std::string config_prefix_ = "config: ";
-  bool names_ok_ = false;  // every task has a valid, unique name: the graph can be checked
 };
 
 void Loader::LoadRoot(const YamlNode& root) {
@@ -126,12 +127,13 @@ void Loader::LoadRoot(const YamlNode& root) {
   }
   LoadRetention(root.Find("retention"));
   LoadTasks(root);
-  names_ok_ = CheckUniqueNames();
-  if (names_ok_) CheckDependencies();
+  // A duplicate or invalid name does not stop the checks of the graph: the
+  // rest of the file's problems are still reported in the same pass.
+  CheckUniqueNames();
+  CheckDependencies();
 }
 
 std::optional<Dag> Loader::BuildDag() {
-  if (!names_ok_) return std::nullopt;
   if (r_.problems() > 0) {
     ReportCycle();  // with the other problems, so that one pass shows them all
     return std::nullopt;
@@ -222,6 +224,8 @@ void Loader::LoadSchedule(const YamlNode* v) {
     Result<CronExpr> cron = CronExpr::Parse(w_.schedule[i]);
     if (!cron.ok()) {
       r_.Report(positions[i], "schedule '" + w_.schedule[i] + "': " + cron.error().message);
+    } else if (!cron->warning().empty()) {
+      r_.Warn(positions[i], "schedule '" + w_.schedule[i] + "': " + cron->warning());
     }
   }
 }
@@ -291,6 +295,7 @@ void Loader::LoadTask(const YamlNode& item, std::size_t index) {
   TaskSource source;
   task.pos = item.pos;
   const std::string prefix = LoadTaskName(item, index, task, source);
+  source.prefix = prefix;
   const std::optional<TaskType> type = LoadTaskType(item, prefix);
   if (type) task.type = *type;
   CheckTaskKeys(item, type, prefix);
@@ -325,12 +330,14 @@ void Loader::LoadTaskSettings(const YamlNode& item, const std::string& prefix, T
     r_.TextList(*v, {prefix, "depends_on"}, true, task.depends_on, &source.dep_pos);
   }
   task.retry = w_.config.retry_default;
-  if (const YamlNode* v = item.Find("retry")) {
+  if (const YamlNode* v = item.Find("retry"); v && !v->IsNull()) {
     task.retry = static_cast<int>(r_.Int(*v, {prefix, "retry"}, 0, kMaxRetry).value_or(task.retry));
+    task.retry_set = true;
   }
   task.timeout = w_.config.timeout_default;
-  if (const YamlNode* v = item.Find("timeout")) {
+  if (const YamlNode* v = item.Find("timeout"); v && !v->IsNull()) {
     task.timeout = r_.Duration(*v, {prefix, "timeout"}, 1s).value_or(task.timeout);
+    task.timeout_set = true;
   }
   if (const YamlNode* v = item.Find("continue_on_failure")) {
     task.continue_on_failure = r_.Bool(*v, {prefix, "continue_on_failure"}).value_or(false);
@@ -377,43 +384,38 @@ void Loader::LoadTaskConfigMap(const YamlNode& item, std::optional<TaskType> typ
   for (std::size_t i = 0; i < item.entry_count(); ++i) {
     if (item.key(i).text == "config") config_key = item.key(i).pos;
   }
-  task.config = LoadTaskConfig(r_, *type, *config, config_key, prefix);
+  task.config = LoadTaskConfig(r_, *type, *config, config_key, prefix, paths_);
 }
 
-// Returns true if every task has a valid, unique name (the graph checks need it).
-bool Loader::CheckUniqueNames() {
-  bool ok = true;
+void Loader::CheckUniqueNames() {
   std::unordered_map<std::string_view, std::size_t> first;
   first.reserve(w_.tasks.size());
   for (std::size_t i = 0; i < w_.tasks.size(); ++i) {
-    if (!sources_[i].name_ok) {
-      ok = false;
-      continue;
-    }
+    if (!sources_[i].name_ok) continue;  // reported where it was read
     auto [it, inserted] = first.emplace(w_.tasks[i].name, i);
     if (inserted) continue;
-    ok = false;
     r_.Report(sources_[i].name_pos, "duplicate task name '" + w_.tasks[i].name +
                                         "' (first defined at line " +
                                         std::to_string(sources_[it->second].name_pos.line) + ")");
   }
-  return ok;
 }
 
+// Every name written counts as a task a dependency may name, an invalid or
+// duplicate one too: its own problem is reported once, at the name.
 void Loader::CheckDependencies() {
   std::unordered_map<std::string_view, std::size_t> index;
   std::vector<std::string_view> names;
   index.reserve(w_.tasks.size());
   names.reserve(w_.tasks.size());
   for (std::size_t i = 0; i < w_.tasks.size(); ++i) {
-    index.emplace(w_.tasks[i].name, i);
-    names.push_back(w_.tasks[i].name);
+    if (w_.tasks[i].name.empty()) continue;
+    if (index.emplace(w_.tasks[i].name, i).second) names.push_back(w_.tasks[i].name);
   }
   int suggestions = 0;
   for (std::size_t i = 0; i < w_.tasks.size(); ++i) {
     Task& task = w_.tasks[i];
     const std::vector<SourcePos>& pos = sources_[i].dep_pos;
-    const std::string prefix = "task '" + task.name + "': ";
+    const std::string& prefix = sources_[i].prefix;
     for (std::size_t d = 0; d < task.depends_on.size(); ++d) {
       const std::string& dep = task.depends_on[d];
       if (dep == task.name) {
@@ -440,9 +442,10 @@ void Loader::ReportCycle() {
   r_.Report(w_.tasks[cycle[0]].pos, text);
 }
 
-LoadedWorkflow Failed(Diagnostics diagnostics) {
+LoadedWorkflow Failed(Diagnostics diagnostics, Diagnostics warnings = {}) {
   LoadedWorkflow out;
   out.diagnostics = std::move(diagnostics);
+  out.warnings = std::move(warnings);
   return out;
 }
 
@@ -497,7 +500,7 @@ Result<std::string> ReadWorkflowFile(const std::string& path) {
 
 namespace {
 
-LoadedWorkflow LoadChecked(std::string_view text, const std::string& label) {
+LoadedWorkflow LoadChecked(std::string_view text, const std::string& label, const PathBase& paths) {
   YamlLimits limits;
   limits.max_bytes = kMaxWorkflowFileBytes;
   YamlParse parsed = ParseYaml(text, label, limits);
@@ -505,11 +508,12 @@ LoadedWorkflow LoadChecked(std::string_view text, const std::string& label) {
 
   FieldReader reader(label);
   for (Diagnostic& d : parsed.diagnostics) reader.Report(d.pos, std::move(d.message));
-  Loader loader(reader);
+  Loader loader(reader, paths);
   loader.LoadRoot(*parsed.root);
   std::optional<Dag> dag = loader.BuildDag();
-  if (!dag || reader.problems() > 0) return Failed(reader.Take());
+  if (!dag || reader.problems() > 0) return Failed(reader.Take(), reader.TakeWarnings());
   LoadedWorkflow out;
+  out.warnings = reader.TakeWarnings();
   out.workflow = std::make_shared<const Workflow>(std::move(loader.workflow()));
   out.dag = std::make_shared<const Dag>(std::move(*dag));
   return out;
@@ -517,11 +521,12 @@ LoadedWorkflow LoadChecked(std::string_view text, const std::string& label) {
 
 }  // namespace
 
-LoadedWorkflow LoadWorkflowText(std::string_view text, const std::string& label) {
+LoadedWorkflow LoadWorkflowText(std::string_view text, const std::string& label,
+                                const PathBase& paths) {
   // The module edge: nothing below is expected to throw, but an allocation
   // failure must still become a diagnostic, not an exception in the daemon.
   try {
-    return LoadChecked(text, label);
+    return LoadChecked(text, label, paths);
   } catch (const std::exception& e) {
     return Failed(
         {Diagnostic{label, {}, std::string("internal error while loading: ") + e.what()}});
@@ -531,7 +536,7 @@ LoadedWorkflow LoadWorkflowText(std::string_view text, const std::string& label)
 LoadedWorkflow LoadWorkflowFile(const std::string& path) {
   Result<std::string> text = ReadWorkflowFile(path);
   if (!text.ok()) return Failed({Diagnostic{path, {}, text.error().message}});
-  return LoadWorkflowText(*text, path);
+  return LoadWorkflowText(*text, path, PathBase{FileDirectory(path), ""});
 }
 
 }  // namespace picoflow

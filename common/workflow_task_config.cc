@@ -6,6 +6,7 @@
 #include <cctype>
 #include <span>
 
+#include "common/env_expand.h"
 #include "common/workflow_fields.h"
 #include "common/yaml_tree.h"
 
@@ -86,16 +87,87 @@ std::string OptionalText(FieldReader& r, const YamlNode& config, std::string_vie
   return v ? r.Text(*v, {prefix, key}).value_or("") : "";
 }
 
-EnvList ReadEnv(FieldReader& r, const YamlNode& config, const std::string& prefix) {
+constexpr const char* kOnlyShellEnv = " (only the 'env' values of shell tasks expand variables)";
+constexpr const char* kOnlyShellEnvOrHome =
+    " (only the 'env' values of shell tasks expand variables; a leading ~ is the daemon user's "
+    "home)";
+
+// A `$NAME` / `${NAME}` where nothing expands it is a warning, not an error:
+// the value is valid as written, just most likely not what was meant.
+void WarnUnexpanded(FieldReader& r, const YamlNode* v, const std::string& value,
+                    const std::string& prefix, std::string_view key, bool braces_only = false,
+                    const char* why = kOnlyShellEnv) {
+  if (!v) return;
+  if (std::optional<EnvReference> ref = FindEnvReference(value, braces_only)) {
+    r.Warn(v->pos, prefix + "'" + std::string(key) + "': '" + std::string(ref->text) +
+                       "' is not expanded" + why);
+  }
+}
+
+// Resolves `value` in place (task_paths.h); an unknown file leaves a
+// relative path relative, to the daemon's working directory: a warning.
+void ResolveInPlace(FieldReader& r, const YamlNode& v, std::string& value, std::string_view base,
+                    const PathBase& paths, const std::string& prefix, std::string_view key) {
+  Result<std::string> resolved = ResolvePath(value, base, paths);
+  if (!resolved.ok()) {
+    r.Report(v.pos, prefix + "'" + std::string(key) + "': " + resolved.error().message);
+    return;
+  }
+  // A path with a variable in it was warned about already.
+  if (!resolved->empty() && resolved->front() != '/' && !FindEnvReference(value)) {
+    r.Warn(v.pos, prefix + "'" + std::string(key) + "' '" + value +
+                      "' is relative and the workflow's file is not known (it came without an "
+                      "absolute path): it resolves against the daemon's working directory");
+  }
+  value = std::move(*resolved);
+}
+
+// docs/workflow-format.md, "Paths": the workdir against the file's
+// directory; a program named by a path (not looked up in PATH) against the
+// workdir if there is one, as exec after the chdir would, else the same.
+// A `/bin/sh -c` command is the shell's business.
+void ResolveShellPaths(FieldReader& r, const YamlNode& config, ShellConfig& shell,
+                       const PathBase& paths, const std::string& prefix) {
+  if (const YamlNode* v = config.Find("workdir"); v && !shell.workdir.empty()) {
+    ResolveInPlace(r, *v, shell.workdir, paths.dir, paths, prefix, "workdir");
+  }
+  const YamlNode* command = config.Find("command");
+  if (!command || !shell.args || shell.command.find('/') == std::string::npos) return;
+  if (shell.workdir.empty()) {
+    ResolveInPlace(r, *command, shell.command, paths.dir, paths, prefix, "command");
+  } else if (Result<std::string> program = ResolvePath(
+                 shell.command, shell.workdir.front() == '/' ? shell.workdir : "", paths);
+             program.ok()) {
+    shell.command = std::move(*program);  // a relative workdir was warned about
+  } else {
+    r.Report(command->pos, prefix + "'command': " + program.error().message);
+  }
+}
+
+// Shell tasks expand their env values when an attempt starts (env_expand.h):
+// a malformed `${` is an error. An ssh task sends its values as written.
+EnvList ReadEnv(FieldReader& r, const YamlNode& config, const std::string& prefix, TaskType type) {
   EnvList env;
   const YamlNode* v = config.Find("env");
   std::vector<SourcePos> positions;
   if (!v || !r.TextMap(*v, {prefix, "env"}, env, &positions)) return env;
   for (std::size_t i = 0; i < env.size(); ++i) {
-    if (!IsEnvName(env[i].first)) {
+    const auto& [name, value] = env[i];
+    if (!IsEnvName(name)) {
       r.Report(positions[i],
-               prefix + "'env': '" + env[i].first +
+               prefix + "'env': '" + name +
                    "' is not a valid environment variable name (letters, digits, '_')");
+    }
+    const std::string of = prefix + "'env': the value of '" + name + "'";
+    if (type == TaskType::kShell) {
+      if (std::string why = CheckEnvSyntax(value); !why.empty()) {
+        r.Report(positions[i], of + ": " + why);
+      }
+    } else if (std::optional<EnvReference> ref = FindEnvReference(value)) {
+      r.Warn(positions[i], of + " is sent as written: '" + std::string(ref->text) +
+                               "' is expanded neither by picoflow nor by the remote shell (to "
+                               "extend a remote variable, do it in 'command': export " +
+                               name + "=...; ...)");
     }
   }
   return env;
@@ -108,7 +180,7 @@ void ReadBool(FieldReader& r, const YamlNode& config, std::string_view key,
 }
 
 ShellConfig LoadShell(FieldReader& r, const YamlNode& config, SourcePos at,
-                      const std::string& prefix) {
+                      const std::string& prefix, const PathBase& paths) {
   ShellConfig shell;
   shell.command = RequiredText(r, config, "command", at, prefix);
   if (const YamlNode* v = config.Find("args"); v && !v->IsNull()) {
@@ -116,7 +188,15 @@ ShellConfig LoadShell(FieldReader& r, const YamlNode& config, SourcePos at,
     if (r.TextList(*v, {prefix, "args"}, false, args)) shell.args = std::move(args);
   }
   shell.workdir = OptionalText(r, config, "workdir", prefix);
-  shell.env = ReadEnv(r, config, prefix);
+  WarnUnexpanded(r, config.Find("workdir"), shell.workdir, prefix, "workdir", false,
+                 kOnlyShellEnvOrHome);
+  if (shell.args) {
+    // Without a shell nothing expands the program's path.
+    WarnUnexpanded(r, config.Find("command"), shell.command, prefix, "command", false,
+                   kOnlyShellEnvOrHome);
+  }
+  ResolveShellPaths(r, config, shell, paths, prefix);
+  shell.env = ReadEnv(r, config, prefix, TaskType::kShell);
   return shell;
 }
 
@@ -147,6 +227,8 @@ void CheckSshTarget(FieldReader& r, const YamlNode& config, SshConfig& ssh,
                           [](unsigned char c) { return std::isspace(c) || c == '@'; })) {
     r.Report(user->pos,
              prefix + "'user' must be a user name without spaces or '@', got '" + ssh.user + "'");
+  } else {
+    WarnUnexpanded(r, user, ssh.user, prefix, "user");
   }
 }
 
@@ -162,14 +244,17 @@ SshConfig LoadSsh(FieldReader& r, const YamlNode& config, SourcePos at, const st
   ssh.key_path = OptionalText(r, config, "key_path", prefix);
   ssh.passphrase_file = OptionalText(r, config, "passphrase_file", prefix);
   ssh.passphrase_env = OptionalText(r, config, "passphrase_env", prefix);
+  WarnUnexpanded(r, config.Find("key_path"), ssh.key_path, prefix, "key_path");
+  WarnUnexpanded(r, config.Find("passphrase_file"), ssh.passphrase_file, prefix, "passphrase_file");
   CheckPassphrase(r, config, ssh, prefix);
   ReadBool(r, config, "verify_host_key", prefix, ssh.verify_host_key);
   ssh.known_hosts = OptionalText(r, config, "known_hosts", prefix);
+  WarnUnexpanded(r, config.Find("known_hosts"), ssh.known_hosts, prefix, "known_hosts");
   if (const YamlNode* v = config.Find("connect_timeout")) {
     ssh.connect_timeout =
         r.Duration(*v, {prefix, "connect_timeout"}, 1s).value_or(ssh.connect_timeout);
   }
-  ssh.env = ReadEnv(r, config, prefix);
+  ssh.env = ReadEnv(r, config, prefix, TaskType::kSsh);
   return ssh;
 }
 
@@ -191,6 +276,10 @@ void ReadHeaders(FieldReader& r, const YamlNode& config, HttpConfig& http,
       r.Report(positions[i], prefix + "'headers': '" + name + "' is not a valid HTTP header name");
     } else if (value.find_first_of("\r\n") != std::string::npos) {
       r.Report(positions[i], prefix + "'headers': the value of '" + name + "' must be one line");
+    } else if (std::optional<EnvReference> ref = FindEnvReference(value, true)) {
+      // `$` alone is common in header values; `${NAME}` is a template.
+      r.Warn(positions[i], prefix + "'headers': the value of '" + name + "': '" +
+                               std::string(ref->text) + "' is not expanded" + kOnlyShellEnv);
     }
   }
 }
@@ -215,10 +304,14 @@ void ReadUrl(FieldReader& r, const YamlNode& config, SourcePos at, HttpConfig& h
                          [](unsigned char c) { return c <= 0x20 || c == 0x7F; })) {
     why = "must not contain spaces or control characters (percent-encode them)";
   }
-  if (why.empty()) return;
-  const bool has_var = http.url.find("${") != std::string::npos;
+  if (why.empty()) {
+    // `$filter` and the like are at home in a URL; `${NAME}` is a template.
+    WarnUnexpanded(r, v, http.url, prefix, "url", true);
+    return;
+  }
+  const bool has_var = FindEnvReference(http.url, true).has_value();
   r.Report(v->pos, prefix + "'url' " + why + ", got '" + http.url + "'" +
-                       (has_var ? " (${...} is not expanded in workflow files)" : ""));
+                       (has_var ? " (${...} is not expanded in a url)" : ""));
 }
 
 void ReadMethod(FieldReader& r, const YamlNode& config, HttpConfig& http,
@@ -312,6 +405,7 @@ HttpConfig LoadHttp(FieldReader& r, const YamlNode& config, SourcePos at,
   ReadExpectStatus(r, config, http, prefix);
   ReadBool(r, config, "follow_redirects", prefix, http.follow_redirects);
   http.ca_file = OptionalText(r, config, "ca_file", prefix);
+  WarnUnexpanded(r, config.Find("ca_file"), http.ca_file, prefix, "ca_file");
   ReadBool(r, config, "allow_private_ips", prefix, http.allow_private_ips);
   return http;
 }
@@ -342,13 +436,13 @@ bool IsIp(int family, std::string_view text) {
 }  // namespace
 
 TaskConfig LoadTaskConfig(FieldReader& r, TaskType type, const YamlNode& config,
-                          SourcePos config_key, const std::string& prefix) {
+                          SourcePos config_key, const std::string& prefix, const PathBase& paths) {
   auto explain = [type](std::string_view key) { return ExplainConfigKey(type, key); };
   const std::string noun = std::string(TaskTypeName(type)) + " config key";
   switch (type) {
     case TaskType::kShell:
       r.CheckKeys(config, kShellKeys, prefix, noun, explain);
-      return LoadShell(r, config, config_key, prefix);
+      return LoadShell(r, config, config_key, prefix, paths);
     case TaskType::kSsh:
       r.CheckKeys(config, kSshKeys, prefix, noun, explain);
       return LoadSsh(r, config, config_key, prefix);
@@ -369,9 +463,7 @@ bool IsTaskConfigKey(TaskType type, std::string_view key) {
 }
 
 std::string CheckHostSyntax(std::string_view host) {
-  if (host.find("${") != std::string_view::npos) {
-    return "${...} is not expanded in workflow files";
-  }
+  if (FindEnvReference(host).has_value()) return "$VAR and ${VAR} are not expanded in 'host'";
   if (host.find('@') != std::string_view::npos) return "put the user name in 'user:'";
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     return IsIp(AF_INET6, host.substr(1, host.size() - 2)) ? "" : "not a valid IPv6 address";

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/diagnostic.h"
+#include "common/task_paths.h"
 #include "common/workflow.h"
 
 namespace picoflow {
@@ -19,8 +20,10 @@ struct YamlNode;
 /// meaningful if none was. Unknown keys get a "did you mean"; a task-level key
 /// (`timeout`, `retry`, ...) gets a message saying it belongs on the task;
 /// `password`/`passphrase` get one pointing at passphrase_file/passphrase_env.
+/// A shell task's `workdir` and program path (`command` with `args`, if it
+/// contains a `/`) are resolved against `paths` (task_paths.h).
 TaskConfig LoadTaskConfig(FieldReader& reader, TaskType type, const YamlNode& config,
-                          SourcePos config_key, const std::string& prefix);
+                          SourcePos config_key, const std::string& prefix, const PathBase& paths);
 
 /// True if `key` is a config key of tasks of `type` (for hints at task level).
 bool IsTaskConfigKey(TaskType type, std::string_view key);

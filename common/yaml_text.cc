@@ -1,5 +1,6 @@
 #include "common/yaml_text.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace picoflow {
@@ -93,6 +94,109 @@ std::optional<TextProblem> CheckYamlText(std::string_view text, TextPositions& p
     ++col;
   }
   return std::nullopt;
+}
+
+namespace {
+
+// What may follow a quoted value on its line: nothing, a comment, or the
+// punctuation of a flow collection or a key.
+bool EndsValue(std::string_view line, std::size_t at) {
+  return at == line.size() || line[at] == ',' || line[at] == ']' || line[at] == '}' ||
+         line[at] == ':' || line[at] == '#' || line[at] == '\r';
+}
+
+// The byte after the closing quote of the quoted scalar opening at `open`, or
+// npos if it does not close on this line.
+std::size_t AfterClosingQuote(std::string_view line, std::size_t open) {
+  const char quote = line[open];
+  for (std::size_t i = open + 1; i < line.size(); ++i) {
+    if (quote == '"' && line[i] == '\\') {
+      ++i;
+    } else if (line[i] == quote) {
+      if (quote == '\'' && i + 1 < line.size() && line[i + 1] == '\'') {
+        ++i;  // '' is an escaped single quote
+        continue;
+      }
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Where text follows a closed quoted value on `line`: {opening quote, byte
+// after the closing one, start of the text}; nullopt if nowhere. A quote
+// opens a value at the start of the line or after `: `, `- `, `? `, `[`, `{`
+// or `,`; one inside a plain value (`echo "x"`) is ordinary text.
+struct StrayText {
+  std::size_t open, close, text;
+};
+std::optional<StrayText> FindStrayText(std::string_view line) {
+  char before = '\0';  // the last non-blank character outside quotes
+  bool blank = true;   // a blank (or the line start) precedes i
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (c == ' ' || c == '\t') {
+      blank = true;
+      continue;
+    }
+    if (c == '#' && blank) return std::nullopt;  // a comment
+    const bool opens = (c == '"' || c == '\'') &&
+                       (before == '\0' || before == '[' || before == '{' || before == ',' ||
+                        (blank && (before == ':' || before == '-' || before == '?')));
+    if (!opens) {
+      before = c;
+      blank = false;
+      continue;
+    }
+    const std::size_t close = AfterClosingQuote(line, i);
+    if (close == std::string_view::npos) return std::nullopt;  // continues below
+    std::size_t next = close;
+    while (next < line.size() && (line[next] == ' ' || line[next] == '\t')) ++next;
+    if (!EndsValue(line, next) || (line[next] == '#' && next == close)) {
+      return StrayText{i, close, next};
+    }
+    before = line[close - 1];
+    blank = next > close;
+    i = next - 1;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<TextProblem> ExplainTextAfterQuote(const TextPositions& positions, int line,
+                                                 int byte_column, int byte_offset) {
+  const std::string_view body = positions.body();
+  if (line < 0 || byte_column < 0 || byte_offset < byte_column ||
+      static_cast<std::size_t>(byte_offset) > body.size()) {
+    return std::nullopt;
+  }
+  const auto start = static_cast<std::size_t>(byte_offset - byte_column);
+  const std::size_t end = std::min(body.find('\n', start), body.size());
+  const std::string_view text = body.substr(start, end - start);
+  const std::optional<StrayText> stray = FindStrayText(text);
+  // The parser stops at the stray text; an error before it is another one.
+  if (!stray || stray->text > static_cast<std::size_t>(byte_column)) return std::nullopt;
+  const auto at = [&](std::size_t column) {
+    return positions.FromMark(line, static_cast<int>(column), static_cast<int>(start + column));
+  };
+  constexpr std::size_t kShown = 40;
+  std::string_view rest = text.substr(stray->text);
+  if (!rest.empty() && rest.back() == '\r') rest.remove_suffix(1);
+  std::size_t cut = std::min(rest.size(), kShown);
+  while (cut < rest.size() && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80) --cut;
+  std::string shown(rest.substr(0, cut));
+  if (cut < rest.size()) shown += "...";
+  const bool double_quoted = text[stray->open] == '"';
+  return TextProblem{
+      at(stray->open),
+      "the quoted string ends at col " + std::to_string(at(stray->close - 1).col) + ", then `" +
+          shown + "` follows: " +
+          (double_quoted
+               ? "use single quotes around a value that contains double quotes, or escape them "
+                 "as \\\""
+               : "write a single quote inside single quotes as '', or use double quotes around "
+                 "the value")};
 }
 
 SourcePos TextPositions::FromMark(int line, int byte_column, int byte_offset) const {

@@ -29,6 +29,15 @@ class TextPositions;
 /// `positions` for `text`, which must outlive it.
 std::optional<TextProblem> CheckYamlText(std::string_view text, TextPositions& positions);
 
+/// Explains a syntax error that the parser reported at (`line`, `byte_column`,
+/// `byte_offset`) when that line holds a quoted value followed by more text,
+/// as in `command: "grep "foo" /etc/passwd"`: the inner quote ended the string
+/// early. Returns the problem at the opening quote, naming the column where
+/// the string ends and the text that follows, with the fix for that kind of
+/// quote; nullopt if the line has no such value.
+std::optional<TextProblem> ExplainTextAfterQuote(const TextPositions& positions, int line,
+                                                 int byte_column, int byte_offset);
+
 /// Maps parser positions (0-based line, byte column, byte offset into body())
 /// to 1-based lines and character columns. Filled by CheckYamlText.
 class TextPositions {

@@ -356,6 +356,12 @@ YamlParse ParseYaml(std::string_view text, const std::string& label, const YamlL
   } catch (const StopParse& stop) {
     return Fatal(label, stop.pos, stop.message);
   } catch (const YAML::Exception& e) {
+    if (!e.mark.is_null()) {
+      // yaml-cpp says "end of map not found" for `"grep "foo" x"`: say what happened.
+      if (auto quote = ExplainTextAfterQuote(positions, e.mark.line, e.mark.column, e.mark.pos)) {
+        return Fatal(label, quote->pos, "YAML syntax error: " + quote->message);
+      }
+    }
     const SourcePos pos = e.mark.is_null() ? SourcePos{} : builder.ToPos(e.mark);
     return Fatal(label, pos, ExplainSyntaxError(e.msg, positions.body(), pos.line));
   } catch (const std::exception& e) {

@@ -3,12 +3,14 @@
 #include <date/tz.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "common/cron.h"
+#include "common/duration.h"
 #include "common/time_format.h"
 #include "common/workflow_load.h"
 #include "picoflowctl/command.h"
@@ -23,6 +25,9 @@ using nlohmann::json;
 SysSeconds Now() {
   return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
 }
+
+/// How many upcoming fires `validate` shows per schedule.
+constexpr int kFiresShown = 3;
 
 /// The earliest next fire of a workflow's schedules after `after`, or nullopt.
 std::optional<SysSeconds> NextFire(const Workflow& w, const date::time_zone* zone,
@@ -42,6 +47,80 @@ std::string JoinOrder(const Workflow& w, const Dag& dag) {
   for (int i : dag.topo_order()) {
     if (!out.empty()) out += ", ";
     out += w.tasks[i].name;
+  }
+  return out;
+}
+
+/// Where a task's retry or timeout comes from: the task itself, the
+/// workflow's config, or the built-in default (a config value equal to the
+/// built-in one counts as the default).
+template <class T>
+std::string SettingSource(bool set_on_task, T workflow_value, T builtin) {
+  if (set_on_task) return "task";
+  return workflow_value == builtin ? "default" : "config";
+}
+
+/// Each task's effective timeout and retries, and where they come from: the
+/// 5-minute default timeout surprises whoever did not know it.
+json TaskSettingsJson(const Workflow& w) {
+  const WorkflowConfig builtin;
+  json out = json::array();
+  for (const Task& t : w.tasks) {
+    out.push_back({{"name", t.name},
+                   {"timeout_s", t.timeout.count()},
+                   {"timeout_from", SettingSource(t.timeout_set, w.config.timeout_default,
+                                                  builtin.timeout_default)},
+                   {"retry", t.retry},
+                   {"retry_from",
+                    SettingSource(t.retry_set, w.config.retry_default, builtin.retry_default)}});
+  }
+  return out;
+}
+
+// "timeout 5m (default), 3 retries (default)"
+std::string TaskSettingsText(const json& t) {
+  const auto from = [](const json& source, const char* key) -> std::string {
+    if (source == "task") return "";
+    if (source == "default") return " (default)";
+    return std::string(" (config.") + key + ")";
+  };
+  const int retry = t["retry"].get<int>();
+  return "timeout " + FormatDuration(std::chrono::seconds(t["timeout_s"].get<std::int64_t>())) +
+         from(t["timeout_from"], "timeout_default") + ", " + std::to_string(retry) +
+         (retry == 1 ? " retry" : " retries") + from(t["retry_from"], "retry_default");
+}
+
+json DiagnosticsJson(const Diagnostics& list) {
+  json out = json::array();
+  for (const Diagnostic& d : list) {
+    out.push_back(
+        {{"line", d.pos.line}, {"col", d.pos.col}, {"message", d.message}, {"text", d.ToString()}});
+  }
+  return out;
+}
+
+/// Each schedule with its next fires in the workflow's zone, named: what a
+/// schedule means in practice ("every hour", not "02:00") shows at a glance.
+json SchedulesJson(const Workflow& w, SysSeconds now) {
+  json out = json::array();
+  auto zone = FindZone(w.timezone);
+  const date::time_zone* z = zone.ok() ? *zone : nullptr;
+  const std::string zone_name = z != nullptr ? std::string(z->name()) : "UTC";
+  for (const std::string& text : w.schedule) {
+    auto expr = CronExpr::Parse(text);
+    if (!expr.ok()) continue;
+    json fires = json::array();
+    SysSeconds t = now;
+    for (int i = 0; i < kFiresShown; ++i) {
+      auto next = expr->NextAfter(t, z);
+      if (!next) break;
+      t = *next;
+      fires.push_back(FormatIso8601(t, z));
+    }
+    out.push_back({{"expression", text},
+                   {"timezone", zone_name},
+                   {"local_zone", w.timezone.empty()},
+                   {"next", std::move(fires)}});
   }
   return out;
 }
@@ -73,15 +152,9 @@ class ValidateCommand final : public Command {
  private:
   static json Describe(const std::string& file, const LoadedWorkflow& loaded) {
     json entry = {{"file", file}, {"valid", loaded.ok()}};
+    entry["warnings"] = DiagnosticsJson(loaded.warnings);
     if (!loaded.ok()) {
-      json errors = json::array();
-      for (const Diagnostic& d : loaded.diagnostics) {
-        errors.push_back({{"line", d.pos.line},
-                          {"col", d.pos.col},
-                          {"message", d.message},
-                          {"text", d.ToString()}});
-      }
-      entry["errors"] = std::move(errors);
+      entry["errors"] = DiagnosticsJson(loaded.diagnostics);
       return entry;
     }
     const Workflow& w = *loaded.workflow;
@@ -90,31 +163,49 @@ class ValidateCommand final : public Command {
     entry["workflow"] = w.name;
     entry["tasks"] = w.tasks.size();
     entry["order"] = std::move(order);
+    entry["task_settings"] = TaskSettingsJson(w);
     entry["schedule"] = w.schedule;
     if (!w.schedule.empty()) {
+      const SysSeconds now = Now();
       auto zone = FindZone(w.timezone);
       const date::time_zone* z = zone.ok() ? *zone : nullptr;
-      auto next = NextFire(w, z, Now());
+      auto next = NextFire(w, z, now);
       entry["next_fire"] = next ? json(FormatIso8601(*next, z)) : json(nullptr);
+      entry["schedules"] = SchedulesJson(w, now);
     }
     return entry;
   }
 
   static void Print(const json& entry, const LoadedWorkflow& loaded, bool colour) {
     const std::string file = entry["file"];
-    if (!loaded.ok()) {
-      for (const Diagnostic& d : loaded.diagnostics) std::printf("%s\n", d.ToString().c_str());
-      return;
-    }
+    // Errors and warnings together, in file order, as a compiler prints them.
+    Diagnostics all = loaded.diagnostics;
+    all.insert(all.end(), loaded.warnings.begin(), loaded.warnings.end());
+    std::stable_sort(all.begin(), all.end(), [](const Diagnostic& a, const Diagnostic& b) {
+      return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.col < b.pos.col;
+    });
+    for (const Diagnostic& d : all) std::printf("%s\n", d.ToString().c_str());
+    if (!loaded.ok()) return;
     std::string line = file + ": " + ColourStatus("valid", colour) + ": workflow '" +
                        entry["workflow"].get<std::string>() + "', " +
                        std::to_string(entry["tasks"].get<std::size_t>()) + " task" +
                        (entry["tasks"] == 1 ? "" : "s") +
                        ", order: " + JoinOrder(*loaded.workflow, *loaded.dag);
-    if (entry.contains("next_fire") && entry["next_fire"].is_string()) {
-      line += "; next fire " + entry["next_fire"].get<std::string>();
-    }
     std::printf("%s\n", line.c_str());
+    for (const json& t : entry["task_settings"]) {
+      std::printf("  task %s: %s\n", t["name"].get<std::string>().c_str(),
+                  TaskSettingsText(t).c_str());
+    }
+    for (const json& s : entry.value("schedules", json::array())) {
+      const std::string zone = s["local_zone"].get<bool>()
+                                   ? "local zone, " + s["timezone"].get<std::string>()
+                                   : s["timezone"].get<std::string>();
+      std::string fires;
+      for (const json& t : s["next"]) fires += (fires.empty() ? "" : ", ") + t.get<std::string>();
+      std::printf("  schedule '%s' (%s): %s\n", s["expression"].get<std::string>().c_str(),
+                  zone.c_str(),
+                  fires.empty() ? "never fires within 5 years" : ("next " + fires).c_str());
+    }
   }
 
   std::vector<std::string> files_;
@@ -135,6 +226,10 @@ class CronCommand final : public Command {
   int Run(const Globals& globals) override {
     auto expr = CronExpr::Parse(expr_);
     if (!expr.ok()) return Fail("invalid cron expression '" + expr_ + "': " + expr.error().message);
+    if (!expr->warning().empty()) {
+      std::fprintf(stderr, "picoflowctl: warning: '%s': %s\n", expr_.c_str(),
+                   expr->warning().c_str());
+    }
     auto zone = FindZone(zone_);
     if (!zone.ok()) return Fail(zone.error().message);
     SysSeconds t = Now();

@@ -10,6 +10,7 @@
 
 #include "common/duration.h"
 #include "common/run_status.h"
+#include "common/task_paths.h"
 #include "common/workflow_load.h"
 #include "picoflowctl/command.h"
 #include "picoflowctl/render.h"
@@ -175,7 +176,9 @@ int Submit(Session& s, const Args& a) {
       rc = kExitFailed;
       continue;
     }
-    auto r = s.Call(method::kWorkflowSubmit, {{"source", *source}, {"file", file}});
+    // An absolute path: the daemon resolves the workflow's relative paths
+    // against the file's directory, and it does not know ours.
+    auto r = s.Call(method::kWorkflowSubmit, {{"source", *source}, {"file", AbsolutePath(file)}});
     if (!r) {
       rc = s.exit_code();
       continue;
@@ -183,6 +186,10 @@ int Submit(Session& s, const Args& a) {
     if (s.globals().json) {
       all.push_back(*r);
       continue;
+    }
+    // Stored all the same; said on stderr like the errors of a refused file.
+    for (const json& w : r->value("warnings", json::array())) {
+      std::fprintf(stderr, "%s\n", w["text"].get<std::string>().c_str());
     }
     std::printf(
         "%s workflow '%s' (%zu tasks) from %s\n", (*r)["replaced"] ? "replaced" : "submitted",
@@ -201,7 +208,7 @@ int RunCmd(Session& s, const Args& a) {
       std::fprintf(stderr, "picoflowctl: %s: %s\n", target.c_str(), source.error().message.c_str());
       return kExitFailed;
     }
-    params = {{"source", *source}, {"file", target}};
+    params = {{"source", *source}, {"file", AbsolutePath(target)}};
   } else {
     params = {{"workflow", target}};
   }

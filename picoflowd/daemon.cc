@@ -15,6 +15,7 @@
 #include <set>
 #include <vector>
 
+#include "common/task_paths.h"
 #include "common/workflow_load.h"
 #include "picoflowd/engine/run_manager.h"
 #include "picoflowd/exec/executor_local.h"
@@ -197,7 +198,7 @@ Status Daemon::LoadStoredWorkflows() {
   for (const WorkflowRecord& r : *records) {
     auto full = store_->GetWorkflow(r.name);
     if (!full.ok()) return full.error();
-    CompiledWorkflow compiled = CompileWorkflow(full->source, r.name, full->origin);
+    CompiledWorkflow compiled = CompileWorkflow(full->source, r.name, full->origin, full->base_dir);
     if (!compiled.version) {
       LogError({}, "stored workflow '" + r.name + "' no longer loads; skipped");
       continue;
@@ -232,7 +233,8 @@ ReloadReport Daemon::Reload() {
     auto source = ReadWorkflowFile(file);
     CompiledWorkflow compiled;
     if (source.ok()) {
-      compiled = CompileWorkflow(*source, file, file);
+      compiled = CompileWorkflow(*source, file, file, FileDirectory(file));
+      for (const Diagnostic& d : compiled.warnings) LogWarn({}, d.ToString());
     } else {
       compiled.diagnostics.push_back(Diagnostic{file, {}, source.error().message});
     }
@@ -265,6 +267,7 @@ ReloadReport Daemon::Reload() {
     const std::string name = compiled.version->workflow->name;
     const auto* existing = registry_.Find(name);
     if (existing && existing->version && existing->version->source == compiled.version->source &&
+        existing->version->base_dir == compiled.version->base_dir &&
         existing->version->origin == file && existing->errors.empty()) {
       report.unchanged.push_back(name);
       continue;
@@ -297,7 +300,8 @@ ReloadReport Daemon::Reload() {
 
 Result<bool> Daemon::Submit(std::shared_ptr<const WorkflowVersion> version) {
   const std::string& name = version->workflow->name;
-  auto stored = store_->PutWorkflow(name, version->source, version->origin, Clock::now());
+  auto stored =
+      store_->PutWorkflow(name, version->source, version->origin, Clock::now(), version->base_dir);
   if (!stored.ok()) return stored.error();
   const auto* existing = registry_.Find(name);
   const bool replaced = existing != nullptr && existing->version != nullptr;

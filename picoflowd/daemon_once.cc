@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "common/task_paths.h"
 #include "common/workflow_load.h"
 #include "picoflowd/daemon.h"
 #include "picoflowd/engine/run_manager.h"
@@ -70,7 +71,8 @@ int Daemon::RunOnce(const std::string& file) {
     std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
   } else {
     auto source = ReadWorkflowFile(file);
-    CompiledWorkflow compiled = CompileWorkflow(source.ok() ? *source : "", file, file);
+    CompiledWorkflow compiled =
+        CompileWorkflow(source.ok() ? *source : "", file, file, FileDirectory(file));
     std::int64_t run_id = 0;
     if (compiled.version) {
       auto id = runs_->StartRun(compiled.version, RunTrigger::kManual);

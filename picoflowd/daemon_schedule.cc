@@ -150,6 +150,7 @@ void Daemon::StartFire(const Fire& fire) {
       NewRun record;
       record.workflow = fire.workflow;
       record.source = entry->version->source;
+      record.base_dir = entry->version->base_dir;
       record.trigger = fire.trigger;
       record.status = RunStatus::kSkipped;
       record.scheduled_at = TimePoint(fire.scheduled_at);

@@ -188,7 +188,12 @@ TEST_CASE("every parse error names the field and says why") {
       {"", "empty cron expression"},
       {"   ", "empty cron expression"},
       {"* * *", "expected 5 or 6 fields, got 3"},
-      {"* * * * * * *", "expected 5 or 6 fields, got 7"},
+      {"* * * * * * *",
+       "expected 5 or 6 fields, got 7 (a year field is not supported; 6 fields mean seconds "
+       "first (second minute hour day-of-month month day-of-week))"},
+      {"0 0 * * 1 2026",
+       "day-of-week field '2026': value 2026 out of range 0-7 (a year field is not supported; 6 "
+       "fields mean seconds first (second minute hour day-of-month month day-of-week))"},
       {"60 * * * * *", "second field '60': value 60 out of range 0-59"},
       {"60 * * * *", "minute field '60': value 60 out of range 0-59"},
       {"0 25 * * *", "hour field '25': value 25 out of range 0-23"},
@@ -235,6 +240,25 @@ TEST_CASE("every parse error names the field and says why") {
   for (const auto& [text, message] : cases) {
     CAPTURE(text);
     CHECK(ParseError(text) == message);
+  }
+}
+
+TEST_CASE("a 6-field expression that reads as 5 fields plus one more gets a warning") {
+  CHECK(MustParse("0 2 * * * *").warning() ==
+        "6 fields mean seconds first (second minute hour day-of-month month day-of-week), so this "
+        "fires at minute 2 of every hour; for minute 0 of hour 2, write the 5 fields '0 2 * * *' "
+        "(a year field is not supported)");
+  CHECK(MustParse("30 6 * * 1 *").warning() ==
+        "6 fields mean seconds first (second minute hour day-of-month month day-of-week), so this "
+        "fires at minute 6 of every hour; for minute 30 of hour 6, write the 5 fields '30 6 * * 1' "
+        "(a year field is not supported)");
+  CHECK(Fires("0 2 * * * *", "2024-01-01 00:00:00 +0000", 2) ==
+        Strings{"2024-01-01 00:02:00 +0000", "2024-01-01 01:02:00 +0000"});
+  // Unambiguous 6-field expressions, and every 5-field one, get none.
+  for (const char* text : {"0 0 2 * * *", "0 */5 * * * *", "*/30 * * * * *", "0 30 * * * *",
+                           "0 2 * * * MON", "0 2 * * *", "@hourly"}) {
+    CAPTURE(text);
+    CHECK(MustParse(text).warning().empty());
   }
 }
 

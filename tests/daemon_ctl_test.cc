@@ -3,7 +3,9 @@
 // 2 usage, 3 daemon unreachable).
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <string>
@@ -293,6 +295,22 @@ tasks:
   CHECK(ok.code == 0);
   CHECK_MESSAGE(Contains(ok.out, "valid: workflow 'ctl-good', 2 tasks, order: hello, after"),
                 ok.out);
+  // Each task's effective timeout and retries, and where they come from.
+  CHECK_MESSAGE(Contains(ok.out,
+                         "\n  task hello: timeout 5m (default), 0 retries (config.retry_default)\n"
+                         "  task after: timeout 5m (default), 0 retries (config.retry_default)\n"),
+                ok.out);
+  const std::string tuned = h.WriteFile("tuned.yaml", R"(name: tuned
+config: { timeout_default: 1h }
+tasks:
+  - { name: tar, type: shell, config: { command: 'true' } }
+  - { name: ping, type: shell, timeout: 10s, retry: 1, config: { command: 'true' } }
+)");
+  const ProcessResult tuned_out = h.RunCtl({"validate", tuned});
+  CHECK_MESSAGE(Contains(tuned_out.out,
+                         "\n  task tar: timeout 1h (config.timeout_default), 3 retries (default)\n"
+                         "  task ping: timeout 10s, 1 retry\n"),
+                tuned_out.out);
 
   const ProcessResult bad = h.RunCtl({"validate", broken});
   CHECK(bad.code == 1);
@@ -306,6 +324,11 @@ tasks:
   REQUIRE(list.size() == 2);
   CHECK(list[0]["valid"] == true);
   CHECK(list[0]["order"] == json::array({"hello", "after"}));
+  CHECK(list[0]["task_settings"][0] == json{{"name", "hello"},
+                                            {"timeout_s", 300},
+                                            {"timeout_from", "default"},
+                                            {"retry", 0},
+                                            {"retry_from", "config"}});
   CHECK(list[1]["valid"] == false);
   CHECK(list[1]["errors"][0]["line"] == 6);
 
@@ -321,6 +344,147 @@ tasks:
     CHECK_MESSAGE(Contains(refused.err, broken + ": invalid workflow (1 error)"), refused.err);
     CHECK_MESSAGE(Contains(refused.err, broken + ":6:5: task 'a': unknown key 'timout'"),
                   refused.err);
+  }
+}
+
+TEST_CASE(
+    "validate and submit show warnings, and validate the next three fires of each schedule in its "
+    "zone") {
+  DaemonHarness h;
+  const std::string hourly = h.WriteFile("hourly.yaml", R"(name: ctl-hourly
+schedule: ["0 2 * * * *", "30 1 * * *"]
+timezone: Asia/Kolkata
+tasks:
+  - { name: a, type: shell, config: { command: 'true' } }
+)");
+  const std::string kWarning =
+      hourly +
+      ":2:12: warning: schedule '0 2 * * * *': 6 fields mean seconds first (second minute hour "
+      "day-of-month month day-of-week), so this fires at minute 2 of every hour; for minute 0 of "
+      "hour 2, write the 5 fields '0 2 * * *' (a year field is not supported)\n";
+  const ProcessResult ok = h.RunCtl({"validate", hourly});
+  CHECK(ok.code == 0);
+  CHECK_MESSAGE(ok.out.rfind(kWarning + hourly + ": valid: workflow 'ctl-hourly'", 0) == 0, ok.out);
+  // Three fires an hour apart at minute 2, in the workflow's zone, which is named.
+  const std::string label = "  schedule '0 2 * * * *' (Asia/Kolkata): next ";
+  const std::size_t at = ok.out.find(label);
+  REQUIRE_MESSAGE(at != std::string::npos, ok.out);
+  std::istringstream fires(ok.out.substr(at + label.size(), ok.out.find('\n', at) - at));
+  std::vector<std::string> times;
+  for (std::string t; std::getline(fires, t, ',');) times.push_back(t.substr(t[0] == ' ' ? 1 : 0));
+  REQUIRE(times.size() == 3);
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    CAPTURE(times[i]);
+    CHECK(times[i].substr(13).rfind(":02:00+05:30", 0) == 0);
+    if (i > 0)
+      CHECK(std::stoi(times[i].substr(11, 2)) == (std::stoi(times[i - 1].substr(11, 2)) + 1) % 24);
+  }
+  CHECK_MESSAGE(Contains(ok.out, "  schedule '30 1 * * *' (Asia/Kolkata): next "), ok.out);
+
+  const json entry = ParseOut(h.RunCtl({"--json", "validate", hourly}))[0];
+  CHECK(entry["warnings"].size() == 1);
+  CHECK(entry["warnings"][0]["line"] == 2);
+  REQUIRE(entry["schedules"].size() == 2);
+  CHECK(entry["schedules"][0]["timezone"] == "Asia/Kolkata");
+  CHECK(entry["schedules"][0]["next"].size() == 3);
+
+  // The daemon stores the workflow and says the same; workflow.validate answers it as data.
+  REQUIRE(h.Start().ok());
+  const ProcessResult submitted = h.RunCtl({"submit", hourly});
+  CHECK(submitted.code == 0);
+  CHECK_MESSAGE(Contains(submitted.out, "submitted workflow 'ctl-hourly'"), submitted.out);
+  CHECK(submitted.err == kWarning);
+  auto validated =
+      h.Call("workflow.validate", {{"source", ReadFileText(hourly)}, {"file", "hourly.yaml"}});
+  REQUIRE(validated.ok());
+  CHECK((*validated)["valid"] == true);
+  REQUIRE((*validated)["warnings"].size() == 1);
+  CHECK((*validated)["warnings"][0]["text"].get<std::string>().rfind(
+            "hourly.yaml:2:12: warning: schedule '0 2 * * * *': ", 0) == 0);
+}
+
+namespace {
+
+// A project directory with a workflow that uses relative paths: a program
+// run without a shell (./bin/tool.sh, ../bin/tool.sh from the workdir), a
+// relative workdir, and an env value that extends the daemon's PATH.
+std::string WriteRelativeProject(DaemonHarness& h, const std::string& dir,
+                                 const std::string& name) {
+  std::filesystem::create_directories(h.Path(dir + "/bin"));
+  std::filesystem::create_directories(h.Path(dir + "/data"));
+  const std::string tool = h.WriteFile(dir + "/bin/tool.sh", "#!/bin/sh\necho \"tool $1\"\n");
+  ::chmod(tool.c_str(), 0755);
+  return h.WriteFile(dir + "/" + name, R"(name: rel-paths
+config: { retry_default: 0 }
+tasks:
+  - { name: tool, type: shell, config: { command: ./bin/tool.sh, args: [x] } }
+  - { name: from_data, type: shell, config: { command: ../bin/tool.sh, args: [y], workdir: data } }
+  - { name: cwd, type: shell, config: { command: "pwd -P", workdir: ./data } }
+  - name: path
+    type: shell
+    config: { command: 'echo "$PATH"', env: { PATH: "/picoflow-test:${PATH}" } }
+)");
+}
+
+// Runs the workflow (a file or a name) to its end; returns each task's output.
+std::map<std::string, std::string> RunOutputs(DaemonHarness& h, const std::string& target) {
+  const ProcessResult r = h.RunCtl({"--json", "run", target, "--wait"});
+  CHECK_MESSAGE(r.code == 0, r.out, r.err);
+  const json run = ParseOut(r);
+  std::map<std::string, std::string> out;
+  if (!run.is_object()) return out;
+  const std::string id = std::to_string(run["id"].get<std::int64_t>());
+  for (const char* task : {"tool", "from_data", "cwd", "path"}) {
+    out[task] = h.RunCtl({"logs", "--run", id, "--task", task}).out;
+  }
+  return out;
+}
+
+void CheckRelativeOutputs(const std::map<std::string, std::string>& out, const std::string& dir) {
+  const std::string data = std::filesystem::canonical(dir + "/data").string();
+  CHECK(out.at("tool") == "tool x\n");
+  CHECK(out.at("from_data") == "tool y\n");
+  CHECK(out.at("cwd") == data + "\n");
+  CHECK(out.at("path").rfind("/picoflow-test:/", 0) == 0);  // the daemon's PATH follows
+}
+
+}  // namespace
+
+TEST_CASE(
+    "relative workdir and program paths resolve against the workflow file's directory, for run, "
+    "submit and the workflows directory") {
+  DaemonHarness h;
+  const std::string wfdir = h.Path("wfdir");
+  std::filesystem::create_directories(wfdir);
+  REQUIRE(h.Start({"--workflows-dir", wfdir}).ok());
+  // picoflowctl is given a path relative to its own working directory,
+  // which is not the file's directory.
+  const std::string file = WriteRelativeProject(h, "project", "job.yaml");
+  const std::string relative =
+      std::filesystem::relative(file, std::filesystem::current_path()).string();
+  REQUIRE(relative.find("project/job.yaml") != std::string::npos);
+  REQUIRE(relative.front() != '/');
+
+  SUBCASE("run FILE") { CheckRelativeOutputs(RunOutputs(h, relative), h.Path("project")); }
+
+  SUBCASE("submit FILE, then run by name, also after a restart") {
+    const ProcessResult submitted = h.RunCtl({"submit", relative});
+    CHECK_MESSAGE(submitted.code == 0, submitted.err);
+    CHECK(submitted.err.empty());  // no warning: the file's directory is known
+    CheckRelativeOutputs(RunOutputs(h, "rel-paths"), h.Path("project"));
+    auto got = h.Call("workflow.get", {{"name", "rel-paths"}});
+    REQUIRE(got.ok());
+    CHECK((*got)["dir"] == h.Path("project"));
+    REQUIRE(h.Restart().ok());
+    CheckRelativeOutputs(RunOutputs(h, "rel-paths"), h.Path("project"));
+  }
+
+  SUBCASE("a file in the workflows directory") {
+    WriteRelativeProject(h, "wfdir", "job.yaml");
+    auto reloaded = h.Call("daemon.reload");
+    REQUIRE(reloaded.ok());
+    CHECK((*reloaded)["added"] == json::array({"rel-paths"}));
+    CheckRelativeOutputs(RunOutputs(h, "rel-paths"), wfdir);
   }
 }
 

@@ -233,6 +233,47 @@ tasks:
   }
 }
 
+TEST_CASE("a run resumed after kill -9 still resolves relative paths against its file") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  std::filesystem::create_directories(h.Path("project/bin"));
+  const std::string tool = h.WriteFile("project/bin/mark.sh", "#!/bin/sh\necho marked\n");
+  ::chmod(tool.c_str(), 0755);
+  // The YAML comes with its file's absolute path, as picoflowctl sends it.
+  auto started = h.Call(method::kRunStart, {{"file", h.Path("project/w.yaml")}, {"source", R"(
+name: resumed
+config: { retry_default: 0, retry_delay: 1s, kill_grace: 1s }
+tasks:
+  - name: a
+    type: shell
+    retry: 1
+    config:
+      command: |
+        if [ -e "$PFIT_DIR/a.quick" ]; then exit 0; fi
+        touch "$PFIT_DIR/a.quick"
+        sleep 30 & echo $! > "$PFIT_DIR/a.pid"
+        wait
+  - { name: b, type: shell, depends_on: [a], config: { command: ./bin/mark.sh, args: [] } }
+)"}});
+  REQUIRE(started.ok());
+  const std::int64_t id = (*started)["run_id"];
+  REQUIRE(WaitPidFile(h, "a.pid") > 0);
+  h.WaitRunState(id, [](const json& r) {
+    auto a = AttemptsOf(r, "a");
+    return !a.empty() && a[0]["pid"].is_number();
+  });
+  h.Kill9();
+  REQUIRE(h.Start().ok());
+  const json run = h.WaitRun(id);
+  REQUIRE(run.is_object());
+  CHECK(TaskStatuses(run) ==
+        std::map<std::string, std::string>{{"a", "succeeded"}, {"b", "succeeded"}});
+  auto logs = h.Call(method::kRunLogs, {{"run_id", id}, {"task", "b"}});
+  REQUIRE(logs.ok());
+  REQUIRE((*logs)["chunks"].size() == 1);
+  CHECK((*logs)["chunks"][0]["data"] == "marked\n");
+}
+
 TEST_CASE("SIGTERM with a task running cancels it, records the run cancelled and exits 0") {
   DaemonHarness h;
   // The task would sleep 300 s and the daemon's grace is 300 s: only the

@@ -251,6 +251,27 @@ TEST_CASE("the task gets its env and PICOFLOW_* but not the daemon's systemd var
         }) == 1);
 }
 
+TEST_CASE("env values expand ${NAME} and $NAME from the daemon's environment, $$ to $") {
+  ::setenv("PICOFLOW_TEST_BASE", "/daemon/bin", 1);
+  ::unsetenv("PICOFLOW_TEST_UNSET");
+  TestLoop loop;
+  Recorder rec;
+  Task task = ProgramTask("env", {});
+  Config(task).env = {{"PICOFLOW_TEST_BASE", "/task/bin:${PICOFLOW_TEST_BASE}"},
+                      {"PICOFLOW_TEST_AFTER", "$PICOFLOW_TEST_BASE"},
+                      {"PICOFLOW_TEST_UNSET", "[${PICOFLOW_TEST_UNSET}]"},
+                      {"PICOFLOW_TEST_LITERAL", "$$5 $ ${ $1"}};
+  RunToEnd(loop, Spec(task), rec);
+  ::unsetenv("PICOFLOW_TEST_BASE");
+
+  std::map<std::string, std::string> env = ParseEnv(rec.out);
+  CHECK(env["PICOFLOW_TEST_BASE"] == "/task/bin:/daemon/bin");
+  // The daemon's value, not the one the task sets just before.
+  CHECK(env["PICOFLOW_TEST_AFTER"] == "/daemon/bin");
+  CHECK(env["PICOFLOW_TEST_UNSET"] == "[]");
+  CHECK(env["PICOFLOW_TEST_LITERAL"] == "$5 $ ${ $1");
+}
+
 TEST_CASE("workdir becomes the task's current directory") {
   TempDir dir;
   TestLoop loop;

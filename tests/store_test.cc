@@ -382,6 +382,50 @@ TEST_CASE("a run keeps the source it runs after its workflow is replaced and rem
   CHECK(Must(store->GetRun(Must(store->CreateRun(EtlRun(T(3)))))).run.version_id == v1);
 }
 
+TEST_CASE("a database of schema 2 gets base_dir '' for the versions it holds") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  {
+    auto db = Must(SqliteDb::Open(path));
+    Must(MigrateSchema(*db, StoreMigrations().first(2)));
+    Must(db->Exec("t",
+                  "INSERT INTO workflow_versions (id, workflow, hash, source, created_at)"
+                  " VALUES (1, 'etl', 0, 'name: etl\n', 0);"
+                  "INSERT INTO workflows (name, version_id, origin, submitted_at, updated_at)"
+                  " VALUES ('etl', 1, 'submitted', 0, 0);"));
+    Must(db->Close());
+  }
+  auto store = OpenStore(path);
+  WorkflowRecord w = Must(store->GetWorkflow("etl"));
+  CHECK(w.source == "name: etl\n");
+  CHECK(w.base_dir.empty());
+  CHECK(Store::SchemaVersion() == 4);
+}
+
+TEST_CASE("a version is its source and the directory its relative paths resolve against") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  const std::int64_t v1 = Must(store->PutWorkflow("etl", kYaml, "submitted", T(0), "/srv/a"));
+  CHECK(Must(store->GetWorkflow("etl")).base_dir == "/srv/a");
+  // The same text from another directory is another version.
+  const std::int64_t v2 = Must(store->PutWorkflow("etl", kYaml, "submitted", T(1), "/srv/b"));
+  CHECK(v2 != v1);
+  CHECK(Must(store->GetWorkflow("etl")).base_dir == "/srv/b");
+  CHECK(Must(store->GetWorkflow("etl")).updated_at == T(1));
+  // A run records the directory with its version, and recovery gets it back.
+  NewRun run = EtlRun(T(2));
+  run.base_dir = "/srv/b";
+  const std::int64_t id = Must(store->CreateRun(run));
+  CHECK(Must(store->GetRun(id)).run.version_id == v2);
+  auto unfinished = Must(store->UnfinishedRuns());
+  REQUIRE(unfinished.size() == 1);
+  CHECK(unfinished[0].source == kYaml);
+  CHECK(unfinished[0].base_dir == "/srv/b");
+  // Without a directory (unknown file): "", as every version stored before.
+  CHECK(Must(store->CreateRun(EtlRun(T(3)))) != 0);
+  CHECK(Must(store->UnfinishedRuns())[1].base_dir.empty());
+}
+
 // ---- runs -----------------------------------------------------------------------
 
 TEST_CASE("a run's lifecycle round-trips through the store") {

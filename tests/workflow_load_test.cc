@@ -85,8 +85,12 @@ config:
 )");
   CHECK(w->tasks[0].retry == 7);
   CHECK(w->tasks[0].timeout == seconds(120));
+  CHECK_FALSE(w->tasks[0].retry_set);
+  CHECK_FALSE(w->tasks[0].timeout_set);
   CHECK(w->tasks[1].retry == 0);
   CHECK(w->tasks[1].timeout == seconds(5400));
+  CHECK(w->tasks[1].retry_set);
+  CHECK(w->tasks[1].timeout_set);
 }
 
 TEST_CASE("without a config block the documented defaults apply") {
@@ -329,6 +333,28 @@ tasks:
       });
 }
 
+TEST_CASE("a duplicate task name does not hide the other problems of the file") {
+  CHECK(
+      Errors(R"(
+name: w
+tasks:
+  - {name: a, type: shell, config: {command: x}}
+  - {name: a, type: shell, config: {command: x}}
+  - {name: b, type: shell, depends_on: [a, nope], config: {command: x}}
+  - {name: c, type: shell, depends_on: [d], config: {command: x}}
+  - {name: d, type: shell, depends_on: [c], config: {command: x}}
+  - {name: "bad name", type: shell, config: {command: x}}
+  - {name: e, type: shell, depends_on: [bad name, b], config: {command: x}}
+)") ==
+      Lines{
+          "wf.yaml:4:12: duplicate task name 'a' (first defined at line 3)",
+          "wf.yaml:5:44: task 'b': depends on unknown task 'nope'",
+          "wf.yaml:6:5: cycle: c -> d -> c",
+          "wf.yaml:8:12: task 'bad name': task name 'bad name' is not valid (1-64 letters, digits, "
+          "'_' and '-')",
+      });
+}
+
 TEST_CASE("a task needs a known type and a config map") {
   CHECK(Errors(R"(
 name: w
@@ -418,6 +444,22 @@ TEST_CASE("schedule entries are parsed as cron and errors point at the entry") {
   CHECK(errors[0].find("25") != std::string::npos);
   CHECK(Errors(OneShellTask("schedule: {a: 1}\n")) ==
         Lines{"wf.yaml:6:11: 'schedule' must be a string or a list of strings, got a map"});
+}
+
+TEST_CASE("a 6-field schedule that reads as 5 fields plus one more is valid, with a warning") {
+  CHECK(Warnings(OneShellTask("schedule: [\"0 2 * * * *\", \"0 0 2 * * *\"]\n")) ==
+        Lines{"wf.yaml:6:12: warning: schedule '0 2 * * * *': 6 fields mean seconds first (second "
+              "minute hour day-of-month month day-of-week), so this fires at minute 2 of every "
+              "hour; for minute 0 of hour 2, write the 5 fields '0 2 * * *' (a year field is not "
+              "supported)"});
+  // Warnings come with the errors of an invalid file too.
+  LoadedWorkflow loaded = Load(OneShellTask("schedule: \"0 2 * * * *\"\nretry: x\n"));
+  CHECK_FALSE(loaded.ok());
+  CHECK(loaded.diagnostics.size() == 1);
+  REQUIRE(loaded.warnings.size() == 1);
+  CHECK(loaded.warnings[0].severity == Severity::kWarning);
+  CHECK(loaded.warnings[0].pos.line == 6);
+  CHECK(Warnings(OneShellTask("schedule: \"0 2 * * *\"\n")).empty());
 }
 
 TEST_CASE("retention is read, unset fields stay unset, and bad values are reported") {

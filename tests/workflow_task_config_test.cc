@@ -149,7 +149,7 @@ tasks:
           "wf.yaml:11:70: task 'e': 'passphrase' is not supported: secrets do not belong in workflow files; use "
           "'passphrase_file' or 'passphrase_env' for a key passphrase, or an ssh agent",
           "wf.yaml:12:41: task 'f': 'host' must be a hostname, an IPv4 or an IPv6 address, got '${HOST}': "
-          "${...} is not expanded in workflow files",
+          "$VAR and ${VAR} are not expanded in 'host'",
           "wf.yaml:13:41: task 'g': 'host' must be a hostname, an IPv4 or an IPv6 address, got '-db': not a "
           "valid hostname",
           "wf.yaml:13:85: task 'g': 'passphrase_env' must be an environment variable name, got 'A B'",
@@ -226,7 +226,7 @@ tasks:
           "wf.yaml:4:61: task 'b': 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got 'FETCH' "
           "(did you mean 'PATCH'?)",
           "wf.yaml:5:41: task 'c': 'url' must start with http:// or https://, got '${HOOK_URL}' (${...} is "
-          "not expanded in workflow files)",
+          "not expanded in a url)",
           "wf.yaml:5:64: task 'c': 'method' must be one of GET, POST, PUT, PATCH, DELETE, HEAD, got 'pots' "
           "(did you mean 'POST'?)",
           "wf.yaml:6:41: task 'd': 'url' must not contain spaces or control characters (percent-encode them), "
@@ -273,7 +273,152 @@ TEST_CASE("CheckHostSyntax accepts names and addresses and says what is wrong wi
   CHECK(CheckHostSyntax("::g") == "not a valid IPv6 address");
   CHECK(CheckHostSyntax("db:22") == "put the port in 'port:'");
   CHECK(CheckHostSyntax("me@db") == "put the user name in 'user:'");
-  CHECK(CheckHostSyntax("${DB}") == "${...} is not expanded in workflow files");
+  CHECK(CheckHostSyntax("${DB}") == "$VAR and ${VAR} are not expanded in 'host'");
+  CHECK(CheckHostSyntax("$DB") == "$VAR and ${VAR} are not expanded in 'host'");
+}
+
+TEST_CASE("shell env values may use ${NAME}; a malformed ${ is an error") {
+  auto w = Valid(R"(
+name: w
+tasks:
+  - name: t
+    type: shell
+    config:
+      command: "echo $PATH"
+      env: {PATH: "/opt/bin:${PATH}", PRICE: "$$5", HOME_CACHE: "$HOME/.cache"}
+)");
+  // Kept as written: the executor expands them when an attempt starts.
+  CHECK(std::get<ShellConfig>(w->tasks[0].config).env ==
+        EnvList{{"PATH", "/opt/bin:${PATH}"}, {"PRICE", "$$5"}, {"HOME_CACHE", "$HOME/.cache"}});
+  CHECK(Warnings(R"(
+name: w
+tasks:
+  - {name: t, type: shell, config: {command: "echo $HOME", env: {A: "${A}"}}}
+)")
+            .empty());
+  CHECK(Errors(R"(
+name: w
+tasks:
+  - name: t
+    type: shell
+    config:
+      command: x
+      env: {PATH: "/opt/bin:${PATH", HOME: "${HOME:-/root}"}
+)") == Lines{
+           "wf.yaml:7:13: task 't': 'env': the value of 'PATH': '${PATH' is not a variable "
+           "reference: only ${NAME} and $NAME are expanded; write $$ for a literal $",
+           "wf.yaml:7:38: task 't': 'env': the value of 'HOME': '${HOME:-/root}' is not a variable "
+           "reference: only ${NAME} and $NAME are expanded; write $$ for a literal $",
+       });
+}
+
+TEST_CASE("a variable where nothing expands it is a warning that names the key") {
+  CHECK(Warnings(R"(
+name: w
+tasks:
+  - name: s
+    type: shell
+    config:
+      command: ${TOOLS}/run
+      args: []
+      workdir: $HOME/data
+  - name: r
+    type: ssh
+    config:
+      host: db
+      user: ${BACKUP_USER}
+      command: "echo $PATH"
+      key_path: ${HOME}/.ssh/id
+      env: {PATH: "/opt/bin:$PATH"}
+  - name: h
+    type: http
+    config:
+      url: https://${HOST}/health?$filter=x
+      headers: {Authorization: "Bearer ${TOKEN}", X-Price: "$5 $USD"}
+      ca_file: $CA
+)") == Lines{
+           "wf.yaml:6:16: warning: task 's': 'command': '${TOOLS}' is not expanded (only the "
+           "'env' values of shell tasks expand variables; a leading ~ is the daemon user's home)",
+           "wf.yaml:8:16: warning: task 's': 'workdir': '$HOME' is not expanded (only the 'env' "
+           "values of shell tasks expand variables; a leading ~ is the daemon user's home)",
+           "wf.yaml:13:13: warning: task 'r': 'user': '${BACKUP_USER}' is not expanded (only the "
+           "'env' values of shell tasks expand variables)",
+           "wf.yaml:15:17: warning: task 'r': 'key_path': '${HOME}' is not expanded (only the "
+           "'env' values of shell tasks expand variables)",
+           "wf.yaml:16:13: warning: task 'r': 'env': the value of 'PATH' is sent as written: "
+           "'$PATH' is expanded neither by picoflow nor by the remote shell (to extend a remote "
+           "variable, do it in 'command': export PATH=...; ...)",
+           "wf.yaml:20:12: warning: task 'h': 'url': '${HOST}' is not expanded (only the 'env' "
+           "values of shell tasks expand variables)",
+           "wf.yaml:21:17: warning: task 'h': 'headers': the value of 'Authorization': '${TOKEN}' "
+           "is not expanded (only the 'env' values of shell tasks expand variables)",
+           "wf.yaml:22:16: warning: task 'h': 'ca_file': '$CA' is not expanded (only the 'env' "
+           "values of shell tasks expand variables)",
+       });
+  // A shell command runs through /bin/sh, which expands it: no warning.
+  CHECK(Warnings("name: w\ntasks:\n  - {name: t, type: shell, config: {command: 'cd $HOME'}}\n")
+            .empty());
+}
+
+TEST_CASE(
+    "a relative workdir and program path resolve against the file's directory, ~ to the home") {
+  const PathBase paths{"/srv/wf", "/home/pf"};
+  LoadedWorkflow loaded = LoadWorkflowText(Text(R"(
+name: w
+tasks:
+  - {name: a, type: shell, config: {command: ./backup.sh, args: [], workdir: data}}
+  - {name: b, type: shell, config: {command: bin/tool, args: [-v]}}
+  - {name: c, type: shell, config: {command: ./run.sh, args: [], workdir: /opt/app}}
+  - {name: d, type: shell, config: {command: tool, args: [], workdir: ~/backups}}
+  - {name: e, type: shell, config: {command: ./in-sh.sh, workdir: "~"}}  # ~ alone is null
+  - {name: f, type: shell, config: {command: /bin/true, args: [], workdir: ../shared}}
+  - {name: g, type: shell, config: {command: ~/bin/x, args: []}}
+)"),
+                                           "wf.yaml", paths);
+  REQUIRE(loaded.ok());
+  CHECK(loaded.warnings.empty());
+  Lines resolved;  // "command | workdir"
+  for (const Task& t : loaded.workflow->tasks) {
+    const auto& c = std::get<ShellConfig>(t.config);
+    resolved.push_back(c.command + " | " + c.workdir);
+  }
+  CHECK(resolved == Lines{
+                        "/srv/wf/data/backup.sh | /srv/wf/data",  // relative to the workdir
+                        "/srv/wf/bin/tool | ",                    // the daemon's cwd stays
+                        "/opt/app/run.sh | /opt/app",
+                        "tool | /home/pf/backups",  // no '/': looked up in PATH
+                        "./in-sh.sh | /home/pf",    // /bin/sh -c: the shell's business
+                        "/bin/true | /srv/shared",
+                        "/home/pf/bin/x | ",
+                    });
+}
+
+TEST_CASE("without a known file, relative paths stay relative with a warning; ~user is an error") {
+  CHECK(Warnings(R"(
+name: w
+tasks:
+  - {name: a, type: shell, config: {command: ./backup.sh, args: [], workdir: data}}
+  - {name: b, type: shell, config: {command: bin/tool, args: []}}
+  - {name: c, type: shell, config: {command: "./x.sh", workdir: /tmp}}
+)") == Lines{
+           "wf.yaml:3:78: warning: task 'a': 'workdir' 'data' is relative and the workflow's file "
+           "is not known (it came without an absolute path): it resolves against the daemon's "
+           "working directory",
+           "wf.yaml:4:46: warning: task 'b': 'command' 'bin/tool' is relative and the workflow's "
+           "file is not known (it came without an absolute path): it resolves against the "
+           "daemon's working directory",
+       });
+  CHECK(Errors(R"(
+name: w
+tasks:
+  - {name: a, type: shell, config: {command: "true", workdir: ~backup/x}}
+  - {name: b, type: shell, config: {command: ~root/bin/x, args: []}}
+)") == Lines{
+           "wf.yaml:3:63: task 'a': 'workdir': '~backup' is not supported: only ~ and ~/... (the "
+           "daemon user's home) are; write the path out",
+           "wf.yaml:4:46: task 'b': 'command': '~root' is not supported: only ~ and ~/... (the "
+           "daemon user's home) are; write the path out",
+       });
 }
 
 TEST_CASE("IsTaskConfigKey knows each type's keys") {

@@ -47,6 +47,16 @@ inline std::shared_ptr<const Workflow> Valid(std::string_view yaml) {
   return loaded.workflow;
 }
 
+// The warnings of a workflow that must load, as `FILE:LINE:COL: warning: message`.
+inline Lines Warnings(std::string_view yaml) {
+  LoadedWorkflow loaded = Load(yaml);
+  for (const Diagnostic& d : loaded.diagnostics) MESSAGE(d.ToString());
+  CHECK(loaded.ok());
+  Lines out;
+  for (const Diagnostic& d : loaded.warnings) out.push_back(d.ToString());
+  return out;
+}
+
 // Every diagnostic of a workflow that must not load, as `FILE:LINE:COL: message`.
 inline Lines Errors(std::string_view yaml) {
   LoadedWorkflow loaded = Load(yaml);

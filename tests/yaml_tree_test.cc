@@ -191,6 +191,36 @@ TEST_CASE("a quoted string that is never closed is an error, not the rest of the
   CHECK(p.root->value(2).text == "multi line");
 }
 
+TEST_CASE("a quoted value followed by more text is explained as a quoting mistake") {
+  const std::string kDouble =
+      "use single quotes around a value that contains double quotes, or escape them as \\\"";
+  const std::string kSingle =
+      "write a single quote inside single quotes as '', or use double quotes around the value";
+  CHECK(FatalError("cmd:\n  command: \"grep \"foo\" /etc/passwd\"\n") ==
+        "f.yaml:2:12: YAML syntax error: the quoted string ends at col 18, then `foo\" "
+        "/etc/passwd\"` follows: " +
+            kDouble);
+  CHECK(FatalError("config: { command: \"grep \"foo\" /etc/passwd\" }\n") ==
+        "f.yaml:1:20: YAML syntax error: the quoted string ends at col 26, then `foo\" "
+        "/etc/passwd\" }` follows: " +
+            kDouble);
+  CHECK(
+      FatalError("args: [\"a \"b\" c\"]\n") ==
+      "f.yaml:1:8: YAML syntax error: the quoted string ends at col 11, then `b\" c\"]` follows: " +
+          kDouble);
+  CHECK(FatalError("- 'it's'\n") ==
+        "f.yaml:1:3: YAML syntax error: the quoted string ends at col 6, then `s'` follows: " +
+            kSingle);
+  // Columns count characters; a long rest is shortened.
+  CHECK(FatalError("é: \"ü \"" + std::string(60, 'x') + "\"\n") ==
+        "f.yaml:1:4: YAML syntax error: the quoted string ends at col 7, then `" +
+            std::string(40, 'x') + "...` follows: " + kDouble);
+  // Quotes inside a plain value, and text after a comment, are no mistake.
+  YamlParse p = Parse("a: grep \"foo\" x\nb: \"x\"  # \"y\" z\nc: [\"1\", '2']\n");
+  REQUIRE(p.ok());
+  CHECK(p.root->value(0).text == "grep \"foo\" x");
+}
+
 TEST_CASE("anchors and aliases are refused, so an alias bomb costs nothing") {
   const std::string kMessage =
       "anchors and aliases (&name, *name) are not supported in workflow files; write the value out";

@@ -37,6 +37,7 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
   NewRun record;
   record.workflow = w.name;
   record.source = version->source;
+  record.base_dir = version->base_dir;
   record.trigger = trigger;
   record.status = RunStatus::kPending;
   record.scheduled_at = scheduled_at;
@@ -90,8 +91,9 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     LogIfFailed(f, ctx_.store->MarkAttemptInterrupted(
                        a.id, Clock::now(), "interrupted: the daemon stopped while it ran"));
   }
-  // 2. The run continues on the version it started with.
-  CompiledWorkflow compiled = CompileWorkflow(u.source, u.run.workflow, "recovered");
+  // 2. The run continues on the version it started with, relative paths
+  //    resolved against the same directory.
+  CompiledWorkflow compiled = CompileWorkflow(u.source, u.run.workflow, "recovered", u.base_dir);
   if (!compiled.version) {
     return Err(ErrorCode::kInvalid, "its workflow source no longer loads");
   }

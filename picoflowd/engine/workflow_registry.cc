@@ -5,15 +5,17 @@
 namespace picoflow {
 
 CompiledWorkflow CompileWorkflow(const std::string& source, const std::string& label,
-                                 const std::string& origin) {
-  LoadedWorkflow loaded = LoadWorkflowText(source, label);
+                                 const std::string& origin, const std::string& base_dir) {
+  LoadedWorkflow loaded = LoadWorkflowText(source, label, PathBase{base_dir, ""});
   CompiledWorkflow out;
   out.diagnostics = std::move(loaded.diagnostics);
+  out.warnings = std::move(loaded.warnings);
   if (!loaded.ok()) return out;
   auto version = std::make_shared<WorkflowVersion>();
   version->workflow = std::move(loaded.workflow);
   version->dag = std::move(loaded.dag);
   version->source = source;
+  version->base_dir = base_dir;
   version->origin = origin;
   out.version = std::move(version);
   return out;

@@ -20,17 +20,21 @@ namespace picoflow {
 struct WorkflowVersion {
   std::shared_ptr<const Workflow> workflow;
   std::shared_ptr<const Dag> dag;
-  std::string source;  ///< the YAML text it was loaded from
-  std::string origin;  ///< "submitted", or the file path it came from
+  std::string source;    ///< the YAML text it was loaded from
+  std::string base_dir;  ///< what its relative paths resolved against ("" if unknown)
+  std::string origin;    ///< "submitted", or the file path it came from
 };
 
-/// Loads a version from YAML source. Returns the diagnostics if invalid.
+/// Loads a version from YAML source, resolving its relative paths against
+/// `base_dir` (the directory of its file; "" if unknown: they stay relative).
+/// Returns the diagnostics if invalid.
 struct CompiledWorkflow {
   std::shared_ptr<const WorkflowVersion> version;  ///< null if invalid
-  Diagnostics diagnostics;
+  Diagnostics diagnostics;                         ///< errors
+  Diagnostics warnings;                            ///< likely mistakes of a valid file too
 };
 CompiledWorkflow CompileWorkflow(const std::string& source, const std::string& label,
-                                 const std::string& origin);
+                                 const std::string& origin, const std::string& base_dir);
 
 class WorkflowRegistry {
  public:

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "common/env_expand.h"
 #include "common/workflow.h"
 #include "picoflowd/exec/child_reaper.h"
 #include "picoflowd/exec/process_info.h"
@@ -96,7 +97,19 @@ SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell) {
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     if (!IsStripped(*e)) a.env.emplace_back(*e);
   }
-  for (const auto& [key, value] : shell.env) SetVar(a.env, key, value);
+  // `${NAME}` in a value is the daemon's variable as the task inherits it,
+  // not one the task sets (docs/workflow-format.md, "Variables"): expand all
+  // values before setting any.
+  const EnvLookup inherited = [&a](std::string_view name) -> std::optional<std::string_view> {
+    for (const std::string& e : a.env) {
+      if (HasKey(e, name)) return std::string_view(e).substr(name.size() + 1);
+    }
+    return std::nullopt;
+  };
+  std::vector<std::string> values;
+  values.reserve(shell.env.size());
+  for (const auto& entry : shell.env) values.push_back(ExpandEnvValue(entry.second, inherited));
+  for (std::size_t i = 0; i < shell.env.size(); ++i) SetVar(a.env, shell.env[i].first, values[i]);
   SetVar(a.env, "PICOFLOW_WORKFLOW", spec.workflow);
   SetVar(a.env, "PICOFLOW_RUN_ID", std::to_string(spec.run_id));
   SetVar(a.env, "PICOFLOW_TASK", spec.task->name);

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "common/task_paths.h"
 #include "common/workflow_load.h"
 #include "picoflowd/engine/run_manager.h"
 #include "picoflowd/engine/workflow_registry.h"
@@ -30,6 +31,13 @@ json ChunkJson(const OutputChunk& c) {
 }
 
 // The message of -32003: "FILE: invalid workflow (N errors)".
+// What relative paths of YAML sent with `file` resolve against: the file's
+// directory if `file` is absolute (picoflowctl sends it so). A relative one
+// is relative to the client, which the daemon does not know.
+std::string BaseDirOf(const std::string& file) {
+  return !file.empty() && file.front() == '/' ? FileDirectory(file) : "";
+}
+
 std::string InvalidWorkflowMessage(const std::string& file, std::size_t errors) {
   return file + ": invalid workflow (" + std::to_string(errors) +
          (errors == 1 ? " error)" : " errors)");
@@ -183,8 +191,10 @@ void RpcMethods::StorePrune(RpcCall& call) {
 void RpcMethods::WorkflowValidate(RpcCall& call) {
   const std::string source = call.Param<std::string>("source");
   const std::string file = call.Param<std::string>("file", "<source>");
-  LoadedWorkflow loaded = LoadWorkflowText(source, file);
-  json out = {{"valid", loaded.ok()}, {"diagnostics", DiagnosticsJson(loaded.diagnostics)}};
+  LoadedWorkflow loaded = LoadWorkflowText(source, file, PathBase{BaseDirOf(file), ""});
+  json out = {{"valid", loaded.ok()},
+              {"diagnostics", DiagnosticsJson(loaded.diagnostics)},
+              {"warnings", DiagnosticsJson(loaded.warnings)}};
   if (loaded.ok()) out["workflow"] = WorkflowShapeJson(*loaded.workflow, *loaded.dag);
   call.Reply(std::move(out));
 }
@@ -194,7 +204,7 @@ void RpcMethods::WorkflowValidate(RpcCall& call) {
 void RpcMethods::WorkflowSubmit(RpcCall& call) {
   const std::string source = call.Param<std::string>("source");
   const std::string file = call.Param<std::string>("file", "<source>");
-  CompiledWorkflow compiled = CompileWorkflow(source, file, "submitted");
+  CompiledWorkflow compiled = CompileWorkflow(source, file, "submitted", BaseDirOf(file));
   if (!compiled.version) {
     call.Fail(InvalidWorkflowError(InvalidWorkflowMessage(file, compiled.diagnostics.size()),
                                    compiled.diagnostics));
@@ -208,6 +218,7 @@ void RpcMethods::WorkflowSubmit(RpcCall& call) {
     return;
   }
   shape["replaced"] = *replaced;
+  shape["warnings"] = DiagnosticsJson(compiled.warnings);
   call.Reply(std::move(shape));
 }
 
@@ -257,6 +268,7 @@ void RpcMethods::WorkflowGet(RpcCall& call) {
   }
   out["tasks"] = std::move(tasks);
   out["origin"] = v.origin;
+  out["dir"] = v.base_dir;
   out["paused"] = entry->paused;
   out["source"] = v.source;
   call.Reply(std::move(out));
@@ -326,7 +338,7 @@ void RpcMethods::RunStart(RpcCall& call) {
     version = entry->version;
   } else {
     const std::string file = call.Param<std::string>("file", "<source>");
-    CompiledWorkflow compiled = CompileWorkflow(source, file, "one-off");
+    CompiledWorkflow compiled = CompileWorkflow(source, file, "one-off", BaseDirOf(file));
     if (!compiled.version) {
       call.Fail(InvalidWorkflowError(InvalidWorkflowMessage(file, compiled.diagnostics.size()),
                                      compiled.diagnostics));

@@ -157,23 +157,24 @@ Error NoWorkflow(const std::string& name) {
 }  // namespace
 
 Result<std::int64_t> Store::InternVersion(const std::string& workflow, std::string_view source,
-                                          TimePoint now) {
+                                          std::string_view base_dir, TimePoint now) {
   const std::int64_t hash = SourceHash(source);
   {
     auto q = db_->Prepare("find workflow version",
                           "SELECT id FROM workflow_versions"
-                          " WHERE workflow = ?1 AND hash = ?2 AND source = ?3");
+                          " WHERE workflow = ?1 AND hash = ?2 AND source = ?3 AND base_dir = ?4");
     if (!q) return q.error();
-    q->Bind(1, workflow).Bind(2, hash).Bind(3, source);
+    q->Bind(1, workflow).Bind(2, hash).Bind(3, source).Bind(4, base_dir);
     auto row = q->Step();
     if (!row) return row.error();
     if (*row) return q->Int64(0);
   }
-  auto q = db_->Prepare("add workflow version",
-                        "INSERT INTO workflow_versions (workflow, hash, source, created_at)"
-                        " VALUES (?1, ?2, ?3, ?4)");
+  auto q =
+      db_->Prepare("add workflow version",
+                   "INSERT INTO workflow_versions (workflow, hash, source, created_at, base_dir)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5)");
   if (!q) return q.error();
-  q->Bind(1, workflow).Bind(2, hash).Bind(3, source).Bind(4, now);
+  q->Bind(1, workflow).Bind(2, hash).Bind(3, source).Bind(4, now).Bind(5, base_dir);
   if (Status s = q->Run(); !s) return s.error();
   return db_->LastInsertId();
 }
@@ -189,7 +190,8 @@ Status Store::DropVersionIfUnused(std::int64_t version_id) {
 }
 
 Result<std::int64_t> Store::PutWorkflow(const std::string& name, std::string_view source,
-                                        const std::string& origin, TimePoint now) {
+                                        const std::string& origin, TimePoint now,
+                                        std::string_view base_dir) {
   auto tx = Transaction::Begin(*db_, "put workflow");
   if (!tx) return tx.error();
   std::optional<std::int64_t> old_version;
@@ -201,7 +203,7 @@ Result<std::int64_t> Store::PutWorkflow(const std::string& name, std::string_vie
     if (!row) return row.error();
     if (*row) old_version = q->Int64(0);
   }
-  auto version = InternVersion(name, source, now);
+  auto version = InternVersion(name, source, base_dir, now);
   if (!version) return version.error();
   {
     auto q = db_->Prepare(
@@ -264,7 +266,7 @@ WorkflowRecord ReadWorkflow(const Query& q) {
 Result<WorkflowRecord> Store::GetWorkflow(const std::string& name) {
   auto q = db_->Prepare("get workflow",
                         std::string("SELECT ") + kWorkflowColumns +
-                            ", v.source FROM workflows w"
+                            ", v.source, v.base_dir FROM workflows w"
                             " JOIN workflow_versions v ON v.id = w.version_id WHERE w.name = ?1");
   if (!q) return q.error();
   q->Bind(1, name);
@@ -273,6 +275,7 @@ Result<WorkflowRecord> Store::GetWorkflow(const std::string& name) {
   if (!*row) return NoWorkflow(name);
   WorkflowRecord w = ReadWorkflow(*q);
   w.source = q->Text(7);
+  w.base_dir = q->Text(8);
   return w;
 }
 

@@ -44,8 +44,9 @@ struct StoreOptions {
 /// A workflow the daemon knows.
 struct WorkflowRecord {
   std::string name;
-  std::string source;           ///< the YAML; empty from ListWorkflows
-  std::string origin;           ///< "submitted" or the file it was loaded from
+  std::string source;    ///< the YAML; empty from ListWorkflows
+  std::string base_dir;  ///< what its relative paths resolve against; empty from ListWorkflows
+  std::string origin;    ///< "submitted" or the file it was loaded from
   std::int64_t version_id = 0;  ///< the current version (workflow_versions.id)
   bool paused = false;
   TimePoint submitted_at;  ///< first stored
@@ -114,6 +115,7 @@ struct RunDetail {
 struct UnfinishedRun {
   RunRecord run;
   std::string source;                           ///< the version the run executes
+  std::string base_dir;                         ///< and what its relative paths resolve against
   std::vector<TaskRecord> tasks;                ///< declaration order
   std::vector<AttemptRecord> running_attempts;  ///< attempts still marked running
 };
@@ -121,7 +123,8 @@ struct UnfinishedRun {
 /// What CreateRun records.
 struct NewRun {
   std::string workflow;
-  std::string source;  ///< the YAML of the version this run executes
+  std::string source;    ///< the YAML of the version this run executes
+  std::string base_dir;  ///< what its relative paths resolve against ("" if unknown)
   RunTrigger trigger = RunTrigger::kManual;
   RunStatus status{};  ///< kPending; a final status records a run that never ran
   std::optional<TimePoint> scheduled_at;
@@ -214,11 +217,13 @@ class Store {
 
   // ---- workflows ----
 
-  /// Stores `source` as the current version of workflow `name`, adding it if
-  /// new. Keeps paused and last_fire_at; updated_at changes only if source or
+  /// Stores `source` (with `base_dir`, what its relative paths resolve
+  /// against) as the current version of workflow `name`, adding it if new.
+  /// Keeps paused and last_fire_at; updated_at changes only if the version or
   /// origin did. Returns the version id. Returns an Error on a store failure.
   Result<std::int64_t> PutWorkflow(const std::string& name, std::string_view source,
-                                   const std::string& origin, TimePoint now);
+                                   const std::string& origin, TimePoint now,
+                                   std::string_view base_dir = {});
   /// Forgets a workflow (its runs stay). Returns kNotFound if there is none.
   Status RemoveWorkflow(const std::string& name);
   /// The workflow with its source. Returns kNotFound if there is none.
@@ -323,7 +328,7 @@ class Store {
  private:
   explicit Store(std::unique_ptr<SqliteDb> db);
   Result<std::int64_t> InternVersion(const std::string& workflow, std::string_view source,
-                                     TimePoint now);
+                                     std::string_view base_dir, TimePoint now);
   Status DropVersionIfUnused(std::int64_t version_id);
   Result<std::vector<TaskRecord>> ReadTasks(std::int64_t run_id);
   Result<std::vector<AttemptRecord>> ReadAttempts(std::int64_t run_id, bool running_only);

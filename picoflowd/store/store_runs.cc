@@ -111,7 +111,7 @@ std::string Select(const char* columns, const char* rest) {
 Result<std::int64_t> Store::CreateRun(const NewRun& run) {
   auto tx = Transaction::Begin(*db_, "create run");
   if (!tx) return tx.error();
-  auto version = InternVersion(run.workflow, run.source, run.created_at);
+  auto version = InternVersion(run.workflow, run.source, run.base_dir, run.created_at);
   if (!version) return version.error();
   {
     auto q = db_->Prepare("create run",
@@ -254,9 +254,19 @@ Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
     for (auto& run : *rows) runs.push_back(UnfinishedRun{std::move(run), {}, {}, {}});
   }
   for (auto& u : runs) {
-    auto source = GetVersionSource(u.run.version_id);
-    if (!source) return source.error();
-    u.source = std::move(*source);
+    {
+      auto q = db_->Prepare("unfinished runs",
+                            "SELECT source, base_dir FROM workflow_versions WHERE id = ?1");
+      if (!q) return q.error();
+      q->Bind(1, u.run.version_id);
+      auto row = q->Step();
+      if (!row) return row.error();
+      if (!*row) {
+        return Err(ErrorCode::kNotFound, "no workflow version " + std::to_string(u.run.version_id));
+      }
+      u.source = q->Text(0);
+      u.base_dir = q->Text(1);
+    }
     auto tasks = ReadTasks(u.run.id);
     if (!tasks) return tasks.error();
     u.tasks = std::move(*tasks);

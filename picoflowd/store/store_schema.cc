@@ -177,12 +177,21 @@ ALTER TABLE output_v3 RENAME TO output;
 DELETE FROM sqlite_sequence WHERE name = 'attempts';
 )sql";
 
+// The directory a version's relative paths resolve against (its file's, for
+// picoflowctl submit and the daemon's own files; '' when unknown). Part of a
+// version's identity: the same text from two directories runs differently.
+// Versions stored before keep '' and so the daemon's working directory.
+constexpr const char* kVersionBaseDir = R"sql(
+ALTER TABLE workflow_versions ADD COLUMN base_dir TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
     {"initial schema", kInitialSchema},
     {"output total for retention", kOutputTotal},
     {"fewer pages written per transition", kWriteLess},
+    {"base directory of workflow versions", kVersionBaseDir},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {
