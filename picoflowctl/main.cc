@@ -5,6 +5,7 @@
 
 #include "common/paths.h"
 #include "picoflowctl/command.h"
+#include "picoflowctl/usage.h"
 
 int main(int argc, char** argv) {
   using namespace picoflow::ctl;
@@ -24,8 +25,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
+    return ReportParseError(app, std::vector<std::string>(argv + 1, argv + argc), e);
   }
   if (globals.socket.empty()) globals.socket = picoflow::DefaultClientSocket();
   for (auto& [sub, command] : registered) {

@@ -278,6 +278,33 @@ TEST_CASE("usage errors make picoflowctl exit 2") {
   CHECK(h.RunCtl({"--help"}).code == 0);
 }
 
+TEST_CASE("an unknown command or option is named as such, with the closest one suggested") {
+  DaemonHarness h;  // parsing needs no daemon
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"statsu"}, "unknown command 'statsu' (did you mean 'status'?)"},
+           {{"start", "x"}, "unknown command 'start' (did you mean 'run'?)"},
+           {{"list"}, "unknown command 'list' (did you mean 'workflows'?)"},
+           {{"--json", "histroy", "x"}, "unknown command 'histroy' (did you mean 'history'?)"},
+           {{"run", "X", "--task", "merge"}, "run: unknown option '--task'"},
+           {{"logs", "x", "--tsk", "a"}, "logs: unknown option '--tsk' (did you mean '--task'?)"},
+           {{"status", "--bogus"}, "status: unknown option '--bogus'"},
+           {{}, "a command is required"},
+       }) {
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    CAPTURE(joined);
+    const ProcessResult r = h.RunCtl(c.args);
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(Contains(r.err, "picoflowctl: " + c.message + "\n"), r.err);
+    CHECK_FALSE(Contains(r.err, "A subcommand is required"));
+    CHECK_FALSE(Contains(r.err, "At Most"));
+  }
+}
+
 TEST_CASE(
     "picoflowctl validate exits 0 for valid files and 1 for invalid ones, with or without a daemon") {
   DaemonHarness h;  // validate needs no daemon: started only at the end
