@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,19 @@ class Table {
  private:
   std::vector<std::vector<std::string>> rows_;
 };
+
+// ---- table cells from JSON-RPC answers ----
+
+/// A value as text: strings as they are, null as "-", the rest as JSON.
+std::string Str(const nlohmann::json& v);
+/// Milliseconds as an elapsed time (`1.2s`), null as "-".
+std::string Dur(const nlohmann::json& ms);
+/// "2026-11-27T03:40:00.123Z" as "2026-11-27 03:40:00"; null as "-".
+std::string ShortTime(const nlohmann::json& t);
+/// A next-fire instant: UTC, said so ("2026-11-28 02:00:00 UTC"); null as "-".
+std::string FireTime(const nlohmann::json& t);
+
+/// Prints a RunDetail (run.get) as its header line and task table.
+void PrintRunTable(const nlohmann::json& run, bool colour);
 
 }  // namespace picoflow::ctl

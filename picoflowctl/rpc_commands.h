@@ -1,0 +1,36 @@
+#pragma once
+// The handlers of the commands that talk to picoflowd, and the options they
+// read. rpc_commands.cc holds the table of {subcommand, options, handler};
+// each handler turns the options into JSON-RPC calls and renders the answers
+// (no business logic: that is the daemon's).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace picoflow::ctl {
+
+class Session;
+
+/// Every option any daemon command takes; each command binds what it uses.
+struct Args {
+  std::vector<std::string> items;  ///< positional: files, names
+  std::string name;
+  std::int64_t run_id = 0;
+  std::string task;
+  int count = 20;
+  bool follow = false;
+  bool dry_run = false;
+  bool wait = false;
+  std::string method;
+  std::string params = "{}";
+};
+
+/// Handlers: each returns the process exit code (command.h).
+int RunCmd(Session& s, const Args& a);
+int StatusCmd(Session& s, const Args& a);
+int History(Session& s, const Args& a);
+int Logs(Session& s, const Args& a);
+int Cancel(Session& s, const Args& a);
+
+}  // namespace picoflow::ctl

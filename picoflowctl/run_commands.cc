@@ -1,0 +1,233 @@
+// The commands about runs: run, status, history, logs, cancel. Each turns
+// argv into JSON-RPC calls and renders the answers (docs/rpc.md).
+
+#include <sys/stat.h>
+
+#include <cstdio>
+
+#include "common/run_status.h"
+#include "common/workflow_load.h"
+#include "picoflowctl/command.h"
+#include "picoflowctl/render.h"
+#include "picoflowctl/rpc_commands.h"
+#include "picoflowctl/session.h"
+#include "protocol/methods.h"
+#include "protocol/progress.h"
+
+namespace picoflow::ctl {
+namespace {
+
+bool IsFile(const std::string& arg) {
+  struct stat st {};
+  return stat(arg.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int RunExitCode(const json& run) { return run["status"] == "succeeded" ? kExitOk : kExitFailed; }
+
+// With --json, `logs` prints one compact JSON object per output chunk, as
+// run.logs pages and run.output notifications give them: a stream of lines a
+// script reads as it comes.
+void PrintChunkJson(const json& chunk) {
+  std::printf("%s\n", chunk.dump().c_str());
+  std::fflush(stdout);
+}
+
+// Pages through stored output after `*cursor`, printing it.
+bool PrintStoredLogs(Session& s, std::int64_t run_id, const std::string& task, std::int64_t* cursor,
+                     OutputPrinter& printer) {
+  for (;;) {
+    json params = {{"run_id", run_id}, {"after", *cursor}, {"limit", 1000}};
+    if (!task.empty()) params["task"] = task;
+    auto page = s.Call(method::kRunLogs, params);
+    if (!page) return false;
+    if ((*page)["chunks"].empty()) return true;
+    for (const json& c : (*page)["chunks"]) {
+      if (s.globals().json) {
+        PrintChunkJson(c);
+      } else {
+        printer.Print(c["task"], c["stream"] == OutputStreamName(OutputStream::kStderr), c["data"]);
+      }
+    }
+    *cursor = (*page)["next"].get<std::int64_t>();
+  }
+}
+
+// Prints one followed notification: output, or (with `events`) a task event.
+void PrintFollowed(const Notification& n, OutputPrinter& printer, bool colour, bool events) {
+  if (n.method == notification::kRunOutput) {
+    printer.Print(n.params["task"], n.params["stream"] == OutputStreamName(OutputStream::kStderr),
+                  n.params["data"]);
+    return;
+  }
+  if (n.method != notification::kRunEvent || !events) return;
+  printer.Finish();
+  std::printf("%s\n", TaskEventLine(n.params, colour).c_str());
+  std::fflush(stdout);
+}
+
+// Streams a run's output until it ends (run.logs follow).
+std::optional<json> FollowRun(Session& s, std::int64_t run_id, const std::string& task,
+                              std::int64_t cursor, OutputPrinter& printer) {
+  json params = {{"run_id", run_id}, {"follow", true}, {"after", cursor}};
+  if (!task.empty()) params["task"] = task;
+  auto done = s.Call(method::kRunLogs, params, [&](const Notification& n) {
+    if (!s.globals().json) {
+      PrintFollowed(n, printer, s.colour(), false);
+    } else if (n.method == notification::kRunOutput) {
+      PrintChunkJson(n.params);
+    }
+  });
+  printer.Finish();
+  return done;
+}
+
+// The run id named by --run, or the latest run of the workflow.
+std::optional<std::int64_t> ResolveRun(Session& s, const Args& a) {
+  if (a.run_id > 0) return a.run_id;
+  auto runs = s.Call(method::kRunList, {{"workflow", a.name}, {"limit", 1}});
+  if (!runs) return std::nullopt;
+  if ((*runs)["runs"].empty()) {
+    std::fprintf(stderr, "picoflowctl: workflow '%s' has no runs\n", a.name.c_str());
+    return std::nullopt;
+  }
+  return (*runs)["runs"][0]["id"].get<std::int64_t>();
+}
+
+}  // namespace
+
+int RunCmd(Session& s, const Args& a) {
+  const std::string& target = a.items.front();
+  json params;
+  if (IsFile(target)) {
+    auto source = ReadWorkflowFile(target);
+    if (!source.ok()) {
+      std::fprintf(stderr, "picoflowctl: %s: %s\n", target.c_str(), source.error().message.c_str());
+      return kExitFailed;
+    }
+    params = {{"source", *source}, {"file", target}};
+  } else {
+    params = {{"workflow", target}};
+  }
+  std::int64_t run_id = 0;
+  if (a.follow && !s.globals().json) {
+    // run.start with follow streams the run from its first event.
+    params["follow"] = true;
+    OutputPrinter printer(true);
+    auto done = s.Call(method::kRunStart, params, [&](const Notification& n) {
+      if (n.method == notification::kRunStarted) {
+        std::printf("run %lld started (workflow '%s')\n",
+                    static_cast<long long>(n.params["run_id"].get<std::int64_t>()),
+                    n.params["workflow"].get<std::string>().c_str());
+        return;
+      }
+      PrintFollowed(n, printer, s.colour(), true);
+    });
+    printer.Finish();
+    if (!done) return s.exit_code();
+    run_id = (*done)["run_id"];
+  } else {
+    auto started = s.Call(method::kRunStart, params);
+    if (!started) return s.exit_code();
+    run_id = (*started)["run_id"];
+    if (!a.wait && !a.follow) {
+      if (s.globals().json)
+        Session::PrintJson(*started);
+      else
+        std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
+                    (*started)["workflow"].get<std::string>().c_str());
+      return kExitOk;
+    }
+  }
+  auto run = s.Call(method::kRunWait, {{"run_id", run_id}});
+  if (!run) return s.exit_code();
+  if (s.globals().json)
+    Session::PrintJson(*run);
+  else
+    PrintRunTable(*run, s.colour());
+  return RunExitCode(*run);
+}
+
+int StatusCmd(Session& s, const Args& a) {
+  if (a.run_id > 0 || !a.items.empty()) {
+    Args b = a;
+    if (!a.items.empty()) b.name = a.items.front();
+    auto id = ResolveRun(s, b);
+    if (!id) return s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
+    auto run = s.Call(method::kRunGet, {{"run_id", *id}});
+    if (!run) return s.exit_code();
+    if (s.globals().json)
+      Session::PrintJson(*run);
+    else
+      PrintRunTable(*run, s.colour());
+    return kExitOk;
+  }
+  auto list = s.Call(method::kWorkflowList);
+  if (!list) return s.exit_code();
+  if (s.globals().json) {
+    Session::PrintJson(*list);
+    return kExitOk;
+  }
+  Table table({"WORKFLOW", "LAST RUN", "STATUS", "STARTED", "DURATION", "RUNNING", "NEXT FIRE"});
+  std::vector<std::string> problems;
+  for (const json& w : (*list)["workflows"]) {
+    const json& last = w["last_run"];
+    table.Add({w["name"].get<std::string>(), last.is_null() ? "-" : Str(last["id"]),
+               last.is_null() ? "-" : ColourStatus(last["status"].get<std::string>(), s.colour()),
+               last.is_null() ? "-" : ShortTime(last["started_at"]),
+               last.is_null() ? "-" : Dur(last["duration_ms"]), Str(w["running"]),
+               w["paused"] ? "paused" : FireTime(w.value("next_fire", json(nullptr)))});
+    for (const json& e : w["errors"]) problems.push_back(e["text"].get<std::string>());
+  }
+  table.Print(stdout);
+  auto status = s.Call(method::kDaemonStatus);
+  if (status) {
+    for (const json& b : (*status)["load_errors"]) {
+      for (const json& e : b["errors"]) problems.push_back(e["text"].get<std::string>());
+    }
+  }
+  if (!problems.empty()) {
+    std::printf("\nworkflow files with errors (the last good version, if any, stays in use):\n");
+    for (const std::string& p : problems) std::printf("  %s\n", p.c_str());
+  }
+  return kExitOk;
+}
+
+int History(Session& s, const Args& a) {
+  auto runs = s.Call(method::kRunList, {{"workflow", a.name}, {"limit", a.count}});
+  if (!runs) return s.exit_code();
+  if (s.globals().json) {
+    Session::PrintJson(*runs);
+    return kExitOk;
+  }
+  Table table({"RUN", "STATUS", "TRIGGER", "STARTED", "DURATION", "LATE", "REASON"});
+  for (const json& r : (*runs)["runs"]) {
+    table.Add({Str(r["id"]), ColourStatus(r["status"].get<std::string>(), s.colour()),
+               Str(r["trigger"]), ShortTime(r["started_at"]), Dur(r["duration_ms"]),
+               Dur(r.value("late_ms", json(nullptr))), r.value("reason", std::string())});
+  }
+  table.Print(stdout);
+  return kExitOk;
+}
+
+int Logs(Session& s, const Args& a) {
+  auto id = ResolveRun(s, a);
+  if (!id) return s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
+  OutputPrinter printer(a.task.empty());
+  std::int64_t cursor = 0;
+  if (!PrintStoredLogs(s, *id, a.task, &cursor, printer)) return s.exit_code();
+  if (a.follow && !FollowRun(s, *id, a.task, cursor, printer)) return s.exit_code();
+  printer.Finish();
+  return kExitOk;
+}
+
+int Cancel(Session& s, const Args& a) {
+  auto r = s.Call(method::kRunCancel, {{"run_id", a.run_id}});
+  if (!r) return s.exit_code();
+  if (s.globals().json)
+    Session::PrintJson(*r);
+  else
+    std::printf("cancelling run %lld\n", static_cast<long long>(a.run_id));
+  return kExitOk;
+}
+
+}  // namespace picoflow::ctl
