@@ -202,8 +202,12 @@ const CommandSpec kCommands[] = {
        c.add_flag("--follow,-f", a.follow, "Keep streaming until the run ends");
      },
      Logs},
-    {"cancel", "Cancel a running run",
-     [](CLI::App& c, Args& a) { c.add_option("run_id", a.run_id, "Run id")->required(); }, Cancel},
+    {"cancel", "Cancel a run in progress, or every run of a workflow in progress",
+     [](CLI::App& c, Args& a) {
+       c.add_option("run", a.name, "A run id, or a workflow name: its runs in progress")
+           ->required();
+     },
+     Cancel},
     {"workflows", "Workflows with their schedules", [](CLI::App&, Args&) {}, Workflows},
     {"remove", "Forget a workflow (its history stays)",
      [](CLI::App& c, Args& a) { c.add_option("workflow", a.name, "Workflow name")->required(); },

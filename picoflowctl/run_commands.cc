@@ -3,9 +3,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <string_view>
 
 #include "common/run_status.h"
+#include "common/workflow_fields.h"
 #include "common/workflow_load.h"
 #include "picoflowctl/command.h"
 #include "picoflowctl/render.h"
@@ -17,9 +21,42 @@
 namespace picoflow::ctl {
 namespace {
 
-bool IsFile(const std::string& arg) {
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// `run TARGET`: a file if one of that name exists, or if it looks like a
+// path (workflow names have no '/', workflow files end in .yaml or .yml);
+// else a workflow name.
+bool IsFileArg(const std::string& arg) {
   struct stat st {};
-  return stat(arg.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  return arg.find('/') != std::string::npos || EndsWith(arg, ".yaml") || EndsWith(arg, ".yml") ||
+         (stat(arg.c_str(), &st) == 0 && S_ISREG(st.st_mode));
+}
+
+// Called when a workflow has no runs: workflow.get tells a workflow that
+// exists (loaded, never run) from a name the daemon does not know, whose
+// -32001 names the closest one it does. Returns false, after Session
+// printed why, if there is no such workflow.
+bool WorkflowExists(Session& s, const std::string& name) {
+  return s.Call(method::kWorkflowGet, {{"name", name}}).has_value();
+}
+
+// `logs --task T` of a run without task T would print nothing: says so,
+// with the tasks the run has. Returns false (after printing) in that case.
+bool RunHasTask(Session& s, std::int64_t run_id, const std::string& task) {
+  auto run = s.Call(method::kRunGet, {{"run_id", run_id}});
+  if (!run) return false;
+  std::vector<std::string> names;
+  for (const json& t : (*run)["tasks"]) names.push_back(t["name"].get<std::string>());
+  if (std::find(names.begin(), names.end(), task) != names.end()) return true;
+  std::vector<std::string_view> views(names.begin(), names.end());
+  std::string all;
+  for (const std::string& n : names) all += (all.empty() ? "" : ", ") + n;
+  std::fprintf(stderr, "picoflowctl: run %lld of '%s' has no task '%s'%s; its tasks: %s\n",
+               static_cast<long long>(run_id), (*run)["workflow"].get<std::string>().c_str(),
+               task.c_str(), DidYouMean(ClosestMatch(task, views)).c_str(), all.c_str());
+  return false;
 }
 
 int RunExitCode(const json& run) { return run["status"] == "succeeded" ? kExitOk : kExitFailed; }
@@ -87,7 +124,9 @@ std::optional<std::int64_t> ResolveRun(Session& s, const Args& a) {
   auto runs = s.Call(method::kRunList, {{"workflow", a.name}, {"limit", 1}});
   if (!runs) return std::nullopt;
   if ((*runs)["runs"].empty()) {
-    std::fprintf(stderr, "picoflowctl: workflow '%s' has no runs\n", a.name.c_str());
+    if (WorkflowExists(s, a.name)) {
+      std::fprintf(stderr, "picoflowctl: workflow '%s' has no runs yet\n", a.name.c_str());
+    }
     return std::nullopt;
   }
   return (*runs)["runs"][0]["id"].get<std::int64_t>();
@@ -98,8 +137,12 @@ std::optional<std::int64_t> ResolveRun(Session& s, const Args& a) {
 int RunCmd(Session& s, const Args& a) {
   const std::string& target = a.items.front();
   json params;
-  if (IsFile(target)) {
+  if (IsFileArg(target)) {
     auto source = ReadWorkflowFile(target);
+    if (!source.ok() && source.error().code == ErrorCode::kNotFound) {
+      std::fprintf(stderr, "picoflowctl: file '%s' does not exist\n", target.c_str());
+      return kExitFailed;
+    }
     if (!source.ok()) {
       std::fprintf(stderr, "picoflowctl: %s: %s\n", target.c_str(), source.error().message.c_str());
       return kExitFailed;
@@ -195,6 +238,7 @@ int StatusCmd(Session& s, const Args& a) {
 int History(Session& s, const Args& a) {
   auto runs = s.Call(method::kRunList, {{"workflow", a.name}, {"limit", a.count}});
   if (!runs) return s.exit_code();
+  if ((*runs)["runs"].empty() && !WorkflowExists(s, a.name)) return s.exit_code();
   if (s.globals().json) {
     Session::PrintJson(*runs);
     return kExitOk;
@@ -212,6 +256,9 @@ int History(Session& s, const Args& a) {
 int Logs(Session& s, const Args& a) {
   auto id = ResolveRun(s, a);
   if (!id) return s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
+  if (!a.task.empty() && !RunHasTask(s, *id, a.task)) {
+    return s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
+  }
   OutputPrinter printer(a.task.empty());
   std::int64_t cursor = 0;
   if (!PrintStoredLogs(s, *id, a.task, &cursor, printer)) return s.exit_code();
@@ -220,13 +267,30 @@ int Logs(Session& s, const Args& a) {
   return kExitOk;
 }
 
+// `cancel RUN_ID` cancels that run; `cancel WORKFLOW` every run of it in
+// progress (a word of digits only is a run id).
 int Cancel(Session& s, const Args& a) {
-  auto r = s.Call(method::kRunCancel, {{"run_id", a.run_id}});
+  std::int64_t run_id = 0;
+  const char* end = a.name.data() + a.name.size();
+  const auto [ptr, ec] = std::from_chars(a.name.data(), end, run_id);
+  const bool by_id = ec == std::errc() && ptr == end;
+  if (ec == std::errc::result_out_of_range) {
+    std::fprintf(stderr, "picoflowctl: cancel: '%s' is no run id\n", a.name.c_str());
+    return kExitUsage;
+  }
+  json params = by_id ? json{{"run_id", run_id}} : json{{"workflow", a.name}};
+  auto r = s.Call(method::kRunCancel, params);
   if (!r) return s.exit_code();
-  if (s.globals().json)
+  if (s.globals().json) {
     Session::PrintJson(*r);
-  else
-    std::printf("cancelling run %lld\n", static_cast<long long>(a.run_id));
+  } else if (by_id) {
+    std::printf("cancelling run %s\n", a.name.c_str());
+  } else {
+    for (const json& id : (*r)["run_ids"]) {
+      std::printf("cancelling run %lld (workflow '%s')\n",
+                  static_cast<long long>(id.get<std::int64_t>()), a.name.c_str());
+    }
+  }
   return kExitOk;
 }
 

@@ -153,7 +153,8 @@ TEST_CASE("status, history, logs, workflows and remove show a submitted workflow
   CHECK_MESSAGE(Contains(removed.out, "removed workflow 'ctl-good'"), removed.out);
   const ProcessResult again = h.RunCtl({"remove", "ctl-good"});
   CHECK(again.code == 1);
-  CHECK_MESSAGE(Contains(again.err, "no workflow 'ctl-good'"), again.err);
+  CHECK_MESSAGE(Contains(again.err, "workflow 'ctl-good' is not loaded (only its runs are stored"),
+                again.err);
   CHECK_FALSE(Contains(h.RunCtl({"workflows"}).out, "ctl-good"));
   // Its history stays.
   const ProcessResult kept = h.RunCtl({"--json", "history", "ctl-good"});
@@ -161,7 +162,94 @@ TEST_CASE("status, history, logs, workflows and remove show a submitted workflow
   CHECK(ParseOut(kept)["runs"].size() == 1);
   const ProcessResult no_runs = h.RunCtl({"logs", "never-submitted"});
   CHECK(no_runs.code == 1);
-  CHECK_MESSAGE(Contains(no_runs.err, "has no runs"), no_runs.err);
+  CHECK_MESSAGE(Contains(no_runs.err, "no workflow 'never-submitted'"), no_runs.err);
+}
+
+TEST_CASE("a workflow that does not exist is said so, with the closest name the daemon knows") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = h.WriteFile("web.yaml", R"(
+name: web-health
+config: { retry_default: 0 }
+tasks:
+  - { name: check, type: shell, config: { command: 'echo up' } }
+  - { name: report, type: shell, depends_on: [check], config: { command: 'echo fine' } }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  for (const char* command :
+       {"status", "history", "logs", "next", "pause", "resume", "cancel", "remove", "run"}) {
+    CAPTURE(command);
+    const ProcessResult r = h.RunCtl({command, "web-helth"});
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(Contains(r.err, "no workflow 'web-helth' (did you mean 'web-health'?)\n"), r.err);
+    CHECK_FALSE(Contains(r.err, "has no runs"));
+  }
+  // It exists but never ran: that is what status and logs say; history is empty.
+  const ProcessResult never = h.RunCtl({"status", "web-health"});
+  CHECK(never.code == 1);
+  CHECK_MESSAGE(Contains(never.err, "workflow 'web-health' has no runs yet"), never.err);
+  CHECK(h.RunCtl({"history", "web-health"}).code == 0);
+
+  REQUIRE(h.RunCtl({"run", "web-health", "--wait"}).code == 0);
+  const ProcessResult typo = h.RunCtl({"logs", "web-health", "--task", "chek"});
+  CHECK(typo.code == 1);
+  CHECK_MESSAGE(Contains(typo.err,
+                         "run 1 of 'web-health' has no task 'chek' (did you mean "
+                         "'check'?); its tasks: check, report\n"),
+                typo.err);
+  CHECK(h.RunCtl({"logs", "web-health", "--task", "check"}).out == "up\n");
+
+  // A path that names no file is a missing file, not a workflow name.
+  const std::string missing = h.Path("wf/pipline.yaml");
+  const ProcessResult no_file = h.RunCtl({"run", missing});
+  CHECK(no_file.code == 1);
+  CHECK_MESSAGE(Contains(no_file.err, "file '" + missing + "' does not exist"), no_file.err);
+}
+
+TEST_CASE("picoflowctl cancel WORKFLOW cancels that workflow's runs in progress") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const char* yaml = R"(
+name: long-job
+config: { retry_default: 0, kill_grace: 1s }
+tasks:
+  - { name: nap, type: shell, config: { command: 'sleep 30' } }
+)";
+  const std::string file = h.WriteFile("long.yaml", yaml);
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  const ProcessResult unknown = h.RunCtl({"cancel", "long-jbo"});
+  CHECK(unknown.code == 1);
+  CHECK_MESSAGE(Contains(unknown.err, "no workflow 'long-jbo' (did you mean 'long-job'?)"),
+                unknown.err);
+  const ProcessResult idle = h.RunCtl({"cancel", "long-job"});
+  CHECK(idle.code == 1);
+  CHECK_MESSAGE(Contains(idle.err, "workflow 'long-job' has no run in progress"), idle.err);
+
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 2; ++i) {
+    const ProcessResult started = h.RunCtl({"--json", "run", "long-job"});
+    REQUIRE(started.code == 0);
+    ids.push_back(ParseOut(started)["run_id"]);
+  }
+  const ProcessResult cancel = h.RunCtl({"cancel", "long-job"});
+  CHECK_MESSAGE(cancel.code == 0, cancel.err);
+  for (std::int64_t id : ids) {
+    CHECK_MESSAGE(
+        Contains(cancel.out, "cancelling run " + std::to_string(id) + " (workflow 'long-job')\n"),
+        cancel.out);
+    CHECK(h.WaitRun(id)["status"] == "cancelled");
+  }
+  // A one-off run is cancelled by its name too.
+  const std::string one_off = h.WriteFile("one-off.yaml", R"(
+name: one-off-nap
+tasks:
+  - { name: nap, type: shell, config: { command: 'sleep 30' } }
+)");
+  const ProcessResult started = h.RunCtl({"--json", "run", one_off});
+  REQUIRE(started.code == 0);
+  const std::int64_t id = ParseOut(started)["run_id"];
+  CHECK(h.RunCtl({"cancel", "one-off-nap"}).code == 0);
+  CHECK(h.WaitRun(id)["status"] == "cancelled");
 }
 
 TEST_CASE("picoflowctl cancel stops a running run; cancelling it again fails") {
@@ -216,13 +304,16 @@ TEST_CASE("daemon status, call and --json output answer as JSON-RPC does") {
   CHECK(version.code == 0);
   CHECK(ParseOut(version)["protocol"] == kProtocolVersion);
 
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--json", "status"}, {"--json", "workflows"}, {"--json", "history", "none"}}) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"--json", "status"}, {"--json", "workflows"}}) {
     const ProcessResult r = h.RunCtl(args);
     CAPTURE(args.back());
     CHECK(r.code == 0);
     CHECK(ParseOut(r).is_object());
   }
+  const ProcessResult no_such = h.RunCtl({"--json", "history", "none"});
+  CHECK(no_such.code == 1);
+  CHECK(ParseOut(no_such)["error"]["code"] == static_cast<int>(RpcCode::kNotFound));
   // RPC errors: 1; invalid params: 2; unparsable params: 2.
   CHECK(h.RunCtl({"call", "no.such"}).code == 1);
   CHECK(h.RunCtl({"call", "run.get", R"({"run_id":"x"})"}).code == 2);
@@ -261,7 +352,7 @@ TEST_CASE("usage errors make picoflowctl exit 2") {
            {"history"},
            {"logs"},
            {"cancel"},
-           {"cancel", "not-a-number"},
+           {"cancel", "99999999999999999999999"},
            {"daemon", "bogus"},
            {"history", "x", "-n", "0"},
            {"status", "--no-such-flag"},

@@ -4,7 +4,10 @@
 
 #include <vector>
 
+#include "common/workflow_fields.h"
 #include "common/workflow_load.h"
+#include "picoflowd/engine/run.h"
+#include "picoflowd/engine/run_controller.h"
 #include "picoflowd/engine/run_manager.h"
 #include "picoflowd/engine/workflow_registry.h"
 #include "picoflowd/rpc/rpc_call.h"
@@ -34,6 +37,10 @@ std::string InvalidWorkflowMessage(const std::string& file, std::size_t errors) 
   return file + ": invalid workflow (" + std::to_string(errors) +
          (errors == 1 ? " error)" : " errors)");
 }
+
+// How many names of stored history a "did you mean" looks at (one index
+// seek each, and only when a name was not found).
+constexpr int kMaxSuggestedHistoryNames = 1000;
 
 }  // namespace
 
@@ -106,7 +113,7 @@ void RpcMethods::Register(Dispatcher& d) {
               bind(&RpcMethods::RunList)});
   d.Register({method::kRunCancel,
               Access::kWrite,
-              {P{"run_id", T::kInteger, true}},
+              {P{"run_id", T::kInteger, false}, P{"workflow", T::kString, false}},
               false,
               bind(&RpcMethods::RunCancel)});
   d.Register({method::kRunWait,
@@ -241,7 +248,7 @@ void RpcMethods::WorkflowGet(RpcCall& call) {
   const std::string name = call.Param<std::string>("name");
   const auto* entry = host_.registry().Find(name);
   if (entry == nullptr || entry->version == nullptr) {
-    call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "'"));
+    call.Fail(NoWorkflow(name));
     return;
   }
   const WorkflowVersion& v = *entry->version;
@@ -266,7 +273,7 @@ void RpcMethods::WorkflowGet(RpcCall& call) {
 void RpcMethods::WorkflowRemove(RpcCall& call) {
   const std::string name = call.Param<std::string>("name");
   if (Status s = host_.Remove(name); !s.ok()) {
-    call.Fail(s.error());
+    call.Fail(s.error().code == ErrorCode::kNotFound ? NoWorkflow(name) : s.error());
     return;
   }
   call.Reply({{"removed", name}});
@@ -276,8 +283,13 @@ void RpcMethods::WorkflowRemove(RpcCall& call) {
 // fires (kept across restarts); manual runs are still allowed.
 void RpcMethods::WorkflowPause(RpcCall& call, bool paused) {
   const std::string name = call.Param<std::string>("name");
+  const auto* entry = host_.registry().Find(name);
+  if (entry == nullptr) {
+    call.Fail(NoWorkflow(name));
+    return;
+  }
   if (Status s = host_.SetPaused(name, paused); !s.ok()) {
-    call.Fail(s.error());
+    call.Fail(s.error().code == ErrorCode::kNotFound ? NoWorkflow(name) : s.error());
     return;
   }
   auto next = host_.scheduler().NextFire(name);
@@ -293,7 +305,7 @@ void RpcMethods::WorkflowNext(RpcCall& call) {
   if (count < 1 || count > 1000) throw ParamError("param 'count' must be 1..1000");
   const auto* entry = host_.registry().Find(name);
   if (entry == nullptr || entry->version == nullptr) {
-    call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "'"));
+    call.Fail(NoWorkflow(name));
     return;
   }
   json fires = json::array();
@@ -320,7 +332,7 @@ void RpcMethods::RunStart(RpcCall& call) {
   if (!name.empty()) {
     const auto* entry = host_.registry().Find(name);
     if (entry == nullptr || entry->version == nullptr) {
-      call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "' (submit it first)"));
+      call.Fail(NoWorkflow(name, "submit it first"));
       return;
     }
     version = entry->version;
@@ -384,6 +396,14 @@ void RpcMethods::RunList(RpcCall& call) {
 // A run that does not exist and one that has ended are both -32001; the
 // message tells them apart ("no run 42", "run 4 is not running (...)").
 void RpcMethods::RunCancel(RpcCall& call) {
+  const std::string workflow = call.Param<std::string>("workflow", "");
+  if (call.Param<json>("run_id", nullptr).is_null() == workflow.empty()) {
+    throw ParamError("give exactly one of 'run_id' or 'workflow'");
+  }
+  if (!workflow.empty()) {
+    CancelWorkflowRuns(call, workflow);
+    return;
+  }
   const auto run_id = call.Param<std::int64_t>("run_id");
   const RunController* live = host_.runs().Find(run_id);
   if (live == nullptr || live->finished()) {
@@ -402,6 +422,35 @@ void RpcMethods::RunCancel(RpcCall& call) {
     return;
   }
   call.Reply({{"run_id", run_id}, {"cancelling", true}});
+}
+
+// run.cancel with `workflow`: cancels every run of it in progress, whether
+// the workflow is loaded or not (a one-off run is cancelled by its name too).
+void RpcMethods::CancelWorkflowRuns(RpcCall& call, const std::string& workflow) {
+  std::vector<std::int64_t> ids;
+  for (const auto& [id, controller] : host_.runs().runs()) {
+    if (!controller->finished() && controller->run().workflow().name == workflow) {
+      ids.push_back(id);
+    }
+  }
+  if (ids.empty()) {
+    const bool known = host_.registry().Find(workflow) != nullptr;
+    auto latest =
+        known ? Result<std::optional<RunRecord>>(std::nullopt) : host_.store().LatestRun(workflow);
+    if (!known && (!latest.ok() || !latest->has_value())) {
+      call.Fail(NoWorkflow(workflow));
+      return;
+    }
+    call.Fail(Err(ErrorCode::kNotFound, "workflow '" + workflow + "' has no run in progress"));
+    return;
+  }
+  for (std::int64_t id : ids) {
+    if (Status s = host_.runs().Cancel(id); !s.ok()) {
+      call.Fail(s.error());
+      return;
+    }
+  }
+  call.Reply({{"workflow", workflow}, {"run_ids", ids}, {"cancelling", true}});
 }
 
 // run.wait: answers with the run (as run.get) once it has ended.
@@ -504,6 +553,32 @@ void RpcMethods::RunLogs(RpcCall& call) {
     call.Notify(notification::kRunEvent, TaskEventJson(started));
   }
   Follow(call.Hold(), run_id, task);
+}
+
+Error RpcMethods::NoWorkflow(const std::string& name, const std::string& otherwise) {
+  const auto* entry = host_.registry().Find(name);
+  if (entry != nullptr && entry->version == nullptr) {
+    return Err(ErrorCode::kNotFound, "workflow '" + name + "' is not loaded: its file " +
+                                         entry->broken_file + " has errors (see daemon.status)");
+  }
+  std::vector<std::string> names;
+  for (const auto& [known, _] : host_.registry().entries()) names.push_back(known);
+  std::string after;
+  for (int i = 0; i < kMaxSuggestedHistoryNames; ++i) {
+    auto next = host_.store().NextRunWorkflow(after);
+    if (!next.ok() || !next->has_value()) break;
+    after = **next;
+    if (after == name) {
+      return Err(ErrorCode::kNotFound,
+                 "workflow '" + name +
+                     "' is not loaded (only its runs are stored: it ran one-off or was removed)");
+    }
+    names.push_back(after);
+  }
+  std::vector<std::string_view> candidates(names.begin(), names.end());
+  std::string hint = DidYouMean(ClosestMatch(name, candidates));
+  if (hint.empty() && !otherwise.empty()) hint = " (" + otherwise + ")";
+  return Err(ErrorCode::kNotFound, "no workflow '" + name + "'" + hint);
 }
 
 void RpcMethods::Follow(const std::shared_ptr<RpcCall>& held, std::int64_t run_id,
