@@ -73,8 +73,9 @@ int Workflows(Session& s, const Args&) {
         {w["name"].get<std::string>(), Str(w.value("tasks", json(nullptr))),
          schedule.empty() ? "-" : schedule,
          w.value("timezone", std::string()).empty() ? "local" : w["timezone"].get<std::string>(),
-         FireTime(w.value("next_fire", json(nullptr))), w["paused"] ? "yes" : "no",
-         Str(w.value("origin", json(nullptr)))});
+         // A paused workflow's next_fire is the one it would have if resumed now.
+         w["paused"] ? "-" : FireTime(w.value("next_fire", json(nullptr))),
+         w["paused"] ? "yes" : "no", Str(w.value("origin", json(nullptr)))});
   }
   table.Print(stdout);
   return kExitOk;
@@ -93,10 +94,15 @@ int Remove(Session& s, const Args& a) {
 int PauseCmd(Session& s, const Args& a, bool paused) {
   auto r = s.Call(paused ? method::kWorkflowPause : method::kWorkflowResume, {{"name", a.name}});
   if (!r) return s.exit_code();
+  const bool changed = r->value("changed", true);
   if (s.globals().json) {
     Session::PrintJson(*r);
   } else if (paused) {
-    std::printf("paused workflow '%s'\n", a.name.c_str());
+    std::printf(changed ? "paused workflow '%s'\n" : "workflow '%s' is already paused\n",
+                a.name.c_str());
+  } else if (!changed) {
+    std::printf("workflow '%s' is not paused (next fire %s)\n", a.name.c_str(),
+                FireTime((*r)["next_fire"]).c_str());
   } else {
     std::printf("resumed workflow '%s' (next fire %s)\n", a.name.c_str(),
                 FireTime((*r)["next_fire"]).c_str());

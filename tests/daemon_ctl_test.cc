@@ -206,6 +206,38 @@ tasks:
   CHECK_MESSAGE(Contains(no_file.err, "file '" + missing + "' does not exist"), no_file.err);
 }
 
+TEST_CASE(
+    "pausing a paused workflow and resuming a running one say so; paused ones have no next fire") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = h.WriteFile("nightly.yaml", R"(
+name: nightly
+schedule: "0 2 * * *"
+timezone: UTC
+tasks:
+  - { name: compress, type: shell, config: { command: 'true' } }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  CHECK(Contains(h.RunCtl({"workflows"}).out, ":00 UTC"));
+  const ProcessResult first = h.RunCtl({"pause", "nightly"});
+  CHECK(first.code == 0);
+  CHECK(first.out == "paused workflow 'nightly'\n");
+  const ProcessResult second = h.RunCtl({"pause", "nightly"});
+  CHECK(second.code == 0);
+  CHECK(second.out == "workflow 'nightly' is already paused\n");
+  const ProcessResult listed = h.RunCtl({"workflows"});
+  CHECK_MESSAGE(Contains(listed.out, "nightly"), listed.out);
+  CHECK_MESSAGE(!Contains(listed.out, ":00 UTC"), listed.out);  // no next fire shown
+  const ProcessResult status = h.RunCtl({"status"});
+  CHECK_MESSAGE(Contains(status.out, "paused"), status.out);
+  CHECK_MESSAGE(!Contains(status.out, ":00 UTC"), status.out);
+
+  CHECK(Contains(h.RunCtl({"resume", "nightly"}).out, "resumed workflow 'nightly' (next fire "));
+  const ProcessResult again = h.RunCtl({"resume", "nightly"});
+  CHECK(again.code == 0);
+  CHECK_MESSAGE(Contains(again.out, "workflow 'nightly' is not paused (next fire "), again.out);
+}
+
 TEST_CASE("picoflowctl cancel WORKFLOW cancels that workflow's runs in progress") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());

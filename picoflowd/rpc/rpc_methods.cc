@@ -280,7 +280,8 @@ void RpcMethods::WorkflowRemove(RpcCall& call) {
 }
 
 // workflow.pause / workflow.resume: stops or restarts a workflow's scheduled
-// fires (kept across restarts); manual runs are still allowed.
+// fires (kept across restarts); manual runs are still allowed. `changed` is
+// false if it already was in that state.
 void RpcMethods::WorkflowPause(RpcCall& call, bool paused) {
   const std::string name = call.Param<std::string>("name");
   const auto* entry = host_.registry().Find(name);
@@ -288,6 +289,7 @@ void RpcMethods::WorkflowPause(RpcCall& call, bool paused) {
     call.Fail(NoWorkflow(name));
     return;
   }
+  const bool changed = entry->paused != paused;
   if (Status s = host_.SetPaused(name, paused); !s.ok()) {
     call.Fail(s.error().code == ErrorCode::kNotFound ? NoWorkflow(name) : s.error());
     return;
@@ -295,6 +297,7 @@ void RpcMethods::WorkflowPause(RpcCall& call, bool paused) {
   auto next = host_.scheduler().NextFire(name);
   call.Reply({{"workflow", name},
               {"paused", paused},
+              {"changed", changed},
               {"next_fire", next ? json(TimeString(TimePoint(*next))) : json(nullptr)}});
 }
 
