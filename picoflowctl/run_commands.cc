@@ -204,7 +204,9 @@ int StatusCmd(Session& s, const Args& a) {
       PrintRunTable(*run, s.colour());
     return kExitOk;
   }
-  auto list = s.Call(method::kWorkflowList);
+  // Workflows that are not loaded but have runs (one-off runs, removed
+  // workflows) too: `run FILE` then `status` shows that run.
+  auto list = s.Call(method::kWorkflowList, {{"unloaded", true}});
   if (!list) return s.exit_code();
   if (s.globals().json) {
     Session::PrintJson(*list);
@@ -214,11 +216,13 @@ int StatusCmd(Session& s, const Args& a) {
   std::vector<std::string> problems;
   for (const json& w : (*list)["workflows"]) {
     const json& last = w["last_run"];
+    const std::string next = !w.value("loaded", true) && w["errors"].empty() ? "not loaded"
+                             : w["paused"]                                   ? "paused"
+                                           : FireTime(w.value("next_fire", json(nullptr)));
     table.Add({w["name"].get<std::string>(), last.is_null() ? "-" : Str(last["id"]),
                last.is_null() ? "-" : ColourStatus(last["status"].get<std::string>(), s.colour()),
                last.is_null() ? "-" : ShortTime(last["started_at"]),
-               last.is_null() ? "-" : Dur(last["duration_ms"]), Str(w["running"]),
-               w["paused"] ? "paused" : FireTime(w.value("next_fire", json(nullptr)))});
+               last.is_null() ? "-" : Dur(last["duration_ms"]), Str(w["running"]), next});
     for (const json& e : w["errors"]) problems.push_back(e["text"].get<std::string>());
   }
   table.Print(stdout);

@@ -284,6 +284,33 @@ tasks:
   CHECK(h.WaitRun(id)["status"] == "cancelled");
 }
 
+TEST_CASE("run FILE then status shows that run, its workflow marked not loaded") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string good = h.WriteFile("good.yaml", kGood);
+  REQUIRE(h.RunCtl({"run", good, "--wait"}).code == 0);
+  const ProcessResult status = h.RunCtl({"status"});
+  CHECK(status.code == 0);
+  std::istringstream lines(status.out);
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(line);
+  REQUIRE_MESSAGE(rows.size() == 2, status.out);
+  CHECK_MESSAGE(Contains(rows[1], "ctl-good  1 "), status.out);
+  CHECK_MESSAGE(Contains(rows[1], " succeeded "), status.out);
+  CHECK_MESSAGE(Contains(rows[1], " not loaded"), status.out);
+  const json listed = ParseOut(h.RunCtl({"--json", "status"}));
+  REQUIRE(listed["workflows"].size() == 1);
+  CHECK(listed["workflows"][0]["loaded"] == false);
+  CHECK(listed["workflows"][0]["last_run"]["id"] == 1);
+  // `workflows` lists what can be run by name: not this one.
+  CHECK_FALSE(Contains(h.RunCtl({"workflows"}).out, "ctl-good"));
+  // Submitted, it is an ordinary workflow with that history.
+  REQUIRE(h.RunCtl({"submit", good}).code == 0);
+  const ProcessResult loaded = h.RunCtl({"status"});
+  CHECK_MESSAGE(Contains(loaded.out, "ctl-good  1 "), loaded.out);
+  CHECK_FALSE(Contains(loaded.out, "not loaded"));
+}
+
 TEST_CASE("picoflowctl cancel stops a running run; cancelling it again fails") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());

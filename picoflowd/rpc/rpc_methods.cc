@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <map>
 #include <vector>
 
 #include "common/workflow_fields.h"
@@ -68,7 +69,11 @@ void RpcMethods::Register(Dispatcher& d) {
               {P{"source", T::kString, true}, P{"file", T::kString, false}},
               false,
               bind(&RpcMethods::WorkflowSubmit)});
-  d.Register({method::kWorkflowList, Access::kRead, {}, false, bind(&RpcMethods::WorkflowList)});
+  d.Register({method::kWorkflowList,
+              Access::kRead,
+              {P{"unloaded", T::kBool, false}},
+              false,
+              bind(&RpcMethods::WorkflowList)});
   d.Register({method::kWorkflowGet,
               Access::kRead,
               {P{"name", T::kString, true}},
@@ -218,12 +223,16 @@ void RpcMethods::WorkflowSubmit(RpcCall& call) {
   call.Reply(std::move(shape));
 }
 
-// workflow.list: every workflow with its latest run and load errors.
+// workflow.list: every workflow with its latest run and load errors; with
+// `unloaded`, also the names known only from their stored runs (one-off
+// runs, removed workflows), marked `loaded: false`.
 void RpcMethods::WorkflowList(RpcCall& call) {
-  json list = json::array();
+  std::map<std::string, json> items;
   for (const auto& [name, entry] : host_.registry().entries()) {
-    json item = {
-        {"name", name}, {"paused", entry.paused}, {"errors", DiagnosticsJson(entry.errors)}};
+    json item = {{"name", name},
+                 {"loaded", entry.version != nullptr},
+                 {"paused", entry.paused},
+                 {"errors", DiagnosticsJson(entry.errors)}};
     if (entry.version) {
       const Workflow& w = *entry.version->workflow;
       item["description"] = w.description;
@@ -235,6 +244,28 @@ void RpcMethods::WorkflowList(RpcCall& call) {
       item["next_fire"] = next ? json(TimeString(TimePoint(*next))) : json(nullptr);
       item["skipped_fires"] = host_.scheduler().SkippedCount(name);
     }
+    items.emplace(name, std::move(item));
+  }
+  if (call.Param<bool>("unloaded", false)) {
+    // One index seek per name of history (Store::NextRunWorkflow).
+    std::string name;
+    for (;;) {
+      auto next = host_.store().NextRunWorkflow(name);
+      if (!next.ok()) {
+        call.Fail(next.error());
+        return;
+      }
+      if (!next->has_value()) break;
+      name = **next;
+      if (items.count(name) == 0) {
+        items.emplace(
+            name,
+            json{{"name", name}, {"loaded", false}, {"paused", false}, {"errors", json::array()}});
+      }
+    }
+  }
+  json list = json::array();
+  for (auto& [name, item] : items) {
     item["running"] = host_.runs().CountRunning(name);
     auto latest = host_.store().LatestRun(name);
     item["last_run"] = latest.ok() && latest->has_value() ? RunJson(**latest) : json(nullptr);
