@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "common/workflow_fields.h"
 #include "common/workflow_load.h"
 #include "picoflowctl/command.h"
 #include "picoflowctl/render.h"
@@ -48,9 +49,9 @@ int Submit(Session& s, const Args& a) {
       all.push_back(*r);
       continue;
     }
-    std::printf(
-        "%s workflow '%s' (%zu tasks) from %s\n", (*r)["replaced"] ? "replaced" : "submitted",
-        (*r)["name"].get<std::string>().c_str(), (*r)["tasks"].get<std::size_t>(), file.c_str());
+    std::printf("%s workflow '%s' (%s) from %s\n", (*r)["replaced"] ? "replaced" : "submitted",
+                (*r)["name"].get<std::string>().c_str(),
+                CountOf((*r)["tasks"].get<std::int64_t>(), "task").c_str(), file.c_str());
   }
   if (s.globals().json) Session::PrintJson(all);
   return rc;
@@ -127,6 +128,20 @@ int Next(Session& s, const Args& a) {
   return kExitOk;
 }
 
+// `daemon reload` as text: what changed, then the files that did not load.
+void PrintReload(const json& r) {
+  std::printf("reloaded: %zu added, %zu replaced, %zu removed, %zu unchanged\n", r["added"].size(),
+              r["replaced"].size(), r["removed"].size(), r["unchanged"].size());
+  for (const char* what : {"added", "replaced", "removed"}) {
+    std::string names;
+    for (const json& n : r[what]) names += (names.empty() ? "" : ", ") + n.get<std::string>();
+    if (!names.empty()) std::printf("  %s: %s\n", what, names.c_str());
+  }
+  if (r["errors"].empty()) return;
+  std::printf("workflow files with errors (the last good version, if any, stays in use):\n");
+  for (const json& e : r["errors"]) std::printf("  %s\n", e["text"].get<std::string>().c_str());
+}
+
 int DaemonCmd(Session& s, const Args& a) {
   const std::string& what = a.name;
   const char* m = what == "status"   ? method::kDaemonStatus
@@ -134,16 +149,23 @@ int DaemonCmd(Session& s, const Args& a) {
                                      : method::kDaemonVersion;
   auto r = s.Call(m, json::object());
   if (!r) return s.exit_code();
-  if (s.globals().json || what != "status") {
+  if (s.globals().json) {
     Session::PrintJson(*r);
-    return kExitOk;
+  } else if (what == "version") {
+    std::printf("picoflowd %s (protocol %d)\n", Str((*r)["version"]).c_str(),
+                (*r)["protocol"].get<int>());
+  } else if (what == "reload") {
+    PrintReload(*r);
+  } else {
+    std::printf("picoflowd %s (protocol %d), pid %d, up %s\n", Str((*r)["version"]).c_str(),
+                (*r)["protocol"].get<int>(), (*r)["pid"].get<int>(),
+                Dur((*r)["uptime_ms"]).c_str());
+    std::printf("socket %s\nstate  %s\n", Str((*r)["socket"]).c_str(),
+                Str((*r)["state_dir"]).c_str());
+    std::printf("%s, %s, %s\n", CountOf((*r)["workflows"].get<std::int64_t>(), "workflow").c_str(),
+                CountOf((*r)["active_runs"].get<std::int64_t>(), "active run").c_str(),
+                CountOf((*r)["active_tasks"].get<std::int64_t>(), "running task").c_str());
   }
-  std::printf("picoflowd %s (protocol %d), pid %d, up %s\n", Str((*r)["version"]).c_str(),
-              (*r)["protocol"].get<int>(), (*r)["pid"].get<int>(), Dur((*r)["uptime_ms"]).c_str());
-  std::printf("socket %s\nstate  %s\n", Str((*r)["socket"]).c_str(),
-              Str((*r)["state_dir"]).c_str());
-  std::printf("%s workflows, %s active runs, %s running tasks\n", Str((*r)["workflows"]).c_str(),
-              Str((*r)["active_runs"]).c_str(), Str((*r)["active_tasks"]).c_str());
   return kExitOk;
 }
 
@@ -154,8 +176,9 @@ int Prune(Session& s, const Args& a) {
     Session::PrintJson(*r);
     return kExitOk;
   }
-  std::printf("%s %s runs and %s bytes of output\n", a.dry_run ? "would delete" : "deleted",
-              Str((*r)["runs"]).c_str(), Str((*r)["output_bytes"]).c_str());
+  std::printf("%s %s and %s of output\n", a.dry_run ? "would delete" : "deleted",
+              CountOf((*r)["runs"].get<std::int64_t>(), "run").c_str(),
+              CountOf((*r)["output_bytes"].get<std::int64_t>(), "byte").c_str());
   return kExitOk;
 }
 

@@ -3,6 +3,7 @@
 // 2 usage, 3 daemon unreachable).
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <set>
 #include <sstream>
@@ -359,10 +360,6 @@ TEST_CASE("daemon status, call and --json output answer as JSON-RPC does") {
   CHECK(with_params.code == 0);
   CHECK(ParseOut(with_params)["runs"].is_array());
 
-  const ProcessResult version = h.RunCtl({"daemon", "version"});
-  CHECK(version.code == 0);
-  CHECK(ParseOut(version)["protocol"] == kProtocolVersion);
-
   for (const auto& args :
        std::vector<std::vector<std::string>>{{"--json", "status"}, {"--json", "workflows"}}) {
     const ProcessResult r = h.RunCtl(args);
@@ -382,6 +379,50 @@ TEST_CASE("daemon status, call and --json output answer as JSON-RPC does") {
   const ProcessResult json_error = h.RunCtl({"--json", "call", "run.get", R"({"run_id":42})"});
   CHECK(json_error.code == 1);
   CHECK(ParseOut(json_error)["error"]["code"] == static_cast<int>(RpcCode::kNotFound));
+}
+
+TEST_CASE("daemon version and reload print text unless --json; counts of one are singular") {
+  DaemonHarness h;
+  const std::string dir = h.Path("wf");
+  REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+  REQUIRE(h.Start({"--workflows-dir", dir}).ok());
+  const ProcessResult version = h.RunCtl({"daemon", "version"});
+  CHECK(version.code == 0);
+  CHECK_MESSAGE(version.out == std::string("picoflowd ") + PICOFLOW_VERSION + " (protocol 1)\n",
+                version.out);
+  CHECK(ParseOut(h.RunCtl({"--json", "daemon", "version"}))["protocol"] == kProtocolVersion);
+
+  h.WriteFile("wf/one.yaml", R"(
+name: one
+tasks:
+  - { name: only, type: shell, config: { command: 'true' } }
+)");
+  h.WriteFile("wf/broken.yaml", "name: broken\ntasks: []\n");
+  const ProcessResult reload = h.RunCtl({"daemon", "reload"});
+  CHECK(reload.code == 0);
+  CHECK_MESSAGE(Contains(reload.out,
+                         "reloaded: 1 added, 0 replaced, 0 removed, 0 unchanged\n"
+                         "  added: one\n"
+                         "workflow files with errors"),
+                reload.out);
+  CHECK_MESSAGE(Contains(reload.out, "  " + dir + "/broken.yaml:"), reload.out);
+  CHECK(ParseOut(h.RunCtl({"--json", "daemon", "reload"}))["unchanged"] == json::array({"one"}));
+
+  const std::string file = h.WriteFile("one-task.yaml", R"(
+name: single
+tasks:
+  - { name: only, type: shell, config: { command: 'true' } }
+)");
+  const ProcessResult submitted = h.RunCtl({"submit", file});
+  CHECK_MESSAGE(Contains(submitted.out, "submitted workflow 'single' (1 task) from "),
+                submitted.out);
+  const ProcessResult status = h.RunCtl({"daemon", "status"});
+  CHECK_MESSAGE(Contains(status.out, "\n2 workflows, 0 active runs, 0 running tasks\n"),
+                status.out);
+  // A table without rows is its header line, ended.
+  const ProcessResult empty = h.RunCtl({"history", "single"});
+  CHECK(empty.code == 0);
+  CHECK_MESSAGE(empty.out == "RUN  STATUS  TRIGGER  STARTED  DURATION  LATE  REASON\n", empty.out);
 }
 
 TEST_CASE("an unreachable daemon makes picoflowctl exit 3 naming the socket") {
