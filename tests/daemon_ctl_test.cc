@@ -3,7 +3,9 @@
 // 2 usage, 3 daemon unreachable).
 
 #include <doctest/doctest.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <set>
 #include <sstream>
@@ -431,15 +433,51 @@ TEST_CASE("an unreachable daemon makes picoflowctl exit 3 naming the socket") {
     CAPTURE(socket);
     const ProcessResult r = h.RunProgram(PicoflowctlPath(), {"--socket", socket, "status"});
     CHECK(r.code == 3);
-    CHECK_MESSAGE(Contains(r.err, socket), r.err);
-    CHECK_MESSAGE(Contains(r.err, "picoflowd --socket"), r.err);
+    CHECK_MESSAGE(Contains(r.err, "cannot connect to picoflowd at " + socket + ": "), r.err);
+    CHECK_MESSAGE(Contains(r.err, "picoflowd --socket " + socket), r.err);
+    // Said once.
+    CHECK_MESSAGE(r.err.find("start it") == r.err.rfind("start it"), r.err);
   }
+  // A directory given as the socket is said to be one.
+  const ProcessResult dir = h.RunProgram(PicoflowctlPath(), {"--socket", h.dir(), "status"});
+  CHECK(dir.code == 3);
+  CHECK_MESSAGE(Contains(dir.err, h.dir() + ": it is a directory, not a socket"), dir.err);
   // A daemon that went away: its stale socket file refuses connections.
   REQUIRE(h.Start().ok());
   h.Kill9();
   const ProcessResult stale = h.RunCtl({"daemon", "status"});
   CHECK(stale.code == 3);
   CHECK_MESSAGE(Contains(stale.err, h.socket()), stale.err);
+}
+
+TEST_CASE("a socket picoflowctl may not use says how access is given") {
+  const passwd* found = ::getpwnam("nobody");
+  if (::geteuid() != 0 || found == nullptr) {
+    MESSAGE("skipped: needs root and a user 'nobody' to act as another uid");
+    return;
+  }
+  const uid_t nobody = found->pw_uid;
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  // The socket's directory is 0700: connect() itself is refused.
+  const ProcessResult denied =
+      h.RunProgram(PicoflowctlPath(), {"--socket", h.socket(), "status"}, 60s, nobody);
+  if (denied.code == 127 && Contains(denied.err, "exec")) {
+    MESSAGE("skipped: picoflowctl not executable by nobody here: ", denied.err);
+    return;
+  }
+  CHECK(denied.code == 3);
+  CHECK_MESSAGE(Contains(denied.err, h.socket() + ": Permission denied\n"), denied.err);
+  CHECK_MESSAGE(Contains(denied.err, "picoflowd --read-group GROUP"), denied.err);
+  CHECK_FALSE(Contains(denied.err, "start it"));
+  // Connected, but refused by the daemon (SO_PEERCRED): the same advice.
+  REQUIRE(::chmod(h.dir().c_str(), 0711) == 0);
+  REQUIRE(::chmod(h.socket().c_str(), 0666) == 0);
+  const ProcessResult refused =
+      h.RunProgram(PicoflowctlPath(), {"--socket", h.socket(), "status"}, 60s, nobody);
+  CHECK(refused.code == 3);
+  CHECK_MESSAGE(Contains(refused.err, "permission denied"), refused.err);
+  CHECK_MESSAGE(Contains(refused.err, "picoflowd --read-group GROUP"), refused.err);
 }
 
 TEST_CASE("usage errors make picoflowctl exit 2") {
