@@ -12,6 +12,7 @@
 #include "picoflowctl/command.h"
 #include "picoflowctl/render.h"
 #include "picoflowctl/session.h"
+#include "picoflowctl/source_arg.h"
 #include "protocol/methods.h"
 
 namespace picoflow::ctl {
@@ -34,13 +35,13 @@ int Submit(Session& s, const Args& a) {
   int rc = kExitOk;
   json all = json::array();
   for (const std::string& file : a.items) {
-    auto source = ReadWorkflowFile(file);
+    auto source = ReadSourceArg(file);
     if (!source.ok()) {
-      std::fprintf(stderr, "picoflowctl: %s: %s\n", file.c_str(), source.error().message.c_str());
+      std::fprintf(stderr, "picoflowctl: %s\n", source.error().message.c_str());
       rc = kExitFailed;
       continue;
     }
-    auto r = s.Call(method::kWorkflowSubmit, {{"source", *source}, {"file", file}});
+    auto r = s.Call(method::kWorkflowSubmit, {{"source", *source}, {"file", SourceLabel(file)}});
     if (!r) {
       rc = s.exit_code();
       continue;
@@ -51,7 +52,8 @@ int Submit(Session& s, const Args& a) {
     }
     std::printf("%s workflow '%s' (%s) from %s\n", (*r)["replaced"] ? "replaced" : "submitted",
                 (*r)["name"].get<std::string>().c_str(),
-                CountOf((*r)["tasks"].get<std::int64_t>(), "task").c_str(), file.c_str());
+                CountOf((*r)["tasks"].get<std::int64_t>(), "task").c_str(),
+                SourceLabel(file).c_str());
   }
   if (s.globals().json) Session::PrintJson(all);
   return rc;
@@ -201,12 +203,14 @@ int CallCmd(Session& s, const Args& a) {
 const CommandSpec kCommands[] = {
     {"submit", "Validate and store workflow files (replacing earlier versions)",
      [](CLI::App& c, Args& a) {
-       c.add_option("files", a.items, "Workflow YAML files")->required();
+       c.add_option("files", a.items, "Workflow YAML files ('-': standard input)")->required();
      },
      Submit},
     {"run", "Start a run of a submitted workflow or a one-off run of a file",
      [](CLI::App& c, Args& a) {
-       c.add_option("workflow", a.items, "Workflow name or YAML file")->required()->expected(1);
+       c.add_option("workflow", a.items, "Workflow name, or YAML file ('-': standard input)")
+           ->required()
+           ->expected(1);
        c.add_flag("--wait", a.wait, "Block until the run ends; exit 0 only if it succeeded");
        c.add_flag("--follow,-f", a.follow, "Stream task events and output until the run ends");
      },

@@ -15,6 +15,7 @@
 #include "picoflowctl/render.h"
 #include "picoflowctl/rpc_commands.h"
 #include "picoflowctl/session.h"
+#include "picoflowctl/source_arg.h"
 #include "protocol/methods.h"
 #include "protocol/progress.h"
 
@@ -137,17 +138,13 @@ std::optional<std::int64_t> ResolveRun(Session& s, const Args& a) {
 int RunCmd(Session& s, const Args& a) {
   const std::string& target = a.items.front();
   json params;
-  if (IsFileArg(target)) {
-    auto source = ReadWorkflowFile(target);
-    if (!source.ok() && source.error().code == ErrorCode::kNotFound) {
-      std::fprintf(stderr, "picoflowctl: file '%s' does not exist\n", target.c_str());
-      return kExitFailed;
-    }
+  if (IsStdinArg(target) || IsFileArg(target)) {
+    auto source = ReadSourceArg(target);
     if (!source.ok()) {
-      std::fprintf(stderr, "picoflowctl: %s: %s\n", target.c_str(), source.error().message.c_str());
+      std::fprintf(stderr, "picoflowctl: %s\n", source.error().message.c_str());
       return kExitFailed;
     }
-    params = {{"source", *source}, {"file", target}};
+    params = {{"source", *source}, {"file", SourceLabel(target)}};
   } else {
     params = {{"workflow", target}};
   }

@@ -507,6 +507,28 @@ TEST_CASE("usage errors make picoflowctl exit 2") {
   CHECK(h.RunCtl({"--help"}).code == 0);
 }
 
+TEST_CASE("validate -, submit - and run - read the workflow from standard input") {
+  DaemonHarness h;
+  const ProcessResult valid = h.RunCtlWithInput(kGood, {"validate", "-"});
+  CHECK_MESSAGE(valid.code == 0, valid.err);
+  CHECK_MESSAGE(valid.out == "<stdin>: valid: workflow 'ctl-good', 2 tasks, order: hello, after\n",
+                valid.out);
+  const ProcessResult invalid = h.RunCtlWithInput(
+      "name: x\ntasks:\n  - {name: a, type: shel, config: {command: 'true'}}\n", {"validate", "-"});
+  CHECK(invalid.code == 1);
+  CHECK_MESSAGE(Contains(invalid.out, "<stdin>:3:"), invalid.out);
+  CHECK_MESSAGE(Contains(invalid.out, "(did you mean 'shell'?)"), invalid.out);
+
+  REQUIRE(h.Start().ok());
+  const ProcessResult submitted = h.RunCtlWithInput(kGood, {"submit", "-"});
+  CHECK_MESSAGE(submitted.code == 0, submitted.err);
+  CHECK(submitted.out == "submitted workflow 'ctl-good' (2 tasks) from <stdin>\n");
+  CHECK(h.RunCtl({"run", "ctl-good", "--wait"}).code == 0);
+  const ProcessResult ran = h.RunCtlWithInput(kBad, {"run", "-", "--wait"});
+  CHECK(ran.code == 1);
+  CHECK_MESSAGE(Contains(ran.out, "ctl-bad  failed"), ran.out);
+}
+
 TEST_CASE("an unknown command or option is named as such, with the closest one suggested") {
   DaemonHarness h;  // parsing needs no daemon
   struct Case {

@@ -75,9 +75,10 @@ bool StartsWithAny(const std::string& entry, std::initializer_list<const char*> 
 /// dies with us (PDEATHSIG), so a crashed test leaves nothing behind.
 pid_t Spawn(const std::string& path, const std::vector<std::string>& argv,
             const std::vector<std::string>& env, const std::string& out_path,
-            const std::string& err_path, bool append, std::optional<uid_t> uid) {
+            const std::string& err_path, bool append, std::optional<uid_t> uid,
+            const std::string& in_path = "/dev/null") {
   const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
-  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int in = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
   const int out = ::open(out_path.c_str(), flags, 0644);
   const int err = ::open(err_path.c_str(), flags, 0644);
   // Under emulation this build's programs are foreign binaries that only the
@@ -507,12 +508,20 @@ ProcessResult DaemonHarness::RunCtl(const std::vector<std::string>& args, Millis
   return RunProgram(PicoflowctlPath(), argv, timeout);
 }
 
+ProcessResult DaemonHarness::RunCtlWithInput(const std::string& input,
+                                             const std::vector<std::string>& args, Millis timeout) {
+  std::vector<std::string> argv = {"--socket", socket()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string in = WriteFile("proc-" + std::to_string(spawned_ + 1) + ".in", input);
+  return RunProgram(PicoflowctlPath(), argv, timeout, std::nullopt, in);
+}
+
 ProcessResult DaemonHarness::RunProgram(const std::string& path,
                                         const std::vector<std::string>& args, Millis timeout,
-                                        std::optional<uid_t> uid) {
+                                        std::optional<uid_t> uid, const std::string& stdin_path) {
   const std::string base = Path("proc-" + std::to_string(++spawned_));
   ProcessResult result;
-  const pid_t pid = Spawn(path, args, env_, base + ".out", base + ".err", false, uid);
+  const pid_t pid = Spawn(path, args, env_, base + ".out", base + ".err", false, uid, stdin_path);
   if (pid < 0) return result;
   auto code = WaitPid(pid, Clock::now() + timeout);
   if (!code) {
