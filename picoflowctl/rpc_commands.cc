@@ -242,6 +242,15 @@ const CommandSpec kCommands[] = {
      },
      Cancel},
     {"workflows", "Workflows with their schedules", [](CLI::App&, Args&) {}, Workflows},
+    {"show", "A workflow's source, as the daemon stores it",
+     [](CLI::App& c, Args& a) { c.add_option("workflow", a.name, "Workflow name")->required(); },
+     Show},
+    {"graph", "A workflow's DAG: Graphviz DOT, or an indented tree on a terminal",
+     [](CLI::App& c, Args& a) {
+       c.add_option("workflow", a.name, "Workflow name")->required();
+       c.add_flag("--dot", a.dot, "DOT even on a terminal (e.g. picoflowctl graph x | dot -Tsvg)");
+     },
+     GraphCmd},
     {"remove", "Forget a workflow (its history stays)",
      [](CLI::App& c, Args& a) { c.add_option("workflow", a.name, "Workflow name")->required(); },
      Remove},

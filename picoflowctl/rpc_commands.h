@@ -22,6 +22,7 @@ struct Args {
   bool follow = false;
   bool dry_run = false;
   bool wait = false;
+  bool dot = false;
   std::string method;
   std::string params = "{}";
 };
@@ -32,5 +33,7 @@ int StatusCmd(Session& s, const Args& a);
 int History(Session& s, const Args& a);
 int Logs(Session& s, const Args& a);
 int Cancel(Session& s, const Args& a);
+int Show(Session& s, const Args& a);      ///< workflow_commands.cc
+int GraphCmd(Session& s, const Args& a);  ///< workflow_commands.cc
 
 }  // namespace picoflow::ctl

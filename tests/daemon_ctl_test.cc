@@ -314,6 +314,56 @@ TEST_CASE("run FILE then status shows that run, its workflow marked not loaded")
   CHECK_FALSE(Contains(loaded.out, "not loaded"));
 }
 
+TEST_CASE(
+    "show prints a workflow's source as stored; graph its DAG as DOT, or a tree on a terminal") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string source = R"(name: etl
+tasks:
+  - { name: extract, type: shell, config: { command: 'true' } }
+  - { name: transform, type: shell, depends_on: [extract], config: { command: 'true' } }
+  - { name: check, type: shell, depends_on: [extract], config: { command: 'true' } }
+  - { name: load, type: shell, depends_on: [transform, check], config: { command: 'true' } }
+  - { name: alone, type: shell, config: { command: 'true' } }
+)";
+  REQUIRE(h.RunCtl({"submit", h.WriteFile("etl.yaml", source)}).code == 0);
+  const ProcessResult shown = h.RunCtl({"show", "etl"});
+  CHECK(shown.code == 0);
+  CHECK(shown.out == source);
+
+  const ProcessResult dot = h.RunCtl({"graph", "etl"});
+  CHECK(dot.code == 0);
+  CHECK(dot.out == R"(digraph "etl" {
+  node [shape=box];
+  "extract";
+  "transform";
+  "check";
+  "load";
+  "alone";
+  "extract" -> "transform";
+  "extract" -> "check";
+  "transform" -> "load";
+  "check" -> "load";
+}
+)");
+  const ProcessResult tree = h.RunCtlInTerminal({"graph", "etl"});
+  CHECK(tree.code == 0);
+  CHECK(tree.out == R"(extract
+|-- transform
+|   `-- load
+`-- check
+    `-- load (see above)
+alone
+)");
+  CHECK(h.RunCtlInTerminal({"graph", "etl", "--dot"}).out == dot.out);
+
+  for (const char* command : {"show", "graph"}) {
+    const ProcessResult typo = h.RunCtl({command, "elt"});
+    CHECK(typo.code == 1);
+    CHECK_MESSAGE(Contains(typo.err, "no workflow 'elt' (did you mean 'etl'?)"), typo.err);
+  }
+}
+
 TEST_CASE("picoflowctl cancel stops a running run; cancelling it again fails") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());
