@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   Globals globals;
   app.add_option("--socket", globals.socket, "Control socket of picoflowd");
   app.add_flag("--json", globals.json, "Machine-readable JSON output");
+  app.add_flag("--no-color", globals.no_colour, "No colour, even on a terminal (also NO_COLOR=1)");
 
   std::vector<std::unique_ptr<Command>> commands = OfflineCommands();
   for (auto& command : DaemonCommands()) commands.push_back(std::move(command));

@@ -59,7 +59,7 @@ class ValidateCommand final : public Command {
   int Run(const Globals& globals) override {
     json out = json::array();
     bool all_ok = true;
-    const bool colour = UseColour(stdout);
+    const bool colour = UseColour(stdout, !globals.no_colour);
     for (const std::string& file : files_) {
       LoadedWorkflow loaded = Load(file);
       all_ok = all_ok && loaded.ok();

@@ -4,15 +4,18 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string_view>
 
 #include "common/duration.h"
 #include "protocol/progress.h"
 
 namespace picoflow::ctl {
 
-bool UseColour(std::FILE* stream) {
+bool UseColour(std::FILE* stream, bool allowed) {
   const char* no_colour = std::getenv("NO_COLOR");
-  return isatty(fileno(stream)) && (no_colour == nullptr || *no_colour == '\0');
+  const char* term = std::getenv("TERM");
+  return allowed && isatty(fileno(stream)) && (no_colour == nullptr || *no_colour == '\0') &&
+         (term == nullptr || std::string_view(term) != "dumb");
 }
 
 namespace {

@@ -10,8 +10,9 @@
 
 namespace picoflow::ctl {
 
-/// True if `stream` is a terminal and NO_COLOR is unset.
-bool UseColour(std::FILE* stream);
+/// True if `allowed` (no --no-color), `stream` is a terminal, NO_COLOR is
+/// unset or empty (no-color.org) and TERM is not "dumb".
+bool UseColour(std::FILE* stream, bool allowed = true);
 
 /// A table with a header row; columns are padded to their widest cell.
 /// Widths ignore ANSI colour sequences.

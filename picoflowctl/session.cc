@@ -7,7 +7,8 @@
 
 namespace picoflow::ctl {
 
-Session::Session(const Globals& globals) : globals_(globals), colour_(UseColour(stdout)) {}
+Session::Session(const Globals& globals)
+    : globals_(globals), colour_(UseColour(stdout, !globals.no_colour)) {}
 
 int Session::Connect() {
   if (Status s = client_.Connect(globals_.socket); !s.ok()) {

@@ -579,6 +579,37 @@ TEST_CASE("validate -, submit - and run - read the workflow from standard input"
   CHECK_MESSAGE(Contains(ran.out, "ctl-bad  failed"), ran.out);
 }
 
+TEST_CASE("colour only on a terminal, and not with --no-color, NO_COLOR or TERM=dumb") {
+  DaemonHarness h;
+  const std::string good = h.WriteFile("good.yaml", kGood);
+  const std::string green = "\x1b[32mvalid\x1b[0m";
+  const ProcessResult coloured = h.RunCtlInTerminal({"validate", good});
+  CHECK(coloured.code == 0);
+  CHECK_MESSAGE(Contains(coloured.out, green), coloured.out);
+  CHECK_FALSE(Contains(h.RunCtl({"validate", good}).out, "\x1b["));
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+  };
+  for (const Case& c : std::vector<Case>{{{"--no-color", "validate", good}, {}},
+                                         {{"validate", good, "--no-color"}, {}},
+                                         {{"validate", good}, {"NO_COLOR=1"}},
+                                         {{"validate", good}, {"TERM=dumb"}}}) {
+    CAPTURE(c.args.front());
+    CAPTURE(c.env.empty() ? "" : c.env.front());
+    const ProcessResult plain = h.RunCtlInTerminal(c.args, c.env);
+    CHECK(plain.code == 0);
+    CHECK_MESSAGE(Contains(plain.out, ": valid: workflow 'ctl-good'"), plain.out);
+    CHECK_FALSE(Contains(plain.out, "\x1b["));
+  }
+  // The daemon commands too.
+  REQUIRE(h.Start().ok());
+  REQUIRE(h.RunCtl({"run", good, "--wait"}).code == 0);
+  CHECK(Contains(h.RunCtlInTerminal({"status", "ctl-good"}).out, "\x1b[32msucceeded"));
+  CHECK_FALSE(Contains(h.RunCtlInTerminal({"status", "ctl-good"}, {"TERM=dumb"}).out, "\x1b["));
+  CHECK_FALSE(Contains(h.RunCtlInTerminal({"--no-color", "status", "ctl-good"}).out, "\x1b["));
+}
+
 TEST_CASE("an unknown command or option is named as such, with the closest one suggested") {
   DaemonHarness h;  // parsing needs no daemon
   struct Case {
