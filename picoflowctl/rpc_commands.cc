@@ -219,11 +219,13 @@ const CommandSpec kCommands[] = {
      [](CLI::App& c, Args& a) {
        c.add_option("workflow", a.items, "Workflow name")->expected(0, 1);
        c.add_option("--run", a.run_id, "A run id");
+       c.add_flag("--check", a.check,
+                  "Exit 0 if the workflow's newest ended run succeeded, else 1 (for scripts)");
      },
      StatusCmd},
-    {"history", "Recent runs of a workflow",
+    {"history", "Recent runs of a workflow, or of all",
      [](CLI::App& c, Args& a) {
-       c.add_option("workflow", a.name, "Workflow name")->required();
+       c.add_option("workflow", a.name, "Workflow name (default: all)");
        c.add_option("-n", a.count, "How many runs")->check(CLI::Range(1, 1000));
      },
      History},

@@ -23,6 +23,7 @@ struct Args {
   bool dry_run = false;
   bool wait = false;
   bool dot = false;
+  bool check = false;
   std::string method;
   std::string params = "{}";
 };

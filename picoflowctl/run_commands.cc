@@ -187,7 +187,48 @@ int RunCmd(Session& s, const Args& a) {
   return RunExitCode(*run);
 }
 
+namespace {
+
+// `status NAME --check`: the newest run of NAME that has ended (one in
+// progress, or a fire skipped by the overlap policy, is passed over); exit
+// 0 if it succeeded, 1 if it failed or was cancelled, or if none has ended.
+int CheckCmd(Session& s, const std::string& name) {
+  auto runs = s.Call(method::kRunList, {{"workflow", name}, {"limit", 1000}});
+  if (!runs) return s.exit_code();
+  if ((*runs)["runs"].empty() && !WorkflowExists(s, name)) return s.exit_code();
+  json last = nullptr;
+  for (const json& r : (*runs)["runs"]) {
+    const std::string status = r["status"];
+    if (status == RunStatusName(RunStatus::kSucceeded) ||
+        status == RunStatusName(RunStatus::kFailed) ||
+        status == RunStatusName(RunStatus::kCancelled)) {
+      last = r;
+      break;
+    }
+  }
+  if (s.globals().json) {
+    Session::PrintJson(last);
+  } else if (last.is_null()) {
+    std::printf("no run of '%s' has ended yet\n", name.c_str());
+  } else {
+    std::printf("%s (run %lld, ended %s)\n",
+                ColourStatus(last["status"].get<std::string>(), s.colour()).c_str(),
+                static_cast<long long>(last["id"].get<std::int64_t>()),
+                ShortTime(last["ended_at"]).c_str());
+  }
+  return !last.is_null() && RunExitCode(last) == kExitOk ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
 int StatusCmd(Session& s, const Args& a) {
+  if (a.check) {
+    if (a.items.empty()) {
+      std::fprintf(stderr, "picoflowctl: status --check needs a workflow name\n");
+      return kExitUsage;
+    }
+    return CheckCmd(s, a.items.front());
+  }
   if (a.run_id > 0 || !a.items.empty()) {
     Args b = a;
     if (!a.items.empty()) b.name = a.items.front();
@@ -236,19 +277,34 @@ int StatusCmd(Session& s, const Args& a) {
   return kExitOk;
 }
 
+// `history [NAME]`: one workflow's runs, or everybody's with a WORKFLOW column.
 int History(Session& s, const Args& a) {
-  auto runs = s.Call(method::kRunList, {{"workflow", a.name}, {"limit", a.count}});
+  json params = {{"limit", a.count}};
+  if (!a.name.empty()) params["workflow"] = a.name;
+  auto runs = s.Call(method::kRunList, params);
   if (!runs) return s.exit_code();
-  if ((*runs)["runs"].empty() && !WorkflowExists(s, a.name)) return s.exit_code();
+  if (!a.name.empty() && (*runs)["runs"].empty() && !WorkflowExists(s, a.name)) {
+    return s.exit_code();
+  }
   if (s.globals().json) {
     Session::PrintJson(*runs);
     return kExitOk;
   }
-  Table table({"RUN", "STATUS", "TRIGGER", "STARTED", "DURATION", "LATE", "REASON"});
+  const bool all = a.name.empty();
+  std::vector<std::string> header = {"RUN",      "STATUS", "TRIGGER", "STARTED",
+                                     "DURATION", "LATE",   "REASON"};
+  if (all) header.insert(header.begin() + 1, "WORKFLOW");
+  Table table(header);
   for (const json& r : (*runs)["runs"]) {
-    table.Add({Str(r["id"]), ColourStatus(r["status"].get<std::string>(), s.colour()),
-               Str(r["trigger"]), ShortTime(r["started_at"]), Dur(r["duration_ms"]),
-               Dur(r.value("late_ms", json(nullptr))), r.value("reason", std::string())});
+    std::vector<std::string> row = {Str(r["id"]),
+                                    ColourStatus(r["status"].get<std::string>(), s.colour()),
+                                    Str(r["trigger"]),
+                                    ShortTime(r["started_at"]),
+                                    Dur(r["duration_ms"]),
+                                    Dur(r.value("late_ms", json(nullptr))),
+                                    r.value("reason", std::string())};
+    if (all) row.insert(row.begin() + 1, Str(r["workflow"]));
+    table.Add(std::move(row));
   }
   table.Print(stdout);
   return kExitOk;

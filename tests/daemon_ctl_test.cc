@@ -364,6 +364,54 @@ alone
   }
 }
 
+TEST_CASE(
+    "history without a name lists every workflow's runs; status --check exits by the last run") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string good = h.WriteFile("good.yaml", kGood);
+  const std::string bad = h.WriteFile("bad.yaml", kBad);
+  REQUIRE(h.RunCtl({"submit", good, bad}).code == 0);
+  REQUIRE(h.RunCtl({"run", "ctl-good", "--wait"}).code == 0);
+  REQUIRE(h.RunCtl({"run", "ctl-bad", "--wait"}).code == 1);
+
+  const ProcessResult all = h.RunCtl({"history"});
+  CHECK(all.code == 0);
+  std::istringstream lines(all.out);
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(line);
+  REQUIRE_MESSAGE(rows.size() == 3, all.out);
+  CHECK_MESSAGE(rows[0].rfind("RUN  WORKFLOW  STATUS ", 0) == 0, all.out);
+  CHECK(rows[1].rfind("2    ctl-bad   failed ", 0) == 0);
+  CHECK(rows[2].rfind("1    ctl-good  succeeded ", 0) == 0);
+
+  const ProcessResult ok = h.RunCtl({"status", "ctl-good", "--check"});
+  CHECK(ok.code == 0);
+  CHECK_MESSAGE(ok.out.rfind("succeeded (run 1, ended ", 0) == 0, ok.out);
+  const ProcessResult failed = h.RunCtl({"status", "ctl-bad", "--check"});
+  CHECK(failed.code == 1);
+  CHECK_MESSAGE(failed.out.rfind("failed (run 2, ended ", 0) == 0, failed.out);
+  CHECK(ParseOut(h.RunCtl({"--json", "status", "ctl-bad", "--check"}))["id"] == 2);
+  const ProcessResult unknown = h.RunCtl({"status", "ctl-god", "--check"});
+  CHECK(unknown.code == 1);
+  CHECK_MESSAGE(Contains(unknown.err, "(did you mean 'ctl-good'?)"), unknown.err);
+
+  // A run in progress is passed over: the last one that ended counts.
+  const std::string slow = h.WriteFile("slow.yaml", R"(
+name: ctl-good
+config: { kill_grace: 1s }
+tasks:
+  - { name: nap, type: shell, config: { command: 'sleep 30' } }
+)");
+  REQUIRE(h.RunCtl({"submit", slow}).code == 0);
+  REQUIRE(h.RunCtl({"run", "ctl-good"}).code == 0);
+  const ProcessResult still = h.RunCtl({"status", "ctl-good", "--check"});
+  CHECK(still.code == 0);
+  CHECK_MESSAGE(still.out.rfind("succeeded (run 1, ", 0) == 0, still.out);
+  CHECK(h.RunCtl({"cancel", "ctl-good"}).code == 0);
+  CHECK(h.WaitRun(3)["status"] == "cancelled");
+  CHECK(h.RunCtl({"status", "ctl-good", "--check"}).code == 1);
+}
+
 TEST_CASE("picoflowctl cancel stops a running run; cancelling it again fails") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());
@@ -412,8 +460,8 @@ TEST_CASE("daemon status, call and --json output answer as JSON-RPC does") {
   CHECK(with_params.code == 0);
   CHECK(ParseOut(with_params)["runs"].is_array());
 
-  for (const auto& args :
-       std::vector<std::vector<std::string>>{{"--json", "status"}, {"--json", "workflows"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--json", "status"}, {"--json", "workflows"}, {"--json", "history"}}) {
     const ProcessResult r = h.RunCtl(args);
     CAPTURE(args.back());
     CHECK(r.code == 0);
@@ -537,8 +585,8 @@ TEST_CASE("usage errors make picoflowctl exit 2") {
            {},
            {"frobnicate"},
            {"run"},
-           {"history"},
            {"logs"},
+           {"status", "--check"},
            {"cancel"},
            {"cancel", "99999999999999999999999"},
            {"daemon", "bogus"},
