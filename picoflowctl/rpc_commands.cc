@@ -235,6 +235,10 @@ const CommandSpec kCommands[] = {
        c.add_option("--run", a.run_id, "A run id");
        c.add_option("--task", a.task, "Only this task's output");
        c.add_flag("--follow,-f", a.follow, "Keep streaming until the run ends");
+       c.add_option("-n,--lines", a.lines, "Only the last N lines")->check(CLI::Range(1, 1000000));
+       c.add_option("--since", a.since,
+                    "The output of every run started since then: a duration back from now "
+                    "(30m, 2h, 1d) or a time (2026-11-27 03:40, local unless it has an offset)");
      },
      Logs},
     {"cancel", "Cancel a run in progress, or every run of a workflow in progress",
@@ -301,8 +305,13 @@ class RpcCommand final : public Command {
   }
 
   int Run(const Globals& globals) override {
-    if (std::string_view(spec_.name) == "logs" && args_.name.empty() && args_.run_id == 0) {
-      std::fprintf(stderr, "picoflowctl logs: give a workflow name or --run ID\n");
+    if (std::string_view(spec_.name) == "logs" && args_.name.empty() && args_.run_id == 0 &&
+        args_.since.empty()) {
+      std::fprintf(stderr, "picoflowctl: logs: give a workflow name, --run ID or --since\n");
+      return kExitUsage;
+    }
+    if (std::string_view(spec_.name) == "logs" && args_.run_id != 0 && !args_.since.empty()) {
+      std::fprintf(stderr, "picoflowctl: logs: --run and --since do not go together\n");
       return kExitUsage;
     }
     Session session(globals);

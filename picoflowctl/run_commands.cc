@@ -35,60 +35,7 @@ bool IsFileArg(const std::string& arg) {
          (stat(arg.c_str(), &st) == 0 && S_ISREG(st.st_mode));
 }
 
-// Called when a workflow has no runs: workflow.get tells a workflow that
-// exists (loaded, never run) from a name the daemon does not know, whose
-// -32001 names the closest one it does. Returns false, after Session
-// printed why, if there is no such workflow.
-bool WorkflowExists(Session& s, const std::string& name) {
-  return s.Call(method::kWorkflowGet, {{"name", name}}).has_value();
-}
-
-// `logs --task T` of a run without task T would print nothing: says so,
-// with the tasks the run has. Returns false (after printing) in that case.
-bool RunHasTask(Session& s, std::int64_t run_id, const std::string& task) {
-  auto run = s.Call(method::kRunGet, {{"run_id", run_id}});
-  if (!run) return false;
-  std::vector<std::string> names;
-  for (const json& t : (*run)["tasks"]) names.push_back(t["name"].get<std::string>());
-  if (std::find(names.begin(), names.end(), task) != names.end()) return true;
-  std::vector<std::string_view> views(names.begin(), names.end());
-  std::string all;
-  for (const std::string& n : names) all += (all.empty() ? "" : ", ") + n;
-  std::fprintf(stderr, "picoflowctl: run %lld of '%s' has no task '%s'%s; its tasks: %s\n",
-               static_cast<long long>(run_id), (*run)["workflow"].get<std::string>().c_str(),
-               task.c_str(), DidYouMean(ClosestMatch(task, views)).c_str(), all.c_str());
-  return false;
-}
-
 int RunExitCode(const json& run) { return run["status"] == "succeeded" ? kExitOk : kExitFailed; }
-
-// With --json, `logs` prints one compact JSON object per output chunk, as
-// run.logs pages and run.output notifications give them: a stream of lines a
-// script reads as it comes.
-void PrintChunkJson(const json& chunk) {
-  std::printf("%s\n", chunk.dump().c_str());
-  std::fflush(stdout);
-}
-
-// Pages through stored output after `*cursor`, printing it.
-bool PrintStoredLogs(Session& s, std::int64_t run_id, const std::string& task, std::int64_t* cursor,
-                     OutputPrinter& printer) {
-  for (;;) {
-    json params = {{"run_id", run_id}, {"after", *cursor}, {"limit", 1000}};
-    if (!task.empty()) params["task"] = task;
-    auto page = s.Call(method::kRunLogs, params);
-    if (!page) return false;
-    if ((*page)["chunks"].empty()) return true;
-    for (const json& c : (*page)["chunks"]) {
-      if (s.globals().json) {
-        PrintChunkJson(c);
-      } else {
-        printer.Print(c["task"], c["stream"] == OutputStreamName(OutputStream::kStderr), c["data"]);
-      }
-    }
-    *cursor = (*page)["next"].get<std::int64_t>();
-  }
-}
 
 // Prints one followed notification: output, or (with `events`) a task event.
 void PrintFollowed(const Notification& n, OutputPrinter& printer, bool colour, bool events) {
@@ -103,20 +50,14 @@ void PrintFollowed(const Notification& n, OutputPrinter& printer, bool colour, b
   std::fflush(stdout);
 }
 
-// Streams a run's output until it ends (run.logs follow).
-std::optional<json> FollowRun(Session& s, std::int64_t run_id, const std::string& task,
-                              std::int64_t cursor, OutputPrinter& printer) {
-  json params = {{"run_id", run_id}, {"follow", true}, {"after", cursor}};
-  if (!task.empty()) params["task"] = task;
-  auto done = s.Call(method::kRunLogs, params, [&](const Notification& n) {
-    if (!s.globals().json) {
-      PrintFollowed(n, printer, s.colour(), false);
-    } else if (n.method == notification::kRunOutput) {
-      PrintChunkJson(n.params);
-    }
-  });
-  printer.Finish();
-  return done;
+}  // namespace
+
+// Called when a workflow has no runs: workflow.get tells a workflow that
+// exists (loaded, never run) from a name the daemon does not know, whose
+// -32001 names the closest one it does. Returns false, after Session
+// printed why, if there is no such workflow.
+bool WorkflowExists(Session& s, const std::string& name) {
+  return s.Call(method::kWorkflowGet, {{"name", name}}).has_value();
 }
 
 // The run id named by --run, or the latest run of the workflow.
@@ -132,8 +73,6 @@ std::optional<std::int64_t> ResolveRun(Session& s, const Args& a) {
   }
   return (*runs)["runs"][0]["id"].get<std::int64_t>();
 }
-
-}  // namespace
 
 int RunCmd(Session& s, const Args& a) {
   const std::string& target = a.items.front();
@@ -307,20 +246,6 @@ int History(Session& s, const Args& a) {
     table.Add(std::move(row));
   }
   table.Print(stdout);
-  return kExitOk;
-}
-
-int Logs(Session& s, const Args& a) {
-  auto id = ResolveRun(s, a);
-  if (!id) return s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
-  if (!a.task.empty() && !RunHasTask(s, *id, a.task)) {
-    return s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
-  }
-  OutputPrinter printer(a.task.empty());
-  std::int64_t cursor = 0;
-  if (!PrintStoredLogs(s, *id, a.task, &cursor, printer)) return s.exit_code();
-  if (a.follow && !FollowRun(s, *id, a.task, cursor, printer)) return s.exit_code();
-  printer.Finish();
   return kExitOk;
 }
 

@@ -412,6 +412,63 @@ tasks:
   CHECK(h.RunCtl({"status", "ctl-good", "--check"}).code == 1);
 }
 
+TEST_CASE("logs -n prints the last lines; logs --since the output of every run since then") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = h.WriteFile("lines.yaml", R"(
+name: lines
+config: { retry_default: 0 }
+tasks:
+  - { name: out, type: shell, config: { command: 'printf "l1\nl2\nl3\nl4\nl5\n"' } }
+  - { name: err, type: shell, depends_on: [out], config: { command: 'printf "e1\ne2" >&2' } }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  REQUIRE(h.RunCtl({"run", "lines", "--wait"}).code == 0);
+
+  CHECK(h.RunCtl({"logs", "lines", "--task", "out", "-n", "2"}).out == "l4\nl5\n");
+  CHECK(h.RunCtl({"logs", "lines", "-n", "3"}).out == "out | l5\nerr ! e1\nerr ! e2\n");
+  CHECK(h.RunCtl({"logs", "lines", "--lines", "100"}).out ==
+        "out | l1\nout | l2\nout | l3\nout | l4\nout | l5\nerr ! e1\nerr ! e2\n");
+  const ProcessResult last = h.RunCtl({"--json", "logs", "lines", "-n", "1"});
+  const json line = ParseOut(last);
+  CHECK(line["task"] == "err");
+  CHECK(line["stream"] == "stderr");
+  CHECK(line["data"] == "e2");
+
+  REQUIRE(h.RunCtl({"run", "lines", "--wait"}).code == 0);
+  REQUIRE(h.RunCtl({"run", h.WriteFile("other.yaml", kGood), "--wait"}).code == 0);
+  const ProcessResult since =
+      h.RunCtl({"logs", "lines", "--since", "1h", "--task", "out", "-n", "7"});
+  CHECK(since.code == 0);
+  std::istringstream lines(since.out);
+  std::vector<std::string> rows;
+  for (std::string l; std::getline(lines, l);) rows.push_back(l);
+  REQUIRE_MESSAGE(rows.size() == 7, since.out);
+  CHECK(rows[0] == "l5");
+  CHECK(rows[1].rfind("--- run 2 of 'lines': succeeded, started ", 0) == 0);
+  CHECK(rows[2] == "l1");
+  CHECK(rows[6] == "l5");
+  const ProcessResult tail = h.RunCtl({"logs", "--since", "1h", "-n", "2"});
+  // (The order of a task's stdout and stderr lines is the order they were read.)
+  CHECK((tail.out == "after ! to stderr\nafter | after\n" ||
+         tail.out == "after | after\nafter ! to stderr\n"));
+  const ProcessResult everyone = h.RunCtl({"--json", "logs", "--since", "1h"});
+  std::istringstream chunks(everyone.out);
+  std::set<std::int64_t> runs;
+  for (std::string l; std::getline(chunks, l);)
+    runs.insert(json::parse(l)["run_id"].get<std::int64_t>());
+  CHECK(runs == std::set<std::int64_t>{1, 2, 3});
+
+  const ProcessResult none = h.RunCtl({"logs", "lines", "--since", "2099-01-01"});
+  CHECK(none.code == 0);
+  CHECK(none.out.empty());
+  CHECK_MESSAGE(Contains(none.err, "no run of 'lines' started since 2099-01-01"), none.err);
+  const ProcessResult bad = h.RunCtl({"logs", "lines", "--since", "yesterday"});
+  CHECK(bad.code == 2);
+  CHECK_MESSAGE(Contains(bad.err, "--since 'yesterday' is neither a duration"), bad.err);
+  CHECK(h.RunCtl({"logs", "--run", "1", "--since", "1h"}).code == 2);
+}
+
 TEST_CASE("picoflowctl cancel stops a running run; cancelling it again fails") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());
