@@ -37,17 +37,23 @@ bool IsFileArg(const std::string& arg) {
 
 int RunExitCode(const json& run) { return run["status"] == "succeeded" ? kExitOk : kExitFailed; }
 
-// Prints one followed notification: output, or (with `events`) a task event.
-void PrintFollowed(const Notification& n, OutputPrinter& printer, bool colour, bool events) {
-  if (n.method == notification::kRunOutput) {
+// Prints one notification of `run --follow`: the run's start, a task event
+// (with the count of tasks done), or output.
+void PrintFollowed(const Notification& n, OutputPrinter& printer, RunProgress& progress,
+                   bool colour) {
+  if (n.method == notification::kRunStarted) {
+    progress.set_total(n.params.value("tasks", 0));
+    std::printf("run %lld started (workflow '%s')\n",
+                static_cast<long long>(n.params["run_id"].get<std::int64_t>()),
+                n.params["workflow"].get<std::string>().c_str());
+  } else if (n.method == notification::kRunOutput) {
     printer.Print(n.params["task"], n.params["stream"] == OutputStreamName(OutputStream::kStderr),
                   n.params["data"]);
-    return;
+  } else if (n.method == notification::kRunEvent) {
+    printer.Finish();
+    std::printf("%s\n", progress.Line(n.params, colour).c_str());
+    std::fflush(stdout);
   }
-  if (n.method != notification::kRunEvent || !events) return;
-  printer.Finish();
-  std::printf("%s\n", TaskEventLine(n.params, colour).c_str());
-  std::fflush(stdout);
 }
 
 }  // namespace
@@ -92,14 +98,9 @@ int RunCmd(Session& s, const Args& a) {
     // run.start with follow streams the run from its first event.
     params["follow"] = true;
     OutputPrinter printer(true);
+    RunProgress progress;
     auto done = s.Call(method::kRunStart, params, [&](const Notification& n) {
-      if (n.method == notification::kRunStarted) {
-        std::printf("run %lld started (workflow '%s')\n",
-                    static_cast<long long>(n.params["run_id"].get<std::int64_t>()),
-                    n.params["workflow"].get<std::string>().c_str());
-        return;
-      }
-      PrintFollowed(n, printer, s.colour(), true);
+      PrintFollowed(n, printer, progress, s.colour());
     });
     printer.Finish();
     if (!done) return s.exit_code();

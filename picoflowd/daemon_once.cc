@@ -24,7 +24,7 @@ class ProgressPrinter final : public RunObserver {
  public:
   void OnTaskEvent(const TaskEvent& e) override {
     output_.Finish();
-    std::printf("%s\n", TaskEventLine(TaskEventJson(e), false).c_str());
+    std::printf("%s\n", progress_.Line(TaskEventJson(e), false).c_str());
     std::fflush(stdout);
   }
 
@@ -38,9 +38,12 @@ class ProgressPrinter final : public RunObserver {
   }
 
   RunStatus status() const { return status_; }
+  /// How many tasks the run has, for the `[3/8 done]` of event lines.
+  void set_tasks(int tasks) { progress_.set_total(tasks); }
 
  private:
   OutputPrinter output_{true};
+  RunProgress progress_;
   RunStatus status_ = RunStatus::kFailed;
 };
 
@@ -72,6 +75,7 @@ int Daemon::RunOnce(const std::string& file) {
     CompiledWorkflow compiled = CompileWorkflow(source.ok() ? *source : "", file, file);
     std::int64_t run_id = 0;
     if (compiled.version) {
+      printer.set_tasks(static_cast<int>(compiled.version->workflow->tasks.size()));
       auto id = runs_->StartRun(compiled.version, RunTrigger::kManual);
       if (id.ok())
         run_id = *id;

@@ -381,12 +381,14 @@ void RpcMethods::RunStart(RpcCall& call) {
     version = compiled.version;
   }
   const std::string workflow = version->workflow->name;
+  const std::size_t tasks = version->workflow->tasks.size();
   // With follow, the call subscribes before the first task starts, so no
   // event is missed; it announces the id, streams, and answers at the end.
   std::function<void(std::int64_t)> on_created;
   if (call.Param<bool>("follow", false)) {
-    on_created = [this, held = call.Hold(), workflow](std::int64_t run_id) {
-      held->Notify(notification::kRunStarted, {{"run_id", run_id}, {"workflow", workflow}});
+    on_created = [this, held = call.Hold(), workflow, tasks](std::int64_t run_id) {
+      held->Notify(notification::kRunStarted,
+                   {{"run_id", run_id}, {"workflow", workflow}, {"tasks", tasks}});
       Follow(held, run_id, "");
     };
   }
