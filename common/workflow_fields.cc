@@ -107,6 +107,14 @@ std::string JoinOr(std::span<const std::string_view> words) {
   return out;
 }
 
+std::string CountOf(std::int64_t n, std::string_view noun) {
+  std::string out = std::to_string(n);
+  out += ' ';
+  out += noun;
+  if (n != 1) out += 's';
+  return out;
+}
+
 void FieldReader::Report(SourcePos pos, std::string message) {
   if (diagnostics_.size() >= kMaxDiagnostics) {
     ++dropped_;

@@ -43,6 +43,10 @@ std::string DidYouMean(std::string_view match);
 /// The words as a list for a message: "a", "a or b", "a, b or c".
 std::string JoinOr(std::span<const std::string_view> words);
 
+/// A count for a message, its noun plural unless it is 1: "1 task", "0 tasks",
+/// "3 runs" (nouns whose plural adds an "s").
+std::string CountOf(std::int64_t n, std::string_view noun);
+
 /// Collects diagnostics (at most kMaxDiagnostics errors and as many warnings
 /// are kept; the rest are counted) and reads typed values. Every reader returns nullopt both for a
 /// null value (a key with no value: treated as not set) and after reporting

@@ -20,8 +20,9 @@ inline constexpr int kExitUnreachable = 3;  ///< the daemon's socket did not ans
 
 /// Options shared by every subcommand.
 struct Globals {
-  std::string socket;  ///< control socket path; defaulted from the user/system mode
-  bool json = false;   ///< machine-readable output
+  std::string socket;      ///< control socket path; defaulted from the user/system mode
+  bool json = false;       ///< machine-readable output
+  bool no_colour = false;  ///< --no-color: never colour, even on a terminal
 };
 
 class Command {

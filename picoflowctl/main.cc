@@ -5,6 +5,7 @@
 
 #include "common/paths.h"
 #include "picoflowctl/command.h"
+#include "picoflowctl/usage.h"
 
 int main(int argc, char** argv) {
   using namespace picoflow::ctl;
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   Globals globals;
   app.add_option("--socket", globals.socket, "Control socket of picoflowd");
   app.add_flag("--json", globals.json, "Machine-readable JSON output");
+  app.add_flag("--no-color", globals.no_colour, "No colour, even on a terminal (also NO_COLOR=1)");
 
   std::vector<std::unique_ptr<Command>> commands = OfflineCommands();
   for (auto& command : DaemonCommands()) commands.push_back(std::move(command));
@@ -24,8 +26,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
+    return ReportParseError(app, std::vector<std::string>(argv + 1, argv + argc), e);
   }
   if (globals.socket.empty()) globals.socket = picoflow::DefaultClientSocket();
   for (auto& [sub, command] : registered) {

@@ -15,6 +15,7 @@
 #include "common/workflow_load.h"
 #include "picoflowctl/command.h"
 #include "picoflowctl/render.h"
+#include "picoflowctl/source_arg.h"
 #include "protocol/progress.h"
 
 namespace picoflow::ctl {
@@ -130,18 +131,18 @@ class ValidateCommand final : public Command {
  public:
   CLI::App* Register(CLI::App& app) override {
     auto* sub = app.add_subcommand("validate", "Check workflow files without a daemon");
-    sub->add_option("files", files_, "Workflow YAML files")->required();
+    sub->add_option("files", files_, "Workflow YAML files ('-': standard input)")->required();
     return sub;
   }
 
   int Run(const Globals& globals) override {
     json out = json::array();
     bool all_ok = true;
-    const bool colour = UseColour(stdout);
+    const bool colour = UseColour(stdout, !globals.no_colour);
     for (const std::string& file : files_) {
-      LoadedWorkflow loaded = LoadWorkflowFile(file);
+      LoadedWorkflow loaded = Load(file);
       all_ok = all_ok && loaded.ok();
-      json entry = Describe(file, loaded);
+      json entry = Describe(SourceLabel(file), loaded);
       if (!globals.json) Print(entry, loaded, colour);
       out.push_back(std::move(entry));
     }
@@ -150,6 +151,17 @@ class ValidateCommand final : public Command {
   }
 
  private:
+  // `-` is standard input, read whole (a file that cannot be read is one
+  // diagnostic, as LoadWorkflowFile reports it).
+  static LoadedWorkflow Load(const std::string& file) {
+    if (!IsStdinArg(file)) return LoadWorkflowFile(file);
+    auto text = ReadSourceArg(file);
+    if (text.ok()) return LoadWorkflowText(*text, SourceLabel(file));
+    LoadedWorkflow failed;
+    failed.diagnostics.push_back(Diagnostic{SourceLabel(file), {}, text.error().message});
+    return failed;
+  }
+
   static json Describe(const std::string& file, const LoadedWorkflow& loaded) {
     json entry = {{"file", file}, {"valid", loaded.ok()}};
     entry["warnings"] = DiagnosticsJson(loaded.warnings);

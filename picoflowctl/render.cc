@@ -4,12 +4,18 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string_view>
+
+#include "common/duration.h"
+#include "protocol/progress.h"
 
 namespace picoflow::ctl {
 
-bool UseColour(std::FILE* stream) {
+bool UseColour(std::FILE* stream, bool allowed) {
   const char* no_colour = std::getenv("NO_COLOR");
-  return isatty(fileno(stream)) && (no_colour == nullptr || *no_colour == '\0');
+  const char* term = std::getenv("TERM");
+  return allowed && isatty(fileno(stream)) && (no_colour == nullptr || *no_colour == '\0') &&
+         (term == nullptr || std::string_view(term) != "dumb");
 }
 
 namespace {
@@ -49,6 +55,46 @@ void Table::Print(std::FILE* out) const {
     }
     std::fprintf(out, "%s\n", line.c_str());
   }
+}
+
+std::string Str(const nlohmann::json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+std::string Dur(const nlohmann::json& ms) {
+  return ms.is_number() ? FormatElapsed(std::chrono::milliseconds(ms.get<long long>())) : "-";
+}
+
+std::string ShortTime(const nlohmann::json& t) {
+  if (!t.is_string()) return "-";
+  std::string s = t.get<std::string>();
+  if (s.size() >= 19) s = s.substr(0, 10) + " " + s.substr(11, 8);
+  return s;
+}
+
+std::string FireTime(const nlohmann::json& t) {
+  return t.is_string() ? ShortTime(t) + " UTC" : "-";
+}
+
+void PrintRunTable(const nlohmann::json& run, bool colour) {
+  std::printf("run %lld  %s  %s  trigger %s  started %s  duration %s\n",
+              static_cast<long long>(run["id"].get<std::int64_t>()),
+              run["workflow"].get<std::string>().c_str(),
+              ColourStatus(run["status"].get<std::string>(), colour).c_str(),
+              run["trigger"].get<std::string>().c_str(), ShortTime(run["started_at"]).c_str(),
+              Dur(run["duration_ms"]).c_str());
+  if (!run["error"].get<std::string>().empty()) {
+    std::printf("error: %s\n", run["error"].get<std::string>().c_str());
+  }
+  Table table({"TASK", "STATUS", "ATTEMPTS", "DURATION", "EXIT"});
+  for (const nlohmann::json& t : run["tasks"]) {
+    table.Add({t["name"].get<std::string>(), ColourStatus(t["status"].get<std::string>(), colour),
+               std::to_string(t["attempts"].get<int>()), Dur(t["duration_ms"]),
+               Str(t["exit_code"])});
+  }
+  table.Print(stdout);
 }
 
 }  // namespace picoflow::ctl

@@ -4,13 +4,15 @@
 
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 namespace picoflow::ctl {
 
-/// True if `stream` is a terminal and NO_COLOR is unset.
-bool UseColour(std::FILE* stream);
+/// True if `allowed` (no --no-color), `stream` is a terminal, NO_COLOR is
+/// unset or empty (no-color.org) and TERM is not "dumb".
+bool UseColour(std::FILE* stream, bool allowed = true);
 
 /// A table with a header row; columns are padded to their widest cell.
 /// Widths ignore ANSI colour sequences.
@@ -24,5 +26,19 @@ class Table {
  private:
   std::vector<std::vector<std::string>> rows_;
 };
+
+// ---- table cells from JSON-RPC answers ----
+
+/// A value as text: strings as they are, null as "-", the rest as JSON.
+std::string Str(const nlohmann::json& v);
+/// Milliseconds as an elapsed time (`1.2s`), null as "-".
+std::string Dur(const nlohmann::json& ms);
+/// "2026-11-27T03:40:00.123Z" as "2026-11-27 03:40:00"; null as "-".
+std::string ShortTime(const nlohmann::json& t);
+/// A next-fire instant: UTC, said so ("2026-11-28 02:00:00 UTC"); null as "-".
+std::string FireTime(const nlohmann::json& t);
+
+/// Prints a RunDetail (run.get) as its header line and task table.
+void PrintRunTable(const nlohmann::json& run, bool colour);
 
 }  // namespace picoflow::ctl

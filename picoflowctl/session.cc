@@ -7,23 +7,26 @@
 
 namespace picoflow::ctl {
 
-Session::Session(const Globals& globals) : globals_(globals), colour_(UseColour(stdout)) {}
+Session::Session(const Globals& globals)
+    : globals_(globals), colour_(UseColour(stdout, !globals.no_colour)) {}
 
 int Session::Connect() {
   if (Status s = client_.Connect(globals_.socket); !s.ok()) {
+    std::fprintf(stderr, "picoflowctl: %s\n", s.error().message.c_str());
     if (s.error().code == ErrorCode::kUnavailable) {
       std::fprintf(stderr,
-                   "picoflowctl: cannot reach picoflowd: %s\n"
-                   "  start it with `picoflowd --socket %s` (or `systemctl start picoflowd`),\n"
-                   "  or point picoflowctl at its socket with --socket PATH\n",
-                   s.error().message.c_str(), globals_.socket.c_str());
-      return exit_code_ = kExitUnreachable;
+                   "  is picoflowd running? start it with `picoflowd --socket %s` (or `systemctl "
+                   "start picoflowd`),\n  or point picoflowctl at its socket with --socket PATH\n",
+                   globals_.socket.c_str());
     }
-    std::fprintf(stderr, "picoflowctl: %s\n", s.error().message.c_str());
     return exit_code_ = kExitUnreachable;
   }
   if (auto hello = client_.Handshake(); !hello.ok()) {
     std::fprintf(stderr, "picoflowctl: %s\n", hello.error().message.c_str());
+    const auto& rpc = client_.last_rpc_error();
+    if (rpc && rpc->code == static_cast<int>(RpcCode::kForbidden)) {
+      std::fprintf(stderr, "  %s\n", kAccessAdvice);
+    }
     return exit_code_ = hello.error().code == ErrorCode::kConflict ? kExitFailed : kExitUnreachable;
   }
   return kExitOk;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/task_paths.h"
+#include "common/workflow_fields.h"
 #include "common/workflow_load.h"
 #include "picoflowd/engine/run_manager.h"
 #include "picoflowd/exec/executor_local.h"
@@ -294,7 +295,7 @@ ReloadReport Daemon::Reload() {
   LogInfo(f, "workflows loaded: " + std::to_string(report.added.size()) + " added, " +
                  std::to_string(report.replaced.size()) + " replaced, " +
                  std::to_string(report.removed.size()) + " removed, " +
-                 std::to_string(report.errors.size()) + " errors");
+                 CountOf(static_cast<std::int64_t>(report.errors.size()), "error"));
   return report;
 }
 
@@ -474,8 +475,8 @@ int Daemon::Run() {
   LogInfo(f, "picoflowd " PICOFLOW_VERSION " ready on " +
                  (activated ? std::string("an activated socket (fd 3)") : config_.socket_path) +
                  " (state " + config_.state_dir + ", " +
-                 std::to_string(registry_.entries().size()) + " workflows, " +
-                 std::to_string(resumed) + " runs resumed)");
+                 CountOf(static_cast<std::int64_t>(registry_.entries().size()), "workflow") + ", " +
+                 CountOf(resumed, "run") + " resumed)");
   notifier_ = SdNotifier::FromEnvironment(&loop_);
   notifier_->Ready(ActiveRunsStatus(runs_->runs().size()));
   runs_->SetOnCountChanged([this](std::size_t live) {

@@ -26,7 +26,7 @@ class ProgressPrinter final : public RunObserver {
  public:
   void OnTaskEvent(const TaskEvent& e) override {
     output_.Finish();
-    std::printf("%s\n", TaskEventLine(TaskEventJson(e), false).c_str());
+    std::printf("%s\n", progress_.Line(TaskEventJson(e), false).c_str());
     std::fflush(stdout);
   }
 
@@ -40,9 +40,12 @@ class ProgressPrinter final : public RunObserver {
   }
 
   RunStatus status() const { return status_; }
+  /// How many tasks the run has, for the `[3/8 done]` of event lines.
+  void set_tasks(int tasks) { progress_.set_total(tasks); }
 
  private:
   OutputPrinter output_{true};
+  RunProgress progress_;
   RunStatus status_ = RunStatus::kFailed;
 };
 
@@ -75,6 +78,7 @@ int Daemon::RunOnce(const std::string& file) {
         CompileWorkflow(source.ok() ? *source : "", file, file, FileDirectory(file));
     std::int64_t run_id = 0;
     if (compiled.version) {
+      printer.set_tasks(static_cast<int>(compiled.version->workflow->tasks.size()));
       auto id = runs_->StartRun(compiled.version, RunTrigger::kManual);
       if (id.ok())
         run_id = *id;

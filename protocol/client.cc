@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,11 +19,26 @@ namespace {
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
-Error Unreachable(const std::string& path, int err) {
-  return Err(ErrorCode::kUnavailable, "cannot connect to picoflowd at " + path + ": " +
-                                          ErrnoText(err) +
-                                          " (is picoflowd running? start it with `picoflowd` or "
-                                          "`systemctl start picoflowd`, or pass --socket)");
+// Why connecting to `path` failed with errno `err`: kUnavailable when no
+// daemon listens there, kInvalid when the path is no socket at all, kIo for
+// the rest; access refused says how access is given.
+Error ConnectError(const std::string& path, int err) {
+  const std::string what = "cannot connect to picoflowd at " + path + ": ";
+  struct stat st {};
+  if (err == ECONNREFUSED && ::stat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
+      return Err(ErrorCode::kInvalid, what + "it is a directory, not a socket (the socket in it " +
+                                          "is usually " + path + "/picoflowd.sock)");
+    }
+    return Err(ErrorCode::kInvalid, what + "it is not a socket");
+  }
+  if (err == EACCES || err == EPERM) {
+    return Err(ErrorCode::kIo, what + ErrnoText(err) + "\n  " + kAccessAdvice);
+  }
+  if (err == ENOENT || err == ECONNREFUSED || err == EAGAIN) {
+    return Err(ErrorCode::kUnavailable, what + ErrnoText(err));
+  }
+  return Err(ErrorCode::kIo, what + ErrnoText(err));
 }
 
 Error TimedOut() { return Err(ErrorCode::kUnavailable, "timed out waiting for picoflowd"); }
@@ -82,11 +98,7 @@ Status Client::Connect(const std::string& socket_path, std::chrono::milliseconds
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
     }
-    if (fd == -ENOENT || fd == -ECONNREFUSED || fd == -EAGAIN) {
-      return Unreachable(socket_path, -fd);
-    }
-    return Err(ErrorCode::kIo,
-               "cannot connect to picoflowd at " + socket_path + ": " + ErrnoText(-fd));
+    return ConnectError(socket_path, -fd);
   }
 }
 

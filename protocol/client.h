@@ -18,6 +18,13 @@
 
 namespace picoflow {
 
+/// How access to picoflowd's socket is given (docs/rpc.md, Access): for
+/// messages about a refused connection.
+inline constexpr char kAccessAdvice[] =
+    "picoflowd lets in root and its own user; members of the group given to "
+    "`picoflowd --read-group GROUP` may use the read-only commands: ask to be added to that "
+    "group, or run as root (sudo)";
+
 class Client {
  public:
   /// No value: wait for ever.
@@ -35,9 +42,10 @@ class Client {
 
   /// Connects to the daemon's socket, dropping any previous connection.
   /// Returns kUnavailable when the daemon is unreachable (no socket file,
-  /// connection refused, backlog still full after `timeout`), with the path
-  /// in the message; kInvalid for a path too long for a Unix socket; kIo for
-  /// anything else (e.g. permission denied).
+  /// connection refused, backlog still full after `timeout`); kInvalid for a
+  /// path too long for a Unix socket, a directory or another file that is
+  /// not a socket; kIo for anything else (permission denied: with
+  /// kAccessAdvice). Every message names the path.
   Status Connect(const std::string& socket_path,
                  std::chrono::milliseconds timeout = std::chrono::seconds(5));
 

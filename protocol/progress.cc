@@ -47,6 +47,19 @@ std::string TaskEventLine(const json& e, bool colour) {
   return line;
 }
 
+std::string RunProgress::Line(const json& e, bool colour) {
+  const std::string event = e.value("event", "");
+  if (event == task_event::kFinished || event == task_event::kSkipped ||
+      event == task_event::kCancelled) {
+    done_.insert(e.value("task", ""));
+  }
+  std::string line = TaskEventLine(e, colour);
+  if (total_ > 0) {
+    line += " [" + std::to_string(done_.size()) + "/" + std::to_string(total_) + " done]";
+  }
+  return line;
+}
+
 void OutputPrinter::Print(const std::string& task, bool is_stderr, const std::string& data) {
   if (!prefix_) {
     std::FILE* out = is_stderr ? stderr : out_;

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 namespace picoflow {
@@ -20,6 +21,24 @@ std::string ColourStatus(const std::string& text, bool colour);
 /// `[load] retrying: failed, exit code 1, in 1.2s (why); retry in 2.0s`,
 /// `[load] finished: succeeded, exit code 0, in 850ms`, `[load] skipped`.
 std::string TaskEventLine(const nlohmann::json& event, bool colour);
+
+/// Counts a run's tasks that reached a final state (finished, skipped or
+/// cancelled; not retrying) from its run.event notifications, for the
+/// `[3/8 done]` at the end of every event line while a run is followed.
+class RunProgress {
+ public:
+  /// `tasks`: how many the run has; 0 if unknown (then no count is shown).
+  explicit RunProgress(int tasks = 0) : total_(tasks) {}
+  void set_total(int tasks) { total_ = tasks; }
+
+  /// Counts `event` (run.event params) and returns its TaskEventLine with
+  /// the count after it: `[load] finished: succeeded, in 850ms [3/8 done]`.
+  std::string Line(const nlohmann::json& event, bool colour);
+
+ private:
+  int total_;
+  std::set<std::string> done_;  ///< tasks already counted
+};
 
 /// Prints task output chunks to `out`, each line prefixed with `task | `
 /// (stderr lines with `task ! `) when `prefix`; without it, stdout chunks go

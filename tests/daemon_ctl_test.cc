@@ -3,7 +3,9 @@
 // 2 usage, 3 daemon unreachable).
 
 #include <doctest/doctest.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <set>
@@ -155,7 +157,8 @@ TEST_CASE("status, history, logs, workflows and remove show a submitted workflow
   CHECK_MESSAGE(Contains(removed.out, "removed workflow 'ctl-good'"), removed.out);
   const ProcessResult again = h.RunCtl({"remove", "ctl-good"});
   CHECK(again.code == 1);
-  CHECK_MESSAGE(Contains(again.err, "no workflow 'ctl-good'"), again.err);
+  CHECK_MESSAGE(Contains(again.err, "workflow 'ctl-good' is not loaded (only its runs are stored"),
+                again.err);
   CHECK_FALSE(Contains(h.RunCtl({"workflows"}).out, "ctl-good"));
   // Its history stays.
   const ProcessResult kept = h.RunCtl({"--json", "history", "ctl-good"});
@@ -163,7 +166,308 @@ TEST_CASE("status, history, logs, workflows and remove show a submitted workflow
   CHECK(ParseOut(kept)["runs"].size() == 1);
   const ProcessResult no_runs = h.RunCtl({"logs", "never-submitted"});
   CHECK(no_runs.code == 1);
-  CHECK_MESSAGE(Contains(no_runs.err, "has no runs"), no_runs.err);
+  CHECK_MESSAGE(Contains(no_runs.err, "no workflow 'never-submitted'"), no_runs.err);
+}
+
+TEST_CASE("a workflow that does not exist is said so, with the closest name the daemon knows") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = h.WriteFile("web.yaml", R"(
+name: web-health
+config: { retry_default: 0 }
+tasks:
+  - { name: check, type: shell, config: { command: 'echo up' } }
+  - { name: report, type: shell, depends_on: [check], config: { command: 'echo fine' } }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  for (const char* command :
+       {"status", "history", "logs", "next", "pause", "resume", "cancel", "remove", "run"}) {
+    CAPTURE(command);
+    const ProcessResult r = h.RunCtl({command, "web-helth"});
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(Contains(r.err, "no workflow 'web-helth' (did you mean 'web-health'?)\n"), r.err);
+    CHECK_FALSE(Contains(r.err, "has no runs"));
+  }
+  // It exists but never ran: that is what status and logs say; history is empty.
+  const ProcessResult never = h.RunCtl({"status", "web-health"});
+  CHECK(never.code == 1);
+  CHECK_MESSAGE(Contains(never.err, "workflow 'web-health' has no runs yet"), never.err);
+  CHECK(h.RunCtl({"history", "web-health"}).code == 0);
+
+  REQUIRE(h.RunCtl({"run", "web-health", "--wait"}).code == 0);
+  const ProcessResult typo = h.RunCtl({"logs", "web-health", "--task", "chek"});
+  CHECK(typo.code == 1);
+  CHECK_MESSAGE(Contains(typo.err,
+                         "run 1 of 'web-health' has no task 'chek' (did you mean "
+                         "'check'?); its tasks: check, report\n"),
+                typo.err);
+  CHECK(h.RunCtl({"logs", "web-health", "--task", "check"}).out == "up\n");
+
+  // A path that names no file is a missing file, not a workflow name.
+  const std::string missing = h.Path("wf/pipline.yaml");
+  const ProcessResult no_file = h.RunCtl({"run", missing});
+  CHECK(no_file.code == 1);
+  CHECK_MESSAGE(Contains(no_file.err, "file '" + missing + "' does not exist"), no_file.err);
+}
+
+TEST_CASE(
+    "pausing a paused workflow and resuming a running one say so; paused ones have no next fire") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = h.WriteFile("nightly.yaml", R"(
+name: nightly
+schedule: "0 2 * * *"
+timezone: UTC
+tasks:
+  - { name: compress, type: shell, config: { command: 'true' } }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  CHECK(Contains(h.RunCtl({"workflows"}).out, ":00 UTC"));
+  const ProcessResult first = h.RunCtl({"pause", "nightly"});
+  CHECK(first.code == 0);
+  CHECK(first.out == "paused workflow 'nightly'\n");
+  const ProcessResult second = h.RunCtl({"pause", "nightly"});
+  CHECK(second.code == 0);
+  CHECK(second.out == "workflow 'nightly' is already paused\n");
+  const ProcessResult listed = h.RunCtl({"workflows"});
+  CHECK_MESSAGE(Contains(listed.out, "nightly"), listed.out);
+  CHECK_MESSAGE(!Contains(listed.out, ":00 UTC"), listed.out);  // no next fire shown
+  const ProcessResult status = h.RunCtl({"status"});
+  CHECK_MESSAGE(Contains(status.out, "paused"), status.out);
+  CHECK_MESSAGE(!Contains(status.out, ":00 UTC"), status.out);
+
+  CHECK(Contains(h.RunCtl({"resume", "nightly"}).out, "resumed workflow 'nightly' (next fire "));
+  const ProcessResult again = h.RunCtl({"resume", "nightly"});
+  CHECK(again.code == 0);
+  CHECK_MESSAGE(Contains(again.out, "workflow 'nightly' is not paused (next fire "), again.out);
+}
+
+TEST_CASE("picoflowctl cancel WORKFLOW cancels that workflow's runs in progress") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const char* yaml = R"(
+name: long-job
+config: { retry_default: 0, kill_grace: 1s }
+tasks:
+  - { name: nap, type: shell, config: { command: 'sleep 30' } }
+)";
+  const std::string file = h.WriteFile("long.yaml", yaml);
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  const ProcessResult unknown = h.RunCtl({"cancel", "long-jbo"});
+  CHECK(unknown.code == 1);
+  CHECK_MESSAGE(Contains(unknown.err, "no workflow 'long-jbo' (did you mean 'long-job'?)"),
+                unknown.err);
+  const ProcessResult idle = h.RunCtl({"cancel", "long-job"});
+  CHECK(idle.code == 1);
+  CHECK_MESSAGE(Contains(idle.err, "workflow 'long-job' has no run in progress"), idle.err);
+
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 2; ++i) {
+    const ProcessResult started = h.RunCtl({"--json", "run", "long-job"});
+    REQUIRE(started.code == 0);
+    ids.push_back(ParseOut(started)["run_id"]);
+  }
+  const ProcessResult cancel = h.RunCtl({"cancel", "long-job"});
+  CHECK_MESSAGE(cancel.code == 0, cancel.err);
+  for (std::int64_t id : ids) {
+    CHECK_MESSAGE(
+        Contains(cancel.out, "cancelling run " + std::to_string(id) + " (workflow 'long-job')\n"),
+        cancel.out);
+    CHECK(h.WaitRun(id)["status"] == "cancelled");
+  }
+  // A one-off run is cancelled by its name too.
+  const std::string one_off = h.WriteFile("one-off.yaml", R"(
+name: one-off-nap
+tasks:
+  - { name: nap, type: shell, config: { command: 'sleep 30' } }
+)");
+  const ProcessResult started = h.RunCtl({"--json", "run", one_off});
+  REQUIRE(started.code == 0);
+  const std::int64_t id = ParseOut(started)["run_id"];
+  CHECK(h.RunCtl({"cancel", "one-off-nap"}).code == 0);
+  CHECK(h.WaitRun(id)["status"] == "cancelled");
+}
+
+TEST_CASE("run FILE then status shows that run, its workflow marked not loaded") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string good = h.WriteFile("good.yaml", kGood);
+  REQUIRE(h.RunCtl({"run", good, "--wait"}).code == 0);
+  const ProcessResult status = h.RunCtl({"status"});
+  CHECK(status.code == 0);
+  std::istringstream lines(status.out);
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(line);
+  REQUIRE_MESSAGE(rows.size() == 2, status.out);
+  CHECK_MESSAGE(Contains(rows[1], "ctl-good  1 "), status.out);
+  CHECK_MESSAGE(Contains(rows[1], " succeeded "), status.out);
+  CHECK_MESSAGE(Contains(rows[1], " not loaded"), status.out);
+  const json listed = ParseOut(h.RunCtl({"--json", "status"}));
+  REQUIRE(listed["workflows"].size() == 1);
+  CHECK(listed["workflows"][0]["loaded"] == false);
+  CHECK(listed["workflows"][0]["last_run"]["id"] == 1);
+  // `workflows` lists what can be run by name: not this one.
+  CHECK_FALSE(Contains(h.RunCtl({"workflows"}).out, "ctl-good"));
+  // Submitted, it is an ordinary workflow with that history.
+  REQUIRE(h.RunCtl({"submit", good}).code == 0);
+  const ProcessResult loaded = h.RunCtl({"status"});
+  CHECK_MESSAGE(Contains(loaded.out, "ctl-good  1 "), loaded.out);
+  CHECK_FALSE(Contains(loaded.out, "not loaded"));
+}
+
+TEST_CASE(
+    "show prints a workflow's source as stored; graph its DAG as DOT, or a tree on a terminal") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string source = R"(name: etl
+tasks:
+  - { name: extract, type: shell, config: { command: 'true' } }
+  - { name: transform, type: shell, depends_on: [extract], config: { command: 'true' } }
+  - { name: check, type: shell, depends_on: [extract], config: { command: 'true' } }
+  - { name: load, type: shell, depends_on: [transform, check], config: { command: 'true' } }
+  - { name: alone, type: shell, config: { command: 'true' } }
+)";
+  REQUIRE(h.RunCtl({"submit", h.WriteFile("etl.yaml", source)}).code == 0);
+  const ProcessResult shown = h.RunCtl({"show", "etl"});
+  CHECK(shown.code == 0);
+  CHECK(shown.out == source);
+
+  const ProcessResult dot = h.RunCtl({"graph", "etl"});
+  CHECK(dot.code == 0);
+  CHECK(dot.out == R"(digraph "etl" {
+  node [shape=box];
+  "extract";
+  "transform";
+  "check";
+  "load";
+  "alone";
+  "extract" -> "transform";
+  "extract" -> "check";
+  "transform" -> "load";
+  "check" -> "load";
+}
+)");
+  const ProcessResult tree = h.RunCtlInTerminal({"graph", "etl"});
+  CHECK(tree.code == 0);
+  CHECK(tree.out == R"(extract
+|-- transform
+|   `-- load
+`-- check
+    `-- load (see above)
+alone
+)");
+  CHECK(h.RunCtlInTerminal({"graph", "etl", "--dot"}).out == dot.out);
+
+  for (const char* command : {"show", "graph"}) {
+    const ProcessResult typo = h.RunCtl({command, "elt"});
+    CHECK(typo.code == 1);
+    CHECK_MESSAGE(Contains(typo.err, "no workflow 'elt' (did you mean 'etl'?)"), typo.err);
+  }
+}
+
+TEST_CASE(
+    "history without a name lists every workflow's runs; status --check exits by the last run") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string good = h.WriteFile("good.yaml", kGood);
+  const std::string bad = h.WriteFile("bad.yaml", kBad);
+  REQUIRE(h.RunCtl({"submit", good, bad}).code == 0);
+  REQUIRE(h.RunCtl({"run", "ctl-good", "--wait"}).code == 0);
+  REQUIRE(h.RunCtl({"run", "ctl-bad", "--wait"}).code == 1);
+
+  const ProcessResult all = h.RunCtl({"history"});
+  CHECK(all.code == 0);
+  std::istringstream lines(all.out);
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(line);
+  REQUIRE_MESSAGE(rows.size() == 3, all.out);
+  CHECK_MESSAGE(rows[0].rfind("RUN  WORKFLOW  STATUS ", 0) == 0, all.out);
+  CHECK(rows[1].rfind("2    ctl-bad   failed ", 0) == 0);
+  CHECK(rows[2].rfind("1    ctl-good  succeeded ", 0) == 0);
+
+  const ProcessResult ok = h.RunCtl({"status", "ctl-good", "--check"});
+  CHECK(ok.code == 0);
+  CHECK_MESSAGE(ok.out.rfind("succeeded (run 1, ended ", 0) == 0, ok.out);
+  const ProcessResult failed = h.RunCtl({"status", "ctl-bad", "--check"});
+  CHECK(failed.code == 1);
+  CHECK_MESSAGE(failed.out.rfind("failed (run 2, ended ", 0) == 0, failed.out);
+  CHECK(ParseOut(h.RunCtl({"--json", "status", "ctl-bad", "--check"}))["id"] == 2);
+  const ProcessResult unknown = h.RunCtl({"status", "ctl-god", "--check"});
+  CHECK(unknown.code == 1);
+  CHECK_MESSAGE(Contains(unknown.err, "(did you mean 'ctl-good'?)"), unknown.err);
+
+  // A run in progress is passed over: the last one that ended counts.
+  const std::string slow = h.WriteFile("slow.yaml", R"(
+name: ctl-good
+config: { kill_grace: 1s }
+tasks:
+  - { name: nap, type: shell, config: { command: 'sleep 30' } }
+)");
+  REQUIRE(h.RunCtl({"submit", slow}).code == 0);
+  REQUIRE(h.RunCtl({"run", "ctl-good"}).code == 0);
+  const ProcessResult still = h.RunCtl({"status", "ctl-good", "--check"});
+  CHECK(still.code == 0);
+  CHECK_MESSAGE(still.out.rfind("succeeded (run 1, ", 0) == 0, still.out);
+  CHECK(h.RunCtl({"cancel", "ctl-good"}).code == 0);
+  CHECK(h.WaitRun(3)["status"] == "cancelled");
+  CHECK(h.RunCtl({"status", "ctl-good", "--check"}).code == 1);
+}
+
+TEST_CASE("logs -n prints the last lines; logs --since the output of every run since then") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = h.WriteFile("lines.yaml", R"(
+name: lines
+config: { retry_default: 0 }
+tasks:
+  - { name: out, type: shell, config: { command: 'printf "l1\nl2\nl3\nl4\nl5\n"' } }
+  - { name: err, type: shell, depends_on: [out], config: { command: 'printf "e1\ne2" >&2' } }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  REQUIRE(h.RunCtl({"run", "lines", "--wait"}).code == 0);
+
+  CHECK(h.RunCtl({"logs", "lines", "--task", "out", "-n", "2"}).out == "l4\nl5\n");
+  CHECK(h.RunCtl({"logs", "lines", "-n", "3"}).out == "out | l5\nerr ! e1\nerr ! e2\n");
+  CHECK(h.RunCtl({"logs", "lines", "--lines", "100"}).out ==
+        "out | l1\nout | l2\nout | l3\nout | l4\nout | l5\nerr ! e1\nerr ! e2\n");
+  const ProcessResult last = h.RunCtl({"--json", "logs", "lines", "-n", "1"});
+  const json line = ParseOut(last);
+  CHECK(line["task"] == "err");
+  CHECK(line["stream"] == "stderr");
+  CHECK(line["data"] == "e2");
+
+  REQUIRE(h.RunCtl({"run", "lines", "--wait"}).code == 0);
+  REQUIRE(h.RunCtl({"run", h.WriteFile("other.yaml", kGood), "--wait"}).code == 0);
+  const ProcessResult since =
+      h.RunCtl({"logs", "lines", "--since", "1h", "--task", "out", "-n", "7"});
+  CHECK(since.code == 0);
+  std::istringstream lines(since.out);
+  std::vector<std::string> rows;
+  for (std::string l; std::getline(lines, l);) rows.push_back(l);
+  REQUIRE_MESSAGE(rows.size() == 7, since.out);
+  CHECK(rows[0] == "l5");
+  CHECK(rows[1].rfind("--- run 2 of 'lines': succeeded, started ", 0) == 0);
+  CHECK(rows[2] == "l1");
+  CHECK(rows[6] == "l5");
+  const ProcessResult tail = h.RunCtl({"logs", "--since", "1h", "-n", "2"});
+  // (The order of a task's stdout and stderr lines is the order they were read.)
+  CHECK((tail.out == "after ! to stderr\nafter | after\n" ||
+         tail.out == "after | after\nafter ! to stderr\n"));
+  const ProcessResult everyone = h.RunCtl({"--json", "logs", "--since", "1h"});
+  std::istringstream chunks(everyone.out);
+  std::set<std::int64_t> runs;
+  for (std::string l; std::getline(chunks, l);)
+    runs.insert(json::parse(l)["run_id"].get<std::int64_t>());
+  CHECK(runs == std::set<std::int64_t>{1, 2, 3});
+
+  const ProcessResult none = h.RunCtl({"logs", "lines", "--since", "2099-01-01"});
+  CHECK(none.code == 0);
+  CHECK(none.out.empty());
+  CHECK_MESSAGE(Contains(none.err, "no run of 'lines' started since 2099-01-01"), none.err);
+  const ProcessResult bad = h.RunCtl({"logs", "lines", "--since", "yesterday"});
+  CHECK(bad.code == 2);
+  CHECK_MESSAGE(Contains(bad.err, "--since 'yesterday' is neither a duration"), bad.err);
+  CHECK(h.RunCtl({"logs", "--run", "1", "--since", "1h"}).code == 2);
 }
 
 TEST_CASE("picoflowctl cancel stops a running run; cancelling it again fails") {
@@ -214,17 +518,16 @@ TEST_CASE("daemon status, call and --json output answer as JSON-RPC does") {
   CHECK(with_params.code == 0);
   CHECK(ParseOut(with_params)["runs"].is_array());
 
-  const ProcessResult version = h.RunCtl({"daemon", "version"});
-  CHECK(version.code == 0);
-  CHECK(ParseOut(version)["protocol"] == kProtocolVersion);
-
   for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--json", "status"}, {"--json", "workflows"}, {"--json", "history", "none"}}) {
+           {"--json", "status"}, {"--json", "workflows"}, {"--json", "history"}}) {
     const ProcessResult r = h.RunCtl(args);
     CAPTURE(args.back());
     CHECK(r.code == 0);
     CHECK(ParseOut(r).is_object());
   }
+  const ProcessResult no_such = h.RunCtl({"--json", "history", "none"});
+  CHECK(no_such.code == 1);
+  CHECK(ParseOut(no_such)["error"]["code"] == static_cast<int>(RpcCode::kNotFound));
   // RPC errors: 1; invalid params: 2; unparsable params: 2.
   CHECK(h.RunCtl({"call", "no.such"}).code == 1);
   CHECK(h.RunCtl({"call", "run.get", R"({"run_id":"x"})"}).code == 2);
@@ -236,21 +539,101 @@ TEST_CASE("daemon status, call and --json output answer as JSON-RPC does") {
   CHECK(ParseOut(json_error)["error"]["code"] == static_cast<int>(RpcCode::kNotFound));
 }
 
+TEST_CASE("daemon version and reload print text unless --json; counts of one are singular") {
+  DaemonHarness h;
+  const std::string dir = h.Path("wf");
+  REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+  REQUIRE(h.Start({"--workflows-dir", dir}).ok());
+  const ProcessResult version = h.RunCtl({"daemon", "version"});
+  CHECK(version.code == 0);
+  CHECK_MESSAGE(version.out == std::string("picoflowd ") + PICOFLOW_VERSION + " (protocol 1)\n",
+                version.out);
+  CHECK(ParseOut(h.RunCtl({"--json", "daemon", "version"}))["protocol"] == kProtocolVersion);
+
+  h.WriteFile("wf/one.yaml", R"(
+name: one
+tasks:
+  - { name: only, type: shell, config: { command: 'true' } }
+)");
+  h.WriteFile("wf/broken.yaml", "name: broken\ntasks: []\n");
+  const ProcessResult reload = h.RunCtl({"daemon", "reload"});
+  CHECK(reload.code == 0);
+  CHECK_MESSAGE(Contains(reload.out,
+                         "reloaded: 1 added, 0 replaced, 0 removed, 0 unchanged\n"
+                         "  added: one\n"
+                         "workflow files with errors"),
+                reload.out);
+  CHECK_MESSAGE(Contains(reload.out, "  " + dir + "/broken.yaml:"), reload.out);
+  CHECK(ParseOut(h.RunCtl({"--json", "daemon", "reload"}))["unchanged"] == json::array({"one"}));
+
+  const std::string file = h.WriteFile("one-task.yaml", R"(
+name: single
+tasks:
+  - { name: only, type: shell, config: { command: 'true' } }
+)");
+  const ProcessResult submitted = h.RunCtl({"submit", file});
+  CHECK_MESSAGE(Contains(submitted.out, "submitted workflow 'single' (1 task) from "),
+                submitted.out);
+  const ProcessResult status = h.RunCtl({"daemon", "status"});
+  CHECK_MESSAGE(Contains(status.out, "\n2 workflows, 0 active runs, 0 running tasks\n"),
+                status.out);
+  // A table without rows is its header line, ended.
+  const ProcessResult empty = h.RunCtl({"history", "single"});
+  CHECK(empty.code == 0);
+  CHECK_MESSAGE(empty.out == "RUN  STATUS  TRIGGER  STARTED  DURATION  LATE  REASON\n", empty.out);
+}
+
 TEST_CASE("an unreachable daemon makes picoflowctl exit 3 naming the socket") {
   DaemonHarness h;  // no daemon started
   for (const std::string& socket : {h.Path("nobody-here.sock"), h.Path("missing-dir/s.sock")}) {
     CAPTURE(socket);
     const ProcessResult r = h.RunProgram(PicoflowctlPath(), {"--socket", socket, "status"});
     CHECK(r.code == 3);
-    CHECK_MESSAGE(Contains(r.err, socket), r.err);
-    CHECK_MESSAGE(Contains(r.err, "picoflowd --socket"), r.err);
+    CHECK_MESSAGE(Contains(r.err, "cannot connect to picoflowd at " + socket + ": "), r.err);
+    CHECK_MESSAGE(Contains(r.err, "picoflowd --socket " + socket), r.err);
+    // Said once.
+    CHECK_MESSAGE(r.err.find("start it") == r.err.rfind("start it"), r.err);
   }
+  // A directory given as the socket is said to be one.
+  const ProcessResult dir = h.RunProgram(PicoflowctlPath(), {"--socket", h.dir(), "status"});
+  CHECK(dir.code == 3);
+  CHECK_MESSAGE(Contains(dir.err, h.dir() + ": it is a directory, not a socket"), dir.err);
   // A daemon that went away: its stale socket file refuses connections.
   REQUIRE(h.Start().ok());
   h.Kill9();
   const ProcessResult stale = h.RunCtl({"daemon", "status"});
   CHECK(stale.code == 3);
   CHECK_MESSAGE(Contains(stale.err, h.socket()), stale.err);
+}
+
+TEST_CASE("a socket picoflowctl may not use says how access is given") {
+  const passwd* found = ::getpwnam("nobody");
+  if (::geteuid() != 0 || found == nullptr) {
+    MESSAGE("skipped: needs root and a user 'nobody' to act as another uid");
+    return;
+  }
+  const uid_t nobody = found->pw_uid;
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  // The socket's directory is 0700: connect() itself is refused.
+  const ProcessResult denied =
+      h.RunProgram(PicoflowctlPath(), {"--socket", h.socket(), "status"}, 60s, nobody);
+  if (denied.code == 127 && Contains(denied.err, "exec")) {
+    MESSAGE("skipped: picoflowctl not executable by nobody here: ", denied.err);
+    return;
+  }
+  CHECK(denied.code == 3);
+  CHECK_MESSAGE(Contains(denied.err, h.socket() + ": Permission denied\n"), denied.err);
+  CHECK_MESSAGE(Contains(denied.err, "picoflowd --read-group GROUP"), denied.err);
+  CHECK_FALSE(Contains(denied.err, "start it"));
+  // Connected, but refused by the daemon (SO_PEERCRED): the same advice.
+  REQUIRE(::chmod(h.dir().c_str(), 0711) == 0);
+  REQUIRE(::chmod(h.socket().c_str(), 0666) == 0);
+  const ProcessResult refused =
+      h.RunProgram(PicoflowctlPath(), {"--socket", h.socket(), "status"}, 60s, nobody);
+  CHECK(refused.code == 3);
+  CHECK_MESSAGE(Contains(refused.err, "permission denied"), refused.err);
+  CHECK_MESSAGE(Contains(refused.err, "picoflowd --read-group GROUP"), refused.err);
 }
 
 TEST_CASE("usage errors make picoflowctl exit 2") {
@@ -260,10 +643,10 @@ TEST_CASE("usage errors make picoflowctl exit 2") {
            {},
            {"frobnicate"},
            {"run"},
-           {"history"},
            {"logs"},
+           {"status", "--check"},
            {"cancel"},
-           {"cancel", "not-a-number"},
+           {"cancel", "99999999999999999999999"},
            {"daemon", "bogus"},
            {"history", "x", "-n", "0"},
            {"status", "--no-such-flag"},
@@ -278,6 +661,87 @@ TEST_CASE("usage errors make picoflowctl exit 2") {
   }
   // --help is not an error.
   CHECK(h.RunCtl({"--help"}).code == 0);
+}
+
+TEST_CASE("validate -, submit - and run - read the workflow from standard input") {
+  DaemonHarness h;
+  const ProcessResult valid = h.RunCtlWithInput(kGood, {"validate", "-"});
+  CHECK_MESSAGE(valid.code == 0, valid.err);
+  CHECK_MESSAGE(
+      valid.out.starts_with("<stdin>: valid: workflow 'ctl-good', 2 tasks, order: hello, after\n"),
+      valid.out);
+  const ProcessResult invalid = h.RunCtlWithInput(
+      "name: x\ntasks:\n  - {name: a, type: shel, config: {command: 'true'}}\n", {"validate", "-"});
+  CHECK(invalid.code == 1);
+  CHECK_MESSAGE(Contains(invalid.out, "<stdin>:3:"), invalid.out);
+  CHECK_MESSAGE(Contains(invalid.out, "(did you mean 'shell'?)"), invalid.out);
+
+  REQUIRE(h.Start().ok());
+  const ProcessResult submitted = h.RunCtlWithInput(kGood, {"submit", "-"});
+  CHECK_MESSAGE(submitted.code == 0, submitted.err);
+  CHECK(submitted.out == "submitted workflow 'ctl-good' (2 tasks) from <stdin>\n");
+  CHECK(h.RunCtl({"run", "ctl-good", "--wait"}).code == 0);
+  const ProcessResult ran = h.RunCtlWithInput(kBad, {"run", "-", "--wait"});
+  CHECK(ran.code == 1);
+  CHECK_MESSAGE(Contains(ran.out, "ctl-bad  failed"), ran.out);
+}
+
+TEST_CASE("colour only on a terminal, and not with --no-color, NO_COLOR or TERM=dumb") {
+  DaemonHarness h;
+  const std::string good = h.WriteFile("good.yaml", kGood);
+  const std::string green = "\x1b[32mvalid\x1b[0m";
+  const ProcessResult coloured = h.RunCtlInTerminal({"validate", good});
+  CHECK(coloured.code == 0);
+  CHECK_MESSAGE(Contains(coloured.out, green), coloured.out);
+  CHECK_FALSE(Contains(h.RunCtl({"validate", good}).out, "\x1b["));
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+  };
+  for (const Case& c : std::vector<Case>{{{"--no-color", "validate", good}, {}},
+                                         {{"validate", good, "--no-color"}, {}},
+                                         {{"validate", good}, {"NO_COLOR=1"}},
+                                         {{"validate", good}, {"TERM=dumb"}}}) {
+    CAPTURE(c.args.front());
+    CAPTURE(c.env.empty() ? "" : c.env.front());
+    const ProcessResult plain = h.RunCtlInTerminal(c.args, c.env);
+    CHECK(plain.code == 0);
+    CHECK_MESSAGE(Contains(plain.out, ": valid: workflow 'ctl-good'"), plain.out);
+    CHECK_FALSE(Contains(plain.out, "\x1b["));
+  }
+  // The daemon commands too.
+  REQUIRE(h.Start().ok());
+  REQUIRE(h.RunCtl({"run", good, "--wait"}).code == 0);
+  CHECK(Contains(h.RunCtlInTerminal({"status", "ctl-good"}).out, "\x1b[32msucceeded"));
+  CHECK_FALSE(Contains(h.RunCtlInTerminal({"status", "ctl-good"}, {"TERM=dumb"}).out, "\x1b["));
+  CHECK_FALSE(Contains(h.RunCtlInTerminal({"--no-color", "status", "ctl-good"}).out, "\x1b["));
+}
+
+TEST_CASE("an unknown command or option is named as such, with the closest one suggested") {
+  DaemonHarness h;  // parsing needs no daemon
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"statsu"}, "unknown command 'statsu' (did you mean 'status'?)"},
+           {{"start", "x"}, "unknown command 'start' (did you mean 'run'?)"},
+           {{"list"}, "unknown command 'list' (did you mean 'workflows'?)"},
+           {{"--json", "histroy", "x"}, "unknown command 'histroy' (did you mean 'history'?)"},
+           {{"run", "X", "--task", "merge"}, "run: unknown option '--task'"},
+           {{"logs", "x", "--tsk", "a"}, "logs: unknown option '--tsk' (did you mean '--task'?)"},
+           {{"status", "--bogus"}, "status: unknown option '--bogus'"},
+           {{}, "a command is required"},
+       }) {
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    CAPTURE(joined);
+    const ProcessResult r = h.RunCtl(c.args);
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(Contains(r.err, "picoflowctl: " + c.message + "\n"), r.err);
+    CHECK_FALSE(Contains(r.err, "A subcommand is required"));
+    CHECK_FALSE(Contains(r.err, "At Most"));
+  }
 }
 
 TEST_CASE(

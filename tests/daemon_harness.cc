@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
+#include <pty.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -75,9 +77,10 @@ bool StartsWithAny(const std::string& entry, std::initializer_list<const char*> 
 /// dies with us (PDEATHSIG), so a crashed test leaves nothing behind.
 pid_t Spawn(const std::string& path, const std::vector<std::string>& argv,
             const std::vector<std::string>& env, const std::string& out_path,
-            const std::string& err_path, bool append, std::optional<uid_t> uid) {
+            const std::string& err_path, bool append, std::optional<uid_t> uid,
+            const std::string& in_path = "/dev/null") {
   const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
-  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int in = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
   const int out = ::open(out_path.c_str(), flags, 0644);
   const int err = ::open(err_path.c_str(), flags, 0644);
   // Under emulation this build's programs are foreign binaries that only the
@@ -507,12 +510,82 @@ ProcessResult DaemonHarness::RunCtl(const std::vector<std::string>& args, Millis
   return RunProgram(PicoflowctlPath(), argv, timeout);
 }
 
+ProcessResult DaemonHarness::RunCtlWithInput(const std::string& input,
+                                             const std::vector<std::string>& args, Millis timeout) {
+  std::vector<std::string> argv = {"--socket", socket()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string in = WriteFile("proc-" + std::to_string(spawned_ + 1) + ".in", input);
+  return RunProgram(PicoflowctlPath(), argv, timeout, std::nullopt, in);
+}
+
+ProcessResult DaemonHarness::RunCtlInTerminal(const std::vector<std::string>& args,
+                                              const std::vector<std::string>& extra_env,
+                                              Millis timeout) {
+  std::vector<std::string> full_argv = ExecWrapper();
+  full_argv.push_back(PicoflowctlPath());
+  full_argv.push_back("--socket");
+  full_argv.push_back(socket());
+  full_argv.insert(full_argv.end(), args.begin(), args.end());
+  // A plain terminal, whatever the one running the tests is; then the extras.
+  std::vector<std::string> env;
+  for (const std::string& e : env_) {
+    if (e.rfind("TERM=", 0) != 0 && e.rfind("NO_COLOR=", 0) != 0) env.push_back(e);
+  }
+  env.push_back("TERM=xterm");
+  for (const std::string& extra : extra_env) {
+    const std::string name = extra.substr(0, extra.find('=') + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.rfind(name, 0) == 0; });
+    env.push_back(extra);
+  }
+  std::vector<char*> c_argv = CStrings(full_argv);
+  std::vector<char*> c_env = CStrings(env);
+  ProcessResult result;
+  int master = -1;
+  winsize size{};
+  size.ws_row = 24;
+  size.ws_col = 80;
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, &size);
+  if (pid < 0) return result;
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::execve(c_argv[0], c_argv.data(), c_env.data());
+    ::_exit(127);
+  }
+  // Read until the child closed the terminal (EIO), then reap it.
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    pollfd p{master, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+      result.timed_out = true;
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    char buf[4096];
+    const ssize_t n = ::read(master, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    result.out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(master);
+  const auto code = WaitPid(pid, Clock::now() + 30s);
+  result.code = result.timed_out || !code ? -1 : *code;
+  // The terminal turns "\n" into "\r\n".
+  std::string out;
+  for (std::size_t i = 0; i < result.out.size(); ++i) {
+    if (result.out[i] == '\r' && i + 1 < result.out.size() && result.out[i + 1] == '\n') continue;
+    out += result.out[i];
+  }
+  result.out = std::move(out);
+  return result;
+}
+
 ProcessResult DaemonHarness::RunProgram(const std::string& path,
                                         const std::vector<std::string>& args, Millis timeout,
-                                        std::optional<uid_t> uid) {
+                                        std::optional<uid_t> uid, const std::string& stdin_path) {
   const std::string base = Path("proc-" + std::to_string(++spawned_));
   ProcessResult result;
-  const pid_t pid = Spawn(path, args, env_, base + ".out", base + ".err", false, uid);
+  const pid_t pid = Spawn(path, args, env_, base + ".out", base + ".err", false, uid, stdin_path);
   if (pid < 0) return result;
   auto code = WaitPid(pid, Clock::now() + timeout);
   if (!code) {

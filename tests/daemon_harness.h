@@ -150,10 +150,22 @@ class DaemonHarness {
   /// Runs picoflowctl `--socket DIR/s.sock ARGS...` (stdin /dev/null),
   /// killed at the deadline.
   ProcessResult RunCtl(const std::vector<std::string>& args, Millis timeout = 60s);
+  /// RunCtl on a pseudo-terminal (stdin, stdout and stderr all on it, so
+  /// `out` holds both; "\r\n" read back as "\n"), with child_env() less
+  /// NO_COLOR, TERM=xterm, and `extra_env` ("NAME=value", replacing those of
+  /// the same name): what a person at a terminal sees.
+  ProcessResult RunCtlInTerminal(const std::vector<std::string>& args,
+                                 const std::vector<std::string>& extra_env = {},
+                                 Millis timeout = 60s);
+  /// RunCtl with `input` on its standard input.
+  ProcessResult RunCtlWithInput(const std::string& input, const std::vector<std::string>& args,
+                                Millis timeout = 60s);
   /// Runs any program with this harness's environment, optionally as `uid`
-  /// (with that account's primary group and no supplementary groups).
+  /// (with that account's primary group and no supplementary groups), its
+  /// standard input read from `stdin_path`.
   ProcessResult RunProgram(const std::string& path, const std::vector<std::string>& args,
-                           Millis timeout = 60s, std::optional<uid_t> uid = std::nullopt);
+                           Millis timeout = 60s, std::optional<uid_t> uid = std::nullopt,
+                           const std::string& stdin_path = "/dev/null");
 
   /// Everything the daemon(s) wrote to stderr so far.
   std::string log() const;

@@ -82,4 +82,30 @@ TEST_CASE("output lines are prefixed with their task and stream, partial lines k
   CHECK(out == "a | one\na | two\nb ! half\na | three\n");
 }
 
+TEST_CASE("a followed run's event lines count the tasks done so far, retries not included") {
+  RunProgress progress(3);
+  std::vector<std::string> lines;
+  for (const json& e : std::vector<json>{
+           {{"task", "a"}, {"event", "started"}, {"attempt", 1}},
+           {{"task", "a"}, {"event", "retrying"}, {"status", "failed"}, {"retry_in_ms", 1000}},
+           {{"task", "a"}, {"event", "started"}, {"attempt", 2}},
+           {{"task", "a"}, {"event", "finished"}, {"status", "failed"}},
+           {{"task", "b"}, {"event", "skipped"}},
+           {{"task", "c"}, {"event", "cancelled"}},
+       }) {
+    lines.push_back(progress.Line(e, false));
+  }
+  CHECK(lines == std::vector<std::string>{
+                     "[a] started (attempt 1) [0/3 done]",
+                     "[a] retrying: failed; retry in 1.0s [0/3 done]",
+                     "[a] started (attempt 2) [0/3 done]",
+                     "[a] finished: failed [1/3 done]",
+                     "[b] skipped [2/3 done]",
+                     "[c] cancelled [3/3 done]",
+                 });
+  // Without a task count (an older daemon), the lines are TaskEventLine's.
+  RunProgress unknown;
+  CHECK(unknown.Line({{"task", "a"}, {"event", "skipped"}}, false) == "[a] skipped");
+}
+
 }  // namespace picoflow

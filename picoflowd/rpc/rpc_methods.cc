@@ -2,10 +2,14 @@
 
 #include <unistd.h>
 
+#include <map>
 #include <vector>
 
 #include "common/task_paths.h"
+#include "common/workflow_fields.h"
 #include "common/workflow_load.h"
+#include "picoflowd/engine/run.h"
+#include "picoflowd/engine/run_controller.h"
 #include "picoflowd/engine/run_manager.h"
 #include "picoflowd/engine/workflow_registry.h"
 #include "picoflowd/rpc/rpc_call.h"
@@ -43,6 +47,10 @@ std::string InvalidWorkflowMessage(const std::string& file, std::size_t errors) 
          (errors == 1 ? " error)" : " errors)");
 }
 
+// How many names of stored history a "did you mean" looks at (one index
+// seek each, and only when a name was not found).
+constexpr int kMaxSuggestedHistoryNames = 1000;
+
 }  // namespace
 
 // ---- methods ----
@@ -69,7 +77,11 @@ void RpcMethods::Register(Dispatcher& d) {
               {P{"source", T::kString, true}, P{"file", T::kString, false}},
               false,
               bind(&RpcMethods::WorkflowSubmit)});
-  d.Register({method::kWorkflowList, Access::kRead, {}, false, bind(&RpcMethods::WorkflowList)});
+  d.Register({method::kWorkflowList,
+              Access::kRead,
+              {P{"unloaded", T::kBool, false}},
+              false,
+              bind(&RpcMethods::WorkflowList)});
   d.Register({method::kWorkflowGet,
               Access::kRead,
               {P{"name", T::kString, true}},
@@ -114,7 +126,7 @@ void RpcMethods::Register(Dispatcher& d) {
               bind(&RpcMethods::RunList)});
   d.Register({method::kRunCancel,
               Access::kWrite,
-              {P{"run_id", T::kInteger, true}},
+              {P{"run_id", T::kInteger, false}, P{"workflow", T::kString, false}},
               false,
               bind(&RpcMethods::RunCancel)});
   d.Register({method::kRunWait,
@@ -222,12 +234,16 @@ void RpcMethods::WorkflowSubmit(RpcCall& call) {
   call.Reply(std::move(shape));
 }
 
-// workflow.list: every workflow with its latest run and load errors.
+// workflow.list: every workflow with its latest run and load errors; with
+// `unloaded`, also the names known only from their stored runs (one-off
+// runs, removed workflows), marked `loaded: false`.
 void RpcMethods::WorkflowList(RpcCall& call) {
-  json list = json::array();
+  std::map<std::string, json> items;
   for (const auto& [name, entry] : host_.registry().entries()) {
-    json item = {
-        {"name", name}, {"paused", entry.paused}, {"errors", DiagnosticsJson(entry.errors)}};
+    json item = {{"name", name},
+                 {"loaded", entry.version != nullptr},
+                 {"paused", entry.paused},
+                 {"errors", DiagnosticsJson(entry.errors)}};
     if (entry.version) {
       const Workflow& w = *entry.version->workflow;
       item["description"] = w.description;
@@ -239,6 +255,28 @@ void RpcMethods::WorkflowList(RpcCall& call) {
       item["next_fire"] = next ? json(TimeString(TimePoint(*next))) : json(nullptr);
       item["skipped_fires"] = host_.scheduler().SkippedCount(name);
     }
+    items.emplace(name, std::move(item));
+  }
+  if (call.Param<bool>("unloaded", false)) {
+    // One index seek per name of history (Store::NextRunWorkflow).
+    std::string name;
+    for (;;) {
+      auto next = host_.store().NextRunWorkflow(name);
+      if (!next.ok()) {
+        call.Fail(next.error());
+        return;
+      }
+      if (!next->has_value()) break;
+      name = **next;
+      if (items.count(name) == 0) {
+        items.emplace(
+            name,
+            json{{"name", name}, {"loaded", false}, {"paused", false}, {"errors", json::array()}});
+      }
+    }
+  }
+  json list = json::array();
+  for (auto& [name, item] : items) {
     item["running"] = host_.runs().CountRunning(name);
     auto latest = host_.store().LatestRun(name);
     item["last_run"] = latest.ok() && latest->has_value() ? RunJson(**latest) : json(nullptr);
@@ -252,7 +290,7 @@ void RpcMethods::WorkflowGet(RpcCall& call) {
   const std::string name = call.Param<std::string>("name");
   const auto* entry = host_.registry().Find(name);
   if (entry == nullptr || entry->version == nullptr) {
-    call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "'"));
+    call.Fail(NoWorkflow(name));
     return;
   }
   const WorkflowVersion& v = *entry->version;
@@ -278,23 +316,31 @@ void RpcMethods::WorkflowGet(RpcCall& call) {
 void RpcMethods::WorkflowRemove(RpcCall& call) {
   const std::string name = call.Param<std::string>("name");
   if (Status s = host_.Remove(name); !s.ok()) {
-    call.Fail(s.error());
+    call.Fail(s.error().code == ErrorCode::kNotFound ? NoWorkflow(name) : s.error());
     return;
   }
   call.Reply({{"removed", name}});
 }
 
 // workflow.pause / workflow.resume: stops or restarts a workflow's scheduled
-// fires (kept across restarts); manual runs are still allowed.
+// fires (kept across restarts); manual runs are still allowed. `changed` is
+// false if it already was in that state.
 void RpcMethods::WorkflowPause(RpcCall& call, bool paused) {
   const std::string name = call.Param<std::string>("name");
+  const auto* entry = host_.registry().Find(name);
+  if (entry == nullptr) {
+    call.Fail(NoWorkflow(name));
+    return;
+  }
+  const bool changed = entry->paused != paused;
   if (Status s = host_.SetPaused(name, paused); !s.ok()) {
-    call.Fail(s.error());
+    call.Fail(s.error().code == ErrorCode::kNotFound ? NoWorkflow(name) : s.error());
     return;
   }
   auto next = host_.scheduler().NextFire(name);
   call.Reply({{"workflow", name},
               {"paused", paused},
+              {"changed", changed},
               {"next_fire", next ? json(TimeString(TimePoint(*next))) : json(nullptr)}});
 }
 
@@ -305,7 +351,7 @@ void RpcMethods::WorkflowNext(RpcCall& call) {
   if (count < 1 || count > 1000) throw ParamError("param 'count' must be 1..1000");
   const auto* entry = host_.registry().Find(name);
   if (entry == nullptr || entry->version == nullptr) {
-    call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "'"));
+    call.Fail(NoWorkflow(name));
     return;
   }
   json fires = json::array();
@@ -332,7 +378,7 @@ void RpcMethods::RunStart(RpcCall& call) {
   if (!name.empty()) {
     const auto* entry = host_.registry().Find(name);
     if (entry == nullptr || entry->version == nullptr) {
-      call.Fail(Err(ErrorCode::kNotFound, "no workflow '" + name + "' (submit it first)"));
+      call.Fail(NoWorkflow(name, "submit it first"));
       return;
     }
     version = entry->version;
@@ -347,12 +393,14 @@ void RpcMethods::RunStart(RpcCall& call) {
     version = compiled.version;
   }
   const std::string workflow = version->workflow->name;
+  const std::size_t tasks = version->workflow->tasks.size();
   // With follow, the call subscribes before the first task starts, so no
   // event is missed; it announces the id, streams, and answers at the end.
   std::function<void(std::int64_t)> on_created;
   if (call.Param<bool>("follow", false)) {
-    on_created = [this, held = call.Hold(), workflow](std::int64_t run_id) {
-      held->Notify(notification::kRunStarted, {{"run_id", run_id}, {"workflow", workflow}});
+    on_created = [this, held = call.Hold(), workflow, tasks](std::int64_t run_id) {
+      held->Notify(notification::kRunStarted,
+                   {{"run_id", run_id}, {"workflow", workflow}, {"tasks", tasks}});
       Follow(held, run_id, "");
     };
   }
@@ -396,6 +444,14 @@ void RpcMethods::RunList(RpcCall& call) {
 // A run that does not exist and one that has ended are both -32001; the
 // message tells them apart ("no run 42", "run 4 is not running (...)").
 void RpcMethods::RunCancel(RpcCall& call) {
+  const std::string workflow = call.Param<std::string>("workflow", "");
+  if (call.Param<json>("run_id", nullptr).is_null() == workflow.empty()) {
+    throw ParamError("give exactly one of 'run_id' or 'workflow'");
+  }
+  if (!workflow.empty()) {
+    CancelWorkflowRuns(call, workflow);
+    return;
+  }
   const auto run_id = call.Param<std::int64_t>("run_id");
   const RunController* live = host_.runs().Find(run_id);
   if (live == nullptr || live->finished()) {
@@ -414,6 +470,35 @@ void RpcMethods::RunCancel(RpcCall& call) {
     return;
   }
   call.Reply({{"run_id", run_id}, {"cancelling", true}});
+}
+
+// run.cancel with `workflow`: cancels every run of it in progress, whether
+// the workflow is loaded or not (a one-off run is cancelled by its name too).
+void RpcMethods::CancelWorkflowRuns(RpcCall& call, const std::string& workflow) {
+  std::vector<std::int64_t> ids;
+  for (const auto& [id, controller] : host_.runs().runs()) {
+    if (!controller->finished() && controller->run().workflow().name == workflow) {
+      ids.push_back(id);
+    }
+  }
+  if (ids.empty()) {
+    const bool known = host_.registry().Find(workflow) != nullptr;
+    auto latest =
+        known ? Result<std::optional<RunRecord>>(std::nullopt) : host_.store().LatestRun(workflow);
+    if (!known && (!latest.ok() || !latest->has_value())) {
+      call.Fail(NoWorkflow(workflow));
+      return;
+    }
+    call.Fail(Err(ErrorCode::kNotFound, "workflow '" + workflow + "' has no run in progress"));
+    return;
+  }
+  for (std::int64_t id : ids) {
+    if (Status s = host_.runs().Cancel(id); !s.ok()) {
+      call.Fail(s.error());
+      return;
+    }
+  }
+  call.Reply({{"workflow", workflow}, {"run_ids", ids}, {"cancelling", true}});
 }
 
 // run.wait: answers with the run (as run.get) once it has ended.
@@ -516,6 +601,32 @@ void RpcMethods::RunLogs(RpcCall& call) {
     call.Notify(notification::kRunEvent, TaskEventJson(started));
   }
   Follow(call.Hold(), run_id, task);
+}
+
+Error RpcMethods::NoWorkflow(const std::string& name, const std::string& otherwise) {
+  const auto* entry = host_.registry().Find(name);
+  if (entry != nullptr && entry->version == nullptr) {
+    return Err(ErrorCode::kNotFound, "workflow '" + name + "' is not loaded: its file " +
+                                         entry->broken_file + " has errors (see daemon.status)");
+  }
+  std::vector<std::string> names;
+  for (const auto& [known, _] : host_.registry().entries()) names.push_back(known);
+  std::string after;
+  for (int i = 0; i < kMaxSuggestedHistoryNames; ++i) {
+    auto next = host_.store().NextRunWorkflow(after);
+    if (!next.ok() || !next->has_value()) break;
+    after = **next;
+    if (after == name) {
+      return Err(ErrorCode::kNotFound,
+                 "workflow '" + name +
+                     "' is not loaded (only its runs are stored: it ran one-off or was removed)");
+    }
+    names.push_back(after);
+  }
+  std::vector<std::string_view> candidates(names.begin(), names.end());
+  std::string hint = DidYouMean(ClosestMatch(name, candidates));
+  if (hint.empty() && !otherwise.empty()) hint = " (" + otherwise + ")";
+  return Err(ErrorCode::kNotFound, "no workflow '" + name + "'" + hint);
 }
 
 void RpcMethods::Follow(const std::shared_ptr<RpcCall>& held, std::int64_t run_id,

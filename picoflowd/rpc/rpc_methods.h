@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "common/result.h"
+
 namespace picoflow {
 
 class Dispatcher;
@@ -44,6 +46,13 @@ class RpcMethods {
   /// Streams a run's events and output (of one task, if `task` is set) to a
   /// held call as notifications and answers it when the run ends.
   void Follow(const std::shared_ptr<RpcCall>& held, std::int64_t run_id, const std::string& task);
+  /// The -32001 for a workflow `name` that is not loaded: says so if the
+  /// name is known (only its runs are stored, or its file did not load),
+  /// else suggests the closest name the daemon knows, else appends
+  /// ` (<otherwise>)` if given.
+  Error NoWorkflow(const std::string& name, const std::string& otherwise = "");
+  /// run.cancel with `workflow`: cancels each of its runs in progress.
+  void CancelWorkflowRuns(RpcCall& call, const std::string& workflow);
 
   RpcHost& host_;
 };

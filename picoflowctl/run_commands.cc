@@ -1,0 +1,280 @@
+// The commands about runs: run, status, history, logs, cancel. Each turns
+// argv into JSON-RPC calls and renders the answers (docs/rpc.md).
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <string_view>
+
+#include "common/run_status.h"
+#include "common/workflow_fields.h"
+#include "common/workflow_load.h"
+#include "picoflowctl/command.h"
+#include "picoflowctl/render.h"
+#include "picoflowctl/rpc_commands.h"
+#include "picoflowctl/session.h"
+#include "picoflowctl/source_arg.h"
+#include "protocol/methods.h"
+#include "protocol/progress.h"
+
+namespace picoflow::ctl {
+namespace {
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// `run TARGET`: a file if one of that name exists, or if it looks like a
+// path (workflow names have no '/', workflow files end in .yaml or .yml);
+// else a workflow name.
+bool IsFileArg(const std::string& arg) {
+  struct stat st {};
+  return arg.find('/') != std::string::npos || EndsWith(arg, ".yaml") || EndsWith(arg, ".yml") ||
+         (stat(arg.c_str(), &st) == 0 && S_ISREG(st.st_mode));
+}
+
+int RunExitCode(const json& run) { return run["status"] == "succeeded" ? kExitOk : kExitFailed; }
+
+// Prints one notification of `run --follow`: the run's start, a task event
+// (with the count of tasks done), or output.
+void PrintFollowed(const Notification& n, OutputPrinter& printer, RunProgress& progress,
+                   bool colour) {
+  if (n.method == notification::kRunStarted) {
+    progress.set_total(n.params.value("tasks", 0));
+    std::printf("run %lld started (workflow '%s')\n",
+                static_cast<long long>(n.params["run_id"].get<std::int64_t>()),
+                n.params["workflow"].get<std::string>().c_str());
+  } else if (n.method == notification::kRunOutput) {
+    printer.Print(n.params["task"], n.params["stream"] == OutputStreamName(OutputStream::kStderr),
+                  n.params["data"]);
+  } else if (n.method == notification::kRunEvent) {
+    printer.Finish();
+    std::printf("%s\n", progress.Line(n.params, colour).c_str());
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+// Called when a workflow has no runs: workflow.get tells a workflow that
+// exists (loaded, never run) from a name the daemon does not know, whose
+// -32001 names the closest one it does. Returns false, after Session
+// printed why, if there is no such workflow.
+bool WorkflowExists(Session& s, const std::string& name) {
+  return s.Call(method::kWorkflowGet, {{"name", name}}).has_value();
+}
+
+// The run id named by --run, or the latest run of the workflow.
+std::optional<std::int64_t> ResolveRun(Session& s, const Args& a) {
+  if (a.run_id > 0) return a.run_id;
+  auto runs = s.Call(method::kRunList, {{"workflow", a.name}, {"limit", 1}});
+  if (!runs) return std::nullopt;
+  if ((*runs)["runs"].empty()) {
+    if (WorkflowExists(s, a.name)) {
+      std::fprintf(stderr, "picoflowctl: workflow '%s' has no runs yet\n", a.name.c_str());
+    }
+    return std::nullopt;
+  }
+  return (*runs)["runs"][0]["id"].get<std::int64_t>();
+}
+
+int RunCmd(Session& s, const Args& a) {
+  const std::string& target = a.items.front();
+  json params;
+  if (IsStdinArg(target) || IsFileArg(target)) {
+    auto source = ReadSourceArg(target);
+    if (!source.ok()) {
+      std::fprintf(stderr, "picoflowctl: %s\n", source.error().message.c_str());
+      return kExitFailed;
+    }
+    params = {{"source", *source}, {"file", SourceFileParam(target)}};
+  } else {
+    params = {{"workflow", target}};
+  }
+  std::int64_t run_id = 0;
+  if (a.follow && !s.globals().json) {
+    // run.start with follow streams the run from its first event.
+    params["follow"] = true;
+    OutputPrinter printer(true);
+    RunProgress progress;
+    auto done = s.Call(method::kRunStart, params, [&](const Notification& n) {
+      PrintFollowed(n, printer, progress, s.colour());
+    });
+    printer.Finish();
+    if (!done) return s.exit_code();
+    run_id = (*done)["run_id"];
+  } else {
+    auto started = s.Call(method::kRunStart, params);
+    if (!started) return s.exit_code();
+    run_id = (*started)["run_id"];
+    if (!a.wait && !a.follow) {
+      if (s.globals().json)
+        Session::PrintJson(*started);
+      else
+        std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
+                    (*started)["workflow"].get<std::string>().c_str());
+      return kExitOk;
+    }
+  }
+  auto run = s.Call(method::kRunWait, {{"run_id", run_id}});
+  if (!run) return s.exit_code();
+  if (s.globals().json)
+    Session::PrintJson(*run);
+  else
+    PrintRunTable(*run, s.colour());
+  return RunExitCode(*run);
+}
+
+namespace {
+
+// `status NAME --check`: the newest run of NAME that has ended (one in
+// progress, or a fire skipped by the overlap policy, is passed over); exit
+// 0 if it succeeded, 1 if it failed or was cancelled, or if none has ended.
+int CheckCmd(Session& s, const std::string& name) {
+  auto runs = s.Call(method::kRunList, {{"workflow", name}, {"limit", 1000}});
+  if (!runs) return s.exit_code();
+  if ((*runs)["runs"].empty() && !WorkflowExists(s, name)) return s.exit_code();
+  json last = nullptr;
+  for (const json& r : (*runs)["runs"]) {
+    const std::string status = r["status"];
+    if (status == RunStatusName(RunStatus::kSucceeded) ||
+        status == RunStatusName(RunStatus::kFailed) ||
+        status == RunStatusName(RunStatus::kCancelled)) {
+      last = r;
+      break;
+    }
+  }
+  if (s.globals().json) {
+    Session::PrintJson(last);
+  } else if (last.is_null()) {
+    std::printf("no run of '%s' has ended yet\n", name.c_str());
+  } else {
+    std::printf("%s (run %lld, ended %s)\n",
+                ColourStatus(last["status"].get<std::string>(), s.colour()).c_str(),
+                static_cast<long long>(last["id"].get<std::int64_t>()),
+                ShortTime(last["ended_at"]).c_str());
+  }
+  return !last.is_null() && RunExitCode(last) == kExitOk ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
+int StatusCmd(Session& s, const Args& a) {
+  if (a.check) {
+    if (a.items.empty()) {
+      std::fprintf(stderr, "picoflowctl: status --check needs a workflow name\n");
+      return kExitUsage;
+    }
+    return CheckCmd(s, a.items.front());
+  }
+  if (a.run_id > 0 || !a.items.empty()) {
+    Args b = a;
+    if (!a.items.empty()) b.name = a.items.front();
+    auto id = ResolveRun(s, b);
+    if (!id) return s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
+    auto run = s.Call(method::kRunGet, {{"run_id", *id}});
+    if (!run) return s.exit_code();
+    if (s.globals().json)
+      Session::PrintJson(*run);
+    else
+      PrintRunTable(*run, s.colour());
+    return kExitOk;
+  }
+  // Workflows that are not loaded but have runs (one-off runs, removed
+  // workflows) too: `run FILE` then `status` shows that run.
+  auto list = s.Call(method::kWorkflowList, {{"unloaded", true}});
+  if (!list) return s.exit_code();
+  if (s.globals().json) {
+    Session::PrintJson(*list);
+    return kExitOk;
+  }
+  Table table({"WORKFLOW", "LAST RUN", "STATUS", "STARTED", "DURATION", "RUNNING", "NEXT FIRE"});
+  std::vector<std::string> problems;
+  for (const json& w : (*list)["workflows"]) {
+    const json& last = w["last_run"];
+    const std::string next = !w.value("loaded", true) && w["errors"].empty() ? "not loaded"
+                             : w["paused"]                                   ? "paused"
+                                           : FireTime(w.value("next_fire", json(nullptr)));
+    table.Add({w["name"].get<std::string>(), last.is_null() ? "-" : Str(last["id"]),
+               last.is_null() ? "-" : ColourStatus(last["status"].get<std::string>(), s.colour()),
+               last.is_null() ? "-" : ShortTime(last["started_at"]),
+               last.is_null() ? "-" : Dur(last["duration_ms"]), Str(w["running"]), next});
+    for (const json& e : w["errors"]) problems.push_back(e["text"].get<std::string>());
+  }
+  table.Print(stdout);
+  auto status = s.Call(method::kDaemonStatus);
+  if (status) {
+    for (const json& b : (*status)["load_errors"]) {
+      for (const json& e : b["errors"]) problems.push_back(e["text"].get<std::string>());
+    }
+  }
+  if (!problems.empty()) {
+    std::printf("\nworkflow files with errors (the last good version, if any, stays in use):\n");
+    for (const std::string& p : problems) std::printf("  %s\n", p.c_str());
+  }
+  return kExitOk;
+}
+
+// `history [NAME]`: one workflow's runs, or everybody's with a WORKFLOW column.
+int History(Session& s, const Args& a) {
+  json params = {{"limit", a.count}};
+  if (!a.name.empty()) params["workflow"] = a.name;
+  auto runs = s.Call(method::kRunList, params);
+  if (!runs) return s.exit_code();
+  if (!a.name.empty() && (*runs)["runs"].empty() && !WorkflowExists(s, a.name)) {
+    return s.exit_code();
+  }
+  if (s.globals().json) {
+    Session::PrintJson(*runs);
+    return kExitOk;
+  }
+  const bool all = a.name.empty();
+  std::vector<std::string> header = {"RUN",      "STATUS", "TRIGGER", "STARTED",
+                                     "DURATION", "LATE",   "REASON"};
+  if (all) header.insert(header.begin() + 1, "WORKFLOW");
+  Table table(header);
+  for (const json& r : (*runs)["runs"]) {
+    std::vector<std::string> row = {Str(r["id"]),
+                                    ColourStatus(r["status"].get<std::string>(), s.colour()),
+                                    Str(r["trigger"]),
+                                    ShortTime(r["started_at"]),
+                                    Dur(r["duration_ms"]),
+                                    Dur(r.value("late_ms", json(nullptr))),
+                                    r.value("reason", std::string())};
+    if (all) row.insert(row.begin() + 1, Str(r["workflow"]));
+    table.Add(std::move(row));
+  }
+  table.Print(stdout);
+  return kExitOk;
+}
+
+// `cancel RUN_ID` cancels that run; `cancel WORKFLOW` every run of it in
+// progress (a word of digits only is a run id).
+int Cancel(Session& s, const Args& a) {
+  std::int64_t run_id = 0;
+  const char* end = a.name.data() + a.name.size();
+  const auto [ptr, ec] = std::from_chars(a.name.data(), end, run_id);
+  const bool by_id = ec == std::errc() && ptr == end;
+  if (ec == std::errc::result_out_of_range) {
+    std::fprintf(stderr, "picoflowctl: cancel: '%s' is no run id\n", a.name.c_str());
+    return kExitUsage;
+  }
+  json params = by_id ? json{{"run_id", run_id}} : json{{"workflow", a.name}};
+  auto r = s.Call(method::kRunCancel, params);
+  if (!r) return s.exit_code();
+  if (s.globals().json) {
+    Session::PrintJson(*r);
+  } else if (by_id) {
+    std::printf("cancelling run %s\n", a.name.c_str());
+  } else {
+    for (const json& id : (*r)["run_ids"]) {
+      std::printf("cancelling run %lld (workflow '%s')\n",
+                  static_cast<long long>(id.get<std::int64_t>()), a.name.c_str());
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace picoflow::ctl
