@@ -185,6 +185,15 @@ constexpr const char* kVersionBaseDir = R"sql(
 ALTER TABLE workflow_versions ADD COLUMN base_dir TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Large chunks of output are kept in a file per run beside the database
+// (OutputLog), written once instead of to the WAL and again at a
+// checkpoint; their rows keep an empty data and where the bytes are.
+// A chunk's size is coalesce(file_length, length(data)).
+constexpr const char* kOutputFiles = R"sql(
+ALTER TABLE output ADD COLUMN file_offset INTEGER;
+ALTER TABLE output ADD COLUMN file_length INTEGER;
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
@@ -192,6 +201,7 @@ constexpr Migration kMigrations[] = {
     {"output total for retention", kOutputTotal},
     {"fewer pages written per transition", kWriteLess},
     {"base directory of workflow versions", kVersionBaseDir},
+    {"large output chunks in files", kOutputFiles},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {
