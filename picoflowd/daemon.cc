@@ -353,14 +353,22 @@ void Daemon::OnSignal(int signum) {
 void Daemon::Shutdown() {
   if (stopping_) return;
   stopping_ = true;
+  // --once has no next start to resume its run at: it always cancels.
+  const bool interrupt = !once_ && config_.on_shutdown == ShutdownAction::kInterrupt;
+  const std::string runs = CountOf(static_cast<std::int64_t>(runs_->runs().size()), "run");
   LogFields f;
   f.event = "daemon.stopping";
-  LogInfo(f, "stopping: cancelling " + std::to_string(runs_->runs().size()) + " run(s)");
+  LogInfo(f, interrupt ? "stopping: interrupting " + runs + " (they resume at the next start)"
+                       : "stopping: cancelling " + runs);
   if (notifier_) notifier_->Stopping();
   if (server_) server_->Close();
   StartOneShot<Daemon, &Daemon::GraceOver>(
       grace_timer_, static_cast<std::uint64_t>(config_.shutdown_grace.count()));
-  runs_->CancelAll([this] { FinishShutdown(); });
+  if (interrupt) {
+    runs_->InterruptAll([this] { FinishShutdown(); });
+  } else {
+    runs_->CancelAll([this] { FinishShutdown(); });
+  }
 }
 
 void Daemon::GraceOver() {
