@@ -239,13 +239,12 @@ ReloadReport Daemon::Reload() {
     } else {
       compiled.diagnostics.push_back(Diagnostic{file, {}, source.error().message});
     }
-    if (compiled.version && !names_seen.insert(compiled.version->workflow->name).second) {
-      compiled.diagnostics.push_back(
-          Diagnostic{file,
-                     {},
-                     "workflow '" + compiled.version->workflow->name +
-                         "' is already defined by another file; this one is ignored"});
-      compiled.version = nullptr;
+    if (compiled.version) {
+      const std::string conflict = FileNameConflict(compiled.version->workflow->name, names_seen);
+      if (!conflict.empty()) {
+        compiled.diagnostics.push_back(Diagnostic{file, {}, conflict});
+        compiled.version = nullptr;
+      }
     }
     if (!compiled.version) {
       // The last good version of this file, if any, keeps running; a file
@@ -285,7 +284,7 @@ ReloadReport Daemon::Reload() {
   std::vector<std::string> gone;
   for (const auto& [name, entry] : registry_.entries()) {
     const std::string origin = entry.version ? entry.version->origin : entry.broken_file;
-    if (origin != "submitted" && !current_files.count(origin)) gone.push_back(name);
+    if (origin != kSubmittedOrigin && !current_files.count(origin)) gone.push_back(name);
   }
   for (const std::string& name : gone) {
     if (Remove(name).ok()) report.removed.push_back(name);
@@ -299,8 +298,40 @@ ReloadReport Daemon::Reload() {
   return report;
 }
 
+// A file's workflow may not take a name another file took in this reload,
+// nor a submitted workflow's (docs/operations.md, "Where workflows come from").
+std::string Daemon::FileNameConflict(const std::string& name, std::set<std::string>& names_seen) {
+  if (!names_seen.insert(name).second) {
+    return "workflow '" + name + "' is already defined by another file; this one is ignored";
+  }
+  const WorkflowRegistry::Entry* entry = registry_.Find(name);
+  if (entry == nullptr || !entry->version || entry->version->origin != kSubmittedOrigin) return "";
+  return "workflow '" + name +
+         "' was submitted (picoflowctl submit), and a reload never replaces a submitted "
+         "workflow; this file is ignored (remove the submitted one with `picoflowctl remove " +
+         name + "` and reload, or rename the workflow in this file)";
+}
+
+// The file of the workflows directory (or of the command line) that defines
+// `name`, if any: it owns the name (docs/operations.md, "Where workflows come from").
+std::string Daemon::FileDefining(const std::string& name) const {
+  const WorkflowRegistry::Entry* entry = registry_.Find(name);
+  if (entry == nullptr) return "";
+  if (entry->version && entry->version->origin != kSubmittedOrigin) return entry->version->origin;
+  return entry->broken_file;
+}
+
 Result<bool> Daemon::Submit(std::shared_ptr<const WorkflowVersion> version) {
   const std::string& name = version->workflow->name;
+  if (version->origin == kSubmittedOrigin) {
+    if (const std::string file = FileDefining(name); !file.empty()) {
+      return Err(
+          ErrorCode::kConflict,
+          "workflow '" + name + "' is defined by the file " + file +
+              ", and a workflow file's name cannot be submitted; edit the file and "
+              "reload (picoflowctl daemon reload), or submit the workflow under another name");
+    }
+  }
   auto stored =
       store_->PutWorkflow(name, version->source, version->origin, Clock::now(), version->base_dir);
   if (!stored.ok()) return stored.error();

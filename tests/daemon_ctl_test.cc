@@ -583,6 +583,72 @@ tasks:
   CHECK_MESSAGE(empty.out == "RUN  STATUS  TRIGGER  STARTED  DURATION  LATE  REASON\n", empty.out);
 }
 
+TEST_CASE(
+    "the workflows directory owns its names: submit of a file's name is refused, and a reload "
+    "never replaces nor removes a submitted workflow") {
+  DaemonHarness h;
+  const std::string dir = h.Path("wf");
+  REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+  const auto workflow = [](const std::string& name, const std::string& description) {
+    return "name: " + name + "\ndescription: " + description +
+           "\ntasks:\n  - { name: only, type: shell, config: { command: 'true' } }\n";
+  };
+  const std::string owned_file = h.WriteFile("wf/owned.yaml", workflow("owned", "from the file"));
+  REQUIRE(h.Start({"--workflows-dir", dir}).ok());
+  const auto origin_and_description = [&](const std::string& name) {
+    auto got = h.Call(method::kWorkflowGet, {{"name", name}});
+    REQUIRE(got.ok());
+    return std::pair<std::string, std::string>{(*got)["origin"], (*got)["description"]};
+  };
+
+  // A name a directory file defines cannot be submitted.
+  const std::string impostor = h.WriteFile("impostor.yaml", workflow("owned", "submitted"));
+  const ProcessResult refused = h.RunCtl({"submit", impostor});
+  CHECK(refused.code == 1);
+  CHECK_MESSAGE(
+      Contains(refused.err, "picoflowctl: workflow 'owned' is defined by the file " + owned_file),
+      refused.err);
+  CHECK(origin_and_description("owned") ==
+        std::pair<std::string, std::string>{owned_file, "from the file"});
+
+  // A file that takes a submitted workflow's name is reported, not loaded.
+  const std::string kept = h.WriteFile("kept.yaml", workflow("kept", "submitted"));
+  const ProcessResult submitted = h.RunCtl({"submit", kept});
+  REQUIRE_MESSAGE(submitted.code == 0, submitted.err);
+  const std::string rival = h.WriteFile("wf/kept.yaml", workflow("kept", "from the file"));
+  auto reloaded = h.Call(method::kDaemonReload);
+  REQUIRE(reloaded.ok());
+  CHECK((*reloaded)["added"] == json::array());
+  CHECK((*reloaded)["replaced"] == json::array());
+  REQUIRE((*reloaded)["errors"].size() == 1);
+  const std::string error = (*reloaded)["errors"][0]["text"];
+  CHECK_MESSAGE(Contains(error, rival + ": workflow 'kept' was submitted"), error);
+  CHECK(origin_and_description("kept") ==
+        std::pair<std::string, std::string>{"submitted", "submitted"});
+  auto status = h.Call(method::kDaemonStatus);
+  REQUIRE(status.ok());
+  CHECK_MESSAGE(Contains((*status)["load_errors"].dump(), "workflow 'kept' was submitted"),
+                (*status)["load_errors"].dump());
+  const ProcessResult shown = h.RunCtl({"daemon", "reload"});
+  CHECK(shown.code == 0);
+  CHECK_MESSAGE(Contains(shown.out, rival + ": workflow 'kept' was submitted"), shown.out);
+
+  // Deleting that file leaves the submitted workflow alone.
+  std::filesystem::remove(rival);
+  reloaded = h.Call(method::kDaemonReload);
+  REQUIRE(reloaded.ok());
+  CHECK((*reloaded)["removed"] == json::array());
+  CHECK((*reloaded)["errors"] == json::array());
+  CHECK(origin_and_description("kept") ==
+        std::pair<std::string, std::string>{"submitted", "submitted"});
+
+  // Deleting the directory's own file unloads its workflow, as before.
+  std::filesystem::remove(owned_file);
+  reloaded = h.Call(method::kDaemonReload);
+  REQUIRE(reloaded.ok());
+  CHECK((*reloaded)["removed"] == json::array({"owned"}));
+}
+
 TEST_CASE("an unreachable daemon makes picoflowctl exit 3 naming the socket") {
   DaemonHarness h;  // no daemon started
   for (const std::string& socket : {h.Path("nobody-here.sock"), h.Path("missing-dir/s.sock")}) {

@@ -216,7 +216,7 @@ void RpcMethods::WorkflowValidate(RpcCall& call) {
 void RpcMethods::WorkflowSubmit(RpcCall& call) {
   const std::string source = call.Param<std::string>("source");
   const std::string file = call.Param<std::string>("file", "<source>");
-  CompiledWorkflow compiled = CompileWorkflow(source, file, "submitted", BaseDirOf(file));
+  CompiledWorkflow compiled = CompileWorkflow(source, file, kSubmittedOrigin, BaseDirOf(file));
   if (!compiled.version) {
     call.Fail(InvalidWorkflowError(InvalidWorkflowMessage(file, compiled.diagnostics.size()),
                                    compiled.diagnostics));
