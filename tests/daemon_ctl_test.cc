@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +101,83 @@ TEST_CASE("picoflowctl run --follow prints every task event and output line as t
                                "[boom] finished: failed", "boom  failed"}) {
     CHECK_MESSAGE(Contains(failed.out, expected), "missing '", expected, "' in:\n", failed.out);
   }
+}
+
+TEST_CASE(
+    "Ctrl-C on run --follow, run --wait or logs -f says how to cancel the run, which goes on, and "
+    "exits 130") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  REQUIRE(h.Call(method::kWorkflowSubmit, {{"source", R"(
+name: slow
+config: { retry_default: 0, kill_grace: 1s }
+tasks:
+  - { name: long, type: shell, config: { command: 'echo begun; sleep 300' } }
+)"}}).ok());
+  std::vector<std::string> args;
+  std::string shown;  // what the command has printed once it is waiting
+  bool started_by_ctl = true;
+  SUBCASE("run --follow") {
+    args = {"run", "slow", "--follow"};
+    shown = "long | begun";
+  }
+  SUBCASE("run --wait") { args = {"run", "slow", "--wait"}; }
+  SUBCASE("logs -f") {
+    args = {"logs", "slow", "-f"};
+    shown = "begun";
+    started_by_ctl = false;
+  }
+  if (!started_by_ctl) REQUIRE(h.Call(method::kRunStart, {{"workflow", "slow"}}).ok());
+  const DaemonHarness::Background ctl = h.StartCtl(args);
+  REQUIRE(ctl.pid > 0);
+  // The task has started, and the command waits (it catches Ctrl-C from
+  // before it starts the run or reads the logs).
+  REQUIRE(WaitUntil(
+      [&] {
+        auto run = h.Call(method::kRunGet, {{"run_id", 1}});
+        return run.ok() && !AttemptsOf(*run, "long").empty() &&
+               Contains(ReadFileText(ctl.out_path), shown);
+      },
+      60s));
+  REQUIRE(::kill(ctl.pid, SIGINT) == 0);
+  const ProcessResult r = h.FinishCtl(ctl);
+  CHECK(r.code == 130);
+  CHECK_MESSAGE(Contains(r.err,
+                         "picoflowctl: stopped following run 1; it goes on in picoflowd "
+                         "(cancel it with `picoflowctl cancel 1`)\n"),
+                r.err);
+  CHECK(h.GetRun(1)["status"] == "running");
+  const ProcessResult cancelled = h.RunCtl({"cancel", "1"});
+  CHECK_MESSAGE(cancelled.code == 0, cancelled.err);
+  CHECK(h.WaitRun(1)["status"] == "cancelled");
+}
+
+TEST_CASE(
+    "picoflowctl run of a workflow with a run in progress warns, and starts it all the same") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  REQUIRE(h.Call(method::kWorkflowSubmit, {{"source", R"(
+name: busy
+config: { retry_default: 0, kill_grace: 1s }
+tasks:
+  - { name: long, type: shell, config: { command: 'sleep 300' } }
+)"}}).ok());
+  const ProcessResult first = h.RunCtl({"run", "busy"});
+  CHECK(first.code == 0);
+  CHECK_MESSAGE(first.err.empty(), first.err);
+  const ProcessResult second = h.RunCtl({"run", "busy"});
+  CHECK(second.code == 0);
+  CHECK(second.out == "run 2 started (workflow 'busy')\n");
+  CHECK_MESSAGE(Contains(second.err,
+                         "picoflowctl: warning: workflow 'busy' already has 1 run in "
+                         "progress (1); this run goes alongside"),
+                second.err);
+  CHECK_MESSAGE(Contains(second.err, "overlap policy"), second.err);
+  const ProcessResult third = h.RunCtl({"--json", "run", "busy"});
+  CHECK(third.code == 0);
+  CHECK(ParseOut(third)["also_running"] == json::array({1, 2}));
+  CHECK_MESSAGE(Contains(third.err, "already has 2 runs in progress (1, 2)"), third.err);
+  CHECK(h.RunCtl({"cancel", "busy"}).code == 0);
 }
 
 TEST_CASE("status, history, logs, workflows and remove show a submitted workflow and its runs") {

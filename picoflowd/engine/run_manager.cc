@@ -174,6 +174,14 @@ int RunManager::CountRunning(const std::string& workflow) const {
   return n;
 }
 
+std::vector<std::int64_t> RunManager::RunningIds(const std::string& workflow) const {
+  std::vector<std::int64_t> ids;
+  for (auto& [id, c] : runs_) {
+    if (!c->finished() && c->run().workflow().name == workflow) ids.push_back(id);
+  }
+  return ids;
+}
+
 int RunManager::ActiveAttempts() const {
   int n = 0;
   for (auto& [_, c] : runs_) n += c->active_attempts();

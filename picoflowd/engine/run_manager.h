@@ -67,6 +67,8 @@ class RunManager {
   const std::map<std::int64_t, std::unique_ptr<RunController>>& runs() const { return runs_; }
   /// Live runs of one workflow.
   int CountRunning(const std::string& workflow) const;
+  /// The ids of the live runs of one workflow, in order.
+  std::vector<std::int64_t> RunningIds(const std::string& workflow) const;
   /// Attempts running across all runs.
   int ActiveAttempts() const;
 
