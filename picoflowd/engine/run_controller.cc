@@ -151,7 +151,7 @@ LogFields RunController::Fields(int task, int attempt, std::string_view event) c
 }
 
 void RunController::Pump() {
-  if (pumping_ > 0) return;
+  if (pumping_ > 0 || interrupting_) return;
   ++pumping_;
   while (auto task = run_->PopReady()) StartTask(*task);
   --pumping_;
@@ -203,6 +203,13 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
     StoreAttemptEnd(*owned, result, {});
     return;
   }
+  if (interrupting_ && result.status == AttemptStatus::kCancelled) {
+    // Stopped by Interrupt: the task stays running in the store, as after a
+    // crash, and the resumed run starts it again.
+    StoreInterrupted(*owned, result);
+    StopIfIdle();
+    return;
+  }
   const std::string& name = run_->workflow().tasks[task].name;
   task_times_[task].exit_code = result.exit_code;
   const FinishOutcome outcome = run_->AttemptFinished(task, result.status);
@@ -227,7 +234,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   if (outcome.retry_after) {
     event.event = TaskEventKind::kRetrying;
     event.retry_in = *outcome.retry_after;
-    ArmRetry(task, *outcome.retry_after);
+    if (!interrupting_) ArmRetry(task, *outcome.retry_after);  // else: retried on resume
   }
   for (RunObserver* o : ctx_.observers) o->OnTaskEvent(event);
   for (int skipped : outcome.skipped) {
@@ -238,6 +245,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   }
   Pump();
   FinishIfDone();
+  StopIfIdle();
 }
 
 void RunController::StoreAttemptEnd(const Slot& slot, const AttemptResult& result,
@@ -305,8 +313,10 @@ void RunController::RetryDue(int task) {
   FinishIfDone();
 }
 
-void RunController::Cancel() {
-  if (finished_) return;
+void RunController::Cancel(std::string reason) {
+  if (finished_ || cancelling_) return;
+  cancelling_ = true;
+  cancel_reason_ = std::move(reason);
   const std::vector<int> changed = run_->Cancel();
   retries_.clear();
   for (int task : changed) {
@@ -328,13 +338,47 @@ void RunController::Abandon() {
     AttemptResult result;
     result.status = AttemptStatus::kCancelled;
     result.error = "killed: the daemon stopped before the task ended";
-    StoreAttemptEnd(*slot, result, {});
+    if (interrupting_) {
+      StoreInterrupted(*slot, result);
+    } else {
+      StoreAttemptEnd(*slot, result, {});
+    }
   }
   slots_.clear();  // SIGKILLs the groups
+  finished_ = true;
+  if (interrupting_) return;  // the run stays unfinished: it resumes at the next start
   run_->Cancel();
   LogIfFailed(Fields(), ctx_.store->SetRunStatus(run_->id(), RunStatus::kCancelled, Clock::now(),
-                                                 "the daemon stopped"));
-  finished_ = true;
+                                                 kStoppedReason));
+}
+
+void RunController::Interrupt(std::function<void()> stopped) {
+  // A run being cancelled ends cancelled, as it was asked to.
+  if (finished_ || interrupting_ || cancelling_) return;
+  interrupting_ = true;
+  stopped_ = std::move(stopped);
+  // Tasks waiting to retry stay retry_wait in the store; the resumed run
+  // starts them again.
+  retries_.clear();
+  LogInfo(Fields(-1, 0, "run.interrupting"), "interrupting run: it resumes at the next start");
+  for (auto& [_, slot] : slots_) slot->attempt_->Cancel();
+  StopIfIdle();
+}
+
+void RunController::StopIfIdle() {
+  if (!interrupting_ || finished_ || !slots_.empty() || !stopped_) return;
+  flush_timer_.Close();  // AttemptEnded flushed each attempt's output
+  auto stopped = std::move(stopped_);
+  stopped_ = nullptr;
+  stopped();
+}
+
+void RunController::StoreInterrupted(const Slot& slot, const AttemptResult& result) {
+  AttemptResult interrupted = result;
+  interrupted.status = AttemptStatus::kInterrupted;
+  interrupted.error =
+      "interrupted: picoflowd stopped while it ran; the run resumes at its next start";
+  StoreAttemptEnd(slot, interrupted, {});
 }
 
 void RunController::OutputDirty() {
@@ -354,7 +398,8 @@ void RunController::FinishIfDone() {
   finished_ = true;
   flush_timer_.Close();
   const RunStatus status = run_->status();
-  if (Status s = ctx_.store->SetRunStatus(run_->id(), status, Clock::now()); !s.ok()) {
+  const std::string error = status == RunStatus::kCancelled ? cancel_reason_ : std::string();
+  if (Status s = ctx_.store->SetRunStatus(run_->id(), status, Clock::now(), error); !s.ok()) {
     LogError(Fields(), s.error().message);
   }
   LogInfo(Fields(-1, 0, "run.finished"), std::string("run ") + RunStatusName(status));
