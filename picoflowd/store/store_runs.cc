@@ -253,7 +253,7 @@ Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
     if (!q) return q.error();
     auto rows = ReadAll<RunRecord>(*q, ReadRun);
     if (!rows) return rows.error();
-    for (auto& run : *rows) runs.push_back(UnfinishedRun{std::move(run), {}, {}, {}});
+    for (auto& run : *rows) runs.push_back(UnfinishedRun{std::move(run), {}, {}, {}, {}});
   }
   for (auto& u : runs) {
     {
