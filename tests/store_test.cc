@@ -979,61 +979,14 @@ struct WalDriver {
   std::function<bool()> stop;
   std::vector<int> frames;  // the WAL's size after each iteration's write
   int i = 0;
-};
+  uv_timer_t tick;
 
-TEST_CASE("GroupCommit checkpoints a large WAL at a quiet moment, not while commits come") {
-  TempDir dir;
-  auto store = OpenStore(dir.File("picoflow.db"));
-  uv_loop_t loop;
-  REQUIRE(uv_loop_init(&loop) == 0);
-  WalDriver d{store.get(), {}, {}};
-  d.stop = [&] { return !d.frames.empty() && d.frames.back() >= kCheckpointFrames; };
-  {
-    GroupCommit group(&loop, *store);
-    uv_timer_t tick;
-    uv_timer_init(&loop, &tick);
-    tick.data = &d;
-    uv_timer_start(
-        &tick,
-        [](uv_timer_t* t) {
-          auto* w = static_cast<WalDriver*>(t->data);
-          // What the last iteration committed, then this one's write.
-          if (w->i++ > 0) w->frames.push_back(w->store->WalFrames());
-          if (w->stop()) {
-            uv_timer_stop(t);
-            return;
-          }
-          Must(w->store->CreateRun(EtlRun(T(w->i))));
-        },
-        0, 1);
-    // Past the threshold only now: the loop runs on until the quiet
-    // moment's checkpoint (the pending timer keeps it alive).
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(store->WalFrames() == 0);
-    // While commits came, the WAL only grew.
-    CHECK(std::is_sorted(d.frames.begin(), d.frames.end()));
-    CHECK(d.frames.back() >= kCheckpointFrames);
-    CHECK(d.frames.back() < kCheckpointForceFrames);
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-    group.Close();
-    uv_run(&loop, UV_RUN_DEFAULT);
-  }
-  CHECK(uv_loop_close(&loop) == 0);
-}
-
-TEST_CASE("GroupCommit forces a checkpoint when the WAL reaches its limit without a pause") {
-  TempDir dir;
-  auto store = OpenStore(dir.File("picoflow.db"));
-  uv_loop_t loop;
-  REQUIRE(uv_loop_init(&loop) == 0);
-  WalDriver d{store.get(), {}, {}};
-  // Until the WAL was started over once: its size fell between two writes.
-  d.stop = [&] { return d.frames.size() >= 2 && d.frames.back() < d.frames[d.frames.size() - 2]; };
-  {
-    GroupCommit group(&loop, *store);
-    uv_timer_t tick;
-    uv_timer_init(&loop, &tick);
-    tick.data = &d;
+  // Writes a run in every loop iteration (a 1 ms repeating timer), noting
+  // the WAL's size after the previous iteration's commit, until stop() (or
+  // 100,000 iterations).
+  void Start(uv_loop_t* loop) {
+    uv_timer_init(loop, &tick);
+    tick.data = this;
     uv_timer_start(
         &tick,
         [](uv_timer_t* t) {
@@ -1046,6 +999,46 @@ TEST_CASE("GroupCommit forces a checkpoint when the WAL reaches its limit withou
           Must(w->store->CreateRun(EtlRun(T(w->i))));
         },
         0, 1);
+  }
+  void Close() { uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr); }
+};
+
+TEST_CASE("GroupCommit checkpoints a large WAL at a quiet moment, not while commits come") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  WalDriver d{store.get(), {}, {}, 0, {}};
+  d.stop = [&] { return !d.frames.empty() && d.frames.back() >= kCheckpointFrames; };
+  {
+    GroupCommit group(&loop, *store);
+    d.Start(&loop);
+    // Past the threshold only now: the loop runs on until the quiet
+    // moment's checkpoint (the pending timer keeps it alive).
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(store->WalFrames() == 0);
+    // While commits came, the WAL only grew.
+    CHECK(std::is_sorted(d.frames.begin(), d.frames.end()));
+    CHECK(d.frames.back() >= kCheckpointFrames);
+    CHECK(d.frames.back() < kCheckpointForceFrames);
+    d.Close();
+    group.Close();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("GroupCommit forces a checkpoint when the WAL reaches its limit without a pause") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  WalDriver d{store.get(), {}, {}, 0, {}};
+  // Until the WAL was started over once: its size fell between two writes.
+  d.stop = [&] { return d.frames.size() >= 2 && d.frames.back() < d.frames[d.frames.size() - 2]; };
+  {
+    GroupCommit group(&loop, *store);
+    d.Start(&loop);
     uv_run(&loop, UV_RUN_DEFAULT);
     REQUIRE(d.frames.size() >= 2);
     // The WAL grew to within one commit of the limit; the commit that
@@ -1054,7 +1047,7 @@ TEST_CASE("GroupCommit forces a checkpoint when the WAL reaches its limit withou
     CHECK(most < kCheckpointForceFrames);
     CHECK(most >= kCheckpointForceFrames - 100);
     CHECK(d.frames.back() < 100);
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    d.Close();
     group.Close();
     uv_run(&loop, UV_RUN_DEFAULT);
   }
