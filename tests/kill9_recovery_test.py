@@ -5,9 +5,12 @@ what really ran (issue 13: group commit must not change crash recovery).
 A real picoflowd runs a five-task DAG (extract -> left, right -> merge ->
 report) 200 times, several runs at a time, each followed live by a client
 (run.start / run.logs with `follow`). The test kills the daemon with SIGKILL at
-random moments (a seeded RNG, the seed printed; also while it starts up and
-recovers), restarts it on the same state directory, and goes on until all 200
-runs have ended. Every task, when it really runs, appends to a ground-truth
+random moments (a seeded RNG, the seed printed; a quarter of the delays counted
+from the launch, to hit start-up and recovery, the rest from its first answer;
+fired by a timer thread, so the moment does not follow the test's own loop),
+restarts it on the same state directory (20 to 40 kills, while runs are left to
+start; fewer only if all runs are over sooner), and goes on until all
+200 runs have ended. Every task, when it really runs, appends to a ground-truth
 file `start RUN TASK ATTEMPT PID` first and `done RUN TASK ATTEMPT PID` last
 (PID is the task's shell: the process the store records for the attempt);
 the test appends `ready K` there once boot K answers.
