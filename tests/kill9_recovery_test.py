@@ -91,9 +91,15 @@ MIN_KILLS, MAX_KILLS = 20, 40
 # Deadlines only end a hang; they assert no speed.
 WAIT_S = 60
 
-# The DAG, each task's sleep (seconds) and its dependencies.
-TASKS = [('extract', '0.01', []), ('left', '0.03', ['extract']), ('right', '0.02', ['extract']),
-         ('merge', '0.01', ['left', 'right']), ('report', '0.005', ['merge'])]
+# The DAG, each task's work (a shell command) and its dependencies. In every
+# third run `left` takes longer than a restart: a kill then leaves it running
+# for the next boot's recovery to kill (F6).
+TASKS = [('extract', 'sleep 0.01', []),
+         ('left', 'if [ $((PICOFLOW_RUN_ID % 3)) = 0 ]; then sleep 0.5; else sleep 0.03; fi',
+          ['extract']),
+         ('right', 'sleep 0.02', ['extract']),
+         ('merge', 'sleep 0.01', ['left', 'right']),
+         ('report', 'sleep 0.005', ['merge'])]
 DEPS = {name: deps for name, _, deps in TASKS}
 STDOUT = 'working\n'
 
@@ -101,7 +107,7 @@ STDOUT = 'working\n'
 def workflow(truth):
     lines = ['name: kill9', 'config: { max_parallel: 4, retry_default: 0, kill_grace: 1s }',
              'tasks:']
-    for name, pause, deps in TASKS:
+    for name, work, deps in TASKS:
         lines += [f'  - name: {name}', '    type: shell']
         if deps:
             lines.append(f'    depends_on: [{", ".join(deps)}]')
@@ -109,7 +115,7 @@ def workflow(truth):
                   '        line="$PICOFLOW_RUN_ID $PICOFLOW_TASK $PICOFLOW_ATTEMPT $$"',
                   f"        echo \"start $line\" >> '{truth}'",
                   '        echo working',
-                  f'        sleep {pause}',
+                  f'        {work}',
                   f"        echo \"done $line\" >> '{truth}'"]
     return '\n'.join(lines) + '\n'
 
@@ -668,6 +674,9 @@ def main(picoflowd, seed):
               f'{chaos.runs_at_last_kill} runs created), '
               f'{interrupted} attempts interrupted, {len(issue14)} unrecorded task processes (issue 14), '
               f'{time.monotonic() - started:.1f} s')
+        victims = [v for vs in chaos.must_be_dead.values() for v in vs]
+        print(f'{len(victims)} attempts were running in the store at a kill (F6: none wrote a '
+              f'line once the next boot answered)')
         early = sum(1 for _, answered, _ in chaos.unrecording_kills if not answered)
         print(f'kills that left task processes unrecorded (issue 14): '
               f'{len(chaos.unrecording_kills)} of {chaos.kills} ({early} of them before the '
