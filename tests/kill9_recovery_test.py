@@ -23,7 +23,8 @@ an interrupted task starts again with the next attempt number (an interruption
 is not a failure: tasks here never fail, so every run must succeed). Rules:
 
 After every kill, with the daemon down, the store opened read-only:
-  S1. `PRAGMA integrity_check` is ok and `PRAGMA foreign_key_check` empty.
+  S1. `PRAGMA integrity_check` is ok, `PRAGMA foreign_key_check` empty, and
+      the bytes of every output chunk kept in a run's file are there.
   S2. What a client was shown is in the store (group commit commits before
       anything is written to a client): every run a client saw (run.started)
       exists; every attempt a client saw start (run.event started) has its row,
@@ -34,7 +35,8 @@ At the end (after a clean SIGTERM stop):
       every run a client started is among them.
   F2. A task's attempts are numbered 1..n; attempt n `succeeded`, every
       earlier one `interrupted`; the task's `attempts` is n; the succeeded
-      attempt's stdout is stored whole ("working\\n").
+      attempt's stdout is stored whole (a line in the database; merge's
+      2 KiB in its run's output file).
   F3. Every succeeded attempt's process (its recorded pid) wrote both its
       start and its done line: the store never says succeeded for work that
       did not complete.
@@ -101,7 +103,11 @@ TASKS = [('extract', 'sleep 0.01', []),
          ('merge', 'sleep 0.01', ['left', 'right']),
          ('report', 'sleep 0.005', ['merge'])]
 DEPS = {name: deps for name, _, deps in TASKS}
-STDOUT = 'working\n'
+# What each task writes to stdout before its work: merge writes 2 KiB, which
+# the store keeps in its run's output file (chunks of 1 KiB or more), the
+# others a line, kept in the database.
+STDOUT = {name: 'working\n' for name, _, _ in TASKS}
+STDOUT['merge'] = 'm' * 2047 + '\n'
 
 
 def workflow(truth):
@@ -114,7 +120,7 @@ def workflow(truth):
         lines += ['    config:', '      command: |',
                   '        line="$PICOFLOW_RUN_ID $PICOFLOW_TASK $PICOFLOW_ATTEMPT $$"',
                   f"        echo \"start $line\" >> '{truth}'",
-                  '        echo working',
+                  f'        printf %s {STDOUT[name].rstrip()}; echo',
                   f'        {work}',
                   f"        echo \"done $line\" >> '{truth}'"]
     return '\n'.join(lines) + '\n'
@@ -193,13 +199,30 @@ def open_store(db):
     return sqlite3.connect(f'file:{db}?mode=ro', uri=True)
 
 
-def check_sound(con, when):
+def segment(db, run_id, offset, length):
+    """Bytes of a run's output file (docs/operations.md, "SD cards"): what is there."""
+    try:
+        with open(f'{db}-output/{run_id}.log', 'rb') as f:
+            f.seek(offset)
+            return f.read(length)
+    except FileNotFoundError:
+        return b''
+
+
+def check_sound(con, db, when):
     integrity = con.execute('PRAGMA integrity_check').fetchall()
     if integrity != [('ok',)]:
         raise Failed(f'{when}: integrity_check: {integrity}')
     fk = con.execute('PRAGMA foreign_key_check').fetchall()
     if fk:
         raise Failed(f'{when}: foreign_key_check: {fk}')
+    # Output kept in files: each stored chunk's bytes are all there.
+    for r, seq, offset, length in con.execute(
+            'SELECT run_id, seq, file_offset, file_length FROM output'
+            ' WHERE file_offset IS NOT NULL'):
+        if len(segment(db, r, offset, length)) != length:
+            raise Failed(f'{when}: run {r} output chunk {seq}: {length} bytes at {offset} of '
+                         f'its file are not all there')
 
 
 def check_after_kill(db, seen, when):
@@ -207,7 +230,7 @@ def check_after_kill(db, seen, when):
     attempt as (run, task, number, pid)."""
     con = open_store(db)
     try:
-        check_sound(con, when)
+        check_sound(con, db, when)
         runs = dict(con.execute('SELECT id, status FROM runs'))
         attempts = {(r, t, n): (status, pid) for r, t, n, status, pid in con.execute(
             'SELECT run_id, task, number, status, pid FROM attempts')}
@@ -526,17 +549,19 @@ def final_checks(chaos, client_runs):
     """F1-F6; returns (problems, unrecorded processes, interrupted attempts)."""
     con = open_store(chaos.db)
     try:
-        check_sound(con, 'at the end')
+        check_sound(con, chaos.db, 'at the end')
         runs = dict(con.execute('SELECT id, status FROM runs'))
         tasks = {(r, t): (s, n) for r, t, s, n in con.execute(
             'SELECT run_id, task, status, attempts FROM run_tasks')}
         attempts = {(r, t, n): (s, pid, out) for r, t, n, s, pid, out in con.execute(
             'SELECT run_id, task, number, status, pid, stdout_bytes FROM attempts')}
         stdout = {}
-        for r, t, n, data in con.execute(
-                'SELECT a.run_id, a.task, a.number, o.data FROM attempts a JOIN output o'
-                ' ON o.attempt_id = a.id AND o.stream = 0 ORDER BY o.run_id, o.seq'):
-            stdout[(r, t, n)] = stdout.get((r, t, n), b'') + bytes(data)
+        for r, t, n, data, offset, length in con.execute(
+                'SELECT a.run_id, a.task, a.number, o.data, o.file_offset, o.file_length'
+                ' FROM attempts a JOIN output o ON o.attempt_id = a.id AND o.stream = 0'
+                ' ORDER BY o.run_id, o.seq'):
+            chunk = bytes(data) if offset is None else segment(chaos.db, r, offset, length)
+            stdout[(r, t, n)] = stdout.get((r, t, n), b'') + chunk
     finally:
         con.close()
     problems = []
@@ -563,7 +588,8 @@ def final_checks(chaos, client_runs):
                 continue
             succeeded[(r, name)] = count
             out = stdout.get((r, name, count), b'')
-            if out != STDOUT.encode() or attempts[(r, name, count)][2] != len(STDOUT):
+            want_out = STDOUT[name].encode()
+            if out != want_out or attempts[(r, name, count)][2] != len(want_out):
                 problems.append(f'run {r} task {name} attempt {count}: stdout {out!r}, '
                                 f'stdout_bytes {attempts[(r, name, count)][2]}')
     # The ground truth, indexed: (kind, run, task, attempt, pid) -> its position.
