@@ -164,8 +164,6 @@ void RunController::StartTask(int task) {
   auto slot = std::make_unique<Slot>(*this, task, attempt);
   Slot& ref = *slot;
   slots_[task] = std::move(slot);
-  LogInfo(Fields(task, attempt, "task.started"), "task started");
-  NotifyTask(task, attempt, TaskEventKind::kStarted);
 
   AttemptSpec attempt_spec;
   attempt_spec.task = &spec;
@@ -181,6 +179,12 @@ void RunController::StartTask(int task) {
   Executor* executor = ctx_.executors[static_cast<std::size_t>(spec.type)];
   ref.attempt_ = executor->Start(attempt_spec, ref);
   ref.Record(nullptr);  // no process (http, ssh) or it failed to start
+  // Observers hear of the start only now that the attempt is stored (as
+  // RunObserver promises): whoever shows it to a client commits first, so a
+  // task a client saw start keeps its attempt and process identity across a
+  // kill -9.
+  LogInfo(Fields(task, attempt, "task.started"), "task started");
+  NotifyTask(task, attempt, TaskEventKind::kStarted);
 }
 
 void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
