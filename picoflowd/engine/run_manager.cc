@@ -103,8 +103,9 @@ Status RunManager::Resume(const UnfinishedRun& u) {
   for (const TaskRecord& t : u.tasks) {
     const int index = w.FindTask(t.name);
     if (index < 0) return Err(ErrorCode::kInvalid, "task '" + t.name + "' is gone");
-    // Interrupted (running) and retry-waiting tasks start over with their
-    // attempt count kept: the retry policy decides whether one is left.
+    // Interrupted (running) and retry-waiting tasks start over at once with
+    // their attempt count kept: an interruption never fails a task, but the
+    // attempts it cost count against the retries if a later one fails.
     const TaskStatus status = IsTerminal(t.status) ? t.status : TaskStatus::kPending;
     run->Restore(index, status, t.attempts);
     restored.push_back({index, &t});
