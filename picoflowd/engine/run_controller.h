@@ -54,12 +54,16 @@ class RunController {
   /// Before Start() of a resumed run: what the store knew of a task, so its
   /// record keeps the first start time and last exit code.
   void RestoreTaskTimes(int task, std::optional<std::chrono::system_clock::time_point> started_at,
-                        std::optional<int> exit_code);
+                        std::optional<int> exit_code, std::string error = {});
   /// Records the run as running and starts its ready tasks.
   void Start();
   /// Cancels the run: nothing new starts; running attempts get SIGTERM, then
-  /// SIGKILL after their grace period; the run ends `cancelled`. Idempotent.
-  void Cancel();
+  /// SIGKILL after their grace period; the run ends `cancelled`, `reason`
+  /// (why it was cancelled) its error and that of the tasks it cancels.
+  /// Idempotent: the first reason stays.
+  void Cancel(const std::string& reason = kCancelledOnRequest);
+  /// The reason of a Cancel() that run.cancel asked for.
+  static constexpr const char* kCancelledOnRequest = "cancelled on request (run.cancel)";
   /// Hard stop for shutdown past its grace: kills what still runs at once and
   /// records the run cancelled. Nothing is reported to observers afterwards.
   void Abandon();
@@ -79,6 +83,9 @@ class RunController {
   void Pump();
   void StartTask(int task);
   void AttemptEnded(Slot& slot, const AttemptResult& result);
+  /// Keeps why `task` (whose attempt ended with `result`) and the tasks
+  /// its end skipped ended as they did, for their store rows.
+  void NoteReasons(int task, const AttemptResult& result, const FinishOutcome& outcome);
   /// The store row of a task as the run has it now.
   TaskRecord TaskRecordOf(int task) const;
   /// Writes one task's state.
@@ -100,6 +107,7 @@ class RunController {
   struct TaskTimes {
     std::optional<std::chrono::system_clock::time_point> started_at;
     std::optional<int> exit_code;
+    std::string error;  ///< why it ended as it did (task_reason.h)
   };
 
   EngineContext& ctx_;
@@ -112,7 +120,8 @@ class RunController {
   bool flush_armed_ = false;
   bool finished_ = false;
   bool abandoned_ = false;
-  int pumping_ = 0;  ///< re-entrancy guard: Pump() from inside an attempt's start
+  std::string stop_reason_;  ///< why nothing new starts: Cancel()'s reason, or fail_fast's
+  int pumping_ = 0;          ///< re-entrancy guard: Pump() from inside an attempt's start
 };
 
 }  // namespace picoflow

@@ -110,7 +110,8 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     restored.push_back({index, &t});
   }
   RunController& ref = Add(std::move(run));
-  for (auto [index, t] : restored) ref.RestoreTaskTimes(index, t->started_at, t->exit_code);
+  for (auto [index, t] : restored)
+    ref.RestoreTaskTimes(index, t->started_at, t->exit_code, t->error);
   ref.Start();
   return {};
 }
@@ -132,7 +133,7 @@ void RunManager::CancelAll(std::function<void()> done) {
   for (auto& [id, _] : runs_) ids.push_back(id);
   for (std::int64_t id : ids) {
     auto it = runs_.find(id);
-    if (it != runs_.end()) it->second->Cancel();
+    if (it != runs_.end()) it->second->Cancel("cancelled: the daemon stopped");
   }
   if (runs_.empty() && all_done_) {
     auto cb = std::move(all_done_);

@@ -185,6 +185,13 @@ constexpr const char* kVersionBaseDir = R"sql(
 ALTER TABLE workflow_versions ADD COLUMN base_dir TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Why a task ended as it did (docs/rpc.md, RunDetail): the reason `status`
+// and `run --wait` show. Tasks stored before keep '' and show their last
+// attempt's error instead.
+constexpr const char* kTaskError = R"sql(
+ALTER TABLE run_tasks ADD COLUMN error TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
@@ -192,6 +199,7 @@ constexpr Migration kMigrations[] = {
     {"output total for retention", kOutputTotal},
     {"fewer pages written per transition", kWriteLess},
     {"base directory of workflow versions", kVersionBaseDir},
+    {"why each task ended", kTaskError},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {
