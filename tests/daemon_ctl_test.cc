@@ -960,10 +960,12 @@ namespace {
 // A failing task of every kind (docs/rpc.md, RunDetail `error`): a program
 // given as "program args" with args, a file that is not a program, a
 // timeout, a task skipped by it, a refused HTTP connection. NOTAPROG is
-// replaced by the path of an executable text file.
+// replaced by the path of an executable text file. The TERM ends the
+// sleep at once; the long kill_grace only keeps a slow machine from
+// reaching the KILL (a reason of its own).
 constexpr const char* kWhy = R"(
 name: why
-config: { retry_default: 0, kill_grace: 1s }
+config: { retry_default: 0, kill_grace: 60s }
 tasks:
   - { name: split, type: shell, config: { command: 'ls -la', args: [] } }
   - { name: notprog, type: shell, config: { command: 'NOTAPROG', args: [] } }
