@@ -429,11 +429,11 @@ tasks:
   const json run = h.GetRun(id);
   REQUIRE(run.is_object());
   CHECK(run["status"] == "cancelled");
-  CHECK(run["error"] == "cancelled: the daemon stopped");
+  CHECK(run["error"] == "cancelled: picoflowd stopped");
   std::map<std::string, std::string> errors;
   for (const json& t : run["tasks"]) errors[t["name"]] = t["error"];
-  CHECK(errors == std::map<std::string, std::string>{{"wait", "cancelled: the daemon stopped"},
-                                                     {"later", "cancelled: the daemon stopped"}});
+  CHECK(errors == std::map<std::string, std::string>{{"wait", "cancelled: picoflowd stopped"},
+                                                     {"later", "cancelled: picoflowd stopped"}});
 }
 
 }  // namespace picoflow::test

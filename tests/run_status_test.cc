@@ -78,8 +78,7 @@ TEST_CASE("an outcome reads as its status and reason, without saying the status 
   CHECK(OutcomeText("skipped", "dependency 'fetch' failed") ==
         "skipped: dependency 'fetch' failed");
   CHECK(OutcomeText("timed_out", "timed out after 2s (SIGTERM)") == "timed out after 2s (SIGTERM)");
-  CHECK(OutcomeText("cancelled", "cancelled: the daemon stopped") ==
-        "cancelled: the daemon stopped");
+  CHECK(OutcomeText("cancelled", "cancelled: picoflowd stopped") == "cancelled: picoflowd stopped");
   CHECK(OutcomeText("succeeded", "") == "succeeded");
   CHECK(OutcomeText("timed_out", "") == "timed out");
 }

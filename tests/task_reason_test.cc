@@ -88,8 +88,8 @@ tasks:
 
   auto cancelled = MakeRun(kChain);
   cancelled->Cancel();
-  CHECK(RunError(*cancelled, {"", "", "", ""}, "cancelled: the daemon stopped") ==
-        "cancelled: the daemon stopped");
+  CHECK(RunError(*cancelled, {"", "", "", ""}, "cancelled: picoflowd stopped") ==
+        "cancelled: picoflowd stopped");
 }
 
 TEST_CASE("an attempt's reason is its executor's error, else its exit code or signal") {

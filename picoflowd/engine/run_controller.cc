@@ -355,7 +355,7 @@ void RunController::Abandon() {
   slots_.clear();  // SIGKILLs the groups
   run_->Cancel();
   LogIfFailed(Fields(), ctx_.store->SetRunStatus(run_->id(), RunStatus::kCancelled, Clock::now(),
-                                                 "the daemon stopped"));
+                                                 "cancelled: picoflowd stopped"));
   finished_ = true;
 }
 

@@ -133,7 +133,7 @@ void RunManager::CancelAll(std::function<void()> done) {
   for (auto& [id, _] : runs_) ids.push_back(id);
   for (std::int64_t id : ids) {
     auto it = runs_.find(id);
-    if (it != runs_.end()) it->second->Cancel("cancelled: the daemon stopped");
+    if (it != runs_.end()) it->second->Cancel("cancelled: picoflowd stopped");
   }
   if (runs_.empty() && all_done_) {
     auto cb = std::move(all_done_);
