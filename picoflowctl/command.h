@@ -16,7 +16,8 @@ namespace picoflow::ctl {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;  ///< failed run, invalid file or RPC error
 inline constexpr int kExitUsage = 2;
-inline constexpr int kExitUnreachable = 3;  ///< the daemon's socket did not answer
+inline constexpr int kExitUnreachable = 3;    ///< the daemon's socket did not answer
+inline constexpr int kExitInterrupted = 130;  ///< Ctrl-C ended a wait (128 + SIGINT, as shells do)
 
 /// Options shared by every subcommand.
 struct Globals {

@@ -302,7 +302,8 @@ std::string RunHeader(const json& run) {
 }  // namespace
 
 int Logs(Session& s, const Args& a) {
-  std::vector<json> runs;  // with --since
+  if (a.follow) s.CatchInterrupts();  // Ctrl-C stops following; the run goes on
+  std::vector<json> runs;             // with --since
   std::vector<std::int64_t> ids;
   if (!a.since.empty()) {
     auto since = SinceTime(a.since);
@@ -344,7 +345,9 @@ int Logs(Session& s, const Args& a) {
   }
   sink.Flush();
   const std::int64_t last_tag = runs.empty() ? 0 : ids.back();
-  if (a.follow && !FollowRun(s, ids.back(), a.task, last_tag, cursor, sink)) return s.exit_code();
+  if (a.follow && !FollowRun(s, ids.back(), a.task, last_tag, cursor, sink)) {
+    return s.interrupted() ? StoppedFollowing(ids.back()) : s.exit_code();
+  }
   sink.Finish();
   return kExitOk;
 }

@@ -40,6 +40,11 @@ bool WorkflowExists(Session& s, const std::string& name);
 /// Prints why and returns nullopt if there is none.
 std::optional<std::int64_t> ResolveRun(Session& s, const Args& a);
 
+/// Ctrl-C ended the wait for run `run_id` (0: its id is not known yet):
+/// says that the run goes on in the daemon and how to cancel it. Returns
+/// kExitInterrupted.
+int StoppedFollowing(std::int64_t run_id);
+
 /// Handlers: each returns the process exit code (command.h).
 int RunCmd(Session& s, const Args& a);
 int StatusCmd(Session& s, const Args& a);

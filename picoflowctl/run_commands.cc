@@ -37,15 +37,32 @@ bool IsFileArg(const std::string& arg) {
 
 int RunExitCode(const json& run) { return run["status"] == "succeeded" ? kExitOk : kExitFailed; }
 
+// A run started by hand starts whatever the workflow's overlap policy says
+// (docs/scheduling.md, "Overlap"): says so when others of it are going.
+void WarnAlsoRunning(const std::string& workflow, const json& also_running) {
+  if (!also_running.is_array() || also_running.empty()) return;
+  std::string ids;
+  for (const json& id : also_running) ids += (ids.empty() ? "" : ", ") + Str(id);
+  std::fprintf(stderr,
+               "picoflowctl: warning: workflow '%s' already has %s in progress (%s); this run "
+               "goes alongside: a run started by hand is not held back by the workflow's "
+               "overlap policy, which applies to its scheduled fires\n",
+               workflow.c_str(),
+               CountOf(static_cast<std::int64_t>(also_running.size()), "run").c_str(), ids.c_str());
+}
+
 // Prints one notification of `run --follow`: the run's start, a task event
-// (with the count of tasks done), or output.
+// (with the count of tasks done), or output. Keeps the run's id.
 void PrintFollowed(const Notification& n, OutputPrinter& printer, RunProgress& progress,
-                   bool colour) {
+                   bool colour, std::int64_t& run_id) {
   if (n.method == notification::kRunStarted) {
     progress.set_total(n.params.value("tasks", 0));
-    std::printf("run %lld started (workflow '%s')\n",
-                static_cast<long long>(n.params["run_id"].get<std::int64_t>()),
-                n.params["workflow"].get<std::string>().c_str());
+    run_id = n.params["run_id"].get<std::int64_t>();
+    const std::string workflow = n.params["workflow"];
+    std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
+                workflow.c_str());
+    std::fflush(stdout);
+    WarnAlsoRunning(workflow, n.params.value("also_running", json::array()));
   } else if (n.method == notification::kRunOutput) {
     printer.Print(n.params["task"], n.params["stream"] == OutputStreamName(OutputStream::kStderr),
                   n.params["data"]);
@@ -80,6 +97,21 @@ std::optional<std::int64_t> ResolveRun(Session& s, const Args& a) {
   return (*runs)["runs"][0]["id"].get<std::int64_t>();
 }
 
+int StoppedFollowing(std::int64_t run_id) {
+  std::fflush(stdout);
+  if (run_id > 0) {
+    std::fprintf(stderr,
+                 "\npicoflowctl: stopped following run %lld; it goes on in picoflowd (cancel it "
+                 "with `picoflowctl cancel %lld`)\n",
+                 static_cast<long long>(run_id), static_cast<long long>(run_id));
+  } else {
+    std::fprintf(stderr,
+                 "\npicoflowctl: interrupted; if the run started, it goes on in picoflowd "
+                 "(`picoflowctl history` lists it)\n");
+  }
+  return kExitInterrupted;
+}
+
 int RunCmd(Session& s, const Args& a) {
   const std::string& target = a.items.front();
   json params;
@@ -93,6 +125,8 @@ int RunCmd(Session& s, const Args& a) {
   } else {
     params = {{"workflow", target}};
   }
+  // Ctrl-C while the run is followed or waited for leaves the run going.
+  if (a.follow || a.wait) s.CatchInterrupts();
   std::int64_t run_id = 0;
   if (a.follow && !s.globals().json) {
     // run.start with follow streams the run from its first event.
@@ -100,26 +134,28 @@ int RunCmd(Session& s, const Args& a) {
     OutputPrinter printer(true);
     RunProgress progress;
     auto done = s.Call(method::kRunStart, params, [&](const Notification& n) {
-      PrintFollowed(n, printer, progress, s.colour());
+      PrintFollowed(n, printer, progress, s.colour(), run_id);
     });
     printer.Finish();
-    if (!done) return s.exit_code();
+    if (!done) return s.interrupted() ? StoppedFollowing(run_id) : s.exit_code();
     run_id = (*done)["run_id"];
   } else {
     auto started = s.Call(method::kRunStart, params);
-    if (!started) return s.exit_code();
+    if (!started) return s.interrupted() ? StoppedFollowing(run_id) : s.exit_code();
     run_id = (*started)["run_id"];
+    const std::string workflow = (*started)["workflow"];
+    WarnAlsoRunning(workflow, started->value("also_running", json::array()));
     if (!a.wait && !a.follow) {
       if (s.globals().json)
         Session::PrintJson(*started);
       else
         std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
-                    (*started)["workflow"].get<std::string>().c_str());
+                    workflow.c_str());
       return kExitOk;
     }
   }
   auto run = s.Call(method::kRunWait, {{"run_id", run_id}});
-  if (!run) return s.exit_code();
+  if (!run) return s.interrupted() ? StoppedFollowing(run_id) : s.exit_code();
   if (s.globals().json)
     Session::PrintJson(*run);
   else

@@ -52,6 +52,10 @@ std::optional<json> Session::Call(const std::string& method, const json& params,
   auto result = on_notification ? client_.Call(method, params, on_notification)
                                 : client_.Call(method, params);
   if (result.ok()) return std::move(*result);
+  if (client_.interrupted()) {
+    exit_code_ = kExitInterrupted;
+    return std::nullopt;
+  }
   const auto& rpc = client_.last_rpc_error();
   if (!rpc) {
     std::fprintf(stderr, "picoflowctl: %s\n", result.error().message.c_str());
@@ -70,6 +74,12 @@ std::optional<json> Session::Call(const std::string& method, const json& params,
   }
   exit_code_ = rpc->code == static_cast<int>(RpcCode::kInvalidParams) ? kExitUsage : kExitFailed;
   return std::nullopt;
+}
+
+void Session::CatchInterrupts() {
+  if (interrupts_) return;
+  interrupts_ = std::make_unique<InterruptCatcher>();
+  client_.SetInterruptFd(interrupts_->fd());
 }
 
 void Session::PrintJson(const json& value) {

@@ -239,13 +239,12 @@ ReloadReport Daemon::Reload() {
     } else {
       compiled.diagnostics.push_back(Diagnostic{file, {}, source.error().message});
     }
-    if (compiled.version && !names_seen.insert(compiled.version->workflow->name).second) {
-      compiled.diagnostics.push_back(
-          Diagnostic{file,
-                     {},
-                     "workflow '" + compiled.version->workflow->name +
-                         "' is already defined by another file; this one is ignored"});
-      compiled.version = nullptr;
+    if (compiled.version) {
+      const std::string conflict = FileNameConflict(compiled.version->workflow->name, names_seen);
+      if (!conflict.empty()) {
+        compiled.diagnostics.push_back(Diagnostic{file, {}, conflict});
+        compiled.version = nullptr;
+      }
     }
     if (!compiled.version) {
       // The last good version of this file, if any, keeps running; a file
@@ -285,7 +284,7 @@ ReloadReport Daemon::Reload() {
   std::vector<std::string> gone;
   for (const auto& [name, entry] : registry_.entries()) {
     const std::string origin = entry.version ? entry.version->origin : entry.broken_file;
-    if (origin != "submitted" && !current_files.count(origin)) gone.push_back(name);
+    if (origin != kSubmittedOrigin && !current_files.count(origin)) gone.push_back(name);
   }
   for (const std::string& name : gone) {
     if (Remove(name).ok()) report.removed.push_back(name);
@@ -299,8 +298,40 @@ ReloadReport Daemon::Reload() {
   return report;
 }
 
+// A file's workflow may not take a name another file took in this reload,
+// nor a submitted workflow's (docs/operations.md, "Where workflows come from").
+std::string Daemon::FileNameConflict(const std::string& name, std::set<std::string>& names_seen) {
+  if (!names_seen.insert(name).second) {
+    return "workflow '" + name + "' is already defined by another file; this one is ignored";
+  }
+  const WorkflowRegistry::Entry* entry = registry_.Find(name);
+  if (entry == nullptr || !entry->version || entry->version->origin != kSubmittedOrigin) return "";
+  return "workflow '" + name +
+         "' was submitted (picoflowctl submit), and a reload never replaces a submitted "
+         "workflow; this file is ignored (remove the submitted one with `picoflowctl remove " +
+         name + "` and reload, or rename the workflow in this file)";
+}
+
+// The file of the workflows directory (or of the command line) that defines
+// `name`, if any: it owns the name (docs/operations.md, "Where workflows come from").
+std::string Daemon::FileDefining(const std::string& name) const {
+  const WorkflowRegistry::Entry* entry = registry_.Find(name);
+  if (entry == nullptr) return "";
+  if (entry->version && entry->version->origin != kSubmittedOrigin) return entry->version->origin;
+  return entry->broken_file;
+}
+
 Result<bool> Daemon::Submit(std::shared_ptr<const WorkflowVersion> version) {
   const std::string& name = version->workflow->name;
+  if (version->origin == kSubmittedOrigin) {
+    if (const std::string file = FileDefining(name); !file.empty()) {
+      return Err(
+          ErrorCode::kConflict,
+          "workflow '" + name + "' is defined by the file " + file +
+              ", and a workflow file's name cannot be submitted; edit the file and "
+              "reload (picoflowctl daemon reload), or submit the workflow under another name");
+    }
+  }
   auto stored =
       store_->PutWorkflow(name, version->source, version->origin, Clock::now(), version->base_dir);
   if (!stored.ok()) return stored.error();
@@ -353,14 +384,22 @@ void Daemon::OnSignal(int signum) {
 void Daemon::Shutdown() {
   if (stopping_) return;
   stopping_ = true;
+  // --once has no next start to resume its run at: it always cancels.
+  const bool interrupt = !once_ && config_.on_shutdown == ShutdownAction::kInterrupt;
+  const std::string runs = CountOf(static_cast<std::int64_t>(runs_->runs().size()), "run");
   LogFields f;
   f.event = "daemon.stopping";
-  LogInfo(f, "stopping: cancelling " + std::to_string(runs_->runs().size()) + " run(s)");
+  LogInfo(f, interrupt ? "stopping: interrupting " + runs + " (they resume at the next start)"
+                       : "stopping: cancelling " + runs);
   if (notifier_) notifier_->Stopping();
   if (server_) server_->Close();
   StartOneShot<Daemon, &Daemon::GraceOver>(
       grace_timer_, static_cast<std::uint64_t>(config_.shutdown_grace.count()));
-  runs_->CancelAll([this] { FinishShutdown(); });
+  if (interrupt) {
+    runs_->InterruptAll([this] { FinishShutdown(); });
+  } else {
+    runs_->CancelAll([this] { FinishShutdown(); });
+  }
 }
 
 void Daemon::GraceOver() {

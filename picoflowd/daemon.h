@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,12 @@ class Daemon final : public RpcHost, private RunObserver {
   /// The shutdown grace period ended: kills what still runs, then finishes.
   void GraceOver();
   std::vector<std::string> WorkflowFiles() const;
+  /// Why a workflow file may not load workflow `name` in this reload (the
+  /// names it loaded so far are `names_seen`, which gets `name`); "" if it may.
+  std::string FileNameConflict(const std::string& name, std::set<std::string>& names_seen);
+  /// The file that defines workflow `name` (loaded, or its last version
+  /// broken), or "" if none does.
+  std::string FileDefining(const std::string& name) const;
   // ---- scheduling (daemon_schedule.cc) ----
   // Brings the scheduler in step with the registry entry `name` (added,
   // replaced, removed); `last_fire` from the store at startup.

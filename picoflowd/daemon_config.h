@@ -13,6 +13,13 @@
 
 namespace picoflow {
 
+/// What a graceful stop (SIGTERM, SIGINT) does with the runs in flight
+/// (docs/operations.md, "Stopping and restarting").
+enum class ShutdownAction {
+  kInterrupt,  ///< stop their tasks, record them interrupted, resume at the next start
+  kCancel,     ///< cancel them for good
+};
+
 /// The daemon's settings, each with its default.
 struct DaemonConfig {
   std::string socket_path;
@@ -23,8 +30,9 @@ struct DaemonConfig {
   bool synchronous_full = false;                    ///< SQLite synchronous=FULL instead of NORMAL
   std::uint64_t output_cap = 1 << 20;               ///< bytes kept per attempt and stream
   std::chrono::milliseconds shutdown_grace{10000};  ///< SIGTERM: runs get this long
-  std::int64_t retention_max_runs = 1000;           ///< runs kept per workflow; 0: no limit
-  std::chrono::seconds retention_max_age{30 * 24 * 3600};  ///< runs older go; 0: no limit
+  ShutdownAction on_shutdown = ShutdownAction::kInterrupt;  ///< SIGTERM: the runs in flight
+  std::int64_t retention_max_runs = 1000;                   ///< runs kept per workflow; 0: no limit
+  std::chrono::seconds retention_max_age{30 * 24 * 3600};   ///< runs older go; 0: no limit
   std::uint64_t retention_max_output_bytes = std::uint64_t{256} << 20;  ///< all output; 0: no cap
   std::string metrics_listen;  ///< ADDR:PORT serving /metrics and /healthz; empty: off
   LogFormat log_format = LogFormat::kText;

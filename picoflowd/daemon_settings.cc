@@ -39,6 +39,9 @@ std::string ShowValue(std::chrono::milliseconds d) {
   return FormatDuration(std::chrono::duration_cast<seconds>(d));
 }
 std::string ShowValue(LogFormat format) { return format == LogFormat::kJson ? "json" : "text"; }
+std::string ShowValue(ShutdownAction action) {
+  return action == ShutdownAction::kCancel ? "cancel" : "interrupt";
+}
 std::string ShowValue(const std::vector<std::string>& list) {
   std::string out;
   for (const std::string& item : list) out += (out.empty() ? "" : " ") + item;
@@ -55,6 +58,9 @@ void Store(DaemonConfig& config, const SettingValue& value) {
     const std::optional<LogFormat> format = ParseLogFormat(std::get<std::string>(value));
     assert(format);
     field = *format;
+  } else if constexpr (std::is_same_v<T, ShutdownAction>) {
+    field = std::get<std::string>(value) == "cancel" ? ShutdownAction::kCancel
+                                                     : ShutdownAction::kInterrupt;
   } else if constexpr (std::is_same_v<T, std::uint64_t>) {
     assert(std::get<std::int64_t>(value) >= 0);
     field = static_cast<std::uint64_t>(std::get<std::int64_t>(value));
@@ -82,6 +88,7 @@ constexpr SettingAccess Field() {
 
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 constexpr std::string_view kLogFormats[] = {"text", "json"};
+constexpr std::string_view kShutdownActions[] = {"interrupt", "cancel"};
 
 // The table. Order: as config/picoflowd.yaml lists the keys (and --help the
 // flags). Bounds are the daemon's limits, the same for flag and key
@@ -108,6 +115,10 @@ constexpr DaemonSetting kSettings[] = {
     {"--shutdown-grace", "shutdown_grace", "DURATION",
      "How long running tasks get to stop on SIGTERM before they are killed",
      Duration(seconds(0), std::chrono::hours(1)), Field<&DaemonConfig::shutdown_grace>()},
+    {"--on-shutdown", "on_shutdown", "ACTION",
+     "What SIGTERM does with the runs in flight: interrupt them (they resume at the next "
+     "start) or cancel them",
+     Choice(kShutdownActions), Field<&DaemonConfig::on_shutdown>()},
     {"--retention-max-runs", "retention_max_runs", "N",
      "Runs kept per workflow (0: no limit; a workflow's retention: wins)", Integer(0, 10'000'000),
      Field<&DaemonConfig::retention_max_runs>()},

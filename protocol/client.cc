@@ -57,7 +57,9 @@ Client::Client(Client&& other) noexcept
       next_id_(other.next_id_),
       notifications_(std::move(other.notifications_)),
       early_responses_(std::move(other.early_responses_)),
-      last_rpc_error_(std::move(other.last_rpc_error_)) {}
+      last_rpc_error_(std::move(other.last_rpc_error_)),
+      interrupt_fd_(other.interrupt_fd_),
+      interrupted_(other.interrupted_) {}
 
 Client& Client::operator=(Client&& other) noexcept {
   if (this != &other) {
@@ -70,6 +72,8 @@ Client& Client::operator=(Client&& other) noexcept {
     notifications_ = std::move(other.notifications_);
     early_responses_ = std::move(other.early_responses_);
     last_rpc_error_ = std::move(other.last_rpc_error_);
+    interrupt_fd_ = other.interrupt_fd_;
+    interrupted_ = other.interrupted_;
   }
   return *this;
 }
@@ -113,7 +117,8 @@ Error Client::Broken(std::string what) {
 }
 
 // Waits until the socket is ready for `events` or the deadline passes (a
-// deadline already passed still gets one look).
+// deadline already passed still gets one look), or the interrupt fd is
+// readable: that wins over a ready socket, which a followed run keeps busy.
 Status Client::WaitFor(short events, Deadline deadline) {
   for (;;) {
     int wait_ms = -1;
@@ -121,8 +126,12 @@ Status Client::WaitFor(short events, Deadline deadline) {
       auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
       wait_ms = static_cast<int>(std::max<std::int64_t>(0, left.count()));
     }
-    pollfd p{fd_, events, 0};
-    int n = ::poll(&p, 1, wait_ms);
+    pollfd p[2] = {{fd_, events, 0}, {interrupt_fd_, POLLIN, 0}};
+    int n = ::poll(p, interrupt_fd_ >= 0 ? 2 : 1, wait_ms);
+    if (n > 0 && interrupt_fd_ >= 0 && (p[1].revents & POLLIN) != 0) {
+      interrupted_ = true;
+      return Err(ErrorCode::kIo, "interrupted while waiting for picoflowd");
+    }
     if (n > 0) return {};
     if (n == 0 && deadline && Clock::now() >= *deadline) return TimedOut();
     if (n < 0 && errno != EINTR) return Broken("poll on the picoflowd socket: " + ErrnoText(errno));

@@ -110,6 +110,15 @@ class Client {
   /// The path given to the last Connect().
   const std::string& socket_path() const { return path_; }
 
+  /// Makes every wait of this client also watch `fd` (-1: none, the
+  /// default), which the caller does not give up: once it is readable, the
+  /// call or read in progress returns kIo and interrupted() becomes true (a
+  /// self-pipe written by a signal handler lets Ctrl-C end a blocking call
+  /// without a race). The connection stays open.
+  void SetInterruptFd(int fd) { interrupt_fd_ = fd; }
+  /// True once a wait ended because the interrupt fd was readable.
+  bool interrupted() const { return interrupted_; }
+
  private:
   using Clock = std::chrono::steady_clock;
   using Deadline = std::optional<Clock::time_point>;
@@ -132,6 +141,8 @@ class Client {
   std::deque<Notification> notifications_;
   std::map<std::int64_t, Response> early_responses_;
   std::optional<RpcError> last_rpc_error_;
+  int interrupt_fd_ = -1;
+  bool interrupted_ = false;
 };
 
 }  // namespace picoflow

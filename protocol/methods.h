@@ -40,9 +40,10 @@ inline constexpr std::string_view kAll[] = {
 /// Notifications on a held call (run.start and run.logs with follow).
 namespace picoflow::notification {
 
-inline constexpr char kRunStarted[] = "run.started";  ///< {run_id, workflow, tasks}: it exists
-inline constexpr char kRunEvent[] = "run.event";      ///< a task's state changed
-inline constexpr char kRunOutput[] = "run.output";    ///< a chunk of task output
+/// {run_id, workflow, tasks, also_running}: the run exists.
+inline constexpr char kRunStarted[] = "run.started";
+inline constexpr char kRunEvent[] = "run.event";    ///< a task's state changed
+inline constexpr char kRunOutput[] = "run.output";  ///< a chunk of task output
 
 }  // namespace picoflow::notification
 

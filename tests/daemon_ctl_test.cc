@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +101,83 @@ TEST_CASE("picoflowctl run --follow prints every task event and output line as t
                                "[boom] finished: failed", "boom  failed"}) {
     CHECK_MESSAGE(Contains(failed.out, expected), "missing '", expected, "' in:\n", failed.out);
   }
+}
+
+TEST_CASE(
+    "Ctrl-C on run --follow, run --wait or logs -f says how to cancel the run, which goes on, and "
+    "exits 130") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  REQUIRE(h.Call(method::kWorkflowSubmit, {{"source", R"(
+name: slow
+config: { retry_default: 0, kill_grace: 1s }
+tasks:
+  - { name: long, type: shell, config: { command: 'echo begun; sleep 300' } }
+)"}}).ok());
+  std::vector<std::string> args;
+  std::string shown;  // what the command has printed once it is waiting
+  bool started_by_ctl = true;
+  SUBCASE("run --follow") {
+    args = {"run", "slow", "--follow"};
+    shown = "long | begun";
+  }
+  SUBCASE("run --wait") { args = {"run", "slow", "--wait"}; }
+  SUBCASE("logs -f") {
+    args = {"logs", "slow", "-f"};
+    shown = "begun";
+    started_by_ctl = false;
+  }
+  if (!started_by_ctl) REQUIRE(h.Call(method::kRunStart, {{"workflow", "slow"}}).ok());
+  const DaemonHarness::Background ctl = h.StartCtl(args);
+  REQUIRE(ctl.pid > 0);
+  // The task has started, and the command waits (it catches Ctrl-C from
+  // before it starts the run or reads the logs).
+  REQUIRE(WaitUntil(
+      [&] {
+        auto run = h.Call(method::kRunGet, {{"run_id", 1}});
+        return run.ok() && !AttemptsOf(*run, "long").empty() &&
+               Contains(ReadFileText(ctl.out_path), shown);
+      },
+      60s));
+  REQUIRE(::kill(ctl.pid, SIGINT) == 0);
+  const ProcessResult r = h.FinishCtl(ctl);
+  CHECK(r.code == 130);
+  CHECK_MESSAGE(Contains(r.err,
+                         "picoflowctl: stopped following run 1; it goes on in picoflowd "
+                         "(cancel it with `picoflowctl cancel 1`)\n"),
+                r.err);
+  CHECK(h.GetRun(1)["status"] == "running");
+  const ProcessResult cancelled = h.RunCtl({"cancel", "1"});
+  CHECK_MESSAGE(cancelled.code == 0, cancelled.err);
+  CHECK(h.WaitRun(1)["status"] == "cancelled");
+}
+
+TEST_CASE(
+    "picoflowctl run of a workflow with a run in progress warns, and starts it all the same") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  REQUIRE(h.Call(method::kWorkflowSubmit, {{"source", R"(
+name: busy
+config: { retry_default: 0, kill_grace: 1s }
+tasks:
+  - { name: long, type: shell, config: { command: 'sleep 300' } }
+)"}}).ok());
+  const ProcessResult first = h.RunCtl({"run", "busy"});
+  CHECK(first.code == 0);
+  CHECK_MESSAGE(first.err.empty(), first.err);
+  const ProcessResult second = h.RunCtl({"run", "busy"});
+  CHECK(second.code == 0);
+  CHECK(second.out == "run 2 started (workflow 'busy')\n");
+  CHECK_MESSAGE(Contains(second.err,
+                         "picoflowctl: warning: workflow 'busy' already has 1 run in "
+                         "progress (1); this run goes alongside"),
+                second.err);
+  CHECK_MESSAGE(Contains(second.err, "overlap policy"), second.err);
+  const ProcessResult third = h.RunCtl({"--json", "run", "busy"});
+  CHECK(third.code == 0);
+  CHECK(ParseOut(third)["also_running"] == json::array({1, 2}));
+  CHECK_MESSAGE(Contains(third.err, "already has 2 runs in progress (1, 2)"), third.err);
+  CHECK(h.RunCtl({"cancel", "busy"}).code == 0);
 }
 
 TEST_CASE("status, history, logs, workflows and remove show a submitted workflow and its runs") {
@@ -581,6 +659,72 @@ tasks:
   const ProcessResult empty = h.RunCtl({"history", "single"});
   CHECK(empty.code == 0);
   CHECK_MESSAGE(empty.out == "RUN  STATUS  TRIGGER  STARTED  DURATION  LATE  REASON\n", empty.out);
+}
+
+TEST_CASE(
+    "the workflows directory owns its names: submit of a file's name is refused, and a reload "
+    "never replaces nor removes a submitted workflow") {
+  DaemonHarness h;
+  const std::string dir = h.Path("wf");
+  REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+  const auto workflow = [](const std::string& name, const std::string& description) {
+    return "name: " + name + "\ndescription: " + description +
+           "\ntasks:\n  - { name: only, type: shell, config: { command: 'true' } }\n";
+  };
+  const std::string owned_file = h.WriteFile("wf/owned.yaml", workflow("owned", "from the file"));
+  REQUIRE(h.Start({"--workflows-dir", dir}).ok());
+  const auto origin_and_description = [&](const std::string& name) {
+    auto got = h.Call(method::kWorkflowGet, {{"name", name}});
+    REQUIRE(got.ok());
+    return std::pair<std::string, std::string>{(*got)["origin"], (*got)["description"]};
+  };
+
+  // A name a directory file defines cannot be submitted.
+  const std::string impostor = h.WriteFile("impostor.yaml", workflow("owned", "submitted"));
+  const ProcessResult refused = h.RunCtl({"submit", impostor});
+  CHECK(refused.code == 1);
+  CHECK_MESSAGE(
+      Contains(refused.err, "picoflowctl: workflow 'owned' is defined by the file " + owned_file),
+      refused.err);
+  CHECK(origin_and_description("owned") ==
+        std::pair<std::string, std::string>{owned_file, "from the file"});
+
+  // A file that takes a submitted workflow's name is reported, not loaded.
+  const std::string kept = h.WriteFile("kept.yaml", workflow("kept", "submitted"));
+  const ProcessResult submitted = h.RunCtl({"submit", kept});
+  REQUIRE_MESSAGE(submitted.code == 0, submitted.err);
+  const std::string rival = h.WriteFile("wf/kept.yaml", workflow("kept", "from the file"));
+  auto reloaded = h.Call(method::kDaemonReload);
+  REQUIRE(reloaded.ok());
+  CHECK((*reloaded)["added"] == json::array());
+  CHECK((*reloaded)["replaced"] == json::array());
+  REQUIRE((*reloaded)["errors"].size() == 1);
+  const std::string error = (*reloaded)["errors"][0]["text"];
+  CHECK_MESSAGE(Contains(error, rival + ": workflow 'kept' was submitted"), error);
+  CHECK(origin_and_description("kept") ==
+        std::pair<std::string, std::string>{"submitted", "submitted"});
+  auto status = h.Call(method::kDaemonStatus);
+  REQUIRE(status.ok());
+  CHECK_MESSAGE(Contains((*status)["load_errors"].dump(), "workflow 'kept' was submitted"),
+                (*status)["load_errors"].dump());
+  const ProcessResult shown = h.RunCtl({"daemon", "reload"});
+  CHECK(shown.code == 0);
+  CHECK_MESSAGE(Contains(shown.out, rival + ": workflow 'kept' was submitted"), shown.out);
+
+  // Deleting that file leaves the submitted workflow alone.
+  std::filesystem::remove(rival);
+  reloaded = h.Call(method::kDaemonReload);
+  REQUIRE(reloaded.ok());
+  CHECK((*reloaded)["removed"] == json::array());
+  CHECK((*reloaded)["errors"] == json::array());
+  CHECK(origin_and_description("kept") ==
+        std::pair<std::string, std::string>{"submitted", "submitted"});
+
+  // Deleting the directory's own file unloads its workflow, as before.
+  std::filesystem::remove(owned_file);
+  reloaded = h.Call(method::kDaemonReload);
+  REQUIRE(reloaded.ok());
+  CHECK((*reloaded)["removed"] == json::array({"owned"}));
 }
 
 TEST_CASE("an unreachable daemon makes picoflowctl exit 3 naming the socket") {

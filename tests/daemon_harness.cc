@@ -580,6 +580,32 @@ ProcessResult DaemonHarness::RunCtlInTerminal(const std::vector<std::string>& ar
   return result;
 }
 
+DaemonHarness::Background DaemonHarness::StartCtl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"--socket", socket()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string base = Path("proc-" + std::to_string(++spawned_));
+  Background program{-1, base + ".out", base + ".err"};
+  program.pid =
+      Spawn(PicoflowctlPath(), argv, env_, program.out_path, program.err_path, false, std::nullopt);
+  return program;
+}
+
+ProcessResult DaemonHarness::FinishCtl(const Background& program, Millis timeout) {
+  ProcessResult result;
+  if (program.pid < 0) return result;
+  auto code = WaitPid(program.pid, Clock::now() + timeout);
+  if (!code) {
+    ::kill(program.pid, SIGKILL);
+    WaitPid(program.pid, Clock::now() + 30s);
+    result.timed_out = true;
+  } else {
+    result.code = *code;
+  }
+  result.out = ReadFileText(program.out_path);
+  result.err = ReadFileText(program.err_path);
+  return result;
+}
+
 ProcessResult DaemonHarness::RunProgram(const std::string& path,
                                         const std::vector<std::string>& args, Millis timeout,
                                         std::optional<uid_t> uid, const std::string& stdin_path) {

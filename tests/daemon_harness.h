@@ -160,6 +160,19 @@ class DaemonHarness {
   /// RunCtl with `input` on its standard input.
   ProcessResult RunCtlWithInput(const std::string& input, const std::vector<std::string>& args,
                                 Millis timeout = 60s);
+  /// A picoflowctl started in the background (StartCtl): its pid and the
+  /// files its output goes to, readable while it runs.
+  struct Background {
+    pid_t pid = -1;
+    std::string out_path;
+    std::string err_path;
+  };
+  /// Starts picoflowctl `--socket DIR/s.sock ARGS...` (stdin /dev/null) and
+  /// returns at once; end it with FinishCtl (the destructor kills it too).
+  Background StartCtl(const std::vector<std::string>& args);
+  /// Waits for a StartCtl program to exit (SIGKILL at the deadline) and
+  /// returns its result, as RunCtl does.
+  ProcessResult FinishCtl(const Background& program, Millis timeout = 60s);
   /// Runs any program with this harness's environment, optionally as `uid`
   /// (with that account's primary group and no supplementary groups), its
   /// standard input read from `stdin_path`.

@@ -1,5 +1,6 @@
 // Integration: picoflowd's lifecycle — persistence across restarts, crash
-// recovery after kill -9, graceful shutdown with tasks running, one daemon
+// recovery after kill -9, graceful shutdown with tasks running (interrupted
+// and resumed, or with --on-shutdown cancel cancelled), one daemon
 // per socket and state directory, peers of another uid, --once.
 
 #include <doctest/doctest.h>
@@ -274,33 +275,89 @@ tasks:
   CHECK((*logs)["chunks"][0]["data"] == "marked\n");
 }
 
-TEST_CASE("SIGTERM with a task running cancels it, records the run cancelled and exits 0") {
+TEST_CASE(
+    "SIGTERM with a task running stops it, records it interrupted, exits 0, and the next start "
+    "resumes the run") {
   DaemonHarness h;
   // The task would sleep 300 s and the daemon's grace is 300 s: only the
-  // cancel (TERM to the task's group) can end the stop within the bound below.
+  // stop (TERM to the task's group) can end it within the bound below.
   REQUIRE(h.Start({"--shutdown-grace", "300"}).ok());
+  // `long` sleeps on its first attempt and succeeds at once on the next.
   const auto id = h.StartRun(R"(
 name: interrupted
-config: { retry_default: 0, kill_grace: 1s }
+config: { retry_default: 0, retry_delay: 1s, kill_grace: 1s }
 tasks:
-  - { name: long, type: shell, config: { command: 'sleep 300 & echo $! > "$PFIT_DIR/long.pid"; wait' } }
+  - { name: first, type: shell, config: { command: 'echo once >> "$PFIT_DIR/first.marker"' } }
+  - name: long
+    type: shell
+    depends_on: [first]
+    retry: 1
+    config:
+      command: |
+        if [ -e "$PFIT_DIR/long.quick" ]; then echo resumed; exit 0; fi
+        touch "$PFIT_DIR/long.quick"
+        sleep 300 & echo $! > "$PFIT_DIR/long.pid"
+        wait
+  - { name: last, type: shell, depends_on: [long], config: { command: 'echo last' } }
 )");
   const pid_t sleeper = WaitPidFile(h, "long.pid");
   REQUIRE(sleeper > 0);
-  const json before =
-      h.WaitRunState(id, [](const json& r) { return !AttemptsOf(r, "long").empty(); });
+  const json before = h.WaitRunState(id, [](const json& r) {
+    auto a = AttemptsOf(r, "long");
+    return !a.empty() && a[0]["pid"].is_number();
+  });
   const pid_t leader = AttemptsOf(before, "long").at(0)["pid"].get<pid_t>();
 
   const auto t0 = Clock::now();
   CHECK(h.Stop(120s) == 0);
   CHECK(Clock::now() - t0 < 60s);
   CHECK(WaitUntil([&] { return ProcessGoneOrZombie(sleeper) && !ProcessGroupAlive(leader); }, 30s));
+  CHECK(Contains(h.log(), "interrupting 1 run"));
+
+  // As after a crash: the next daemon resumes the run without repeating
+  // what had finished.
+  REQUIRE(h.Start().ok());
+  const json run = h.WaitRun(id);
+  REQUIRE(run.is_object());
+  CHECK(run["status"] == "succeeded");
+  CHECK(run["error"] == "");
+  CHECK(TaskStatuses(run) == std::map<std::string, std::string>{{"first", "succeeded"},
+                                                                {"long", "succeeded"},
+                                                                {"last", "succeeded"}});
+  CHECK(AttemptStatuses(run, "first") == std::vector<std::string>{"succeeded"});
+  CHECK(AttemptStatuses(run, "long") == std::vector<std::string>{"interrupted", "succeeded"});
+  CHECK(AttemptStatuses(run, "last") == std::vector<std::string>{"succeeded"});
+  CHECK_MESSAGE(Contains(AttemptsOf(run, "long").at(0)["error"], "picoflowd stopped"),
+                AttemptsOf(run, "long").at(0)["error"]);
+  CHECK(CountLines(h.Path("first.marker")) == 1);
+  CHECK(Contains(h.log(), "resuming a run left unfinished"));
+}
+
+TEST_CASE(
+    "with --on-shutdown cancel, SIGTERM cancels the running task and the run for good, saying why") {
+  DaemonHarness h;
+  REQUIRE(h.Start({"--shutdown-grace", "300", "--on-shutdown", "cancel"}).ok());
+  const auto id = h.StartRun(R"(
+name: cancelled
+config: { retry_default: 0, kill_grace: 1s }
+tasks:
+  - { name: long, type: shell, config: { command: 'sleep 300 & echo $! > "$PFIT_DIR/long.pid"; wait' } }
+)");
+  const pid_t sleeper = WaitPidFile(h, "long.pid");
+  REQUIRE(sleeper > 0);
+  h.WaitRunState(id, [](const json& r) { return !AttemptsOf(r, "long").empty(); });
+
+  const auto t0 = Clock::now();
+  CHECK(h.Stop(120s) == 0);
+  CHECK(Clock::now() - t0 < 60s);
+  CHECK(WaitUntil([&] { return ProcessGoneOrZombie(sleeper); }, 30s));
 
   // The run is over for good: a new daemon shows it cancelled, not resumed.
   REQUIRE(h.Start().ok());
   const json run = h.GetRun(id);
   REQUIRE(run.is_object());
   CHECK(run["status"] == "cancelled");
+  CHECK(run["error"] == "cancelled: picoflowd stopped");
   CHECK(AttemptStatuses(run, "long") == std::vector<std::string>{"cancelled"});
   auto status = h.Call(method::kDaemonStatus);
   REQUIRE(status.ok());
@@ -315,14 +372,22 @@ TEST_CASE("SIGTERM with a task that ignores TERM exits within --shutdown-grace")
   REQUIRE(h.Start({"--shutdown-grace", grace}).ok());
   // The task would sleep 300 s and its kill_grace is 300 s, both far beyond
   // the daemon's grace: only the hard stop can end the stop within the bound.
+  // Resumed, it succeeds at once.
   const auto id = h.StartRun(R"(
 name: stubborn
-config: { retry_default: 0, kill_grace: 300s }
+config: { retry_default: 1, retry_delay: 1s, kill_grace: 300s }
 tasks:
-  - { name: deaf, type: shell, config: { command: 'trap "" TERM; sleep 300 & echo $! > "$PFIT_DIR/deaf.pid"; wait' } }
+  - name: deaf
+    type: shell
+    config:
+      command: |
+        if [ -e "$PFIT_DIR/deaf.quick" ]; then exit 0; fi
+        touch "$PFIT_DIR/deaf.quick"
+        trap "" TERM; sleep 300 & echo $! > "$PFIT_DIR/deaf.pid"; wait
 )");
   const pid_t sleeper = WaitPidFile(h, "deaf.pid");
   REQUIRE(sleeper > 0);
+  h.WaitRunState(id, [](const json& r) { return !AttemptsOf(r, "deaf").empty(); });
   const auto t0 = Clock::now();
   CHECK(h.Stop(120s) == 0);
   const auto took = Clock::now() - t0;
@@ -330,10 +395,10 @@ tasks:
   CHECK(took < 60s);
   CHECK(WaitUntil([&] { return ProcessGoneOrZombie(sleeper); }, 30s));
   REQUIRE(h.Start().ok());
-  const json run = h.GetRun(id);
+  const json run = h.WaitRun(id);
   REQUIRE(run.is_object());
-  CHECK(run["status"] == "cancelled");
-  CHECK(AttemptStatuses(run, "deaf") == std::vector<std::string>{"cancelled"});
+  CHECK(run["status"] == "succeeded");
+  CHECK(AttemptStatuses(run, "deaf") == std::vector<std::string>{"interrupted", "succeeded"});
 }
 
 TEST_CASE(

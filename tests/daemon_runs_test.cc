@@ -415,7 +415,9 @@ namespace picoflow::test {
 
 TEST_CASE("a run cancelled by the daemon's stop says so in its error and its tasks'") {
   DaemonHarness h;
-  REQUIRE(h.Start().ok());
+  // By default a stop interrupts runs (they resume at the next start); this
+  // one is about a stop that ends them.
+  REQUIRE(h.Start({"--on-shutdown", "cancel"}).ok());
   const auto id = h.StartRun(R"(
 name: stopped
 config: { retry_default: 0, kill_grace: 1s }

@@ -399,7 +399,6 @@ TEST_CASE("a database of schema 2 gets base_dir '' for the versions it holds") {
   WorkflowRecord w = Must(store->GetWorkflow("etl"));
   CHECK(w.source == "name: etl\n");
   CHECK(w.base_dir.empty());
-  CHECK(Store::SchemaVersion() == 5);
 }
 
 TEST_CASE(
@@ -716,6 +715,134 @@ TEST_CASE("output reads back in append order, by task, after a cursor and within
   CHECK(store->AppendOutput(999, OutputStream::kStdout, "x").error().code == ErrorCode::kNotFound);
 }
 
+TEST_CASE("a large output chunk is written once to its run's file, a small one to the database") {
+  TempDir dir;
+  const std::string db = dir.File("picoflow.db");
+  const std::string files = db + "-output";
+  auto store = OpenStore(db);
+  std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
+  std::int64_t e1 = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  Must(store->AppendOutput(e1, OutputStream::kStdout, "a line\n"));
+  // Nothing large yet: no directory, no file.
+  CHECK_FALSE(fs::exists(files));
+  const std::string big(kOutputFileChunkBytes, 'x');
+  const std::string bigger = std::string(3 * kOutputFileChunkBytes, 'y') + "\n";
+  Must(store->AppendOutput(e1, OutputStream::kStdout, big));
+  Must(store->AppendOutput(e1, OutputStream::kStderr, "err\n"));
+  Must(store->AppendOutput(e1, OutputStream::kStderr, bigger));
+  const std::string file = files + "/" + std::to_string(run) + ".log";
+  REQUIRE(fs::exists(file));
+  CHECK(fs::file_size(file) == big.size() + bigger.size());
+  CHECK(Mode(file) == 0600);
+  CHECK(Mode(files) == 0700);
+  {
+    // The rows hold where the bytes are, not the bytes.
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    REQUIRE(sqlite3_prepare_v2(raw,
+                               "SELECT sum(length(data)), count(file_length), sum(file_length)"
+                               " FROM output",
+                               -1, &q, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+    CHECK(sqlite3_column_int64(q, 0) == 7 + 4);
+    CHECK(sqlite3_column_int64(q, 1) == 2);
+    CHECK(sqlite3_column_int64(q, 2) == static_cast<std::int64_t>(big.size() + bigger.size()));
+    sqlite3_finalize(q);
+    sqlite3_close(raw);
+  }
+  const std::uint64_t total = 7 + big.size() + 4 + bigger.size();
+  const std::vector<std::string> expected = {"extract#1 out a line\n", "extract#1 out " + big,
+                                             "extract#1 err err\n", "extract#1 err " + bigger};
+  CHECK(Lines(Must(store->ReadOutput(OutputQuery{run, {}, 0}))) == expected);
+  CHECK(Must(store->OutputBytes()) == total);
+  // An interrupted attempt's counts include the bytes in the file.
+  Must(store->MarkAttemptInterrupted(e1, T(1), "picoflowd restarted"));
+  auto attempts = Must(store->GetRun(run)).attempts;
+  REQUIRE(attempts.size() == 1);
+  CHECK(attempts[0].counts.stdout_bytes == 7 + big.size());
+  CHECK(attempts[0].counts.stderr_bytes == 4 + bigger.size());
+  // Reopened: the same chunks, the same total.
+  store.reset();
+  store = OpenStore(db);
+  CHECK(Lines(Must(store->ReadOutput(OutputQuery{run, {}, 0}))) == expected);
+  CHECK(Must(store->OutputBytes()) == total);
+}
+
+TEST_CASE("output files go with their run, and one the database does not know goes at open") {
+  TempDir dir;
+  const std::string db = dir.File("picoflow.db");
+  const std::string big(2 * kOutputFileChunkBytes, 'z');
+  auto store = OpenStore(db);
+  std::int64_t old_run = Must(store->CreateRun(EtlRun(T(0))));
+  std::int64_t a = Must(store->BeginAttempt(old_run, "extract", 1, T(0)));
+  Must(store->AppendOutput(a, OutputStream::kStdout, big));
+  Must(store->FinishAttempt(a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
+                            OutputCounts{big.size(), 0, 0, 0}, T(1)));
+  Must(store->SetRunStatus(old_run, RunStatus::kSucceeded, T(1)));
+  std::int64_t new_run = Must(store->CreateRun(EtlRun(T(2))));
+  std::int64_t b = Must(store->BeginAttempt(new_run, "extract", 1, T(2)));
+  Must(store->AppendOutput(b, OutputStream::kStdout, big));
+  const auto file_of = [&](std::int64_t run) {
+    return db + "-output/" + std::to_string(run) + ".log";
+  };
+  REQUIRE(fs::exists(file_of(old_run)));
+  // Retention deletes the old run, and its file with it.
+  RunRetention keep;
+  keep.max_runs = 1;
+  CHECK(Must(store->PruneRuns("etl", keep, T(3), 100, false)).runs == 1);
+  CHECK_FALSE(fs::exists(file_of(old_run)));
+  CHECK(fs::exists(file_of(new_run)));
+  CHECK(Must(store->OutputBytes()) == big.size());
+
+  // A file left by a run that never committed (a crash) or a pruned one.
+  store.reset();
+  std::ofstream(file_of(new_run + 7)) << "orphan";
+  store = OpenStore(db);
+  CHECK_FALSE(fs::exists(file_of(new_run + 7)));
+  CHECK(fs::exists(file_of(new_run)));
+}
+
+TEST_CASE("the output cap removes a run's file with the last chunk that points into it") {
+  TempDir dir;
+  const std::string db = dir.File("picoflow.db");
+  const std::string big(kOutputFileChunkBytes, 'q');
+  auto store = OpenStore(db);
+  std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
+  std::int64_t a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  Must(store->AppendOutput(a, OutputStream::kStdout, big));
+  Must(store->AppendOutput(a, OutputStream::kStdout, "small\n"));
+  Must(store->AppendOutput(a, OutputStream::kStdout, big));
+  Must(store->SetRunStatus(run, RunStatus::kSucceeded, T(1)));
+  const std::string file = db + "-output/" + std::to_string(run) + ".log";
+  // Two chunks at a time: the first large one and the small one go, the
+  // file stays for the last; then it goes too.
+  CHECK(Must(store->PruneOutput(0, 2, false)).output_bytes ==
+        static_cast<std::int64_t>(big.size() + 6));
+  CHECK(fs::exists(file));
+  CHECK(Lines(Must(store->ReadOutput(OutputQuery{run, {}, 0}))) ==
+        std::vector<std::string>{"extract#1 out " + big});
+  CHECK(Must(store->PruneOutput(0, 2, false)).output_bytes ==
+        static_cast<std::int64_t>(big.size()));
+  CHECK_FALSE(fs::exists(file));
+  CHECK(Must(store->OutputBytes()) == 0);
+}
+
+TEST_CASE("a large chunk that cannot go to a file is kept in the database") {
+  TempDir dir;
+  const std::string db = dir.File("picoflow.db");
+  auto store = OpenStore(db);
+  std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
+  // Where the run's file would be, a directory: no one can append to it, root included.
+  fs::create_directories(db + "-output/" + std::to_string(run) + ".log");
+  std::int64_t a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  const std::string big(2 * kOutputFileChunkBytes, 'k');
+  Must(store->AppendOutput(a, OutputStream::kStdout, big));
+  CHECK(Lines(Must(store->ReadOutput(OutputQuery{run, {}, 0}))) ==
+        std::vector<std::string>{"extract#1 out " + big});
+  CHECK(Must(store->OutputBytes()) == big.size());
+}
+
 TEST_CASE("foreign keys and uniqueness are enforced and deleting a run cascades") {
   TempDir dir;
   const std::string path = dir.File("picoflow.db");
@@ -888,61 +1015,14 @@ struct WalDriver {
   std::function<bool()> stop;
   std::vector<int> frames;  // the WAL's size after each iteration's write
   int i = 0;
-};
+  uv_timer_t tick;
 
-TEST_CASE("GroupCommit checkpoints a large WAL at a quiet moment, not while commits come") {
-  TempDir dir;
-  auto store = OpenStore(dir.File("picoflow.db"));
-  uv_loop_t loop;
-  REQUIRE(uv_loop_init(&loop) == 0);
-  WalDriver d{store.get(), {}, {}};
-  d.stop = [&] { return !d.frames.empty() && d.frames.back() >= kCheckpointFrames; };
-  {
-    GroupCommit group(&loop, *store);
-    uv_timer_t tick;
-    uv_timer_init(&loop, &tick);
-    tick.data = &d;
-    uv_timer_start(
-        &tick,
-        [](uv_timer_t* t) {
-          auto* w = static_cast<WalDriver*>(t->data);
-          // What the last iteration committed, then this one's write.
-          if (w->i++ > 0) w->frames.push_back(w->store->WalFrames());
-          if (w->stop()) {
-            uv_timer_stop(t);
-            return;
-          }
-          Must(w->store->CreateRun(EtlRun(T(w->i))));
-        },
-        0, 1);
-    // Past the threshold only now: the loop runs on until the quiet
-    // moment's checkpoint (the pending timer keeps it alive).
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(store->WalFrames() == 0);
-    // While commits came, the WAL only grew.
-    CHECK(std::is_sorted(d.frames.begin(), d.frames.end()));
-    CHECK(d.frames.back() >= kCheckpointFrames);
-    CHECK(d.frames.back() < kCheckpointForceFrames);
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-    group.Close();
-    uv_run(&loop, UV_RUN_DEFAULT);
-  }
-  CHECK(uv_loop_close(&loop) == 0);
-}
-
-TEST_CASE("GroupCommit forces a checkpoint when the WAL reaches its limit without a pause") {
-  TempDir dir;
-  auto store = OpenStore(dir.File("picoflow.db"));
-  uv_loop_t loop;
-  REQUIRE(uv_loop_init(&loop) == 0);
-  WalDriver d{store.get(), {}, {}};
-  // Until the WAL was started over once: its size fell between two writes.
-  d.stop = [&] { return d.frames.size() >= 2 && d.frames.back() < d.frames[d.frames.size() - 2]; };
-  {
-    GroupCommit group(&loop, *store);
-    uv_timer_t tick;
-    uv_timer_init(&loop, &tick);
-    tick.data = &d;
+  // Writes a run in every loop iteration (a 1 ms repeating timer), noting
+  // the WAL's size after the previous iteration's commit, until stop() (or
+  // 100,000 iterations).
+  void Start(uv_loop_t* loop) {
+    uv_timer_init(loop, &tick);
+    tick.data = this;
     uv_timer_start(
         &tick,
         [](uv_timer_t* t) {
@@ -955,6 +1035,46 @@ TEST_CASE("GroupCommit forces a checkpoint when the WAL reaches its limit withou
           Must(w->store->CreateRun(EtlRun(T(w->i))));
         },
         0, 1);
+  }
+  void Close() { uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr); }
+};
+
+TEST_CASE("GroupCommit checkpoints a large WAL at a quiet moment, not while commits come") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  WalDriver d{store.get(), {}, {}, 0, {}};
+  d.stop = [&] { return !d.frames.empty() && d.frames.back() >= kCheckpointFrames; };
+  {
+    GroupCommit group(&loop, *store);
+    d.Start(&loop);
+    // Past the threshold only now: the loop runs on until the quiet
+    // moment's checkpoint (the pending timer keeps it alive).
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(store->WalFrames() == 0);
+    // While commits came, the WAL only grew.
+    CHECK(std::is_sorted(d.frames.begin(), d.frames.end()));
+    CHECK(d.frames.back() >= kCheckpointFrames);
+    CHECK(d.frames.back() < kCheckpointForceFrames);
+    d.Close();
+    group.Close();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("GroupCommit forces a checkpoint when the WAL reaches its limit without a pause") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  WalDriver d{store.get(), {}, {}, 0, {}};
+  // Until the WAL was started over once: its size fell between two writes.
+  d.stop = [&] { return d.frames.size() >= 2 && d.frames.back() < d.frames[d.frames.size() - 2]; };
+  {
+    GroupCommit group(&loop, *store);
+    d.Start(&loop);
     uv_run(&loop, UV_RUN_DEFAULT);
     REQUIRE(d.frames.size() >= 2);
     // The WAL grew to within one commit of the limit; the commit that
@@ -963,7 +1083,7 @@ TEST_CASE("GroupCommit forces a checkpoint when the WAL reaches its limit withou
     CHECK(most < kCheckpointForceFrames);
     CHECK(most >= kCheckpointForceFrames - 100);
     CHECK(d.frames.back() < 100);
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    d.Close();
     group.Close();
     uv_run(&loop, UV_RUN_DEFAULT);
   }

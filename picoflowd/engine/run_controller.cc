@@ -152,7 +152,7 @@ LogFields RunController::Fields(int task, int attempt, std::string_view event) c
 }
 
 void RunController::Pump() {
-  if (pumping_ > 0) return;
+  if (pumping_ > 0 || interrupting_) return;
   ++pumping_;
   while (auto task = run_->PopReady()) StartTask(*task);
   --pumping_;
@@ -165,8 +165,6 @@ void RunController::StartTask(int task) {
   auto slot = std::make_unique<Slot>(*this, task, attempt);
   Slot& ref = *slot;
   slots_[task] = std::move(slot);
-  LogInfo(Fields(task, attempt, "task.started"), "task started");
-  NotifyTask(task, attempt, TaskEventKind::kStarted);
 
   AttemptSpec attempt_spec;
   attempt_spec.task = &spec;
@@ -182,6 +180,12 @@ void RunController::StartTask(int task) {
   Executor* executor = ctx_.executors[static_cast<std::size_t>(spec.type)];
   ref.attempt_ = executor->Start(attempt_spec, ref);
   ref.Record(nullptr);  // no process (http, ssh) or it failed to start
+  // Observers hear of the start only now that the attempt is stored (as
+  // RunObserver promises): whoever shows it to a client commits first, so a
+  // task a client saw start keeps its attempt and process identity across a
+  // kill -9.
+  LogInfo(Fields(task, attempt, "task.started"), "task started");
+  NotifyTask(task, attempt, TaskEventKind::kStarted);
 }
 
 void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
@@ -202,6 +206,13 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
 
   if (abandoned_) {
     StoreAttemptEnd(*owned, result, {});
+    return;
+  }
+  if (interrupting_ && result.status == AttemptStatus::kCancelled) {
+    // Stopped by Interrupt: the task stays running in the store, as after a
+    // crash, and the resumed run starts it again.
+    StoreInterrupted(*owned, result);
+    StopIfIdle();
     return;
   }
   const std::string& name = run_->workflow().tasks[task].name;
@@ -229,7 +240,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   if (outcome.retry_after) {
     event.event = TaskEventKind::kRetrying;
     event.retry_in = *outcome.retry_after;
-    ArmRetry(task, *outcome.retry_after);
+    if (!interrupting_) ArmRetry(task, *outcome.retry_after);  // else: retried on resume
   }
   for (RunObserver* o : ctx_.observers) o->OnTaskEvent(event);
   for (int skipped : outcome.skipped) {
@@ -240,6 +251,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   }
   Pump();
   FinishIfDone();
+  StopIfIdle();
 }
 
 void RunController::StoreAttemptEnd(const Slot& slot, const AttemptResult& result,
@@ -326,7 +338,9 @@ void RunController::RetryDue(int task) {
 }
 
 void RunController::Cancel(const std::string& reason) {
-  if (finished_) return;
+  if (finished_ || cancelling_) return;
+  cancelling_ = true;
+  // A run fail_fast already stops keeps that reason.
   if (stop_reason_.empty()) stop_reason_ = reason;
   const std::vector<int> changed = run_->Cancel();
   retries_.clear();
@@ -350,13 +364,47 @@ void RunController::Abandon() {
     AttemptResult result;
     result.status = AttemptStatus::kCancelled;
     result.error = "killed: the daemon stopped before the task ended";
-    StoreAttemptEnd(*slot, result, {});
+    if (interrupting_) {
+      StoreInterrupted(*slot, result);
+    } else {
+      StoreAttemptEnd(*slot, result, {});
+    }
   }
   slots_.clear();  // SIGKILLs the groups
+  finished_ = true;
+  if (interrupting_) return;  // the run stays unfinished: it resumes at the next start
   run_->Cancel();
   LogIfFailed(Fields(), ctx_.store->SetRunStatus(run_->id(), RunStatus::kCancelled, Clock::now(),
-                                                 "cancelled: picoflowd stopped"));
-  finished_ = true;
+                                                 kStoppedReason));
+}
+
+void RunController::Interrupt(std::function<void()> stopped) {
+  // A run being cancelled ends cancelled, as it was asked to.
+  if (finished_ || interrupting_ || cancelling_) return;
+  interrupting_ = true;
+  stopped_ = std::move(stopped);
+  // Tasks waiting to retry stay retry_wait in the store; the resumed run
+  // starts them again.
+  retries_.clear();
+  LogInfo(Fields(-1, 0, "run.interrupting"), "interrupting run: it resumes at the next start");
+  for (auto& [_, slot] : slots_) slot->attempt_->Cancel();
+  StopIfIdle();
+}
+
+void RunController::StopIfIdle() {
+  if (!interrupting_ || finished_ || !slots_.empty() || !stopped_) return;
+  flush_timer_.Close();  // AttemptEnded flushed each attempt's output
+  auto stopped = std::move(stopped_);
+  stopped_ = nullptr;
+  stopped();
+}
+
+void RunController::StoreInterrupted(const Slot& slot, const AttemptResult& result) {
+  AttemptResult interrupted = result;
+  interrupted.status = AttemptStatus::kInterrupted;
+  interrupted.error =
+      "interrupted: picoflowd stopped while it ran; the run resumes at its next start";
+  StoreAttemptEnd(slot, interrupted, {});
 }
 
 void RunController::OutputDirty() {

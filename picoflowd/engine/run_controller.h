@@ -27,6 +27,10 @@ class RunObserver;
 class Store;
 struct TaskRecord;
 
+/// The error of a run cancelled because the daemon stopped (on_shutdown:
+/// cancel, docs/operations.md).
+inline constexpr char kStoppedReason[] = "cancelled: picoflowd stopped";
+
 /// The services every controller uses; owned and filled by the daemon
 /// (Daemon::Open).
 struct EngineContext {
@@ -60,12 +64,23 @@ class RunController {
   /// Cancels the run: nothing new starts; running attempts get SIGTERM, then
   /// SIGKILL after their grace period; the run ends `cancelled`, `reason`
   /// (why it was cancelled) its error and that of the tasks it cancels.
-  /// Idempotent: the first reason stays.
+  /// Idempotent: the first call's reason stays, and so does fail_fast's if
+  /// it already stops the run.
   void Cancel(const std::string& reason = kCancelledOnRequest);
   /// The reason of a Cancel() that run.cancel asked for.
   static constexpr const char* kCancelledOnRequest = "cancelled on request (run.cancel)";
+  /// Stops the run for a daemon stop it survives (docs/architecture.md,
+  /// "Crash recovery"): nothing new starts, running attempts get SIGTERM then
+  /// SIGKILL after their grace period and are recorded `interrupted`; the run
+  /// stays unfinished in the store and resumes at the next start. An attempt
+  /// that ends on its own meanwhile is recorded as usual (the run may even
+  /// end). `stopped` is called once nothing of the run runs any more, at once
+  /// if nothing does; not if the run ended (on_finished was called). A run
+  /// already cancelled or interrupted is left to end as it does.
+  void Interrupt(std::function<void()> stopped);
   /// Hard stop for shutdown past its grace: kills what still runs at once and
-  /// records the run cancelled. Nothing is reported to observers afterwards.
+  /// records the run cancelled (after Interrupt: the attempts interrupted,
+  /// the run left to resume). Nothing is reported to observers afterwards.
   void Abandon();
 
   /// Writes every attempt's batched output to the store now.
@@ -100,6 +115,10 @@ class RunController {
   void RetryDue(int task);
   void OutputDirty();
   void FinishIfDone();
+  /// After Interrupt: once no attempt runs, tells the owner (`stopped_`).
+  void StopIfIdle();
+  /// Stores the end of an attempt stopped by Interrupt or Abandon as `interrupted`.
+  void StoreInterrupted(const Slot& slot, const AttemptResult& result);
   /// Log fields of this run, and of a task (>= 0) and attempt (> 0).
   LogFields Fields(int task = -1, int attempt = 0, std::string_view event = {}) const;
 
@@ -120,8 +139,14 @@ class RunController {
   bool flush_armed_ = false;
   bool finished_ = false;
   bool abandoned_ = false;
-  std::string stop_reason_;  ///< why nothing new starts: Cancel()'s reason, or fail_fast's
-  int pumping_ = 0;          ///< re-entrancy guard: Pump() from inside an attempt's start
+  bool cancelling_ = false;        ///< Cancel() was called
+  bool interrupting_ = false;      ///< Interrupt() was called
+  std::function<void()> stopped_;  ///< Interrupt's callback; empty once called
+  /// Why the run stops starting tasks: Cancel()'s reason, or fail_fast's
+  /// (the first one stays). The error of the tasks it cancels, and of the
+  /// run if it ends cancelled.
+  std::string stop_reason_;
+  int pumping_ = 0;  ///< re-entrancy guard: Pump() from inside an attempt's start
 };
 
 }  // namespace picoflow

@@ -133,13 +133,22 @@ void RunManager::CancelAll(std::function<void()> done) {
   for (auto& [id, _] : runs_) ids.push_back(id);
   for (std::int64_t id : ids) {
     auto it = runs_.find(id);
-    if (it != runs_.end()) it->second->Cancel("cancelled: picoflowd stopped");
+    if (it != runs_.end()) it->second->Cancel(kStoppedReason);
   }
-  if (runs_.empty() && all_done_) {
-    auto cb = std::move(all_done_);
-    all_done_ = nullptr;
-    cb();
+  DoneIfEmpty();
+}
+
+void RunManager::InterruptAll(std::function<void()> done) {
+  all_done_ = std::move(done);
+  // A stopped run is destroyed like a finished one, on the next loop turn,
+  // but its end is not told to the observers: it has not ended.
+  for (auto& [id, controller] : runs_) {
+    controller->Interrupt([this, run_id = id] {
+      finished_.push_back(run_id);
+      StartOneShot<RunManager, &RunManager::DestroyFinished>(destroy_timer_, 0);
+    });  // never adds or removes a live run: iterating is safe
   }
+  DoneIfEmpty();
 }
 
 void RunManager::AbandonAll() {
@@ -166,6 +175,14 @@ int RunManager::CountRunning(const std::string& workflow) const {
   return n;
 }
 
+std::vector<std::int64_t> RunManager::RunningIds(const std::string& workflow) const {
+  std::vector<std::int64_t> ids;
+  for (auto& [id, c] : runs_) {
+    if (!c->finished() && c->run().workflow().name == workflow) ids.push_back(id);
+  }
+  return ids;
+}
+
 int RunManager::ActiveAttempts() const {
   int n = 0;
   for (auto& [_, c] : runs_) n += c->active_attempts();
@@ -186,11 +203,14 @@ void RunManager::DestroyFinished() {
     runs_.erase(id);
     if (on_count_changed_) on_count_changed_(runs_.size());
   }
-  if (runs_.empty() && all_done_) {
-    auto cb = std::move(all_done_);
-    all_done_ = nullptr;
-    cb();
-  }
+  DoneIfEmpty();
+}
+
+void RunManager::DoneIfEmpty() {
+  if (!runs_.empty() || !all_done_) return;
+  auto cb = std::move(all_done_);
+  all_done_ = nullptr;
+  cb();
 }
 
 }  // namespace picoflow

@@ -48,9 +48,16 @@ class RunManager {
 
   /// Cancels a live run. Returns kNotFound if it is not running.
   Status Cancel(std::int64_t run_id);
-  /// Cancels every run (shutdown); `done` runs once none is left.
+  /// Cancels every run for good (shutdown with on_shutdown: cancel), each
+  /// with the error kStoppedReason; `done` runs once none is left.
   void CancelAll(std::function<void()> done);
-  /// Hard stop: kills what still runs and records those runs cancelled.
+  /// Interrupts every run (shutdown with on_shutdown: interrupt,
+  /// RunController::Interrupt): their running attempts are stopped and
+  /// recorded `interrupted`, the runs stay unfinished in the store for
+  /// RecoverUnfinished at the next start. `done` runs once nothing runs.
+  void InterruptAll(std::function<void()> done);
+  /// Hard stop: kills what still runs; records those runs cancelled, or
+  /// after InterruptAll their attempts interrupted.
   void AbandonAll();
 
   /// The live controller of a run, or null.
@@ -60,6 +67,8 @@ class RunManager {
   const std::map<std::int64_t, std::unique_ptr<RunController>>& runs() const { return runs_; }
   /// Live runs of one workflow.
   int CountRunning(const std::string& workflow) const;
+  /// The ids of the live runs of one workflow, in order.
+  std::vector<std::int64_t> RunningIds(const std::string& workflow) const;
   /// Attempts running across all runs.
   int ActiveAttempts() const;
 
@@ -77,6 +86,8 @@ class RunManager {
   /// destroyed on the next loop turn.
   void RunFinished(std::int64_t run_id, RunStatus status);
   void DestroyFinished();
+  /// Calls all_done_ (once) if no run is left.
+  void DoneIfEmpty();
   Status Resume(const UnfinishedRun& unfinished);
 
   EngineContext& ctx_;

@@ -16,13 +16,16 @@
 
 namespace picoflow {
 
+/// The origin of a workflow given by workflow.submit (not by a file).
+inline constexpr char kSubmittedOrigin[] = "submitted";
+
 /// One loaded version of a workflow; shared by the registry and its runs.
 struct WorkflowVersion {
   std::shared_ptr<const Workflow> workflow;
   std::shared_ptr<const Dag> dag;
   std::string source;    ///< the YAML text it was loaded from
   std::string base_dir;  ///< what its relative paths resolved against ("" if unknown)
-  std::string origin;    ///< "submitted", or the file path it came from
+  std::string origin;    ///< kSubmittedOrigin, or the file path it came from
 };
 
 /// Loads a version from YAML source, resolving its relative paths against

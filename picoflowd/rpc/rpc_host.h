@@ -60,7 +60,8 @@ class RpcHost {
   // ---- the operations ----
   /// Stores and registers a submitted workflow (replacing an earlier version
   /// without touching its runs in progress). Returns true if it replaced one.
-  /// Returns an Error if the store refused.
+  /// Returns kConflict, naming the file, if a workflow file defines the name
+  /// (the files own their names, docs/rpc.md); an Error if the store refused.
   virtual Result<bool> Submit(std::shared_ptr<const WorkflowVersion> version) = 0;
   /// Forgets a workflow (its history stays). Returns kNotFound if unknown.
   virtual Status Remove(const std::string& name) = 0;

@@ -216,7 +216,7 @@ void RpcMethods::WorkflowValidate(RpcCall& call) {
 void RpcMethods::WorkflowSubmit(RpcCall& call) {
   const std::string source = call.Param<std::string>("source");
   const std::string file = call.Param<std::string>("file", "<source>");
-  CompiledWorkflow compiled = CompileWorkflow(source, file, "submitted", BaseDirOf(file));
+  CompiledWorkflow compiled = CompileWorkflow(source, file, kSubmittedOrigin, BaseDirOf(file));
   if (!compiled.version) {
     call.Fail(InvalidWorkflowError(InvalidWorkflowMessage(file, compiled.diagnostics.size()),
                                    compiled.diagnostics));
@@ -394,13 +394,18 @@ void RpcMethods::RunStart(RpcCall& call) {
   }
   const std::string workflow = version->workflow->name;
   const std::size_t tasks = version->workflow->tasks.size();
+  // A run started by hand is not held back by the workflow's overlap
+  // policy (docs/scheduling.md): the caller hears of the runs it joins.
+  const std::vector<std::int64_t> also_running = host_.runs().RunningIds(workflow);
   // With follow, the call subscribes before the first task starts, so no
   // event is missed; it announces the id, streams, and answers at the end.
   std::function<void(std::int64_t)> on_created;
   if (call.Param<bool>("follow", false)) {
-    on_created = [this, held = call.Hold(), workflow, tasks](std::int64_t run_id) {
-      held->Notify(notification::kRunStarted,
-                   {{"run_id", run_id}, {"workflow", workflow}, {"tasks", tasks}});
+    on_created = [this, held = call.Hold(), workflow, tasks, also_running](std::int64_t run_id) {
+      held->Notify(notification::kRunStarted, {{"run_id", run_id},
+                                               {"workflow", workflow},
+                                               {"tasks", tasks},
+                                               {"also_running", also_running}});
       Follow(held, run_id, "");
     };
   }
@@ -409,7 +414,9 @@ void RpcMethods::RunStart(RpcCall& call) {
     call.Fail(id.error());
     return;
   }
-  if (!on_created) call.Reply({{"run_id", *id}, {"workflow", workflow}});
+  if (!on_created) {
+    call.Reply({{"run_id", *id}, {"workflow", workflow}, {"also_running", also_running}});
+  }
 }
 
 // run.get: one run with its tasks and attempts.

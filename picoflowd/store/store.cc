@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "picoflowd/store/output_log.h"
 #include "picoflowd/store/sqlite_db.h"
 #include "picoflowd/store/store_schema.h"
 #include "picoflowd/util/logging.h"
@@ -76,7 +77,8 @@ Status Configure(SqliteDb& db, const StoreOptions& options) {
 
 // ---- lifecycle ----------------------------------------------------------------
 
-Store::Store(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+Store::Store(std::unique_ptr<SqliteDb> db, std::unique_ptr<OutputLog> files, bool sync_full)
+    : db_(std::move(db)), files_(std::move(files)), sync_full_(sync_full) {}
 
 Store::~Store() {
   Status closed = Close();
@@ -102,15 +104,22 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreO
   if (Status s = Configure(**db, options); !s) return s.error();
   // The output total, for retention's cap: one pass over the output's leaf
   // pages (length() does not read the data), then kept in memory.
-  auto total = (*db)->QueryInt("count output", "SELECT coalesce(sum(length(data)), 0) FROM output");
+  auto total = (*db)->QueryInt("count output",
+                               "SELECT coalesce(sum(coalesce(file_length, length(data))), 0)"
+                               " FROM output");
   if (!total) return total.error();
-  auto store = std::unique_ptr<Store>(new Store(std::move(*db)));
+  auto files = std::make_unique<OutputLog>(path + "-output");
+  if (Status s = files->Open(); !s) return s.error();
+  auto store = std::unique_ptr<Store>(
+      new Store(std::move(*db), std::move(files), options.synchronous == Synchronous::kFull));
   store->output_bytes_ = static_cast<std::uint64_t>(*total);
+  if (Status s = store->RemoveOrphanOutput(); !s) return s.error();
   return store;
 }
 
 Status Store::Close() {
   if (!db_) return {};
+  SyncOutputFiles();
   Status committed = db_->CommitGroup(/*disable=*/true);
   // Cheap when nothing changed; keeps the planner's statistics current.
   // Closing goes on without it.
@@ -124,13 +133,44 @@ void Store::EnableGroupCommit(std::function<void()> on_open) {
   db_->EnableGroupCommit(std::move(on_open));
 }
 
-Status Store::Commit() { return db_ ? db_->CommitGroup() : Status{}; }
+Status Store::Commit() {
+  if (!db_) return {};
+  SyncOutputFiles();
+  return db_->CommitGroup();
+}
+
+void Store::SyncOutputFiles() {
+  // Durable commits: the rows that point into the output files do not reach
+  // the disk before the bytes they point to. A file that cannot be synced
+  // does not stop the commit: its chunks may read back short, nothing else.
+  if (sync_full_) LogIfFailed(LogEvent("store.output_sync"), files_->Sync());
+}
+
+Status Store::RemoveOrphanOutput() {
+  std::vector<std::int64_t> orphans;
+  for (const auto& [run_id, size] : files_->sizes()) {
+    auto q = db_->Prepare("find run of output file", "SELECT 1 FROM runs WHERE id = ?1");
+    if (!q) return q.error();
+    q->Bind(1, run_id);
+    auto row = q->Step();
+    if (!row) return row.error();
+    if (!*row) orphans.push_back(run_id);
+  }
+  for (std::int64_t run_id : orphans) {
+    if (Status s = files_->Remove(run_id); !s) return s;
+  }
+  return {};
+}
 
 int Store::WalFrames() const { return db_ ? db_->wal_frames() : 0; }
 
 Status Store::Checkpoint() { return db_ ? db_->Checkpoint() : Status{}; }
 
-Status Store::EndGroupCommit() { return db_ ? db_->CommitGroup(/*disable=*/true) : Status{}; }
+Status Store::EndGroupCommit() {
+  if (!db_) return {};
+  SyncOutputFiles();
+  return db_->CommitGroup(/*disable=*/true);
+}
 
 bool Store::has_uncommitted() const { return db_ && db_->group_open(); }
 

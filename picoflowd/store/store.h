@@ -20,6 +20,7 @@
 
 namespace picoflow {
 
+class OutputLog;
 class SqliteDb;
 
 using TimePoint = std::chrono::system_clock::time_point;
@@ -30,6 +31,12 @@ using TimePoint = std::chrono::system_clock::time_point;
 /// one: rare checkpoints rewrite a hot page once, not once per commit.
 inline constexpr int kCheckpointFrames = 4096;
 inline constexpr int kCheckpointForceFrames = 16384;
+
+/// A chunk of task output this large or larger is appended to its run's
+/// file in `<database>-output/` (written once) instead of the database
+/// (written to the WAL, then again by a checkpoint); smaller ones, a line or
+/// a few, fill database pages better than a file's blocks.
+inline constexpr std::size_t kOutputFileChunkBytes = 1024;
 
 /// How the store syncs: NORMAL (WAL: a power loss may lose the last
 /// transactions, never corrupt) or FULL (every commit reaches the disk).
@@ -329,15 +336,29 @@ class Store {
   std::vector<std::string> PreparedSql() const;
 
  private:
-  explicit Store(std::unique_ptr<SqliteDb> db);
+  Store(std::unique_ptr<SqliteDb> db, std::unique_ptr<OutputLog> files, bool sync_full);
   Result<std::int64_t> InternVersion(const std::string& workflow, std::string_view source,
                                      std::string_view base_dir, TimePoint now);
   Status DropVersionIfUnused(std::int64_t version_id);
   Result<std::vector<TaskRecord>> ReadTasks(std::int64_t run_id);
   Result<std::vector<AttemptRecord>> ReadAttempts(std::int64_t run_id, bool running_only);
 
+  /// Inserts a chunk's row: its bytes in `data`, or (with `file_offset`)
+  /// only where they are in the run's file. Returns kNotFound if there is no
+  /// such attempt.
+  Status InsertOutput(std::int64_t attempt_id, OutputStream stream, std::string_view data,
+                      std::optional<std::uint64_t> file_offset);
+  /// Removes the output files of runs the database does not have (pruned,
+  /// or never committed before a crash).
+  Status RemoveOrphanOutput();
+  /// With Synchronous::kFull, fdatasync of the output files written since
+  /// the last commit (logged if it fails).
+  void SyncOutputFiles();
+
   std::unique_ptr<SqliteDb> db_;
-  std::uint64_t output_bytes_ = 0;  ///< OutputBytes(): counted at open, kept since
+  std::unique_ptr<OutputLog> files_;  ///< large output chunks, a file per run
+  bool sync_full_ = false;            ///< files are synced before a commit
+  std::uint64_t output_bytes_ = 0;    ///< OutputBytes(): counted at open, kept since
 };
 
 }  // namespace picoflow

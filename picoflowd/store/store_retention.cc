@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "picoflowd/store/output_log.h"
 #include "picoflowd/store/sqlite_db.h"
 #include "picoflowd/store/store.h"
 
@@ -49,7 +50,8 @@ Result<std::int64_t> Cutoff(SqliteDb& db, const std::string& workflow, const Run
 // Bytes of output stored for run `run_id` (length() does not read the data).
 Result<std::int64_t> RunOutputBytes(SqliteDb& db, std::int64_t run_id) {
   auto q = db.Prepare("count run output",
-                      "SELECT coalesce(sum(length(data)), 0) FROM output WHERE run_id = ?1");
+                      "SELECT coalesce(sum(coalesce(file_length, length(data))), 0) FROM output"
+                      " WHERE run_id = ?1");
   if (!q) return q.error();
   q->Bind(1, run_id);
   if (auto row = q->Step(); !row) return row.error();
@@ -66,7 +68,8 @@ Result<PruneCounts> CountPrunable(SqliteDb& db, const std::string& workflow, std
   if (auto row = runs->Step(); !row) return row.error();
   counts.runs = runs->Int64(0);
   auto bytes = db.Prepare("count prunable output",
-                          "SELECT coalesce(sum(length(o.data)), 0) FROM runs r"
+                          "SELECT coalesce(sum(coalesce(o.file_length, length(o.data))), 0)"
+                          " FROM runs r"
                           " JOIN output o ON o.run_id = r.id"
                           " WHERE r.workflow = ?1 AND r.id < ?2 AND r." PF_FINISHED_RUN);
   if (!bytes) return bytes.error();
@@ -133,6 +136,11 @@ Result<PruneCounts> Store::PruneRuns(const std::string& workflow, const RunReten
   }
   if (Status s = tx->Commit(); !s) return s.error();
   output_bytes_ -= std::min<std::uint64_t>(output_bytes_, static_cast<std::uint64_t>(freed));
+  // A crash before the group commits leaves the rows and loses the files:
+  // those runs were going anyway, and are pruned again at the next start.
+  for (std::int64_t id : ids) {
+    if (Status s = files_->Remove(id); !s) return s.error();
+  }
   return PruneCounts{static_cast<std::int64_t>(ids.size()), freed};
 }
 
@@ -162,8 +170,9 @@ Result<PruneCounts> Store::PruneOutput(std::uint64_t max_bytes, int max_rows, bo
   {
     auto q =
         db_->Prepare("oldest chunks",
-                     "SELECT max(seq), coalesce(sum(length(data)), 0) FROM"
-                     " (SELECT seq, data FROM output WHERE run_id = ?1 ORDER BY seq LIMIT ?2)");
+                     "SELECT max(seq), coalesce(sum(coalesce(file_length, length(data))), 0) FROM"
+                     " (SELECT seq, data, file_length FROM output WHERE run_id = ?1"
+                     "  ORDER BY seq LIMIT ?2)");
     if (!q) return q.error();
     q->Bind(1, run_id).Bind(2, std::max(max_rows, 1));
     if (auto row = q->Step(); !row) return row.error();
@@ -176,8 +185,23 @@ Result<PruneCounts> Store::PruneOutput(std::uint64_t max_bytes, int max_rows, bo
     q->Bind(1, run_id).Bind(2, last_seq);
     if (Status s = q->Run(); !s) return s.error();
   }
+  bool file_in_use = false;
+  if (files_->Size(run_id) > 0) {
+    auto q = db_->Prepare("output file in use",
+                          "SELECT 1 FROM output WHERE run_id = ?1 AND file_length IS NOT NULL"
+                          " LIMIT 1");
+    if (!q) return q.error();
+    q->Bind(1, run_id);
+    auto row = q->Step();
+    if (!row) return row.error();
+    file_in_use = *row;
+  }
   if (Status s = tx->Commit(); !s) return s.error();
   output_bytes_ -= std::min<std::uint64_t>(output_bytes_, static_cast<std::uint64_t>(freed));
+  // The run's file goes with its last chunk (the rest of it stays until then).
+  if (!file_in_use) {
+    if (Status s = files_->Remove(run_id); !s) return s.error();
+  }
   return PruneCounts{0, freed};
 }
 

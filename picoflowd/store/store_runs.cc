@@ -4,8 +4,10 @@
 #include <cassert>
 #include <limits>
 
+#include "picoflowd/store/output_log.h"
 #include "picoflowd/store/sqlite_db.h"
 #include "picoflowd/store/store.h"
+#include "picoflowd/util/logging.h"
 
 namespace picoflow {
 namespace {
@@ -261,7 +263,7 @@ Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
     if (!q) return q.error();
     auto rows = ReadAll<RunRecord>(*q, ReadRun);
     if (!rows) return rows.error();
-    for (auto& run : *rows) runs.push_back(UnfinishedRun{std::move(run), {}, {}, {}});
+    for (auto& run : *rows) runs.push_back(UnfinishedRun{std::move(run), {}, {}, {}, {}});
   }
   for (auto& u : runs) {
     {
@@ -355,10 +357,12 @@ Status Store::MarkAttemptInterrupted(std::int64_t attempt_id, TimePoint at,
   // that is known now. length() of a blob does not read its content.
   auto q = db_->Prepare("mark attempt interrupted",
                         "UPDATE attempts SET status = 'interrupted', ended_at = ?2, error = ?3,"
-                        " stdout_bytes = (SELECT coalesce(sum(length(o.data)), 0) FROM output o"
+                        " stdout_bytes = (SELECT coalesce(sum(coalesce(o.file_length,"
+                        "                 length(o.data))), 0) FROM output o"
                         "                 WHERE o.run_id = attempts.run_id AND o.attempt_id = ?1"
                         "                 AND o.stream = 0),"
-                        " stderr_bytes = (SELECT coalesce(sum(length(o.data)), 0) FROM output o"
+                        " stderr_bytes = (SELECT coalesce(sum(coalesce(o.file_length,"
+                        "                 length(o.data))), 0) FROM output o"
                         "                 WHERE o.run_id = attempts.run_id AND o.attempt_id = ?1"
                         "                 AND o.stream = 1)"
                         " WHERE id = ?1 AND status = 'running'");
@@ -375,14 +379,42 @@ Status Store::MarkAttemptInterrupted(std::int64_t attempt_id, TimePoint at,
 
 Status Store::AppendOutput(std::int64_t attempt_id, OutputStream stream, std::string_view data) {
   if (data.empty()) return {};
+  if (data.size() < kOutputFileChunkBytes) return InsertOutput(attempt_id, stream, data, {});
+  std::int64_t run_id = 0;
+  {
+    auto q = db_->Prepare("find run of attempt", "SELECT run_id FROM attempts WHERE id = ?1");
+    if (!q) return q.error();
+    q->Bind(1, attempt_id);
+    auto row = q->Step();
+    if (!row) return row.error();
+    if (!*row) return NoAttempt(attempt_id);
+    run_id = q->Int64(0);
+  }
+  auto offset = files_->Append(run_id, data);
+  if (offset) return InsertOutput(attempt_id, stream, data, *offset);
+  // A file that cannot be written (a full or read-only directory) does not
+  // lose the chunk: it goes into the database as a small one does.
+  LogWarn(LogEvent("store.output_file"), offset.error().message + "; kept in the database");
+  return InsertOutput(attempt_id, stream, data, {});
+}
+
+Status Store::InsertOutput(std::int64_t attempt_id, OutputStream stream, std::string_view data,
+                           std::optional<std::uint64_t> file_offset) {
   // Output is clustered by run: the chunk goes after the run's last one.
   auto q = db_->Prepare("append output",
-                        "INSERT INTO output (run_id, seq, attempt_id, stream, data)"
+                        "INSERT INTO output (run_id, seq, attempt_id, stream, data, file_offset,"
+                        " file_length)"
                         " SELECT a.run_id, 1 + coalesce((SELECT max(o.seq) FROM output o"
                         "                                WHERE o.run_id = a.run_id), 0),"
-                        " a.id, ?2, ?3 FROM attempts a WHERE a.id = ?1");
+                        " a.id, ?2, ?3, ?4, ?5 FROM attempts a WHERE a.id = ?1");
   if (!q) return q.error();
-  q->Bind(1, attempt_id).Bind(2, stream == OutputStream::kStdout ? 0 : 1).BindBlob(3, data);
+  q->Bind(1, attempt_id).Bind(2, stream == OutputStream::kStdout ? 0 : 1);
+  if (file_offset) {
+    q->BindBlob(3, {}).Bind(4, static_cast<std::int64_t>(*file_offset));
+    q->Bind(5, static_cast<std::int64_t>(data.size()));
+  } else {
+    q->BindBlob(3, data).BindNull(4).BindNull(5);
+  }
   if (Status s = q->Run(); !s) return s;
   if (db_->Changes() == 0) return NoAttempt(attempt_id);
   output_bytes_ += data.size();
@@ -390,7 +422,8 @@ Status Store::AppendOutput(std::int64_t attempt_id, OutputStream stream, std::st
 }
 
 Result<std::vector<OutputChunk>> Store::ReadOutput(const OutputQuery& query) {
-  constexpr const char* kColumns = "o.seq, o.attempt_id, a.task, a.number, o.stream, o.data";
+  constexpr const char* kColumns =
+      "o.seq, o.attempt_id, a.task, a.number, o.stream, o.data, o.file_offset, o.file_length";
   auto q = query.task ? db_->Prepare("read output",
                                      Select(kColumns,
                                             "FROM output o JOIN attempts a ON a.id = o.attempt_id"
@@ -417,6 +450,12 @@ Result<std::vector<OutputChunk>> Store::ReadOutput(const OutputQuery& query) {
                   q->Int(3),
                   q->Int(4) == 0 ? OutputStream::kStdout : OutputStream::kStderr,
                   q->Text(5)};
+    if (!q->IsNull(7)) {
+      auto data = files_->Read(query.run_id, static_cast<std::uint64_t>(q->Int64(6)),
+                               static_cast<std::uint64_t>(q->Int64(7)));
+      if (!data) return data.error();
+      c.data = std::move(*data);
+    }
     bytes += c.data.size();
     chunks.push_back(std::move(c));
   }

@@ -185,6 +185,15 @@ constexpr const char* kVersionBaseDir = R"sql(
 ALTER TABLE workflow_versions ADD COLUMN base_dir TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Large chunks of output are kept in a file per run beside the database
+// (OutputLog), written once instead of to the WAL and again at a
+// checkpoint; their rows keep an empty data and where the bytes are.
+// A chunk's size is coalesce(file_length, length(data)).
+constexpr const char* kOutputFiles = R"sql(
+ALTER TABLE output ADD COLUMN file_offset INTEGER;
+ALTER TABLE output ADD COLUMN file_length INTEGER;
+)sql";
+
 // Why a task ended as it did (docs/rpc.md, RunDetail): the reason `status`
 // and `run --wait` show. Tasks stored before keep '' and show their last
 // attempt's error instead.
@@ -199,6 +208,7 @@ constexpr Migration kMigrations[] = {
     {"output total for retention", kOutputTotal},
     {"fewer pages written per transition", kWriteLess},
     {"base directory of workflow versions", kVersionBaseDir},
+    {"large output chunks in files", kOutputFiles},
     {"why each task ended", kTaskError},
 };
 

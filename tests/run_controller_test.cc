@@ -1,0 +1,130 @@
+// RunController on a real loop and a real store, with a fake executor: what
+// the observers are told, and what the store holds by then.
+
+#include "picoflowd/engine/run_controller.h"
+
+#include <doctest/doctest.h>
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/workflow_load.h"
+#include "picoflowd/exec/executor.h"
+#include "picoflowd/store/store.h"
+#include "picoflowd/util/uv_handle.h"
+#include "tests/executor_test_util.h"
+#include "tests/test_util.h"
+#include "tests/workflow_test_util.h"  // prints whole vectors of strings
+
+namespace picoflow {
+namespace {
+
+using test::Must;
+using test::TempDir;
+using test::TestLoop;
+
+constexpr const char* kYaml = R"(name: etl
+tasks:
+  - { name: extract, type: shell, config: { command: "true" } }
+  - { name: load, type: shell, depends_on: [extract], config: { command: "true" } }
+)";
+
+/// An attempt that reports its process from inside Start, as the local
+/// executor does, and succeeds on the next loop iteration.
+class QuickAttempt final : public Attempt {
+ public:
+  QuickAttempt(uv_loop_t* loop, AttemptSink& sink) : sink_(sink), timer_(this) {
+    if (uv_timer_init(loop, timer_.get()) == 0) timer_.MarkInitialized();
+    StartOneShot<QuickAttempt, &QuickAttempt::Exit>(timer_, 0);
+  }
+  void Cancel() override {}
+
+ private:
+  void Exit() {
+    AttemptResult result;
+    result.status = AttemptStatus::kSucceeded;
+    result.exit_code = 0;
+    timer_.Close();
+    sink_.OnFinished(result);  // may destroy *this: nothing after
+  }
+
+  AttemptSink& sink_;
+  UvHandle<uv_timer_t> timer_;
+};
+
+class QuickExecutor final : public Executor {
+ public:
+  explicit QuickExecutor(uv_loop_t* loop) : loop_(loop) {}
+  std::unique_ptr<Attempt> Start(const AttemptSpec&, AttemptSink& sink) override {
+    auto attempt = std::make_unique<QuickAttempt>(loop_, sink);
+    ++next_pid_;
+    sink.OnStarted(ProcessIdentity{next_pid_, next_pid_, 1000, "boot"});
+    return attempt;
+  }
+
+ private:
+  uv_loop_t* loop_;
+  pid_t next_pid_ = 4000;
+};
+
+/// At each `started` event, what the store has of that attempt.
+class StartWitness final : public RunObserver {
+ public:
+  explicit StartWitness(Store& store) : store_(store) {}
+  void OnTaskEvent(const TaskEvent& e) override {
+    if (e.event != TaskEventKind::kStarted) return;
+    std::string line = std::string(e.task) + " #" + std::to_string(e.attempt) + ": ";
+    RunDetail run = Must(store_.GetRun(e.run_id));
+    std::string found = "no attempt stored";
+    for (const AttemptRecord& a : run.attempts) {
+      if (a.task != e.task || a.number != e.attempt) continue;
+      found = a.status ? "stored as finished" : "stored running";
+      found += a.process ? ", pid " + std::to_string(a.process->pid) : ", no process";
+    }
+    seen.push_back(line + found);
+  }
+  std::vector<std::string> seen;
+
+ private:
+  Store& store_;
+};
+
+TEST_CASE("observers hear that a task started only once its attempt and process are stored") {
+  // A client is shown `started` by an observer (the run feed), and group
+  // commit commits before anything is written to a client: what a kill -9
+  // right after that must not lose is what the store holds at this moment.
+  TestLoop loop;
+  TempDir dir;
+  auto store = Must(Store::Open(dir.File("picoflow.db")));
+  LoadedWorkflow wf = LoadWorkflowText(kYaml, "etl.yaml");
+  REQUIRE(wf.ok());
+  NewRun record;
+  record.workflow = "etl";
+  record.source = kYaml;
+  record.tasks = {"extract", "load"};
+  const std::int64_t id = Must(store->CreateRun(record));
+
+  QuickExecutor executor(loop.get());
+  StartWitness witness(*store);
+  EngineContext ctx;
+  ctx.loop = loop.get();
+  ctx.store = store.get();
+  for (Executor*& e : ctx.executors) e = &executor;
+  ctx.observers = {&witness};
+  std::optional<RunStatus> ended;
+  {
+    RunController controller(ctx, std::make_unique<Run>(id, wf.workflow, wf.dag),
+                             [&](RunStatus status) { ended = status; });
+    controller.Start();
+    REQUIRE(loop.RunUntil([&] { return ended.has_value(); }));
+  }
+  CHECK(ended == RunStatus::kSucceeded);
+  CHECK(witness.seen == std::vector<std::string>{"extract #1: stored running, pid 4001",
+                                                 "load #1: stored running, pid 4002"});
+}
+
+}  // namespace
+}  // namespace picoflow
