@@ -1,5 +1,6 @@
 #include "common/run_status.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 
@@ -9,10 +10,14 @@ namespace {
 // Each enum's names in declaration order: the one list its Name and Parse read.
 constexpr const char* kRunStatusNames[] = {"pending", "running",   "succeeded",
                                            "failed",  "cancelled", "skipped"};
-constexpr const char* kTaskStatusNames[] = {"pending",   "ready",  "running", "retry_wait",
-                                            "succeeded", "failed", "skipped", "cancelled"};
-constexpr const char* kAttemptStatusNames[] = {"succeeded", "failed", "timeout", "cancelled",
+constexpr const char* kTaskStatusNames[] = {"pending",    "ready",     "running",
+                                            "retry_wait", "succeeded", "failed",
+                                            "skipped",    "cancelled", "timed_out"};
+constexpr const char* kAttemptStatusNames[] = {"succeeded", "failed", "timed_out", "cancelled",
                                                "interrupted"};
+// kTimeout's name before it became "timed_out"; the attempts table's CHECK
+// still pins it (picoflowd/store/store_schema.cc).
+constexpr std::string_view kLegacyTimeoutName = "timeout";
 constexpr const char* kRunTriggerNames[] = {"manual", "rpc", "cron", "catchup"};
 constexpr const char* kOutputStreamNames[] = {"stdout", "stderr"};
 
@@ -46,6 +51,7 @@ std::optional<TaskStatus> ParseTaskStatus(std::string_view name) {
   return Parse<TaskStatus>(kTaskStatusNames, name);
 }
 std::optional<AttemptStatus> ParseAttemptStatus(std::string_view name) {
+  if (name == kLegacyTimeoutName) return AttemptStatus::kTimeout;
   return Parse<AttemptStatus>(kAttemptStatusNames, name);
 }
 std::optional<RunTrigger> ParseRunTrigger(std::string_view name) {
@@ -57,7 +63,20 @@ std::optional<OutputStream> ParseOutputStream(std::string_view name) {
 
 bool IsTerminal(TaskStatus status) {
   return status == TaskStatus::kSucceeded || status == TaskStatus::kFailed ||
-         status == TaskStatus::kSkipped || status == TaskStatus::kCancelled;
+         status == TaskStatus::kSkipped || status == TaskStatus::kCancelled ||
+         status == TaskStatus::kTimedOut;
+}
+
+std::string OutcomeText(std::string_view status, std::string_view reason) {
+  std::string words(status);
+  std::replace(words.begin(), words.end(), '_', ' ');  // timed_out: "timed out"
+  if (reason.empty()) return words;
+  if (reason.substr(0, words.size()) == words) return std::string(reason);
+  return words + ": " + std::string(reason);
+}
+
+bool IsFailure(TaskStatus status) {
+  return status == TaskStatus::kFailed || status == TaskStatus::kTimedOut;
 }
 
 bool IsFinal(RunStatus status) {

@@ -28,6 +28,7 @@ enum class TaskStatus {
   kFailed,   ///< failed after its retries
   kSkipped,  ///< a dependency failed (or fail_fast stopped the run)
   kCancelled,
+  kTimedOut,  ///< its last attempt's timeout fired; otherwise as kFailed
 };
 
 /// How an attempt ended; a running attempt has none yet.
@@ -45,9 +46,11 @@ enum class RunTrigger { kManual, kRpc, kCron, kCatchup };
 /// Which of a task's output streams a chunk came from.
 enum class OutputStream { kStdout, kStderr };
 
-/// Lower-case names as stored and shown: "pending", "retry_wait", "timeout",
-/// "catchup", "stderr", ... Each Parse is the inverse of its Name and
-/// returns nullopt for any other text.
+/// Lower-case names as stored and shown: "pending", "retry_wait",
+/// "timed_out", "catchup", "stderr", ... Each Parse is the inverse of its
+/// Name and returns nullopt for any other text, except that
+/// ParseAttemptStatus also reads "timeout", kTimeout's name before
+/// "timed_out" (and still its name in the store's attempts table).
 const char* RunStatusName(RunStatus status);
 const char* TaskStatusName(TaskStatus status);
 const char* AttemptStatusName(AttemptStatus status);
@@ -61,8 +64,17 @@ std::optional<OutputStream> ParseOutputStream(std::string_view name);
 
 /// True for the statuses a task never leaves.
 bool IsTerminal(TaskStatus status);
+/// True for a task that ended without success of its own: kFailed or
+/// kTimedOut (its dependents are skipped unless continue_on_failure).
+bool IsFailure(TaskStatus status);
 /// True for the statuses a run never leaves (all but pending and running).
 bool IsFinal(RunStatus status);
+
+/// How a task ended, in words, from its status name and its reason (both
+/// as run.get gives them): "failed: exited with code 1", "skipped:
+/// dependency 'fetch' failed"; the reason alone when it already starts with
+/// the status ("timed out after 2s ..."), the status alone without one.
+std::string OutcomeText(std::string_view status, std::string_view reason);
 
 /// The final record of one attempt.
 struct AttemptResult {

@@ -1,12 +1,14 @@
-// `picoflowctl logs`: a run's stored output (run.logs pages), the last N
-// lines of it (-n), the output of every run since a time (--since), and the
-// rest live until the run ends (-f, run.logs follow).
+// `picoflowctl logs`: a run's stored output (run.logs pages) task by task,
+// each attempt of a task marked, the last N lines of it (-n), the output of
+// every run since a time (--since), and the rest live until the run ends
+// (-f, run.logs follow).
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <string_view>
 
 #include "common/cron.h"
@@ -126,18 +128,95 @@ class LogSink {
   std::deque<Line> kept_;
 };
 
-// Pages through a run's stored output after `*cursor` into `sink`.
-bool StoredLogs(Session& s, std::int64_t run_id, const std::string& task, std::int64_t tag,
-                std::int64_t* cursor, LogSink& sink) {
+// Pages through a run's stored output (of `task` only, if given) after
+// `*cursor`, handing each chunk to `on_chunk`.
+bool PageLogs(Session& s, std::int64_t run_id, const std::string& task, std::int64_t* cursor,
+              const std::function<void(const json&)>& on_chunk) {
   for (;;) {
     json params = {{"run_id", run_id}, {"after", *cursor}, {"limit", 1000}};
     if (!task.empty()) params["task"] = task;
     auto page = s.Call(method::kRunLogs, params);
     if (!page) return false;
     if ((*page)["chunks"].empty()) return true;
-    for (const json& c : (*page)["chunks"]) sink.Chunk(c, tag);
+    for (const json& c : (*page)["chunks"]) on_chunk(c);
     *cursor = (*page)["next"].get<std::int64_t>();
   }
+}
+
+// Pages through a run's stored output after `*cursor` into `sink`, in the
+// order it was written.
+bool StoredLogs(Session& s, std::int64_t run_id, const std::string& task, std::int64_t tag,
+                std::int64_t* cursor, LogSink& sink) {
+  return PageLogs(s, run_id, task, cursor, [&](const json& c) { sink.Chunk(c, tag); });
+}
+
+// `--- attempt 2 (exit 1) ---`: an attempt and how it ended (run.get's
+// attempt record).
+std::string AttemptMarker(const json& a) {
+  const std::string status = a["status"];
+  std::string how = OutcomeText(status, a.value("error", std::string()));
+  const bool exited = status == AttemptStatusName(AttemptStatus::kSucceeded) ||
+                      status == AttemptStatusName(AttemptStatus::kFailed);
+  if (status == "running") how = status;
+  if (exited && a["exit_code"].is_number()) how = "exit " + Str(a["exit_code"]);
+  return "--- attempt " + Str(a["number"]) + " (" + how + ") ---";
+}
+
+// `--- task 'load': failed: exited with code 1 ---`: a task and how it ended
+// (run.get's task record).
+std::string TaskHeader(const json& t) {
+  return "--- task '" + t["name"].get<std::string>() +
+         "': " + OutcomeText(t["status"].get<std::string>(), t.value("error", std::string())) +
+         " ---";
+}
+
+// One task's stored output, each of its attempts under a marker when it
+// had several; for a task that printed nothing, says so, with how it ended
+// when no header said it (`alone`: logs --task).
+bool TaskLogs(Session& s, const json& run, const json& task, std::int64_t tag, bool alone,
+              LogSink& sink) {
+  const std::string name = task["name"];
+  std::vector<json> attempts;
+  for (const json& a : run["attempts"]) {
+    if (a["task"] == name) attempts.push_back(a);
+  }
+  std::size_t marked = 0;  // attempts whose marker is printed
+  const auto mark_through = [&](int number) {
+    while (attempts.size() > 1 && marked < attempts.size() &&
+           attempts[marked]["number"].get<int>() <= number) {
+      sink.Header(AttemptMarker(attempts[marked++]));
+    }
+  };
+  bool any = false;
+  std::int64_t cursor = 0;
+  const bool ok = PageLogs(s, run["id"].get<std::int64_t>(), name, &cursor, [&](const json& c) {
+    mark_through(c["attempt"].get<int>());
+    sink.Chunk(c, tag);
+    any = true;
+  });
+  if (!ok) return false;
+  mark_through(std::numeric_limits<int>::max());
+  if (!any) {
+    const std::string how =
+        OutcomeText(task["status"].get<std::string>(), task.value("error", std::string()));
+    sink.Header(alone ? "(no output; " + how + ")" : "(no output)");
+  }
+  sink.Finish();
+  return true;
+}
+
+// A run's stored output task by task, in declaration order (only `task`, if
+// given), each whole task under a TaskHeader unless only one is shown.
+bool RunByTask(Session& s, std::int64_t run_id, const std::string& task, std::int64_t tag,
+               LogSink& sink) {
+  auto run = s.Call(method::kRunGet, {{"run_id", run_id}});
+  if (!run) return false;
+  for (const json& t : (*run)["tasks"]) {
+    if (!task.empty() && t["name"] != task) continue;
+    if (task.empty()) sink.Header(TaskHeader(t));
+    if (!TaskLogs(s, *run, t, tag, !task.empty(), sink)) return false;
+  }
+  return true;
 }
 
 // Streams a run's output after `cursor` until the run ends (run.logs follow).
@@ -251,13 +330,18 @@ int Logs(Session& s, const Args& a) {
     ids.push_back(*id);
   }
   LogSink sink(s, a.task.empty(), a.lines);
+  // The whole of stored runs reads task by task; the last lines (-n) and
+  // what is followed (-f) read as the output was written.
+  const bool by_task = !a.follow && a.lines <= 0;
   std::int64_t cursor = 0;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     // Several runs: each under a header, each chunk tagged with its run in --json.
     const std::int64_t tag = runs.empty() ? 0 : ids[i];
     if (!runs.empty()) sink.Header(RunHeader(runs[i]));
     cursor = 0;
-    if (!StoredLogs(s, ids[i], a.task, tag, &cursor, sink)) return s.exit_code();
+    const bool ok = by_task ? RunByTask(s, ids[i], a.task, tag, sink)
+                            : StoredLogs(s, ids[i], a.task, tag, &cursor, sink);
+    if (!ok) return s.exit_code();
   }
   sink.Flush();
   const std::int64_t last_tag = runs.empty() ? 0 : ids.back();

@@ -1,5 +1,6 @@
 #include "picoflowctl/render.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,9 +38,30 @@ std::size_t VisibleWidth(const std::string& s) {
   return width;
 }
 
+constexpr std::size_t kMinLastColumn = 20;
+
 }  // namespace
 
-void Table::Print(std::FILE* out) const {
+std::size_t TerminalWidth(std::FILE* stream) {
+  winsize ws{};
+  if (!isatty(fileno(stream)) || ioctl(fileno(stream), TIOCGWINSZ, &ws) != 0) return 0;
+  return ws.ws_col > 0 ? ws.ws_col : 80;
+}
+
+std::string Shorten(const std::string& text, std::size_t width) {
+  if (width == 0 || VisibleWidth(text) <= width) return text;
+  std::string out;
+  std::size_t used = 0;
+  for (unsigned char c : text) {
+    const bool starts_char = (c & 0xC0) != 0x80;
+    if (starts_char && used + 1 >= width) break;  // room for the "…"
+    if (starts_char) ++used;
+    out += static_cast<char>(c);
+  }
+  return out + "\u2026";
+}
+
+void Table::Print(std::FILE* out, std::size_t width) const {
   std::vector<std::size_t> widths;
   for (const auto& row : rows_) {
     if (widths.size() < row.size()) widths.resize(row.size(), 0);
@@ -47,12 +69,20 @@ void Table::Print(std::FILE* out) const {
       widths[c] = std::max(widths[c], VisibleWidth(row[c]));
     }
   }
+  // What is left of `width` for the last column after the others.
+  std::size_t last = 0;
+  if (width > 0 && !widths.empty()) {
+    std::size_t before = 0;
+    for (std::size_t c = 0; c + 1 < widths.size(); ++c) before += widths[c] + 2;
+    last = width > before + kMinLastColumn ? width - before : kMinLastColumn;
+  }
   for (const auto& row : rows_) {
     std::string line;
     for (std::size_t c = 0; c < row.size(); ++c) {
-      line += row[c];
+      line += c + 1 == widths.size() ? Shorten(row[c], last) : row[c];
       if (c + 1 < row.size()) line.append(widths[c] - VisibleWidth(row[c]) + 2, ' ');
     }
+    line.erase(line.find_last_not_of(' ') + 1);  // an empty last cell leaves padding
     std::fprintf(out, "%s\n", line.c_str());
   }
 }
@@ -78,7 +108,7 @@ std::string FireTime(const nlohmann::json& t) {
   return t.is_string() ? ShortTime(t) + " UTC" : "-";
 }
 
-void PrintRunTable(const nlohmann::json& run, bool colour) {
+void PrintRunTable(const nlohmann::json& run, bool colour, std::size_t width) {
   std::printf("run %lld  %s  %s  trigger %s  started %s  duration %s\n",
               static_cast<long long>(run["id"].get<std::int64_t>()),
               run["workflow"].get<std::string>().c_str(),
@@ -86,15 +116,22 @@ void PrintRunTable(const nlohmann::json& run, bool colour) {
               run["trigger"].get<std::string>().c_str(), ShortTime(run["started_at"]).c_str(),
               Dur(run["duration_ms"]).c_str());
   if (!run["error"].get<std::string>().empty()) {
-    std::printf("error: %s\n", run["error"].get<std::string>().c_str());
+    const std::string line = "error: " + run["error"].get<std::string>();
+    std::printf("%s\n", Shorten(line, width).c_str());
   }
-  Table table({"TASK", "STATUS", "ATTEMPTS", "DURATION", "EXIT"});
+  bool reasons = false;
+  for (const nlohmann::json& t : run["tasks"]) reasons = reasons || !t.value("error", "").empty();
+  std::vector<std::string> header = {"TASK", "STATUS", "ATTEMPTS", "DURATION", "EXIT"};
+  if (reasons) header.push_back("REASON");
+  Table table(header);
   for (const nlohmann::json& t : run["tasks"]) {
-    table.Add({t["name"].get<std::string>(), ColourStatus(t["status"].get<std::string>(), colour),
-               std::to_string(t["attempts"].get<int>()), Dur(t["duration_ms"]),
-               Str(t["exit_code"])});
+    std::vector<std::string> row = {
+        t["name"].get<std::string>(), ColourStatus(t["status"].get<std::string>(), colour),
+        std::to_string(t["attempts"].get<int>()), Dur(t["duration_ms"]), Str(t["exit_code"])};
+    if (reasons) row.push_back(t.value("error", ""));
+    table.Add(std::move(row));
   }
-  table.Print(stdout);
+  table.Print(stdout, reasons ? width : 0);
 }
 
 }  // namespace picoflow::ctl

@@ -234,7 +234,7 @@ const CommandSpec kCommands[] = {
        c.add_option("-n", a.count, "How many runs")->check(CLI::Range(1, 1000));
      },
      History},
-    {"logs", "Output of a workflow's latest run (or --run ID)",
+    {"logs", "Output of a workflow's latest run (or --run ID), task by task, attempts marked",
      [](CLI::App& c, Args& a) {
        c.add_option("workflow", a.name, "Workflow name");
        c.add_option("--run", a.run_id, "A run id");

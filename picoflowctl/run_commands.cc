@@ -159,7 +159,7 @@ int RunCmd(Session& s, const Args& a) {
   if (s.globals().json)
     Session::PrintJson(*run);
   else
-    PrintRunTable(*run, s.colour());
+    PrintRunTable(*run, s.colour(), TerminalWidth(stdout));
   return RunExitCode(*run);
 }
 
@@ -215,7 +215,7 @@ int StatusCmd(Session& s, const Args& a) {
     if (s.globals().json)
       Session::PrintJson(*run);
     else
-      PrintRunTable(*run, s.colour());
+      PrintRunTable(*run, s.colour(), TerminalWidth(stdout));
     return kExitOk;
   }
   // Workflows that are not loaded but have runs (one-off runs, removed
@@ -253,6 +253,17 @@ int StatusCmd(Session& s, const Args& a) {
   return kExitOk;
 }
 
+namespace {
+
+// A run's REASON in history: why it failed or was cancelled (its error),
+// or why it was recorded as it was (a skipped fire's reason).
+std::string RunReason(const json& run) {
+  const std::string error = run.value("error", std::string());
+  return error.empty() ? run.value("reason", std::string()) : error;
+}
+
+}  // namespace
+
 // `history [NAME]`: one workflow's runs, or everybody's with a WORKFLOW column.
 int History(Session& s, const Args& a) {
   json params = {{"limit", a.count}};
@@ -272,17 +283,15 @@ int History(Session& s, const Args& a) {
   if (all) header.insert(header.begin() + 1, "WORKFLOW");
   Table table(header);
   for (const json& r : (*runs)["runs"]) {
-    std::vector<std::string> row = {Str(r["id"]),
-                                    ColourStatus(r["status"].get<std::string>(), s.colour()),
-                                    Str(r["trigger"]),
-                                    ShortTime(r["started_at"]),
-                                    Dur(r["duration_ms"]),
-                                    Dur(r.value("late_ms", json(nullptr))),
-                                    r.value("reason", std::string())};
+    std::vector<std::string> row = {
+        Str(r["id"]),          ColourStatus(r["status"].get<std::string>(), s.colour()),
+        Str(r["trigger"]),     ShortTime(r["started_at"]),
+        Dur(r["duration_ms"]), Dur(r.value("late_ms", json(nullptr))),
+        RunReason(r)};
     if (all) row.insert(row.begin() + 1, Str(r["workflow"]));
     table.Add(std::move(row));
   }
-  table.Print(stdout);
+  table.Print(stdout, TerminalWidth(stdout));
   return kExitOk;
 }
 

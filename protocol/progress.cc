@@ -21,7 +21,7 @@ std::string ColourStatus(const std::string& text, bool colour) {
   const char* code = nullptr;
   if (text == "succeeded" || text == "ok" || text == "valid")
     code = "32";
-  else if (text == "failed" || text == "timeout" || text == "interrupted" || text == "invalid")
+  else if (text == "failed" || text == "timed_out" || text == "interrupted" || text == "invalid")
     code = "31";
   else if (text == "running" || text == "cancelled" || text == "retrying")
     code = "33";
@@ -43,6 +43,8 @@ std::string TaskEventLine(const json& e, bool colour) {
     if (e.contains("duration_ms")) line += ", in " + Elapsed(e["duration_ms"]);
     if (e.contains("error")) line += " (" + e["error"].get<std::string>() + ")";
     if (e.contains("retry_in_ms")) line += "; retry in " + Elapsed(e["retry_in_ms"]);
+  } else if (e.contains("error")) {  // skipped, cancelled: why
+    line += " (" + e["error"].get<std::string>() + ")";
   }
   return line;
 }

@@ -13,13 +13,14 @@
 namespace picoflow {
 
 /// Wraps `text` in the ANSI colour for a status word (green for succeeded,
-/// red for failed/timeout, yellow for running/cancelled...) when `colour`.
+/// red for failed/timed_out, yellow for running/cancelled...) when `colour`.
 std::string ColourStatus(const std::string& text, bool colour);
 
 /// One line for the params of a run.event notification:
 /// `[load] started (attempt 2)`,
 /// `[load] retrying: failed, exit code 1, in 1.2s (why); retry in 2.0s`,
-/// `[load] finished: succeeded, exit code 0, in 850ms`, `[load] skipped`.
+/// `[load] finished: succeeded, exit code 0, in 850ms`,
+/// `[load] skipped (dependency 'fetch' failed)`.
 std::string TaskEventLine(const nlohmann::json& event, bool colour);
 
 /// Counts a run's tasks that reached a final state (finished, skipped or

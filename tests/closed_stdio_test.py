@@ -62,10 +62,13 @@ def main(picoflowd, picoflowctl):
         for _ in range(3):  # several runs: several pipes, log lines, store writes
             subprocess.run(ctl + ['run', path, '--wait'], check=True, capture_output=True,
                            timeout=TIMEOUT_S)
-        # `logs` prints a task's stdout lines as "TASK | LINE", stderr as "TASK ! LINE".
+        # `logs` prints a task's stdout lines as "TASK | LINE", stderr as "TASK ! LINE",
+        # under a line saying how the task ended.
         out = subprocess.run(ctl + ['logs', 'stdio'], check=True, capture_output=True,
                              text=True, timeout=TIMEOUT_S).stdout
-        if sorted(out.splitlines()) != ['speak ! err', 'speak | out']:
+        lines = out.splitlines()
+        if lines[:1] != ["--- task 'speak': succeeded ---"] or \
+                sorted(lines[1:]) != ['speak ! err', 'speak | out']:
             print(f'captured output of the last run: {out!r}', file=sys.stderr)
             return 1
         # The daemon's own files (socket, event loop, store, pipes) must not sit on

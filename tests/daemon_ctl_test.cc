@@ -1097,3 +1097,118 @@ TEST_CASE(
 }
 
 }  // namespace picoflow::test
+
+namespace picoflow::test {
+namespace {
+
+// A failing task of every kind (docs/rpc.md, RunDetail `error`): a program
+// given as "program args" with args, a file that is not a program, a
+// timeout, a task skipped by it, a refused HTTP connection. NOTAPROG is
+// replaced by the path of an executable text file. The TERM ends the
+// sleep at once; the long kill_grace only keeps a slow machine from
+// reaching the KILL (a reason of its own).
+constexpr const char* kWhy = R"(
+name: why
+config: { retry_default: 0, kill_grace: 60s }
+tasks:
+  - { name: split, type: shell, config: { command: 'ls -la', args: [] } }
+  - { name: notprog, type: shell, config: { command: 'NOTAPROG', args: [] } }
+  - { name: slow, type: shell, timeout: 1, config: { command: 'exec sleep 300' } }
+  - { name: after, type: shell, depends_on: [slow], config: { command: 'true' } }
+  - { name: web, type: http, timeout: 30, config: { url: 'http://127.0.0.1:9/health' } }
+  - { name: fine, type: shell, config: { command: 'echo fine' } }
+)";
+
+std::string WhyYaml(const DaemonHarness& h) {
+  const std::string notprog = h.WriteFile("notprog", "just words\n");
+  chmod(notprog.c_str(), 0755);
+  std::string yaml = kWhy;
+  yaml.replace(yaml.find("NOTAPROG"), 8, notprog);
+  return h.WriteFile("why.yaml", yaml);
+}
+
+}  // namespace
+
+TEST_CASE("run --wait, status and history say why each task failed, timed out or was skipped") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = WhyYaml(h);
+  const std::string notprog = h.Path("notprog");
+  const ProcessResult r = h.RunCtl({"run", file, "--wait"});
+  CHECK(r.code == 1);
+  const std::string split =
+      "cannot start 'ls -la': no such file or directory (did you mean command: ls, args: [-la]?)";
+  const std::string not_a_program = "cannot start '" + notprog + "': exec format error: '" +
+                                    notprog + "' is not a program (no #! line?)";
+  for (const std::string& expected :
+       {std::string("TASK     STATUS     ATTEMPTS  DURATION  EXIT  REASON"),
+        "error: task 'split' failed: " + split + " (and 3 more)", split, not_a_program,
+        std::string("slow     timed_out  1"), std::string("timed out after 1s (SIGTERM)"),
+        std::string("after    skipped    0         -         -     dependency 'slow' timed out"),
+        std::string("http: GET http://127.0.0.1:9/health: connection refused")}) {
+    CHECK_MESSAGE(Contains(r.out, expected), "missing '", expected, "' in:\n", r.out);
+  }
+  // The same table for status NAME and status --run ID.
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"status", "why"},
+                                               std::vector<std::string>{"status", "--run", "1"}}) {
+    const ProcessResult status = h.RunCtl(args);
+    CHECK(status.code == 0);
+    CHECK_MESSAGE(Contains(status.out, "dependency 'slow' timed out"), status.out);
+    CHECK_MESSAGE(Contains(status.out, not_a_program), status.out);
+  }
+  // history: the run's error as its REASON.
+  const ProcessResult history = h.RunCtl({"history", "why"});
+  CHECK_MESSAGE(Contains(history.out, "REASON"), history.out);
+  CHECK_MESSAGE(Contains(history.out, "failed  rpc"), history.out);
+  CHECK_MESSAGE(Contains(history.out, "task 'split' failed: " + split), history.out);
+  // --json: every reason whole, the timeout a status of its own.
+  const json run = ParseOut(h.RunCtl({"--json", "status", "--run", "1"}));
+  std::map<std::string, std::string> errors;
+  for (const json& t : run["tasks"]) errors[t["name"]] = t["error"];
+  CHECK(errors == std::map<std::string, std::string>{
+                      {"split", split},
+                      {"notprog", not_a_program},
+                      {"slow", "timed out after 1s (SIGTERM)"},
+                      {"after", "dependency 'slow' timed out"},
+                      {"web", "http: GET http://127.0.0.1:9/health: connection refused"},
+                      {"fine", ""}});
+  CHECK(TaskStatuses(run)["slow"] == "timed_out");
+  CHECK(AttemptStatuses(run, "slow") == std::vector<std::string>{"timed_out"});
+  // On a terminal (80 columns unless it says otherwise) long reasons are cut.
+  const ProcessResult tty = h.RunCtlInTerminal({"--no-color", "status", "--run", "1"});
+  CHECK_MESSAGE(Contains(tty.out, "cannot start 'ls -la': no such"), tty.out);
+  CHECK_MESSAGE(Contains(tty.out, "\xE2\x80\xA6\n"), tty.out);  // "…" ends a cut reason
+  CHECK_FALSE(Contains(tty.out, split));
+}
+
+TEST_CASE("logs shows a run task by task, marks attempts and says why a silent task ended") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = h.WriteFile("flaky.yaml", R"(
+name: flaky
+config: { retry_default: 0, retry_delay: 1s }
+tasks:
+  - { name: flaky, type: shell, retry: 1, config: { command: 'echo try $PICOFLOW_ATTEMPT; exit 1' } }
+  - { name: quiet, type: shell, depends_on: [flaky], config: { command: 'true' } }
+  - { name: silent, type: shell, config: { command: 'exit 4' } }
+)");
+  REQUIRE(h.RunCtl({"run", file, "--wait"}).code == 1);
+  const ProcessResult all = h.RunCtl({"logs", "flaky"});
+  CHECK(all.code == 0);
+  CHECK(all.out ==
+        "--- task 'flaky': failed: exited with code 1 ---\n"
+        "--- attempt 1 (exit 1) ---\n"
+        "flaky | try 1\n"
+        "--- attempt 2 (exit 1) ---\n"
+        "flaky | try 2\n"
+        "--- task 'quiet': skipped: dependency 'flaky' failed ---\n"
+        "(no output)\n"
+        "--- task 'silent': failed: exited with code 4 ---\n"
+        "(no output)\n");
+  CHECK(h.RunCtl({"logs", "flaky", "--task", "quiet"}).out ==
+        "(no output; skipped: dependency 'flaky' failed)\n");
+  CHECK(h.RunCtl({"logs", "flaky", "--task", "flaky"}).out ==
+        "--- attempt 1 (exit 1) ---\ntry 1\n--- attempt 2 (exit 1) ---\ntry 2\n");
+}
+
+}  // namespace picoflow::test

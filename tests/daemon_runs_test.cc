@@ -175,8 +175,10 @@ tasks:
   const json run = h.WaitRun(id);
   REQUIRE(run.is_object());
   CHECK(run["status"] == "failed");
-  CHECK(AttemptStatuses(run, "plain") == std::vector<std::string>{"timeout"});
-  CHECK(AttemptStatuses(run, "stubborn") == std::vector<std::string>{"timeout"});
+  CHECK(TaskStatuses(run) ==
+        std::map<std::string, std::string>{{"plain", "timed_out"}, {"stubborn", "timed_out"}});
+  CHECK(AttemptStatuses(run, "plain") == std::vector<std::string>{"timed_out"});
+  CHECK(AttemptStatuses(run, "stubborn") == std::vector<std::string>{"timed_out"});
   const json p = AttemptsOf(run, "plain").at(0);
   const json s = AttemptsOf(run, "stubborn").at(0);
   // Both end at timeout + grace at the latest (plain's would end at once on
@@ -405,6 +407,35 @@ tasks:
   MESSAGE("http error: ", AttemptsOf(run, "fetch").at(0)["error"].get<std::string>());
   CHECK(h.Alive());
   CHECK(h.Call(method::kDaemonStatus).ok());
+}
+
+}  // namespace picoflow::test
+
+namespace picoflow::test {
+
+TEST_CASE("a run cancelled by the daemon's stop says so in its error and its tasks'") {
+  DaemonHarness h;
+  // By default a stop interrupts runs (they resume at the next start); this
+  // one is about a stop that ends them.
+  REQUIRE(h.Start({"--on-shutdown", "cancel"}).ok());
+  const auto id = h.StartRun(R"(
+name: stopped
+config: { retry_default: 0, kill_grace: 1s }
+tasks:
+  - { name: wait, type: shell, config: { command: 'exec sleep 300' } }
+  - { name: later, type: shell, depends_on: [wait], config: { command: 'true' } }
+)");
+  h.WaitRunState(id, [](const json& run) { return TaskStatuses(run)["wait"] == "running"; });
+  REQUIRE(h.Stop() == 0);
+  REQUIRE(h.Start().ok());
+  const json run = h.GetRun(id);
+  REQUIRE(run.is_object());
+  CHECK(run["status"] == "cancelled");
+  CHECK(run["error"] == "cancelled: picoflowd stopped");
+  std::map<std::string, std::string> errors;
+  for (const json& t : run["tasks"]) errors[t["name"]] = t["error"];
+  CHECK(errors == std::map<std::string, std::string>{{"wait", "cancelled: picoflowd stopped"},
+                                                     {"later", "cancelled: picoflowd stopped"}});
 }
 
 }  // namespace picoflow::test

@@ -50,17 +50,23 @@ TEST_CASE("a task event reads as one line with what ended it and what comes next
   lines.push_back(TaskEventLine({{"task", "load"},
                                  {"event", "finished"},
                                  {"attempt", 3},
-                                 {"status", "timeout"},
+                                 {"status", "timed_out"},
                                  {"signal", 15},
                                  {"duration_ms", 90'000}},
                                 false));
   lines.push_back(
       TaskEventLine({{"task", "report"}, {"event", "skipped"}, {"status", "skipped"}}, false));
+  lines.push_back(TaskEventLine({{"task", "report"},
+                                 {"event", "skipped"},
+                                 {"status", "skipped"},
+                                 {"error", "dependency 'load' timed out"}},
+                                false));
   CHECK(lines == std::vector<std::string>{
                      "[load] started (attempt 2)",
                      "[load] retrying: failed, exit code 1, in 1.2s (exit code 1); retry in 2.0s",
-                     "[load] finished: timeout, signal 15, in 1m30s",
+                     "[load] finished: timed_out, signal 15, in 1m30s",
                      "[report] skipped",
+                     "[report] skipped (dependency 'load' timed out)",
                  });
 }
 

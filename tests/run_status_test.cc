@@ -37,18 +37,18 @@ void CheckRoundTrip(const char* (*name_of)(E), std::optional<E> (*parse)(std::st
 TEST_CASE("each status, trigger and stream is stored and shown by one lower-case name") {
   CHECK(Names(RunStatusName, 6) == std::vector<std::string>{"pending", "running", "succeeded",
                                                             "failed", "cancelled", "skipped"});
-  CHECK(Names(TaskStatusName, 8) == std::vector<std::string>{"pending", "ready", "running",
+  CHECK(Names(TaskStatusName, 9) == std::vector<std::string>{"pending", "ready", "running",
                                                              "retry_wait", "succeeded", "failed",
-                                                             "skipped", "cancelled"});
+                                                             "skipped", "cancelled", "timed_out"});
   CHECK(Names(AttemptStatusName, 5) ==
-        std::vector<std::string>{"succeeded", "failed", "timeout", "cancelled", "interrupted"});
+        std::vector<std::string>{"succeeded", "failed", "timed_out", "cancelled", "interrupted"});
   CHECK(Names(RunTriggerName, 4) == std::vector<std::string>{"manual", "rpc", "cron", "catchup"});
   CHECK(Names(OutputStreamName, 2) == std::vector<std::string>{"stdout", "stderr"});
 }
 
 TEST_CASE("each Parse is the inverse of its Name and refuses any other text") {
   CheckRoundTrip(RunStatusName, ParseRunStatus, 6);
-  CheckRoundTrip(TaskStatusName, ParseTaskStatus, 8);
+  CheckRoundTrip(TaskStatusName, ParseTaskStatus, 9);
   CheckRoundTrip(AttemptStatusName, ParseAttemptStatus, 5);
   CheckRoundTrip(RunTriggerName, ParseRunTrigger, 4);
   CheckRoundTrip(OutputStreamName, ParseOutputStream, 2);
@@ -67,6 +67,28 @@ TEST_CASE("terminal task statuses and final run statuses are exactly the ones ne
       final_runs.push_back(RunStatusName(static_cast<RunStatus>(i)));
   }
   CHECK(final_runs == std::vector<std::string>{"succeeded", "failed", "cancelled", "skipped"});
+}
+
+}  // namespace picoflow
+
+namespace picoflow {
+
+TEST_CASE("an outcome reads as its status and reason, without saying the status twice") {
+  CHECK(OutcomeText("failed", "exited with code 1") == "failed: exited with code 1");
+  CHECK(OutcomeText("skipped", "dependency 'fetch' failed") ==
+        "skipped: dependency 'fetch' failed");
+  CHECK(OutcomeText("timed_out", "timed out after 2s (SIGTERM)") == "timed out after 2s (SIGTERM)");
+  CHECK(OutcomeText("cancelled", "cancelled: picoflowd stopped") == "cancelled: picoflowd stopped");
+  CHECK(OutcomeText("succeeded", "") == "succeeded");
+  CHECK(OutcomeText("timed_out", "") == "timed out");
+}
+
+TEST_CASE("an attempt stored as timeout by an older picoflowd reads as timed out") {
+  CHECK(ParseAttemptStatus("timeout") == AttemptStatus::kTimeout);
+  CHECK(ParseAttemptStatus("timed_out") == AttemptStatus::kTimeout);
+  CHECK(IsTerminal(TaskStatus::kTimedOut));
+  CHECK(IsFailure(TaskStatus::kTimedOut));
+  CHECK_FALSE(IsFailure(TaskStatus::kSkipped));
 }
 
 }  // namespace picoflow

@@ -208,7 +208,8 @@ tasks:
   CHECK(run->status() == RunStatus::kSucceeded);
 }
 
-TEST_CASE("a task fails for good after retry + 1 attempts, and a timeout counts as a failure") {
+TEST_CASE(
+    "a task fails for good after retry + 1 attempts; a last attempt that timed out ends it timed_out") {
   auto run = MakeRun(R"(
 name: exhaust
 tasks:
@@ -219,7 +220,8 @@ tasks:
   sim.failure_kind = {{"t", AttemptStatus::kTimeout}};
   sim.Go(*run);
   CHECK(run->attempts(0) == 3);
-  CHECK(run->task_status(0) == TaskStatus::kFailed);
+  CHECK(run->task_status(0) == TaskStatus::kTimedOut);
+  CHECK(run->status() == RunStatus::kFailed);
 }
 
 TEST_CASE("the default retry count comes from retry_default") {

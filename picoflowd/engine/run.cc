@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <utility>
 
 namespace picoflow {
 
@@ -28,7 +29,7 @@ void Run::Restore(int task, TaskStatus status, int attempts_made) {
   if (!IsTerminal(t.status)) --unfinished_;
   t.status = status;
   if (status == TaskStatus::kSucceeded ||
-      (status == TaskStatus::kFailed && workflow_->tasks[task].continue_on_failure)) {
+      (IsFailure(status) && workflow_->tasks[task].continue_on_failure)) {
     ReleaseDependents(task);
   }
 }
@@ -69,7 +70,7 @@ FinishOutcome Run::AttemptFinished(int task, AttemptStatus status) {
     outcome.retry_after = RetryDelay(t.attempts);
     return outcome;
   }
-  Finish(task, TaskStatus::kFailed);
+  Finish(task, status == AttemptStatus::kTimeout ? TaskStatus::kTimedOut : TaskStatus::kFailed);
   if (spec.continue_on_failure) {
     ReleaseDependents(task);
     return outcome;
@@ -83,6 +84,7 @@ FinishOutcome Run::AttemptFinished(int task, AttemptStatus status) {
       TaskStatus s = tasks_[i].status;
       if (s == TaskStatus::kPending || s == TaskStatus::kReady || s == TaskStatus::kRetryWait) {
         Finish(i, TaskStatus::kSkipped);
+        tasks_[i].skipped = {task, -1};
         outcome.skipped.push_back(i);
       }
     }
@@ -137,16 +139,19 @@ void Run::ReleaseDependents(int task) {
 
 void Run::SkipDependents(int task, std::vector<int>& skipped) {
   // Depth-first over dependents; every pending dependent (transitively) is
-  // skipped. A dependent cannot have started: it waits for `task`.
-  std::vector<int> stack(dag_->dependents(task).begin(), dag_->dependents(task).end());
+  // skipped. A dependent cannot have started: it waits for `task`. Each
+  // entry is a dependent and the task it was reached through.
+  std::vector<std::pair<int, int>> stack;
+  for (int d : dag_->dependents(task)) stack.emplace_back(d, task);
   std::vector<int> found;
   while (!stack.empty()) {
-    const int next = stack.back();
+    const auto [next, via] = stack.back();
     stack.pop_back();
     if (tasks_[next].status != TaskStatus::kPending) continue;
     Finish(next, TaskStatus::kSkipped);
+    tasks_[next].skipped = {task, via};
     found.push_back(next);
-    for (int d : dag_->dependents(next)) stack.push_back(d);
+    for (int d : dag_->dependents(next)) stack.emplace_back(d, next);
   }
   std::sort(found.begin(), found.end());
   skipped.insert(skipped.end(), found.begin(), found.end());

@@ -24,6 +24,15 @@ struct FinishOutcome {
   bool stop_run = false;     ///< fail_fast triggered: cancel the running attempts
 };
 
+/// Why a task was skipped: the task whose end skipped it (`by`), and the
+/// dependency it was skipped through (`via`: `by` itself, another skipped
+/// task, or -1 when fail_fast skipped it). Both -1 for a task not skipped
+/// by this run (Restore()).
+struct SkipCause {
+  int by = -1;
+  int via = -1;
+};
+
 class Run {
  public:
   Run(std::int64_t id, std::shared_ptr<const Workflow> workflow, std::shared_ptr<const Dag> dag);
@@ -39,6 +48,8 @@ class Run {
   std::optional<int> PopReady();
 
   /// Records the end of the running attempt of `task` and updates dependents.
+  /// A task whose last attempt timed out ends kTimedOut, one whose last
+  /// attempt failed kFailed.
   FinishOutcome AttemptFinished(int task, AttemptStatus status);
 
   /// A task in kRetryWait becomes ready again (its delay passed).
@@ -60,13 +71,16 @@ class Run {
   TaskStatus task_status(int task) const { return tasks_[task].status; }
   /// Attempts started so far for `task` (the next attempt's number is this + 1).
   int attempts(int task) const { return tasks_[task].attempts; }
+  /// Why `task` is kSkipped; see SkipCause.
+  SkipCause skip_cause(int task) const { return tasks_[task].skipped; }
   int running() const { return running_; }
 
  private:
   struct TaskState {
     TaskStatus status = TaskStatus::kPending;
-    int waiting = 0;   ///< dependencies not yet succeeded
-    int attempts = 0;  ///< attempts started
+    int waiting = 0;    ///< dependencies not yet succeeded
+    int attempts = 0;   ///< attempts started
+    SkipCause skipped;  ///< set when it became kSkipped
   };
 
   void MakeReady(int task);

@@ -4,6 +4,7 @@
 
 #include "picoflowd/engine/output_capture.h"
 #include "picoflowd/engine/run_observer.h"
+#include "picoflowd/engine/task_reason.h"
 #include "picoflowd/exec/executor.h"
 #include "picoflowd/store/store.h"
 #include "picoflowd/util/logging.h"
@@ -127,8 +128,8 @@ RunController::~RunController() {
 }
 
 void RunController::RestoreTaskTimes(int task, std::optional<Clock::time_point> started_at,
-                                     std::optional<int> exit_code) {
-  task_times_[task] = {started_at, exit_code};
+                                     std::optional<int> exit_code, std::string error) {
+  task_times_[task] = {started_at, exit_code, std::move(error)};
 }
 
 void RunController::Start() {
@@ -217,6 +218,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   const std::string& name = run_->workflow().tasks[task].name;
   task_times_[task].exit_code = result.exit_code;
   const FinishOutcome outcome = run_->AttemptFinished(task, result.status);
+  NoteReasons(task, result, outcome);
   // The attempt's end, its task's new state and the tasks it skipped: one
   // state transition, one transaction.
   std::vector<TaskRecord> records;
@@ -267,6 +269,22 @@ void RunController::StoreAttemptEnd(const Slot& slot, const AttemptResult& resul
   }
 }
 
+void RunController::NoteReasons(int task, const AttemptResult& result,
+                                const FinishOutcome& outcome) {
+  const TaskStatus status = run_->task_status(task);
+  if (outcome.stop_run && stop_reason_.empty()) {
+    stop_reason_ = "cancelled: '" + run_->workflow().tasks[task].name + "' " +
+                   OutcomeText(TaskStatusName(status), "") + " and fail_fast stops the run";
+  }
+  std::string& error = task_times_[task].error;
+  if (status == TaskStatus::kCancelled && !stop_reason_.empty()) {
+    error = stop_reason_;
+  } else if (IsTerminal(status)) {
+    error = AttemptReason(result);
+  }
+  for (int skipped : outcome.skipped) task_times_[skipped].error = SkipReason(*run_, skipped);
+}
+
 TaskRecord RunController::TaskRecordOf(int task) const {
   const Task& spec = run_->workflow().tasks[task];
   TaskRecord record;
@@ -278,6 +296,7 @@ TaskRecord RunController::TaskRecordOf(int task) const {
   record.started_at = times.started_at;
   if (IsTerminal(record.status)) record.ended_at = Clock::now();
   record.exit_code = times.exit_code;
+  if (IsTerminal(record.status)) record.error = times.error;
   return record;
 }
 
@@ -295,6 +314,7 @@ void RunController::NotifyTask(int task, int attempt, TaskEventKind event) {
   e.attempt = attempt;
   e.event = event;
   e.status = TaskStatusName(run_->task_status(task));
+  if (IsTerminal(run_->task_status(task))) e.error = task_times_[task].error;
   for (RunObserver* o : ctx_.observers) o->OnTaskEvent(e);
 }
 
@@ -317,13 +337,15 @@ void RunController::RetryDue(int task) {
   FinishIfDone();
 }
 
-void RunController::Cancel(std::string reason) {
+void RunController::Cancel(const std::string& reason) {
   if (finished_ || cancelling_) return;
   cancelling_ = true;
-  cancel_reason_ = std::move(reason);
+  // A run fail_fast already stops keeps that reason.
+  if (stop_reason_.empty()) stop_reason_ = reason;
   const std::vector<int> changed = run_->Cancel();
   retries_.clear();
   for (int task : changed) {
+    task_times_[task].error = stop_reason_;
     RecordTask(task);
     NotifyTask(task, run_->attempts(task), TaskEventKind::kCancelled);
   }
@@ -402,7 +424,9 @@ void RunController::FinishIfDone() {
   finished_ = true;
   flush_timer_.Close();
   const RunStatus status = run_->status();
-  const std::string error = status == RunStatus::kCancelled ? cancel_reason_ : std::string();
+  std::vector<std::string> reasons;
+  for (const TaskTimes& t : task_times_) reasons.push_back(t.error);
+  const std::string error = RunError(*run_, reasons, stop_reason_);
   if (Status s = ctx_.store->SetRunStatus(run_->id(), status, Clock::now(), error); !s.ok()) {
     LogError(Fields(), s.error().message);
   }

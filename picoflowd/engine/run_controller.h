@@ -58,14 +58,17 @@ class RunController {
   /// Before Start() of a resumed run: what the store knew of a task, so its
   /// record keeps the first start time and last exit code.
   void RestoreTaskTimes(int task, std::optional<std::chrono::system_clock::time_point> started_at,
-                        std::optional<int> exit_code);
+                        std::optional<int> exit_code, std::string error = {});
   /// Records the run as running and starts its ready tasks.
   void Start();
   /// Cancels the run: nothing new starts; running attempts get SIGTERM, then
-  /// SIGKILL after their grace period; the run ends `cancelled`, with
-  /// `reason` as its error if not empty. Idempotent: the first call's reason
-  /// stays.
-  void Cancel(std::string reason = {});
+  /// SIGKILL after their grace period; the run ends `cancelled`, `reason`
+  /// (why it was cancelled) its error and that of the tasks it cancels.
+  /// Idempotent: the first call's reason stays, and so does fail_fast's if
+  /// it already stops the run.
+  void Cancel(const std::string& reason = kCancelledOnRequest);
+  /// The reason of a Cancel() that run.cancel asked for.
+  static constexpr const char* kCancelledOnRequest = "cancelled on request (run.cancel)";
   /// Stops the run for a daemon stop it survives (docs/architecture.md,
   /// "Crash recovery"): nothing new starts, running attempts get SIGTERM then
   /// SIGKILL after their grace period and are recorded `interrupted`; the run
@@ -95,6 +98,9 @@ class RunController {
   void Pump();
   void StartTask(int task);
   void AttemptEnded(Slot& slot, const AttemptResult& result);
+  /// Keeps why `task` (whose attempt ended with `result`) and the tasks
+  /// its end skipped ended as they did, for their store rows.
+  void NoteReasons(int task, const AttemptResult& result, const FinishOutcome& outcome);
   /// The store row of a task as the run has it now.
   TaskRecord TaskRecordOf(int task) const;
   /// Writes one task's state.
@@ -120,6 +126,7 @@ class RunController {
   struct TaskTimes {
     std::optional<std::chrono::system_clock::time_point> started_at;
     std::optional<int> exit_code;
+    std::string error;  ///< why it ended as it did (task_reason.h)
   };
 
   EngineContext& ctx_;
@@ -135,8 +142,11 @@ class RunController {
   bool cancelling_ = false;        ///< Cancel() was called
   bool interrupting_ = false;      ///< Interrupt() was called
   std::function<void()> stopped_;  ///< Interrupt's callback; empty once called
-  std::string cancel_reason_;      ///< the run's error when it ends cancelled
-  int pumping_ = 0;                ///< re-entrancy guard: Pump() from inside an attempt's start
+  /// Why the run stops starting tasks: Cancel()'s reason, or fail_fast's
+  /// (the first one stays). The error of the tasks it cancels, and of the
+  /// run if it ends cancelled.
+  std::string stop_reason_;
+  int pumping_ = 0;  ///< re-entrancy guard: Pump() from inside an attempt's start
 };
 
 }  // namespace picoflow

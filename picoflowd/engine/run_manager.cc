@@ -111,7 +111,8 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     restored.push_back({index, &t});
   }
   RunController& ref = Add(std::move(run));
-  for (auto [index, t] : restored) ref.RestoreTaskTimes(index, t->started_at, t->exit_code);
+  for (auto [index, t] : restored)
+    ref.RestoreTaskTimes(index, t->started_at, t->exit_code, t->error);
   ref.Start();
   return {};
 }

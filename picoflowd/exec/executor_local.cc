@@ -8,11 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -202,18 +204,57 @@ struct SpawnAttributes {
   SpawnAttributes& operator=(const SpawnAttributes&) = delete;
 };
 
+// An error code as words. Spawn's codes are libuv's, which on Linux are
+// negated errnos; uv_strerror knows only those libuv names ("Unknown system
+// error -8" for ENOEXEC), strerror all of them.
+std::string ErrnoText(int uv_err) {
+  std::string text = uv_err < 0 ? std::strerror(-uv_err) : uv_strerror(uv_err);
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  return text;
+}
+
+// "ls -la" given as the program with `args`: the split that was meant.
+std::string SplitHint(const ShellConfig& shell) {
+  std::istringstream words(shell.command);
+  std::string program;
+  words >> program;
+  std::vector<std::string> args;
+  for (std::string w; words >> w;) args.push_back(w);
+  if (shell.args) args.insert(args.end(), shell.args->begin(), shell.args->end());
+  std::string list;
+  for (const std::string& a : args) list += (list.empty() ? "" : ", ") + a;
+  return " (did you mean command: " + program + ", args: [" + list + "]?)";
+}
+
+// What to do about a program that could not be executed (uv_err from
+// ResolveProgram or posix_spawn). Without args the program is /bin/sh.
+std::string ProgramHint(const ShellConfig& shell, const std::string& file, int uv_err) {
+  if (uv_err == UV_ENOENT && shell.args && file.find(' ') != std::string::npos) {
+    return SplitHint(shell);
+  }
+  if (uv_err == UV_ENOENT && file.find('/') == std::string::npos) {
+    return " (not found in the task's PATH)";
+  }
+  if (uv_err == UV_EACCES) return " (is it executable? chmod +x '" + file + "')";
+  return "";
+}
+
 // Why the spawn failed, naming the workdir when that is the culprit:
 // posix_spawn reports a failed chdir with the same errno as a failed exec.
-std::string SpawnError(const std::string& file, const std::string& workdir, int uv_err) {
+std::string SpawnError(const ShellConfig& shell, const std::string& file, int uv_err) {
   std::string msg = "cannot start '" + file + "': ";
+  const std::string& workdir = shell.workdir;
   struct stat st {};
   if (!workdir.empty() && ::stat(workdir.c_str(), &st) != 0) {
-    return msg + "workdir '" + workdir + "': " + uv_strerror(uv_translate_sys_error(errno));
+    return msg + "workdir '" + workdir + "': " + ErrnoText(uv_translate_sys_error(errno));
   }
   if (!workdir.empty() && !S_ISDIR(st.st_mode)) {
     return msg + "workdir '" + workdir + "': not a directory";
   }
-  return msg + uv_strerror(uv_err);
+  if (uv_err == -ENOEXEC) {
+    return msg + "exec format error: '" + file + "' is not a program (no #! line?)";
+  }
+  return msg + ErrnoText(uv_err) + ProgramHint(shell, file, uv_err);
 }
 
 void CloseFd(uv_file fd) {
@@ -270,6 +311,7 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   void MaybeFinish();
   void Finish();
   AttemptResult Result() const;
+  std::string StopText() const;
 
   static void AllocCb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept;
   static void ReadCb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
@@ -290,6 +332,7 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   std::optional<std::uint64_t> start_ticks_;  // the leader's start time, if the spawn pinned it
   bool exited_ = false;
   bool finished_ = false;
+  bool killed_ = false;  // the TERM's grace ran out: the group got the KILL
   std::int64_t exit_status_ = 0;
   int term_signal_ = 0;
   std::optional<AttemptResult> pending_;  // FinishLater's result
@@ -328,7 +371,7 @@ void LocalAttempt::Begin(const AttemptSpec& spec) {
   if (rc == 0) rc = Spawn(args, shell->workdir, child_out, child_err);
   CloseFd(child_out);  // the child has its own copies now
   CloseFd(child_err);
-  if (rc != 0) return FinishLater(FailedResult(SpawnError(args.file, shell->workdir, rc)));
+  if (rc != 0) return FinishLater(FailedResult(SpawnError(*shell, args.file, rc)));
   Spawned(spec);
 }
 
@@ -477,6 +520,7 @@ void LocalAttempt::OnTimer() {
   switch (phase) {
     case TimerPhase::kTimeout: return Terminate(Ending::kTimeout);
     case TimerPhase::kGrace:
+      killed_ = true;
       KillGroup(SIGKILL);
       if (!exited_) return;  // the exit callback follows the KILL
       if (PipesOpen()) return ArmTimer(TimerPhase::kDrain, kLocalDrainPeriod);
@@ -521,7 +565,7 @@ AttemptResult LocalAttempt::Result() const {
   }
   if (ending_ == Ending::kTimeout) {
     r.status = AttemptStatus::kTimeout;
-    r.error = "timed out after " + FormatDuration(timeout_);
+    r.error = "timed out after " + FormatDuration(timeout_) + " (" + StopText() + ")";
   } else if (ending_ == Ending::kCancelled) {
     r.status = AttemptStatus::kCancelled;
     r.error = "cancelled";
@@ -529,10 +573,20 @@ AttemptResult LocalAttempt::Result() const {
     r.error = "killed by " + SignalText(term_signal_);
   } else if (exit_status_ != 0) {
     r.error = "exited with code " + std::to_string(exit_status_);
+    // The shell's codes for a command it could not run (POSIX, "Exit Status").
+    if (exit_status_ == 127) r.error += " (command not found?)";
+    if (exit_status_ == 126) r.error += " (not executable?)";
   } else {
     r.status = AttemptStatus::kSucceeded;
   }
   return r;
+}
+
+// How a timed-out attempt was stopped: "SIGTERM", or "SIGTERM, then SIGKILL
+// after 5s grace" when the grace ran out.
+std::string LocalAttempt::StopText() const {
+  if (!killed_) return "SIGTERM";
+  return "SIGTERM, then SIGKILL after " + FormatDuration(kill_grace_) + " grace";
 }
 
 void LocalAttempt::AllocCb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {

@@ -23,6 +23,18 @@ json Opt(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
+// Why a task ended as it did: as stored, or for a task stored before tasks
+// had a reason (store migration 5), its last attempt's error.
+std::string TaskError(const TaskRecord& t, const std::vector<AttemptRecord>& attempts) {
+  if (!t.error.empty() || !IsTerminal(t.status) || t.status == TaskStatus::kSucceeded) {
+    return t.error;
+  }
+  for (auto a = attempts.rbegin(); a != attempts.rend(); ++a) {
+    if (a->task == t.name) return a->error;
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string TimeString(TimePoint t) {
@@ -83,6 +95,7 @@ json RunDetailJson(const RunDetail& detail) {
         {"ended_at", OptTime(t.ended_at)},
         {"duration_ms", Duration(t.started_at, t.ended_at)},
         {"exit_code", Opt(t.exit_code)},
+        {"error", TaskError(t, detail.attempts)},
     });
   }
   json attempts = json::array();

@@ -26,7 +26,8 @@ nlohmann::json OutputEventJson(const OutputEvent& event);
 ///  ended_at, duration_ms, error, reason}; absent times are null.
 nlohmann::json RunJson(const RunRecord& run);
 /// RunJson plus `tasks` [{name, status, attempts, started_at, ended_at,
-/// duration_ms, exit_code}] and `attempts` [{id, task, number, status,
+/// duration_ms, exit_code, error (why it ended as it did, "" if it did not
+/// or succeeded)}] and `attempts` [{id, task, number, status,
 /// started_at, ended_at, duration_ms, exit_code, signal, error, pid,
 /// stdout_bytes, stderr_bytes, stdout_dropped, stderr_dropped}].
 nlohmann::json RunDetailJson(const RunDetail& detail);

@@ -85,6 +85,9 @@ struct TaskRecord {
   std::optional<TimePoint> started_at;  ///< of the first attempt
   std::optional<TimePoint> ended_at;    ///< when it reached a final state
   std::optional<int> exit_code;         ///< of the last attempt
+  /// Why it ended as it did, for humans ("exited with code 1", "dependency
+  /// 'fetch' failed"); empty while it has not ended and when it succeeded.
+  std::string error;
 };
 
 /// Output sizes of one attempt, per stream.

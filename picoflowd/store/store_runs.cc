@@ -22,6 +22,13 @@ Error NoAttempt(std::int64_t attempt_id) {
   return Err(ErrorCode::kNotFound, "no attempt " + std::to_string(attempt_id));
 }
 
+// An attempt's status as the attempts table stores it: the CHECK of its
+// schema pins "timeout", kTimeout's name before "timed_out", and
+// ParseAttemptStatus reads both (common/run_status.h).
+const char* StoredAttemptStatus(AttemptStatus status) {
+  return status == AttemptStatus::kTimeout ? "timeout" : AttemptStatusName(status);
+}
+
 // ---- row readers: column lists and the functions that decode them --------------
 
 constexpr const char* kRunColumns =
@@ -47,7 +54,8 @@ RunRecord ReadRun(const Query& q) {
   return r;
 }
 
-constexpr const char* kTaskColumns = "task, status, attempts, started_at, ended_at, exit_code";
+constexpr const char* kTaskColumns =
+    "task, status, attempts, started_at, ended_at, exit_code, error";
 
 TaskRecord ReadTask(const Query& q) {
   TaskRecord t;
@@ -59,6 +67,7 @@ TaskRecord ReadTask(const Query& q) {
   t.started_at = q.OptionalTime(3);
   t.ended_at = q.OptionalTime(4);
   t.exit_code = q.OptionalInt(5);
+  t.error = q.Text(6);
   return t;
 }
 
@@ -161,11 +170,12 @@ Status Store::SetRunStatus(std::int64_t run_id, RunStatus status, TimePoint at,
 Status Store::SetTaskStatus(std::int64_t run_id, const TaskRecord& task) {
   auto q = db_->Prepare("set task status",
                         "UPDATE run_tasks SET status = ?3, attempts = ?4, started_at = ?5,"
-                        " ended_at = ?6, exit_code = ?7 WHERE run_id = ?1 AND task = ?2");
+                        " ended_at = ?6, exit_code = ?7, error = ?8"
+                        " WHERE run_id = ?1 AND task = ?2");
   if (!q) return q.error();
   q->Bind(1, run_id).Bind(2, task.name).Bind(3, TaskStatusName(task.status));
   q->Bind(4, task.attempts).Bind(5, task.started_at).Bind(6, task.ended_at);
-  q->Bind(7, task.exit_code);
+  q->Bind(7, task.exit_code).Bind(8, task.error);
   if (Status s = q->Run(); !s) return s;
   if (db_->Changes() == 0) {
     return Err(ErrorCode::kNotFound,
@@ -304,7 +314,7 @@ Result<std::int64_t> Store::BeginAttempt(std::int64_t run_id, const std::string&
     auto q = db_->Prepare("begin attempt",
                           "UPDATE run_tasks SET status = 'running', attempts = ?3,"
                           " started_at = coalesce(started_at, ?4), ended_at = NULL,"
-                          " exit_code = NULL WHERE run_id = ?1 AND task = ?2");
+                          " exit_code = NULL, error = '' WHERE run_id = ?1 AND task = ?2");
     if (!q) return q.error();
     q->Bind(1, run_id).Bind(2, task).Bind(3, number).Bind(4, at);
     if (Status s = q->Run(); !s) return s.error();
@@ -327,7 +337,7 @@ Status Store::FinishAttempt(std::int64_t attempt_id, const AttemptResult& result
                         " signal = ?5, error = ?6, stdout_bytes = ?7, stderr_bytes = ?8,"
                         " stdout_dropped = ?9, stderr_dropped = ?10 WHERE id = ?1");
   if (!q) return q.error();
-  q->Bind(1, attempt_id).Bind(2, AttemptStatusName(result.status)).Bind(3, at);
+  q->Bind(1, attempt_id).Bind(2, StoredAttemptStatus(result.status)).Bind(3, at);
   q->Bind(4, result.exit_code).Bind(5, result.signal).Bind(6, result.error);
   q->Bind(7, static_cast<std::int64_t>(counts.stdout_bytes));
   q->Bind(8, static_cast<std::int64_t>(counts.stderr_bytes));

@@ -194,6 +194,13 @@ ALTER TABLE output ADD COLUMN file_offset INTEGER;
 ALTER TABLE output ADD COLUMN file_length INTEGER;
 )sql";
 
+// Why a task ended as it did (docs/rpc.md, RunDetail): the reason `status`
+// and `run --wait` show. Tasks stored before keep '' and show their last
+// attempt's error instead.
+constexpr const char* kTaskError = R"sql(
+ALTER TABLE run_tasks ADD COLUMN error TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
@@ -202,6 +209,7 @@ constexpr Migration kMigrations[] = {
     {"fewer pages written per transition", kWriteLess},
     {"base directory of workflow versions", kVersionBaseDir},
     {"large output chunks in files", kOutputFiles},
+    {"why each task ended", kTaskError},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {

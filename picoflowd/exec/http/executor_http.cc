@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -28,6 +29,17 @@ namespace {
 
 constexpr long kMaxRedirects = 10;
 const char kEmptyBody[] = "";
+
+// A URL as an error may show it: without a user and password before the host.
+std::string UrlWithoutUserinfo(const std::string& url) {
+  const std::size_t start = url.find("://");
+  if (start == std::string::npos) return url;
+  const std::size_t host = start + 3;
+  const std::size_t end = url.find_first_of("/?#", host);
+  const std::size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
+  if (at == std::string::npos || at < host) return url;
+  return url.substr(0, host) + url.substr(at + 1);
+}
 
 bool IsPrivateV4(std::uint32_t a) {  // host byte order
   auto in = [a](std::uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
@@ -115,6 +127,7 @@ class HttpAttempt final : public Attempt, public CurlTransfer {
   void RemoveEasy();
   void Finish(const AttemptResult& result);
   AttemptResult ResultOf(CURLcode code) const;
+  std::string TransferError(CURLcode code) const;
 
   static std::size_t WriteCb(char* data, std::size_t size, std::size_t n, void* self) noexcept;
   static std::size_t HeaderCb(char* data, std::size_t size, std::size_t n, void* self) noexcept;
@@ -254,6 +267,18 @@ void HttpAttempt::Finish(const AttemptResult& result) {
   sink_.OnFinished(result);  // last: the sink may destroy `this`
 }
 
+// Why a transfer failed: the system's word for it when a system call failed
+// ("connection refused"), else curl's message.
+std::string HttpAttempt::TransferError(CURLcode code) const {
+  long os_errno = 0;
+  curl_easy_getinfo(easy_, CURLINFO_OS_ERRNO, &os_errno);
+  std::string text = os_errno != 0        ? std::strerror(static_cast<int>(os_errno))
+                     : errbuf_[0] != '\0' ? errbuf_
+                                          : curl_easy_strerror(code);
+  if (os_errno != 0) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  return text;
+}
+
 AttemptResult HttpAttempt::ResultOf(CURLcode code) const {
   AttemptResult r;
   long status = 0;
@@ -274,8 +299,8 @@ AttemptResult HttpAttempt::ResultOf(CURLcode code) const {
     r.error =
         "refused to connect to private address " + blocked_ip_ + " (allow_private_ips: false)";
   } else {
-    r.error = std::string("http request failed: ") +
-              (errbuf_[0] != '\0' ? errbuf_ : curl_easy_strerror(code));
+    r.error = "http: " + http_->method + " " + UrlWithoutUserinfo(http_->url) + ": " +
+              TransferError(code);
   }
   return r;
 }
