@@ -23,7 +23,7 @@ _picoflowctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="validate cron submit run status history logs cancel workflows show graph
     remove pause resume next daemon prune call"
-  local globals="--socket --json --no-color --help -h --version"
+  local globals="--socket --json --no-color --utc --help -h --version"
   # The subcommand is the first word that is neither an option nor --socket's value.
   local i cmd="" socket=""
   for ((i = 1; i < COMP_CWORD; i++)); do
