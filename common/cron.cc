@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/time_format.h"
+
 namespace picoflow {
 namespace {
 
@@ -294,7 +296,7 @@ LocalSeconds EndOfRepeat(const date::local_info& info) {
 
 Result<const date::time_zone*> LocateZone(std::string_view name) {
   try {
-    const date::time_zone* zone = name.empty() ? date::current_zone() : date::locate_zone(name);
+    const date::time_zone* zone = name.empty() ? LocalTimeZone() : date::locate_zone(name);
     // The zone file loads lazily; make a broken file fail here, not later.
     (void)zone->get_info(SysSeconds{});
     return zone;

@@ -3,6 +3,8 @@
 #include <date/tz.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 namespace picoflow {
 
@@ -15,6 +17,25 @@ std::string Iso8601(std::chrono::sys_time<Duration> t, const date::time_zone* zo
 }
 
 }  // namespace
+
+const date::time_zone* LocalTimeZone() {
+  // date::current_zone() reads /etc/localtime only; glibc's localtime (and so
+  // the log lines) looks at $TZ first. Both must agree.
+  const char* env = std::getenv("TZ");
+  std::string name = env != nullptr ? env : "";
+  if (!name.empty() && name[0] == ':') name.erase(0, 1);
+  if (const std::size_t at = name.rfind("zoneinfo/"); at != std::string::npos) {
+    name.erase(0, at + 9);
+  }
+  if (!name.empty()) {
+    try {
+      return date::locate_zone(name);
+    } catch (const std::exception&) {
+      // Not a tz database name (e.g. a POSIX rule like "JST-9"): /etc/localtime.
+    }
+  }
+  return date::current_zone();
+}
 
 std::string FormatIso8601(std::chrono::sys_seconds t, const date::time_zone* zone) {
   return Iso8601(t, zone);

@@ -20,6 +20,13 @@ std::string FormatIso8601(std::chrono::sys_seconds t, const date::time_zone* zon
 std::string FormatIso8601(std::chrono::sys_time<std::chrono::milliseconds> t,
                           const date::time_zone* zone = nullptr);
 
+/// The local time zone, as the C library's localtime (the daemon's log lines)
+/// sees it: the zone `$TZ` names if it is set and names a zone of the tz
+/// database (`Asia/Tokyo`, `:Asia/Tokyo`, or a path ending in
+/// `zoneinfo/Asia/Tokyo`), else /etc/localtime (docs/workflow-format.md,
+/// "Schedule"). Throws std::runtime_error if neither names a zone.
+const date::time_zone* LocalTimeZone();
+
 /// Parses `YYYY-MM-DDTHH:MM[:SS]` (or a space instead of `T`) followed by `Z`,
 /// `+HH:MM`, `+HHMM`, or nothing; without an offset the civil time is taken in
 /// `zone` (UTC if null; the earliest instant if ambiguous, the instant after

@@ -24,6 +24,7 @@ struct Globals {
   std::string socket;      ///< control socket path; defaulted from the user/system mode
   bool json = false;       ///< machine-readable output
   bool no_colour = false;  ///< --no-color: never colour, even on a terminal
+  bool utc = false;        ///< --utc: times in UTC, not the local zone
 };
 
 class Command {

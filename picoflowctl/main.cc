@@ -5,6 +5,7 @@
 
 #include "common/paths.h"
 #include "picoflowctl/command.h"
+#include "picoflowctl/time_display.h"
 #include "picoflowctl/usage.h"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,8 @@ int main(int argc, char** argv) {
   app.add_option("--socket", globals.socket, "Control socket of picoflowd");
   app.add_flag("--json", globals.json, "Machine-readable JSON output");
   app.add_flag("--no-color", globals.no_colour, "No colour, even on a terminal (also NO_COLOR=1)");
+  app.add_flag("--utc", globals.utc,
+               "Times in UTC (default: the local zone: $TZ, else /etc/localtime)");
 
   std::vector<std::unique_ptr<Command>> commands = OfflineCommands();
   for (auto& command : DaemonCommands()) commands.push_back(std::move(command));
@@ -28,6 +31,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return ReportParseError(app, std::vector<std::string>(argv + 1, argv + argc), e);
   }
+  SetDisplayUtc(globals.utc);
   if (globals.socket.empty()) globals.socket = picoflow::DefaultClientSocket();
   for (auto& [sub, command] : registered) {
     if (sub->parsed()) return command->Run(globals);

@@ -16,6 +16,7 @@
 #include "picoflowctl/command.h"
 #include "picoflowctl/render.h"
 #include "picoflowctl/source_arg.h"
+#include "picoflowctl/time_display.h"
 #include "protocol/progress.h"
 
 namespace picoflow::ctl {
@@ -213,7 +214,7 @@ class ValidateCommand final : public Command {
                                    ? "local zone, " + s["timezone"].get<std::string>()
                                    : s["timezone"].get<std::string>();
       std::string fires;
-      for (const json& t : s["next"]) fires += (fires.empty() ? "" : ", ") + t.get<std::string>();
+      for (const json& t : s["next"]) fires += (fires.empty() ? "" : ", ") + DisplayTime(t);
       std::printf("  schedule '%s' (%s): %s\n", s["expression"].get<std::string>().c_str(),
                   zone.c_str(),
                   fires.empty() ? "never fires within 5 years" : ("next " + fires).c_str());
@@ -255,11 +256,10 @@ class CronCommand final : public Command {
       auto next = expr->NextAfter(t, *zone);
       if (!next) break;
       t = *next;
-      const std::string text = FormatIso8601(t, *zone);
       if (globals.json) {
-        out.push_back(text);
+        out.push_back(FormatIso8601(t, *zone));
       } else {
-        std::printf("%s\n", text.c_str());
+        std::printf("%s\n", DisplayTime(t).c_str());
       }
     }
     if (globals.json) std::printf("%s\n", out.dump().c_str());

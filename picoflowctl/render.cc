@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/duration.h"
+#include "picoflowctl/time_display.h"
 #include "protocol/progress.h"
 
 namespace picoflow::ctl {
@@ -97,16 +98,9 @@ std::string Dur(const nlohmann::json& ms) {
   return ms.is_number() ? FormatElapsed(std::chrono::milliseconds(ms.get<long long>())) : "-";
 }
 
-std::string ShortTime(const nlohmann::json& t) {
-  if (!t.is_string()) return "-";
-  std::string s = t.get<std::string>();
-  if (s.size() >= 19) s = s.substr(0, 10) + " " + s.substr(11, 8);
-  return s;
-}
+std::string ShortTime(const nlohmann::json& t) { return DisplayTime(t); }
 
-std::string FireTime(const nlohmann::json& t) {
-  return t.is_string() ? ShortTime(t) + " UTC" : "-";
-}
+std::string FireTime(const nlohmann::json& t) { return DisplayTime(t); }
 
 void PrintRunTable(const nlohmann::json& run, bool colour, std::size_t width) {
   std::printf("run %lld  %s  %s  trigger %s  started %s  duration %s\n",

@@ -93,6 +93,9 @@ def check_tree(root, src, version, prefix, bindir, sbindir, sysconfdir, datadir,
     for name in examples:
         must_exist(os.path.join(doc, 'examples', name), 'example')
 
+    completion = under(root, prefix, datadir, 'bash-completion', 'completions', 'picoflowctl')
+    must_exist(completion, 'bash completion')
+
     for page, section in (('picoflowd', '8'), ('picoflowctl', '1')):
         path = under(root, prefix, mandir, 'man' + section, '%s.%s' % (page, section))
         must_exist(path, 'man page')
