@@ -558,7 +558,8 @@ def final_checks(chaos, client_runs):
         stdout = {}
         for r, t, n, data, offset, length in con.execute(
                 'SELECT a.run_id, a.task, a.number, o.data, o.file_offset, o.file_length'
-                ' FROM attempts a JOIN output o ON o.attempt_id = a.id AND o.stream = 0'
+                ' FROM attempts a JOIN output o ON o.run_id = a.run_id AND o.attempt_seq = a.seq'
+                ' AND o.stream = 0'
                 ' ORDER BY o.run_id, o.seq'):
             chunk = bytes(data) if offset is None else segment(chaos.db, r, offset, length)
             stdout[(r, t, n)] = stdout.get((r, t, n), b'') + chunk

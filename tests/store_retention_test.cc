@@ -45,7 +45,7 @@ std::int64_t FinishedRun(Store& store, const std::string& workflow, int at,
   run.status = RunStatus::kRunning;
   run.tasks = {"extract"};
   std::int64_t id = Must(store.CreateRun(run));
-  std::int64_t attempt = Must(store.BeginAttempt(id, "extract", 1, T(at)));
+  AttemptKey attempt = Must(store.BeginAttempt(id, "extract", 1, T(at)));
   // Chunks below kOutputFileChunkBytes: the output stays in the database,
   // whose pages retention frees (files: store_test.cc).
   for (std::size_t done = 0; done < output; done += kOutputFileChunkBytes - 1) {

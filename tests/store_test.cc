@@ -124,11 +124,11 @@ std::int64_t RunToSuccess(Store& store, int at) {
   Must(store.SetRunStatus(run, RunStatus::kRunning, T(at)));
   for (const char* task : {"extract", "load"}) {
     const ProcessIdentity process{4242, 4242, 1000, "boot"};
-    std::int64_t attempt = Must(store.BeginAttempt(run, task, 1, T(at), &process));
+    AttemptKey attempt = Must(store.BeginAttempt(run, task, 1, T(at), &process));
     Must(store.AppendOutput(attempt, OutputStream::kStdout, "done\n"));
     Must(store.FinishAttempt(
         attempt, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, OutputCounts{5, 0, 0, 0},
-        T(at + 1), run, {TaskRecord{task, TaskStatus::kSucceeded, 1, T(at), T(at + 1), 0, ""}}));
+        T(at + 1), {TaskRecord{task, TaskStatus::kSucceeded, 1, T(at), T(at + 1), 0, ""}}));
   }
   Must(store.SetRunStatus(run, RunStatus::kSucceeded, T(at + 1)));
   return run;
@@ -186,23 +186,35 @@ TEST_CASE("a database of schema 2 with 4 KiB pages is migrated with its history 
     Must(db->Exec("t", R"sql(
       INSERT INTO workflow_versions VALUES (1, 'etl', 0, 'name: etl', 0);
       INSERT INTO runs VALUES (5, 'etl', 1, 'succeeded', 'rpc', NULL, 1, 2, 3, '', '');
-      INSERT INTO run_tasks VALUES (5, 'extract', 0, 'succeeded', 1, 2, 3, 0);
+      INSERT INTO runs VALUES (6, 'etl', 1, 'succeeded', 'rpc', NULL, 1, 2, 3, '', '');
+      INSERT INTO run_tasks VALUES (5, 'extract', 0, 'succeeded', 2, 2, 3, 0);
+      INSERT INTO run_tasks VALUES (6, 'extract', 0, 'succeeded', 1, 2, 3, 0);
       INSERT INTO attempts (id, run_id, task, number, status, started_at, ended_at, exit_code,
-                            stdout_bytes) VALUES (9, 5, 'extract', 1, 'succeeded', 2, 3, 0, 9);
+                            stdout_bytes) VALUES (9, 5, 'extract', 1, 'failed', 2, 3, 1, 9),
+                                                 (10, 6, 'extract', 1, 'succeeded', 2, 3, 0, 4),
+                                                 (11, 5, 'extract', 2, 'succeeded', 2, 3, 0, 4);
       INSERT INTO output (seq, run_id, attempt_id, stream, data) VALUES
         (40, 5, 9, 0, 'line one
 '), (41, 5, 9, 1, 'warn
+'), (42, 6, 10, 0, 'six
+'), (43, 5, 11, 0, 'two
 ');
     )sql"));
     CHECK(Must(db->QueryInt("t", "PRAGMA page_size")) == 4096);
   }
   auto store = OpenStore(path);
-  CHECK(Must(store->OutputBytes()) == 14);
+  CHECK(Must(store->OutputBytes()) == 22);
+  // Attempts are numbered in their run's start order (schema 7).
   const RunDetail run = Must(store->GetRun(5));
-  REQUIRE(run.attempts.size() == 1);
-  CHECK(run.attempts[0].id == 9);
-  CHECK(run.attempts[0].status == AttemptStatus::kSucceeded);
+  REQUIRE(run.attempts.size() == 2);
+  CHECK(run.attempts[0].seq == 1);
+  CHECK(run.attempts[0].status == AttemptStatus::kFailed);
   CHECK(run.attempts[0].counts.stdout_bytes == 9);
+  CHECK(run.attempts[1].seq == 2);
+  CHECK(run.attempts[1].number == 2);
+  CHECK(run.attempts[1].status == AttemptStatus::kSucceeded);
+  REQUIRE(Must(store->GetRun(6)).attempts.size() == 1);
+  CHECK(Must(store->GetRun(6)).attempts[0].seq == 1);
   OutputQuery all;
   all.run_id = 5;
   std::vector<std::string> chunks;
@@ -210,13 +222,15 @@ TEST_CASE("a database of schema 2 with 4 KiB pages is migrated with its history 
     chunks.push_back(std::to_string(c.seq) + " " + c.task + "#" + std::to_string(c.attempt) + " " +
                      OutputStreamName(c.stream) + " " + c.data);
   }
-  CHECK(chunks ==
-        std::vector<std::string>{"40 extract#1 stdout line one\n", "41 extract#1 stderr warn\n"});
-  // The next chunk of the run follows the old ones; a new attempt gets a new id.
-  Must(store->AppendOutput(9, OutputStream::kStdout, "more\n"));
-  all.after_seq = 41;
-  CHECK(Must(store->ReadOutput(all)).at(0).seq == 42);
-  CHECK(Must(store->BeginAttempt(5, "extract", 2, T(9))) == 10);
+  CHECK(chunks == std::vector<std::string>{"40 extract#1 stdout line one\n",
+                                           "41 extract#1 stderr warn\n",
+                                           "43 extract#2 stdout two\n"});
+  // The next chunk of the run follows the old ones; a new attempt follows the
+  // run's last.
+  Must(store->AppendOutput(AttemptKey{5, 2}, OutputStream::kStdout, "more\n"));
+  all.after_seq = 43;
+  CHECK(Must(store->ReadOutput(all)).at(0).seq == 44);
+  CHECK(Must(store->BeginAttempt(5, "extract", 3, T(9))) == (AttemptKey{5, 3}));
   Must(store->Close());
   auto db = Must(SqliteDb::Open(path));
   CHECK(Must(db->QueryInt("t", "PRAGMA page_size")) == kStorePageSize);
@@ -242,12 +256,12 @@ TEST_CASE("a database with a newer schema version is refused, naming both versio
   const std::string path = dir.File("picoflow.db");
   {
     auto db = Must(SqliteDb::Open(path));
-    Must(db->Exec("t", "PRAGMA user_version = 7"));
+    Must(db->Exec("t", "PRAGMA user_version = 99"));
   }
   auto store = Store::Open(path);
   REQUIRE_FALSE(store.ok());
   CHECK(store.error().message ==
-        "database " + path + " has schema version 7, newer than this picoflowd supports (" +
+        "database " + path + " has schema version 99, newer than this picoflowd supports (" +
             std::to_string(Store::SchemaVersion()) + "); upgrade picoflowd or restore a backup");
 }
 
@@ -477,7 +491,7 @@ TEST_CASE("a run's lifecycle round-trips through the store") {
   Must(store->SetRunStatus(run, RunStatus::kRunning, T(1)));
   // extract: attempt 1 times out, attempt 2 succeeds.
   const ProcessIdentity process{100, 100, 555, "b-1"};
-  std::int64_t a1 = Must(store->BeginAttempt(run, "extract", 1, T(1), &process));
+  AttemptKey a1 = Must(store->BeginAttempt(run, "extract", 1, T(1), &process));
   // (Stored as "timeout", the name the attempts table's CHECK allows, read
   // back as timed_out: rows written before timed_out load alike.)
   Must(store->FinishAttempt(a1,
@@ -485,13 +499,13 @@ TEST_CASE("a run's lifecycle round-trips through the store") {
                             OutputCounts{10, 20, 0, 0}, T(6)));
   Must(store->SetTaskStatus(run,
                             TaskRecord{"extract", TaskStatus::kRetryWait, 1, T(1), {}, {}, ""}));
-  std::int64_t a2 = Must(store->BeginAttempt(run, "extract", 2, T(8)));
+  AttemptKey a2 = Must(store->BeginAttempt(run, "extract", 2, T(8)));
   Must(store->FinishAttempt(a2, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
                             OutputCounts{2'000'000, 0, 1'000'000, 0}, T(9)));
   Must(store->SetTaskStatus(run,
                             TaskRecord{"extract", TaskStatus::kSucceeded, 2, T(1), T(9), 0, ""}));
   // load: fails.
-  std::int64_t a3 = Must(store->BeginAttempt(run, "load", 1, T(9)));
+  AttemptKey a3 = Must(store->BeginAttempt(run, "load", 1, T(9)));
   Must(store->FinishAttempt(a3, AttemptResult{AttemptStatus::kFailed, 3, {}, ""}, OutputCounts{},
                             T(10)));
   Must(store->SetTaskStatus(
@@ -511,8 +525,9 @@ TEST_CASE("a run's lifecycle round-trips through the store") {
             " start=555 boot=b-1 out=10/0 err=20/0",
             "extract#2 succeeded t=8..9 exit=0 sig=- out=2000000/1000000 err=0/0",
             "load#1 failed t=9..10 exit=3 sig=- out=0/0 err=0/0"});
-  CHECK(done.attempts[0].id == a1);
-  CHECK(done.attempts[0].run_id == run);
+  CHECK((AttemptKey{done.attempts[0].run_id, done.attempts[0].seq} == a1));
+  CHECK(a1 == AttemptKey{run, 1});
+  CHECK(done.attempts[2].seq == 3);  // start order across the run's tasks
   CHECK(done.tasks[0].error.empty());
   CHECK(done.tasks[1].error == "exited with code 3");
 }
@@ -584,7 +599,7 @@ TEST_CASE("UnfinishedRuns finds a run left running with its attempt's process id
   CHECK(unfinished[1].run.id == queued);
   CHECK(unfinished[1].source == "name: etl\n# newer\n");
   CHECK(unfinished[1].running_attempts.empty());
-  const std::int64_t attempt = unfinished[0].running_attempts[0].id;
+  const AttemptKey attempt{crashed, unfinished[0].running_attempts[0].seq};
 
   Must(store->MarkAttemptInterrupted(attempt, T(20), "picoflowd restarted"));
   CHECK(Lines(Must(store->GetRun(crashed)).attempts).back() ==
@@ -628,7 +643,7 @@ TEST_CASE("every query the store makes uses an index, never a scan of history") 
   Must(store->PutWorkflow("etl", kYaml, "submitted", T(0)));
   std::int64_t run = RunToSuccess(*store, 1);
   std::int64_t open = Must(store->CreateRun(EtlRun(T(3))));
-  std::int64_t attempt = Must(store->BeginAttempt(open, "extract", 1, T(3)));
+  AttemptKey attempt = Must(store->BeginAttempt(open, "extract", 1, T(3)));
   Must(store->MarkAttemptInterrupted(attempt, T(4), "x"));
   Must(store->ListWorkflows());
   Must(store->GetWorkflow("etl"));
@@ -661,7 +676,7 @@ TEST_CASE("every query the store makes uses an index, never a scan of history") 
     for (std::string line; std::getline(lines, line);) {
       if (line.rfind("SCAN ", 0) != 0) continue;
       CHECK((line == "SCAN workflows" || line == "SCAN w" || line.rfind("SCAN w ", 0) == 0 ||
-             line == "SCAN runs USING INDEX runs_unfinished"));
+             line == "SCAN runs USING INDEX runs_unfinished" || line == "SCAN CONSTANT ROW"));
     }
   }
   CHECK(plans.size() >= 15);
@@ -682,16 +697,16 @@ TEST_CASE("output reads back in append order, by task, after a cursor and within
   auto store = OpenStore(dir.File("picoflow.db"));
   std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
   std::int64_t other_run = Must(store->CreateRun(EtlRun(T(0))));
-  std::int64_t e1 = Must(store->BeginAttempt(run, "extract", 1, T(0)));
-  std::int64_t l1 = Must(store->BeginAttempt(run, "load", 1, T(0)));
-  std::int64_t x = Must(store->BeginAttempt(other_run, "extract", 1, T(0)));
+  AttemptKey e1 = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  AttemptKey l1 = Must(store->BeginAttempt(run, "load", 1, T(0)));
+  AttemptKey x = Must(store->BeginAttempt(other_run, "extract", 1, T(0)));
   Must(store->AppendOutput(e1, OutputStream::kStdout, "e-a"));
   Must(store->AppendOutput(l1, OutputStream::kStderr, "l-a"));
   Must(store->AppendOutput(x, OutputStream::kStdout, "other run"));
   Must(store->AppendOutput(e1, OutputStream::kStderr, "e-b"));
   Must(store->AppendOutput(e1, OutputStream::kStdout, ""));  // ignored
   Must(store->AppendOutput(l1, OutputStream::kStdout, std::string("l-\0b", 4)));
-  std::int64_t e2 = Must(store->BeginAttempt(run, "extract", 2, T(1)));
+  AttemptKey e2 = Must(store->BeginAttempt(run, "extract", 2, T(1)));
   Must(store->AppendOutput(e2, OutputStream::kStdout, "e-c"));
 
   auto all = Must(store->ReadOutput(OutputQuery{run, {}, 0}));
@@ -711,8 +726,10 @@ TEST_CASE("output reads back in append order, by task, after a cursor and within
         std::vector<std::string>{"extract#1 out e-a", "extract#1 err e-b", "extract#2 out e-c"});
   CHECK(Must(store->ReadOutput(OutputQuery{run, {}, 0, 100, 1})).size() == 1);
   CHECK(Must(store->ReadOutput(OutputQuery{run, {}, 0, 100, 6})).size() == 2);
-  CHECK(all[1].attempt_id == l1);
-  CHECK(store->AppendOutput(999, OutputStream::kStdout, "x").error().code == ErrorCode::kNotFound);
+  CHECK(store->AppendOutput(AttemptKey{run, 4}, OutputStream::kStdout, "x").error().message ==
+        "no attempt 4 of run " + std::to_string(run));
+  CHECK(store->AppendOutput(AttemptKey{run + 5, 1}, OutputStream::kStdout, "x").error().code ==
+        ErrorCode::kNotFound);
 }
 
 TEST_CASE("a large output chunk is written once to its run's file, a small one to the database") {
@@ -721,7 +738,7 @@ TEST_CASE("a large output chunk is written once to its run's file, a small one t
   const std::string files = db + "-output";
   auto store = OpenStore(db);
   std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
-  std::int64_t e1 = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  AttemptKey e1 = Must(store->BeginAttempt(run, "extract", 1, T(0)));
   Must(store->AppendOutput(e1, OutputStream::kStdout, "a line\n"));
   // Nothing large yet: no directory, no file.
   CHECK_FALSE(fs::exists(files));
@@ -775,13 +792,13 @@ TEST_CASE("output files go with their run, and one the database does not know go
   const std::string big(2 * kOutputFileChunkBytes, 'z');
   auto store = OpenStore(db);
   std::int64_t old_run = Must(store->CreateRun(EtlRun(T(0))));
-  std::int64_t a = Must(store->BeginAttempt(old_run, "extract", 1, T(0)));
+  AttemptKey a = Must(store->BeginAttempt(old_run, "extract", 1, T(0)));
   Must(store->AppendOutput(a, OutputStream::kStdout, big));
   Must(store->FinishAttempt(a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
                             OutputCounts{big.size(), 0, 0, 0}, T(1)));
   Must(store->SetRunStatus(old_run, RunStatus::kSucceeded, T(1)));
   std::int64_t new_run = Must(store->CreateRun(EtlRun(T(2))));
-  std::int64_t b = Must(store->BeginAttempt(new_run, "extract", 1, T(2)));
+  AttemptKey b = Must(store->BeginAttempt(new_run, "extract", 1, T(2)));
   Must(store->AppendOutput(b, OutputStream::kStdout, big));
   const auto file_of = [&](std::int64_t run) {
     return db + "-output/" + std::to_string(run) + ".log";
@@ -809,7 +826,7 @@ TEST_CASE("the output cap removes a run's file with the last chunk that points i
   const std::string big(kOutputFileChunkBytes, 'q');
   auto store = OpenStore(db);
   std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
-  std::int64_t a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  AttemptKey a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
   Must(store->AppendOutput(a, OutputStream::kStdout, big));
   Must(store->AppendOutput(a, OutputStream::kStdout, "small\n"));
   Must(store->AppendOutput(a, OutputStream::kStdout, big));
@@ -835,7 +852,7 @@ TEST_CASE("a large chunk that cannot go to a file is kept in the database") {
   std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
   // Where the run's file would be, a directory: no one can append to it, root included.
   fs::create_directories(db + "-output/" + std::to_string(run) + ".log");
-  std::int64_t a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  AttemptKey a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
   const std::string big(2 * kOutputFileChunkBytes, 'k');
   Must(store->AppendOutput(a, OutputStream::kStdout, big));
   CHECK(Lines(Must(store->ReadOutput(OutputQuery{run, {}, 0}))) ==
@@ -850,16 +867,19 @@ TEST_CASE("foreign keys and uniqueness are enforced and deleting a run cascades"
   std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
   auto missing = store->BeginAttempt(run, "nope", 1, T(0));
   REQUIRE_FALSE(missing.ok());
-  CHECK(missing.error().message == "store: begin attempt: FOREIGN KEY constraint failed");
+  CHECK(missing.error().message == "run " + std::to_string(run) + " has no task 'nope'");
   CHECK_FALSE(store->BeginAttempt(run + 1, "extract", 1, T(0)).ok());
-  std::int64_t a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  AttemptKey a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
   auto again = store->BeginAttempt(run, "extract", 1, T(0));
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().message ==
-        "store: begin attempt: UNIQUE constraint failed: attempts.run_id, attempts.task,"
-        " attempts.number");
+        "attempt 1 of task 'extract' of run " + std::to_string(run) + " has begun already");
+  CHECK(again.error().code == ErrorCode::kConflict);
   // The failed transaction left the task as the first attempt made it.
   CHECK(Lines(Must(store->GetRun(run)).tasks)[0] == "extract running attempts=1 t=0..- exit=-");
+  // Numbers may skip, never go back.
+  CHECK(Must(store->BeginAttempt(run, "extract", 3, T(0))) == (AttemptKey{run, 2}));
+  CHECK(store->BeginAttempt(run, "extract", 2, T(0)).error().code == ErrorCode::kConflict);
   NewRun dup = EtlRun(T(0));
   dup.tasks = {"a", "a"};
   CHECK_FALSE(store->CreateRun(dup).ok());
@@ -887,13 +907,14 @@ TEST_CASE("unknown ids are reported as not found") {
   nope.name = "nope";
   CHECK(store->SetTaskStatus(run, nope).error().message ==
         "run " + std::to_string(run) + " has no task 'nope'");
-  CHECK(store->FinishAttempt(9, AttemptResult{}, {}, T(0)).error().message == "no attempt 9");
+  CHECK(store->FinishAttempt(AttemptKey{run, 9}, AttemptResult{}, {}, T(0)).error().message ==
+        "no attempt 9 of run " + std::to_string(run));
   // The attempt's end and its tasks are one transaction: a task the run does
   // not have leaves the attempt running.
-  std::int64_t a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
+  AttemptKey a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
   CHECK(store
             ->FinishAttempt(
-                a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, {}, T(1), run,
+                a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, {}, T(1),
                 {TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(0), T(1), 0, ""}, nope})
             .error()
             .code == ErrorCode::kNotFound);
@@ -926,7 +947,7 @@ TEST_CASE("under group commit, writes wait for Commit and each operation stays a
   CHECK_FALSE(store->has_uncommitted());
   const std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
   Must(store->SetRunStatus(run, RunStatus::kRunning, T(1)));
-  const std::int64_t a1 = Must(store->BeginAttempt(run, "extract", 1, T(1)));
+  const AttemptKey a1 = Must(store->BeginAttempt(run, "extract", 1, T(1)));
   // A failing operation undoes only itself: attempt 1 exists already.
   CHECK_FALSE(store->BeginAttempt(run, "extract", 1, T(2)).ok());
   CHECK(groups == 1);

@@ -44,12 +44,12 @@ class RunController::Slot final : public AttemptSink {
     if (recorded_) return;
     recorded_ = true;
     const Run& run = *owner_.run_;
-    auto id = owner_.ctx_.store->BeginAttempt(run.id(), run.workflow().tasks[task_].name, number_,
-                                              started_, process);
-    if (id.ok()) {
-      attempt_id_ = *id;
+    auto key = owner_.ctx_.store->BeginAttempt(run.id(), run.workflow().tasks[task_].name, number_,
+                                               started_, process);
+    if (key.ok()) {
+      key_ = *key;
     } else {
-      LogError(Fields(), id.error().message);
+      LogError(Fields(), key.error().message);
     }
   }
 
@@ -77,8 +77,8 @@ class RunController::Slot final : public AttemptSink {
          {std::pair{OutputStream::kStdout, &stdout_}, std::pair{OutputStream::kStderr, &stderr_}}) {
       if (!capture->has_batch()) continue;
       const std::string batch = capture->TakeBatch();
-      if (attempt_id_ == 0) continue;
-      if (Status s = owner_.ctx_.store->AppendOutput(attempt_id_, stream, batch); !s.ok()) {
+      if (!key_) continue;
+      if (Status s = owner_.ctx_.store->AppendOutput(*key_, stream, batch); !s.ok()) {
         LogError(Fields(), s.error().message);
       }
     }
@@ -92,8 +92,8 @@ class RunController::Slot final : public AttemptSink {
 
   RunController& owner_;
   const int task_;
-  const int number_;             ///< the attempt's 1-based number
-  std::int64_t attempt_id_ = 0;  ///< its store row; 0 until recorded, or if the store could not
+  const int number_;               ///< the attempt's 1-based number
+  std::optional<AttemptKey> key_;  ///< its store row once recorded (never if the store failed)
   bool recorded_ = false;
   const Clock::time_point started_ = Clock::now();
   OutputCapture stdout_;
@@ -256,9 +256,8 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
 
 void RunController::StoreAttemptEnd(const Slot& slot, const AttemptResult& result,
                                     const std::vector<TaskRecord>& tasks) {
-  if (slot.attempt_id_ != 0) {
-    Status s = ctx_.store->FinishAttempt(slot.attempt_id_, result, slot.Counts(), Clock::now(),
-                                         run_->id(), tasks);
+  if (slot.key_) {
+    Status s = ctx_.store->FinishAttempt(*slot.key_, result, slot.Counts(), Clock::now(), tasks);
     if (s.ok()) return;
     LogError(slot.Fields(), s.error().message);
   }

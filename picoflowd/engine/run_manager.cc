@@ -88,8 +88,9 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     f.run = u.run.id;
     f.task = a.task;
     f.attempt = a.number;
-    LogIfFailed(f, ctx_.store->MarkAttemptInterrupted(
-                       a.id, Clock::now(), "interrupted: the daemon stopped while it ran"));
+    LogIfFailed(f,
+                ctx_.store->MarkAttemptInterrupted(AttemptKey{a.run_id, a.seq}, Clock::now(),
+                                                   "interrupted: the daemon stopped while it ran"));
   }
   // 2. The run continues on the version it started with, relative paths
   //    resolved against the same directory.

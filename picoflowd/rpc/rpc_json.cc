@@ -101,7 +101,7 @@ json RunDetailJson(const RunDetail& detail) {
   json attempts = json::array();
   for (const AttemptRecord& a : detail.attempts) {
     attempts.push_back({
-        {"id", a.id},
+        {"id", a.seq},
         {"task", a.task},
         {"number", a.number},
         {"status", a.status ? AttemptStatusName(*a.status) : "running"},

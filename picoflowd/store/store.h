@@ -98,10 +98,18 @@ struct OutputCounts {
   std::uint64_t stderr_dropped = 0;
 };
 
+/// An attempt's key in the store: its run and its place in the order the
+/// run's attempts began (1-based).
+struct AttemptKey {
+  std::int64_t run_id = 0;
+  int seq = 0;
+  bool operator==(const AttemptKey&) const = default;
+};
+
 /// One attempt of one task.
 struct AttemptRecord {
-  std::int64_t id = 0;
   std::int64_t run_id = 0;
+  int seq = 0;  ///< with run_id, the attempt's key: its place in the run's start order
   std::string task;
   int number = 1;                       ///< 1-based
   std::optional<AttemptStatus> status;  ///< empty while the attempt runs
@@ -146,7 +154,6 @@ struct NewRun {
 /// One stored chunk of task output.
 struct OutputChunk {
   std::int64_t seq = 0;  ///< increases through a run's output: the cursor
-  std::int64_t attempt_id = 0;
   std::string task;
   int attempt = 1;  ///< the attempt's number
   OutputStream stream = OutputStream::kStdout;
@@ -282,25 +289,24 @@ class Store {
   /// Records attempt `number` of a task as running since `at`, with the
   /// process it runs as if there is one, and, in the same transaction, the
   /// task as kRunning with attempts = number (and started_at if it had none).
-  /// Returns the attempt id. Returns an Error if the run has no such task or
-  /// the number was used already.
-  Result<std::int64_t> BeginAttempt(std::int64_t run_id, const std::string& task, int number,
-                                    TimePoint at, const ProcessIdentity* process = nullptr);
+  /// Returns the attempt's key. Returns kNotFound if the run has no such
+  /// task, kConflict if the task has begun attempt `number` or a later one.
+  Result<AttemptKey> BeginAttempt(std::int64_t run_id, const std::string& task, int number,
+                                  TimePoint at, const ProcessIdentity* process = nullptr);
   /// Records how an attempt ended and, in the same transaction, the new
-  /// state of `tasks` of run `run_id` (as SetTaskStatus): the attempt's own
+  /// state of `tasks` of the attempt's run (as SetTaskStatus): its own
   /// task, whose state only the caller knows (a retry may follow), and those
   /// its end skipped. Returns kNotFound, and changes nothing, if there is no
   /// such attempt or the run has no such task.
-  Status FinishAttempt(std::int64_t attempt_id, const AttemptResult& result,
-                       const OutputCounts& counts, TimePoint at, std::int64_t run_id = 0,
-                       const std::vector<TaskRecord>& tasks = {});
+  Status FinishAttempt(AttemptKey attempt, const AttemptResult& result, const OutputCounts& counts,
+                       TimePoint at, const std::vector<TaskRecord>& tasks = {});
   /// Crash recovery: records a running attempt as interrupted at `at`, with
   /// byte counts taken from its stored output (what was dropped is unknown).
   /// Returns kNotFound if there is no such attempt still marked running.
-  Status MarkAttemptInterrupted(std::int64_t attempt_id, TimePoint at, std::string_view error);
+  Status MarkAttemptInterrupted(AttemptKey attempt, TimePoint at, std::string_view error);
   /// Appends one chunk (the engine batches) of an attempt's output. Empty data
   /// is ignored. Returns kNotFound if there is no such attempt.
-  Status AppendOutput(std::int64_t attempt_id, OutputStream stream, std::string_view data);
+  Status AppendOutput(AttemptKey attempt, OutputStream stream, std::string_view data);
   /// A page of a run's output after a cursor, in the order it was appended.
   /// An empty page means nothing newer is stored (yet).
   Result<std::vector<OutputChunk>> ReadOutput(const OutputQuery& query);
@@ -346,7 +352,7 @@ class Store {
   /// Inserts a chunk's row: its bytes in `data`, or (with `file_offset`)
   /// only where they are in the run's file. Returns kNotFound if there is no
   /// such attempt.
-  Status InsertOutput(std::int64_t attempt_id, OutputStream stream, std::string_view data,
+  Status InsertOutput(AttemptKey attempt, OutputStream stream, std::string_view data,
                       std::optional<std::uint64_t> file_offset);
   /// Removes the output files of runs the database does not have (pruned,
   /// or never committed before a crash).

@@ -18,8 +18,20 @@ Error NoRun(std::int64_t run_id) {
   return Err(ErrorCode::kNotFound, "no run " + std::to_string(run_id));
 }
 
-Error NoAttempt(std::int64_t attempt_id) {
-  return Err(ErrorCode::kNotFound, "no attempt " + std::to_string(attempt_id));
+// An attempt's rowid is run_id * 2^24 + seq, so a run's attempts are one
+// rowid range (store_schema.cc, schema 7); the SQL spells 2^24 as 16777216.
+constexpr std::int64_t kAttemptsPerRun = std::int64_t{1} << 24;
+
+std::int64_t AttemptRowId(AttemptKey attempt) {
+  return attempt.run_id * kAttemptsPerRun + attempt.seq;
+}
+
+std::string AttemptName(AttemptKey attempt) {
+  return "attempt " + std::to_string(attempt.seq) + " of run " + std::to_string(attempt.run_id);
+}
+
+Error NoAttempt(AttemptKey attempt) {
+  return Err(ErrorCode::kNotFound, "no " + AttemptName(attempt));
 }
 
 // An attempt's status as the attempts table stores it: the CHECK of its
@@ -72,14 +84,14 @@ TaskRecord ReadTask(const Query& q) {
 }
 
 constexpr const char* kAttemptColumns =
-    "id, run_id, task, number, status, started_at, ended_at, exit_code, signal, error, pid,"
+    "run_id, seq, task, number, status, started_at, ended_at, exit_code, signal, error, pid,"
     " pgid, proc_start_time, boot_id, stdout_bytes, stderr_bytes, stdout_dropped,"
     " stderr_dropped";
 
 AttemptRecord ReadAttempt(const Query& q) {
   AttemptRecord a;
-  a.id = q.Int64(0);
-  a.run_id = q.Int64(1);
+  a.run_id = q.Int64(0);
+  a.seq = q.Int(1);
   a.task = q.Text(2);
   a.number = q.Int(3);
   a.status = ParseAttemptStatus(q.Text(4));
@@ -196,11 +208,11 @@ Result<std::vector<AttemptRecord>> Store::ReadAttempts(std::int64_t run_id, bool
   auto q =
       db_->Prepare("read attempts",
                    Select(kAttemptColumns,
-                          running_only ? "FROM attempts WHERE run_id = ?1 AND status = 'running'"
-                                         " ORDER BY id"
-                                       : "FROM attempts WHERE run_id = ?1 ORDER BY id"));
+                          running_only ? "FROM attempts WHERE id BETWEEN ?1 AND ?2"
+                                         " AND status = 'running' ORDER BY id"
+                                       : "FROM attempts WHERE id BETWEEN ?1 AND ?2 ORDER BY id"));
   if (!q) return q.error();
-  q->Bind(1, run_id);
+  q->Bind(1, AttemptRowId({run_id, 0})).Bind(2, AttemptRowId({run_id + 1, 0}) - 1);
   return ReadAll<AttemptRecord>(*q, ReadAttempt);
 }
 
@@ -291,40 +303,64 @@ Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
 
 // ---- attempts -------------------------------------------------------------------
 
-Result<std::int64_t> Store::BeginAttempt(std::int64_t run_id, const std::string& task, int number,
-                                         TimePoint at, const ProcessIdentity* process) {
+Result<AttemptKey> Store::BeginAttempt(std::int64_t run_id, const std::string& task, int number,
+                                       TimePoint at, const ProcessIdentity* process) {
   auto tx = Transaction::Begin(*db_, "begin attempt");
   if (!tx) return tx.error();
-  std::int64_t attempt_id = 0;
   {
+    // run_tasks.attempts only grows: a number not above it was begun before.
     auto q = db_->Prepare("begin attempt",
-                          "INSERT INTO attempts (run_id, task, number, status, started_at,"
-                          " pid, pgid, proc_start_time, boot_id)"
-                          " VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)");
+                          "UPDATE run_tasks SET status = 'running', attempts = ?3,"
+                          " started_at = coalesce(started_at, ?4), ended_at = NULL,"
+                          " exit_code = NULL, error = ''"
+                          " WHERE run_id = ?1 AND task = ?2 AND attempts < ?3");
     if (!q) return q.error();
     q->Bind(1, run_id).Bind(2, task).Bind(3, number).Bind(4, at);
+    if (Status s = q->Run(); !s) return s.error();
+  }
+  if (db_->Changes() == 0) {
+    auto q = db_->Prepare("begin attempt",
+                          "SELECT attempts FROM run_tasks WHERE run_id = ?1 AND task = ?2");
+    if (!q) return q.error();
+    q->Bind(1, run_id).Bind(2, task);
+    auto row = q->Step();
+    if (!row) return row.error();
+    if (!*row) {
+      return Err(ErrorCode::kNotFound,
+                 "run " + std::to_string(run_id) + " has no task '" + task + "'");
+    }
+    return Err(ErrorCode::kConflict, "attempt " + std::to_string(number) + " of task '" + task +
+                                         "' of run " + std::to_string(run_id) +
+                                         " has begun already");
+  }
+  AttemptKey key{run_id, 0};
+  {
+    // The attempt goes after its run's last one (the schema's CHECK refuses
+    // a seq past 2^24 - 1).
+    auto q = db_->Prepare("begin attempt",
+                          "INSERT INTO attempts (id, task, number, status, started_at,"
+                          " pid, pgid, proc_start_time, boot_id)"
+                          " VALUES (1 + coalesce((SELECT max(id) FROM attempts"
+                          "                       WHERE id BETWEEN ?1 AND ?9), ?1),"
+                          " ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8) RETURNING seq");
+    if (!q) return q.error();
+    q->Bind(1, AttemptRowId({run_id, 0})).Bind(9, AttemptRowId({run_id + 1, 0}) - 1);
+    q->Bind(2, task).Bind(3, number).Bind(4, at);
     if (process != nullptr) {
       q->Bind(5, process->pid).Bind(6, process->pgid);
       q->Bind(7, static_cast<std::int64_t>(process->start_time)).Bind(8, process->boot_id);
     }
-    if (Status s = q->Run(); !s) return s.error();
-    attempt_id = db_->LastInsertId();
-  }
-  {
-    auto q = db_->Prepare("begin attempt",
-                          "UPDATE run_tasks SET status = 'running', attempts = ?3,"
-                          " started_at = coalesce(started_at, ?4), ended_at = NULL,"
-                          " exit_code = NULL, error = '' WHERE run_id = ?1 AND task = ?2");
-    if (!q) return q.error();
-    q->Bind(1, run_id).Bind(2, task).Bind(3, number).Bind(4, at);
-    if (Status s = q->Run(); !s) return s.error();
+    auto row = q->Step();
+    if (!row) return row.error();
+    assert(*row && "INSERT ... RETURNING returns the row it inserted");
+    key.seq = q->Int(0);
   }
   if (Status s = tx->Commit(); !s) return s.error();
-  return attempt_id;
+  return key;
 }
 
-Status Store::FinishAttempt(std::int64_t attempt_id, const AttemptResult& result,
-                            const OutputCounts& counts, TimePoint at, std::int64_t run_id,
+Status Store::FinishAttempt(AttemptKey attempt, const AttemptResult& result,
+                            const OutputCounts& counts, TimePoint at,
                             const std::vector<TaskRecord>& tasks) {
   std::optional<Transaction> tx;
   if (!tasks.empty()) {
@@ -335,80 +371,73 @@ Status Store::FinishAttempt(std::int64_t attempt_id, const AttemptResult& result
   auto q = db_->Prepare("finish attempt",
                         "UPDATE attempts SET status = ?2, ended_at = ?3, exit_code = ?4,"
                         " signal = ?5, error = ?6, stdout_bytes = ?7, stderr_bytes = ?8,"
-                        " stdout_dropped = ?9, stderr_dropped = ?10 WHERE id = ?1");
+                        " stdout_dropped = ?9, stderr_dropped = ?10"
+                        " WHERE id = ?1");
   if (!q) return q.error();
-  q->Bind(1, attempt_id).Bind(2, StoredAttemptStatus(result.status)).Bind(3, at);
+  q->Bind(1, AttemptRowId(attempt));
+  q->Bind(2, StoredAttemptStatus(result.status)).Bind(3, at);
   q->Bind(4, result.exit_code).Bind(5, result.signal).Bind(6, result.error);
   q->Bind(7, static_cast<std::int64_t>(counts.stdout_bytes));
   q->Bind(8, static_cast<std::int64_t>(counts.stderr_bytes));
   q->Bind(9, static_cast<std::int64_t>(counts.stdout_dropped));
   q->Bind(10, static_cast<std::int64_t>(counts.stderr_dropped));
   if (Status s = q->Run(); !s) return s;
-  if (db_->Changes() == 0) return NoAttempt(attempt_id);
+  if (db_->Changes() == 0) return NoAttempt(attempt);
   for (const TaskRecord& task : tasks) {
-    if (Status s = SetTaskStatus(run_id, task); !s) return s;
+    if (Status s = SetTaskStatus(attempt.run_id, task); !s) return s;
   }
   return tx ? tx->Commit() : Status{};
 }
 
-Status Store::MarkAttemptInterrupted(std::int64_t attempt_id, TimePoint at,
-                                     std::string_view error) {
+Status Store::MarkAttemptInterrupted(AttemptKey attempt, TimePoint at, std::string_view error) {
   // The counts were to be written at the end; what reached the store is all
   // that is known now. length() of a blob does not read its content.
   auto q = db_->Prepare("mark attempt interrupted",
                         "UPDATE attempts SET status = 'interrupted', ended_at = ?2, error = ?3,"
                         " stdout_bytes = (SELECT coalesce(sum(coalesce(o.file_length,"
                         "                 length(o.data))), 0) FROM output o"
-                        "                 WHERE o.run_id = attempts.run_id AND o.attempt_id = ?1"
+                        "                 WHERE o.run_id = ?1 AND o.attempt_seq = ?4"
                         "                 AND o.stream = 0),"
                         " stderr_bytes = (SELECT coalesce(sum(coalesce(o.file_length,"
                         "                 length(o.data))), 0) FROM output o"
-                        "                 WHERE o.run_id = attempts.run_id AND o.attempt_id = ?1"
+                        "                 WHERE o.run_id = ?1 AND o.attempt_seq = ?4"
                         "                 AND o.stream = 1)"
-                        " WHERE id = ?1 AND status = 'running'");
+                        " WHERE id = ?5 AND status = 'running'");
   if (!q) return q.error();
-  q->Bind(1, attempt_id).Bind(2, at).Bind(3, error);
+  q->Bind(1, attempt.run_id).Bind(4, attempt.seq).Bind(5, AttemptRowId(attempt));
+  q->Bind(2, at).Bind(3, error);
   if (Status s = q->Run(); !s) return s;
   if (db_->Changes() == 0) {
-    return Err(ErrorCode::kNotFound, "no running attempt " + std::to_string(attempt_id));
+    return Err(ErrorCode::kNotFound, "no running " + AttemptName(attempt));
   }
   return {};
 }
 
 // ---- output ---------------------------------------------------------------------
 
-Status Store::AppendOutput(std::int64_t attempt_id, OutputStream stream, std::string_view data) {
+Status Store::AppendOutput(AttemptKey attempt, OutputStream stream, std::string_view data) {
   if (data.empty()) return {};
-  if (data.size() < kOutputFileChunkBytes) return InsertOutput(attempt_id, stream, data, {});
-  std::int64_t run_id = 0;
-  {
-    auto q = db_->Prepare("find run of attempt", "SELECT run_id FROM attempts WHERE id = ?1");
-    if (!q) return q.error();
-    q->Bind(1, attempt_id);
-    auto row = q->Step();
-    if (!row) return row.error();
-    if (!*row) return NoAttempt(attempt_id);
-    run_id = q->Int64(0);
-  }
-  auto offset = files_->Append(run_id, data);
-  if (offset) return InsertOutput(attempt_id, stream, data, *offset);
+  if (data.size() < kOutputFileChunkBytes) return InsertOutput(attempt, stream, data, {});
+  auto offset = files_->Append(attempt.run_id, data);
+  if (offset) return InsertOutput(attempt, stream, data, *offset);
   // A file that cannot be written (a full or read-only directory) does not
   // lose the chunk: it goes into the database as a small one does.
   LogWarn(LogEvent("store.output_file"), offset.error().message + "; kept in the database");
-  return InsertOutput(attempt_id, stream, data, {});
+  return InsertOutput(attempt, stream, data, {});
 }
 
-Status Store::InsertOutput(std::int64_t attempt_id, OutputStream stream, std::string_view data,
+Status Store::InsertOutput(AttemptKey attempt, OutputStream stream, std::string_view data,
                            std::optional<std::uint64_t> file_offset) {
   // Output is clustered by run: the chunk goes after the run's last one.
   auto q = db_->Prepare("append output",
-                        "INSERT INTO output (run_id, seq, attempt_id, stream, data, file_offset,"
+                        "INSERT INTO output (run_id, seq, attempt_seq, stream, data, file_offset,"
                         " file_length)"
-                        " SELECT a.run_id, 1 + coalesce((SELECT max(o.seq) FROM output o"
-                        "                                WHERE o.run_id = a.run_id), 0),"
-                        " a.id, ?2, ?3, ?4, ?5 FROM attempts a WHERE a.id = ?1");
+                        " SELECT ?1, 1 + coalesce((SELECT max(o.seq) FROM output o"
+                        "                          WHERE o.run_id = ?1), 0),"
+                        " ?6, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM attempts WHERE id = ?7)");
   if (!q) return q.error();
-  q->Bind(1, attempt_id).Bind(2, stream == OutputStream::kStdout ? 0 : 1);
+  q->Bind(1, attempt.run_id).Bind(6, attempt.seq).Bind(7, AttemptRowId(attempt));
+  q->Bind(2, stream == OutputStream::kStdout ? 0 : 1);
   if (file_offset) {
     q->BindBlob(3, {}).Bind(4, static_cast<std::int64_t>(*file_offset));
     q->Bind(5, static_cast<std::int64_t>(data.size()));
@@ -416,24 +445,26 @@ Status Store::InsertOutput(std::int64_t attempt_id, OutputStream stream, std::st
     q->BindBlob(3, data).BindNull(4).BindNull(5);
   }
   if (Status s = q->Run(); !s) return s;
-  if (db_->Changes() == 0) return NoAttempt(attempt_id);
+  if (db_->Changes() == 0) return NoAttempt(attempt);
   output_bytes_ += data.size();
   return {};
 }
 
 Result<std::vector<OutputChunk>> Store::ReadOutput(const OutputQuery& query) {
   constexpr const char* kColumns =
-      "o.seq, o.attempt_id, a.task, a.number, o.stream, o.data, o.file_offset, o.file_length";
-  auto q = query.task ? db_->Prepare("read output",
-                                     Select(kColumns,
-                                            "FROM output o JOIN attempts a ON a.id = o.attempt_id"
-                                            " WHERE o.run_id = ?1 AND o.seq > ?2 AND a.task = ?4"
-                                            " ORDER BY o.seq LIMIT ?3"))
-                      : db_->Prepare("read output",
-                                     Select(kColumns,
-                                            "FROM output o JOIN attempts a ON a.id = o.attempt_id"
-                                            " WHERE o.run_id = ?1 AND o.seq > ?2"
-                                            " ORDER BY o.seq LIMIT ?3"));
+      "o.seq, a.task, a.number, o.stream, o.data, o.file_offset, o.file_length";
+  auto q =
+      query.task
+          ? db_->Prepare("read output", Select(kColumns,
+                                               "FROM output o JOIN attempts a"
+                                               " ON a.id = o.run_id * 16777216 + o.attempt_seq"
+                                               " WHERE o.run_id = ?1 AND o.seq > ?2 AND a.task = ?4"
+                                               " ORDER BY o.seq LIMIT ?3"))
+          : db_->Prepare("read output", Select(kColumns,
+                                               "FROM output o JOIN attempts a"
+                                               " ON a.id = o.run_id * 16777216 + o.attempt_seq"
+                                               " WHERE o.run_id = ?1 AND o.seq > ?2"
+                                               " ORDER BY o.seq LIMIT ?3"));
   if (!q) return q.error();
   q->Bind(1, query.run_id).Bind(2, query.after_seq);
   q->Bind(3, std::clamp(query.max_chunks, 0, kMaxPage));
@@ -444,15 +475,11 @@ Result<std::vector<OutputChunk>> Store::ReadOutput(const OutputQuery& query) {
     auto row = q->Step();
     if (!row) return row.error();
     if (!*row) break;
-    OutputChunk c{q->Int64(0),
-                  q->Int64(1),
-                  q->Text(2),
-                  q->Int(3),
-                  q->Int(4) == 0 ? OutputStream::kStdout : OutputStream::kStderr,
-                  q->Text(5)};
-    if (!q->IsNull(7)) {
-      auto data = files_->Read(query.run_id, static_cast<std::uint64_t>(q->Int64(6)),
-                               static_cast<std::uint64_t>(q->Int64(7)));
+    OutputChunk c{q->Int64(0), q->Text(1), q->Int(2),
+                  q->Int(3) == 0 ? OutputStream::kStdout : OutputStream::kStderr, q->Text(4)};
+    if (!q->IsNull(6)) {
+      auto data = files_->Read(query.run_id, static_cast<std::uint64_t>(q->Int64(5)),
+                               static_cast<std::uint64_t>(q->Int64(6)));
       if (!data) return data.error();
       c.data = std::move(*data);
     }

@@ -201,6 +201,61 @@ constexpr const char* kTaskError = R"sql(
 ALTER TABLE run_tasks ADD COLUMN error TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Attempts clustered by run (docs/operations.md, "SD cards"): the rowid
+// table and its unique index on (run_id, task, number) were two b-trees
+// written at every attempt's start, the index a sixth of a run's WAL frames.
+// An attempt's rowid is now its key, run_id * 2^24 + seq (seq: its place in
+// the order the run's attempts began), so a run's attempts are adjacent
+// and found by a rowid range; run_id and seq are that rowid's parts
+// (virtual columns, not stored). Not WITHOUT ROWID: that b-tree's interior
+// pages would hold whole rows, and attempt rows are large. Output names its
+// attempt by seq. The uniqueness of (run_id, task, number) is kept by
+// BeginAttempt through run_tasks.attempts, which only grows; a run's
+// attempts go with it through a trigger, as a foreign key would need an
+// index on run_id to cascade without a scan.
+constexpr const char* kAttemptsByRun = R"sql(
+CREATE TABLE attempts_v7 (
+  id               INTEGER PRIMARY KEY CHECK ((id & 16777215) >= 1),
+  run_id           INTEGER GENERATED ALWAYS AS (id >> 24) VIRTUAL,
+  seq              INTEGER GENERATED ALWAYS AS (id & 16777215) VIRTUAL,
+  task             TEXT NOT NULL,
+  number           INTEGER NOT NULL CHECK (number >= 1),
+  status           TEXT NOT NULL CHECK (status IN
+                     ('running', 'succeeded', 'failed', 'timeout', 'cancelled', 'interrupted')),
+  started_at       INTEGER NOT NULL,
+  ended_at         INTEGER,
+  exit_code        INTEGER,
+  signal           INTEGER,
+  error            TEXT NOT NULL DEFAULT '',
+  pid              INTEGER,
+  pgid             INTEGER,
+  proc_start_time  INTEGER,
+  boot_id          TEXT,
+  stdout_bytes     INTEGER NOT NULL DEFAULT 0,
+  stderr_bytes     INTEGER NOT NULL DEFAULT 0,
+  stdout_dropped   INTEGER NOT NULL DEFAULT 0,
+  stderr_dropped   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TEMP TABLE attempt_seq (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+INSERT INTO attempt_seq
+  SELECT id, row_number() OVER (PARTITION BY run_id ORDER BY id) FROM attempts;
+INSERT INTO attempts_v7 (id, task, number, status, started_at, ended_at, exit_code, signal,
+                         error, pid, pgid, proc_start_time, boot_id, stdout_bytes,
+                         stderr_bytes, stdout_dropped, stderr_dropped)
+  SELECT a.run_id * 16777216 + s.seq, a.task, a.number, a.status, a.started_at, a.ended_at,
+         a.exit_code, a.signal, a.error, a.pid, a.pgid, a.proc_start_time, a.boot_id,
+         a.stdout_bytes, a.stderr_bytes, a.stdout_dropped, a.stderr_dropped
+  FROM attempts a JOIN attempt_seq s ON s.id = a.id;
+UPDATE output SET attempt_id = (SELECT s.seq FROM attempt_seq s WHERE s.id = output.attempt_id);
+ALTER TABLE output RENAME COLUMN attempt_id TO attempt_seq;
+DROP TABLE attempt_seq;
+DROP TABLE attempts;
+ALTER TABLE attempts_v7 RENAME TO attempts;
+CREATE TRIGGER attempts_go_with_their_run AFTER DELETE ON runs BEGIN
+  DELETE FROM attempts WHERE id BETWEEN OLD.id * 16777216 AND OLD.id * 16777216 + 16777215;
+END;
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
@@ -210,6 +265,7 @@ constexpr Migration kMigrations[] = {
     {"base directory of workflow versions", kVersionBaseDir},
     {"large output chunks in files", kOutputFiles},
     {"why each task ended", kTaskError},
+    {"attempts clustered by run", kAttemptsByRun},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {
