@@ -396,7 +396,7 @@ def main():
             f'{r_chain:.2f} x ninja, {r_spawn:.2f} x spawn loop (picoflowd {med["picoflowd"] * 1000:.0f} ms,'
             f' ninja {med["ninja"] * 1000:.0f} ms, spawn loop {med["spawn"] * 1000:.0f} ms;'
             f' daemon CPU {chain_cpu / tasks * 1e6:.0f} us/task)',
-            '<= 1.25 x ninja', r_chain <= 1.25)
+            '<= 1.15 x ninja', r_chain <= 1.15)
         r_wide = median_ratio(wide['picoflowd'], wide['ninja'])
         medw = {k: statistics.median(v) for k, v in wide.items()}
         row('per-task overhead, wide',

@@ -236,8 +236,8 @@ CREATE TABLE attempts_v7 (
   stdout_dropped   INTEGER NOT NULL DEFAULT 0,
   stderr_dropped   INTEGER NOT NULL DEFAULT 0
 );
-CREATE TEMP TABLE attempt_seq (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
-INSERT INTO attempt_seq
+CREATE TABLE attempt_seq_v7 (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+INSERT INTO attempt_seq_v7
   SELECT id, row_number() OVER (PARTITION BY run_id ORDER BY id) FROM attempts;
 INSERT INTO attempts_v7 (id, task, number, status, started_at, ended_at, exit_code, signal,
                          error, pid, pgid, proc_start_time, boot_id, stdout_bytes,
@@ -245,10 +245,11 @@ INSERT INTO attempts_v7 (id, task, number, status, started_at, ended_at, exit_co
   SELECT a.run_id * 16777216 + s.seq, a.task, a.number, a.status, a.started_at, a.ended_at,
          a.exit_code, a.signal, a.error, a.pid, a.pgid, a.proc_start_time, a.boot_id,
          a.stdout_bytes, a.stderr_bytes, a.stdout_dropped, a.stderr_dropped
-  FROM attempts a JOIN attempt_seq s ON s.id = a.id;
-UPDATE output SET attempt_id = (SELECT s.seq FROM attempt_seq s WHERE s.id = output.attempt_id);
+  FROM attempts a JOIN attempt_seq_v7 s ON s.id = a.id;
+UPDATE output
+  SET attempt_id = (SELECT s.seq FROM attempt_seq_v7 s WHERE s.id = output.attempt_id);
 ALTER TABLE output RENAME COLUMN attempt_id TO attempt_seq;
-DROP TABLE attempt_seq;
+DROP TABLE attempt_seq_v7;
 DROP TABLE attempts;
 ALTER TABLE attempts_v7 RENAME TO attempts;
 CREATE TRIGGER attempts_go_with_their_run AFTER DELETE ON runs BEGIN
