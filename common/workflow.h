@@ -97,6 +97,10 @@ struct Task {
   bool retry_set = false;    ///< `retry:` is on the task (else config.retry_default applies)
   bool timeout_set = false;  ///< `timeout:` is on the task (else config.timeout_default applies)
   bool continue_on_failure = false;
+  /// Times the daemon may stop while an attempt of the task runs (a crash,
+  /// a restart) before the task fails instead of starting over
+  /// (docs/workflow-format.md, "Tasks").
+  int max_interruptions = 3;
   TaskConfig config;
   SourcePos pos;  ///< where the task's `- name:` item starts
 };

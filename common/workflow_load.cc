@@ -31,12 +31,14 @@ constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "ti
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
                                             "kill_grace"};
 constexpr std::string_view kTaskKeys[] = {
-    "name", "type", "depends_on", "retry", "timeout", "continue_on_failure", "config"};
+    "name",  "type", "depends_on", "retry", "timeout", "continue_on_failure", "max_interruptions",
+    "config"};
 constexpr std::string_view kOverlap[] = {"skip", "queue", "allow"};
 constexpr std::string_view kCatchup[] = {"none", "latest", "all"};
 
 constexpr int kMaxParallel = 256;
 constexpr int kMaxRetry = 100;
+constexpr int kMaxInterruptions = 1000;
 constexpr std::int64_t kMaxRetainedRuns = 10'000'000;
 
 // How many unknown dependencies get a "did you mean" (each costs a scan of
@@ -323,7 +325,8 @@ std::string Loader::LoadTaskName(const YamlNode& item, std::size_t index, Task& 
   return prefix;
 }
 
-// depends_on, retry, timeout, continue_on_failure; defaults from `config:`.
+// depends_on, retry, timeout, continue_on_failure, max_interruptions;
+// defaults from `config:`.
 void Loader::LoadTaskSettings(const YamlNode& item, const std::string& prefix, Task& task,
                               TaskSource& source) {
   if (const YamlNode* v = item.Find("depends_on")) {
@@ -341,6 +344,11 @@ void Loader::LoadTaskSettings(const YamlNode& item, const std::string& prefix, T
   }
   if (const YamlNode* v = item.Find("continue_on_failure")) {
     task.continue_on_failure = r_.Bool(*v, {prefix, "continue_on_failure"}).value_or(false);
+  }
+  if (const YamlNode* v = item.Find("max_interruptions"); v && !v->IsNull()) {
+    task.max_interruptions =
+        static_cast<int>(r_.Int(*v, {prefix, "max_interruptions"}, 1, kMaxInterruptions)
+                             .value_or(task.max_interruptions));
   }
 }
 

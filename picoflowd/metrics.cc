@@ -139,6 +139,10 @@ void Metrics::OnTaskEvent(const TaskEvent& e) {
   if (e.duration) task_seconds_[key].Observe(std::chrono::duration<double>(*e.duration).count());
 }
 
+void Metrics::OnAttemptInterrupted(std::string_view workflow, std::string_view task) {
+  ++interruptions_[{std::string(workflow), std::string(task)}];
+}
+
 void Metrics::OnRunFinished(std::int64_t run_id, RunStatus status) {
   std::string workflow;
   std::optional<double> seconds;
@@ -181,6 +185,13 @@ std::string Metrics::Render() const {
            "Failed attempts followed by a retry, by workflow and task.");
   for (const auto& [k, n] : retries_) {
     w.Sample("picoflow_task_retries_total", {{"workflow", k.first}, {"task", k.second}},
+             static_cast<double>(n));
+  }
+  w.Family("picoflow_task_interruptions_total", "counter",
+           "Task attempts interrupted because picoflowd stopped while they ran (a crash, a"
+           " restart), by workflow and task.");
+  for (const auto& [k, n] : interruptions_) {
+    w.Sample("picoflow_task_interruptions_total", {{"workflow", k.first}, {"task", k.second}},
              static_cast<double>(n));
   }
   w.Family("picoflow_run_duration_seconds", "histogram",

@@ -50,6 +50,7 @@ class Metrics : public RunObserver {
   explicit Metrics(MetricsSources sources);
 
   void OnTaskEvent(const TaskEvent& event) override;
+  void OnAttemptInterrupted(std::string_view workflow, std::string_view task) override;
   void OnRunFinished(std::int64_t run_id, RunStatus status) override;
 
   /// The whole exposition, every family with HELP and TYPE.
@@ -69,6 +70,7 @@ class Metrics : public RunObserver {
   std::map<Key2, std::uint64_t> runs_finished_;                     ///< workflow, status
   std::map<std::pair<Key2, std::string>, std::uint64_t> attempts_;  ///< (wf, task), status
   std::map<Key2, std::uint64_t> retries_;                           ///< wf, task
+  std::map<Key2, std::uint64_t> interruptions_;                     ///< wf, task
   std::map<std::string, Histogram> run_seconds_;
   std::map<Key2, Histogram> task_seconds_;
   std::map<std::string, double> last_success_;

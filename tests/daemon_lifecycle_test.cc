@@ -234,6 +234,74 @@ tasks:
   }
 }
 
+TEST_CASE(
+    "a task interrupted max_interruptions times fails, naming the restart loop, and skips its"
+    " dependents") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  // Each attempt of b counts itself and sleeps: it never ends on its own.
+  const auto id = h.StartRun(R"(
+name: loop
+tasks:
+  - name: b
+    type: shell
+    config:
+      command: |
+        n=$(($(cat "$PFIT_DIR/b.count" 2>/dev/null || echo 0) + 1))
+        echo $n > "$PFIT_DIR/b.count"
+        sleep 60 & echo $! > "$PFIT_DIR/b.$n.pid"
+        wait
+  - { name: c, type: shell, depends_on: [b], config: { command: 'true' } }
+)");
+  REQUIRE(id > 0);
+  // Three crashes while b runs (its default max_interruptions is 3): after
+  // the first two it starts over, after the third it fails.
+  for (int n = 1; n <= 3; ++n) {
+    INFO("attempt " << n);
+    REQUIRE(WaitPidFile(h, "b." + std::to_string(n) + ".pid") > 0);
+    // Its identity is stored, so the restart can kill what is left of it.
+    h.WaitRunState(id, [n](const json& r) {
+      auto b = AttemptsOf(r, "b");
+      return static_cast<int>(b.size()) == n && b.back()["pid"].is_number();
+    });
+    h.Kill9();
+    REQUIRE(h.Start().ok());
+  }
+  const json run = h.WaitRun(id);
+  REQUIRE(run.is_object());
+  CHECK(run["status"] == "failed");
+  CHECK(TaskStatuses(run) == std::map<std::string, std::string>{{"b", "failed"}, {"c", "skipped"}});
+  CHECK(AttemptStatuses(run, "b") ==
+        std::vector<std::string>{"interrupted", "interrupted", "interrupted"});
+  for (const json& t : run["tasks"]) {
+    if (t["name"] != "b") continue;
+    CHECK(t["error"] ==
+          "interrupted 3 times (max_interruptions: 3): is picoflowd restarting in a loop?"
+          " (journalctl -u picoflowd)");
+    CHECK(t["attempts"] == 3);
+  }
+  CHECK(ReadFileText(h.Path("b.count")) == "3\n");  // no fourth attempt
+  // A task may be told to fail at its first interruption.
+  const auto once = h.StartRun(R"(
+name: once
+tasks:
+  - name: b
+    type: shell
+    max_interruptions: 1
+    config: { command: 'sleep 60 & echo $! > "$PFIT_DIR/once.pid"; wait' }
+)");
+  REQUIRE(WaitPidFile(h, "once.pid") > 0);
+  h.WaitRunState(once, [](const json& r) {
+    auto b = AttemptsOf(r, "b");
+    return !b.empty() && b.back()["pid"].is_number();
+  });
+  h.Kill9();
+  REQUIRE(h.Start().ok());
+  const json failed = h.WaitRun(once);
+  CHECK(failed["status"] == "failed");
+  CHECK(AttemptStatuses(failed, "b") == std::vector<std::string>{"interrupted"});
+}
+
 TEST_CASE("a run resumed after kill -9 still resolves relative paths against its file") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());

@@ -47,6 +47,8 @@ TEST_CASE("a run's task events become counters, histograms and timestamps by wor
   m.OnTaskEvent(Event(7, "extract", TaskEventKind::kStarted, "running"));
   m.OnTaskEvent(Event(7, "extract", TaskEventKind::kFinished, "succeeded", 2000ms));
   m.OnTaskEvent(Event(7, "load", TaskEventKind::kSkipped, "skipped"));
+  m.OnAttemptInterrupted("etl", "load");
+  m.OnAttemptInterrupted("etl", "load");
   m.OnRunFinished(7, RunStatus::kSucceeded);
   m.OnRunFinished(99, RunStatus::kFailed);  // never seen, no lookup: not counted
   const std::string text = m.Render();
@@ -58,6 +60,7 @@ TEST_CASE("a run's task events become counters, histograms and timestamps by wor
       text,
       "picoflow_task_attempts_total{workflow=\"etl\",task=\"extract\",status=\"succeeded\"} 1"));
   CHECK(Has(text, "picoflow_task_retries_total{workflow=\"etl\",task=\"extract\"} 1"));
+  CHECK(Has(text, "picoflow_task_interruptions_total{workflow=\"etl\",task=\"load\"} 2"));
   CHECK(Has(
       text,
       "picoflow_task_attempt_duration_seconds_bucket{workflow=\"etl\",task=\"extract\",le=\"0.5\"} 1"));

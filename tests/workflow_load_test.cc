@@ -279,6 +279,14 @@ TEST_CASE("numbers: negative, huge, fractional and quoted values are refused wit
           "wf.yaml:6:14: task 't': 'timeout' must be a duration (seconds, or like 90s, 5m, 1h30m), got a map"});
 }
 
+TEST_CASE("max_interruptions defaults to 3 and is an integer from 1 to 1000") {
+  CHECK(Valid(OneShellTask(""))->tasks[0].max_interruptions == 3);
+  CHECK(Valid(OneShellTask("    max_interruptions: 1\n"))->tasks[0].max_interruptions == 1);
+  CHECK(Errors(OneShellTask("    max_interruptions: 0\n")) ==
+        Lines{"wf.yaml:6:24: task 't': 'max_interruptions' must be an integer from 1 to 1000,"
+              " got '0'"});
+}
+
 TEST_CASE("booleans are true or false; yes, no and quoted strings are refused") {
   auto w = Valid(OneShellTask("    continue_on_failure: True\n"));
   CHECK(w->tasks[0].continue_on_failure);

@@ -70,10 +70,23 @@ FinishOutcome Run::AttemptFinished(int task, AttemptStatus status) {
     outcome.retry_after = RetryDelay(t.attempts);
     return outcome;
   }
-  Finish(task, status == AttemptStatus::kTimeout ? TaskStatus::kTimedOut : TaskStatus::kFailed);
-  if (spec.continue_on_failure) {
+  FailForGood(task, status == AttemptStatus::kTimeout ? TaskStatus::kTimedOut : TaskStatus::kFailed,
+              outcome);
+  return outcome;
+}
+
+FinishOutcome Run::GiveUp(int task) {
+  assert(running_ == 0 && !IsTerminal(tasks_[task].status));
+  FinishOutcome outcome;
+  FailForGood(task, TaskStatus::kFailed, outcome);
+  return outcome;
+}
+
+void Run::FailForGood(int task, TaskStatus status, FinishOutcome& outcome) {
+  Finish(task, status);
+  if (workflow_->tasks[task].continue_on_failure) {
     ReleaseDependents(task);
-    return outcome;
+    return;
   }
   SkipDependents(task, outcome.skipped);
   if (workflow_->config.fail_fast) {
@@ -89,7 +102,6 @@ FinishOutcome Run::AttemptFinished(int task, AttemptStatus status) {
       }
     }
   }
-  return outcome;
 }
 
 void Run::RetryDue(int task) {

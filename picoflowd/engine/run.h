@@ -52,6 +52,11 @@ class Run {
   /// attempt failed kFailed.
   FinishOutcome AttemptFinished(int task, AttemptStatus status);
 
+  /// Fails a task that Restore() left to start over, for good and without
+  /// another attempt (it was interrupted too often), as an attempt that
+  /// fails with no retry left does. Must be called before the first
+  /// PopReady().
+  FinishOutcome GiveUp(int task);
   /// A task in kRetryWait becomes ready again (its delay passed).
   void RetryDue(int task);
 
@@ -87,6 +92,9 @@ class Run {
   void Finish(int task, TaskStatus status);
   void ReleaseDependents(int task);
   void SkipDependents(int task, std::vector<int>& skipped);
+  /// A task's last attempt failed (or it may not start again): it ends
+  /// `status`, then its dependents and fail_fast follow.
+  void FailForGood(int task, TaskStatus status, FinishOutcome& outcome);
   std::chrono::milliseconds RetryDelay(int attempts_made) const;
 
   struct ByPriority {

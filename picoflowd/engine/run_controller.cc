@@ -132,6 +132,20 @@ void RunController::RestoreTaskTimes(int task, std::optional<Clock::time_point> 
   task_times_[task] = {started_at, exit_code, std::move(error)};
 }
 
+void RunController::GiveUp(int task, const std::string& error) {
+  const FinishOutcome outcome = run_->GiveUp(task);
+  NoteReasons(task, AttemptResult{AttemptStatus::kFailed, std::nullopt, std::nullopt, error},
+              outcome);
+  LogError(Fields(task, 0, "task.interrupted_too_often"), error);
+  // No attempt ended: the attempt metrics and feeds are not told (the
+  // interruptions were, as they were recorded).
+  RecordTask(task);
+  for (int skipped : outcome.skipped) RecordTask(skipped);
+  for (int skipped : outcome.skipped) {
+    NotifyTask(skipped, run_->attempts(skipped), TaskEventKind::kSkipped);
+  }
+}
+
 void RunController::Start() {
   if (Status s = ctx_.store->SetRunStatus(run_->id(), RunStatus::kRunning, Clock::now()); !s.ok()) {
     LogError(Fields(), s.error().message);
@@ -404,6 +418,9 @@ void RunController::StoreInterrupted(const Slot& slot, const AttemptResult& resu
   interrupted.error =
       "interrupted: picoflowd stopped while it ran; the run resumes at its next start";
   StoreAttemptEnd(slot, interrupted, {});
+  for (RunObserver* o : ctx_.observers) {
+    o->OnAttemptInterrupted(run_->workflow().name, run_->workflow().tasks[slot.task_].name);
+  }
 }
 
 void RunController::OutputDirty() {

@@ -59,6 +59,10 @@ class RunController {
   /// record keeps the first start time and last exit code.
   void RestoreTaskTimes(int task, std::optional<std::chrono::system_clock::time_point> started_at,
                         std::optional<int> exit_code, std::string error = {});
+  /// Before Start() of a resumed run, after RestoreTaskTimes(): fails a task
+  /// that may not start again (interrupted max_interruptions times) for good
+  /// with `error`, and stores it with what its failure skipped.
+  void GiveUp(int task, const std::string& error);
   /// Records the run as running and starts its ready tasks.
   void Start();
   /// Cancels the run: nothing new starts; running attempts get SIGTERM, then

@@ -91,6 +91,7 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     LogIfFailed(f,
                 ctx_.store->MarkAttemptInterrupted(AttemptKey{a.run_id, a.seq}, Clock::now(),
                                                    "interrupted: the daemon stopped while it ran"));
+    for (RunObserver* o : ctx_.observers) o->OnAttemptInterrupted(u.run.workflow, a.task);
   }
   // 2. The run continues on the version it started with, relative paths
   //    resolved against the same directory.
@@ -114,6 +115,20 @@ Status RunManager::Resume(const UnfinishedRun& u) {
   RunController& ref = Add(std::move(run));
   for (auto [index, t] : restored)
     ref.RestoreTaskTimes(index, t->started_at, t->exit_code, t->error);
+  // 3. A task interrupted max_interruptions times fails instead of starting
+  //    over: a daemon that dies while it runs (out of memory, a crash loop)
+  //    would otherwise run it forever.
+  for (auto [index, t] : restored) {
+    if (IsTerminal(t->status)) continue;
+    int times = 0;
+    if (auto it = u.interruptions.find(t->name); it != u.interruptions.end()) times = it->second;
+    for (const AttemptRecord& a : u.running_attempts) times += a.task == t->name ? 1 : 0;
+    const int max = w.tasks[index].max_interruptions;
+    if (times == 0 || times < max) continue;
+    ref.GiveUp(index, "interrupted " + std::to_string(times) + (times == 1 ? " time" : " times") +
+                          " (max_interruptions: " + std::to_string(max) +
+                          "): is picoflowd restarting in a loop? (journalctl -u picoflowd)");
+  }
   ref.Start();
   return {};
 }

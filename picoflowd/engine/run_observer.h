@@ -64,6 +64,8 @@ class RunObserver {
   virtual ~RunObserver() = default;
   virtual void OnTaskEvent(const TaskEvent&) {}
   virtual void OnOutput(const OutputEvent&) {}
+  /// An attempt was recorded interrupted: the daemon stopped while it ran.
+  virtual void OnAttemptInterrupted(std::string_view /*workflow*/, std::string_view /*task*/) {}
   /// The run reached its final status (everything is stored).
   virtual void OnRunFinished(std::int64_t /*run_id*/, RunStatus /*status*/) {}
 };

@@ -302,7 +302,8 @@ void RpcMethods::WorkflowGet(RpcCall& call) {
                      {"depends_on", t.depends_on},
                      {"retry", t.retry},
                      {"timeout_s", t.timeout.count()},
-                     {"continue_on_failure", t.continue_on_failure}});
+                     {"continue_on_failure", t.continue_on_failure},
+                     {"max_interruptions", t.max_interruptions}});
   }
   out["tasks"] = std::move(tasks);
   out["origin"] = v.origin;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -136,6 +137,7 @@ struct UnfinishedRun {
   std::string base_dir;                         ///< and what its relative paths resolve against
   std::vector<TaskRecord> tasks;                ///< declaration order
   std::vector<AttemptRecord> running_attempts;  ///< attempts still marked running
+  std::map<std::string, int> interruptions;     ///< per task: attempts recorded interrupted
 };
 
 /// What CreateRun records.

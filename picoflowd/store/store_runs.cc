@@ -275,7 +275,7 @@ Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
     if (!q) return q.error();
     auto rows = ReadAll<RunRecord>(*q, ReadRun);
     if (!rows) return rows.error();
-    for (auto& run : *rows) runs.push_back(UnfinishedRun{std::move(run), {}, {}, {}, {}});
+    for (auto& run : *rows) runs.push_back(UnfinishedRun{std::move(run), {}, {}, {}, {}, {}});
   }
   for (auto& u : runs) {
     {
@@ -297,6 +297,17 @@ Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
     auto attempts = ReadAttempts(u.run.id, true);
     if (!attempts) return attempts.error();
     u.running_attempts = std::move(*attempts);
+    auto q = db_->Prepare("unfinished runs",
+                          "SELECT task, count(*) FROM attempts WHERE id BETWEEN ?1 AND ?2"
+                          " AND status = 'interrupted' GROUP BY task");
+    if (!q) return q.error();
+    q->Bind(1, AttemptRowId({u.run.id, 0})).Bind(2, AttemptRowId({u.run.id + 1, 0}) - 1);
+    for (;;) {
+      auto row = q->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      u.interruptions[q->Text(0)] = q->Int(1);
+    }
   }
   return runs;
 }
