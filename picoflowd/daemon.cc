@@ -10,6 +10,7 @@
 #include <cassert>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -165,7 +166,21 @@ Status Daemon::Open(RunObserver* progress) {
 
   // One executor per task type: shell tasks run here, the others through
   // their module, loaded on the first task of that type.
-  executors_[static_cast<std::size_t>(TaskType::kShell)] = std::make_unique<LocalExecutor>(&loop_);
+  // Tasks carry the state directory as their mark (LocalExecutor): the
+  // lock above makes it this daemon's alone.
+  std::string owner = config_.state_dir;
+  if (char* real = ::realpath(config_.state_dir.c_str(), nullptr)) {
+    owner = real;
+    std::free(real);
+  }
+  auto local = std::make_unique<LocalExecutor>(&loop_, owner);
+  if (const int killed = local->KillLeftovers(); killed > 0) {
+    LogFields f;
+    f.event = "daemon.leftovers_killed";
+    LogWarn(f, "killed " + std::to_string(killed) +
+                   " process group(s) left running by tasks of a previous picoflowd");
+  }
+  executors_[static_cast<std::size_t>(TaskType::kShell)] = std::move(local);
   for (const ExecutorModuleSpec& m : kExecutorModules) {
     executors_[static_cast<std::size_t>(m.type)] =
         std::make_unique<LazyExecutor>(&loop_, m.file, m.factory_symbol);

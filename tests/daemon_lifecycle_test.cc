@@ -302,6 +302,48 @@ tasks:
   CHECK(AttemptStatuses(failed, "b") == std::vector<std::string>{"interrupted"});
 }
 
+TEST_CASE("a start kills what tasks of a previous daemon left running, found by their mark") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const auto id = h.StartRun(R"(
+name: mark
+tasks:
+  - name: t
+    type: shell
+    config: { command: 'printf %s "$PICOFLOW_STATE_DIR" > "$PFIT_DIR/mark"' }
+)");
+  REQUIRE(id > 0);
+  CHECK(h.WaitRun(id)["status"] == "succeeded");
+  const std::string mark = std::filesystem::canonical(h.state_dir()).string();
+  CHECK(ReadFileText(h.Path("mark")) == mark);
+  h.Kill9();
+  // A crash just after a task's spawn loses its record, and a task may leave
+  // its process group: then neither a pid nor a group tells the next start
+  // it runs; its mark does. One process with the mark, one with another.
+  auto spawn = [&](const std::string& value) {
+    const ProcessResult r = h.RunProgram(
+        "/bin/sh",
+        {"-c", "PICOFLOW_STATE_DIR='" + value + "' setsid sleep 60 >/dev/null 2>&1 & echo $!"});
+    const auto pid = static_cast<pid_t>(std::atol(r.out.c_str()));
+    // Marked once the shell has exec'd sleep.
+    const std::string environ = "/proc/" + std::to_string(pid) + "/environ";
+    CHECK(WaitUntil([&] { return Contains(ReadFileText(environ), "PICOFLOW_STATE_DIR=" + value); },
+                    30s));
+    return pid;
+  };
+  const pid_t leftover = spawn(mark);
+  const pid_t stranger = spawn(mark + "-other");
+  REQUIRE(leftover > 0);
+  REQUIRE(stranger > 0);
+
+  REQUIRE(h.Start().ok());
+  CHECK(WaitUntil([&] { return ProcessGoneOrZombie(leftover); }, 30s));
+  CHECK_FALSE(ProcessGoneOrZombie(stranger));
+  CHECK(
+      Contains(h.log(), "killed 1 process group(s) left running by tasks of a previous picoflowd"));
+  ::kill(stranger, SIGKILL);
+}
+
 TEST_CASE("a run resumed after kill -9 still resolves relative paths against its file") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());

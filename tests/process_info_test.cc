@@ -178,5 +178,27 @@ TEST_CASE("the group kill reaches the leader's children too") {
   CHECK(WaitGone(grandchild));  // killed with its group; init may leave it a zombie
 }
 
+TEST_CASE("processes are found by one exact entry of their environment") {
+  const std::string mark = "pf-" + std::to_string(::getpid());
+  const std::string exact = "PICOFLOW_TEST_MARK=" + mark + " exec sleep 30";
+  const std::string longer = "PICOFLOW_TEST_MARK=" + mark + "x exec sleep 30";
+  const std::string inside = "OTHER=PICOFLOW_TEST_MARK=" + mark + " exec sleep 30";
+  const pid_t marked = SpawnGroupLeader(exact.c_str());
+  const pid_t other = SpawnGroupLeader(longer.c_str());
+  const pid_t nested = SpawnGroupLeader(inside.c_str());
+  // The shell's environment becomes the one given once it execs sleep.
+  std::vector<pid_t> found;
+  for (int i = 0; i < 3000 && found.empty(); ++i) {
+    found = FindProcessesWithEnv("PICOFLOW_TEST_MARK", mark);
+    if (found.empty()) ::usleep(10000);
+  }
+  CHECK(found == std::vector<pid_t>{marked});
+  CHECK(FindProcessesWithEnv("PICOFLOW_TEST_MARK", "pf-nobody").empty());
+  for (pid_t pid : {marked, other, nested}) {
+    ::kill(pid, SIGKILL);
+    CHECK(ReapSignal(pid) == SIGKILL);
+  }
+}
+
 }  // namespace
 }  // namespace picoflow

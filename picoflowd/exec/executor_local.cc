@@ -37,6 +37,10 @@ namespace {
 // buffer per attempt serves both pipes and no chunk is ever allocated.
 constexpr std::size_t kReadBufferSize = 64 * 1024;
 
+// Marks every process of a task as this daemon's (its state directory), so
+// that the next start finds what a crash left running (KillLeftovers).
+constexpr std::string_view kOwnerVar = "PICOFLOW_STATE_DIR";
+
 // The daemon's own systemd plumbing; a task must not talk to systemd as us.
 constexpr std::string_view kStrippedEnv[] = {
     "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
@@ -86,7 +90,8 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
   return ptrs;
 }
 
-SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell) {
+SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell,
+                         std::string_view owner) {
   SpawnArgs a;
   if (shell.args) {
     a.file = shell.command;
@@ -116,6 +121,7 @@ SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell) {
   SetVar(a.env, "PICOFLOW_RUN_ID", std::to_string(spec.run_id));
   SetVar(a.env, "PICOFLOW_TASK", spec.task->name);
   SetVar(a.env, "PICOFLOW_ATTEMPT", std::to_string(spec.attempt));
+  if (!owner.empty()) SetVar(a.env, kOwnerVar, owner);
   a.argv_ptrs = Pointers(a.argv);
   a.env_ptrs = Pointers(a.env);
   return a;
@@ -284,7 +290,7 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
 
   /// Spawns the process, or arranges for the failure to be reported later.
   /// Throws only (std::bad_alloc) before the spawn.
-  void Begin(const AttemptSpec& spec);
+  void Begin(const AttemptSpec& spec, std::string_view owner);
   /// Reports `error` as a failure to start on a later loop iteration.
   /// Reports `result` on the next loop iteration (never from inside Start):
   /// what is left of a process is killed first.
@@ -360,10 +366,10 @@ LocalAttempt::~LocalAttempt() {
   // `data` cleared, their pending callbacks find no owner and do nothing.
 }
 
-void LocalAttempt::Begin(const AttemptSpec& spec) {
+void LocalAttempt::Begin(const AttemptSpec& spec, std::string_view owner) {
   const auto* shell = spec.task ? std::get_if<ShellConfig>(&spec.task->config) : nullptr;
   if (shell == nullptr) return FinishLater(FailedResult("cannot start: not a shell task"));
-  SpawnArgs args = BuildSpawnArgs(spec, *shell);
+  SpawnArgs args = BuildSpawnArgs(spec, *shell, owner);
   uv_file child_out = -1;
   uv_file child_err = -1;
   int rc = OpenPipe(out_, child_out);
@@ -609,12 +615,26 @@ void LocalAttempt::TimerCb(uv_timer_t* t) noexcept {
 
 }  // namespace
 
-LocalExecutor::LocalExecutor(uv_loop_t* loop) : loop_(loop), reaper_(loop) {}
+LocalExecutor::LocalExecutor(uv_loop_t* loop, std::string owner)
+    : loop_(loop), owner_(std::move(owner)), reaper_(loop) {}
+
+int LocalExecutor::KillLeftovers() const {
+  if (owner_.empty()) return 0;
+  int groups = 0;
+  for (pid_t pid : FindProcessesWithEnv(kOwnerVar, owner_)) {
+    // Its whole group goes (members that cleared their environment too),
+    // unless it shares ours.
+    const pid_t pgid = ::getpgid(pid);
+    const bool group = pgid > 1 && pgid != ::getpgrp();
+    if (::kill(group ? -pgid : pid, SIGKILL) == 0) ++groups;
+  }
+  return groups;
+}
 
 std::unique_ptr<Attempt> LocalExecutor::Start(const AttemptSpec& spec, AttemptSink& sink) {
   auto attempt = std::make_unique<LocalAttempt>(loop_, reaper_, spec, sink);
   try {
-    attempt->Begin(spec);
+    attempt->Begin(spec, owner_);
   } catch (const std::exception& e) {  // out of memory building argv/env: nothing was spawned
     attempt->FinishLater(FailedResult(std::string("cannot start: ") + e.what()));
   }

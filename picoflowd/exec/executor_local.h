@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include "picoflowd/exec/child_reaper.h"
 #include "picoflowd/exec/executor.h"
@@ -25,7 +26,8 @@ inline constexpr std::chrono::milliseconds kLocalDrainPeriod{500};
 /// `args` runs the program directly (looked up as execvp does, in the task's PATH). The child gets
 /// a new session and process group (pgid == pid), cwd `workdir`, the daemon's environment minus
 /// NOTIFY_SOCKET, WATCHDOG_*, LISTEN_* plus the task's `env` plus
-/// PICOFLOW_WORKFLOW/RUN_ID/TASK/ATTEMPT (these win), stdin /dev/null, stdout and stderr on real
+/// PICOFLOW_WORKFLOW/RUN_ID/TASK/ATTEMPT and, with an owner, PICOFLOW_STATE_DIR=owner (these
+/// win), stdin /dev/null, stdout and stderr on real
 /// pipes (so /dev/stdout can be opened), no other fds (every daemon fd >= 3 is marked close-on-exec
 /// before each spawn), default dispositions for every signal and an empty signal mask.
 ///
@@ -52,8 +54,17 @@ inline constexpr std::chrono::milliseconds kLocalDrainPeriod{500};
 /// started.
 class LocalExecutor final : public Executor {
  public:
-  /// Attempts run on `loop`, which must outlive every attempt.
-  explicit LocalExecutor(uv_loop_t* loop);
+  /// Attempts run on `loop`, which must outlive every attempt. `owner` (the
+  /// daemon's state directory, canonical) marks their processes; "" marks
+  /// none.
+  explicit LocalExecutor(uv_loop_t* loop, std::string owner = {});
+
+  /// At a start, before any task of ours runs: SIGKILLs the process group of
+  /// every process of our uid marked with our owner — what tasks of a
+  /// previous daemon of this state directory left running (a crash loses
+  /// the record of a task started just before it; a task may leave its
+  /// group). Returns how many were signalled; none without an owner.
+  int KillLeftovers() const;
 
   /// Starts one attempt of spec.task, which must be a shell task. Never throws;
   /// every failure is reported through sink.OnFinished on a later iteration.
@@ -61,6 +72,7 @@ class LocalExecutor final : public Executor {
 
  private:
   uv_loop_t* loop_;
+  std::string owner_;
   ChildReaper reaper_;
 };
 

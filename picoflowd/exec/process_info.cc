@@ -3,12 +3,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 namespace picoflow {
@@ -119,6 +121,44 @@ bool ProcessGroupHasLiveMember(pid_t pgid) {
   }
   ::closedir(proc);
   return live;
+}
+
+std::vector<pid_t> FindProcessesWithEnv(std::string_view name, std::string_view value) {
+  std::vector<pid_t> found;
+  std::string wanted(name);
+  wanted += '=';
+  wanted += value;
+  wanted += '\0';
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return found;
+  const uid_t uid = ::geteuid();
+  const pid_t self = ::getpid();
+  std::string environ;
+  while (const dirent* entry = ::readdir(proc)) {
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    const pid_t pid = static_cast<pid_t>(std::strtol(entry->d_name, nullptr, 10));
+    char path[300];
+    std::snprintf(path, sizeof path, "/proc/%s", entry->d_name);
+    struct stat st {};
+    if (pid == self || ::stat(path, &st) != 0 || st.st_uid != uid) continue;
+    std::snprintf(path, sizeof path, "/proc/%s/environ", entry->d_name);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    // The environment is NUL-separated and may be large: read it whole.
+    environ.assign(1, '\0');  // so that every entry, the first too, follows a NUL
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      environ.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    if (environ.back() != '\0') environ += '\0';
+    if (environ.find('\0' + wanted) != std::string::npos) found.push_back(pid);
+  }
+  ::closedir(proc);
+  return found;
 }
 
 bool KillProcessGroupIfSame(pid_t pgid, std::uint64_t start_time, const std::string& boot_id) {

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace picoflow {
 
@@ -35,6 +37,11 @@ const std::string& ReadBootId();
 /// signalled. The check and the kill are not atomic: the pid would have to be
 /// freed and reused between two syscalls for this to matter.
 bool KillProcessGroupIfSame(pid_t pgid, std::uint64_t start_time, const std::string& boot_id);
+
+/// The processes of the calling process's uid whose initial environment
+/// (/proc/PID/environ) holds `name`=`value`, the caller excluded. O(processes),
+/// for a daemon's start, not a hot path; an unreadable /proc finds none.
+std::vector<pid_t> FindProcessesWithEnv(std::string_view name, std::string_view value);
 
 /// True if some process of group `pgid` is not a zombie (reads /proc/*/stat;
 /// O(processes), for the end of a kill, not a hot path). False if none is
