@@ -192,6 +192,7 @@ Status Daemon::Open(RunObserver* progress) {
     engine_.executors[i] = executors_[i].get();
   }
   engine_.output_cap = config_.output_cap;
+  engine_.commit = [this] { group_commit_->CommitNow(); };
   runs_ = std::make_unique<RunManager>(engine_);
   pruner_ = std::make_unique<Pruner>(
       &loop_, *store_, RetentionConfigOf(config_),

@@ -980,6 +980,61 @@ TEST_CASE("under group commit, writes wait for Commit and each operation stays a
         std::vector<std::string>{"extract#1 succeeded t=1..3 exit=0 sig=- out=0/0 err=0/0"});
 }
 
+// An attempt's status and pid as another connection sees them.
+std::string CommittedAttempt(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT status || ' ' || coalesce(pid, '-') FROM attempts", -1,
+                             &stmt, nullptr) == SQLITE_OK);
+  std::string row = sqlite3_step(stmt) == SQLITE_ROW
+                        ? reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))
+                        : "none";
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return row;
+}
+
+TEST_CASE("an attempt is begun `starting`; its process is written with the next group, or a read") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  auto store = OpenStore(path);
+  int groups = 0;
+  store->EnableGroupCommit([&] { ++groups; });
+  const std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
+  const AttemptKey a = Must(store->BeginAttempt(run, "extract", 1, T(1)));
+  Must(store->Commit());  // before the spawn
+  CHECK(CommittedAttempt(path) == "starting -");
+  const ProcessIdentity process{4242, 4242, 1000, "boot"};
+  store->NoteAttemptStarted(a, &process);
+  CHECK_FALSE(store->has_uncommitted());  // no group of its own
+  CHECK(groups == 1);
+  // The next group takes it along...
+  Must(store->SetRunStatus(run, RunStatus::kRunning, T(2)));
+  Must(store->Commit());
+  CHECK(CommittedAttempt(path) == "running 4242");
+  CHECK(groups == 2);
+  // ... and so does a read of the run, at once.
+  const AttemptKey b = Must(store->BeginAttempt(run, "load", 1, T(3)));
+  Must(store->Commit());
+  store->NoteAttemptStarted(b, nullptr);  // no process: http, ssh
+  const RunDetail detail = Must(store->GetRun(run));
+  CHECK(Lines(detail.attempts) ==
+        std::vector<std::string>{"extract#1 running t=1..- exit=- sig=- pid=4242 pgid=4242"
+                                 " start=1000 boot=boot out=0/0 err=0/0",
+                                 "load#1 running t=3..- exit=- sig=- out=0/0 err=0/0"});
+  Must(store->Commit());
+  // A `starting` attempt is unfinished, as a running one, for recovery.
+  const AttemptKey c = Must(store->BeginAttempt(run, "extract", 2, T(4)));
+  Must(store->Commit());
+  auto unfinished = Must(store->UnfinishedRuns());
+  REQUIRE(unfinished.size() == 1);
+  CHECK(unfinished[0].running_attempts.size() == 3);
+  Must(store->MarkAttemptInterrupted(c, T(5), "gone"));
+  Must(store->EndGroupCommit());
+  Must(store->Close());
+}
+
 TEST_CASE("GroupCommit commits each loop iteration's writes before the loop blocks again") {
   TempDir dir;
   const std::string path = dir.File("picoflow.db");

@@ -36,21 +36,26 @@ class RunController::Slot final : public AttemptSink {
         stdout_(owner.ctx_.output_cap),
         stderr_(owner.ctx_.output_cap) {}
 
-  /// A local process runs: the attempt is stored with it, in one transaction.
-  void OnStarted(const ProcessIdentity& identity) override { Record(&identity); }
+  /// A local process runs: its identity goes with the next commit.
+  void OnStarted(const ProcessIdentity& identity) override { NoteStarted(&identity); }
 
-  /// Stores the attempt as running (once), with its process if it has one.
-  void Record(const ProcessIdentity* process) {
-    if (recorded_) return;
-    recorded_ = true;
+  /// Stores the attempt as `starting`, before anything runs.
+  void Begin() {
     const Run& run = *owner_.run_;
     auto key = owner_.ctx_.store->BeginAttempt(run.id(), run.workflow().tasks[task_].name, number_,
-                                               started_, process);
+                                               started_);
     if (key.ok()) {
       key_ = *key;
     } else {
       LogError(Fields(), key.error().message);
     }
+  }
+
+  /// The attempt runs (once), as `process` if it is one.
+  void NoteStarted(const ProcessIdentity* process) {
+    if (noted_) return;
+    noted_ = true;
+    if (key_) owner_.ctx_.store->NoteAttemptStarted(*key_, process);
   }
 
   void OnOutput(OutputStream stream, std::string_view data) override {
@@ -94,7 +99,7 @@ class RunController::Slot final : public AttemptSink {
   const int task_;
   const int number_;               ///< the attempt's 1-based number
   std::optional<AttemptKey> key_;  ///< its store row once recorded (never if the store failed)
-  bool recorded_ = false;
+  bool noted_ = false;             ///< NoteStarted ran
   const Clock::time_point started_ = Clock::now();
   OutputCapture stdout_;
   OutputCapture stderr_;
@@ -168,17 +173,31 @@ LogFields RunController::Fields(int task, int attempt, std::string_view event) c
 void RunController::Pump() {
   if (pumping_ > 0 || interrupting_) return;
   ++pumping_;
-  while (auto task = run_->PopReady()) StartTask(*task);
+  // Every attempt about to start is committed as `starting` before any of
+  // them is spawned, in one commit: no task runs without its record (a crash
+  // after the spawn leaves an attempt to mark interrupted, and the task's
+  // processes carry their mark; docs/architecture.md, "Crash recovery").
+  std::vector<int> starting;
+  while (auto task = run_->PopReady()) {
+    BeginTask(*task);
+    starting.push_back(*task);
+  }
+  if (!starting.empty() && ctx_.commit) ctx_.commit();
+  for (int task : starting) LaunchTask(task);
   --pumping_;
 }
 
-void RunController::StartTask(int task) {
+void RunController::BeginTask(int task) {
+  if (!task_times_[task].started_at) task_times_[task].started_at = Clock::now();
+  auto slot = std::make_unique<Slot>(*this, task, run_->attempts(task));
+  slot->Begin();
+  slots_[task] = std::move(slot);
+}
+
+void RunController::LaunchTask(int task) {
   const Task& spec = run_->workflow().tasks[task];
   const int attempt = run_->attempts(task);
-  if (!task_times_[task].started_at) task_times_[task].started_at = Clock::now();
-  auto slot = std::make_unique<Slot>(*this, task, attempt);
-  Slot& ref = *slot;
-  slots_[task] = std::move(slot);
+  Slot& ref = *slots_.at(task);
 
   AttemptSpec attempt_spec;
   attempt_spec.task = &spec;
@@ -188,16 +207,11 @@ void RunController::StartTask(int task) {
   attempt_spec.timeout = std::chrono::duration_cast<milliseconds>(spec.timeout);
   attempt_spec.kill_grace =
       std::chrono::duration_cast<milliseconds>(run_->workflow().config.kill_grace);
-  // A local task is stored from inside Start (OnStarted) together with its
-  // process: a crash between the spawn and that commit loses no more than a
-  // crash between storing the attempt and storing its process would.
   Executor* executor = ctx_.executors[static_cast<std::size_t>(spec.type)];
   ref.attempt_ = executor->Start(attempt_spec, ref);
-  ref.Record(nullptr);  // no process (http, ssh) or it failed to start
-  // Observers hear of the start only now that the attempt is stored (as
-  // RunObserver promises): whoever shows it to a client commits first, so a
-  // task a client saw start keeps its attempt and process identity across a
-  // kill -9.
+  ref.NoteStarted(nullptr);  // no process (http, ssh) or it failed to start
+  // Observers hear of the start once the attempt is stored (as RunObserver
+  // promises); its process identity follows with the next commit.
   LogInfo(Fields(task, attempt, "task.started"), "task started");
   NotifyTask(task, attempt, TaskEventKind::kStarted);
 }

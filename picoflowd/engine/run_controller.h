@@ -42,6 +42,10 @@ struct EngineContext {
   /// Told of every task event and output chunk (by the controllers) and of
   /// every run's end (by the RunManager), each after the store.
   std::vector<RunObserver*> observers;
+  /// Commits the store's open group of writes now (GroupCommit::CommitNow):
+  /// attempts are committed before their tasks start. Empty when every
+  /// write commits on its own.
+  std::function<void()> commit;
 };
 
 class RunController {
@@ -100,7 +104,10 @@ class RunController {
   struct RetryTimer;
 
   void Pump();
-  void StartTask(int task);
+  /// Pump's two halves: the attempt's slot and `starting` record, then,
+  /// once that is committed, its start through the executor.
+  void BeginTask(int task);
+  void LaunchTask(int task);
   void AttemptEnded(Slot& slot, const AttemptResult& result);
   /// Keeps why `task` (whose attempt ended with `result`) and the tasks
   /// its end skipped ended as they did, for their store rows.

@@ -130,11 +130,16 @@ Status Store::Close() {
 }
 
 void Store::EnableGroupCommit(std::function<void()> on_open) {
-  db_->EnableGroupCommit(std::move(on_open));
+  // A group that opens takes the started attempts along (NoteAttemptStarted).
+  db_->EnableGroupCommit([this, on_open = std::move(on_open)] {
+    on_open();
+    ApplyStarted();
+  });
 }
 
 Status Store::Commit() {
   if (!db_) return {};
+  if (db_->group_open()) ApplyStarted();
   SyncOutputFiles();
   return db_->CommitGroup();
 }
@@ -168,6 +173,7 @@ Status Store::Checkpoint() { return db_ ? db_->Checkpoint() : Status{}; }
 
 Status Store::EndGroupCommit() {
   if (!db_) return {};
+  FlushStarted();
   SyncOutputFiles();
   return db_->CommitGroup(/*disable=*/true);
 }

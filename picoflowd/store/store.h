@@ -288,13 +288,20 @@ class Store {
 
   // ---- attempts and output ----
 
-  /// Records attempt `number` of a task as running since `at`, with the
-  /// process it runs as if there is one, and, in the same transaction, the
-  /// task as kRunning with attempts = number (and started_at if it had none).
+  /// Records attempt `number` of a task as begun at `at`: `starting` (before
+  /// its spawn), or `running` as `process` if that is given; in the same
+  /// transaction, the task as kRunning with attempts = number (and started_at
+  /// if it had none).
   /// Returns the attempt's key. Returns kNotFound if the run has no such
   /// task, kConflict if the task has begun attempt `number` or a later one.
   Result<AttemptKey> BeginAttempt(std::int64_t run_id, const std::string& task, int number,
                                   TimePoint at, const ProcessIdentity* process = nullptr);
+  /// The attempt begun as `starting` runs now, as `process` if it is a
+  /// process (else null). Under group commit the write waits for the next
+  /// group (or a read of the run, or the end of group commit): a task's start
+  /// costs no commit of its own, and until then recovery finds its processes
+  /// by their mark (docs/architecture.md, "Crash recovery").
+  void NoteAttemptStarted(AttemptKey attempt, const ProcessIdentity* process);
   /// Records how an attempt ended and, in the same transaction, the new
   /// state of `tasks` of the attempt's run (as SetTaskStatus): its own
   /// task, whose state only the caller knows (a retry may follow), and those
@@ -354,6 +361,10 @@ class Store {
   /// Inserts a chunk's row: its bytes in `data`, or (with `file_offset`)
   /// only where they are in the run's file. Returns kNotFound if there is no
   /// such attempt.
+  /// Writes the NoteAttemptStarted that wait; FlushStarted in a group of
+  /// their own if none is open.
+  void ApplyStarted();
+  void FlushStarted();
   Status InsertOutput(AttemptKey attempt, OutputStream stream, std::string_view data,
                       std::optional<std::uint64_t> file_offset);
   /// Removes the output files of runs the database does not have (pruned,
@@ -367,6 +378,11 @@ class Store {
   std::unique_ptr<OutputLog> files_;  ///< large output chunks, a file per run
   bool sync_full_ = false;            ///< files are synced before a commit
   std::uint64_t output_bytes_ = 0;    ///< OutputBytes(): counted at open, kept since
+  struct Started {
+    AttemptKey attempt;
+    std::optional<ProcessIdentity> process;
+  };
+  std::vector<Started> started_;  ///< NoteAttemptStarted not yet written
 };
 
 }  // namespace picoflow

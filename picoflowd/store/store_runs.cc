@@ -209,7 +209,7 @@ Result<std::vector<AttemptRecord>> Store::ReadAttempts(std::int64_t run_id, bool
       db_->Prepare("read attempts",
                    Select(kAttemptColumns,
                           running_only ? "FROM attempts WHERE id BETWEEN ?1 AND ?2"
-                                         " AND status = 'running' ORDER BY id"
+                                         " AND status IN ('starting', 'running') ORDER BY id"
                                        : "FROM attempts WHERE id BETWEEN ?1 AND ?2 ORDER BY id"));
   if (!q) return q.error();
   q->Bind(1, AttemptRowId({run_id, 0})).Bind(2, AttemptRowId({run_id + 1, 0}) - 1);
@@ -217,6 +217,7 @@ Result<std::vector<AttemptRecord>> Store::ReadAttempts(std::int64_t run_id, bool
 }
 
 Result<RunDetail> Store::GetRun(std::int64_t run_id) {
+  FlushStarted();  // what a client reads shows each running attempt's process
   RunDetail detail;
   {
     auto q = db_->Prepare("get run", Select(kRunColumns, "FROM runs WHERE id = ?1"));
@@ -353,10 +354,11 @@ Result<AttemptKey> Store::BeginAttempt(std::int64_t run_id, const std::string& t
                           " pid, pgid, proc_start_time, boot_id)"
                           " VALUES (1 + coalesce((SELECT max(id) FROM attempts"
                           "                       WHERE id BETWEEN ?1 AND ?9), ?1),"
-                          " ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8) RETURNING seq");
+                          " ?2, ?3, ?10, ?4, ?5, ?6, ?7, ?8) RETURNING seq");
     if (!q) return q.error();
     q->Bind(1, AttemptRowId({run_id, 0})).Bind(9, AttemptRowId({run_id + 1, 0}) - 1);
     q->Bind(2, task).Bind(3, number).Bind(4, at);
+    q->Bind(10, process != nullptr ? "running" : "starting");
     if (process != nullptr) {
       q->Bind(5, process->pid).Bind(6, process->pgid);
       q->Bind(7, static_cast<std::int64_t>(process->start_time)).Bind(8, process->boot_id);
@@ -368,6 +370,44 @@ Result<AttemptKey> Store::BeginAttempt(std::int64_t run_id, const std::string& t
   }
   if (Status s = tx->Commit(); !s) return s.error();
   return key;
+}
+
+void Store::NoteAttemptStarted(AttemptKey attempt, const ProcessIdentity* process) {
+  started_.push_back({attempt, process ? std::optional<ProcessIdentity>(*process) : std::nullopt});
+  if (!db_->group_commit()) ApplyStarted();
+}
+
+void Store::FlushStarted() {
+  if (started_.empty()) return;
+  if (!db_->group_commit()) return ApplyStarted();
+  auto tx = Transaction::Begin(*db_, "attempt started");  // opening a group applies them
+  if (!tx) return LogError(LogEvent("store.attempt_started"), tx.error().message);
+  ApplyStarted();  // if the group was open already
+  LogIfFailed(LogEvent("store.attempt_started"), tx->Commit());
+}
+
+void Store::ApplyStarted() {
+  // Taken first: the writes below may open a group, which applies again.
+  std::vector<Started> started;
+  started.swap(started_);
+  for (const Started& s : started) {
+    auto q = db_->Prepare("attempt started",
+                          "UPDATE attempts SET status = 'running', pid = ?2, pgid = ?3,"
+                          " proc_start_time = ?4, boot_id = ?5"
+                          " WHERE id = ?1 AND status = 'starting'");
+    if (!q) {
+      LogError(LogEvent("store.attempt_started"), q.error().message);
+      continue;
+    }
+    q->Bind(1, AttemptRowId(s.attempt));
+    if (s.process) {
+      q->Bind(2, s.process->pid).Bind(3, s.process->pgid);
+      q->Bind(4, static_cast<std::int64_t>(s.process->start_time)).Bind(5, s.process->boot_id);
+    } else {
+      q->BindNull(2).BindNull(3).BindNull(4).BindNull(5);
+    }
+    LogIfFailed(LogEvent("store.attempt_started"), q->Run());
+  }
 }
 
 Status Store::FinishAttempt(AttemptKey attempt, const AttemptResult& result,
@@ -413,7 +453,7 @@ Status Store::MarkAttemptInterrupted(AttemptKey attempt, TimePoint at, std::stri
                         "                 length(o.data))), 0) FROM output o"
                         "                 WHERE o.run_id = ?1 AND o.attempt_seq = ?4"
                         "                 AND o.stream = 1)"
-                        " WHERE id = ?5 AND status = 'running'");
+                        " WHERE id = ?5 AND status IN ('starting', 'running')");
   if (!q) return q.error();
   q->Bind(1, attempt.run_id).Bind(4, attempt.seq).Bind(5, AttemptRowId(attempt));
   q->Bind(2, at).Bind(3, error);

@@ -220,8 +220,10 @@ CREATE TABLE attempts_v7 (
   seq              INTEGER GENERATED ALWAYS AS (id & 16777215) VIRTUAL,
   task             TEXT NOT NULL,
   number           INTEGER NOT NULL CHECK (number >= 1),
-  status           TEXT NOT NULL CHECK (status IN
-                     ('running', 'succeeded', 'failed', 'timeout', 'cancelled', 'interrupted')),
+  -- 'starting': committed before the spawn; 'running' once its process
+  -- identity is stored (Store::NoteAttemptStarted).
+  status           TEXT NOT NULL CHECK (status IN ('starting', 'running', 'succeeded', 'failed',
+                     'timeout', 'cancelled', 'interrupted')),
   started_at       INTEGER NOT NULL,
   ended_at         INTEGER,
   exit_code        INTEGER,
