@@ -99,6 +99,11 @@ class Client {
   /// closing can still be read), kUnavailable on timeout.
   Status SendRaw(std::string_view bytes, Timeout timeout = std::nullopt);
 
+  /// Half-closes the connection: the daemon reads the end of the stream
+  /// (EOF) after what was sent, and answers can still be read. Returns kIo if
+  /// not connected or the OS refuses.
+  Status ShutdownSending();
+
   /// Reads one raw line (without '\n'). Returns kIo at end of stream, on an
   /// over-long line or a socket error; kUnavailable on timeout.
   Result<std::string> ReadLine(Timeout timeout = std::nullopt);

@@ -32,9 +32,11 @@ RpcCall::RpcCall(std::weak_ptr<RpcChannel> channel, Request request, Peer peer,
     : channel_(std::move(channel)),
       request_(std::move(request)),
       peer_(peer),
-      max_line_(max_line),
+      max_reply_(max_reply),
       serial_(serial),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()) {
+  if (auto ch = channel_.lock()) ch->CallBegan();
+}
 
 RpcCall::~RpcCall() {
   if (finished_) return;
@@ -91,6 +93,7 @@ void RpcCall::Finish(std::string line, std::string_view outcome) {
   }
   hook_tokens_.clear();
   if (deliver) channel->Send(std::move(line));
+  if (channel) channel->CallEnded();
 }
 
 void RpcCall::Notify(std::string_view method, const json& params) {

@@ -45,6 +45,12 @@ class RpcChannel {
   /// Forgets a hook; unknown or used tokens are ignored.
   void RemoveCloseHook(std::uint64_t token);
 
+  /// A call on this channel began (made by the dispatcher), and, once each,
+  /// it was answered or dropped: while a call is open (a run.wait, a follow)
+  /// the connection is not idle. No-ops unless the channel cares.
+  virtual void CallBegan() {}
+  virtual void CallEnded() {}
+
  protected:
   /// Runs and forgets every hook; the implementation calls this when it
   /// closes. A throwing hook is logged and the others still run.
