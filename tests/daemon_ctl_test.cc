@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "protocol/methods.h"
 #include "tests/daemon_harness.h"
@@ -1210,6 +1211,59 @@ tasks:
         "(no output; skipped: dependency 'flaky' failed)\n");
   CHECK(h.RunCtl({"logs", "flaky", "--task", "flaky"}).out ==
         "--- attempt 1 (exit 1) ---\ntry 1\n--- attempt 2 (exit 1) ---\ntry 2\n");
+}
+
+namespace {
+
+// Every line of `text` starts with one of `prefixes`; returns the number of lines.
+int LinesStartingWith(const std::string& text, const std::vector<std::string>& prefixes) {
+  std::istringstream in(text);
+  int n = 0;
+  for (std::string line; std::getline(in, line); ++n) {
+    bool ok = false;
+    for (const std::string& p : prefixes) ok = ok || line.starts_with(p);
+    CHECK_MESSAGE(ok, "line ", n + 1, " of:\n", text);
+  }
+  return n;
+}
+
+// A task name and a type with a newline in them (YAML decodes "\n").
+constexpr const char* kNewlines = R"(name: nl
+tasks:
+  - name: "bad\nname"
+    type: "shel\nl"
+    config: { command: 'true' }
+)";
+
+}  // namespace
+
+TEST_CASE("a newline in a task name or value is shown escaped: one line per diagnostic and error") {
+  DaemonHarness h;
+  const ProcessResult validated = h.RunCtlWithInput(kNewlines, {"validate", "-"});
+  CHECK(validated.code == 1);
+  CHECK(LinesStartingWith(validated.out, {"<stdin>:3:", "<stdin>:4:"}) == 2);
+  CHECK_MESSAGE(Contains(validated.out, R"(task 'bad\nname': task name 'bad\nname' is not valid)"),
+                validated.out);
+  CHECK_MESSAGE(Contains(validated.out, R"('shel\nl')"), validated.out);
+
+  REQUIRE(h.Start().ok());
+  // From the daemon: the -32003 message, then its diagnostics, a line each.
+  const ProcessResult submitted = h.RunCtlWithInput(kNewlines, {"submit", "-"});
+  CHECK(submitted.code == 1);
+  CHECK(LinesStartingWith(submitted.err, {"picoflowctl: ", "<stdin>:3:", "<stdin>:4:"}) == 3);
+  CHECK_MESSAGE(Contains(submitted.err, R"(task name 'bad\nname' is not valid)"), submitted.err);
+  CHECK_FALSE(h.Call(method::kWorkflowSubmit, {{"source", kNewlines}}).ok());
+  REQUIRE(h.last_rpc_error().has_value());
+  const json diagnostics = h.last_rpc_error()->data["diagnostics"];
+  REQUIRE(diagnostics.size() == 2);
+  for (const json& d : diagnostics) {
+    CHECK(d["message"].get<std::string>().find('\n') == std::string::npos);
+  }
+  // An RPC error naming the value.
+  const ProcessResult shown = h.RunCtl({"show", "no\nsuch"});
+  CHECK(shown.code == 1);
+  CHECK(LinesStartingWith(shown.err, {"picoflowctl: "}) == 1);
+  CHECK_MESSAGE(Contains(shown.err, R"(no workflow 'no\nsuch')"), shown.err);
 }
 
 }  // namespace picoflow::test
