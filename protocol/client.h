@@ -32,8 +32,9 @@ class Client {
   /// Receives notifications that arrive while a call is waiting.
   using NotificationHandler = std::function<void(const Notification&)>;
 
-  /// Lines from the daemon longer than `max_line` are a connection error.
-  explicit Client(std::size_t max_line = kMaxLineBytes);
+  /// Lines from the daemon longer than `max_line` are a connection error;
+  /// the daemon's replies may be up to kMaxReplyBytes long.
+  explicit Client(std::size_t max_line = kMaxReplyBytes);
   ~Client();
   Client(Client&& other) noexcept;
   Client& operator=(Client&& other) noexcept;

@@ -1266,4 +1266,32 @@ TEST_CASE("a newline in a task name or value is shown escaped: one line per diag
   CHECK_MESSAGE(Contains(shown.err, R"(no workflow 'no\nsuch')"), shown.err);
 }
 
+TEST_CASE("a workflow near the file limit reads back whole: workflow.get and show") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  std::string yaml = "name: big\ndescription: about 900 KB of tasks\ntasks:\n";
+  int tasks = 0;
+  for (; yaml.size() < 900 * 1000; ++tasks) {
+    yaml += "  - name: t" + std::to_string(tasks) +
+            "\n    type: shell\n    config: { command: \"echo " + std::string(200, 'x') + "\" }\n";
+  }
+  const std::string file = h.WriteFile("big.yaml", yaml);
+  const ProcessResult submitted = h.RunCtl({"submit", file});
+  REQUIRE_MESSAGE(submitted.code == 0, submitted.err);
+
+  // The answer is well over the 1 MiB of a request line.
+  const auto got = h.Call(method::kWorkflowGet, {{"name", "big"}});
+  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  CHECK(DumpCompact(*got).size() > kMaxLineBytes);
+  CHECK((*got)["source"] == yaml);
+  CHECK((*got)["tasks"].size() == static_cast<std::size_t>(tasks));
+
+  const ProcessResult shown = h.RunCtl({"show", "big"});
+  CHECK_MESSAGE(shown.code == 0, shown.err);
+  CHECK(shown.out == yaml);
+  const ProcessResult as_json = h.RunCtl({"--json", "show", "big"});
+  CHECK_MESSAGE(as_json.code == 0, as_json.err);
+  CHECK(ParseOut(as_json)["source"] == yaml);
+}
+
 }  // namespace picoflow::test

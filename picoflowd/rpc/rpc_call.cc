@@ -28,7 +28,7 @@ void RpcChannel::RunCloseHooks() noexcept {
 }
 
 RpcCall::RpcCall(std::weak_ptr<RpcChannel> channel, Request request, Peer peer,
-                 std::size_t max_line, std::uint64_t serial)
+                 std::size_t max_reply, std::uint64_t serial)
     : channel_(std::move(channel)),
       request_(std::move(request)),
       peer_(peer),
@@ -56,15 +56,15 @@ bool RpcCall::connected() const {
 void RpcCall::Reply(json result) {
   if (finished_) return;
   std::string line = ResultLine(request_.id, result);
-  if (line.size() > max_line_ + 1) {
+  if (line.size() > max_reply_ + 1) {
     LogError(LogEvent("rpc.call"),
-             fmt::format("rpc #{} {}: result of {} bytes exceeds the line limit", serial_,
+             fmt::format("rpc #{} {}: result of {} bytes exceeds the reply limit", serial_,
                          request_.method, line.size()));
     line = ErrorLine(request_.id,
                      RpcErr(RpcCode::kInternal, "internal error: the result of " + request_.method +
                                                     " is " + std::to_string(line.size()) +
-                                                    " bytes, over the line limit of " +
-                                                    std::to_string(max_line_)));
+                                                    " bytes, over the reply limit of " +
+                                                    std::to_string(max_reply_)));
   }
   Finish(std::move(line), "ok");
 }
@@ -101,9 +101,9 @@ void RpcCall::Notify(std::string_view method, const json& params) {
   auto channel = channel_.lock();
   if (!channel || !channel->open()) return;
   std::string line = NotificationLine(method, params);
-  if (line.size() > max_line_ + 1) {
+  if (line.size() > max_reply_ + 1) {
     LogWarn(LogEvent("rpc.call"),
-            fmt::format("rpc #{} {}: dropped a {} notification of {} bytes (over the line limit)",
+            fmt::format("rpc #{} {}: dropped a {} notification of {} bytes (over the reply limit)",
                         serial_, request_.method, method, line.size()));
     return;
   }

@@ -161,6 +161,14 @@ void RpcConnection::HandleLines() {
 
 void RpcConnection::Send(std::string line) {
   if (state_ == State::kClosed) return;
+  // A client that does not read is told by what it left of earlier lines:
+  // one line alone may be a whole reply (kMaxReplyBytes), over the bound.
+  const std::size_t unread = uv_stream_get_write_queue_size(pipe_.stream());
+  if (unread > limits_.max_pending_output) {
+    Close(CloseReason::kSlowReader,
+          "not reading its answers (" + std::to_string(unread) + " bytes pending)");
+    return;
+  }
   if (before_send_) before_send_();
   auto* w = new WriteReq;
   w->data = std::move(line);
@@ -171,11 +179,6 @@ void RpcConnection::Send(std::string line) {
     return;
   }
   ++writes_in_flight_;
-  const std::size_t pending = uv_stream_get_write_queue_size(pipe_.stream());
-  if (pending > limits_.max_pending_output) {
-    Close(CloseReason::kSlowReader,
-          "not reading its answers (" + std::to_string(pending) + " bytes pending)");
-  }
 }
 
 void RpcConnection::OnWrite(uv_write_t* req, int status) noexcept {

@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -70,6 +71,8 @@ class RpcConnection final : public RpcChannel, public std::enable_shared_from_th
   void Send(std::string line) override;
   void CloseAfterFlush() override;
   bool open() const override { return state_ != State::kClosed; }
+  void CallBegan() override;
+  void CallEnded() override;
 
  private:
   enum class State { kOpen, kDraining, kClosed };
