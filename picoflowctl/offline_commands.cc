@@ -11,6 +11,7 @@
 
 #include "common/cron.h"
 #include "common/duration.h"
+#include "common/text_escape.h"
 #include "common/time_format.h"
 #include "common/workflow_load.h"
 #include "picoflowctl/command.h"
@@ -95,8 +96,10 @@ std::string TaskSettingsText(const json& t) {
 json DiagnosticsJson(const Diagnostics& list) {
   json out = json::array();
   for (const Diagnostic& d : list) {
-    out.push_back(
-        {{"line", d.pos.line}, {"col", d.pos.col}, {"message", d.message}, {"text", d.ToString()}});
+    out.push_back({{"line", d.pos.line},
+                   {"col", d.pos.col},
+                   {"message", EscapeControls(d.message)},
+                   {"text", d.ToString()}});
   }
   return out;
 }

@@ -187,6 +187,12 @@ Status Client::SendRaw(std::string_view bytes, Timeout timeout) {
   return WriteAll(bytes, DeadlineFrom(timeout));
 }
 
+Status Client::ShutdownSending() {
+  if (fd_ < 0) return Err(ErrorCode::kIo, "not connected to picoflowd");
+  if (::shutdown(fd_, SHUT_WR) != 0) return Err(ErrorCode::kIo, "shutdown: " + ErrnoText(errno));
+  return {};
+}
+
 Result<std::string> Client::ReadLine(Timeout timeout) {
   return ReadLineUntil(DeadlineFrom(timeout));
 }

@@ -32,8 +32,9 @@ class Client {
   /// Receives notifications that arrive while a call is waiting.
   using NotificationHandler = std::function<void(const Notification&)>;
 
-  /// Lines from the daemon longer than `max_line` are a connection error.
-  explicit Client(std::size_t max_line = kMaxLineBytes);
+  /// Lines from the daemon longer than `max_line` are a connection error;
+  /// the daemon's replies may be up to kMaxReplyBytes long.
+  explicit Client(std::size_t max_line = kMaxReplyBytes);
   ~Client();
   Client(Client&& other) noexcept;
   Client& operator=(Client&& other) noexcept;
@@ -98,6 +99,11 @@ class Client {
   /// Returns kIo if the daemon closed the connection (what it sent before
   /// closing can still be read), kUnavailable on timeout.
   Status SendRaw(std::string_view bytes, Timeout timeout = std::nullopt);
+
+  /// Half-closes the connection: the daemon reads the end of the stream
+  /// (EOF) after what was sent, and answers can still be read. Returns kIo if
+  /// not connected or the OS refuses.
+  Status ShutdownSending();
 
   /// Reads one raw line (without '\n'). Returns kIo at end of stream, on an
   /// over-long line or a socket error; kUnavailable on timeout.

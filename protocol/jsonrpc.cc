@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/text_escape.h"
+
 namespace picoflow {
 namespace {
 
@@ -78,8 +80,10 @@ std::variant<Request, RequestFault> CheckRequestObject(json& msg) {
 
 std::string Line(const json& value) { return DumpCompact(value) + "\n"; }
 
+// The message is one line for humans (docs/rpc.md, Errors), whatever value
+// it names.
 json ErrorObject(const RpcError& error) {
-  json obj = {{"code", error.code}, {"message", error.message}};
+  json obj = {{"code", error.code}, {"message", EscapeControls(error.message)}};
   if (!error.data.is_null()) obj["data"] = error.data;
   return obj;
 }
@@ -217,8 +221,10 @@ Error FromRpcError(const RpcError& error) {
 RpcError InvalidWorkflowError(std::string message, const Diagnostics& diagnostics) {
   json list = json::array();
   for (const Diagnostic& d : diagnostics) {
-    list.push_back(
-        {{"file", d.file}, {"line", d.pos.line}, {"col", d.pos.col}, {"message", d.message}});
+    list.push_back({{"file", EscapeControls(d.file)},
+                    {"line", d.pos.line},
+                    {"col", d.pos.col},
+                    {"message", EscapeControls(d.message)}});
   }
   return RpcErr(RpcCode::kInvalidWorkflow, std::move(message), {{"diagnostics", list}});
 }

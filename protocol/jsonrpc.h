@@ -26,8 +26,14 @@ inline constexpr int kProtocolVersion = 1;
 std::string ProtocolMismatchMessage(int client_protocol, int daemon_protocol,
                                     std::string_view daemon_version);
 
-/// The longest line either side accepts, without its '\n'.
+/// The longest request line the daemon accepts, without its '\n'.
 inline constexpr std::size_t kMaxLineBytes = 1024 * 1024;
+
+/// The longest line the daemon sends (a response or a notification) and a
+/// client must accept, without its '\n': a stored workflow of the largest
+/// file (kMaxWorkflowFileBytes) reads back in one workflow.get whose JSON is
+/// more than twice its size (docs/rpc.md, "Framing").
+inline constexpr std::size_t kMaxReplyBytes = 16 * 1024 * 1024;
 
 /// The deepest nesting of arrays/objects accepted in one message.
 inline constexpr int kMaxJsonDepth = 64;

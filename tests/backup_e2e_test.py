@@ -7,17 +7,22 @@ Submits that backup workflow with its hosts pointed at them (health
 check over http, pg_dump stand-in over ssh, verification with the ssh CLI),
 runs it with `picoflowctl run --wait`, and checks every task succeeded and
 the "backup" file exists. Everything started is killed by pid at the end.
+Both ssh logins are as an account of the test's own (ssh_test_user.py, made
+and removed here; root only, the test is skipped otherwise), never one of the
+machine's.
 
 Usage: backup_e2e_test.py PICOFLOWD PICOFLOWCTL HTTP_SERVER_PY
 (picoflowd, run from its build tree, loads that tree's executor modules.)
 """
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+import ssh_test_user
 from exec_wrapper import command
 
 PICOFLOWD, PICOFLOWCTL, HTTP_SERVER = sys.argv[1:4]
@@ -48,8 +53,16 @@ def port_open(port):
 
 def main():
     d = tempfile.mkdtemp(prefix="pfbk-", dir="/tmp")
+    os.chmod(d, 0o711)  # the test account reaches its home; sshd reads authorized_keys as it
     procs = []
+    user = None
     try:
+        try:
+            user = ssh_test_user.create(f"{d}/home", os.getpid())
+        except PermissionError as e:
+            print(f"skipped: {e}")
+            return ssh_test_user.SKIP
+        home = f"{d}/home"
         # --- keys, sshd ---
         kg = ["/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"]
         subprocess.run(kg + [f"{d}/host_key"], check=True)
@@ -64,7 +77,7 @@ def main():
         with open(f"{d}/sshd_config", "w") as f:
             f.write(f"Port {ssh_port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n"
                     f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n"
-                    f"PidFile {d}/sshd.pid\nPermitRootLogin prohibit-password\n")
+                    f"PidFile {d}/sshd.pid\nPermitRootLogin no\nAllowUsers {user}\n")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         procs.append(subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
                                       stderr=open(f"{d}/sshd.log", "w")))
@@ -95,8 +108,6 @@ def main():
         # docs/workflow-format.md's backup workflow, hosts pointed at the test servers.
         ssh_cli = (f"ssh -p {ssh_port} -i {d}/user_key -o UserKnownHostsFile={d}/known_hosts "
                    f"-o StrictHostKeyChecking=yes -o BatchMode=yes")
-        user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True,
-                                                        text=True).stdout.strip()
         workflow = f"""name: backup-workflow
 description: "Daily database backup"
 schedule: "0 2 * * *"
@@ -119,13 +130,13 @@ tasks:
       user: {user}
       key_path: {d}/user_key
       known_hosts: {d}/known_hosts
-      command: "echo 'CREATE TABLE t;' | gzip > {d}/db.sql.gz"
+      command: "echo 'CREATE TABLE t;' | gzip > {home}/db.sql.gz"
     retry: 3
     timeout: 600
   - name: verify_backup
     type: shell
     depends_on: [backup_database]
-    config: {{ command: "{ssh_cli} {user}@127.0.0.1 'test -f {d}/db.sql.gz' && echo verified" }}
+    config: {{ command: "{ssh_cli} {user}@127.0.0.1 'test -f {home}/db.sql.gz' && echo verified" }}
 """
         with open(f"{d}/backup.yaml", "w") as f:
             f.write(workflow)
@@ -143,7 +154,7 @@ tasks:
         if run.returncode != 0 or result["status"] != "succeeded" or statuses != expected:
             raise SystemExit(f"FAIL: run ended {result['status']} with {statuses}; "
                              f"picoflowd log:\n{open(f'{d}/picoflowd.log').read()}")
-        if not os.path.exists(f"{d}/db.sql.gz"):
+        if not os.path.exists(f"{home}/db.sql.gz"):
             raise SystemExit("FAIL: the ssh task did not write the backup file")
         logs = subprocess.run(ctl + ["logs", "backup-workflow", "--task", "verify_backup"],
                               capture_output=True, text=True)
@@ -154,7 +165,11 @@ tasks:
         for p in reversed(procs):
             p.kill()
             p.wait()
+        if user is not None:
+            ssh_test_user.remove(user)
+        shutil.rmtree(d, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "protocol/methods.h"
 #include "tests/daemon_harness.h"
@@ -1210,6 +1211,87 @@ tasks:
         "(no output; skipped: dependency 'flaky' failed)\n");
   CHECK(h.RunCtl({"logs", "flaky", "--task", "flaky"}).out ==
         "--- attempt 1 (exit 1) ---\ntry 1\n--- attempt 2 (exit 1) ---\ntry 2\n");
+}
+
+namespace {
+
+// Every line of `text` starts with one of `prefixes`; returns the number of lines.
+int LinesStartingWith(const std::string& text, const std::vector<std::string>& prefixes) {
+  std::istringstream in(text);
+  int n = 0;
+  for (std::string line; std::getline(in, line); ++n) {
+    bool ok = false;
+    for (const std::string& p : prefixes) ok = ok || line.starts_with(p);
+    CHECK_MESSAGE(ok, "line ", n + 1, " of:\n", text);
+  }
+  return n;
+}
+
+// A task name and a type with a newline in them (YAML decodes "\n").
+constexpr const char* kNewlines = R"(name: nl
+tasks:
+  - name: "bad\nname"
+    type: "shel\nl"
+    config: { command: 'true' }
+)";
+
+}  // namespace
+
+TEST_CASE("a newline in a task name or value is shown escaped: one line per diagnostic and error") {
+  DaemonHarness h;
+  const ProcessResult validated = h.RunCtlWithInput(kNewlines, {"validate", "-"});
+  CHECK(validated.code == 1);
+  CHECK(LinesStartingWith(validated.out, {"<stdin>:3:", "<stdin>:4:"}) == 2);
+  CHECK_MESSAGE(Contains(validated.out, R"(task 'bad\nname': task name 'bad\nname' is not valid)"),
+                validated.out);
+  CHECK_MESSAGE(Contains(validated.out, R"('shel\nl')"), validated.out);
+
+  REQUIRE(h.Start().ok());
+  // From the daemon: the -32003 message, then its diagnostics, a line each.
+  const ProcessResult submitted = h.RunCtlWithInput(kNewlines, {"submit", "-"});
+  CHECK(submitted.code == 1);
+  CHECK(LinesStartingWith(submitted.err, {"picoflowctl: ", "<stdin>:3:", "<stdin>:4:"}) == 3);
+  CHECK_MESSAGE(Contains(submitted.err, R"(task name 'bad\nname' is not valid)"), submitted.err);
+  CHECK_FALSE(h.Call(method::kWorkflowSubmit, {{"source", kNewlines}}).ok());
+  REQUIRE(h.last_rpc_error().has_value());
+  const json diagnostics = h.last_rpc_error()->data["diagnostics"];
+  REQUIRE(diagnostics.size() == 2);
+  for (const json& d : diagnostics) {
+    CHECK(d["message"].get<std::string>().find('\n') == std::string::npos);
+  }
+  // An RPC error naming the value.
+  const ProcessResult shown = h.RunCtl({"show", "no\nsuch"});
+  CHECK(shown.code == 1);
+  CHECK(LinesStartingWith(shown.err, {"picoflowctl: "}) == 1);
+  CHECK_MESSAGE(Contains(shown.err, R"(no workflow 'no\nsuch')"), shown.err);
+}
+
+TEST_CASE("a workflow near the file limit reads back whole: workflow.get and show") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  std::string yaml = "name: big\ndescription: about 900 KB of tasks\ntasks:\n";
+  int tasks = 0;
+  for (; yaml.size() < 900 * 1000; ++tasks) {
+    yaml += "  - name: t" + std::to_string(tasks) +
+            "\n    type: shell\n    config: { command: \"echo " + std::string(200, 'x') + "\" }\n";
+  }
+  const std::string file = h.WriteFile("big.yaml", yaml);
+  const ProcessResult submitted = h.RunCtl({"submit", file});
+  REQUIRE_MESSAGE(submitted.code == 0, submitted.err);
+
+  // The answer is well over the 1 MiB of a request line.
+  const auto got = h.Call(method::kWorkflowGet, {{"name", "big"}});
+  REQUIRE_MESSAGE(got.ok(), got.error().message);
+  CHECK(DumpCompact(*got).size() > kMaxLineBytes);
+  CHECK((*got)["source"] == yaml);
+  CHECK((*got)["tasks"].size() == static_cast<std::size_t>(tasks));
+
+  const ProcessResult shown = h.RunCtl({"show", "big"});
+  CHECK_MESSAGE(shown.code == 0, shown.err);
+  CHECK(shown.out == yaml);
+  const ProcessResult as_json = h.RunCtl({"--json", "show", "big"});
+  CHECK_MESSAGE(as_json.code == 0, as_json.err);
+  CHECK(ParseOut(as_json)["source"] == yaml);
 }
 
 }  // namespace picoflow::test

@@ -360,8 +360,10 @@ Status DaemonHarness::Start(const std::vector<std::string>& extra_args, Millis t
   if (pid_ > 0)
     return Err(ErrorCode::kConflict, "a daemon already runs (pid " + std::to_string(pid_) + ")");
   args_ = extra_args;
-  std::vector<std::string> argv = {"--socket",  socket(),       "--state-dir",
-                                   state_dir(), "--log-format", "json"};
+  std::vector<std::string> argv = {"--socket", socket(), "--state-dir", state_dir()};
+  if (std::find(extra_args.begin(), extra_args.end(), "--log-format") == extra_args.end()) {
+    argv.insert(argv.end(), {"--log-format", "json"});
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   pid_ = Spawn(PicoflowdPath(), argv, env_, Path("daemon.out"), Path("daemon.log"), true,
                std::nullopt);

@@ -110,9 +110,9 @@ class DaemonHarness {
   std::vector<Span> Trace() const { return ReadTrace(Path("trace")); }
 
   /// Starts picoflowd with `--socket DIR/s.sock --state-dir DIR/state
-  /// --log-format json` plus `extra_args`, stderr appended to DIR/daemon.log,
-  /// and waits (deadline `timeout`) until daemon.version answers. Returns an
-  /// Error if the daemon exited or never answered (the log is in log()).
+  /// --log-format json` (unless `extra_args` give a --log-format) plus `extra_args`, stderr
+  /// appended to DIR/daemon.log, and waits (deadline `timeout`) until daemon.version answers.
+  /// Returns an Error if the daemon exited or never answered (the log is in log()).
   Status Start(const std::vector<std::string>& extra_args = {}, Millis timeout = 60s);
   /// SIGTERM, then waits up to `timeout` for the exit. Returns the exit code
   /// (128 + signal if killed by one), or -1 if it did not exit in time (it is

@@ -612,6 +612,45 @@ tasks:
   CHECK(count > 5);
 }
 
+namespace {
+
+// A text log line is "YYYY-MM-DD HH:MM:SS.mmm LEVEL message fields".
+bool IsTextLogLine(const std::string& line) {
+  static const std::string kLevels[] = {"trace ",   "debug ", "info ",
+                                        "warning ", "error ", "critical "};
+  if (line.size() < 24 || line[4] != '-' || line[10] != ' ' || line[19] != '.') return false;
+  const std::string rest = line.substr(24);
+  return std::any_of(std::begin(kLevels), std::end(kLevels),
+                     [&](const std::string& level) { return rest.starts_with(level); });
+}
+
+}  // namespace
+
+TEST_CASE("a crafted value cannot forge a line of the daemon's text log") {
+  DaemonHarness h;
+  REQUIRE(h.Start({"--log-format", "text", "--log-level", "debug"}).ok());
+  const std::string forged = "2030-01-01 00:00:00.000 error forged";
+  // A method name (logged when refused) and a program (logged when it cannot
+  // start) with the forged line after a newline.
+  CHECK_FALSE(h.Call("no.such\n" + forged).ok());
+  const auto id = h.StartRun(
+      "name: forge\nconfig: { retry_default: 0 }\ntasks:\n"
+      "  - { name: t, type: shell, config: { command: \"/no/such\\n" +
+      forged + "\", args: [] } }\n");
+  CHECK(h.WaitRun(id)["status"] == "failed");
+  REQUIRE(h.Stop() == 0);
+  const std::string log = h.log();
+  std::istringstream lines(log);
+  int count = 0;
+  for (std::string line; std::getline(lines, line); ++count) {
+    CHECK_MESSAGE(IsTextLogLine(line), line);
+    CHECK_MESSAGE(!line.starts_with("2030-"), line);
+  }
+  CHECK(count > 5);
+  CHECK_MESSAGE(Contains(log, "unknown method 'no.such\\n" + forged + "'"), log);
+  CHECK_MESSAGE(Contains(log, "cannot start '/no/such\\n" + forged + "'"), log);
+}
+
 TEST_CASE("a client of another uid is refused cleanly, never left hanging") {
   if (::geteuid() != 0) {
     MESSAGE("skipped: needs root to act as another uid");

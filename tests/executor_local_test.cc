@@ -403,6 +403,36 @@ TEST_CASE("a group that exits on SIGTERM finishes at once, without waiting for t
   CHECK(Seconds(SteadyClock::now() - begin) < kEndedByTimerS);
 }
 
+TEST_CASE(
+    "a member still dying when the leader exits on SIGTERM is waited for, not the whole grace") {
+  TestLoop loop;
+  Recorder rec;
+  rec.destroy_on_finish = false;
+  TempDir dir;
+  const std::string go = dir.File("go");
+  // The leader (sleep, exec'd) dies of the TERM at once; the background
+  // member takes the TERM and lingers, with the pipes closed, until the test
+  // lets it go: past the leader's exit, as a member slow to die under load.
+  Task task = ShellTask("(trap 'while [ ! -e " + go +
+                        " ]; do sleep 0.01; done; exit 0' TERM; echo ready; "
+                        "exec >/dev/null 2>&1; while :; do sleep 0.01; done) & exec sleep 300");
+  LocalExecutor executor(loop.get());
+  rec.attempt = executor.Start(Spec(task, 0ms, 300s), rec);  // a grace no test waits out
+  REQUIRE(loop.RunUntil([&] { return rec.out == "ready\n"; }, kWait));
+  REQUIRE(rec.started.has_value());
+  const pid_t leader = rec.started->pid;
+  rec.attempt->Cancel();
+  // The leader is reaped (its exit seen, the member alive) before the member may end.
+  REQUIRE(loop.RunUntil([&] { return ProcessState(leader) == 0; }, kWait));
+  CHECK(!rec.result);
+  std::ofstream(go) << "";
+  // Without re-checking the group, the attempt would wait out the 300 s grace.
+  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }, kWait));
+  CHECK(rec.result->status == AttemptStatus::kCancelled);
+  CHECK(rec.result->signal == SIGTERM);
+  CHECK(rec.finished_calls == 1);
+}
+
 TEST_CASE("a task that ignores SIGTERM gets SIGKILL when the grace period ends") {
   TestLoop loop;
   Recorder rec;

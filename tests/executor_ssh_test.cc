@@ -93,13 +93,40 @@ bool CanConnect(int port) {
   return ok;
 }
 
-// sshd with its host key, user keys and known_hosts files, in one temp dir.
+// Makes the tests' own login account (tests/ssh_test_user.py): shell /bin/sh,
+// its home an empty directory in `dir`. Without root the whole file is
+// skipped (exit 77): it never logs in as one of the machine's accounts, whose
+// startup files would run for every remote command.
+std::string CreateTestUser(const std::string& dir) {
+  const std::string cmd =
+      "/usr/bin/python3 " SSH_TEST_USER " create " + dir + "/home " + std::to_string(::getpid());
+  FILE* out = ::popen(cmd.c_str(), "r");
+  REQUIRE(out != nullptr);
+  char name[64] = {};
+  const bool read = std::fgets(name, sizeof name, out) != nullptr;
+  const int status = ::pclose(out);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+    std::filesystem::remove_all(dir);
+    std::fflush(nullptr);
+    std::_Exit(77);  // meson: skipped (the script said why)
+  }
+  REQUIRE_MESSAGE((read && status == 0), cmd);
+  std::string user = name;
+  if (!user.empty() && user.back() == '\n') user.pop_back();
+  return user;
+}
+
+// sshd with its host key, user keys and known_hosts files, in one temp dir,
+// letting in only the tests' own account.
 class TestSshd {
  public:
   TestSshd() {
     char tmpl[] = "/tmp/picoflow-ssh-test-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir_ = tmpl;
+    // The account reaches its home inside, and sshd reads authorized_keys as it.
+    REQUIRE(::chmod(tmpl, 0711) == 0);
+    user_ = CreateTestUser(dir_);
     port_ = FreePort();
     const std::string kg = "/usr/bin/ssh-keygen -q -t ed25519 -C test -f " + dir_;
     Run(kg + "/host_key -N ''");
@@ -121,14 +148,14 @@ class TestSshd {
     WriteFile(dir_ + "/known_hosts_changed",
               "[127.0.0.1]:" + p + " " + ReadFile(dir_ + "/other_host_key.pub"));
     WriteFile(dir_ + "/known_hosts_empty", "");
-    WriteFile(dir_ + "/sshd_config",
-              "Port " + p + "\nListenAddress 127.0.0.1\nListenAddress ::1\nHostKey " + dir_ +
-                  "/host_key\nAuthorizedKeysFile " + dir_ +
-                  "/authorized_keys\nStrictModes no\nUsePAM no\n"
-                  "PidFile " +
-                  dir_ +
-                  "/sshd.pid\nPermitRootLogin prohibit-password\n"
-                  "PasswordAuthentication no\nKbdInteractiveAuthentication no\nLogLevel VERBOSE\n");
+    WriteFile(
+        dir_ + "/sshd_config",
+        "Port " + p + "\nListenAddress 127.0.0.1\nListenAddress ::1\nHostKey " + dir_ +
+            "/host_key\nAuthorizedKeysFile " + dir_ +
+            "/authorized_keys\nStrictModes no\nUsePAM no\n"
+            "PidFile " +
+            dir_ + "/sshd.pid\nPermitRootLogin no\nAllowUsers " + user_ +
+            "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nLogLevel VERBOSE\n");
     ::mkdir("/run/sshd", 0755);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -147,16 +174,20 @@ class TestSshd {
   ~TestSshd() {
     ::kill(pid_, SIGTERM);
     ::waitpid(pid_, nullptr, 0);
+    Spawn({"/usr/bin/python3", SSH_TEST_USER, "remove", user_});
     std::filesystem::remove_all(dir_);
   }
 
   int port() const { return port_; }
+  /// The account the tests log in as.
+  const std::string& user() const { return user_; }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
   std::string known() const { return dir_ + "/known_hosts"; }
   const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;
+  std::string user_;
   int port_ = 0;
   pid_t pid_ = 0;
 };
@@ -174,6 +205,7 @@ SshConfig Config(const std::string& command, const std::string& host = "127.0.0.
   SshConfig c;
   c.host = host;
   c.port = Sshd().port();
+  c.user = Sshd().user();
   c.command = command;
   c.key_path = Sshd().path("user_key");
   c.known_hosts = Sshd().known();
@@ -239,6 +271,15 @@ TEST_CASE("a command runs remotely; stdout and stderr arrive separately; env is 
   CHECK(rec.out == "out\nit's me\n");
   CHECK(rec.err == "err\n");
   CHECK(h.executor.loaded());
+}
+
+TEST_CASE("the tests log in as an account of their own: /bin/sh, an empty home, no startup file") {
+  Harness h;
+  Recorder rec = h.Run(
+      Config("id -un; echo \"$HOME\"; ls -A \"$HOME\"; getent passwd \"$(id -un)\" | cut -d: -f7"));
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.out == Sshd().user() + "\n" + Sshd().dir() + "/home\n/bin/sh\n");
+  CHECK(rec.err.empty());
 }
 
 TEST_CASE("a non-zero exit fails with the remote exit status") {

@@ -72,7 +72,7 @@ struct Fixture {
     dispatcher.Register({.name = "test.silent", .handler = [](RpcCall&) {}});
     dispatcher.Register({.name = "test.hold", .handler = [this](RpcCall& c) { held = c.Hold(); }});
     dispatcher.Register({.name = "test.big",
-                         .handler = [](RpcCall& c) { c.Reply(std::string(kMaxLineBytes, 'x')); }});
+                         .handler = [](RpcCall& c) { c.Reply(std::string(kMaxReplyBytes, 'x')); }});
   }
   void Line(const std::string& line) { dispatcher.HandleLine(channel, line); }
 };
@@ -216,7 +216,7 @@ TEST_CASE_FIXTURE(Fixture, "a handler that drops its call unanswered still answe
   CHECK(CodeOf(channel->sent[1]) == -32603);
 }
 
-TEST_CASE_FIXTURE(Fixture, "a result over the line limit becomes an internal error") {
+TEST_CASE_FIXTURE(Fixture, "a result over the reply limit becomes an internal error") {
   Line(Req(1, "test.big"));
   REQUIRE(channel->sent.size() == 1);
   CHECK(CodeOf(channel->sent[0]) == -32603);

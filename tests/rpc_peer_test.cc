@@ -4,6 +4,7 @@
 #include "picoflowd/rpc/rpc_peer.h"
 
 #include <grp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -116,6 +117,51 @@ TEST_CASE("a member of the read group may read but not write") {
     return 0;
   });
   CHECK(rc == 0);
+}
+
+// True once `fd` is readable, false if `limit` passed first.
+bool WaitReadable(int fd, std::chrono::milliseconds limit) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(limit.count())) == 1;
+}
+
+TEST_CASE("another uid holding the maximum of connections does not lock out root") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: needs root to run a client as nobody");
+    return;
+  }
+  RpcServerOptions options;
+  options.max_connections = 2;
+  Harness h(options);
+  const std::string path = h.dir.path() + "/w.sock";
+  int fd = WorldSocket(h.dir.path(), path);
+  REQUIRE(fd >= 0);
+  REQUIRE(h.server->Adopt(fd).ok());
+  int full[2];  // nobody -> test: the maximum is reached
+  int done[2];  // test -> nobody: root has had its turn
+  REQUIRE(::pipe(full) == 0);
+  REQUIRE(::pipe(done) == 0);
+  bool root_served = false;
+  ClientThread root(&h.loop, [&] {
+    char byte = 0;
+    if (WaitReadable(full[0], kWait) && ::read(full[0], &byte, 1) == 1) {
+      root_served = HandshakeWorks(path);
+    }
+    (void)!::write(done[1], "d", 1);
+  });
+  int rc = RunAsNobody(h, {}, [&] {
+    Client a, b, c;
+    if (!a.Connect(path, kWait).ok() || !b.Connect(path, kWait).ok()) return 10;
+    if (!c.Connect(path, kWait).ok()) return 11;
+    if (CodeOfLine(c.ReadLine(kWait)) != -32004) return 12;  // a and b hold the maximum
+    (void)!::write(full[1], "f", 1);
+    char byte = 0;
+    return ::read(done[0], &byte, 1) == 1 ? 0 : 13;
+  });
+  CHECK(rc == 0);
+  CHECK(h.LoopUntil([&] { return root.done(); }));
+  CHECK(root_served);
+  for (int p : {full[0], full[1], done[0], done[1]}) ::close(p);
 }
 
 }  // namespace

@@ -179,12 +179,14 @@ TEST_CASE("a client that never reads is closed at the output bound while others 
   CHECK(h.server->stats().closed_slow_reader == 1);
 }
 
-TEST_CASE("connections past the maximum are told why and closed") {
+TEST_CASE("connections of one uid past its maximum are told why and closed") {
   RpcServerOptions options;
-  options.max_connections = 2;
+  options.max_connections = 10;  // room left: the uid's own cap refuses
+  options.max_connections_per_uid = 2;
   Harness h(options);
   REQUIRE(h.server->Listen().ok());
   int code = 0;
+  std::string message;
   bool first_still_works = false;
   h.WithClient([&] {
     Client a = Connected(h.path);
@@ -196,11 +198,63 @@ TEST_CASE("connections past the maximum are told why and closed") {
     CHECK_FALSE(refused.ok());
     if (!refused) CHECK(refused.error().code == ErrorCode::kUnavailable);
     if (c.last_rpc_error()) code = c.last_rpc_error()->code;
+    if (c.last_rpc_error()) message = c.last_rpc_error()->message;
     first_still_works = a.Call(method::kDaemonVersion, json::object(), kWait).ok();
   });
   CHECK(code == -32004);
+  CHECK(message == "picoflowd is serving its maximum of 2 connections of uid " +
+                       std::to_string(::geteuid()) + "; try again later");
   CHECK(first_still_works);
   CHECK(h.server->stats().refused_busy == 1);
+}
+
+TEST_CASE("a last request without its newline is answered when the client stops sending") {
+  Harness h;
+  REQUIRE(h.server->Listen().ok());
+  std::vector<std::string> lines;
+  h.WithClient([&] {
+    Client c = Connected(h.path);
+    std::string request = VersionRequest(7);
+    request.pop_back();  // its '\n'
+    CHECK(c.SendRaw(VersionRequest(6) + request, kWait).ok());
+    CHECK(c.ShutdownSending().ok());
+    for (auto line = c.ReadLine(kWait); line.ok(); line = c.ReadLine(kWait)) {
+      lines.push_back(json::parse(*line)["id"].dump());
+    }
+  });
+  CHECK(lines == std::vector<std::string>{"6", "7"});
+  CHECK(h.LoopUntil([&] { return h.server->connection_count() == 0; }));
+}
+
+TEST_CASE("an idle connection is closed after the idle timeout; one with a call pending is not") {
+  RpcServerOptions options;
+  // 60 s by default. Short, but long enough for a slow machine to get the
+  // first request of `busy` to the server before `busy` counts as idle.
+  options.idle_timeout = 1s;
+  Harness h(options);
+  REQUIRE(h.server->Listen().ok());
+  bool idle_closed = false;
+  Client busy;  // outlives the client thread: its connection stays open
+  h.WithClient([&] {
+    busy = Connected(h.path);
+    CHECK(busy.Send("test.hold", json::object(), kWait).ok());
+    // Requests of one connection are dispatched in order: once this is
+    // answered, test.hold is held, and `busy` has a call pending.
+    CHECK(busy.Call(method::kDaemonVersion, json::object(), kWait).ok());
+    Client idle = Connected(h.path);  // connected after: its timeout ends later
+    CHECK(idle.Handshake(kWait).ok());
+    auto end = idle.ReadLine(kWait);
+    idle_closed = !end.ok() && end.error().code == ErrorCode::kIo;
+  });
+  CHECK(idle_closed);
+  CHECK(h.server->stats().closed_idle == 1);
+  REQUIRE(h.held != nullptr);
+  CHECK(h.held->connected());
+  CHECK(h.hold_close_hooks == 0);
+  // Answered, the call is no longer pending: that connection is idle now.
+  h.held->Reply("done");
+  CHECK(h.LoopUntil([&] { return h.server->connection_count() == 0; }));
+  CHECK(h.server->stats().closed_idle == 2);
 }
 
 TEST_CASE("an async reply comes after a delay, after a quicker reply to a later request") {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -32,6 +33,13 @@ extern char** environ;
 
 namespace picoflow {
 namespace {
+
+// When the leader exits during a TERM grace while a member of its group is
+// still dying (not yet a zombie), the group is looked at again after these
+// delays, doubling, until it is gone or the grace ends: a dying member is
+// waited for, not the whole grace.
+constexpr std::chrono::milliseconds kGroupRecheckFirst{10};
+constexpr std::chrono::milliseconds kGroupRecheckMax{250};
 
 // Output is handed to the sink synchronously from the read callback, so one
 // buffer per attempt serves both pipes and no chunk is ever allocated.
@@ -276,11 +284,11 @@ std::string SignalText(int sig) {
 enum class Ending { kNone, kTimeout, kCancelled };
 
 // What the one timer of an attempt is counting down.
-enum class TimerPhase { kNone, kTimeout, kGrace, kDrain, kFinishLater };
+enum class TimerPhase { kNone, kTimeout, kGrace, kGroupRecheck, kDrain, kFinishLater };
 
 // One running shell attempt: the child process, its two output pipes and one
-// timer (timeout, then kill grace; or the drain period; or the deferred report
-// of a failed start).
+// timer (timeout, then kill grace, in which the group left by the leader is
+// rechecked; or the drain period; or the deferred report of a failed start).
 class LocalAttempt final : public Attempt, private ChildWatcher {
  public:
   LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, const AttemptSpec& spec, AttemptSink& sink);
@@ -308,6 +316,9 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   void StartReading(UvHandle<uv_pipe_t>& pipe);
   void ArmTimer(TimerPhase phase, std::chrono::milliseconds delay);
   void Terminate(Ending why);
+  void GraceEnded();
+  void RecheckGroup(std::chrono::milliseconds delay);
+  std::chrono::milliseconds GraceLeft() const;
   void KillGroup(int sig) const;
   bool GroupAlive() const;
   bool PipesOpen() const { return out_.initialized() || err_.initialized(); }
@@ -333,9 +344,11 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   UvHandle<uv_timer_t> timer_;
   TimerPhase phase_ = TimerPhase::kNone;
   Ending ending_ = Ending::kNone;
-  pid_t pgid_ = 0;                            // 0 until spawned; the group outlives the leader
-  bool watched_ = false;                      // the reaper holds our pid and has not reported it
-  std::optional<std::uint64_t> start_ticks_;  // the leader's start time, if the spawn pinned it
+  std::uint64_t grace_end_ = 0;                // uv_now() when the TERM's grace ends
+  std::chrono::milliseconds recheck_delay_{};  // the last kGroupRecheck delay
+  pid_t pgid_ = 0;                             // 0 until spawned; the group outlives the leader
+  bool watched_ = false;                       // the reaper holds our pid and has not reported it
+  std::optional<std::uint64_t> start_ticks_;   // the leader's start time, if the spawn pinned it
   bool exited_ = false;
   bool finished_ = false;
   bool killed_ = false;  // the TERM's grace ran out: the group got the KILL
@@ -477,7 +490,28 @@ void LocalAttempt::Terminate(Ending why) {
   if (finished_ || exited_ || pgid_ == 0 || ending_ != Ending::kNone) return;
   ending_ = why;
   KillGroup(SIGTERM);
-  ArmTimer(TimerPhase::kGrace, kill_grace_);
+  ArmTimer(TimerPhase::kGrace, kill_grace_);  // updated the loop time
+  grace_end_ = uv_now(loop_) + static_cast<std::uint64_t>(kill_grace_.count());
+}
+
+// The TERM's grace ran out: KILL what is left, then finish as usual.
+void LocalAttempt::GraceEnded() {
+  killed_ = true;
+  KillGroup(SIGKILL);
+  if (!exited_) return;  // the exit callback follows the KILL
+  if (PipesOpen()) return ArmTimer(TimerPhase::kDrain, kLocalDrainPeriod);
+  Finish();
+}
+
+// Looks at the group again after `delay`, or when the grace ends if sooner.
+void LocalAttempt::RecheckGroup(std::chrono::milliseconds delay) {
+  recheck_delay_ = delay;
+  ArmTimer(TimerPhase::kGroupRecheck, std::min(delay, GraceLeft()));
+}
+
+std::chrono::milliseconds LocalAttempt::GraceLeft() const {
+  const std::uint64_t now = uv_now(loop_);
+  return std::chrono::milliseconds(now >= grace_end_ ? 0 : grace_end_ - now);
 }
 
 void LocalAttempt::KillGroup(int sig) const {
@@ -525,12 +559,11 @@ void LocalAttempt::OnTimer() {
   phase_ = TimerPhase::kNone;
   switch (phase) {
     case TimerPhase::kTimeout: return Terminate(Ending::kTimeout);
-    case TimerPhase::kGrace:
-      killed_ = true;
-      KillGroup(SIGKILL);
-      if (!exited_) return;  // the exit callback follows the KILL
-      if (PipesOpen()) return ArmTimer(TimerPhase::kDrain, kLocalDrainPeriod);
-      return Finish();
+    case TimerPhase::kGrace: return GraceEnded();
+    case TimerPhase::kGroupRecheck:
+      if (!GroupAlive()) return Finish();
+      if (GraceLeft().count() == 0) return GraceEnded();
+      return RecheckGroup(std::min(recheck_delay_ * 2, kGroupRecheckMax));
     case TimerPhase::kDrain:
       KillGroup(SIGKILL);  // whatever still holds the pipes, if it is in the group
       ClosePipes();
@@ -541,14 +574,16 @@ void LocalAttempt::OnTimer() {
 }
 
 // Finished = exited and both pipes at EOF. While a TERM grace runs, members
-// of the group that survived the leader get the rest of it, then the KILL.
+// of the group that survived the leader get the rest of it, then the KILL;
+// the group is rechecked meanwhile (a member may be dying already: one look
+// now would make the attempt wait out the whole grace).
 void LocalAttempt::MaybeFinish() {
   if (!exited_ || finished_) return;
   if (PipesOpen()) {
     if (phase_ == TimerPhase::kNone) ArmTimer(TimerPhase::kDrain, kLocalDrainPeriod);
     return;
   }
-  if (phase_ == TimerPhase::kGrace && GroupAlive()) return;
+  if (phase_ == TimerPhase::kGrace && GroupAlive()) return RecheckGroup(kGroupRecheckFirst);
   Finish();
 }
 

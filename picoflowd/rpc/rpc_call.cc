@@ -28,13 +28,15 @@ void RpcChannel::RunCloseHooks() noexcept {
 }
 
 RpcCall::RpcCall(std::weak_ptr<RpcChannel> channel, Request request, Peer peer,
-                 std::size_t max_line, std::uint64_t serial)
+                 std::size_t max_reply, std::uint64_t serial)
     : channel_(std::move(channel)),
       request_(std::move(request)),
       peer_(peer),
-      max_line_(max_line),
+      max_reply_(max_reply),
       serial_(serial),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()) {
+  if (auto ch = channel_.lock()) ch->CallBegan();
+}
 
 RpcCall::~RpcCall() {
   if (finished_) return;
@@ -54,15 +56,15 @@ bool RpcCall::connected() const {
 void RpcCall::Reply(json result) {
   if (finished_) return;
   std::string line = ResultLine(request_.id, result);
-  if (line.size() > max_line_ + 1) {
+  if (line.size() > max_reply_ + 1) {
     LogError(LogEvent("rpc.call"),
-             fmt::format("rpc #{} {}: result of {} bytes exceeds the line limit", serial_,
+             fmt::format("rpc #{} {}: result of {} bytes exceeds the reply limit", serial_,
                          request_.method, line.size()));
     line = ErrorLine(request_.id,
                      RpcErr(RpcCode::kInternal, "internal error: the result of " + request_.method +
                                                     " is " + std::to_string(line.size()) +
-                                                    " bytes, over the line limit of " +
-                                                    std::to_string(max_line_)));
+                                                    " bytes, over the reply limit of " +
+                                                    std::to_string(max_reply_)));
   }
   Finish(std::move(line), "ok");
 }
@@ -91,6 +93,7 @@ void RpcCall::Finish(std::string line, std::string_view outcome) {
   }
   hook_tokens_.clear();
   if (deliver) channel->Send(std::move(line));
+  if (channel) channel->CallEnded();
 }
 
 void RpcCall::Notify(std::string_view method, const json& params) {
@@ -98,9 +101,9 @@ void RpcCall::Notify(std::string_view method, const json& params) {
   auto channel = channel_.lock();
   if (!channel || !channel->open()) return;
   std::string line = NotificationLine(method, params);
-  if (line.size() > max_line_ + 1) {
+  if (line.size() > max_reply_ + 1) {
     LogWarn(LogEvent("rpc.call"),
-            fmt::format("rpc #{} {}: dropped a {} notification of {} bytes (over the line limit)",
+            fmt::format("rpc #{} {}: dropped a {} notification of {} bytes (over the reply limit)",
                         serial_, request_.method, method, line.size()));
     return;
   }

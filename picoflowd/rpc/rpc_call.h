@@ -45,6 +45,12 @@ class RpcChannel {
   /// Forgets a hook; unknown or used tokens are ignored.
   void RemoveCloseHook(std::uint64_t token);
 
+  /// A call on this channel began (made by the dispatcher), and, once each,
+  /// it was answered or dropped: while a call is open (a run.wait, a follow)
+  /// the connection is not idle. No-ops unless the channel cares.
+  virtual void CallBegan() {}
+  virtual void CallEnded() {}
+
  protected:
   /// Runs and forgets every hook; the implementation calls this when it
   /// closes. A throwing hook is logged and the others still run.
@@ -67,9 +73,9 @@ class ParamError : public std::runtime_error {
 /// takes effect; later ones are ignored. Loop thread only.
 class RpcCall : public std::enable_shared_from_this<RpcCall> {
  public:
-  /// Made by the dispatcher. Replies longer than `max_line` are replaced by
+  /// Made by the dispatcher. Replies longer than `max_reply` are replaced by
   /// an internal error. `serial` tags the call's log lines.
-  RpcCall(std::weak_ptr<RpcChannel> channel, Request request, Peer peer, std::size_t max_line,
+  RpcCall(std::weak_ptr<RpcChannel> channel, Request request, Peer peer, std::size_t max_reply,
           std::uint64_t serial);
   /// A request dropped without an answer gets -32603 so the client never hangs.
   ~RpcCall();
@@ -85,10 +91,8 @@ class RpcCall : public std::enable_shared_from_this<RpcCall> {
   bool is_notification() const { return request_.notification; }
   const Peer& peer() const { return peer_; }
 
-  /// The longest line a reply or notification may take ('\n' excluded);
-  /// handlers that return bulk data (run.logs) page below it, allowing for
-  /// JSON escaping (a control byte takes 6).
-  std::size_t max_line() const { return max_line_; }
+  /// The longest line a reply or notification may take ('\n' excluded).
+  std::size_t max_reply() const { return max_reply_; }
 
   /// Keeps the call alive past the handler's return, for a later reply.
   std::shared_ptr<RpcCall> Hold() { return shared_from_this(); }
@@ -133,7 +137,7 @@ class RpcCall : public std::enable_shared_from_this<RpcCall> {
   std::weak_ptr<RpcChannel> channel_;
   Request request_;
   Peer peer_;
-  std::size_t max_line_;
+  std::size_t max_reply_;
   std::uint64_t serial_;
   std::chrono::steady_clock::time_point started_;
   std::vector<std::uint64_t> hook_tokens_;

@@ -26,12 +26,14 @@ RpcConnection::RpcConnection(Dispatcher& dispatcher, Limits limits, ClosedCallba
       on_closed_(std::move(on_closed)),
       before_send_(std::move(before_send)),
       pipe_(this),
+      idle_timer_(this),
       input_(limits.max_line) {}
 
 RpcConnection::~RpcConnection() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   pipe_.Close();
+  idle_timer_.Close();
   RunCloseHooks();
 }
 
@@ -43,10 +45,14 @@ Status RpcConnection::Accept(uv_loop_t* loop, uv_stream_t* server) {
   if (int rc = uv_accept(server, pipe_.stream()); rc != 0) {
     return Err(ErrorCode::kIo, std::string("accept on the control socket: ") + uv_strerror(rc));
   }
+  if (limits_.idle_timeout.count() > 0) {
+    uv_timer_init(loop, idle_timer_.get());  // cannot fail
+    idle_timer_.MarkInitialized();
+  }
   return {};
 }
 
-Status RpcConnection::Start(const AccessPolicy& policy) {
+Status RpcConnection::Identify(const AccessPolicy& policy) {
   uv_os_fd_t fd = -1;
   if (int rc = uv_fileno(pipe_.base(), &fd); rc != 0) {
     return Err(ErrorCode::kIo, std::string("uv_fileno: ") + uv_strerror(rc));
@@ -56,10 +62,44 @@ Status RpcConnection::Start(const AccessPolicy& policy) {
   peer_ = *peer;
   LogDebug(LogEvent("rpc.connection"), fmt::format("rpc: connection from {} ({} access)",
                                                    peer_.ToString(), AccessName(peer_.access)));
+  return {};
+}
+
+Status RpcConnection::StartReading() {
   if (int rc = uv_read_start(pipe_.stream(), OnAlloc, OnRead); rc != 0) {
     return Err(ErrorCode::kIo, std::string("uv_read_start: ") + uv_strerror(rc));
   }
+  UpdateIdleTimer();
   return {};
+}
+
+void RpcConnection::CallBegan() {
+  ++calls_open_;
+  UpdateIdleTimer();
+}
+
+void RpcConnection::CallEnded() {
+  if (calls_open_ > 0) --calls_open_;
+  UpdateIdleTimer();
+}
+
+// Idle = open, no call open, nothing left to write: the count starts again
+// from now (each received byte restarts it too). A held run.wait or follow is
+// a call open, so it never counts as idle. The timer exists only with its
+// connection: nothing wakes a daemon without clients.
+void RpcConnection::UpdateIdleTimer() {
+  if (!idle_timer_.initialized()) return;
+  if (state_ == State::kOpen && calls_open_ == 0 && writes_in_flight_ == 0) {
+    StartOneShot<RpcConnection, &RpcConnection::CloseIdle>(
+        idle_timer_, static_cast<std::uint64_t>(limits_.idle_timeout.count()));
+  } else {
+    uv_timer_stop(idle_timer_.get());
+  }
+}
+
+void RpcConnection::CloseIdle() {
+  auto keep = shared_from_this();  // the server drops it in Close()
+  Close(CloseReason::kIdle, fmt::format("idle for {} ms", limits_.idle_timeout.count()));
 }
 
 void RpcConnection::OnAlloc(uv_handle_t*, std::size_t, uv_buf_t* buf) noexcept {
@@ -81,12 +121,14 @@ void RpcConnection::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
 void RpcConnection::HandleRead(ssize_t nread, const uv_buf_t* buf) {
   if (nread > 0) {
     input_.Append(std::string_view(buf->base, static_cast<std::size_t>(nread)));
+    UpdateIdleTimer();
     HandleLines();
   } else if (nread == UV_EOF) {
+    // The end of the stream ends a last line sent without its '\n': it is
+    // answered like any other (docs/rpc.md, "End of a connection").
     if (input_.buffered() > 0) {
-      LogDebug(LogEvent("rpc.connection"),
-               fmt::format("rpc: {} left with {} bytes of an unfinished line", peer_.ToString(),
-                           input_.buffered()));
+      input_.Append("\n");
+      HandleLines();
     }
     // Answers already produced are flushed; calls still waiting are dropped
     // (their close hooks run).
@@ -119,6 +161,14 @@ void RpcConnection::HandleLines() {
 
 void RpcConnection::Send(std::string line) {
   if (state_ == State::kClosed) return;
+  // A client that does not read is told by what it left of earlier lines:
+  // one line alone may be a whole reply (kMaxReplyBytes), over the bound.
+  const std::size_t unread = uv_stream_get_write_queue_size(pipe_.stream());
+  if (unread > limits_.max_pending_output) {
+    Close(CloseReason::kSlowReader,
+          "not reading its answers (" + std::to_string(unread) + " bytes pending)");
+    return;
+  }
   if (before_send_) before_send_();
   auto* w = new WriteReq;
   w->data = std::move(line);
@@ -129,11 +179,6 @@ void RpcConnection::Send(std::string line) {
     return;
   }
   ++writes_in_flight_;
-  const std::size_t pending = uv_stream_get_write_queue_size(pipe_.stream());
-  if (pending > limits_.max_pending_output) {
-    Close(CloseReason::kSlowReader,
-          "not reading its answers (" + std::to_string(pending) + " bytes pending)");
-  }
 }
 
 void RpcConnection::OnWrite(uv_write_t* req, int status) noexcept {
@@ -152,12 +197,15 @@ void RpcConnection::HandleWriteDone(int status) {
     Close(CloseReason::kError, std::string("write failed: ") + uv_strerror(status));
   } else if (state_ == State::kDraining && writes_in_flight_ == 0) {
     Close(drain_reason_, "flushed");
+  } else {
+    UpdateIdleTimer();
   }
 }
 
 void RpcConnection::CloseAfterFlush() {
   if (state_ != State::kOpen) return;
   state_ = State::kDraining;
+  UpdateIdleTimer();  // stops it: the drain ends the connection
   uv_read_stop(pipe_.stream());
   if (writes_in_flight_ == 0) Close(drain_reason_, "done");
 }
@@ -168,6 +216,7 @@ void RpcConnection::Close(CloseReason reason, std::string_view why) {
   LogDebug(LogEvent("rpc.connection"),
            fmt::format("rpc: closing connection of {}: {}", peer_.ToString(), why));
   pipe_.Close();
+  idle_timer_.Close();
   RunCloseHooks();
   if (auto done = std::exchange(on_closed_, nullptr)) done(this, reason);
 }

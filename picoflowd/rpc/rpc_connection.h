@@ -1,11 +1,12 @@
 #pragma once
 // RpcConnection: one accepted control-socket client. Owns its pipe handle,
-// the partial input line and the output libuv has not written yet; frames
-// lines and hands each to the Dispatcher. Owned by the RpcServer through a
-// shared_ptr (calls hold weak ones); loop thread only.
+// its idle timer, the partial input line and the output libuv has not
+// written yet; frames lines and hands each to the Dispatcher. Owned by the
+// RpcServer through a shared_ptr (calls hold weak ones); loop thread only.
 
 #include <uv.h>
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -23,14 +24,18 @@ namespace picoflow {
 class Dispatcher;
 
 /// Why a connection ended early; counted by the server.
-enum class CloseReason { kNormal, kSlowReader, kOverlongLine, kError };
+enum class CloseReason { kNormal, kSlowReader, kOverlongLine, kIdle, kError };
 
 class RpcConnection final : public RpcChannel, public std::enable_shared_from_this<RpcConnection> {
  public:
   /// Bounds of one connection.
   struct Limits {
-    std::size_t max_line = 0;            ///< longest request line
-    std::size_t max_pending_output = 0;  ///< unwritten output that closes the connection
+    std::size_t max_line = 0;  ///< longest request line
+    /// Unwritten output of earlier lines that closes the connection at the next line.
+    std::size_t max_pending_output = 0;
+    /// Closed after this long with no call open, nothing to write and
+    /// nothing received; 0: never.
+    std::chrono::milliseconds idle_timeout{0};
   };
   /// Called before each write to the peer; may be empty.
   using BeforeSend = std::function<void()>;
@@ -49,9 +54,13 @@ class RpcConnection final : public RpcChannel, public std::enable_shared_from_th
   /// Error (kIo) if libuv refuses.
   Status Accept(uv_loop_t* loop, uv_stream_t* server);
 
-  /// Identifies the peer (SO_PEERCRED) and starts reading. Returns an Error
-  /// (kIo) if the credentials cannot be read or reading cannot start.
-  Status Start(const AccessPolicy& policy);
+  /// Identifies the peer (SO_PEERCRED): peer() is valid afterwards. Returns
+  /// an Error (kIo) if the kernel does not give the credentials.
+  Status Identify(const AccessPolicy& policy);
+
+  /// Starts reading requests, and the idle timer. Returns an Error (kIo) if
+  /// reading cannot start.
+  Status StartReading();
 
   /// Closes at once: unwritten output is dropped, close hooks run, the
   /// server is told. Idempotent.
@@ -62,6 +71,8 @@ class RpcConnection final : public RpcChannel, public std::enable_shared_from_th
   void Send(std::string line) override;
   void CloseAfterFlush() override;
   bool open() const override { return state_ != State::kClosed; }
+  void CallBegan() override;
+  void CallEnded() override;
 
  private:
   enum class State { kOpen, kDraining, kClosed };
@@ -70,6 +81,8 @@ class RpcConnection final : public RpcChannel, public std::enable_shared_from_th
   static void OnAlloc(uv_handle_t* handle, std::size_t size, uv_buf_t* buf) noexcept;
   static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void OnWrite(uv_write_t* req, int status) noexcept;
+  void UpdateIdleTimer();
+  void CloseIdle();
   void HandleRead(ssize_t nread, const uv_buf_t* buf);
   void HandleLines();
   void HandleWriteDone(int status);
@@ -79,9 +92,11 @@ class RpcConnection final : public RpcChannel, public std::enable_shared_from_th
   ClosedCallback on_closed_;
   BeforeSend before_send_;
   UvHandle<uv_pipe_t> pipe_;
+  UvHandle<uv_timer_t> idle_timer_;
   LineBuffer input_;
   Peer peer_;
   std::size_t writes_in_flight_ = 0;
+  std::size_t calls_open_ = 0;  // begun, not yet answered or dropped
   State state_ = State::kOpen;
   CloseReason drain_reason_ = CloseReason::kNormal;  // reported when a drain ends
 };

@@ -80,7 +80,7 @@ std::string CheckParams(const std::vector<ParamSpec>& specs, const json& params)
   return "";
 }
 
-Dispatcher::Dispatcher(std::size_t max_line) : max_line_(max_line) {
+Dispatcher::Dispatcher(std::size_t max_reply) : max_reply_(max_reply) {
   Register(
       {.name = method::kDaemonVersion,
        .access = Access::kRead,
@@ -168,7 +168,7 @@ void Dispatcher::Handle(const std::shared_ptr<RpcChannel>& channel, Request requ
   LogDebug(LogEvent("rpc.dispatch"),
            fmt::format("rpc #{} begin {} id={} from {}", serial, spec.name, DumpCompact(request.id),
                        peer.ToString()));
-  auto call = std::make_shared<RpcCall>(channel, std::move(request), peer, max_line_, serial);
+  auto call = std::make_shared<RpcCall>(channel, std::move(request), peer, max_reply_, serial);
   Run(spec, call);
 }
 

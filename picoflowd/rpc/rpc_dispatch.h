@@ -46,11 +46,11 @@ struct MethodSpec {
 
 class Dispatcher {
  public:
-  /// Answers longer than `max_line` are replaced by -32603. The table
+  /// Answers longer than `max_reply` are replaced by -32603. The table
   /// starts with the built-in `daemon.version` (read access; optional param
   /// `protocol`: a differing version gets -32006 naming both; result
   /// {protocol, version}); registering that name again replaces it.
-  explicit Dispatcher(std::size_t max_line = kMaxLineBytes);
+  explicit Dispatcher(std::size_t max_reply = kMaxReplyBytes);
 
   /// Adds a method. Registering any other name twice is a bug (asserted).
   void Register(MethodSpec spec);
@@ -74,7 +74,7 @@ class Dispatcher {
               const std::variant<Request, RequestFault>& parsed);
 
   std::map<std::string, MethodSpec, std::less<>> methods_;
-  std::size_t max_line_;
+  std::size_t max_reply_;
   std::uint64_t next_serial_ = 1;
 };
 

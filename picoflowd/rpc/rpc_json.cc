@@ -1,6 +1,7 @@
 #include "picoflowd/rpc/rpc_json.h"
 
 #include "common/dag.h"
+#include "common/text_escape.h"
 #include "common/time_format.h"
 #include "common/workflow.h"
 #include "picoflowd/engine/run.h"
@@ -126,10 +127,10 @@ json RunDetailJson(const RunDetail& detail) {
 json DiagnosticsJson(const Diagnostics& diagnostics) {
   json out = json::array();
   for (const Diagnostic& d : diagnostics) {
-    out.push_back({{"file", d.file},
+    out.push_back({{"file", EscapeControls(d.file)},
                    {"line", d.pos.line},
                    {"col", d.pos.col},
-                   {"message", d.message},
+                   {"message", EscapeControls(d.message)},
                    {"text", d.ToString()}});
   }
   return out;

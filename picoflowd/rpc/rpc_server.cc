@@ -116,29 +116,51 @@ void RpcServer::OnConnection(uv_stream_t* server, int status) noexcept {
 
 void RpcServer::AcceptOne() {
   auto conn = std::make_shared<RpcConnection>(
-      dispatcher_, RpcConnection::Limits{options_.max_line, options_.max_pending_output},
+      dispatcher_,
+      RpcConnection::Limits{options_.max_line, options_.max_pending_output, options_.idle_timeout},
       [this](RpcConnection* c, CloseReason reason) { Forget(c, reason); }, options_.before_send);
-  connections_.emplace(conn.get(), conn);
+  Entry& entry = connections_[conn.get()];
+  entry.connection = conn;
   ++stats_.accepted;
-  if (auto ok = conn->Accept(loop_, listener_->stream()); !ok) {
+  Status ok = conn->Accept(loop_, listener_->stream());
+  if (ok) ok = conn->Identify(policy_);
+  if (!ok) {
     LogWarn(LogEvent("rpc.server"), fmt::format("control socket: {}", ok.error().message));
     conn->Close(CloseReason::kError, ok.error().message);
     return;
   }
-  if (connections_.size() > options_.max_connections) {
+  if (std::string refusal = Refusal(conn->peer()); !refusal.empty()) {
     // Answer rather than reset, so the client can say why.
     ++stats_.refused_busy;
-    conn->Send(ErrorLine(
-        nullptr, RpcErr(RpcCode::kUnavailable, "picoflowd is serving its maximum of " +
-                                                   std::to_string(options_.max_connections) +
-                                                   " connections; try again later")));
+    LogDebug(LogEvent("rpc.server"),
+             fmt::format("rpc: refused {}: {}", conn->peer().ToString(), refusal));
+    conn->Send(ErrorLine(nullptr, RpcErr(RpcCode::kUnavailable, refusal)));
     conn->CloseAfterFlush();
     return;
   }
-  if (auto ok = conn->Start(policy_); !ok) {
+  entry.admitted = true;
+  ++by_uid_[conn->peer().uid];
+  if (conn->peer().access != Access::kWrite) ++others_;
+  if (ok = conn->StartReading(); !ok) {
     LogWarn(LogEvent("rpc.server"), fmt::format("control socket: {}", ok.error().message));
     conn->Close(CloseReason::kError, ok.error().message);
   }
+}
+
+// Each uid has a cap of its own; the uids with write access (root and the
+// daemon's) are never refused for what the others hold.
+std::string RpcServer::Refusal(const Peer& peer) const {
+  const auto mine = by_uid_.find(peer.uid);
+  if (mine != by_uid_.end() && mine->second >= options_.max_connections_per_uid) {
+    return "picoflowd is serving its maximum of " +
+           std::to_string(options_.max_connections_per_uid) + " connections of uid " +
+           std::to_string(peer.uid) + "; try again later";
+  }
+  if (peer.access != Access::kWrite && others_ >= options_.max_connections) {
+    return "picoflowd is serving its maximum of " + std::to_string(options_.max_connections) +
+           " connections; try again later";
+  }
+  return "";
 }
 
 void RpcServer::Forget(RpcConnection* connection, CloseReason reason) {
@@ -149,7 +171,15 @@ void RpcServer::Forget(RpcConnection* connection, CloseReason reason) {
                         connection->peer().ToString()));
   }
   if (reason == CloseReason::kOverlongLine) ++stats_.closed_overlong;
-  connections_.erase(connection);
+  if (reason == CloseReason::kIdle) ++stats_.closed_idle;
+  const auto it = connections_.find(connection);
+  if (it == connections_.end()) return;  // Close() has taken them all
+  if (it->second.admitted) {
+    const Peer& peer = connection->peer();
+    if (--by_uid_[peer.uid] == 0) by_uid_.erase(peer.uid);
+    if (peer.access != Access::kWrite) --others_;
+  }
+  connections_.erase(it);
 }
 
 void RpcServer::RemoveSocketFile() {
@@ -167,7 +197,10 @@ void RpcServer::Close() {
   listener_.reset();  // UvHandle closes it; freed in its close callback
   RemoveSocketFile();
   auto all = std::exchange(connections_, {});
-  for (auto& [raw, conn] : all) conn->Close(CloseReason::kNormal, "the server is closing");
+  by_uid_.clear();
+  others_ = 0;
+  for (auto& [raw, entry] : all)
+    entry.connection->Close(CloseReason::kNormal, "the server is closing");
 }
 
 }  // namespace picoflow

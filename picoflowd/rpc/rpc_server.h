@@ -10,15 +10,23 @@
 //   request order; an async reply when it comes; clients match ids);
 // - a request line over max_line gets -32600 (id null), then the connection
 //   closes once that is written: the rest of the line is never read;
-// - a client whose unwritten output passes max_pending_output is closed at
-//   once (it is not reading; its memory is freed);
-// - EOF from a client: answers already produced are flushed, then it closes;
-//   calls still pending are dropped and their close hooks run;
-// - past max_connections a new connection gets -32004 (id null) and closes.
+// - a client whose unwritten output passes max_pending_output is closed when
+//   the next line for it comes (it is not reading; its memory is freed); one
+//   line alone may be longer (a reply of up to kMaxReplyBytes);
+// - EOF from a client: a last request without its '\n' is handled, answers
+//   already produced are flushed, then it closes; calls still pending are
+//   dropped and their close hooks run;
+// - a connection with no call open and nothing to write that sends nothing
+//   for idle_timeout is closed (its timer exists only while it does);
+// - a new connection past its uid's max_connections_per_uid, or from a uid
+//   other than root and the daemon's once the connections of such uids reach
+//   max_connections, gets -32004 (id null) and closes: root and the daemon's
+//   own uid always get a slot, whatever other users hold.
 
 #include <sys/types.h>
 #include <uv.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -38,10 +46,15 @@ class Dispatcher;
 
 /// Where and how the control socket listens.
 struct RpcServerOptions {
-  std::string socket_path;                           ///< for Listen(); unused by Adopt()
-  std::optional<gid_t> group;                        ///< read-only group (0750 dir, 0660 socket)
-  std::size_t max_line = kMaxLineBytes;              ///< longest request line
-  std::size_t max_connections = 256;                 ///< more are answered -32004 and closed
+  std::string socket_path;               ///< for Listen(); unused by Adopt()
+  std::optional<gid_t> group;            ///< read-only group (0750 dir, 0660 socket)
+  std::size_t max_line = kMaxLineBytes;  ///< longest request line
+  /// Connections of uids other than root and the daemon's, together; more
+  /// of them are answered -32004 and closed.
+  std::size_t max_connections = 256;
+  std::size_t max_connections_per_uid = 64;  ///< of any one uid, root and the daemon's too
+  /// A connection with no call open that sends nothing this long is closed.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
   std::size_t max_pending_output = 8 * 1024 * 1024;  ///< per connection, then it is closed
   int backlog = 128;                                 ///< listen() backlog
   /// Called before anything is written to a client (a reply or a
@@ -53,9 +66,10 @@ struct RpcServerOptions {
 /// Counters for daemon.status and metrics.
 struct RpcServerStats {
   std::uint64_t accepted = 0;            ///< connections accepted (refused ones included)
-  std::uint64_t refused_busy = 0;        ///< closed because max_connections was reached
+  std::uint64_t refused_busy = 0;        ///< closed: a connection maximum was reached
   std::uint64_t closed_slow_reader = 0;  ///< closed because their output exceeded the bound
   std::uint64_t closed_overlong = 0;     ///< closed after an over-long request line
+  std::uint64_t closed_idle = 0;         ///< closed after idle_timeout with nothing pending
 };
 
 class RpcServer {
@@ -97,6 +111,8 @@ class RpcServer {
  private:
   static void OnConnection(uv_stream_t* server, int status) noexcept;
   void AcceptOne();
+  /// Why `peer` may not have one more connection, or "" if it may.
+  std::string Refusal(const Peer& peer) const;
   /// Ignores SIGPIPE and makes the listener's pipe handle (not yet bound).
   Status MakeListener();
   Status StartListening(uv_pipe_t* pipe);
@@ -108,7 +124,13 @@ class RpcServer {
   Dispatcher& dispatcher_;
   AccessPolicy policy_;
   std::unique_ptr<UvHandle<uv_pipe_t>> listener_;
-  std::unordered_map<RpcConnection*, std::shared_ptr<RpcConnection>> connections_;
+  struct Entry {
+    std::shared_ptr<RpcConnection> connection;
+    bool admitted = false;  // counted in by_uid_ (and others_)
+  };
+  std::unordered_map<RpcConnection*, Entry> connections_;
+  std::unordered_map<uid_t, std::size_t> by_uid_;  // admitted connections per uid
+  std::size_t others_ = 0;  // admitted connections of uids without write access
   RpcServerStats stats_;
   std::optional<std::pair<dev_t, ino_t>> bound_file_;  // the socket file we created
 };

@@ -13,6 +13,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "common/text_escape.h"
 #include "picoflowd/util/callback_guard.h"
 
 namespace picoflow {
@@ -65,17 +66,20 @@ std::string JsonLine(spdlog::level::level_enum level, const LogFields& f, std::s
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// One line whatever the message and the fields hold: a value from a workflow
+// or a request cannot start a line of its own (EscapeControls). JSON lines
+// need nothing more: JSON escapes control characters.
 std::string TextLine(const LogFields& f, std::string_view msg) {
-  std::string line(msg);
-  auto add = [&line](std::string_view key, const std::string& value) {
+  std::string line = EscapeControls(msg);
+  auto add = [&line](std::string_view key, std::string_view value) {
     line += ' ';
     line += key;
     line += '=';
-    line += value;
+    line += EscapeControls(value);
   };
-  if (!f.workflow.empty()) add("workflow", std::string(f.workflow));
+  if (!f.workflow.empty()) add("workflow", f.workflow);
   if (f.run != 0) add("run", std::to_string(f.run));
-  if (!f.task.empty()) add("task", std::string(f.task));
+  if (!f.task.empty()) add("task", f.task);
   if (f.attempt != 0) add("attempt", std::to_string(f.attempt));
   if (f.duration_ms) add("duration_ms", std::to_string(*f.duration_ms));
   if (f.exit_code) add("exit_code", std::to_string(*f.exit_code));
@@ -97,7 +101,7 @@ class LineFormatter final : public spdlog::formatter {
       const auto level = spdlog::level::to_string_view(msg.level);
       line.append(level.data(), level.size());
       line += ' ';
-      line.append(payload);
+      line += g_in_log ? std::string(payload) : EscapeControls(payload);
     } else if (g_in_log) {
       line.append(payload);
     } else {
