@@ -260,21 +260,29 @@ def unit_section(path, section='Service'):
 
 
 class UnitDaemon:
-    """picoflowd run as the installed unit says, by the test (no systemd as PID 1)."""
+    """picoflowd run as the installed unit says, by the test (no systemd as PID 1).
 
-    def __init__(self, work, wrapper=(), exec_start=None, env=None):
+    `root` prefixes the unit's paths (packages extracted, not installed);
+    `wrapper` runs the program (qemu-user); `extra_args` come after the
+    unit's ExecStart and before --socket; `env` after the unit's environment.
+    """
+
+    def __init__(self, work, root='/', wrapper=(), extra_args=(), env=None):
         self.work = work
+        self.root = root
         self.wrapper = list(wrapper)
-        self.exec_start = exec_start
+        self.extra_args = list(extra_args)
         self.extra_env = env or {}
         self.socket = os.path.join(work, 'picoflowd.sock')
         self.log_path = os.path.join(work, 'daemon.log')
         self.proc = None
+        self.notify = None
 
     def start(self):
-        unit = unit_section(os.path.join(UNIT_DIR, 'picoflowd.service'))
+        unit = unit_section(os.path.join(self.root, UNIT_DIR.lstrip('/'), 'picoflowd.service'))
         expect(unit.get('Type') == ['notify'], 'picoflowd.service is not Type=notify')
-        argv = shlex.split(self.exec_start or unit['ExecStart'][-1].lstrip('@-:+!'))
+        argv = shlex.split(unit['ExecStart'][-1].lstrip('@-:+!'))
+        argv[0] = os.path.join(self.root, argv[0].lstrip('/'))
         env = {'PATH': UNIT_PATH, 'LANG': 'C.UTF-8'}
         for assignments in unit.get('Environment', []):
             env.update(a.split('=', 1) for a in shlex.split(assignments))
@@ -284,7 +292,7 @@ class UnitDaemon:
                 env.update(l.strip().split('=', 1) for l in open(f)
                            if '=' in l and not l.lstrip().startswith('#'))
         env.update(self.extra_env)
-        for name in unit.get('StateDirectory', []):
+        for name in unit.get('StateDirectory', []) if self.root == '/' else []:
             mode = int(unit.get('StateDirectoryMode', ['0755'])[-1], 8)
             os.makedirs('/var/lib/' + name, exist_ok=True)
             os.chmod('/var/lib/' + name, mode)
@@ -295,27 +303,26 @@ class UnitDaemon:
             os.unlink(notify_path)
         notify.bind(notify_path)
         env['NOTIFY_SOCKET'] = notify_path
-        argv = self.wrapper + argv + ['--socket', self.socket]
+        argv = self.wrapper + argv + self.extra_args + ['--socket', self.socket]
         print('starting as the unit would: %s' % shlex.join(argv))
         log = open(self.log_path, 'ab')
         self.proc = subprocess.Popen(argv, cwd='/', env=env, stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT, preexec_fn=lambda: os.umask(umask))
+        # Open while the daemon runs, as systemd's is: it also sends STATUS=.
+        self.notify = notify
         deadline = time.monotonic() + READY_TIMEOUT_S
-        try:
-            while True:
-                notify.settimeout(max(0.1, min(1.0, deadline - time.monotonic())))
-                try:
-                    msg = notify.recv(4096).decode()
-                except socket.timeout:
-                    msg = ''
-                if 'READY=1' in msg.split('\n'):
-                    return
-                if self.proc.poll() is not None:
-                    raise Failure('picoflowd exited with %d before READY=1' % self.proc.returncode)
-                if time.monotonic() > deadline:
-                    raise Failure('picoflowd sent no READY=1')
-        finally:
-            notify.close()
+        while True:
+            notify.settimeout(max(0.1, min(1.0, deadline - time.monotonic())))
+            try:
+                msg = notify.recv(4096).decode()
+            except socket.timeout:
+                msg = ''
+            if 'READY=1' in msg.split('\n'):
+                return
+            if self.proc.poll() is not None:
+                raise Failure('picoflowd exited with %d before READY=1' % self.proc.returncode)
+            if time.monotonic() > deadline:
+                raise Failure('picoflowd sent no READY=1')
 
     def restart(self):
         """What `systemctl restart picoflowd` does: SIGTERM, wait, start."""
@@ -329,15 +336,17 @@ class UnitDaemon:
         try:
             code = self.proc.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.kill()
             raise Failure('picoflowd did not stop on SIGTERM')
+        self.notify.close()
         expect(code == 0, 'picoflowd exited %d on SIGTERM' % code)
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.notify is not None:
+            self.notify.close()
 
     def log(self):
         return open(self.log_path, errors='replace').read() if os.path.exists(self.log_path) else ''
@@ -446,7 +455,7 @@ def run_workflows(ctl, sock, workdir, with_ssh=True):
 # ---- the installed packages (the build machine's architecture) ----
 
 HOLD_WORKFLOW = """name: deb-upgrade
-config: { retry_default: 1, timeout_default: 10m }
+config: { retry_default: 0, timeout_default: 10m }
 tasks:
   - name: hold
     type: shell
@@ -528,10 +537,9 @@ def install_run_purge(src, debs, version, work):
     daemon = SystemdDaemon() if systemd else UnitDaemon(work)
     listed = []
     try:
-        run(['apt-get', 'install', '-y', '-q'] + [debs[p] for p in PACKAGES], env=apt_env())
         for p in PACKAGES:
-            listed += [f for f in run(['dpkg', '-L', p]).stdout.split() if os.path.isfile(f) or
-                       os.path.islink(f)]
+            listed += ['/' + entry.split(' -> ')[0] for entry in contents(debs[p])]
+        run(['apt-get', 'install', '-y', '-q'] + [debs[p] for p in PACKAGES], env=apt_env())
         check_installed(version, debs)
         daemon.start()
         shutil.copy('/usr/share/doc/picoflow/examples/diamond.yaml', work)
@@ -575,13 +583,13 @@ def run_foreign(debs, arch, version, multiarch, work):
     for exe in (ctl, [qemu, os.path.join(root, 'usr/sbin/picoflowd')]):
         out = run(exe + ['--version']).stdout
         expect(version in out, '%s --version: %r' % (exe[1], out))
-    state = os.path.join(work, 'state')
-    daemon = UnitDaemon(work, wrapper=[qemu], env={'PICOFLOW_MODULE_DIR': os.path.join(
-        root, 'usr/lib', multiarch, 'picoflow')}, exec_start=shlex.join(
-        [os.path.join(root, 'usr/sbin/picoflowd'), '--config', '', '--state-dir', state,
-         '--workflows-dir', os.path.join(work, 'workflows')]))
-    global UNIT_DIR
-    UNIT_DIR = os.path.join(root, 'lib/systemd/system')
+    # The unit's ExecStart (--system) with the packaged config, and state and
+    # workflows of the test's: nothing of this machine's /etc or /var is used.
+    daemon = UnitDaemon(work, root=root, wrapper=[qemu], extra_args=[
+        '--config', os.path.join(root, 'etc/picoflow/picoflowd.yaml'),
+        '--state-dir', os.path.join(work, 'state'),
+        '--workflows-dir', os.path.join(work, 'workflows')],
+        env={'PICOFLOW_MODULE_DIR': os.path.join(root, 'usr/lib', multiarch, 'picoflow')})
     try:
         daemon.start()
         shutil.copy(os.path.join(root, 'usr/share/doc/picoflow/examples/diamond.yaml'), work)
@@ -614,7 +622,10 @@ def main():
                    '-SVersion']).stdout.strip()
     native = run(['dpkg', '--print-architecture']).stdout.strip()
     work = tempfile.mkdtemp(prefix='picoflow-deb-')
-    os.chmod(work, 0o755)
+    os.chmod(work, 0o755)  # apt's _apt user reads the .deb files from here
+    # examples/diamond.yaml writes it (the unit's environment has no TMPDIR).
+    diamond_file = '/tmp/picoflow-diamond.txt'
+    diamond_was_there = os.path.exists(diamond_file)
     try:
         out = os.path.join(work, 'debs')
         debs = build(src, arch, out)
@@ -631,6 +642,8 @@ def main():
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if not diamond_was_there and os.path.exists(diamond_file):
+            os.unlink(diamond_file)
     print('deb %s ok' % arch)
     return 0
 
