@@ -19,8 +19,8 @@ arch=$1
 native=$(dpkg --print-architecture)
 case "$arch" in
   "$native") cross="" ;;
-  armhf) cross=armhf ;;
-  arm64) cross=aarch64 ;;
+  armhf) cross=armhf triplet=arm-linux-gnueabihf ;;
+  arm64) cross=aarch64 triplet=aarch64-linux-gnu ;;
   *) usage ;;
 esac
 out=${2:-build-deb-$arch}
@@ -60,6 +60,8 @@ if [ -n "$cross" ]; then
     exit 1
   fi
   set -- "$@" -d
+  # dpkg-architecture checks the host triplet against $CC's.
+  export CC="$triplet-gcc" CXX="$triplet-g++"
 fi
 (cd "$out/src" && dpkg-buildpackage "$@")
 rm -rf "$out/src"
