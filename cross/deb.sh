@@ -24,6 +24,8 @@ case "$arch" in
   *) usage ;;
 esac
 out=${2:-build-deb-$arch}
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
+  { echo "cross/deb.sh: $(pwd) is not a git checkout (the copy is of the files git knows)" >&2; exit 1; }
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
