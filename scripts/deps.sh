@@ -1,13 +1,15 @@
 #!/bin/sh
 # Installs the Debian 12 packages picoflow needs to build and test, if any are
-# missing. Uses sudo when not root. Safe to run repeatedly.
+# missing (the last line: what building and checking the Debian packages
+# takes, tests/deb_test.py). Uses sudo when not root. Safe to run repeatedly.
 set -eu
 
 PACKAGES="g++ meson ninja-build pkg-config
 libuv1-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libspdlog-dev
 libssh2-1-dev libcurl4-openssl-dev libhowardhinnant-date-dev libcli11-dev
 doctest-dev tzdata python3 python3-croniter procps sqlite3 openssl systemd
-openssh-server openssh-client prometheus clang-format"
+openssh-server openssh-client prometheus clang-format
+debhelper dpkg-dev fakeroot lintian"
 
 missing=""
 for p in $PACKAGES; do

@@ -9,7 +9,8 @@ Installs the build into a temporary DESTDIR (`meson install --destdir TMP
 right version), the units (paths of this prefix, nothing left to
 substitute, `systemd-analyze verify` clean when it is installed), the
 default config (the source file, byte for byte), the man pages (version
-filled in, no groff warnings when man is installed), docs and examples.
+filled in, no groff warnings when man is installed), docs, examples and
+the hardened drop-in.
 The temporary directory is always removed. Exit 0 only if all is well.
 """
 
@@ -92,6 +93,11 @@ def check_tree(root, src, version, prefix, bindir, sbindir, sysconfdir, datadir,
     expect(examples, 'no examples in the source tree')
     for name in examples:
         must_exist(os.path.join(doc, 'examples', name), 'example')
+    with open(os.path.join(src, 'systemd', 'hardened.conf'), 'rb') as f:
+        hardened = f.read()
+    must_exist(os.path.join(doc, 'examples', 'hardened.conf'), 'the hardened drop-in')
+    with open(os.path.join(doc, 'examples', 'hardened.conf'), 'rb') as f:
+        expect(f.read() == hardened, 'the installed hardened.conf differs from systemd/')
 
     completion = under(root, prefix, datadir, 'bash-completion', 'completions', 'picoflowctl')
     must_exist(completion, 'bash completion')
