@@ -925,17 +925,23 @@ TEST_CASE("unknown ids are reported as not found") {
   Must(store->Close());  // idempotent
 }
 
-// What another connection (a crash's survivor) sees: the runs committed.
-std::int64_t CommittedRuns(const std::string& path) {
+// What another connection (a crash's survivor) sees: the first column of
+// the first row of `sql` as text, "none" if there is no row.
+std::string Committed(const std::string& path, const char* sql) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
   sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM runs", -1, &stmt, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-  const std::int64_t n = sqlite3_column_int64(stmt, 0);
+  REQUIRE(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK);
+  std::string value = sqlite3_step(stmt) == SQLITE_ROW
+                          ? reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))
+                          : "none";
   sqlite3_finalize(stmt);
   sqlite3_close(db);
-  return n;
+  return value;
+}
+
+std::int64_t CommittedRuns(const std::string& path) {
+  return std::stoll(Committed(path, "SELECT count(*) FROM runs"));
 }
 
 TEST_CASE("under group commit, writes wait for Commit and each operation stays atomic") {
@@ -982,17 +988,7 @@ TEST_CASE("under group commit, writes wait for Commit and each operation stays a
 
 // An attempt's status and pid as another connection sees them.
 std::string CommittedAttempt(const std::string& path) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT status || ' ' || coalesce(pid, '-') FROM attempts", -1,
-                             &stmt, nullptr) == SQLITE_OK);
-  std::string row = sqlite3_step(stmt) == SQLITE_ROW
-                        ? reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))
-                        : "none";
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return row;
+  return Committed(path, "SELECT status || ' ' || coalesce(pid, '-') FROM attempts");
 }
 
 TEST_CASE("an attempt is begun `starting`; its process is written with the next group, or a read") {
