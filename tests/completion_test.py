@@ -15,9 +15,8 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
-from docs_commands_test import start_daemon, stop_daemon
+from docs_commands_test import isolated_work, start_daemon, stop_daemon
 from exec_wrapper import command
 
 DRIVER = r'''
@@ -33,13 +32,7 @@ printf '%s\n' "${COMPREPLY[@]}"
 
 def main():
     picoflowd, picoflowctl, script = sys.argv[1:4]
-    work = tempfile.mkdtemp(prefix='pf-compl-')
-    env = dict(os.environ)
-    env.update({'HOME': work, 'XDG_RUNTIME_DIR': os.path.join(work, 'run'),
-                'XDG_STATE_HOME': os.path.join(work, 'xstate'),
-                'XDG_CONFIG_HOME': os.path.join(work, 'xconfig')})
-    os.makedirs(os.path.join(work, 'workflows'))
-    os.makedirs(os.path.join(work, 'run'), mode=0o700)
+    work, env = isolated_work('pf-compl-', {})
     os.makedirs(os.path.join(work, 'bin'))
     os.symlink(os.path.abspath(picoflowctl), os.path.join(work, 'bin', 'picoflowctl'))
     env['PATH'] = os.path.join(work, 'bin') + os.pathsep + env.get('PATH', '/usr/bin:/bin')

@@ -150,6 +150,21 @@ def strip_comment(cmd):
 
 # ---- the daemon ----
 
+def isolated_work(prefix, extra_env):
+    """A new temporary directory and an environment whose HOME, XDG_* and
+    `extra_env` point into it or are set by the test, with its workflows/ and
+    run/ made: a daemon started there touches nothing of the reader's."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    env = dict(os.environ)
+    env.update({'HOME': work, 'XDG_RUNTIME_DIR': os.path.join(work, 'run'),
+                'XDG_STATE_HOME': os.path.join(work, 'xstate'),
+                'XDG_CONFIG_HOME': os.path.join(work, 'xconfig')})
+    env.update(extra_env)
+    os.makedirs(os.path.join(work, 'workflows'))
+    os.makedirs(os.path.join(work, 'run'), mode=0o700)
+    return work, env
+
+
 def start_daemon(picoflowd, work, env):
     sock = os.path.join(work, 's.sock')
     log = open(os.path.join(work, 'daemon.log'), 'wb')
@@ -235,14 +250,7 @@ def run_document(path, blocks, args, all_failures, notes):
     runnable = [b for b in blocks if b.skip_reason is None]
     if not runnable:
         return
-    work = tempfile.mkdtemp(prefix='pf-docs-')
-    env = dict(os.environ)
-    env.update({'HOME': work, 'XDG_RUNTIME_DIR': os.path.join(work, 'run'),
-                'XDG_STATE_HOME': os.path.join(work, 'xstate'),
-                'XDG_CONFIG_HOME': os.path.join(work, 'xconfig'), 'NO_COLOR': '1',
-                'TZ': 'UTC'})
-    os.makedirs(os.path.join(work, 'workflows'))
-    os.makedirs(os.path.join(work, 'run'), mode=0o700)
+    work, env = isolated_work('pf-docs-', {'NO_COLOR': '1', 'TZ': 'UTC'})
     # As files of the reader's directory (backup.yaml) and from the source
     # tree's root (examples/timeout.yaml).
     shutil.copytree(os.path.join(root, 'examples'), os.path.join(work, 'examples'))

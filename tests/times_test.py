@@ -20,9 +20,8 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
-from docs_commands_test import start_daemon, stop_daemon
+from docs_commands_test import isolated_work, start_daemon, stop_daemon
 from exec_wrapper import command
 
 WORKFLOW = """name: tokyo
@@ -40,14 +39,7 @@ LOCAL_TIME = r'\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+09:00'
 
 def main():
     picoflowd, picoflowctl = sys.argv[1:3]
-    work = tempfile.mkdtemp(prefix='pf-times-')
-    env = dict(os.environ)
-    env.update({'HOME': work, 'XDG_RUNTIME_DIR': os.path.join(work, 'run'),
-                'XDG_STATE_HOME': os.path.join(work, 'xstate'),
-                'XDG_CONFIG_HOME': os.path.join(work, 'xconfig'), 'NO_COLOR': '1',
-                'TZ': 'Asia/Tokyo'})
-    os.makedirs(os.path.join(work, 'workflows'))
-    os.makedirs(os.path.join(work, 'run'), mode=0o700)
+    work, env = isolated_work('pf-times-', {'NO_COLOR': '1', 'TZ': 'Asia/Tokyo'})
     path = os.path.join(work, 'tokyo.yaml')
     with open(path, 'w') as f:
         f.write(WORKFLOW)
