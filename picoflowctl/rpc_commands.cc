@@ -172,6 +172,7 @@ int DaemonCmd(Session& s, const Args& a) {
     std::printf("%s, %s, %s\n", CountOf((*r)["workflows"].get<std::int64_t>(), "workflow").c_str(),
                 CountOf((*r)["active_runs"].get<std::int64_t>(), "active run").c_str(),
                 CountOf((*r)["active_tasks"].get<std::int64_t>(), "running task").c_str());
+    std::printf("store  %s\n", StoreState(r->value("store", json::object())).c_str());
   }
   return kExitOk;
 }

@@ -193,7 +193,8 @@ RpcError ToRpcError(const Error& error) {
     case ErrorCode::kInvalid: return RpcErr(RpcCode::kInvalidParams, error.message);
     case ErrorCode::kNotFound: return RpcErr(RpcCode::kNotFound, error.message);
     case ErrorCode::kConflict: return RpcErr(RpcCode::kConflict, error.message);
-    case ErrorCode::kIo: return RpcErr(RpcCode::kIo, error.message);
+    case ErrorCode::kIo:
+    case ErrorCode::kDiskFull: return RpcErr(RpcCode::kIo, error.message);
     case ErrorCode::kUnavailable: return RpcErr(RpcCode::kUnavailable, error.message);
     case ErrorCode::kInternal: break;
   }
