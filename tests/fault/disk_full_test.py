@@ -191,8 +191,14 @@ def run_checks(root, state, picoflowd, picoflowctl):
                              ' WHERE run_id = ?', (run_id,)).fetchone()[0]
         con.close()
         assert stored == OUTPUT_BYTES + len('after\n'), stored
-        logs = d.call('run.logs', {'run_id': run_id, 'task': 'fill', 'limit': 1000})
-        assert sum(len(c['data']) for c in logs['chunks']) == OUTPUT_BYTES, logs['next']
+        shown, after = 0, 0
+        while True:  # run.logs pages (docs/rpc.md)
+            page = d.call('run.logs', {'run_id': run_id, 'task': 'fill', 'after': after})
+            if not page['chunks']:
+                break
+            shown += sum(len(c['data']) for c in page['chunks'])
+            after = page['next']
+        assert shown == OUTPUT_BYTES, shown
     finally:
         d.stop()
 
