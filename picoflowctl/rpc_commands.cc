@@ -60,7 +60,8 @@ int Submit(Session& s, const Args& a) {
                 CountOf((*r)["tasks"].get<std::int64_t>(), "task").c_str(),
                 SourceLabel(file).c_str());
   }
-  if (s.globals().json) Session::PrintJson(all);
+  // A refused file's error was printed as JSON already: no empty list after it.
+  if (s.globals().json && (!all.empty() || rc == kExitOk)) Session::PrintJson(all);
   return rc;
 }
 
