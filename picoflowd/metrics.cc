@@ -239,6 +239,11 @@ std::string Metrics::Render() const {
   if (auto bytes = sources_.store_bytes ? sources_.store_bytes() : std::nullopt) {
     w.Sample("picoflow_store_size_bytes", {}, double(*bytes));
   }
+  w.Family("picoflow_rpc_requests_dropped_total", "counter",
+           "Control-socket requests dropped unserved: their client hung up (or was closed) "
+           "before their turn.");
+  w.Sample("picoflow_rpc_requests_dropped_total", {},
+           sources_.rpc_requests_dropped ? double(sources_.rpc_requests_dropped()) : 0);
   const ProcessStats p = ReadProcessStats();
   w.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
   w.Sample("process_resident_memory_bytes", {}, p.resident_bytes);

@@ -43,6 +43,9 @@ struct MetricsSources {
   std::function<std::optional<std::uint64_t>()> store_bytes;
   /// The workflow of a live run, empty if unknown.
   std::function<std::string(std::int64_t run_id)> workflow_of;
+  /// Control-socket requests dropped unserved because their connection
+  /// closed first (RpcServerStats::requests_dropped).
+  std::function<std::uint64_t()> rpc_requests_dropped;
 };
 
 class Metrics : public RunObserver {

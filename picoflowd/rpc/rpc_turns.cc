@@ -1,0 +1,51 @@
+#include "picoflowd/rpc/rpc_turns.h"
+
+#include <utility>
+
+#include "picoflowd/util/callback_guard.h"
+
+namespace picoflow {
+
+RpcTurns::RpcTurns(uv_loop_t* loop, std::chrono::nanoseconds budget, Clock clock)
+    : idle_(this), budget_(budget), clock_(std::move(clock)) {
+  if (!clock_) clock_ = [loop] { return uv_hrtime(); };
+  if (uv_idle_init(loop, idle_.get()) == 0) idle_.MarkInitialized();  // cannot fail
+}
+
+RpcTurns::~RpcTurns() = default;  // idle_ closes its handle
+
+bool RpcTurns::active() const { return idle_.initialized() && uv_is_active(idle_.base()) != 0; }
+
+void RpcTurns::Add(std::weak_ptr<RpcTurnTaker> taker) {
+  queue_.push_back(std::move(taker));
+  // An active idle handle makes the loop poll without blocking, and serve
+  // in its next iteration.
+  if (idle_.initialized() && !active()) uv_idle_start(idle_.get(), OnIdle);
+}
+
+void RpcTurns::OnIdle(uv_idle_t* handle) noexcept {
+  auto* self = OwnerOf<RpcTurns>(handle);
+  if (self == nullptr) return;
+  GuardCallback("rpc: serving requests", [self] { self->Serve(); });
+}
+
+// One turn: the queue in order, one request each, while the budget lasts.
+// A taker that still has requests goes to the back, behind those that were
+// waiting, so every connection gets one request per round.
+void RpcTurns::Serve() {
+  const std::uint64_t began = clock_();
+  const auto budget = static_cast<std::uint64_t>(budget_.count());
+  bool served = false;
+  while (!queue_.empty()) {
+    std::shared_ptr<RpcTurnTaker> taker = queue_.front().lock();
+    queue_.pop_front();
+    if (!taker) continue;
+    served = true;
+    if (taker->TakeTurn()) queue_.push_back(taker);
+    if (clock_() - began >= budget) break;
+  }
+  if (served) ++turns_;
+  if (queue_.empty()) uv_idle_stop(idle_.get());
+}
+
+}  // namespace picoflow

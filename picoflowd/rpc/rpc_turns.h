@@ -1,0 +1,69 @@
+#pragma once
+// RpcTurns: how the control socket shares the loop between its clients. Owns
+// the round-robin queue of connections with requests waiting and one
+// uv_idle handle, active only while that queue is not empty (an idle daemon
+// gets no wakeup from it). Each loop iteration serves the queue in order, one
+// request per connection per turn, until a time budget is spent, then yields
+// to the loop: reads, writes, timers and task events come in between, and a
+// client that sends one cheap request waits for one request of each busy
+// connection, never for all of them. Loop thread only.
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+
+#include "picoflowd/util/uv_handle.h"
+
+namespace picoflow {
+
+/// What RpcTurns serves: a connection with requests waiting.
+class RpcTurnTaker {
+ public:
+  virtual ~RpcTurnTaker() = default;
+  /// Serves one waiting request. Returns true if more are waiting: the
+  /// taker goes to the back of the queue for another turn.
+  virtual bool TakeTurn() noexcept = 0;
+};
+
+class RpcTurns {
+ public:
+  /// Monotonic nanoseconds (uv_hrtime by default; tests pass their own).
+  using Clock = std::function<std::uint64_t()>;
+
+  /// Makes the (inactive) idle handle on `loop`. A turn ends once `budget`
+  /// has passed since it began, after the request in progress: a request
+  /// that takes longer is never cut, but the next one waits for the loop.
+  RpcTurns(uv_loop_t* loop, std::chrono::nanoseconds budget, Clock clock = {});
+  /// Closes the idle handle; what is queued is forgotten.
+  ~RpcTurns();
+  RpcTurns(const RpcTurns&) = delete;
+  RpcTurns& operator=(const RpcTurns&) = delete;
+
+  /// Queues `taker` at the back for a turn. The caller adds a taker only
+  /// when it is not queued already (TakeTurn's result says if it stays).
+  /// A taker that is gone by its turn is skipped.
+  void Add(std::weak_ptr<RpcTurnTaker> taker);
+
+  /// Takers waiting for a turn.
+  std::size_t queued() const { return queue_.size(); }
+  /// True while the idle handle is active (something is queued).
+  bool active() const;
+  /// Loop iterations that served at least one request.
+  std::uint64_t turns() const { return turns_; }
+
+ private:
+  static void OnIdle(uv_idle_t* handle) noexcept;
+  void Serve();
+
+  UvHandle<uv_idle_t> idle_;
+  std::chrono::nanoseconds budget_;
+  Clock clock_;
+  std::deque<std::weak_ptr<RpcTurnTaker>> queue_;
+  std::uint64_t turns_ = 0;
+};
+
+}  // namespace picoflow
