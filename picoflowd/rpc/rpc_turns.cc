@@ -7,23 +7,28 @@
 namespace picoflow {
 
 RpcTurns::RpcTurns(uv_loop_t* loop, std::chrono::nanoseconds budget, Clock clock)
-    : idle_(this), budget_(budget), clock_(std::move(clock)) {
-  if (!clock_) clock_ = [loop] { return uv_hrtime(); };
-  if (uv_idle_init(loop, idle_.get()) == 0) idle_.MarkInitialized();  // cannot fail
+    : check_(this), idle_(this), budget_(budget), clock_(std::move(clock)) {
+  if (!clock_) clock_ = [] { return uv_hrtime(); };
+  // Neither can fail.
+  if (uv_check_init(loop, check_.get()) == 0) check_.MarkInitialized();
+  if (uv_idle_init(loop, idle_.get()) == 0) idle_.MarkInitialized();
 }
 
-RpcTurns::~RpcTurns() = default;  // idle_ closes its handle
+RpcTurns::~RpcTurns() = default;  // the UvHandles close their handles
 
-bool RpcTurns::active() const { return idle_.initialized() && uv_is_active(idle_.base()) != 0; }
+bool RpcTurns::active() const { return check_.initialized() && uv_is_active(check_.base()) != 0; }
 
 void RpcTurns::Add(std::weak_ptr<RpcTurnTaker> taker) {
   queue_.push_back(std::move(taker));
-  // An active idle handle makes the loop poll without blocking, and serve
-  // in its next iteration.
-  if (idle_.initialized() && !active()) uv_idle_start(idle_.get(), OnIdle);
+  if (active() || !check_.initialized() || !idle_.initialized()) return;
+  // The check handle serves right after this iteration's poll (where the
+  // reads that queue requests happen); the idle one makes every later poll
+  // return at once while requests are left.
+  uv_check_start(check_.get(), OnCheck);
+  uv_idle_start(idle_.get(), [](uv_idle_t*) noexcept {});
 }
 
-void RpcTurns::OnIdle(uv_idle_t* handle) noexcept {
+void RpcTurns::OnCheck(uv_check_t* handle) noexcept {
   auto* self = OwnerOf<RpcTurns>(handle);
   if (self == nullptr) return;
   GuardCallback("rpc: serving requests", [self] { self->Serve(); });
@@ -45,7 +50,10 @@ void RpcTurns::Serve() {
     if (clock_() - began >= budget) break;
   }
   if (served) ++turns_;
-  if (queue_.empty()) uv_idle_stop(idle_.get());
+  if (queue_.empty()) {
+    uv_check_stop(check_.get());
+    uv_idle_stop(idle_.get());
+  }
 }
 
 }  // namespace picoflow

@@ -1,11 +1,13 @@
 #pragma once
 // RpcTurns: how the control socket shares the loop between its clients. Owns
-// the round-robin queue of connections with requests waiting and one
-// uv_idle handle, active only while that queue is not empty (an idle daemon
-// gets no wakeup from it). Each loop iteration serves the queue in order, one
-// request per connection per turn, until a time budget is spent, then yields
-// to the loop: reads, writes, timers and task events come in between, and a
-// client that sends one cheap request waits for one request of each busy
+// the round-robin queue of connections with requests waiting, a uv_check
+// handle that serves them right after the loop's poll, and a uv_idle handle
+// that keeps the next poll from waiting while requests are left: both are
+// active only while the queue is not empty (an idle daemon gets no wakeup
+// from them). Each loop iteration serves the queue in order, one request per
+// connection per turn, until a time budget is spent, then yields to the
+// loop: reads, writes, timers and task events come in between, and a client
+// that sends one cheap request waits for one request of each busy
 // connection, never for all of them. Loop thread only.
 
 #include <uv.h>
@@ -34,11 +36,11 @@ class RpcTurns {
   /// Monotonic nanoseconds (uv_hrtime by default; tests pass their own).
   using Clock = std::function<std::uint64_t()>;
 
-  /// Makes the (inactive) idle handle on `loop`. A turn ends once `budget`
+  /// Makes the (inactive) handles on `loop`. A turn ends once `budget`
   /// has passed since it began, after the request in progress: a request
   /// that takes longer is never cut, but the next one waits for the loop.
   RpcTurns(uv_loop_t* loop, std::chrono::nanoseconds budget, Clock clock = {});
-  /// Closes the idle handle; what is queued is forgotten.
+  /// Closes the handles; what is queued is forgotten.
   ~RpcTurns();
   RpcTurns(const RpcTurns&) = delete;
   RpcTurns& operator=(const RpcTurns&) = delete;
@@ -50,15 +52,16 @@ class RpcTurns {
 
   /// Takers waiting for a turn.
   std::size_t queued() const { return queue_.size(); }
-  /// True while the idle handle is active (something is queued).
+  /// True while the handles are active (something is queued).
   bool active() const;
   /// Loop iterations that served at least one request.
   std::uint64_t turns() const { return turns_; }
 
  private:
-  static void OnIdle(uv_idle_t* handle) noexcept;
+  static void OnCheck(uv_check_t* handle) noexcept;
   void Serve();
 
+  UvHandle<uv_check_t> check_;
   UvHandle<uv_idle_t> idle_;
   std::chrono::nanoseconds budget_;
   Clock clock_;
