@@ -1,5 +1,6 @@
 // Heavy-read benchmark (issue 14, finding 3): while CONNECTIONS clients each
-// pipeline REQUESTS `workflow.get` of WORKFLOW, one more client calls
+// pipeline REQUESTS calls of METHOD with PARAMS (a JSON object, or @FILE
+// holding one), e.g. `workflow.get` of a large workflow, one more client calls
 // `daemon.status` back to back; prints that client's latencies. Mode `close`:
 // the heavy clients close their connections right after sending (they never
 // read); mode `read`: they read every answer. The status client starts before
@@ -23,6 +24,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -133,18 +136,26 @@ long ReadAnswers(std::vector<int>& fds, int answers) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 7) {
+  if (argc != 8) {
     std::fprintf(stderr,
-                 "usage: heavy_read_bench SOCKET CONNECTIONS REQUESTS WORKFLOW close|read "
-                 "SECONDS\n");
+                 "usage: heavy_read_bench SOCKET CONNECTIONS REQUESTS METHOD PARAMS|@FILE "
+                 "close|read SECONDS\n");
     return 2;
   }
   const char* path = argv[1];
   const int connections = std::max(1, std::atoi(argv[2]));
   const int requests = std::max(1, std::atoi(argv[3]));
-  const std::string workflow = argv[4];
-  const bool read_answers = std::string_view(argv[5]) == "read";
-  const double after = std::atof(argv[6]);
+  const std::string method = argv[4];
+  std::string params = argv[5];
+  if (!params.empty() && params[0] == '@') {
+    std::ifstream file(params.substr(1));
+    std::stringstream text;
+    text << file.rdbuf();
+    params = text.str();
+    while (!params.empty() && params.back() == '\n') params.pop_back();
+  }
+  const bool read_answers = std::string_view(argv[6]) == "read";
+  const double after = std::atof(argv[7]);
 
   std::atomic<bool> stop{false}, failed{false};
   std::vector<std::int64_t> latencies;
@@ -154,8 +165,8 @@ int main(int argc, char** argv) {
 
   std::string batch;
   for (int i = 1; i <= requests; ++i) {
-    batch += R"({"jsonrpc":"2.0","id":)" + std::to_string(i) +
-             R"(,"method":"workflow.get","params":{"name":")" + workflow + "\"}}\n";
+    batch += R"({"jsonrpc":"2.0","id":)" + std::to_string(i) + R"(,"method":")" + method +
+             R"(","params":)" + params + "}\n";
   }
   const auto t0 = Clock::now();
   std::vector<int> fds;

@@ -1,11 +1,13 @@
 // RpcTurns on a real uv loop with a fake clock: round-robin order, the budget
-// of a turn, a newcomer's place, and no active handle while nothing waits.
+// of a turn, a newcomer's place, turns sat out for time owed, and no active
+// handle while nothing waits.
 // Each uv_run(UV_RUN_NOWAIT) is one loop iteration: one turn.
 
 #include "picoflowd/rpc/rpc_turns.h"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,8 +45,8 @@ struct Fixture {
     uv_run(&loop, UV_RUN_DEFAULT);  // the idle handle's close callback
     CHECK(uv_loop_close(&loop) == 0);
   }
-  void Make(std::chrono::nanoseconds budget) {
-    turns = std::make_unique<RpcTurns>(&loop, budget, [this] { return now; });
+  void Make(std::chrono::nanoseconds budget, std::chrono::nanoseconds share = 1ms) {
+    turns = std::make_unique<RpcTurns>(&loop, budget, share, [this] { return now; });
   }
   std::shared_ptr<FakeTaker> Taker(const std::string& name, int requests, std::uint64_t cost) {
     auto t = std::make_shared<FakeTaker>(name, requests, cost, now, served);
@@ -113,6 +115,47 @@ TEST_CASE("a connection that starts waiting goes behind those already waiting, o
   CHECK(f.Iterate() == Names{"a"});
   CHECK(f.Iterate() == Names{"c"});
   CHECK(f.Iterate() == Names{"b"});
+}
+
+TEST_CASE("a connection whose requests take more than their share sits out a turn per share owed") {
+  Fixture f;
+  f.Make(1s, 1ms);
+  const std::uint64_t us = 1'000;
+  auto slow = f.Taker("slow", 3, 3'000 * us);  // owes 2 ms after each
+  auto quick = f.Taker("quick", 6, 500 * us);  // owes nothing
+  CHECK(f.Iterate() ==
+        Names{"slow", "quick", "quick", "quick", "slow", "quick", "quick", "quick", "slow"});
+}
+
+TEST_CASE("a cheap request waits for about one slow request, not one of each slow connection") {
+  Fixture f;
+  f.Make(1ms, 1ms);  // each iteration serves one request
+  const std::uint64_t ms = 1'000'000;
+  std::vector<std::shared_ptr<FakeTaker>> slow;
+  for (int i = 0; i < 10; ++i) slow.push_back(f.Taker("slow", 100, 50 * ms));
+  std::vector<std::string> before;
+  for (int i = 0; i < 10; ++i) {  // every slow connection has been served once, owes 49 ms
+    auto s = f.Iterate();
+    before.insert(before.end(), s.begin(), s.end());
+  }
+  CHECK(before == Names(10, "slow"));
+  auto quick = f.Taker("quick", 1, ms / 10);  // arrives behind all ten
+  std::vector<std::string> after;
+  while (std::find(after.begin(), after.end(), "quick") == after.end()) {
+    auto s = f.Iterate();
+    REQUIRE_FALSE(s.empty());
+    after.insert(after.end(), s.begin(), s.end());
+  }
+  // Without the time owed it would come after one request of each of the ten.
+  CHECK(std::find(after.begin(), after.end(), "quick") - after.begin() <= 1);
+}
+
+TEST_CASE("time owed is written off at once when nobody else waits") {
+  Fixture f;
+  f.Make(1s, 1ms);
+  auto alone = f.Taker("alone", 3, 100'000'000);           // owes 99 ms after each
+  CHECK(f.Iterate() == Names{"alone", "alone", "alone"});  // 300 ms, in the 1 s budget
+  CHECK_FALSE(f.turns->active());
 }
 
 TEST_CASE("a connection gone before its turn is skipped, and nothing stays active") {

@@ -52,7 +52,7 @@ Status RpcServer::MakeListener() {
     return Err(ErrorCode::kIo, UvText("uv_pipe_init", rc));
   }
   listener_->MarkInitialized();
-  turns_ = std::make_unique<RpcTurns>(loop_, options_.turn_budget);
+  turns_ = std::make_unique<RpcTurns>(loop_, options_.turn_budget, options_.turn_share);
   return {};
 }
 

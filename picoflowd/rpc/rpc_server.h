@@ -15,8 +15,9 @@
 //   line alone may be longer (a reply of up to kMaxReplyBytes);
 // - request lines are served in turns (RpcTurns): the connections with
 //   requests waiting, round-robin, one request each per turn, for at most
-//   turn_budget per loop iteration, then the loop runs; a connection stops
-//   being read while read_ahead_lines (or read_ahead_bytes) wait;
+//   turn_budget per loop iteration, then the loop runs; a connection whose
+//   request took more than turn_share sits out turns for the rest; a
+//   connection stops being read while read_ahead_lines (or _bytes) wait;
 // - EOF from a client (it stopped sending): its last request without a '\n'
 //   is handled too, all it sent is served, answers are flushed, then it
 //   closes; calls still pending are dropped and their close hooks run;
@@ -70,6 +71,9 @@ struct RpcServerOptions {
   /// How long one loop iteration may serve requests before the loop runs
   /// again (a request is never cut: one that takes longer ends the turn).
   std::chrono::nanoseconds turn_budget = std::chrono::milliseconds(2);
+  /// A request's share of a turn: a connection whose request took longer
+  /// sits out a turn per share beyond, while others wait (RpcTurns).
+  std::chrono::nanoseconds turn_share = std::chrono::milliseconds(1);
   int backlog = 128;  ///< listen() backlog
   /// Called before anything is written to a client (a reply or a
   /// notification): the daemon commits its store's open group there, so a

@@ -1,13 +1,19 @@
 #include "picoflowd/rpc/rpc_turns.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "picoflowd/util/callback_guard.h"
 
 namespace picoflow {
 
-RpcTurns::RpcTurns(uv_loop_t* loop, std::chrono::nanoseconds budget, Clock clock)
-    : check_(this), idle_(this), budget_(budget), clock_(std::move(clock)) {
+RpcTurns::RpcTurns(uv_loop_t* loop, std::chrono::nanoseconds budget, std::chrono::nanoseconds share,
+                   Clock clock)
+    : check_(this),
+      idle_(this),
+      budget_(budget),
+      share_ns_(static_cast<std::uint64_t>(std::max<std::int64_t>(share.count(), 1))),
+      clock_(std::move(clock)) {
   if (!clock_) clock_ = [] { return uv_hrtime(); };
   // Neither can fail.
   if (uv_check_init(loop, check_.get()) == 0) check_.MarkInitialized();
@@ -34,9 +40,11 @@ void RpcTurns::OnCheck(uv_check_t* handle) noexcept {
   GuardCallback("rpc: serving requests", [self] { self->Serve(); });
 }
 
-// One turn: the queue in order, one request each, while the budget lasts.
-// A taker that still has requests goes to the back, behind those that were
-// waiting, so every connection gets one request per round.
+// One loop iteration's turns: the queue in order, one request each, while
+// the budget lasts. A taker that still has requests goes to the back, behind
+// those that were waiting, so every connection gets one request per round;
+// one that owes time sits its turn out instead (which takes no time: when
+// only debtors wait, their rounds pass at once until one owes nothing).
 void RpcTurns::Serve() {
   const std::uint64_t began = clock_();
   const auto budget = static_cast<std::uint64_t>(budget_.count());
@@ -45,9 +53,18 @@ void RpcTurns::Serve() {
     std::shared_ptr<RpcTurnTaker> taker = queue_.front().lock();
     queue_.pop_front();
     if (!taker) continue;
+    if (taker->owed_ns_ > 0) {
+      taker->owed_ns_ -= std::min(taker->owed_ns_, share_ns_);
+      queue_.push_back(taker);
+      continue;
+    }
     served = true;
-    if (taker->TakeTurn()) queue_.push_back(taker);
-    if (clock_() - began >= budget) break;
+    const std::uint64_t start = clock_();
+    const bool more = taker->TakeTurn();
+    const std::uint64_t end = clock_();
+    if (end - start > share_ns_) taker->owed_ns_ = end - start - share_ns_;
+    if (more) queue_.push_back(taker);
+    if (end - began >= budget) break;
   }
   if (served) ++turns_;
   if (queue_.empty()) {

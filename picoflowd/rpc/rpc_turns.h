@@ -8,7 +8,14 @@
 // connection per turn, until a time budget is spent, then yields to the
 // loop: reads, writes, timers and task events come in between, and a client
 // that sends one cheap request waits for one request of each busy
-// connection, never for all of them. Loop thread only.
+// connection, never for all of them.
+//
+// A turn's share of time is small (1 ms in the daemon). A connection whose
+// request took longer owes the rest: it sits out one turn per share owed,
+// while connections that owe nothing are served. So many clients of slow
+// requests (a large workflow.validate) cost a cheap request about one slow
+// request of waiting, not one of each of them; when nobody else waits, the
+// debt is written off at once. Loop thread only.
 
 #include <uv.h>
 
@@ -29,6 +36,10 @@ class RpcTurnTaker {
   /// Serves one waiting request. Returns true if more are waiting: the
   /// taker goes to the back of the queue for another turn.
   virtual bool TakeTurn() noexcept = 0;
+
+ private:
+  friend class RpcTurns;
+  std::uint64_t owed_ns_ = 0;  // time served beyond its shares, not yet sat out
 };
 
 class RpcTurns {
@@ -36,10 +47,13 @@ class RpcTurns {
   /// Monotonic nanoseconds (uv_hrtime by default; tests pass their own).
   using Clock = std::function<std::uint64_t()>;
 
-  /// Makes the (inactive) handles on `loop`. A turn ends once `budget`
-  /// has passed since it began, after the request in progress: a request
+  /// Makes the (inactive) handles on `loop`. A loop iteration's turns end
+  /// once `budget` has passed, after the request in progress: a request
   /// that takes longer is never cut, but the next one waits for the loop.
-  RpcTurns(uv_loop_t* loop, std::chrono::nanoseconds budget, Clock clock = {});
+  /// A request that takes more than `share` makes its connection sit out a
+  /// turn per share beyond (at least 1 ns).
+  RpcTurns(uv_loop_t* loop, std::chrono::nanoseconds budget, std::chrono::nanoseconds share,
+           Clock clock = {});
   /// Closes the handles; what is queued is forgotten.
   ~RpcTurns();
   RpcTurns(const RpcTurns&) = delete;
@@ -64,6 +78,7 @@ class RpcTurns {
   UvHandle<uv_check_t> check_;
   UvHandle<uv_idle_t> idle_;
   std::chrono::nanoseconds budget_;
+  std::uint64_t share_ns_;
   Clock clock_;
   std::deque<std::weak_ptr<RpcTurnTaker>> queue_;
   std::uint64_t turns_ = 0;
