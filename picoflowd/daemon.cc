@@ -491,6 +491,9 @@ std::unique_ptr<Metrics> Daemon::MakeMetrics() {
     const RunController* c = runs_->Find(run_id);
     return c ? c->run().workflow().name : std::string();
   };
+  sources.rpc_requests_dropped = [this]() -> std::uint64_t {
+    return server_ ? server_->stats().requests_dropped : 0;
+  };
   return std::make_unique<Metrics>(std::move(sources));
 }
 

@@ -246,6 +246,11 @@ std::string Metrics::Render() const {
   w.Family("picoflow_store_kept_changes", "gauge",
            "Changes of runs kept in memory, waiting for room on the disk.");
   w.Sample("picoflow_store_kept_changes", {}, double(health.kept_writes));
+  w.Family("picoflow_rpc_requests_dropped_total", "counter",
+           "Control-socket requests dropped unserved: their client hung up (or was closed) "
+           "before their turn.");
+  w.Sample("picoflow_rpc_requests_dropped_total", {},
+           sources_.rpc_requests_dropped ? double(sources_.rpc_requests_dropped()) : 0);
   const ProcessStats p = ReadProcessStats();
   w.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
   w.Sample("process_resident_memory_bytes", {}, p.resident_bytes);

@@ -46,6 +46,9 @@ struct MetricsSources {
   std::function<StoreHealth()> store_health;
   /// The workflow of a live run, empty if unknown.
   std::function<std::string(std::int64_t run_id)> workflow_of;
+  /// Control-socket requests dropped unserved because their connection
+  /// closed first (RpcServerStats::requests_dropped).
+  std::function<std::uint64_t()> rpc_requests_dropped;
 };
 
 class Metrics : public RunObserver {

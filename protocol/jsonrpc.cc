@@ -185,6 +185,11 @@ std::string ResultLine(const json& id, const json& result) {
   return Line({{"jsonrpc", "2.0"}, {"id", id}, {"result", result}});
 }
 
+// Keys in the order the whole line dumps them (alphabetical): id, jsonrpc, result.
+std::string ResultLineHead(const json& id) {
+  return "{\"id\":" + DumpCompact(id) + ",\"jsonrpc\":\"2.0\",\"result\":";
+}
+
 std::string ErrorLine(const json& id, const RpcError& error) {
   return Line({{"jsonrpc", "2.0"}, {"id", id}, {"error", ErrorObject(error)}});
 }

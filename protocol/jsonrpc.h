@@ -114,6 +114,11 @@ std::string RequestLine(const json& id, std::string_view method, const json& par
 std::string ClientNotificationLine(std::string_view method, const json& params);
 /// `{"jsonrpc":"2.0","id":ID,"result":R}` + "\n".
 std::string ResultLine(const json& id, const json& result);
+/// A result line in three parts, for a result serialised once and sent many
+/// times (a cached `workflow.get`): ResultLineHead(id) + DumpCompact(result) +
+/// kResultLineTail is ResultLine(id, result), byte for byte.
+std::string ResultLineHead(const json& id);
+inline constexpr std::string_view kResultLineTail = "}\n";
 /// `{"jsonrpc":"2.0","id":ID,"error":{...}}` + "\n".
 std::string ErrorLine(const json& id, const RpcError& error);
 /// `{"jsonrpc":"2.0","method":M,"params":P}` + "\n" (server to client).

@@ -1,5 +1,7 @@
 #include "protocol/line_buffer.h"
 
+#include <algorithm>
+
 namespace picoflow {
 
 LineBuffer::LineBuffer(std::size_t max_line) : max_line_(max_line) {}
@@ -16,6 +18,10 @@ void LineBuffer::DropUntilNewline(std::string_view& data) {
 
 void LineBuffer::Append(std::string_view data) {
   if (discarding_) DropUntilNewline(data);
+  // Lines taken one at a time leave their bytes before start_: drop them
+  // first, so the buffer holds only what was not taken.
+  if (start_ > 0) Compact();
+  lines_ += static_cast<std::size_t>(std::count(data.begin(), data.end(), '\n'));
   buffer_.append(data);
 }
 
@@ -43,6 +49,7 @@ LineBuffer::Status LineBuffer::Next(std::string& line) {
   std::size_t begin = start_;
   start_ = nl + 1;
   scanned_ = 0;
+  --lines_;
   if (len > max_line_) return Status::kTooLong;
   if (len > 0 && buffer_[begin + len - 1] == '\r') --len;
   line.assign(buffer_, begin, len);

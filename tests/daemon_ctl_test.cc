@@ -1294,4 +1294,40 @@ TEST_CASE("a workflow near the file limit reads back whole: workflow.get and sho
   CHECK(ParseOut(as_json)["source"] == yaml);
 }
 
+TEST_CASE("workflow.get answers the version and pause state of the moment, however often asked") {
+  // Answers are kept per stored version (issue 14): a pause, a resume and a
+  // new version must each show at once.
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const auto version = [](const std::string& description) {
+    return "name: kept\ndescription: " + description +
+           "\ntasks:\n  - { name: only, type: shell, config: { command: 'true' } }\n";
+  };
+  const auto get = [&] {
+    auto got = h.Call(method::kWorkflowGet, {{"name", "kept"}});
+    REQUIRE_MESSAGE(got.ok(), got.error().message);
+    return *got;
+  };
+  REQUIRE(h.Call(method::kWorkflowSubmit, {{"source", version("first")}}).ok());
+  const json first = get();
+  CHECK(first["description"] == "first");
+  CHECK(first["paused"] == false);
+  CHECK(get() == first);
+
+  REQUIRE(h.Call(method::kWorkflowPause, {{"name", "kept"}}).ok());
+  json paused = first;
+  paused["paused"] = true;
+  CHECK(get() == paused);
+  REQUIRE(h.Call(method::kWorkflowResume, {{"name", "kept"}}).ok());
+  CHECK(get() == first);
+
+  REQUIRE(h.Call(method::kWorkflowSubmit, {{"source", version("second")}}).ok());
+  const json second = get();
+  CHECK(second["description"] == "second");
+  CHECK(second["source"] == version("second"));
+  CHECK(second["paused"] == false);
+  REQUIRE(h.Call(method::kWorkflowRemove, {{"name", "kept"}}).ok());
+  CHECK_FALSE(h.Call(method::kWorkflowGet, {{"name", "kept"}}).ok());
+}
+
 }  // namespace picoflow::test

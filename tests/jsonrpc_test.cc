@@ -120,6 +120,14 @@ TEST_CASE("builders write one compact line each") {
         "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":{}}\n");
 }
 
+TEST_CASE("a result line in three parts is the whole result line, byte for byte") {
+  const json result = {{"z", {1, 2}}, {"a", "x\n\xff"}, {"m", nullptr}};
+  for (const json& id : {json(1), json(-7), json("q\"1"), json(nullptr), json(1234567890123)}) {
+    CHECK(ResultLineHead(id) + DumpCompact(result) + std::string(kResultLineTail) ==
+          ResultLine(id, result));
+  }
+}
+
 TEST_CASE("invalid UTF-8 in task output is replaced, not thrown") {
   std::string line = ResultLine(1, {{"out", std::string("ok \xff\xfe end")}});
   CHECK(line.find("ok \xef\xbf\xbd") != std::string::npos);

@@ -80,5 +80,40 @@ TEST_CASE("memory stays bounded while a client streams a huge line") {
   CHECK(most <= 1000 + chunk.size());
 }
 
+TEST_CASE("lines taken one at a time between appends come out in order and are counted") {
+  LineBuffer b(100);
+  std::string line;
+  b.Append("a\nb\nc");
+  CHECK(b.lines() == 2);
+  REQUIRE(b.Next(line) == LineBuffer::Status::kLine);
+  CHECK(line == "a");
+  CHECK(b.lines() == 1);
+  b.Append("\nd\n\ne");  // "b" still waits
+  CHECK(b.lines() == 4);
+  std::vector<std::string> rest = Drain(b);
+  CHECK(rest == Lines{"b", "c", "d", ""});
+  CHECK(b.lines() == 0);
+  CHECK(b.buffered() == 1);
+}
+
+TEST_CASE("a buffer whose lines are taken one per append holds only what was not taken") {
+  // A connection served in turns takes one line while more arrive; what it
+  // took must not stay in memory.
+  LineBuffer b(100);
+  const std::string chunk = "0123456789012345678\n";  // 20 bytes, one line
+  std::string line;
+  std::size_t most = 0;
+  b.Append(chunk);
+  b.Append(chunk);
+  for (int i = 0; i < 10000; ++i) {
+    b.Append(chunk);
+    REQUIRE(b.Next(line) == LineBuffer::Status::kLine);
+    most = std::max(most, b.held());
+  }
+  CHECK(b.lines() == 2);
+  CHECK(most == 3 * chunk.size());
+  CHECK(Drain(b).size() == 2);
+}
+
 }  // namespace
 }  // namespace picoflow

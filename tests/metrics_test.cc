@@ -41,6 +41,7 @@ TEST_CASE("a run's task events become counters, histograms and timestamps by wor
     return std::nullopt;
   };
   sources.skipped_fires = [](const std::string& w) { return w == "etl" ? 3 : 0; };
+  sources.rpc_requests_dropped = [] { return std::uint64_t{29}; };
   Metrics m(sources);
   m.OnTaskEvent(Event(7, "extract", TaskEventKind::kStarted, "running"));
   m.OnTaskEvent(Event(7, "extract", TaskEventKind::kRetrying, "failed", 300ms));
@@ -75,6 +76,7 @@ TEST_CASE("a run's task events become counters, histograms and timestamps by wor
   CHECK(Has(text, "picoflow_run_duration_seconds_count{workflow=\"etl\"} 1"));
   CHECK(Has(text, "picoflow_active_runs 2"));
   CHECK(Has(text, "picoflow_active_tasks 0"));
+  CHECK(Has(text, "picoflow_rpc_requests_dropped_total 29"));
   CHECK(Has(text, "picoflow_next_fire_timestamp_seconds{workflow=\"etl\"} 1800000000"));
   CHECK(Has(text, "picoflow_skipped_fires_total{workflow=\"etl\",reason=\"overlap\"} 3"));
   CHECK(Has(text, "picoflow_skipped_fires_total{workflow=\"q\\\"uote\",reason=\"overlap\"} 0"));

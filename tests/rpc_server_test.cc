@@ -6,6 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <numeric>
+
 #include "tests/rpc_test_harness.h"
 
 namespace picoflow::test {
@@ -362,6 +365,109 @@ TEST_CASE("closing the server ends open connections and runs pending calls' clos
   CHECK(h.LoopUntil([&] { return client.done(); }));
   CHECK(saw_end);
   CHECK_FALSE(std::filesystem::exists(h.path));
+}
+
+// The clients below connect and send before the loop first runs: the server
+// accepts them together and reads them in one poll, so what it serves first
+// does not depend on thread timing.
+
+TEST_CASE("connections with requests waiting are served round-robin, one request each per turn") {
+  Harness h;
+  REQUIRE(h.server->Listen().ok());
+  Client a = Connected(h.path);
+  Client b = Connected(h.path);
+  Client c = Connected(h.path);
+  REQUIRE(a.SendRaw(RecordRequests("a", 5), kWait).ok());
+  REQUIRE(b.SendRaw(RecordRequests("b", 5), kWait).ok());
+  REQUIRE(c.SendRaw(RecordRequests("c", 5), kWait).ok());
+  REQUIRE(h.LoopUntil([&] { return h.records.size() == 15; }));
+  // Each round serves one request of each connection, in the same order.
+  std::vector<std::string> round(h.records.begin(), h.records.begin() + 3);
+  std::vector<std::string> sorted = round;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(sorted == std::vector<std::string>{"a", "b", "c"});
+  std::vector<std::string> expected;
+  for (int i = 0; i < 5; ++i) expected.insert(expected.end(), round.begin(), round.end());
+  CHECK(h.records == expected);
+  CHECK_FALSE(h.server->turns()->active());
+}
+
+TEST_CASE("a request that arrives behind another client's 1,000 waits for one of them, not all") {
+  RpcServerOptions options;
+  options.turn_budget = std::chrono::nanoseconds(0);  // one request per loop iteration
+  Harness h(options);
+  REQUIRE(h.server->Listen().ok());
+  Client busy = Connected(h.path);
+  Client quick = Connected(h.path);
+  REQUIRE(busy.SendRaw(RecordRequests("busy", 1000), kWait).ok());
+  // Sent once the busy client is being served: it arrives behind its 1,000.
+  h.on_record = [&](const std::string&) {
+    if (h.records.size() == 1) CHECK(quick.SendRaw(RecordRequests("quick", 1), kWait).ok());
+  };
+  REQUIRE(h.LoopUntil([&] { return h.records.size() == 1001; }));
+  const auto quick_at = std::find(h.records.begin(), h.records.end(), "quick") - h.records.begin();
+  CHECK(quick_at == 2);  // the busy client's first, the request in turn when it came, then it
+  CHECK(h.server->turns()->turns() >= 1001);
+}
+
+TEST_CASE("requests of a client that hung up before they were served are dropped, not executed") {
+  Harness h;
+  REQUIRE(h.server->Listen().ok());
+  {
+    Client gone = Connected(h.path);
+    REQUIRE(gone.SendRaw(RecordRequests("gone", 100), kWait).ok());
+  }  // closed: nobody would read the answers
+  REQUIRE(h.LoopUntil(
+      [&] { return h.server->stats().accepted == 1 && h.server->connection_count() == 0; }));
+  CHECK(h.records.empty());
+  CHECK(h.server->stats().requests_dropped == 100);
+  bool works = false;
+  h.WithClient([&] { works = HandshakeWorks(h.path); });
+  CHECK(works);
+}
+
+TEST_CASE("a client that stops sending after 200 pipelined requests still gets every answer") {
+  Harness h;
+  REQUIRE(h.server->Listen().ok());
+  std::vector<int> ids;
+  h.WithClient([&] {
+    Client c = Connected(h.path);
+    std::string requests;
+    for (int i = 1; i <= 200; ++i) requests += VersionRequest(i);
+    CHECK(c.SendRaw(requests, kWait).ok());
+    CHECK(c.ShutdownSending().ok());
+    for (auto line = c.ReadLine(kWait); line.ok(); line = c.ReadLine(kWait)) {
+      ids.push_back(json::parse(*line)["id"].get<int>());
+    }
+  });
+  std::vector<int> expected(200);
+  std::iota(expected.begin(), expected.end(), 1);
+  CHECK(ids == expected);
+  CHECK(h.server->stats().requests_dropped == 0);
+}
+
+TEST_CASE(
+    "a connection is not read while its waiting requests reach the bound, and all are served") {
+  RpcServerOptions options;
+  options.read_ahead_lines = 4;
+  Harness h(options);
+  REQUIRE(h.server->Listen().ok());
+  std::vector<int> ids;
+  h.WithClient([&] {
+    Client c = Connected(h.path);
+    CHECK(c.SendRaw(RecordRequests("one", 1000), kWait).ok());
+    for (int i = 0; i < 1000; ++i) {
+      auto line = c.ReadLine(kWait);
+      if (!line.ok()) break;
+      ids.push_back(json::parse(*line)["id"].get<int>());
+    }
+  });
+  std::vector<int> expected(1000);
+  std::iota(expected.begin(), expected.end(), 1);
+  CHECK(ids == expected);
+  CHECK(h.records.size() == 1000);
+  REQUIRE(h.LoopUntil([&] { return h.server->connection_count() == 0; }));
+  CHECK(h.server->stats().read_pauses > 0);
 }
 
 TEST_CASE("adopting an fd that is not a listening Unix socket is refused") {

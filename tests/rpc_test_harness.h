@@ -100,23 +100,24 @@ class Harness {
     CHECK(uv_loop_close(&loop) == 0);
   }
 
-  // Runs the loop until `done()` holds (checked after every loop turn) or
-  // the deadline passes; returns whether it held. The default outlasts a
-  // client body of a few kWait-bounded calls.
+  // Runs the loop until `done()` holds (checked before the loop waits for
+  // events, so after whatever the last iteration did, requests served in
+  // turns included) or the deadline passes; returns whether it held. The
+  // default outlasts a client body of a few kWait-bounded calls.
   bool LoopUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline = 120s) {
     struct State {
       const std::function<bool()>& done;
       uv_loop_t* loop;
     } state{done, &loop};
-    UvHandle<uv_check_t> check(&state);
+    UvHandle<uv_prepare_t> prepare(&state);
     UvHandle<uv_timer_t> timer(&state);
-    uv_check_init(&loop, check.get());
-    check.MarkInitialized();
+    uv_prepare_init(&loop, prepare.get());
+    prepare.MarkInitialized();
     uv_timer_init(&loop, timer.get());
     timer.MarkInitialized();
-    uv_check_start(check.get(), [](uv_check_t* h) noexcept {
+    uv_prepare_start(prepare.get(), [](uv_prepare_t* h) noexcept {
       auto* s = OwnerOf<State>(h);
-      if (s && s->done()) uv_stop(s->loop);
+      if (s && s->done()) uv_stop(s->loop);  // the poll of this iteration does not wait
     });
     uv_timer_start(
         timer.get(), [](uv_timer_t* h) noexcept { uv_stop(h->loop); },
@@ -154,6 +155,9 @@ class Harness {
   std::shared_ptr<RpcCall> held;
   std::atomic<int> held_count{0};
   int hold_close_hooks = 0;
+  /// The `who` of every test.record served, in order; on_record runs after each.
+  std::vector<std::string> records;
+  std::function<void(const std::string&)> on_record;
 
  private:
   void RegisterTestMethods() {
@@ -178,6 +182,14 @@ class Harness {
                            c.Reply(std::string(64 * 1024, 'b'));
                          }});
     dispatcher.Register({.name = "test.write", .handler = [](RpcCall& c) { c.Reply(true); }});
+    dispatcher.Register({.name = "test.record",
+                         .access = Access::kRead,
+                         .open_params = true,
+                         .handler = [this](RpcCall& c) {
+                           records.push_back(c.Param<std::string>("who"));
+                           c.Reply(true);
+                           if (on_record) on_record(records.back());
+                         }});
     dispatcher.Register({.name = "test.throw", .access = Access::kRead, .handler = [](RpcCall&) {
                            throw std::runtime_error("boom");
                          }});
@@ -202,6 +214,13 @@ inline int CodeOfLine(const Result<std::string>& line) {
 
 inline std::string VersionRequest(int id) {
   return RequestLine(id, method::kDaemonVersion, json::object());
+}
+
+/// `count` test.record requests of `who`, ids 1..count, as one string.
+inline std::string RecordRequests(const std::string& who, int count) {
+  std::string lines;
+  for (int i = 1; i <= count; ++i) lines += RequestLine(i, "test.record", {{"who", who}});
+  return lines;
 }
 
 inline bool HandshakeWorks(const std::string& path) {

@@ -55,18 +55,33 @@ bool RpcCall::connected() const {
 
 void RpcCall::Reply(json result) {
   if (finished_) return;
-  std::string line = ResultLine(request_.id, result);
-  if (line.size() > max_reply_ + 1) {
-    LogError(LogEvent("rpc.call"),
-             fmt::format("rpc #{} {}: result of {} bytes exceeds the reply limit", serial_,
-                         request_.method, line.size()));
-    line = ErrorLine(request_.id,
-                     RpcErr(RpcCode::kInternal, "internal error: the result of " + request_.method +
-                                                    " is " + std::to_string(line.size()) +
-                                                    " bytes, over the reply limit of " +
-                                                    std::to_string(max_reply_)));
-  }
+  // In parts: ResultLine would copy the whole result into the line's object.
+  std::string line = ResultLineHead(request_.id) + DumpCompact(result);
+  line += kResultLineTail;
+  if (line.size() > max_reply_ + 1) line = OversizeLine(line.size());
   Finish(std::move(line), "ok");
+}
+
+void RpcCall::ReplySerialized(std::shared_ptr<const std::string> result) {
+  if (finished_) return;
+  std::string head = ResultLineHead(request_.id);
+  const std::size_t bytes = head.size() + result->size() + kResultLineTail.size();
+  if (bytes > max_reply_ + 1) {
+    Finish(OversizeLine(bytes), "ok");
+    return;
+  }
+  Finish(std::move(head), std::move(result), kResultLineTail, "ok");
+}
+
+std::string RpcCall::OversizeLine(std::size_t bytes) const {
+  LogError(LogEvent("rpc.call"),
+           fmt::format("rpc #{} {}: result of {} bytes exceeds the reply limit", serial_,
+                       request_.method, bytes));
+  return ErrorLine(
+      request_.id,
+      RpcErr(RpcCode::kInternal, "internal error: the result of " + request_.method + " is " +
+                                     std::to_string(bytes) + " bytes, over the reply limit of " +
+                                     std::to_string(max_reply_)));
 }
 
 void RpcCall::Fail(const Error& error) { Fail(ToRpcError(error)); }
@@ -77,9 +92,14 @@ void RpcCall::Fail(RpcError error) {
   Finish(ErrorLine(request_.id, error), outcome);
 }
 
+void RpcCall::Finish(std::string line, std::string_view outcome) {
+  Finish(std::move(line), nullptr, "", outcome);
+}
+
 // The single exit of a call: logs its end, sends the line unless nobody may
 // or can receive it, and drops its close hooks.
-void RpcCall::Finish(std::string line, std::string_view outcome) {
+void RpcCall::Finish(std::string head, std::shared_ptr<const std::string> body,
+                     std::string_view tail, std::string_view outcome) {
   finished_ = true;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started_);
@@ -92,7 +112,11 @@ void RpcCall::Finish(std::string line, std::string_view outcome) {
     for (std::uint64_t token : hook_tokens_) channel->RemoveCloseHook(token);
   }
   hook_tokens_.clear();
-  if (deliver) channel->Send(std::move(line));
+  if (deliver && body) {
+    channel->SendShared(std::move(head), std::move(body), tail);
+  } else if (deliver) {
+    channel->Send(std::move(head));
+  }
   if (channel) channel->CallEnded();
 }
 

@@ -33,6 +33,15 @@ class RpcChannel {
   /// Queues one complete line ('\n' included) for writing, in call order.
   /// Ignored once the channel is closed.
   virtual void Send(std::string line) = 0;
+  /// Queues the line `head` + `*body` + `tail` as Send would; `body` is
+  /// shared, not copied (a cached result sent to many clients). This default
+  /// copies it into one line; the connection writes the three parts.
+  virtual void SendShared(std::string head, std::shared_ptr<const std::string> body,
+                          std::string_view tail) {
+    head += *body;
+    head += tail;
+    Send(std::move(head));
+  }
   /// Stops reading; closes once everything queued has been written.
   virtual void CloseAfterFlush() = 0;
   /// True until the channel has closed.
@@ -99,6 +108,10 @@ class RpcCall : public std::enable_shared_from_this<RpcCall> {
 
   /// Answers with `result`. No-op if already answered or the client left.
   void Reply(json result);
+  /// Answers with a result already serialised (DumpCompact), shared with
+  /// other replies rather than copied: the same line as Reply(the parsed
+  /// result), and the same -32603 if it is over the reply limit.
+  void ReplySerialized(std::shared_ptr<const std::string> result);
   /// Answers with ToRpcError(error).
   void Fail(const Error& error);
   /// Answers with a ready-made error (e.g. InvalidWorkflowError).
@@ -132,7 +145,12 @@ class RpcCall : public std::enable_shared_from_this<RpcCall> {
   template <class T>
   static T Convert(std::string_view name, const json& value);
   [[noreturn]] static void Wrong(std::string_view name, const char* expected);
+  /// The -32603 line of a result line of `bytes` bytes, over the limit.
+  std::string OversizeLine(std::size_t bytes) const;
   void Finish(std::string line, std::string_view outcome);
+  /// Finish with the line head + *body + tail; body may be null (head is the line).
+  void Finish(std::string head, std::shared_ptr<const std::string> body, std::string_view tail,
+              std::string_view outcome);
 
   std::weak_ptr<RpcChannel> channel_;
   Request request_;

@@ -1,6 +1,7 @@
 #include "picoflowd/rpc/rpc_connection.h"
 
 #include <fmt/format.h>
+#include <poll.h>
 
 #include <array>
 #include <utility>
@@ -17,13 +18,16 @@ namespace picoflow {
 struct RpcConnection::WriteReq {
   uv_write_t req{};
   std::string data;
+  std::shared_ptr<const std::string> body;  // a shared part, may be null
+  std::string tail;                         // after body
 };
 
 RpcConnection::RpcConnection(Dispatcher& dispatcher, Limits limits, ClosedCallback on_closed,
-                             BeforeSend before_send)
+                             TurnWanted want_turn, BeforeSend before_send)
     : dispatcher_(dispatcher),
       limits_(limits),
       on_closed_(std::move(on_closed)),
+      want_turn_(std::move(want_turn)),
       before_send_(std::move(before_send)),
       pipe_(this),
       idle_timer_(this),
@@ -69,6 +73,7 @@ Status RpcConnection::StartReading() {
   if (int rc = uv_read_start(pipe_.stream(), OnAlloc, OnRead); rc != 0) {
     return Err(ErrorCode::kIo, std::string("uv_read_start: ") + uv_strerror(rc));
   }
+  reading_ = true;
   UpdateIdleTimer();
   return {};
 }
@@ -83,13 +88,13 @@ void RpcConnection::CallEnded() {
   UpdateIdleTimer();
 }
 
-// Idle = open, no call open, nothing left to write: the count starts again
-// from now (each received byte restarts it too). A held run.wait or follow is
-// a call open, so it never counts as idle. The timer exists only with its
-// connection: nothing wakes a daemon without clients.
+// Idle = open, no call open, no request waiting, nothing left to write: the
+// count starts again from now (each received byte restarts it too). A held
+// run.wait or follow is a call open, so it never counts as idle. The timer
+// exists only with its connection: nothing wakes a daemon without clients.
 void RpcConnection::UpdateIdleTimer() {
   if (!idle_timer_.initialized()) return;
-  if (state_ == State::kOpen && calls_open_ == 0 && writes_in_flight_ == 0) {
+  if (state_ == State::kOpen && calls_open_ == 0 && writes_in_flight_ == 0 && !HasRequest()) {
     StartOneShot<RpcConnection, &RpcConnection::CloseIdle>(
         idle_timer_, static_cast<std::uint64_t>(limits_.idle_timeout.count()));
   } else {
@@ -122,44 +127,136 @@ void RpcConnection::HandleRead(ssize_t nread, const uv_buf_t* buf) {
   if (nread > 0) {
     input_.Append(std::string_view(buf->base, static_cast<std::size_t>(nread)));
     UpdateIdleTimer();
-    HandleLines();
+    UpdateReading();
+    WantTurn();
   } else if (nread == UV_EOF) {
-    // The end of the stream ends a last line sent without its '\n': it is
-    // answered like any other (docs/rpc.md, "End of a connection").
-    if (input_.buffered() > 0) {
-      input_.Append("\n");
-      HandleLines();
+    // libuv has stopped reading. The end of the stream ends a last line sent
+    // without its '\n': it is answered like any other (docs/rpc.md, "End of
+    // a connection"), after those before it.
+    reading_ = false;
+    eof_ = true;
+    if (input_.buffered() > 0) input_.Append("\n");
+    if (HasRequest()) {
+      WantTurn();
+    } else {
+      // Answers already produced are flushed; calls still waiting are
+      // dropped (their close hooks run).
+      CloseAfterFlush();
     }
-    // Answers already produced are flushed; calls still waiting are dropped
-    // (their close hooks run).
-    CloseAfterFlush();
   } else if (nread < 0) {
     Close(CloseReason::kError, uv_strerror(static_cast<int>(nread)));
   }
 }
 
-void RpcConnection::HandleLines() {
-  std::string line;
-  while (state_ == State::kOpen) {
-    switch (input_.Next(line)) {
-      case LineBuffer::Status::kNeedMore: return;
-      case LineBuffer::Status::kLine:
-        if (!line.empty()) dispatcher_.HandleLine(shared_from_this(), line);
-        break;
-      case LineBuffer::Status::kTooLong:
-        // The stream may still hold the rest of a megabyte we will not read:
-        // answer once and end the connection rather than resynchronise.
-        Send(ErrorLine(nullptr, RpcErr(RpcCode::kInvalidRequest,
-                                       "request line longer than " +
-                                           std::to_string(limits_.max_line) + " bytes")));
-        drain_reason_ = CloseReason::kOverlongLine;
-        CloseAfterFlush();
-        return;
+bool RpcConnection::HasRequest() const {
+  return input_.lines() > 0 || input_.buffered() > limits_.max_line;
+}
+
+void RpcConnection::WantTurn() {
+  if (turn_wanted_ || state_ != State::kOpen || !HasRequest()) return;
+  turn_wanted_ = true;
+  if (want_turn_) want_turn_(this);
+}
+
+// Backpressure: a client that sends faster than its turns come waits in its
+// socket (and then in its own write), not in the daemon's memory. Half of
+// the bound must be served before reading resumes, so that a pipelining
+// client does not toggle reading on every line.
+void RpcConnection::UpdateReading() {
+  if (state_ != State::kOpen || eof_) return;
+  // Bytes count only behind a request: a long line still coming is read on
+  // (up to max_line, when it becomes a request: the error to answer).
+  const std::size_t lines = input_.lines();
+  const bool waiting = HasRequest();
+  const bool full = lines >= limits_.read_ahead_lines ||
+                    (waiting && input_.buffered() >= limits_.read_ahead_bytes);
+  const bool drained = lines <= limits_.read_ahead_lines / 2 &&
+                       (!waiting || input_.buffered() < limits_.read_ahead_bytes / 2);
+  if (reading_ && full) {
+    uv_read_stop(pipe_.stream());
+    reading_ = false;
+    ++read_pauses_;
+  } else if (!reading_ && drained) {
+    if (int rc = uv_read_start(pipe_.stream(), OnAlloc, OnRead); rc != 0) {
+      Close(CloseReason::kError, std::string("uv_read_start: ") + uv_strerror(rc));
+      return;
     }
+    reading_ = true;
   }
 }
 
-void RpcConnection::Send(std::string line) {
+bool RpcConnection::TakeTurn() noexcept {
+  if (state_ == State::kClosed) return false;
+  auto keep = shared_from_this();  // the server may drop it meanwhile
+  bool more = false;
+  if (!GuardCallback("rpc: serving a request", [&] { more = ServeOne(); })) {
+    Close(CloseReason::kError, "exception while serving a request");
+    more = false;
+  }
+  turn_wanted_ = more;
+  return more;
+}
+
+bool RpcConnection::ServeOne() {
+  if (state_ != State::kOpen) return false;
+  // Nobody would read the answer: what the client sent is dropped, not
+  // executed (docs/rpc.md, "End of a connection"). While it is read, the
+  // loop hears of a hang-up itself (as the end of the stream, then asked
+  // here: a client may only have stopped sending); one syscall per request
+  // is saved.
+  if ((eof_ || !reading_) && PeerGone()) {
+    Close(CloseReason::kPeerGone, "the client closed its connection");
+    return false;
+  }
+  std::string line;
+  switch (input_.Next(line)) {
+    case LineBuffer::Status::kNeedMore: break;
+    case LineBuffer::Status::kLine:
+      if (!line.empty()) dispatcher_.HandleLine(shared_from_this(), line);
+      break;
+    case LineBuffer::Status::kTooLong:
+      // The stream may still hold the rest of a megabyte we will not read:
+      // answer once and end the connection rather than resynchronise.
+      Send(ErrorLine(nullptr, RpcErr(RpcCode::kInvalidRequest,
+                                     "request line longer than " +
+                                         std::to_string(limits_.max_line) + " bytes")));
+      drain_reason_ = CloseReason::kOverlongLine;
+      CloseAfterFlush();
+      return false;
+  }
+  if (state_ != State::kOpen) return false;
+  if (HasRequest()) {
+    UpdateReading();
+    return true;
+  }
+  if (eof_) {
+    CloseAfterFlush();
+    return false;
+  }
+  UpdateReading();
+  UpdateIdleTimer();
+  return false;
+}
+
+// A client that closed its end entirely leaves our end hung up (POLLHUP), or
+// in error if it left answers unread (POLLERR, ECONNRESET); one that only
+// shut down its sending side does not: it still reads its answers.
+bool RpcConnection::PeerGone() const {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(pipe_.base(), &fd) != 0) return false;
+  pollfd p{fd, 0, 0};  // hang-ups and errors are reported whatever is asked
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+void RpcConnection::Send(std::string line) { Write(std::move(line), nullptr, {}); }
+
+void RpcConnection::SendShared(std::string head, std::shared_ptr<const std::string> body,
+                               std::string_view tail) {
+  Write(std::move(head), std::move(body), tail);
+}
+
+void RpcConnection::Write(std::string head, std::shared_ptr<const std::string> body,
+                          std::string_view tail) {
   if (state_ == State::kClosed) return;
   // A client that does not read is told by what it left of earlier lines:
   // one line alone may be a whole reply (kMaxReplyBytes), over the bound.
@@ -171,9 +268,20 @@ void RpcConnection::Send(std::string line) {
   }
   if (before_send_) before_send_();
   auto* w = new WriteReq;
-  w->data = std::move(line);
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  if (int rc = uv_write(&w->req, pipe_.stream(), &buf, 1, OnWrite); rc != 0) {
+  w->data = std::move(head);
+  w->body = std::move(body);
+  w->tail = tail;
+  std::array<uv_buf_t, 3> bufs{};
+  unsigned n = 0;
+  bufs[n++] = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  if (w->body) {
+    // libuv only reads what it writes: the shared bytes are never changed.
+    bufs[n++] =
+        uv_buf_init(const_cast<char*>(w->body->data()), static_cast<unsigned>(w->body->size()));
+    bufs[n++] =
+        uv_buf_init(const_cast<char*>(w->tail.data()), static_cast<unsigned>(w->tail.size()));
+  }
+  if (int rc = uv_write(&w->req, pipe_.stream(), bufs.data(), n, OnWrite); rc != 0) {
     delete w;
     Close(CloseReason::kError, uv_strerror(rc));
     return;
@@ -207,6 +315,7 @@ void RpcConnection::CloseAfterFlush() {
   state_ = State::kDraining;
   UpdateIdleTimer();  // stops it: the drain ends the connection
   uv_read_stop(pipe_.stream());
+  reading_ = false;
   if (writes_in_flight_ == 0) Close(drain_reason_, "done");
 }
 

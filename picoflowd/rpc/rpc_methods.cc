@@ -294,7 +294,15 @@ void RpcMethods::WorkflowGet(RpcCall& call) {
     call.Fail(NoWorkflow(name));
     return;
   }
-  const WorkflowVersion& v = *entry->version;
+  call.ReplySerialized(WorkflowGetResult(entry->version, entry->paused));
+}
+
+std::shared_ptr<const std::string> RpcMethods::WorkflowGetResult(
+    const std::shared_ptr<const WorkflowVersion>& version, bool paused) {
+  // `paused` is the one field that is not the version's own.
+  const std::uint32_t variant = paused ? 1 : 0;
+  if (auto cached = workflow_get_cache_.Find(version, variant)) return cached;
+  const WorkflowVersion& v = *version;
   json out = WorkflowShapeJson(*v.workflow, *v.dag);
   json tasks = json::array();
   for (const Task& t : v.workflow->tasks) {
@@ -309,9 +317,9 @@ void RpcMethods::WorkflowGet(RpcCall& call) {
   out["tasks"] = std::move(tasks);
   out["origin"] = v.origin;
   out["dir"] = v.base_dir;
-  out["paused"] = entry->paused;
+  out["paused"] = paused;
   out["source"] = v.source;
-  call.Reply(std::move(out));
+  return workflow_get_cache_.Put(version, variant, DumpCompact(out));
 }
 
 // workflow.remove: forgets a workflow; its history and live runs stay.

@@ -8,12 +8,14 @@
 #include <string>
 
 #include "common/result.h"
+#include "picoflowd/rpc/rpc_reply_cache.h"
 
 namespace picoflow {
 
 class Dispatcher;
 class RpcCall;
 class RpcHost;
+struct WorkflowVersion;
 
 class RpcMethods {
  public:
@@ -54,7 +56,18 @@ class RpcMethods {
   /// run.cancel with `workflow`: cancels each of its runs in progress.
   void CancelWorkflowRuns(RpcCall& call, const std::string& workflow);
 
+  /// The workflow.get result of `version` (as `paused` says), from the
+  /// cache or serialised into it.
+  std::shared_ptr<const std::string> WorkflowGetResult(
+      const std::shared_ptr<const WorkflowVersion>& version, bool paused);
+
   RpcHost& host_;
+  /// workflow.get results per workflow version, serialised once: a version's
+  /// source and tasks never change, and a large one costs milliseconds to
+  /// serialise, which a read-only client could otherwise make the daemon
+  /// spend without end. 4 MiB holds the largest workflow (a 1 MiB file of
+  /// 10,000 tasks) and many small ones.
+  ReplyCache workflow_get_cache_{4 * 1024 * 1024};
 };
 
 }  // namespace picoflow

@@ -52,6 +52,7 @@ Status RpcServer::MakeListener() {
     return Err(ErrorCode::kIo, UvText("uv_pipe_init", rc));
   }
   listener_->MarkInitialized();
+  turns_ = std::make_unique<RpcTurns>(loop_, options_.turn_budget, options_.turn_share);
   return {};
 }
 
@@ -115,10 +116,18 @@ void RpcServer::OnConnection(uv_stream_t* server, int status) noexcept {
 }
 
 void RpcServer::AcceptOne() {
+  RpcConnection::Limits limits;
+  limits.max_line = options_.max_line;
+  limits.max_pending_output = options_.max_pending_output;
+  limits.idle_timeout = options_.idle_timeout;
+  limits.read_ahead_lines = options_.read_ahead_lines;
+  limits.read_ahead_bytes = options_.read_ahead_bytes;
   auto conn = std::make_shared<RpcConnection>(
-      dispatcher_,
-      RpcConnection::Limits{options_.max_line, options_.max_pending_output, options_.idle_timeout},
-      [this](RpcConnection* c, CloseReason reason) { Forget(c, reason); }, options_.before_send);
+      dispatcher_, limits, [this](RpcConnection* c, CloseReason reason) { Forget(c, reason); },
+      [this](RpcConnection* c) {
+        if (turns_) turns_->Add(c->weak_from_this());
+      },
+      options_.before_send);
   Entry& entry = connections_[conn.get()];
   entry.connection = conn;
   ++stats_.accepted;
@@ -172,6 +181,14 @@ void RpcServer::Forget(RpcConnection* connection, CloseReason reason) {
   }
   if (reason == CloseReason::kOverlongLine) ++stats_.closed_overlong;
   if (reason == CloseReason::kIdle) ++stats_.closed_idle;
+  stats_.read_pauses += connection->read_pauses();
+  if (const std::size_t dropped = connection->requests_waiting(); dropped > 0) {
+    stats_.requests_dropped += dropped;
+    LogInfo(LogEvent("rpc.server"),
+            fmt::format("rpc: dropped {} request{} of {}: its connection closed before {} served",
+                        dropped, dropped == 1 ? "" : "s", connection->peer().ToString(),
+                        dropped == 1 ? "it was" : "they were"));
+  }
   const auto it = connections_.find(connection);
   if (it == connections_.end()) return;  // Close() has taken them all
   if (it->second.admitted) {
@@ -195,6 +212,7 @@ void RpcServer::RemoveSocketFile() {
 
 void RpcServer::Close() {
   listener_.reset();  // UvHandle closes it; freed in its close callback
+  turns_.reset();
   RemoveSocketFile();
   auto all = std::exchange(connections_, {});
   by_uid_.clear();

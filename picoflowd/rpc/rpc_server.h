@@ -13,9 +13,16 @@
 // - a client whose unwritten output passes max_pending_output is closed when
 //   the next line for it comes (it is not reading; its memory is freed); one
 //   line alone may be longer (a reply of up to kMaxReplyBytes);
-// - EOF from a client: a last request without its '\n' is handled, answers
-//   already produced are flushed, then it closes; calls still pending are
-//   dropped and their close hooks run;
+// - request lines are served in turns (RpcTurns): the connections with
+//   requests waiting, round-robin, one request each per turn, for at most
+//   turn_budget per loop iteration, then the loop runs; a connection whose
+//   request took more than turn_share sits out turns for the rest; a
+//   connection stops being read while read_ahead_lines (or _bytes) wait;
+// - EOF from a client (it stopped sending): its last request without a '\n'
+//   is handled too, all it sent is served, answers are flushed, then it
+//   closes; calls still pending are dropped and their close hooks run;
+// - a client that closed its end entirely: what it sent and was not served
+//   yet is dropped, never executed (counted in requests_dropped);
 // - a connection with no call open and nothing to write that sends nothing
 //   for idle_timeout is closed (its timer exists only while it does);
 // - a new connection past its uid's max_connections_per_uid, or from a uid
@@ -37,6 +44,7 @@
 #include "common/result.h"
 #include "picoflowd/rpc/rpc_connection.h"
 #include "picoflowd/rpc/rpc_peer.h"
+#include "picoflowd/rpc/rpc_turns.h"
 #include "picoflowd/util/uv_handle.h"
 #include "protocol/jsonrpc.h"
 
@@ -56,7 +64,17 @@ struct RpcServerOptions {
   /// A connection with no call open that sends nothing this long is closed.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
   std::size_t max_pending_output = 8 * 1024 * 1024;  ///< per connection, then it is closed
-  int backlog = 128;                                 ///< listen() backlog
+  /// Request lines read from one connection and not yet served: reading
+  /// stops at this many, or at read_ahead_bytes, and resumes at half.
+  std::size_t read_ahead_lines = 16;
+  std::size_t read_ahead_bytes = 64 * 1024;
+  /// How long one loop iteration may serve requests before the loop runs
+  /// again (a request is never cut: one that takes longer ends the turn).
+  std::chrono::nanoseconds turn_budget = std::chrono::milliseconds(2);
+  /// A request's share of a turn: a connection whose request took longer
+  /// sits out a turn per share beyond, while others wait (RpcTurns).
+  std::chrono::nanoseconds turn_share = std::chrono::milliseconds(1);
+  int backlog = 128;  ///< listen() backlog
   /// Called before anything is written to a client (a reply or a
   /// notification): the daemon commits its store's open group there, so a
   /// client never sees state that a crash could still take back.
@@ -70,6 +88,12 @@ struct RpcServerStats {
   std::uint64_t closed_slow_reader = 0;  ///< closed because their output exceeded the bound
   std::uint64_t closed_overlong = 0;     ///< closed after an over-long request line
   std::uint64_t closed_idle = 0;         ///< closed after idle_timeout with nothing pending
+  /// Request lines dropped unserved because their connection closed first
+  /// (the client hung up, was too slow a reader, sent an over-long line...).
+  std::uint64_t requests_dropped = 0;
+  /// Times a connection, now closed, stopped being read while its requests
+  /// waited (read_ahead_lines, read_ahead_bytes).
+  std::uint64_t read_pauses = 0;
 };
 
 class RpcServer {
@@ -107,6 +131,8 @@ class RpcServer {
   /// Open connections.
   std::size_t connection_count() const { return connections_.size(); }
   const RpcServerStats& stats() const { return stats_; }
+  /// The turns requests are served in; null unless listening.
+  const RpcTurns* turns() const { return turns_.get(); }
 
  private:
   static void OnConnection(uv_stream_t* server, int status) noexcept;
@@ -124,6 +150,7 @@ class RpcServer {
   Dispatcher& dispatcher_;
   AccessPolicy policy_;
   std::unique_ptr<UvHandle<uv_pipe_t>> listener_;
+  std::unique_ptr<RpcTurns> turns_;  // with the listener
   struct Entry {
     std::shared_ptr<RpcConnection> connection;
     bool admitted = false;  // counted in by_uid_ (and others_)
