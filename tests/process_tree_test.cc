@@ -79,8 +79,8 @@ TEST_CASE("a process's children and its whole subtree are found, each parent bef
 
 TEST_CASE("our own children are every process we spawned and not reaped yet") {
   const std::vector<pid_t> before = Sorted(ProcessTree().OwnChildren());
-  const pid_t a = Spawn("sleep 300");
-  const pid_t b = Spawn("sleep 300");
+  const pid_t a = Spawn("exec sleep 300");
+  const pid_t b = Spawn("exec sleep 300");
   std::vector<pid_t> want = before;
   want.push_back(a);
   want.push_back(b);

@@ -269,6 +269,7 @@ class CgroupTree final : public Containment {
     int rc = uv_fs_event_init(loop_, p.watch.get());
     if (rc == 0) {
       p.watch.MarkInitialized();
+      uv_unref(p.watch.base());  // a cgroup left to remove keeps no loop alive
       rc = uv_fs_event_start(p.watch.get(), &EventCb, (path + "/cgroup.events").c_str(), 0);
     }
     if (rc != 0) {
