@@ -375,13 +375,14 @@ tasks:
 TEST_CASE("a setsid escapee that let go of the task's output dies when its attempt ends") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());
-  // sh + sleep in a session of their own, stdio elsewhere: nothing ties them
+  // sh + sleep in a session of their own, stdio elsewhere (as in the issue,
+  // with a sleep that outlasts the wait below): nothing ties them
   // to the task any more but their environment and their ancestry.
   const auto id = h.StartRun(R"(
 name: detached
 config: { retry_default: 0 }
 tasks:
-  - { name: daemonize, type: shell, config: { command: 'setsid sh -c "echo \$\$ > \"$PFIT_DIR/escapee.pid\"; sleep 60 & echo \$! > \"$PFIT_DIR/sleep.pid\"; wait" </dev/null >/dev/null 2>&1 & until [ -s "$PFIT_DIR/sleep.pid" ]; do sleep 0.01; done' } }
+  - { name: daemonize, type: shell, config: { command: 'setsid sh -c "echo \$\$ > \"$PFIT_DIR/escapee.pid\"; sleep 300 & echo \$! > \"$PFIT_DIR/sleep.pid\"; wait" </dev/null >/dev/null 2>&1 & until [ -s "$PFIT_DIR/sleep.pid" ]; do sleep 0.01; done' } }
 )");
   const json run = h.WaitRun(id);
   REQUIRE(run.is_object());
