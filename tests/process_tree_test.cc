@@ -53,15 +53,18 @@ std::vector<pid_t> Sorted(std::vector<pid_t> pids) {
 }
 
 TEST_CASE("a process's children and its whole subtree are found, each parent before its children") {
+  bool scan = false;
+  SUBCASE("from the children files") { scan = false; }
+  SUBCASE("from a scan of /proc, as without CONFIG_PROC_CHILDREN") { scan = true; }
   // sh -> (sh -> sleep), sleep: two children, one grandchild.
   const pid_t top = Spawn("sh -c 'sleep 300; true' & sleep 300 & wait");
   std::vector<pid_t> subtree;
   REQUIRE(Eventually([&] {
-    subtree = ProcessTree().Subtree(top);
+    subtree = ProcessTree(scan).Subtree(top);
     return subtree.size() == 4;
   }));
   CHECK(subtree.front() == top);
-  ProcessTree tree;
+  ProcessTree tree(scan);
   const std::vector<pid_t> children = tree.ChildrenOf(top);
   CHECK(children.size() == 2);
   for (pid_t child : children) {
@@ -78,17 +81,20 @@ TEST_CASE("a process's children and its whole subtree are found, each parent bef
 }
 
 TEST_CASE("our own children are every process we spawned and not reaped yet") {
-  const std::vector<pid_t> before = Sorted(ProcessTree().OwnChildren());
+  bool scan = false;
+  SUBCASE("from the children file") { scan = false; }
+  SUBCASE("from a scan of /proc, as without CONFIG_PROC_CHILDREN") { scan = true; }
+  const std::vector<pid_t> before = Sorted(ProcessTree(scan).OwnChildren());
   const pid_t a = Spawn("exec sleep 300");
   const pid_t b = Spawn("exec sleep 300");
   std::vector<pid_t> want = before;
   want.push_back(a);
   want.push_back(b);
-  CHECK(Sorted(ProcessTree().OwnChildren()) == Sorted(want));
+  CHECK(Sorted(ProcessTree(scan).OwnChildren()) == Sorted(want));
   KillAndReap(a);
   KillAndReap(b);
-  CHECK(Sorted(ProcessTree().OwnChildren()) == before);
-  CHECK(ProcessTree().ChildrenOf(a).empty());  // gone: no children, no error
+  CHECK(Sorted(ProcessTree(scan).OwnChildren()) == before);
+  CHECK(ProcessTree(scan).ChildrenOf(a).empty());  // gone: no children, no error
 }
 
 TEST_CASE("a task's marks are read from its environment; without PICOFLOW_RUN_ID there are none") {

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,15 +58,20 @@ pid_t ParseParent(std::string_view stat) {
 
 bool IsPid(const char* name) { return name[0] >= '1' && name[0] <= '9'; }
 
-// Whether this kernel has /proc/PID/task/TID/children, found once from our own.
-bool HaveChildrenFiles() {
-  static const bool have = [] {
+// Our main thread's /proc/self/task/PID/children, opened once and for good:
+// a pread at offset 0 makes a seq_file start over, so each look costs one
+// system call instead of three. -1 if the kernel has no children files.
+int OwnChildrenFd() {
+  static const int fd = [] {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/self/task/%d/children", static_cast<int>(::getpid()));
-    return ::access(path, R_OK) == 0;
+    return ::open(path, O_RDONLY | O_CLOEXEC);
   }();
-  return have;
+  return fd;
 }
+
+// Whether this kernel has /proc/PID/task/TID/children.
+bool HaveChildrenFiles() { return OwnChildrenFd() >= 0; }
 
 // The value of `name` in a NUL-separated environment block, if set.
 std::optional<std::string_view> EnvValue(std::string_view block, std::string_view name) {
@@ -117,6 +123,8 @@ std::optional<TaskMark> ReadTaskMark(pid_t pid) {
   return mark;
 }
 
+ProcessTree::ProcessTree(bool scan) : scan_(scan || !HaveChildrenFiles()) {}
+
 std::optional<std::vector<pid_t>> ProcessTree::ReadChildrenFile(pid_t pid, pid_t tid) {
   char path[96];
   std::snprintf(path, sizeof path, "/proc/%d/task/%d/children", static_cast<int>(pid),
@@ -151,7 +159,7 @@ const std::vector<pid_t>& ProcessTree::ScannedChildrenOf(pid_t pid) {
 }
 
 std::vector<pid_t> ProcessTree::ChildrenOf(pid_t pid) {
-  if (!HaveChildrenFiles()) return ScannedChildrenOf(pid);
+  if (scan_) return ScannedChildrenOf(pid);
   std::vector<pid_t> children;
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/task", static_cast<int>(pid));
@@ -169,9 +177,32 @@ std::vector<pid_t> ProcessTree::ChildrenOf(pid_t pid) {
 }
 
 std::vector<pid_t> ProcessTree::OwnChildren() {
-  const pid_t self = ::getpid();
-  if (!HaveChildrenFiles()) return ScannedChildrenOf(self);
-  return ReadChildrenFile(self, self).value_or(std::vector<pid_t>{});
+  std::vector<pid_t> children;
+  const int fd = OwnChildrenFd();
+  if (scan_) {
+    // No child at all (one system call) spares the scan.
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD) {
+      return children;
+    }
+    return ScannedChildrenOf(::getpid());
+  }
+  // One read holds a few hundred children; more take more reads.
+  char buf[4096];
+  std::string more;
+  for (off_t offset = 0;;) {
+    const ssize_t n = ::pread(fd, buf, sizeof buf, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (offset == 0 && static_cast<std::size_t>(n) < sizeof buf) {
+      ParsePids(std::string_view(buf, static_cast<std::size_t>(n)), children);
+      return children;
+    }
+    more.append(buf, static_cast<std::size_t>(n));
+    offset += n;
+  }
+  ParsePids(more, children);
+  return children;
 }
 
 std::vector<pid_t> ProcessTree::Subtree(pid_t root) {

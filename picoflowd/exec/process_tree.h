@@ -42,6 +42,10 @@ char ReadProcessState(pid_t pid);
 /// O(asked-about processes) or O(processes); not for a hot path.
 class ProcessTree {
  public:
+  /// With `scan`, the scan of /proc serves even where children files exist
+  /// (for tests of the older kernels' way).
+  explicit ProcessTree(bool scan = false);
+
   /// The children of `pid`, whatever thread of it is their parent. Empty if
   /// `pid` is gone or has none.
   std::vector<pid_t> ChildrenOf(pid_t pid);
@@ -56,6 +60,7 @@ class ProcessTree {
   std::optional<std::vector<pid_t>> ReadChildrenFile(pid_t pid, pid_t tid);
   const std::vector<pid_t>& ScannedChildrenOf(pid_t pid);
 
+  bool scan_;
   bool scanned_ = false;
   std::unordered_map<pid_t, std::vector<pid_t>> by_parent_;  // from the scan
 };
