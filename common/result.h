@@ -15,6 +15,7 @@ enum class ErrorCode {
   kNotFound,     ///< a named thing (workflow, run, file) does not exist
   kConflict,     ///< the thing exists / is busy / is in the wrong state
   kIo,           ///< the OS or the store refused (open, write, sqlite)
+  kDiskFull,     ///< the store's disk (or its size limit) is full: a later write may fit
   kUnavailable,  ///< a capability is not available (executor, daemon)
   kInternal,     ///< a bug or an unexpected library failure
 };

@@ -128,4 +128,13 @@ void PrintRunTable(const nlohmann::json& run, bool colour, std::size_t width) {
   table.Print(stdout, reasons ? width : 0);
 }
 
+std::string StoreState(const nlohmann::json& store) {
+  if (store.value("state", "ok") == "ok") return "ok";
+  return "degraded (" + store.value("reason", std::string()) + ") since " +
+         ShortTime(store.value("since", nlohmann::json(nullptr))) + ": " +
+         Str(store.value("kept_changes", nlohmann::json(0))) +
+         " changes of runs kept in memory until the disk has room; no new run starts meanwhile (" +
+         store.value("error", std::string()) + ")";
+}
+
 }  // namespace picoflow::ctl

@@ -40,6 +40,9 @@ class Table {
 
 /// A value as text: strings as they are, null as "-", the rest as JSON.
 std::string Str(const nlohmann::json& v);
+/// daemon.status's `store` in words: "ok", or "degraded (disk full) since
+/// ...: N changes kept in memory, ...; no new run starts until there is room".
+std::string StoreState(const nlohmann::json& store);
 /// Milliseconds as an elapsed time (`1.2s`), null as "-".
 std::string Dur(const nlohmann::json& ms);
 /// "2026-11-27T03:40:00.123Z" as "2026-11-27 03:40:00"; null as "-".

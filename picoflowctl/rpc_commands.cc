@@ -61,7 +61,8 @@ int Submit(Session& s, const Args& a) {
                 CountOf((*r)["tasks"].get<std::int64_t>(), "task").c_str(),
                 SourceLabel(file).c_str());
   }
-  if (s.globals().json) Session::PrintJson(all);
+  // A refused file's error was printed as JSON already: no empty list after it.
+  if (s.globals().json && (!all.empty() || rc == kExitOk)) Session::PrintJson(all);
   return rc;
 }
 
@@ -184,6 +185,7 @@ int DaemonCmd(Session& s, const Args& a) {
     std::printf("%s, %s, %s\n", CountOf((*r)["workflows"].get<std::int64_t>(), "workflow").c_str(),
                 CountOf((*r)["active_runs"].get<std::int64_t>(), "active run").c_str(),
                 CountOf((*r)["active_tasks"].get<std::int64_t>(), "running task").c_str());
+    std::printf("store  %s\n", StoreState(r->value("store", json::object())).c_str());
     std::printf("%s\n", ContainmentLine(*r).c_str());
   }
   return kExitOk;

@@ -245,6 +245,10 @@ int StatusCmd(Session& s, const Args& a) {
     for (const json& b : (*status)["load_errors"]) {
       for (const json& e : b["errors"]) problems.push_back(e["text"].get<std::string>());
     }
+    const json store = status->value("store", json::object());
+    if (store.value("state", "ok") != "ok") {
+      std::printf("\n%s\n", StoreState(store).c_str());
+    }
   }
   if (!problems.empty()) {
     std::printf("\nworkflow files with errors (the last good version, if any, stays in use):\n");

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -142,6 +143,24 @@ Daemon::~Daemon() {
   if (rc != 0) LogError({}, std::string("event loop did not close cleanly: ") + uv_strerror(rc));
 }
 
+namespace {
+
+// A start on a full disk says so (docs/reliability.md, "Disk full"): the
+// store could not record a run, and recovery's own writes would fail.
+Status CheckRoom(const std::string& state_dir) {
+  constexpr std::uint64_t kMinFreeBytes = 256 * 1024;
+  struct statvfs fs {};
+  if (statvfs(state_dir.c_str(), &fs) != 0) return {};  // the store's open will say why
+  const std::uint64_t free_bytes = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+  if (free_bytes >= kMinFreeBytes) return {};
+  return Err(ErrorCode::kDiskFull,
+             "disk full: the file system of " + state_dir + " has " + std::to_string(free_bytes) +
+                 " bytes free; picoflowd needs at least " + std::to_string(kMinFreeBytes) +
+                 " to record runs. Free some space and start it again");
+}
+
+}  // namespace
+
 Status Daemon::Open(RunObserver* progress) {
   if (!loop_ready_) return Err(ErrorCode::kInternal, "cannot initialise the event loop");
   facts_.socket_path = config_.socket_path;
@@ -158,6 +177,7 @@ Status Daemon::Open(RunObserver* progress) {
                                          config_.state_dir + " (stop it, or use --state-dir)");
   }
   // lock_fd stays open (and locked) for the life of the process.
+  if (Status s = CheckRoom(config_.state_dir); !s.ok()) return s;
   StoreOptions options;
   options.synchronous = config_.synchronous_full ? Synchronous::kFull : Synchronous::kNormal;
   auto store = Store::Open(config_.state_dir + "/picoflow.db", options);
@@ -472,6 +492,7 @@ std::unique_ptr<Metrics> Daemon::MakeMetrics() {
     if (ec) return std::nullopt;
     return static_cast<std::uint64_t>(bytes);
   };
+  sources.store_health = [this] { return store_->Health(); };
   sources.workflow_of = [this](std::int64_t run_id) {
     const RunController* c = runs_->Find(run_id);
     return c ? c->run().workflow().name : std::string();
@@ -484,6 +505,10 @@ Status Daemon::StartMetrics() {
   metrics_server_ = std::make_unique<MetricsServer>(&loop_, [this] {
     group_commit_->CommitNow();  // what a scrape shows is stored
     return metrics_->Render();
+  });
+  metrics_server_->SetHealth([this]() -> std::string {
+    const StoreHealth health = store_->Health();
+    return health.degraded ? "store degraded: " + health.reason : std::string();
   });
   if (Status s = metrics_server_->Listen(config_.metrics_listen); !s.ok()) return s;
   LogInfo({}, "metrics on http://" + config_.metrics_listen + "/metrics");

@@ -239,6 +239,13 @@ std::string Metrics::Render() const {
   if (auto bytes = sources_.store_bytes ? sources_.store_bytes() : std::nullopt) {
     w.Sample("picoflow_store_size_bytes", {}, double(*bytes));
   }
+  const StoreHealth health = sources_.store_health ? sources_.store_health() : StoreHealth{};
+  w.Family("picoflow_store_degraded", "gauge",
+           "1 while the store keeps changes in memory because its disk is full.");
+  w.Sample("picoflow_store_degraded", {}, health.degraded ? 1.0 : 0.0);
+  w.Family("picoflow_store_kept_changes", "gauge",
+           "Changes of runs kept in memory, waiting for room on the disk.");
+  w.Sample("picoflow_store_kept_changes", {}, double(health.kept_writes));
   const ProcessStats p = ReadProcessStats();
   w.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
   w.Sample("process_resident_memory_bytes", {}, p.resident_bytes);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "picoflowd/engine/run_observer.h"
+#include "picoflowd/store/store.h"
 
 namespace picoflow {
 
@@ -41,6 +42,8 @@ struct MetricsSources {
   std::function<std::int64_t(const std::string&)> skipped_fires;
   /// Bytes of the database file; nullopt if unknown.
   std::function<std::optional<std::uint64_t>()> store_bytes;
+  /// Whether the store is degraded (a full disk) and what it keeps.
+  std::function<StoreHealth()> store_health;
   /// The workflow of a live run, empty if unknown.
   std::function<std::string(std::int64_t run_id)> workflow_of;
 };

@@ -224,7 +224,11 @@ std::string MetricsServer::Respond(const std::string& head) const {
   if (line->path == "/metrics") {
     return reply("200 OK", render_(), !head_only, "text/plain; version=0.0.4; charset=utf-8");
   }
-  if (line->path == "/healthz") return reply("200 OK", "ok\n", !head_only);
+  if (line->path == "/healthz") {
+    const std::string problem = health_ ? health_() : std::string();
+    if (!problem.empty()) return reply("503 Service Unavailable", problem + "\n", !head_only);
+    return reply("200 OK", "ok\n", !head_only);
+  }
   return reply("404 Not Found", "not found\n", true);
 }
 

@@ -44,6 +44,9 @@ class MetricsServer {
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
+  /// `problem` says what makes the daemon unhealthy ("" when healthy):
+  /// /healthz answers 503 with it. Without one /healthz is always ok.
+  void SetHealth(std::function<std::string()> problem) { health_ = std::move(problem); }
   /// Binds and listens on ADDR:PORT. Returns an Error naming the address if
   /// it does not parse or cannot be bound.
   Status Listen(const std::string& address);
@@ -61,6 +64,7 @@ class MetricsServer {
 
   uv_loop_t* loop_;
   std::function<std::string()> render_;
+  std::function<std::string()> health_;
   UvHandle<uv_tcp_t> listener_;
   std::map<Connection*, std::unique_ptr<Connection>> connections_;
   void Drop(Connection* connection);

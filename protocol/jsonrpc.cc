@@ -31,6 +31,11 @@ bool DeeperThan(std::string_view text, int limit) {
 
 // Parses JSON text; returns a message naming the fault, or nullopt.
 std::optional<std::string> ParseJson(std::string_view text, json& out) {
+  // nlohmann's lexer takes a NUL for the end of its input: the rest of the
+  // line would be ignored. JSON has no raw NUL (one in a string is \u0000).
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+    return "a NUL byte at offset " + std::to_string(nul) + " (JSON has none outside \\u0000)";
+  }
   if (DeeperThan(text, kMaxJsonDepth)) {
     return "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
   }
@@ -193,7 +198,8 @@ RpcError ToRpcError(const Error& error) {
     case ErrorCode::kInvalid: return RpcErr(RpcCode::kInvalidParams, error.message);
     case ErrorCode::kNotFound: return RpcErr(RpcCode::kNotFound, error.message);
     case ErrorCode::kConflict: return RpcErr(RpcCode::kConflict, error.message);
-    case ErrorCode::kIo: return RpcErr(RpcCode::kIo, error.message);
+    case ErrorCode::kIo:
+    case ErrorCode::kDiskFull: return RpcErr(RpcCode::kIo, error.message);
     case ErrorCode::kUnavailable: return RpcErr(RpcCode::kUnavailable, error.message);
     case ErrorCode::kInternal: break;
   }

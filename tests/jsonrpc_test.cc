@@ -60,6 +60,10 @@ TEST_CASE("every malformed line gets its standard code and the id when one could
       {R"({"jsonrpc":"2.0","id":1,"method":"m"} trailing)", parse, nullptr},
       {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}", parse, nullptr},
       {std::string(100, '['), parse, nullptr},
+      // A NUL would end nlohmann's input: the request before it must not run.
+      {std::string(R"({"jsonrpc":"2.0","id":5,"method":"m"})") + '\0' + "{garbage", parse,
+       nullptr},
+      {std::string(R"({"jsonrpc":"2.0","id":5,"method":"m)") + '\0' + R"("})", parse, nullptr},
       {"[]", invalid, nullptr},
       {R"([{"jsonrpc":"2.0","id":1,"method":"m"}])", invalid, nullptr},
       {"42", invalid, nullptr},
@@ -182,6 +186,8 @@ TEST_CASE("each error code maps to one wire code and back") {
     CHECK(back.code == row.code);
     CHECK(back.message == "msg");
   }
+  // A full disk is an I/O error on the wire (the message says disk full).
+  CHECK(ToRpcError(Err(ErrorCode::kDiskFull, "d")).code == static_cast<int>(RpcCode::kIo));
   CHECK(FromRpcError(RpcErr(RpcCode::kProtocolMismatch, "v")).code == ErrorCode::kConflict);
   CHECK(FromRpcError(RpcErr(RpcCode::kForbidden, "f")).code == ErrorCode::kInvalid);
   CHECK(FromRpcError(RpcErr(RpcCode::kMethodNotFound, "m")).code == ErrorCode::kInvalid);

@@ -143,4 +143,14 @@ json WorkflowShapeJson(const Workflow& w, const Dag& dag) {
           {"schedule", w.schedule}, {"timezone", w.timezone},       {"order", std::move(order)}};
 }
 
+json StoreHealthJson(const StoreHealth& health) {
+  if (!health.degraded) return {{"state", "ok"}};
+  return {{"state", "degraded"},
+          {"reason", health.reason},
+          {"error", health.error},
+          {"kept_changes", health.kept_writes},
+          {"lost_output_bytes", health.lost_output},
+          {"since", health.since ? json(TimeString(*health.since)) : json(nullptr)}};
+}
+
 }  // namespace picoflow

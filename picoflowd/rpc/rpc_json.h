@@ -31,6 +31,9 @@ nlohmann::json RunJson(const RunRecord& run);
 /// started_at, ended_at, duration_ms, exit_code, signal, error, pid,
 /// stdout_bytes, stderr_bytes, stdout_dropped, stderr_dropped}].
 nlohmann::json RunDetailJson(const RunDetail& detail);
+/// {state: "ok"} or {state: "degraded", reason ("disk full"), error,
+///  kept_changes, lost_output_bytes, since} (docs/reliability.md).
+nlohmann::json StoreHealthJson(const StoreHealth& health);
 /// [{file, line, col, message, text}].
 nlohmann::json DiagnosticsJson(const Diagnostics& diagnostics);
 /// {name, description, tasks (count), schedule, timezone, order [names]}.

@@ -175,6 +175,7 @@ void RpcMethods::DaemonStatus(RpcCall& call) {
       {"active_tasks", host_.runs().ActiveAttempts()},
       {"connections", host_.server() ? host_.server()->connection_count() : 0},
       {"load_errors", std::move(broken)},
+      {"store", StoreHealthJson(host_.store().Health())},
       {"containment",
        {{"mode", host_.facts().containment}, {"reason", host_.facts().containment_reason}}},
   });

@@ -5,7 +5,9 @@
 // nothing alive). Whoever shows state to a client (a reply, a notification, a
 // metrics scrape) commits first: CommitNow(). It also checkpoints the WAL:
 // once it holds kCheckpointFrames, when no commit came for kQuiet; at
-// kCheckpointForceFrames, at once. See docs/architecture.md.
+// kCheckpointForceFrames, at once. See docs/architecture.md. While the store
+// is degraded (a full disk, docs/reliability.md) it retries saving what the
+// store keeps, with backoff: a timer that runs only then.
 
 #include <uv.h>
 
@@ -21,6 +23,9 @@ class GroupCommit {
  public:
   /// How long without a commit makes a quiet moment for a checkpoint.
   static constexpr std::chrono::milliseconds kQuiet{500};
+  /// The first and the longest wait between retries of a degraded store.
+  static constexpr std::chrono::milliseconds kFirstRetry{1000};
+  static constexpr std::chrono::milliseconds kMaxRetry{30000};
 
   /// Turns group commit on for `store`; both must outlive this object's Close().
   GroupCommit(uv_loop_t* loop, Store& store);
@@ -41,10 +46,15 @@ class GroupCommit {
   /// After a commit: schedules or runs the checkpoint the WAL's size calls for.
   void MaybeCheckpoint();
   void Checkpoint();
+  /// While the store is degraded: the next SaveKept() is due.
+  void ArmRetry();
+  void Retry();
 
   Store* store_;
   UvHandle<uv_prepare_t> prepare_;
   UvHandle<uv_timer_t> quiet_;  ///< a checkpoint is due once it fires
+  UvHandle<uv_timer_t> retry_;  ///< SaveKept() is due once it fires
+  std::chrono::milliseconds retry_delay_ = kFirstRetry;
   bool armed_ = false;
 };
 

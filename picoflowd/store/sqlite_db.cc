@@ -20,8 +20,10 @@ TimePoint FromMillis(std::int64_t ms) {
 
 namespace {
 
-Error StoreError(const char* what, const std::string& message) {
-  return Err(ErrorCode::kIo, std::string("store: ") + what + ": " + message);
+Error StoreError(const char* what, const std::string& message, int rc = SQLITE_ERROR) {
+  // SQLITE_FULL: the disk, or max_page_count, refused to grow the file.
+  const ErrorCode code = (rc & 0xff) == SQLITE_FULL ? ErrorCode::kDiskFull : ErrorCode::kIo;
+  return Err(code, std::string("store: ") + what + ": " + message);
 }
 
 }  // namespace
@@ -89,7 +91,7 @@ Error Query::StepError(int rc) const {
   // The connection's message is more specific ("FOREIGN KEY constraint
   // failed", "database is locked") than sqlite3_errstr(rc).
   const char* message = sqlite3_errmsg(sqlite3_db_handle(stmt_));
-  return StoreError(what_, message != nullptr ? message : sqlite3_errstr(rc));
+  return StoreError(what_, message != nullptr ? message : sqlite3_errstr(rc), rc);
 }
 
 bool Query::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
@@ -142,7 +144,7 @@ SqliteDb::~SqliteDb() {
 
 Error SqliteDb::MakeError(const char* what, int rc) const {
   const char* message = db_ != nullptr ? sqlite3_errmsg(db_) : nullptr;
-  return StoreError(what, message != nullptr ? message : sqlite3_errstr(rc));
+  return StoreError(what, message != nullptr ? message : sqlite3_errstr(rc), rc);
 }
 
 Status SqliteDb::Exec(const char* what, const char* sql) {
@@ -152,7 +154,7 @@ Status SqliteDb::Exec(const char* what, const char* sql) {
   char* message = nullptr;
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
   if (rc == SQLITE_OK) return {};
-  Error error = StoreError(what, message != nullptr ? message : sqlite3_errstr(rc));
+  Error error = StoreError(what, message != nullptr ? message : sqlite3_errstr(rc), rc);
   sqlite3_free(message);
   return error;
 }
@@ -258,9 +260,11 @@ Status SqliteDb::Checkpoint() {
   return {};
 }
 
-void SqliteDb::EnableGroupCommit(std::function<void()> on_open) {
+void SqliteDb::EnableGroupCommit(std::function<void()> on_open,
+                                 std::function<void(const Error&)> on_lost) {
   assert(on_open);
   on_group_open_ = std::move(on_open);
+  on_group_lost_ = std::move(on_lost);
   // Told after each commit how many frames the WAL holds; doing nothing
   // else replaces SQLite's automatic checkpoint: the owner checkpoints.
   sqlite3_wal_hook(
@@ -278,13 +282,24 @@ int SqliteDb::LostGroupWrites() const {
   return group_open_ && sqlite3_get_autocommit(db_) ? group_writes_ : 0;
 }
 
-Status SqliteDb::JoinGroup(const char* what) {
-  if (int lost = LostGroupWrites(); lost > 0) {
-    LogError(LogEvent("store.group_lost"),
-             "store: an error rolled back the open group of writes: " + std::to_string(lost) +
-                 " writes are lost");
-    group_open_ = false;
+void SqliteDb::CheckGroup() {
+  const int lost = LostGroupWrites();
+  if (lost == 0) return;
+  group_open_ = false;
+  GroupLost(StoreError("write", "an error rolled back the open group of writes (" +
+                                    std::to_string(lost) + " writes)"));
+}
+
+void SqliteDb::GroupLost(const Error& why) {
+  if (on_group_lost_) {
+    on_group_lost_(why);
+  } else {
+    LogError(LogEvent("store.group_lost"), why.message + "; they are lost");
   }
+}
+
+Status SqliteDb::JoinGroup(const char* what) {
+  CheckGroup();
   if (!group_open_) {
     if (Status s = RunControl(what, "BEGIN IMMEDIATE"); !s) return s;
     group_open_ = true;
@@ -303,8 +318,10 @@ Status SqliteDb::CommitGroup(bool disable) {
   if (!group_open_) return {};
   group_open_ = false;
   if (sqlite3_get_autocommit(db_)) {
-    return StoreError("commit", "an error rolled back the open group of writes: " +
-                                    std::to_string(group_writes_) + " writes are lost");
+    Error lost = StoreError("commit", "an error rolled back the open group of writes (" +
+                                          std::to_string(group_writes_) + " writes)");
+    GroupLost(lost);
+    return lost;
   }
   Status done = RunControl("commit", "COMMIT");
   if (!done && !sqlite3_get_autocommit(db_)) {
@@ -312,8 +329,10 @@ Status SqliteDb::CommitGroup(bool disable) {
     LogIfFailed({}, RunControl("commit", "ROLLBACK"));
   }
   if (!done) {
-    return StoreError("commit", done.error().message + " (" + std::to_string(group_writes_) +
-                                    " writes are lost)");
+    Error lost{done.error().code,
+               done.error().message + " (a group of " + std::to_string(group_writes_) + " writes)"};
+    GroupLost(lost);
+    return lost;
   }
   LogDebug(LogEvent("store.commit"),
            "committed a group of " + std::to_string(group_writes_) + " writes");
@@ -325,6 +344,11 @@ Status SqliteDb::CommitGroup(bool disable) {
 Result<Transaction> Transaction::Begin(SqliteDb& db, const char* what) {
   if (db.group_commit()) {
     if (Status s = db.JoinGroup(what); !s) return s.error();
+    if (Status s = db.RunControl(what, "SAVEPOINT tx"); !s) return s.error();
+    return Transaction(db, what, true);
+  }
+  if (!sqlite3_get_autocommit(db.db_)) {
+    // Inside another transaction (Store::SaveKept's): a savepoint of it.
     if (Status s = db.RunControl(what, "SAVEPOINT tx"); !s) return s.error();
     return Transaction(db, what, true);
   }

@@ -127,15 +127,22 @@ class SqliteDb {
 
   /// From now on every write (a statement that is not read-only, and Exec)
   /// joins the open group, opening one (BEGIN IMMEDIATE) if there is none;
-  /// `on_open` is called each time a group opens. SQLite's automatic
-  /// checkpoints stop: the caller checkpoints (wal_frames(), Checkpoint()).
-  void EnableGroupCommit(std::function<void()> on_open);
+  /// `on_open` is called each time a group opens, `on_lost` each time one
+  /// is rolled back instead of committed (a failed COMMIT, or SQLite's own
+  /// rollback after an error: I/O, disk full), with why; without `on_lost`
+  /// the loss is logged. SQLite's automatic checkpoints stop: the caller
+  /// checkpoints (wal_frames(), Checkpoint()).
+  void EnableGroupCommit(std::function<void()> on_open,
+                         std::function<void(const Error&)> on_lost = {});
   /// Commits the open group (nothing if none is open) and, with `disable`,
   /// ends group commit: writes commit one by one again. Returns an Error if
-  /// COMMIT fails, or if SQLite rolled the group back after an earlier error
-  /// (I/O, disk full): its writes are then lost, and the message counts them.
-  /// Disabling turns SQLite's automatic checkpoints back on.
+  /// COMMIT fails, or if SQLite rolled the group back after an earlier error:
+  /// its writes are then lost (on_lost was told). kDiskFull when the disk
+  /// was full. Disabling turns SQLite's automatic checkpoints back on.
   Status CommitGroup(bool disable = false);
+  /// After a failed write: if SQLite rolled the open group back, tells
+  /// on_lost now (rather than at the next write or commit).
+  void CheckGroup();
   bool group_commit() const { return static_cast<bool>(on_group_open_); }
 
   /// Frames in the WAL after the last commit (0 after a full checkpoint).
@@ -158,6 +165,7 @@ class SqliteDb {
   Status JoinGroup(const char* what);
   /// The group's writes, if SQLite rolled it back on its own; 0 if not.
   int LostGroupWrites() const;
+  void GroupLost(const Error& why);
   /// Prepares, steps once and finalizes `sql`, calling `read` if a row came.
   Status QueryOne(const char* what, const char* sql,
                   const std::function<void(sqlite3_stmt*)>& read);
@@ -166,6 +174,7 @@ class SqliteDb {
   std::string path_;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
   std::function<void()> on_group_open_;  ///< set while group commit is on
+  std::function<void(const Error&)> on_group_lost_;
   bool group_open_ = false;
   int group_writes_ = 0;  ///< writes in the open group, for messages
   int wal_frames_ = 0;    ///< from the WAL hook
@@ -174,8 +183,8 @@ class SqliteDb {
 };
 
 /// BEGIN IMMEDIATE on creation, ROLLBACK on destruction unless committed.
-/// Under group commit: SAVEPOINT, ROLLBACK TO, RELEASE inside the group, so
-/// a failed operation undoes only its own writes.
+/// Under group commit, or inside another transaction: SAVEPOINT, ROLLBACK TO,
+/// RELEASE inside it, so a failed operation undoes only its own writes.
 class Transaction {
  public:
   /// Begins a write transaction. Returns an Error if BEGIN fails (busy, I/O).

@@ -12,6 +12,7 @@
 
 #include "picoflowd/store/output_log.h"
 #include "picoflowd/store/sqlite_db.h"
+#include "picoflowd/store/store_backlog.h"
 #include "picoflowd/store/store_schema.h"
 #include "picoflowd/util/logging.h"
 
@@ -70,6 +71,10 @@ Status Configure(SqliteDb& db, const StoreOptions& options) {
   // pages a daemon touches (the newest rows and their index paths) fit in far
   // less, and the kernel's page cache serves the rest without disk reads.
   if (Status s = db.Exec("set cache_size", "PRAGMA cache_size = -512"); !s) return s;
+  if (options.max_pages > 0) {
+    const std::string max = "PRAGMA max_page_count = " + std::to_string(options.max_pages);
+    if (Status s = db.Exec("set max_page_count", max.c_str()); !s) return s;
+  }
   return db.Exec("enable foreign keys", "PRAGMA foreign_keys = ON");
 }
 
@@ -78,7 +83,10 @@ Status Configure(SqliteDb& db, const StoreOptions& options) {
 // ---- lifecycle ----------------------------------------------------------------
 
 Store::Store(std::unique_ptr<SqliteDb> db, std::unique_ptr<OutputLog> files, bool sync_full)
-    : db_(std::move(db)), files_(std::move(files)), sync_full_(sync_full) {}
+    : db_(std::move(db)),
+      files_(std::move(files)),
+      sync_full_(sync_full),
+      kept_(std::make_unique<StoreBacklog>()) {}
 
 Store::~Store() {
   Status closed = Close();
@@ -119,6 +127,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreO
 
 Status Store::Close() {
   if (!db_) return {};
+  SaveKeptOrSayLost();
   SyncOutputFiles();
   Status committed = db_->CommitGroup(/*disable=*/true);
   // Cheap when nothing changed; keeps the planner's statistics current.
@@ -131,17 +140,30 @@ Status Store::Close() {
 
 void Store::EnableGroupCommit(std::function<void()> on_open) {
   // A group that opens takes the started attempts along (NoteAttemptStarted).
-  db_->EnableGroupCommit([this, on_open = std::move(on_open)] {
-    on_open();
-    ApplyStarted();
-  });
+  db_->EnableGroupCommit(
+      [this, on_open = std::move(on_open)] {
+        on_open();
+        ApplyStarted();
+      },
+      [this](const Error& why) { GroupLost(why); });
 }
 
 Status Store::Commit() {
   if (!db_) return {};
   if (db_->group_open()) ApplyStarted();
   SyncOutputFiles();
-  return db_->CommitGroup();
+  Status committed = db_->CommitGroup();
+  if (committed) kept_->GroupSaved();
+  return committed;
+}
+
+void Store::SaveKeptOrSayLost() {
+  if (kept_->empty() || SaveKept()) return;
+  LogError(LogEvent("store.kept_lost"),
+           "store: " + std::to_string(kept_->size()) +
+               " changes kept in memory since the disk filled are lost: " + health_.error +
+               "; the runs they belong to resume at the next start");
+  kept_->Clear();
 }
 
 void Store::SyncOutputFiles() {
@@ -173,6 +195,7 @@ Status Store::Checkpoint() { return db_ ? db_->Checkpoint() : Status{}; }
 
 Status Store::EndGroupCommit() {
   if (!db_) return {};
+  SaveKeptOrSayLost();
   FlushStarted();
   SyncOutputFiles();
   return db_->CommitGroup(/*disable=*/true);

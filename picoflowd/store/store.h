@@ -21,8 +21,18 @@
 
 namespace picoflow {
 
+class LostOutput;
 class OutputLog;
 class SqliteDb;
+class StoreBacklog;
+struct RunWrite;
+struct CreateRunWrite;
+struct RunStatusWrite;
+struct TaskStatusWrite;
+struct BeginAttemptWrite;
+struct AttemptStartedWrite;
+struct FinishAttemptWrite;
+struct OutputWrite;
 
 using TimePoint = std::chrono::system_clock::time_point;
 
@@ -47,6 +57,9 @@ enum class Synchronous { kNormal, kFull };
 struct StoreOptions {
   Synchronous synchronous = Synchronous::kNormal;
   std::chrono::milliseconds busy_timeout{5000};  ///< waiting for another connection
+  /// The file may not grow past this many pages (PRAGMA max_page_count; 0:
+  /// no limit): how the tests fill a "disk" without filling one.
+  std::int64_t max_pages = 0;
 };
 
 /// A workflow the daemon knows.
@@ -183,6 +196,18 @@ struct PruneCounts {
   std::int64_t output_bytes = 0;  ///< stored output bytes freed (of those runs or capped)
 };
 
+/// Whether the store saves what it is given (docs/reliability.md, "Disk
+/// full"). Degraded while changes of the run history that the disk refused
+/// wait in memory to be saved; the store's reads show them meanwhile.
+struct StoreHealth {
+  bool degraded = false;
+  std::string reason;             ///< "disk full" (or the failure) while degraded
+  std::string error;              ///< the last failure, as SQLite said it
+  std::size_t kept_writes = 0;    ///< changes waiting in memory
+  std::uint64_t lost_output = 0;  ///< output bytes not kept (past the memory budget)
+  std::optional<TimePoint> since;
+};
+
 /// Owns the database connection and its prepared statements; see the top of
 /// this file.
 class Store {
@@ -225,6 +250,16 @@ class Store {
   /// True while writes wait for Commit().
   bool has_uncommitted() const;
 
+  // ---- a full disk (store_backlog.cc, docs/reliability.md) ----
+
+  /// Whether the store is degraded, and since when.
+  StoreHealth Health() const;
+  bool degraded() const { return health_.degraded; }
+  /// Saves every change kept while the disk was full, in one transaction
+  /// (after committing the open group): all or none. Returns an Error
+  /// (kDiskFull while there is still no room) if they stay kept.
+  Status SaveKept();
+
   // ---- checkpoints: SQLite's automatic ones are off ----
 
   /// Frames in the WAL that a checkpoint would copy into the database.
@@ -259,12 +294,16 @@ class Store {
   // ---- runs and tasks ----
 
   /// Records a new run, its version's source (deduplicated) and a kPending
-  /// row per task, in one transaction. A run created kRunning gets
+  /// row per task, in one transaction. Refused (kDiskFull) while the store
+  /// is degraded. A run created kRunning gets
   /// started_at = created_at, one created in a final status (a fire that did
   /// not run, with its reason) ended_at = created_at. Returns the run id
   /// (never reused). Returns an Error on duplicate task names or a store
   /// failure.
   Result<std::int64_t> CreateRun(const NewRun& run);
+  // The writes of a run's history below never fail for a full disk: the
+  // change is kept and saved later (Health(), SaveKept()).
+
   /// Moves a run to `status` at `at`: kRunning sets started_at (first time
   /// only), a final status sets ended_at. `error` replaces the stored error.
   /// Returns kNotFound if there is no such run.
@@ -367,6 +406,33 @@ class Store {
   void FlushStarted();
   Status InsertOutput(AttemptKey attempt, OutputStream stream, std::string_view data,
                       std::optional<std::uint64_t> file_offset);
+
+  // A full disk (store_kept.cc): each write of the run history is one
+  // RunWrite, made by Write() or kept if the disk refuses it.
+  Status Write(RunWrite write);
+  /// Keeps `write`, refused by the disk with `why` (degrades the store).
+  void Keep(RunWrite write, const Error& why);
+  Status Apply(const RunWrite& write, LostOutput& lost);
+  /// A group of writes was rolled back: its run writes are kept.
+  void GroupLost(const Error& why);
+  void Degrade(const Error& why);
+  /// At the end: a last SaveKept(); what it cannot save is logged as lost.
+  void SaveKeptOrSayLost();
+  Status Apply(const CreateRunWrite& w, LostOutput& lost);
+  Status Apply(const RunStatusWrite& w, LostOutput& lost);
+  Status Apply(const TaskStatusWrite& w, LostOutput& lost);
+  Status Apply(const BeginAttemptWrite& w, LostOutput& lost);
+  Status Apply(const AttemptStartedWrite& w, LostOutput& lost);
+  Status Apply(const FinishAttemptWrite& w, LostOutput& lost);
+  Status Apply(const OutputWrite& w, LostOutput& lost);
+  /// CreateRun's and BeginAttempt's SQL, with the id to use (saving a kept
+  /// write) or a new one.
+  Result<std::int64_t> InsertRun(const NewRun& run, std::optional<std::int64_t> id);
+  Result<AttemptKey> InsertAttempt(std::int64_t run_id, const std::string& task, int number,
+                                   TimePoint at, const ProcessIdentity* process,
+                                   std::optional<int> seq);
+  /// The seq of run `run_id`'s last attempt in the database (0 if none).
+  Result<int> LastAttemptSeq(std::int64_t run_id);
   /// Removes the output files of runs the database does not have (pruned,
   /// or never committed before a crash).
   Status RemoveOrphanOutput();
@@ -382,7 +448,10 @@ class Store {
     AttemptKey attempt;
     std::optional<ProcessIdentity> process;
   };
-  std::vector<Started> started_;  ///< NoteAttemptStarted not yet written
+  std::vector<Started> started_;        ///< NoteAttemptStarted not yet written
+  std::unique_ptr<StoreBacklog> kept_;  ///< writes of the open group, and those the disk refused
+  StoreHealth health_;
+  bool saving_ = false;  ///< SaveKept() runs: started attempts wait
 };
 
 }  // namespace picoflow

@@ -7,6 +7,7 @@
 #include "picoflowd/store/output_log.h"
 #include "picoflowd/store/sqlite_db.h"
 #include "picoflowd/store/store.h"
+#include "picoflowd/store/store_backlog.h"
 #include "picoflowd/util/logging.h"
 
 namespace picoflow {
@@ -132,22 +133,38 @@ std::string Select(const char* columns, const char* rest) {
 // ---- runs -----------------------------------------------------------------------
 
 Result<std::int64_t> Store::CreateRun(const NewRun& run) {
+  if (health_.degraded) {
+    return Err(ErrorCode::kDiskFull,
+               "store degraded (" + health_.reason + "): " + std::to_string(kept_->size()) +
+                   " changes of runs in progress wait in memory for room on the disk of " +
+                   db_->path() + "; no new run starts until they are saved");
+  }
+  auto id = InsertRun(run, std::nullopt);
+  if (!id) {
+    db_->CheckGroup();  // a group SQLite rolled back is kept (GroupLost)
+    return id.error();
+  }
+  if (db_->group_open()) kept_->Grouped(CreateRunWrite{*id, run});
+  return id;
+}
+
+Result<std::int64_t> Store::InsertRun(const NewRun& run, std::optional<std::int64_t> id) {
   auto tx = Transaction::Begin(*db_, "create run");
   if (!tx) return tx.error();
   auto version = InternVersion(run.workflow, run.source, run.base_dir, run.created_at);
   if (!version) return version.error();
   {
     auto q = db_->Prepare("create run",
-                          "INSERT INTO runs (workflow, version_id, status, triggered_by,"
+                          "INSERT INTO runs (id, workflow, version_id, status, triggered_by,"
                           " scheduled_at, created_at, started_at, ended_at, reason)"
-                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+                          " VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     if (!q) return q.error();
     std::optional<TimePoint> started, ended;
     if (run.status == RunStatus::kRunning) started = run.created_at;
     if (IsFinal(run.status)) ended = run.created_at;
     q->Bind(1, run.workflow).Bind(2, *version).Bind(3, RunStatusName(run.status));
     q->Bind(4, RunTriggerName(run.trigger)).Bind(5, run.scheduled_at).Bind(6, run.created_at);
-    q->Bind(7, started).Bind(8, ended).Bind(9, run.reason);
+    q->Bind(7, started).Bind(8, ended).Bind(9, run.reason).Bind(10, id);
     if (Status s = q->Run(); !s) return s.error();
   }
   const std::int64_t run_id = db_->LastInsertId();
@@ -166,6 +183,11 @@ Result<std::int64_t> Store::CreateRun(const NewRun& run) {
 
 Status Store::SetRunStatus(std::int64_t run_id, RunStatus status, TimePoint at,
                            std::string_view error) {
+  return Write(RunStatusWrite{run_id, status, at, std::string(error)});
+}
+
+Status Store::Apply(const RunStatusWrite& w, LostOutput&) {
+  const std::int64_t run_id = w.run_id;
   auto q = db_->Prepare(
       "set run status",
       "UPDATE runs SET status = ?2,"
@@ -173,13 +195,19 @@ Status Store::SetRunStatus(std::int64_t run_id, RunStatus status, TimePoint at,
       " ended_at = CASE WHEN ?2 IN ('pending', 'running') THEN NULL ELSE ?3 END,"
       " error = ?4 WHERE id = ?1");
   if (!q) return q.error();
-  q->Bind(1, run_id).Bind(2, RunStatusName(status)).Bind(3, at).Bind(4, error);
+  q->Bind(1, run_id).Bind(2, RunStatusName(w.status)).Bind(3, w.at).Bind(4, w.error);
   if (Status s = q->Run(); !s) return s;
   if (db_->Changes() == 0) return NoRun(run_id);
   return {};
 }
 
 Status Store::SetTaskStatus(std::int64_t run_id, const TaskRecord& task) {
+  return Write(TaskStatusWrite{run_id, task});
+}
+
+Status Store::Apply(const TaskStatusWrite& w, LostOutput&) {
+  const std::int64_t run_id = w.run_id;
+  const TaskRecord& task = w.task;
   auto q = db_->Prepare("set task status",
                         "UPDATE run_tasks SET status = ?3, attempts = ?4, started_at = ?5,"
                         " ended_at = ?6, exit_code = ?7, error = ?8"
@@ -225,7 +253,10 @@ Result<RunDetail> Store::GetRun(std::int64_t run_id) {
     q->Bind(1, run_id);
     auto row = q->Step();
     if (!row) return row.error();
-    if (!*row) return NoRun(run_id);
+    if (!*row) {
+      if (auto kept = kept_->KeptRun(run_id)) return std::move(*kept);
+      return NoRun(run_id);
+    }
     detail.run = ReadRun(*q);
   }
   auto tasks = ReadTasks(run_id);
@@ -234,6 +265,7 @@ Result<RunDetail> Store::GetRun(std::int64_t run_id) {
   auto attempts = ReadAttempts(run_id, false);
   if (!attempts) return attempts.error();
   detail.attempts = std::move(*attempts);
+  kept_->Overlay(detail);
   return detail;
 }
 
@@ -251,7 +283,16 @@ Result<std::vector<RunRecord>> Store::ListRuns(const std::optional<std::string>&
   if (!q) return q.error();
   q->Bind(1, before).Bind(2, page);
   if (workflow) q->Bind(3, *workflow);
-  return ReadAll<RunRecord>(*q, ReadRun);
+  auto runs = ReadAll<RunRecord>(*q, ReadRun);
+  if (!runs || kept_->empty()) return runs;
+  for (RunRecord& r : *runs) kept_->Overlay(r);
+  for (RunRecord& r : kept_->KeptRuns()) {
+    if (r.id < before && (!workflow || r.workflow == *workflow)) runs->push_back(std::move(r));
+  }
+  std::sort(runs->begin(), runs->end(),
+            [](const RunRecord& a, const RunRecord& b) { return a.id > b.id; });
+  if (runs->size() > static_cast<std::size_t>(page)) runs->resize(static_cast<std::size_t>(page));
+  return runs;
 }
 
 Result<std::optional<RunRecord>> Store::LatestRun(const std::string& workflow) {
@@ -262,8 +303,14 @@ Result<std::optional<RunRecord>> Store::LatestRun(const std::string& workflow) {
   q->Bind(1, workflow);
   auto row = q->Step();
   if (!row) return row.error();
-  if (!*row) return std::optional<RunRecord>();
-  return std::optional<RunRecord>(ReadRun(*q));
+  std::optional<RunRecord> latest;
+  if (*row) latest = ReadRun(*q);
+  if (kept_->empty()) return latest;
+  if (latest) kept_->Overlay(*latest);
+  for (RunRecord& r : kept_->KeptRuns()) {
+    if (r.workflow == workflow && (!latest || r.id > latest->id)) latest = std::move(r);
+  }
+  return latest;
 }
 
 Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
@@ -317,6 +364,51 @@ Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {
 
 Result<AttemptKey> Store::BeginAttempt(std::int64_t run_id, const std::string& task, int number,
                                        TimePoint at, const ProcessIdentity* process) {
+  std::optional<ProcessIdentity> identity;
+  if (process != nullptr) identity = *process;
+  std::optional<Error> refused;
+  if (kept_->empty()) {
+    auto key = InsertAttempt(run_id, task, number, at, process, std::nullopt);
+    if (key) {
+      if (db_->group_open()) kept_->Grouped(BeginAttemptWrite{*key, task, number, at, identity});
+      return key;
+    }
+    if (key.error().code != ErrorCode::kDiskFull) return key.error();
+    refused = key.error();
+    db_->CheckGroup();  // what SQLite rolled back is kept first: the key goes after it
+  }
+  // Kept: the attempt goes after the run's last one, stored or kept.
+  auto last = LastAttemptSeq(run_id);
+  if (!last) return last.error();
+  const AttemptKey key{run_id, kept_->NextSeq(run_id, *last)};
+  BeginAttemptWrite write{key, task, number, at, identity};
+  if (refused) {
+    Keep(std::move(write), *refused);
+  } else {
+    kept_->Push(std::move(write));
+  }
+  return key;
+}
+
+Result<int> Store::LastAttemptSeq(std::int64_t run_id) {
+  auto q = db_->Prepare(
+      "last attempt", "SELECT coalesce(max(id), ?1) - ?1 FROM attempts WHERE id BETWEEN ?1 AND ?2");
+  if (!q) return q.error();
+  q->Bind(1, AttemptRowId({run_id, 0})).Bind(2, AttemptRowId({run_id + 1, 0}) - 1);
+  auto row = q->Step();
+  if (!row) return row.error();
+  return *row ? q->Int(0) : 0;
+}
+
+Status Store::Apply(const BeginAttemptWrite& w, LostOutput&) {
+  const ProcessIdentity* process = w.process ? &*w.process : nullptr;
+  auto key = InsertAttempt(w.key.run_id, w.task, w.number, w.at, process, w.key.seq);
+  return key ? Status{} : Status{key.error()};
+}
+
+Result<AttemptKey> Store::InsertAttempt(std::int64_t run_id, const std::string& task, int number,
+                                        TimePoint at, const ProcessIdentity* process,
+                                        std::optional<int> seq) {
   auto tx = Transaction::Begin(*db_, "begin attempt");
   if (!tx) return tx.error();
   {
@@ -347,16 +439,19 @@ Result<AttemptKey> Store::BeginAttempt(std::int64_t run_id, const std::string& t
   }
   AttemptKey key{run_id, 0};
   {
-    // The attempt goes after its run's last one (the schema's CHECK refuses
-    // a seq past 2^24 - 1).
+    // The attempt goes after its run's last one, unless its key is given
+    // (the schema's CHECK refuses a seq past 2^24 - 1).
     auto q = db_->Prepare("begin attempt",
                           "INSERT INTO attempts (id, task, number, status, started_at,"
                           " pid, pgid, proc_start_time, boot_id)"
-                          " VALUES (1 + coalesce((SELECT max(id) FROM attempts"
-                          "                       WHERE id BETWEEN ?1 AND ?9), ?1),"
+                          " VALUES (coalesce(?11, 1 + coalesce((SELECT max(id) FROM attempts"
+                          "                       WHERE id BETWEEN ?1 AND ?9), ?1)),"
                           " ?2, ?3, ?10, ?4, ?5, ?6, ?7, ?8) RETURNING seq");
     if (!q) return q.error();
     q->Bind(1, AttemptRowId({run_id, 0})).Bind(9, AttemptRowId({run_id + 1, 0}) - 1);
+    std::optional<std::int64_t> id;
+    if (seq) id = AttemptRowId({run_id, *seq});
+    q->Bind(11, id);
     q->Bind(2, task).Bind(3, number).Bind(4, at);
     q->Bind(10, process != nullptr ? "running" : "starting");
     if (process != nullptr) {
@@ -387,32 +482,46 @@ void Store::FlushStarted() {
 }
 
 void Store::ApplyStarted() {
+  if (saving_) return;  // SaveKept's transaction holds only the kept writes
   // Taken first: the writes below may open a group, which applies again.
   std::vector<Started> started;
   started.swap(started_);
-  for (const Started& s : started) {
+  for (Started& s : started) {
+    LogIfFailed(LogEvent("store.attempt_started"),
+                Write(AttemptStartedWrite{s.attempt, std::move(s.process)}));
+  }
+}
+
+Status Store::Apply(const AttemptStartedWrite& s, LostOutput&) {
+  {
     auto q = db_->Prepare("attempt started",
                           "UPDATE attempts SET status = 'running', pid = ?2, pgid = ?3,"
                           " proc_start_time = ?4, boot_id = ?5"
                           " WHERE id = ?1 AND status = 'starting'");
-    if (!q) {
-      LogError(LogEvent("store.attempt_started"), q.error().message);
-      continue;
-    }
-    q->Bind(1, AttemptRowId(s.attempt));
+    if (!q) return q.error();
+    q->Bind(1, AttemptRowId(s.key));
     if (s.process) {
       q->Bind(2, s.process->pid).Bind(3, s.process->pgid);
       q->Bind(4, static_cast<std::int64_t>(s.process->start_time)).Bind(5, s.process->boot_id);
     } else {
       q->BindNull(2).BindNull(3).BindNull(4).BindNull(5);
     }
-    LogIfFailed(LogEvent("store.attempt_started"), q->Run());
+    return q->Run();
   }
 }
 
 Status Store::FinishAttempt(AttemptKey attempt, const AttemptResult& result,
                             const OutputCounts& counts, TimePoint at,
                             const std::vector<TaskRecord>& tasks) {
+  return Write(FinishAttemptWrite{attempt, result, counts, at, tasks});
+}
+
+Status Store::Apply(const FinishAttemptWrite& w, LostOutput& lost) {
+  const AttemptKey attempt = w.key;
+  const AttemptResult& result = w.result;
+  const OutputCounts counts = lost.With(w.key, w.counts);
+  const TimePoint at = w.at;
+  const std::vector<TaskRecord>& tasks = w.tasks;
   std::optional<Transaction> tx;
   if (!tasks.empty()) {
     auto begun = Transaction::Begin(*db_, "finish attempt");
@@ -435,7 +544,7 @@ Status Store::FinishAttempt(AttemptKey attempt, const AttemptResult& result,
   if (Status s = q->Run(); !s) return s;
   if (db_->Changes() == 0) return NoAttempt(attempt);
   for (const TaskRecord& task : tasks) {
-    if (Status s = SetTaskStatus(attempt.run_id, task); !s) return s;
+    if (Status s = Apply(TaskStatusWrite{attempt.run_id, task}, lost); !s) return s;
   }
   return tx ? tx->Commit() : Status{};
 }
@@ -467,6 +576,18 @@ Status Store::MarkAttemptInterrupted(AttemptKey attempt, TimePoint at, std::stri
 // ---- output ---------------------------------------------------------------------
 
 Status Store::AppendOutput(AttemptKey attempt, OutputStream stream, std::string_view data) {
+  if (data.empty()) return {};
+  return Write(OutputWrite{attempt, stream, std::string(data), 0});
+}
+
+Status Store::Apply(const OutputWrite& w, LostOutput& lost) {
+  const AttemptKey attempt = w.key;
+  const OutputStream stream = w.stream;
+  if (w.lost > 0) {
+    lost.Add(w);
+    if (Status s = InsertOutput(attempt, stream, LostOutputMarker(w.lost), {}); !s) return s;
+  }
+  const std::string_view data = w.data;
   if (data.empty()) return {};
   if (data.size() < kOutputFileChunkBytes) return InsertOutput(attempt, stream, data, {});
   auto offset = files_->Append(attempt.run_id, data);

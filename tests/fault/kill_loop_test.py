@@ -57,7 +57,7 @@ At the end (after a clean SIGTERM stop):
       identity was stored, none (an attempt is committed `starting` before its
       spawn, its process identity with a later commit; issue 14).
 
-Usage: kill9_recovery_test.py PICOFLOWD [SEED]
+Usage: kill_loop_test.py PICOFLOWD [SEED] [--long]  (--long: 500 kills over 2,000 runs)
 (SEED: else $PICOFLOW_KILL9_SEED, else one from the clock.)
 Exit 0 only if every rule holds. Every process started (the daemon, the task
 processes it left behind) is killed by pid and the temporary directory removed.
@@ -79,11 +79,14 @@ import tempfile
 import threading
 import time
 
-from exec_wrapper import command
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from exec_wrapper import command  # noqa: E402
 
 RUNS = 200
 IN_FLIGHT = 8  # runs in progress at once
 MIN_KILLS, MAX_KILLS = 20, 40
+# --long (offline, hours): 500 kills over 2,000 runs.
+LONG_RUNS, LONG_KILLS = 2000, 500
 # Deadlines only end a hang; they assert no speed.
 WAIT_S = 60
 
@@ -676,8 +679,12 @@ def leftover_tasks(root):
     return found
 
 
-def main(picoflowd, seed):
-    print(f'seed {seed} (rerun: kill9_recovery_test.py PICOFLOWD {seed})', flush=True)
+def main(picoflowd, seed, long):
+    global RUNS, MIN_KILLS, MAX_KILLS
+    if long:
+        RUNS, MIN_KILLS, MAX_KILLS = LONG_RUNS, LONG_KILLS, LONG_KILLS
+    print(f'seed {seed} (rerun: kill_loop_test.py PICOFLOWD {seed}{" --long" if long else ""})',
+          flush=True)
     root = tempfile.mkdtemp(prefix='pfkill9-')
     chaos = Chaos(picoflowd, root, seed)
     started = time.monotonic()
@@ -735,5 +742,7 @@ def main(picoflowd, seed):
 if __name__ == '__main__':
     # meson ends a test that overruns with SIGTERM: clean up all the same.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    sys.exit(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2
-                  else int(os.environ.get('PICOFLOW_KILL9_SEED', time.time_ns() % 1000000))))
+    args = [a for a in sys.argv[1:] if a != '--long']
+    sys.exit(main(args[0], int(args[1]) if len(args) > 1
+                  else int(os.environ.get('PICOFLOW_KILL9_SEED', time.time_ns() % 1000000)),
+                  '--long' in sys.argv))
