@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
 
 #include "common/workflow_fields.h"
 #include "common/workflow_load.h"
@@ -150,6 +151,17 @@ void PrintReload(const json& r) {
   for (const json& e : r["errors"]) std::printf("  %s\n", e["text"].get<std::string>().c_str());
 }
 
+// How the daemon keeps a task's processes together (daemon.status
+// `containment`): "containment: subreaper (REASON)". An older daemon says
+// nothing of it.
+std::string ContainmentLine(const json& status) {
+  const json& c = status.value("containment", json::object());
+  const std::string mode = c.value("mode", std::string("unknown"));
+  const std::string shown = mode == "process-group" ? "process group only" : mode;
+  const std::string reason = c.value("reason", std::string());
+  return "containment: " + shown + (reason.empty() ? "" : " (" + reason + ")");
+}
+
 int DaemonCmd(Session& s, const Args& a) {
   const std::string& what = a.name;
   const char* m = what == "status"   ? method::kDaemonStatus
@@ -174,6 +186,7 @@ int DaemonCmd(Session& s, const Args& a) {
                 CountOf((*r)["active_runs"].get<std::int64_t>(), "active run").c_str(),
                 CountOf((*r)["active_tasks"].get<std::int64_t>(), "running task").c_str());
     std::printf("store  %s\n", StoreState(r->value("store", json::object())).c_str());
+    std::printf("%s\n", ContainmentLine(*r).c_str());
   }
   return kExitOk;
 }

@@ -254,6 +254,13 @@ int StatusCmd(Session& s, const Args& a) {
     std::printf("\nworkflow files with errors (the last good version, if any, stays in use):\n");
     for (const std::string& p : problems) std::printf("  %s\n", p.c_str());
   }
+  // Only the weakest containment is worth a word here (`daemon status` says
+  // which one is active).
+  const json containment = status ? status->value("containment", json::object()) : json::object();
+  if (containment.value("mode", std::string()) == "process-group") {
+    std::printf("\nnote: processes that leave their task's process group outlive it (%s)\n",
+                containment.value("reason", std::string()).c_str());
+  }
   return kExitOk;
 }
 

@@ -21,6 +21,7 @@
 #include "common/workflow_fields.h"
 #include "common/workflow_load.h"
 #include "picoflowd/engine/run_manager.h"
+#include "picoflowd/exec/containment.h"
 #include "picoflowd/exec/executor_local.h"
 #include "picoflowd/exec/executor_module.h"
 #include "picoflowd/exec/executor_module_abi.h"
@@ -193,7 +194,12 @@ Status Daemon::Open(RunObserver* progress) {
     owner = real;
     std::free(real);
   }
-  auto local = std::make_unique<LocalExecutor>(&loop_, owner);
+  // How a task's processes are kept together, to end with their attempt:
+  // its own cgroup, else as our orphans, else its process group only.
+  std::unique_ptr<Containment> containment = SetUpContainment(&loop_, owner);
+  facts_.containment = ContainmentModeName(containment->mode());
+  facts_.containment_reason = containment->reason();
+  auto local = std::make_unique<LocalExecutor>(&loop_, owner, std::move(containment));
   if (const int killed = local->KillLeftovers(); killed > 0) {
     LogFields f;
     f.event = "daemon.leftovers_killed";
@@ -560,6 +566,8 @@ int Daemon::Run() {
                  " (state " + config_.state_dir + ", " +
                  CountOf(static_cast<std::int64_t>(registry_.entries().size()), "workflow") + ", " +
                  CountOf(resumed, "run") + " resumed)");
+  LogInfo(LogEvent("daemon.containment"),
+          "task containment: " + facts_.containment + " (" + facts_.containment_reason + ")");
   notifier_ = SdNotifier::FromEnvironment(&loop_);
   notifier_->Ready(ActiveRunsStatus(runs_->runs().size()));
   runs_->SetOnCountChanged([this](std::size_t live) {

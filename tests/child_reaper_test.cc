@@ -3,19 +3,26 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "tests/executor_test_util.h"
+#include "tests/test_util.h"
 
 extern char** environ;
 
 namespace picoflow {
 namespace {
 
+using test::TempDir;
 using test::TestLoop;
 
 pid_t SpawnShell(const char* command) {
@@ -87,6 +94,36 @@ TEST_CASE("a child that exited before the loop ran is still reported") {
 
   REQUIRE(loop.RunUntil([&] { return exit.calls > 0; }));
   CHECK(exit.status == 3);
+}
+
+TEST_CASE("reaping orphans, the reaper reaps unwatched children and still reports watched ones") {
+  TempDir dir;
+  TestLoop loop;
+  ChildReaper reaper(loop.get());
+  reaper.ReapOrphans(true);
+  int was = 0;
+  ::prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0);
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0);
+  Exit exit;
+  Watcher w(exit);
+  const pid_t watched = SpawnShell("sleep 0.2; exit 5");
+  reaper.Watch(watched, &w);
+  const pid_t unwatched = SpawnShell("exit 0");
+  // Its child outlives it and is re-parented to us, a subreaper: an orphan.
+  const std::string pid_file = dir.File("orphan.pid");
+  const pid_t parent = SpawnShell(("sleep 0.3 & echo $! > " + pid_file).c_str());
+
+  REQUIRE(loop.RunUntil([&] { return exit.calls == 1 && reaper.orphans_reaped() >= 3; }));
+  CHECK(exit.status == 5);
+  std::ifstream in(pid_file);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const pid_t orphan = static_cast<pid_t>(std::atol(text.c_str()));
+  REQUIRE(orphan > 0);
+  for (pid_t pid : {watched, unwatched, parent, orphan}) {
+    CAPTURE(pid);
+    CHECK(::kill(pid, 0) == -1);  // reaped: no zombie left
+  }
+  ::prctl(PR_SET_CHILD_SUBREAPER, was, 0, 0, 0);
 }
 
 }  // namespace

@@ -582,10 +582,16 @@ TEST_CASE("daemon status, call and --json output answer as JSON-RPC does") {
   CHECK(status.code == 0);
   CHECK_MESSAGE(Contains(status.out, "(protocol 1), pid " + std::to_string(h.pid())), status.out);
   CHECK_MESSAGE(Contains(status.out, "socket " + h.socket()), status.out);
+  // The harness's daemon shares the test's cgroup, which is not delegated to
+  // it: a subreaper, saying why not a cgroup.
+  CHECK_MESSAGE(Contains(status.out, "\ncontainment: subreaper ("), status.out);
 
   const ProcessResult js = h.RunCtl({"--json", "daemon", "status"});
   CHECK(js.code == 0);
   CHECK(ParseOut(js)["pid"] == h.pid());
+  CHECK(ParseOut(js)["containment"]["mode"] == "subreaper");
+  CHECK_MESSAGE(Contains(ParseOut(js)["containment"]["reason"].get<std::string>(), "cgroup"),
+                js.out);
 
   const ProcessResult call = h.RunCtl({"call", "daemon.status"});
   CHECK(call.code == 0);

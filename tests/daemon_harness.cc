@@ -78,9 +78,12 @@ bool StartsWithAny(const std::string& entry, std::initializer_list<const char*> 
 pid_t Spawn(const std::string& path, const std::vector<std::string>& argv,
             const std::vector<std::string>& env, const std::string& out_path,
             const std::string& err_path, bool append, std::optional<uid_t> uid,
-            const std::string& in_path = "/dev/null") {
+            const std::string& in_path = "/dev/null", const std::string& cgroup = "") {
   const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
   const int in = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
+  // The child moves itself there before it execs, as systemd starts a unit.
+  const int procs =
+      cgroup.empty() ? -1 : ::open((cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
   const int out = ::open(out_path.c_str(), flags, 0644);
   const int err = ::open(err_path.c_str(), flags, 0644);
   // Under emulation this build's programs are foreign binaries that only the
@@ -110,6 +113,7 @@ pid_t Spawn(const std::string& path, const std::vector<std::string>& argv,
         ::dup2(err, 2) < 0) {
       ::_exit(125);
     }
+    if (!cgroup.empty() && (procs < 0 || ::write(procs, "0", 1) != 1)) ::_exit(123);
     if (uid) {
       if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(*uid) != 0) {
         ::_exit(124);
@@ -120,7 +124,7 @@ pid_t Spawn(const std::string& path, const std::vector<std::string>& argv,
     (void)!::write(2, msg.data(), msg.size());
     ::_exit(127);
   }
-  for (int fd : {in, out, err}) {
+  for (int fd : {in, out, err, procs}) {
     if (fd >= 0) ::close(fd);
   }
   return pid;
@@ -366,7 +370,7 @@ Status DaemonHarness::Start(const std::vector<std::string>& extra_args, Millis t
   }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   pid_ = Spawn(PicoflowdPath(), argv, env_, Path("daemon.out"), Path("daemon.log"), true,
-               std::nullopt);
+               std::nullopt, "/dev/null", cgroup_);
   if (pid_ < 0) return Err(ErrorCode::kIo, std::string("fork: ") + std::strerror(errno));
   const auto deadline = Clock::now() + timeout;
   client_.Close();

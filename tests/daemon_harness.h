@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -114,6 +115,10 @@ class DaemonHarness {
   /// appended to DIR/daemon.log, and waits (deadline `timeout`) until daemon.version answers.
   /// Returns an Error if the daemon exited or never answered (the log is in log()).
   Status Start(const std::vector<std::string>& extra_args = {}, Millis timeout = 60s);
+  /// Starts the next daemons in cgroup v2 directory `dir` (they move
+  /// themselves into it before they exec, as systemd starts a unit), or
+  /// where the test runs with "".
+  void set_cgroup(std::string dir) { cgroup_ = std::move(dir); }
   /// SIGTERM, then waits up to `timeout` for the exit. Returns the exit code
   /// (128 + signal if killed by one), or -1 if it did not exit in time (it is
   /// SIGKILLed then). Returns 0 if no daemon runs.
@@ -196,6 +201,7 @@ class DaemonHarness {
   std::string dir_;
   std::vector<std::string> env_;
   std::vector<std::string> args_;  ///< extra args of the last Start()
+  std::string cgroup_;             ///< set_cgroup()
   pid_t pid_ = -1;
   Client client_;
   int spawned_ = 0;  ///< numbers the output files of RunProgram

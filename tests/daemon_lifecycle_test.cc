@@ -511,6 +511,29 @@ tasks:
   CHECK(AttemptStatuses(run, "deaf") == std::vector<std::string>{"interrupted", "succeeded"});
 }
 
+TEST_CASE("stopping the daemon kills what a running task left outside its process group") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  // The task runs on after its escapee left the group (and its output).
+  const auto id = h.StartRun(R"(
+name: lingering
+tasks:
+  - name: runner
+    type: shell
+    config:
+      command: |
+        setsid sh -c 'echo $$ > "$PFIT_DIR/escapee.pid"; exec sleep 300' </dev/null >/dev/null 2>&1 &
+        until [ -s "$PFIT_DIR/escapee.pid" ]; do sleep 0.01; done
+        exec sleep 300
+)");
+  REQUIRE(id > 0);
+  const pid_t escapee = WaitPidFile(h, "escapee.pid");
+  REQUIRE(escapee > 0);
+  CHECK_FALSE(ProcessGoneOrZombie(escapee));  // its attempt runs
+  CHECK(h.Stop() == 0);
+  CHECK(WaitUntil([&] { return ProcessGoneOrZombie(escapee); }, 60s));
+}
+
 TEST_CASE(
     "a second daemon on a live socket or state directory refuses to start; a stale socket is replaced") {
   DaemonHarness h;

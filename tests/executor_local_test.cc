@@ -15,14 +15,18 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "common/workflow.h"
+#include "picoflowd/exec/containment.h"
 #include "picoflowd/util/uv_handle.h"
 #include "tests/executor_test_util.h"
+#include "tests/test_cgroup.h"
 #include "tests/test_util.h"
 
 namespace picoflow {
@@ -583,18 +587,41 @@ TEST_CASE("the loop stays alive while a task runs with its output already closed
   CHECK(rec.result->status == AttemptStatus::kSucceeded);
 }
 
+// The escapee of the tests below: a shell that leaves the task's session
+// and process group (setsid), writes its pid to `pid_file` from there and
+// sleeps. The task prints that pid, and only once it is written, so no kill
+// of the group can come first however slowly the escapee starts. With
+// `hold_output` it keeps the task's stdout open (so the drain period ends
+// the attempt), else its stdio is /dev/null. `prefix` goes before setsid.
+std::string EscapeeCommand(const std::string& pid_file, bool hold_output,
+                           const std::string& prefix = "") {
+  return prefix + "setsid sh -c 'echo $$ > " + pid_file + "; exec sleep 300'" +
+         (hold_output ? "" : " </dev/null >/dev/null 2>&1") + " & until [ -s " + pid_file +
+         " ]; do sleep 0.01; done; cat " + pid_file;
+}
+
+// A subreaper containment, as the daemon sets one up without a delegated cgroup.
+std::unique_ptr<Containment> Subreaper() {
+  auto containment = SubreaperContainment("", "no cgroup in this test");
+  REQUIRE(containment->mode() == ContainmentMode::kSubreaper);
+  return containment;
+}
+
+// Runs `loop` until `pid` no longer exists: killed, and reaped by us (a
+// subreaper's reaper) or by init. A zombie is not gone here.
+bool RunUntilReaped(TestLoop& loop, pid_t pid) {
+  return loop.RunUntil([pid] { return ProcessState(pid) == 0; }, kWait);
+}
+
 TEST_CASE(
-    "a process that leaves the group with setsid escapes the kill, yet the attempt finishes") {
+    "without containment, a process that leaves the group with setsid escapes the kill, yet "
+    "the attempt finishes") {
   TempDir dir;
   TestLoop loop;
   Recorder rec;
-  // The escapee inherits stdout and holds it open: the drain period ends the
-  // attempt, and the group kill cannot reach it in its own session. The shell
-  // exits only once the escapee wrote its pid from its new session, so the
-  // group kill cannot come first, however slowly the escapee starts.
-  Task task = ShellTask(
-      "setsid sh -c 'echo $$ > escapee.pid; exec sleep 300' & "
-      "until [ -s escapee.pid ]; do sleep 0.01; done; cat escapee.pid");
+  // The escapee holds stdout open: the drain period ends the attempt, and
+  // the group kill cannot reach it in its own session.
+  Task task = ShellTask(EscapeeCommand("escapee.pid", true));
   Config(task).workdir = dir.path();
   auto begin = SteadyClock::now();
   RunToEnd(loop, Spec(task), rec);
@@ -605,6 +632,137 @@ TEST_CASE(
   CHECK_FALSE(ProcessGone(escapee));
   ::kill(escapee, SIGKILL);  // what the executor cannot do
   CHECK(WaitGone(escapee));
+}
+
+TEST_CASE("as a subreaper, a setsid escapee holding the output is killed when its attempt ends") {
+  TempDir dir;
+  TestLoop loop;
+  Recorder rec;
+  Task task = ShellTask(EscapeeCommand("escapee.pid", true));
+  Config(task).workdir = dir.path();
+  LocalExecutor executor(loop.get(), "", Subreaper());
+  rec.attempt = executor.Start(Spec(task), rec);
+  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }, kWait));
+  const pid_t escapee = FirstLinePid(rec.out);
+
+  CHECK(rec.result->status == AttemptStatus::kSucceeded);
+  // Killed at the attempt's end and, re-parented to us, reaped by our reaper.
+  CHECK(RunUntilReaped(loop, escapee));
+}
+
+TEST_CASE("as a subreaper, a setsid escapee that let go of the output dies with its attempt") {
+  TempDir dir;
+  TestLoop loop;
+  Recorder rec;
+  Task task = ShellTask(EscapeeCommand("escapee.pid", false));
+  Config(task).workdir = dir.path();
+  LocalExecutor executor(loop.get(), "", Subreaper());
+  rec.attempt = executor.Start(Spec(task), rec);
+  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }, kWait));
+  const pid_t escapee = FirstLinePid(rec.out);
+
+  CHECK(rec.result->status == AttemptStatus::kSucceeded);
+  CHECK(RunUntilReaped(loop, escapee));
+}
+
+TEST_CASE("as a subreaper, an attempt's end spares what another live attempt left its group") {
+  TempDir dir;
+  TestLoop loop;
+  LocalExecutor executor(loop.get(), "", Subreaper());
+  // `long` keeps running after its escapee is out; `short` ends at once.
+  Task long_task = ShellTask(EscapeeCommand("long.pid", false) + "; exec sleep 300");
+  long_task.name = "long";
+  Config(long_task).workdir = dir.path();
+  Task short_task = ShellTask(EscapeeCommand("short.pid", false));
+  short_task.name = "short";
+  Config(short_task).workdir = dir.path();
+  Recorder long_rec, short_rec;
+  long_rec.attempt = executor.Start(Spec(long_task), long_rec);
+  REQUIRE(loop.RunUntil([&] { return long_rec.out.find('\n') != std::string::npos; }, kWait));
+  short_rec.attempt = executor.Start(Spec(short_task), short_rec);
+  REQUIRE(loop.RunUntil([&] { return short_rec.finished_calls > 0; }, kWait));
+  const pid_t long_escapee = FirstLinePid(long_rec.out);
+  const pid_t short_escapee = FirstLinePid(short_rec.out);
+
+  CHECK(RunUntilReaped(loop, short_escapee));
+  CHECK_FALSE(ProcessGone(long_escapee));  // its attempt lives
+  long_rec.attempt->Cancel();
+  REQUIRE(loop.RunUntil([&] { return long_rec.finished_calls > 0; }, kWait));
+  CHECK(long_rec.result->status == AttemptStatus::kCancelled);
+  CHECK(RunUntilReaped(loop, long_escapee));
+}
+
+TEST_CASE("as a subreaper, an escapee without the marks dies once no attempt lives") {
+  TempDir dir;
+  TestLoop loop;
+  LocalExecutor executor(loop.get(), "", Subreaper());
+  Task keeper = ShellTask("echo started; exec sleep 300");
+  keeper.name = "keeper";
+  // env -u: the escapee carries no PICOFLOW_RUN_ID, so no attempt is known
+  // to be its; while `keeper` lives, it could be keeper's.
+  Task task = ShellTask(EscapeeCommand("escapee.pid", false, "env -u PICOFLOW_RUN_ID "));
+  Config(task).workdir = dir.path();
+  Recorder keeper_rec, rec;
+  keeper_rec.attempt = executor.Start(Spec(keeper), keeper_rec);
+  REQUIRE(loop.RunUntil([&] { return keeper_rec.out == "started\n"; }, kWait));
+  rec.attempt = executor.Start(Spec(task), rec);
+  REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }, kWait));
+  const pid_t escapee = FirstLinePid(rec.out);
+
+  CHECK_FALSE(ProcessGone(escapee));
+  keeper_rec.attempt->Cancel();
+  REQUIRE(loop.RunUntil([&] { return keeper_rec.finished_calls > 0; }, kWait));
+  CHECK(RunUntilReaped(loop, escapee));
+}
+
+TEST_CASE("as a subreaper, destroying a running attempt kills its escapee too") {
+  TempDir dir;
+  TestLoop loop;
+  LocalExecutor executor(loop.get(), "", Subreaper());
+  Recorder rec;
+  rec.destroy_on_finish = false;
+  Task task = ShellTask(EscapeeCommand("escapee.pid", false) + "; exec sleep 300");
+  Config(task).workdir = dir.path();
+  rec.attempt = executor.Start(Spec(task), rec);
+  REQUIRE(loop.RunUntil([&] { return rec.out.find('\n') != std::string::npos; }, kWait));
+  const pid_t leader = rec.started->pid;
+  const pid_t escapee = FirstLinePid(rec.out);
+  rec.attempt.reset();  // as the daemon does when its shutdown grace is over
+
+  CHECK(RunUntilReaped(loop, escapee));
+  CHECK(RunUntilReaped(loop, leader));
+  CHECK(rec.finished_calls == 0);
+}
+
+TEST_CASE("in a cgroup of its own, an attempt runs there and its escapee dies with the cgroup") {
+  std::string why;
+  const std::optional<std::string> mount = test::WritableCgroup2(why);
+  if (!mount) {
+    MESSAGE("skipped: ", why);
+    return;
+  }
+  test::TestCgroup base(*mount, false);
+  TempDir dir;
+  TestLoop loop;
+  Recorder rec;
+  // The task prints its escapee's pid, then its own cgroup.
+  Task task = ShellTask(EscapeeCommand("escapee.pid", true) + "; grep ^0:: /proc/self/cgroup");
+  Config(task).workdir = dir.path();
+  {
+    LocalExecutor executor(loop.get(), "", CgroupContainment(loop.get(), base.path(), "test"));
+    REQUIRE(executor.containment()->mode() == ContainmentMode::kCgroup);
+    rec.attempt = executor.Start(Spec(task), rec);
+    REQUIRE(loop.RunUntil([&] { return rec.finished_calls > 0; }, kWait));
+    CHECK(rec.result->status == AttemptStatus::kSucceeded);
+    const std::vector<std::string> lines = Lines(rec.out);
+    REQUIRE(lines.size() == 2);
+    const std::string cgroup = base.relative(*mount) + "/attempt-42-t-2";
+    CHECK(lines[1] == "0::" + cgroup);
+    const pid_t escapee = FirstLinePid(lines[0]);
+    CHECK(WaitGone(escapee));  // its parent is init, which may not reap it
+    // The attempt's cgroup goes once it is empty.
+    CHECK(loop.RunUntil([&] { return test::TestCgroup::Children(base.path()).empty(); }, kWait));
+  }
 }
 
 }  // namespace

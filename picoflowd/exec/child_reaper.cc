@@ -56,17 +56,9 @@ void ChildReaper::OnSigchld() {
       r = ::waitpid(c.pid, &wstatus, WNOHANG);
     } while (r < 0 && errno == EINTR);
     if (r == 0) continue;  // still running
-    c.reaped = true;
-    if (r < 0) {  // ECHILD: someone else reaped it; report it as killed
-      LogError(LogEvent("exec.reaper"),
-               fmt::format("child reaper: waitpid({}): {}", c.pid, std::strerror(errno)));
-      c.term_signal = SIGKILL;
-    } else if (WIFSIGNALED(wstatus)) {
-      c.term_signal = WTERMSIG(wstatus);
-    } else {
-      c.status = WEXITSTATUS(wstatus);
-    }
+    Reaped(c, r, wstatus);
   }
+  if (reap_orphans_) ReapUnwatched();
   for (;;) {
     auto it =
         std::find_if(children_.begin(), children_.end(), [](const Child& c) { return c.reaped; });
@@ -75,6 +67,48 @@ void ChildReaper::OnSigchld() {
     children_.erase(it);
     if (children_.empty() && signal_.initialized()) uv_unref(signal_.base());
     if (c.watcher != nullptr) c.watcher->OnChildExit(c.status, c.term_signal);
+  }
+}
+
+// Records how `c` ended: waitpid returned `r` with `wstatus`.
+void ChildReaper::Reaped(Child& c, pid_t r, int wstatus) {
+  c.reaped = true;
+  if (r < 0) {  // ECHILD: someone else reaped it; report it as killed
+    LogError(LogEvent("exec.reaper"),
+             fmt::format("child reaper: waitpid({}): {}", c.pid, std::strerror(errno)));
+    c.term_signal = SIGKILL;
+  } else if (WIFSIGNALED(wstatus)) {
+    c.term_signal = WTERMSIG(wstatus);
+  } else {
+    c.status = WEXITSTATUS(wstatus);
+  }
+}
+
+// Each dead child, looked at without reaping it (WNOWAIT) so that a watched
+// one, which may have died since the loop above, is reaped as watched: its
+// status is its attempt's. Each turn reaps one, so this ends.
+void ChildReaper::ReapUnwatched() {
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+      if (errno == EINTR) continue;
+      return;  // ECHILD: no child at all
+    }
+    const pid_t pid = info.si_pid;
+    if (pid == 0) return;  // none has exited
+    int wstatus = 0;
+    pid_t r;
+    do {
+      r = ::waitpid(pid, &wstatus, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r <= 0) return;  // cannot happen: it was there a moment ago
+    auto watched = std::find_if(children_.begin(), children_.end(),
+                                [pid](const Child& c) { return c.pid == pid && !c.reaped; });
+    if (watched != children_.end()) {
+      Reaped(*watched, r, wstatus);
+    } else {
+      ++orphans_reaped_;
+    }
   }
 }
 

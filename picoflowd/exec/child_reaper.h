@@ -39,8 +39,17 @@ class ChildReaper {
   /// exits (no zombie is left) but nobody is told. Unknown pids are ignored.
   void Forget(pid_t pid);
 
+  /// With `on`, every SIGCHLD also reaps the children nobody watches:
+  /// orphans of tasks, re-parented to this process because it is a child
+  /// subreaper. A watched pid is never reaped that way: it is reported as
+  /// usual. Only for a process that spawns no child behind the reaper's back.
+  void ReapOrphans(bool on) { reap_orphans_ = on; }
+
   /// Children watched and not yet reaped (abandoned ones included).
   std::size_t watched() const { return children_.size(); }
+
+  /// Orphans reaped so far (ReapOrphans).
+  std::uint64_t orphans_reaped() const { return orphans_reaped_; }
 
  private:
   struct Child {
@@ -52,8 +61,12 @@ class ChildReaper {
   };
 
   void OnSigchld();
+  void Reaped(Child& c, pid_t r, int wstatus);
+  void ReapUnwatched();
 
   std::vector<Child> children_;
+  bool reap_orphans_ = false;
+  std::uint64_t orphans_reaped_ = 0;
   UvHandle<uv_signal_t> signal_;
 };
 

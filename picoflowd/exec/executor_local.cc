@@ -1,10 +1,7 @@
 #include "picoflowd/exec/executor_local.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,7 +21,9 @@
 #include "common/env_expand.h"
 #include "common/workflow.h"
 #include "picoflowd/exec/child_reaper.h"
+#include "picoflowd/exec/containment.h"
 #include "picoflowd/exec/process_info.h"
+#include "picoflowd/exec/task_spawn.h"
 #include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/logging.h"
 #include "picoflowd/util/uv_handle.h"
@@ -135,25 +134,6 @@ SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell,
   return a;
 }
 
-// The child gets fds 0-2 and nothing else only if every other fd is
-// close-on-exec; anything the daemon inherited or a library opened without O_CLOEXEC would
-// leak into every task. Marking every fd >= 3 close-on-exec right before the
-// fork closes that hole; the daemon never passes fds to tasks implicitly.
-void MarkInheritableFdsCloexec() {
-  static bool have_close_range = true;
-  if (have_close_range && ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-  have_close_range = false;  // kernel < 5.11: walk /proc/self/fd instead
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return;
-  while (dirent* d = ::readdir(dir)) {
-    int fd = std::atoi(d->d_name);
-    if (fd < 3 || fd == ::dirfd(dir)) continue;
-    int flags = ::fcntl(fd, F_GETFD);
-    if (flags >= 0 && (flags & FD_CLOEXEC) == 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-  }
-  ::closedir(dir);
-}
-
 // The program `file` names, searched like execvp does but in the task's own
 // PATH (posix_spawnp would search the daemon's). Returns 0 or UV_ENOENT /
 // UV_EACCES (a match that is not executable, when nothing later matches).
@@ -186,37 +166,6 @@ int ResolveProgram(const std::string& file, const std::vector<std::string>& env,
     path.remove_prefix(colon + 1);
   }
 }
-
-// posix_spawn's attributes and file actions for one spawn: a new session
-// (pgid == pid), an empty signal mask and every signal at its default
-// disposition, as a freshly exec'ed program expects.
-struct SpawnAttributes {
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_t actions;
-  int error = 0;
-
-  SpawnAttributes() {
-    ::posix_spawnattr_init(&attr);
-    ::posix_spawn_file_actions_init(&actions);
-    sigset_t none;
-    sigemptyset(&none);
-    // Every bit, not sigfillset(): that leaves out glibc's internal signals
-    // 32 and 33, which the spawn child then sets to SIG_IGN, and an ignored
-    // signal stays ignored across exec (a Go or musl program may use them).
-    sigset_t all;
-    std::memset(&all, 0xff, sizeof all);
-    error = ::posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    if (error == 0) error = ::posix_spawnattr_setsigmask(&attr, &none);
-    if (error == 0) error = ::posix_spawnattr_setsigdefault(&attr, &all);
-  }
-  ~SpawnAttributes() {
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::posix_spawnattr_destroy(&attr);
-  }
-  SpawnAttributes(const SpawnAttributes&) = delete;
-  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
-};
 
 // An error code as words. Spawn's codes are libuv's, which on Linux are
 // negated errnos; uv_strerror knows only those libuv names ("Unknown system
@@ -291,7 +240,8 @@ enum class TimerPhase { kNone, kTimeout, kGrace, kGroupRecheck, kDrain, kFinishL
 // rechecked; or the drain period; or the deferred report of a failed start).
 class LocalAttempt final : public Attempt, private ChildWatcher {
  public:
-  LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, const AttemptSpec& spec, AttemptSink& sink);
+  LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, Containment* containment,
+               const AttemptSpec& spec, AttemptSink& sink);
   ~LocalAttempt() override;
   LocalAttempt(const LocalAttempt&) = delete;
   LocalAttempt& operator=(const LocalAttempt&) = delete;
@@ -320,6 +270,7 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   void RecheckGroup(std::chrono::milliseconds delay);
   std::chrono::milliseconds GraceLeft() const;
   void KillGroup(int sig) const;
+  void EndContainment();
   bool GroupAlive() const;
   bool PipesOpen() const { return out_.initialized() || err_.initialized(); }
   void ClosePipes();
@@ -339,6 +290,8 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   std::chrono::milliseconds timeout_;
   std::chrono::milliseconds kill_grace_;
   ChildReaper* reaper_;
+  Containment* containment_;                // null: the process group only
+  std::unique_ptr<ContainedAttempt> held_;  // while the attempt holds its containment
   UvHandle<uv_pipe_t> out_;
   UvHandle<uv_pipe_t> err_;
   UvHandle<uv_timer_t> timer_;
@@ -358,13 +311,14 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   char buffer_[kReadBufferSize];          // left uninitialized: only read() writes it
 };
 
-LocalAttempt::LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, const AttemptSpec& spec,
-                           AttemptSink& sink)
+LocalAttempt::LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, Containment* containment,
+                           const AttemptSpec& spec, AttemptSink& sink)
     : loop_(loop),
       sink_(&sink),
       timeout_(spec.timeout),
       kill_grace_(spec.kill_grace),
       reaper_(&reaper),
+      containment_(containment),
       out_(this),
       err_(this),
       timer_(this) {
@@ -373,7 +327,10 @@ LocalAttempt::LocalAttempt(uv_loop_t* loop, ChildReaper& reaper, const AttemptSp
 }
 
 LocalAttempt::~LocalAttempt() {
-  if (!finished_) KillGroup(SIGKILL);
+  if (!finished_) {
+    KillGroup(SIGKILL);
+    EndContainment();
+  }
   if (watched_) reaper_->Forget(pgid_);  // still reaped, so no zombie is left
   // The pipes and the timer close through their UvHandle destructors; with
   // `data` cleared, their pending callbacks find no owner and do nothing.
@@ -383,6 +340,11 @@ void LocalAttempt::Begin(const AttemptSpec& spec, std::string_view owner) {
   const auto* shell = spec.task ? std::get_if<ShellConfig>(&spec.task->config) : nullptr;
   if (shell == nullptr) return FinishLater(FailedResult("cannot start: not a shell task"));
   SpawnArgs args = BuildSpawnArgs(spec, *shell, owner);
+  if (containment_ != nullptr) {
+    auto held = containment_->Enter(AttemptMark{spec.run_id, spec.task->name, spec.attempt});
+    if (!held.ok()) return FinishLater(FailedResult("cannot start: " + held.error().message));
+    held_ = std::move(*held);
+  }
   uv_file child_out = -1;
   uv_file child_err = -1;
   int rc = OpenPipe(out_, child_out);
@@ -415,35 +377,29 @@ int LocalAttempt::OpenPipe(UvHandle<uv_pipe_t>& pipe, uv_file& child_end) {
   return 0;
 }
 
-// posix_spawn, which glibc implements with clone(CLONE_VM | CLONE_VFORK),
-// instead of uv_spawn's fork(): copying the daemon's page tables for every
-// task and tearing them down again at exec was most of the daemon's own cost
-// per task (bench/results.md). A failed chdir or exec comes back as the
-// return value. Returns 0 or a libuv error code.
+// SpawnTask: posix_spawn, or a vfork child that enters the attempt's cgroup
+// first. A failed chdir or exec comes back as the return value. Returns 0 or
+// a libuv error code.
 int LocalAttempt::Spawn(const SpawnArgs& args, const std::string& workdir, uv_file out,
                         uv_file err) {
   std::string program;
   if (int rc = ResolveProgram(args.file, args.env, program); rc != 0) return rc;
-  SpawnAttributes attrs;
-  if (attrs.error != 0) return uv_translate_sys_error(attrs.error);
-  int rc = 0;
-  posix_spawn_file_actions_t* fa = &attrs.actions;
-  if (!workdir.empty()) rc = ::posix_spawn_file_actions_addchdir_np(fa, workdir.c_str());
-  if (rc == 0) rc = ::posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
-  if (rc == 0) rc = ::posix_spawn_file_actions_adddup2(fa, out, 1);
-  if (rc == 0) rc = ::posix_spawn_file_actions_adddup2(fa, err, 2);
-  if (rc != 0) return uv_translate_sys_error(rc);
-  MarkInheritableFdsCloexec();
+  TaskSpawn spawn;
+  spawn.program = program.c_str();
+  spawn.argv = args.argv_ptrs.data();
+  spawn.envp = args.env_ptrs.data();
+  spawn.workdir = workdir.c_str();
+  spawn.stdout_fd = out;
+  spawn.stderr_fd = err;
+  spawn.cgroup_procs_fd = held_ ? held_->cgroup_procs_fd() : -1;
   pid_t pid = 0;
   const std::uint64_t before = BootTicks();
-  rc = ::posix_spawn(&pid, program.c_str(), fa, &attrs.attr,
-                     const_cast<char**>(args.argv_ptrs.data()),
-                     const_cast<char**>(args.env_ptrs.data()));
-  if (rc != 0) return uv_translate_sys_error(rc);
+  if (const int rc = SpawnTask(spawn, &pid); rc != 0) return rc;
   if (BootTicks() == before) start_ticks_ = before;  // else read from /proc
   pgid_ = pid;
   reaper_->Watch(pid, this);
   watched_ = true;
+  if (held_) held_->Started(pid);
   return 0;
 }
 
@@ -587,11 +543,21 @@ void LocalAttempt::MaybeFinish() {
   Finish();
 }
 
+// Nothing of an attempt outlives it: what is left of its group, and what
+// its containment holds (what left the group too), gets SIGKILL.
+void LocalAttempt::EndContainment() {
+  if (!held_) return;
+  held_->End(exited_ || pgid_ == 0);
+  held_.reset();
+}
+
 void LocalAttempt::Finish() {
   finished_ = true;
   uv_timer_stop(timer_.get());
   phase_ = TimerPhase::kNone;
   ClosePipes();
+  KillGroup(SIGKILL);
+  EndContainment();
   AttemptResult result = Result();
   sink_->OnFinished(result);  // last: the sink may destroy `this`
 }
@@ -650,10 +616,23 @@ void LocalAttempt::TimerCb(uv_timer_t* t) noexcept {
 
 }  // namespace
 
-LocalExecutor::LocalExecutor(uv_loop_t* loop, std::string owner)
-    : loop_(loop), owner_(std::move(owner)), reaper_(loop) {}
+LocalExecutor::LocalExecutor(uv_loop_t* loop, std::string owner,
+                             std::unique_ptr<Containment> containment)
+    : loop_(loop), owner_(std::move(owner)), containment_(std::move(containment)), reaper_(loop) {
+  // A subreaper adopts what its tasks leave behind: someone must reap it.
+  if (containment_ && containment_->mode() == ContainmentMode::kSubreaper) {
+    reaper_.ReapOrphans(true);
+  }
+}
+
+// Every attempt is gone (they must not outlive the executor): what their
+// processes left is killed before the daemon goes.
+LocalExecutor::~LocalExecutor() {
+  if (containment_) containment_->KillAll();
+}
 
 int LocalExecutor::KillLeftovers() const {
+  if (containment_) containment_->KillLeftovers();
   if (owner_.empty()) return 0;
   int groups = 0;
   for (pid_t pid : FindProcessesWithEnv(kOwnerVar, owner_)) {
@@ -667,7 +646,7 @@ int LocalExecutor::KillLeftovers() const {
 }
 
 std::unique_ptr<Attempt> LocalExecutor::Start(const AttemptSpec& spec, AttemptSink& sink) {
-  auto attempt = std::make_unique<LocalAttempt>(loop_, reaper_, spec, sink);
+  auto attempt = std::make_unique<LocalAttempt>(loop_, reaper_, containment_.get(), spec, sink);
   try {
     attempt->Begin(spec, owner_);
   } catch (const std::exception& e) {  // out of memory building argv/env: nothing was spawned

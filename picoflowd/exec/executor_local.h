@@ -9,6 +9,7 @@
 #include <string>
 
 #include "picoflowd/exec/child_reaper.h"
+#include "picoflowd/exec/containment.h"
 #include "picoflowd/exec/executor.h"
 
 namespace picoflow {
@@ -43,12 +44,14 @@ inline constexpr std::chrono::milliseconds kLocalDrainPeriod{500};
 /// the same, kCancelled. Cancel() once the process has exited, or during a
 /// timeout's grace, changes nothing: the drain period or the grace bounds it.
 ///
-/// Not killed: a process that leaves the group (setsid) is out of reach; the
-/// attempt still finishes once the pipes close or the drain period ends.
-/// Processes left in the group after a normal exit that do not hold the pipes
-/// are left running. After the leader is reaped its pgid could in theory be
-/// reused by an unrelated group before a late kill(-pgid); pid reuse needs the
-/// whole pid space to wrap within the drain or grace period, so it is ignored.
+/// The end: once an attempt finished (or is destroyed), what is left of its
+/// process group gets SIGKILL, and so does what its Containment holds: with
+/// the cgroup or subreaper mode, processes that left the group (setsid) too;
+/// with none, or the process-group mode, those are out of reach. The attempt
+/// finishes once the pipes close or the drain period ends either way. After
+/// the leader is reaped its pgid could in theory be reused by an unrelated
+/// group before a late kill(-pgid); pid reuse needs the whole pid space to
+/// wrap within the drain or grace period, so it is ignored.
 ///
 /// The loop must outlive the executor, and the executor every attempt it
 /// started.
@@ -56,15 +59,26 @@ class LocalExecutor final : public Executor {
  public:
   /// Attempts run on `loop`, which must outlive every attempt. `owner` (the
   /// daemon's state directory, canonical) marks their processes; "" marks
-  /// none.
-  explicit LocalExecutor(uv_loop_t* loop, std::string owner = {});
+  /// none. `containment` keeps each attempt's processes together (null: the
+  /// process group only); a subreaper one makes the reaper reap orphans.
+  explicit LocalExecutor(uv_loop_t* loop, std::string owner = {},
+                         std::unique_ptr<Containment> containment = nullptr);
+  /// Kills what the containment still holds (KillAll).
+  ~LocalExecutor() override;
+  LocalExecutor(const LocalExecutor&) = delete;
+  LocalExecutor& operator=(const LocalExecutor&) = delete;
 
-  /// At a start, before any task of ours runs: SIGKILLs the process group of
-  /// every process of our uid marked with our owner — what tasks of a
-  /// previous daemon of this state directory left running (a crash loses
-  /// the record of a task started just before it; a task may leave its
-  /// group). Returns how many were signalled; none without an owner.
+  /// At a start, before any task of ours runs: kills what the containment
+  /// holds of a previous daemon (its attempts' cgroups), and SIGKILLs the
+  /// process group of every process of our uid marked with our owner — what
+  /// tasks of a previous daemon of this state directory left running (a
+  /// crash loses the record of a task started just before it; a task may
+  /// leave its group). Returns how many groups were signalled; none without
+  /// an owner.
   int KillLeftovers() const;
+
+  /// How attempts are contained; null if only by their process group.
+  const Containment* containment() const { return containment_.get(); }
 
   /// Starts one attempt of spec.task, which must be a shell task. Never throws;
   /// every failure is reported through sink.OnFinished on a later iteration.
@@ -73,6 +87,7 @@ class LocalExecutor final : public Executor {
  private:
   uv_loop_t* loop_;
   std::string owner_;
+  std::unique_ptr<Containment> containment_;
   ChildReaper reaper_;
 };
 

@@ -38,6 +38,10 @@ struct HostFacts {
   std::string state_dir;
   std::string workflows_dir;
   std::chrono::steady_clock::time_point started_at;
+  /// How task processes are kept together and ended (exec/containment.h):
+  /// "cgroup", "subreaper" or "process-group", and why that mode.
+  std::string containment = "process-group";
+  std::string containment_reason;
 };
 
 class RpcHost {

@@ -148,7 +148,8 @@ void RpcMethods::Register(Dispatcher& d) {
               bind(&RpcMethods::StorePrune)});
 }
 
-// daemon.status: version, uptime, counts, and workflow files that failed to load.
+// daemon.status: version, uptime, counts, workflow files that failed to load, and how
+// task processes are contained.
 void RpcMethods::DaemonStatus(RpcCall& call) {
   const auto uptime = std::chrono::steady_clock::now() - host_.facts().started_at;
   json broken = json::array();
@@ -175,6 +176,8 @@ void RpcMethods::DaemonStatus(RpcCall& call) {
       {"connections", host_.server() ? host_.server()->connection_count() : 0},
       {"load_errors", std::move(broken)},
       {"store", StoreHealthJson(host_.store().Health())},
+      {"containment",
+       {{"mode", host_.facts().containment}, {"reason", host_.facts().containment_reason}}},
   });
 }
 
