@@ -2,6 +2,11 @@
 # Installs the Debian 12 packages picoflow needs to build and test, if any are
 # missing (the last line: what building and checking the Debian packages
 # takes, tests/deb_test.py). Uses sudo when not root. Safe to run repeatedly.
+#
+# Usage: scripts/deps.sh [--sanitize]
+#   --sanitize  also what the sanitizer and fuzz build takes (scripts/sanitize.sh,
+#               docs/testing.md): clang, its ASan/UBSan/libFuzzer runtimes and
+#               llvm-symbolizer, which turns a report's addresses into lines
 set -eu
 
 PACKAGES="g++ meson ninja-build pkg-config
@@ -10,6 +15,11 @@ libssh2-1-dev libcurl4-openssl-dev libhowardhinnant-date-dev libcli11-dev
 doctest-dev tzdata python3 python3-croniter procps sqlite3 openssl systemd
 openssh-server openssh-client prometheus clang-format
 debhelper dpkg-dev fakeroot lintian"
+case "${1:-}" in
+  --sanitize) PACKAGES="$PACKAGES clang libclang-rt-14-dev llvm" ;;
+  "") ;;
+  *) echo "usage: scripts/deps.sh [--sanitize]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PACKAGES; do

@@ -172,7 +172,10 @@ TEST_CASE("macros fire like the expressions they stand for") {
       {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
       {"@hourly", "0 * * * *"}, {"@DAILY", "0 0 * * *"},
   };
-  for (const auto& [macro, expansion] : macros) {
+  for (const auto& entry : macros) {
+    // Not a structured binding: clang 14 cannot capture one (CAPTURE does).
+    const std::string& macro = entry.first;
+    const std::string& expansion = entry.second;
     CAPTURE(macro);
     const CronExpr expr = MustParse(macro);
     CHECK(expr.text() == macro);
@@ -237,7 +240,10 @@ TEST_CASE("every parse error names the field and says why") {
       {"0 0 31 4,6 *", "never fires: day-of-month '31' never occurs in month '4,6'"},
       {"0 0 0 30-31 FEB *", "never fires: day-of-month '30-31' never occurs in month 'FEB'"},
   };
-  for (const auto& [text, message] : cases) {
+  for (const auto& entry : cases) {
+    // Not a structured binding: clang 14 cannot capture one (CAPTURE does).
+    const std::string& text = entry.first;
+    const std::string& message = entry.second;
     CAPTURE(text);
     CHECK(ParseError(text) == message);
   }

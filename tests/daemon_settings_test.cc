@@ -182,9 +182,11 @@ TEST_CASE(
     "durations read the same from a flag as from a key, whole seconds stored as milliseconds") {
   const DaemonSetting& grace = *FindSettingByKey("shutdown_grace");
   DaemonConfig config;
-  for (const auto& [text, expected] :
-       std::vector<std::pair<std::string, std::chrono::milliseconds>>{
+  // Not a structured binding: clang 14 cannot capture one (INFO does).
+  for (const auto& entry : std::vector<std::pair<std::string, std::chrono::milliseconds>>{
            {"30s", 30s}, {"30", 30s}, {"1m30s", 90s}, {"1h", 1h}, {"0", 0s}}) {
+    const std::string& text = entry.first;
+    const std::chrono::milliseconds expected = entry.second;
     INFO(text);
     auto value = ParseSettingFlag(grace, text);
     REQUIRE(value.ok());

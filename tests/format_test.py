@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-DIRS = ('common', 'protocol', 'picoflowd', 'picoflowctl', 'tests', 'bench')
+DIRS = ('common', 'protocol', 'picoflowd', 'picoflowctl', 'tests', 'bench', 'fuzz')
 
 
 def sources(root):
