@@ -61,8 +61,7 @@ TEST_CASE("every malformed line gets its standard code and the id when one could
       {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}", parse, nullptr},
       {std::string(100, '['), parse, nullptr},
       // A NUL would end nlohmann's input: the request before it must not run.
-      {std::string(R"({"jsonrpc":"2.0","id":5,"method":"m"})") + '\0' + "{garbage", parse,
-       nullptr},
+      {std::string(R"({"jsonrpc":"2.0","id":5,"method":"m"})") + '\0' + "{garbage", parse, nullptr},
       {std::string(R"({"jsonrpc":"2.0","id":5,"method":"m)") + '\0' + R"("})", parse, nullptr},
       {"[]", invalid, nullptr},
       {R"([{"jsonrpc":"2.0","id":1,"method":"m"}])", invalid, nullptr},
