@@ -152,7 +152,8 @@ std::optional<StrayText> FindStrayText(std::string_view line) {
     if (close == std::string_view::npos) return std::nullopt;  // continues below
     std::size_t next = close;
     while (next < line.size() && (line[next] == ' ' || line[next] == '\t')) ++next;
-    if (!EndsValue(line, next) || (line[next] == '#' && next == close)) {
+    // `"x"#c` is text, not a comment; a quote that closes the line is followed by nothing.
+    if (!EndsValue(line, next) || (next == close && next < line.size() && line[next] == '#')) {
       return StrayText{i, close, next};
     }
     before = line[close - 1];

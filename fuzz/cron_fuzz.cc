@@ -5,8 +5,8 @@
 //
 // Checked beyond "no crash, no leak, no undefined behaviour": an expression
 // keeps its text; an error says what is wrong; each next fire is strictly
-// later than the instant it follows, and on the whole second when there is no
-// seconds field it is on the whole minute.
+// later than the instant it follows and, without a seconds field, on a whole
+// minute.
 
 #include <array>
 #include <chrono>

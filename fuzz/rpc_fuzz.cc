@@ -105,7 +105,8 @@ class FuzzChannel final : public RpcChannel {
     Require(!line.empty() && line.back() == '\n', "a line sent ends with its newline");
     Require(line.find('\n') == line.size() - 1, "a line sent is one line");
     const json j = json::parse(line, nullptr, false);
-    Require(j.is_object() && j.value("jsonrpc", "") == "2.0", "a line sent is JSON-RPC 2.0");
+    Require(j.is_object() && j.contains("jsonrpc") && j["jsonrpc"] == "2.0",
+            "a line sent is JSON-RPC 2.0");
     const bool answer = j.contains("id") && (j.contains("result") != j.contains("error"));
     const bool notification = !j.contains("id") && j.contains("method");
     Require(answer || notification, "a line sent is an answer or a notification");

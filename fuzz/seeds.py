@@ -9,13 +9,15 @@ inputs the project already has (run it again when they change):
 * daemon_config_file: config/picoflowd.yaml as shipped, with every setting
   uncommented, and each setting alone.
 
+Inputs that once found a bug are seeds too, named `regression-WHAT`: this
+script keeps them.
+
 Usage: fuzz/seeds.py (from anywhere; it replaces the seeds it writes)
 """
 
 import glob
 import os
 import re
-import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,12 +31,14 @@ CRON_RE = re.compile(r'"((?:[0-9*@/,?A-Za-z-]+[ \t]+){4,6}[0-9*/,?A-Za-z-]+|@[A-
 
 def write_corpus(target, seeds):
     out = os.path.join(ROOT, 'fuzz', 'corpus', target)
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
+    os.makedirs(out, exist_ok=True)
+    for name in os.listdir(out):
+        if not name.startswith('regression-'):
+            os.remove(os.path.join(out, name))
     for name, content in sorted(seeds.items()):
         with open(os.path.join(out, name), 'w', encoding='utf-8') as f:
             f.write(content)
-    print(f'{len(seeds):3d} seeds in fuzz/corpus/{target}/')
+    print(f'wrote {len(seeds):3d} seeds to fuzz/corpus/{target}/')
 
 
 def workflow_seeds():

@@ -65,8 +65,9 @@ void RunThrough(const LoadedWorkflow& loaded, AttemptStatus outcome) {
   // Each round ends an attempt or makes retries due: a run that needs more
   // rounds than twice the attempts its tasks may make does not end.
   std::size_t rounds = 2;
-  for (const Task& t : loaded.workflow->tasks)
+  for (const Task& t : loaded.workflow->tasks) {
     rounds += 2 * (static_cast<std::size_t>(t.retry) + 1);
+  }
   std::vector<int> retrying;
   while (!run.finished()) {
     Require(rounds-- > 0, "a run ends after every attempt of its tasks");
@@ -103,9 +104,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace picoflow::fuzz;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   LoadedWorkflow loaded = LoadWorkflowText(text, "fuzz.yaml", PathBase{"/srv/flows", "/home/fuzz"});
-  for (const Diagnostic& d : loaded.diagnostics)
+  for (const Diagnostic& d : loaded.diagnostics) {
     Require(!d.ToString().empty(), "an error says what");
-  for (const Diagnostic& d : loaded.warnings) Require(!d.ToString().empty(), "a warning says what");
+  }
+  for (const Diagnostic& d : loaded.warnings) {
+    Require(!d.ToString().empty(), "a warning says what");
+  }
   Require(loaded.ok() == loaded.diagnostics.empty(), "a workflow is returned exactly when valid");
   if (!loaded.ok()) return 0;
   Require(loaded.dag != nullptr, "a valid workflow has its Dag");

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <memory>
 #include <string>
 
 #include "tests/test_util.h"
@@ -219,6 +221,17 @@ TEST_CASE("a quoted value followed by more text is explained as a quoting mistak
   YamlParse p = Parse("a: grep \"foo\" x\nb: \"x\"  # \"y\" z\nc: [\"1\", '2']\n");
   REQUIRE(p.ok());
   CHECK(p.root->value(0).text == "grep \"foo\" x");
+}
+
+TEST_CASE("a syntax error on a last line that a closed quote ends reads nothing past the text") {
+  // Found by fuzz_daemon_config_file: the check for `"x"#c` read the byte
+  // after the line, past the end of a text without a final newline. An
+  // exact-size copy, so that ASan (build-asan) sees any read past it.
+  const std::string_view yaml = "k:\n\"\n\"\"";
+  const auto exact = std::make_unique<char[]>(yaml.size());
+  std::copy(yaml.begin(), yaml.end(), exact.get());
+  CHECK(FatalError(std::string_view(exact.get(), yaml.size())) ==
+        "f.yaml:3:2: YAML syntax error: end of map not found (check the indentation)");
 }
 
 TEST_CASE("anchors and aliases are refused, so an alias bomb costs nothing") {
