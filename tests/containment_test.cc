@@ -20,6 +20,7 @@
 
 #include "tests/executor_test_util.h"
 #include "tests/test_cgroup.h"
+#include "tests/test_util.h"
 
 extern char** environ;
 
@@ -29,6 +30,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::TestCgroup;
 using test::TestLoop;
+using test::Contains;
 
 // `exec sleep 300` as our child, with `env` added to ours.
 pid_t SpawnSleep(const std::vector<std::string>& env) {
@@ -72,10 +74,6 @@ bool Running(pid_t pid) {
   siginfo_t info{};
   return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
          info.si_pid == 0;
-}
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 // The command line of `pid`, its arguments separated by NULs.
