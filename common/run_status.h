@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace picoflow {
 
@@ -77,11 +79,16 @@ bool IsFinal(RunStatus status);
 std::string OutcomeText(std::string_view status, std::string_view reason);
 
 /// The final record of one attempt.
+/// A task's outputs, key -> value, in the order first written
+/// (common/task_outputs.h).
+using TaskOutputs = std::vector<std::pair<std::string, std::string>>;
+
 struct AttemptResult {
   AttemptStatus status = AttemptStatus::kFailed;
   std::optional<int> exit_code;  ///< set if the process exited
   std::optional<int> signal;     ///< set if it was killed by a signal
   std::string error;             ///< why it failed to start / was killed, for humans
+  TaskOutputs outputs;           ///< what a succeeded attempt passes on to its dependents
 };
 
 /// Identity of a started process group, recorded for crash recovery.

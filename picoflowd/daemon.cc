@@ -206,6 +206,12 @@ Status Daemon::Open(RunObserver* progress) {
     LogWarn(f, "killed " + std::to_string(killed) +
                    " process group(s) left running by tasks of a previous picoflowd");
   }
+  // A task's outputs file (docs/workflow-format.md, "Outputs") lives beside
+  // the socket, on a tmpfs (/run, $XDG_RUNTIME_DIR), not on the state
+  // directory's SD card; --once, without a socket, uses its state directory.
+  const std::string outputs = config_.socket_path.empty() ? config_.state_dir + "/outputs"
+                                                          : config_.socket_path + ".outputs";
+  if (Status s = local->SetOutputDir(outputs); !s.ok()) return s;
   executors_[static_cast<std::size_t>(TaskType::kShell)] = std::move(local);
   for (const ExecutorModuleSpec& m : kExecutorModules) {
     executors_[static_cast<std::size_t>(m.type)] =

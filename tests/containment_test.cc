@@ -28,9 +28,9 @@ namespace picoflow {
 namespace {
 
 using namespace std::chrono_literals;
+using test::Contains;
 using test::TestCgroup;
 using test::TestLoop;
-using test::Contains;
 
 // `exec sleep 300` as our child, with `env` added to ours.
 pid_t SpawnSleep(const std::vector<std::string>& env) {

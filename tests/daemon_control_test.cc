@@ -51,9 +51,9 @@ TEST_CASE("params reach the tasks from picoflowctl and JSON-RPC, and are stored 
   CHECK(ReadFileText(h.Path("said")) == "big world|info|t1\n");
 
   // Over the socket: a number and a boolean are their JSON text.
-  auto started = h.Call(method::kRunStart,
-                        {{"workflow", "greet"},
-                         {"params", {{"token", 42}, {"level", "warn"}, {"who", true}}}});
+  auto started = h.Call(
+      method::kRunStart,
+      {{"workflow", "greet"}, {"params", {{"token", 42}, {"level", "warn"}, {"who", true}}}});
   REQUIRE(started.ok());
   const json second = h.WaitRun((*started)["run_id"].get<std::int64_t>());
   CHECK(second["status"] == "succeeded");

@@ -69,7 +69,7 @@ void OldRun(Store& store, int at, std::size_t bytes) {
   for (; written < bytes; written += 1000) {
     Must(store.AppendOutput(a, OutputStream::kStdout, std::string(1000, 'o')));
   }
-  Must(store.FinishAttempt(a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
+  Must(store.FinishAttempt(a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, "", {}},
                            OutputCounts{written, 0, 0, 0}, T(at + 1)));
   Must(store.SetRunStatus(run, RunStatus::kSucceeded, T(at + 1)));
 }
@@ -127,17 +127,18 @@ TEST_CASE("a run's changes a full disk refuses are kept, read back, and saved in
   // store keeps it, and everything after it, instead.
   Must(store.AppendOutput(full.extract, OutputStream::kStdout, std::string(100 * 1024, 'x')));
   REQUIRE(store.degraded());
-  Must(
-      store.FinishAttempt(full.extract, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
-                          OutputCounts{100 * 1024, 0, 0, 0}, T(12),
-                          {TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(11), T(12), 0, ""}}));
+  Must(store.FinishAttempt(
+      full.extract, AttemptResult{AttemptStatus::kSucceeded, 0, {}, "", {}},
+      OutputCounts{100 * 1024, 0, 0, 0}, T(12),
+      {TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(11), T(12), 0, "", {}}}));
   const AttemptKey load = Must(store.BeginAttempt(full.run, "load", 1, T(13)));
   CHECK(load == AttemptKey{full.run, 2});  // after the stored attempt 1
   const ProcessIdentity process{8, 8, 200, "boot"};
   store.NoteAttemptStarted(load, &process);
   Must(store.FinishAttempt(
-      load, AttemptResult{AttemptStatus::kFailed, 3, {}, "exited with code 3"}, OutputCounts{},
-      T(14), {TaskRecord{"load", TaskStatus::kFailed, 1, T(13), T(14), 3, "exited with code 3"}}));
+      load, AttemptResult{AttemptStatus::kFailed, 3, {}, "exited with code 3", {}}, OutputCounts{},
+      T(14),
+      {TaskRecord{"load", TaskStatus::kFailed, 1, T(13), T(14), 3, "exited with code 3", {}}}));
   Must(store.SetRunStatus(full.run, RunStatus::kFailed, T(14), "task 'load' failed"));
 
   const StoreHealth health = store.Health();
@@ -200,7 +201,7 @@ TEST_CASE("output past the memory budget of a full disk is counted as dropped an
   REQUIRE(store.degraded());
   CHECK(store.Health().lost_output == 512 * 1024);
   CHECK(store.Health().kept_writes == 5);  // four chunks and one count of the rest
-  Must(store.FinishAttempt(full.extract, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
+  Must(store.FinishAttempt(full.extract, AttemptResult{AttemptStatus::kSucceeded, 0, {}, "", {}},
                            OutputCounts{6 * chunk.size(), 0, 0, 0}, T(12)));
   const std::string shown = Describe(Must(store.GetRun(full.run)));
   CHECK(shown.find("#1 extract/1 succeeded pid=7 out=1572864/524288") != std::string::npos);
@@ -228,7 +229,7 @@ TEST_CASE("with group commit, the rest of a group commits and later writes wait 
   REQUIRE(store.degraded());
   // This write fits on the disk, but it must not be saved before the
   // output the disk refused: it waits behind it.
-  Must(store.FinishAttempt(full.extract, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
+  Must(store.FinishAttempt(full.extract, AttemptResult{AttemptStatus::kSucceeded, 0, {}, "", {}},
                            OutputCounts{100 * 1024, 0, 0, 0}, T(12)));
   Must(store.Commit());
   CHECK(Committed(full.path, "SELECT status FROM attempts ORDER BY id DESC LIMIT 1") == "running");

@@ -127,8 +127,8 @@ std::int64_t RunToSuccess(Store& store, int at) {
     AttemptKey attempt = Must(store.BeginAttempt(run, task, 1, T(at), &process));
     Must(store.AppendOutput(attempt, OutputStream::kStdout, "done\n"));
     Must(store.FinishAttempt(
-        attempt, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, OutputCounts{5, 0, 0, 0},
-        T(at + 1), {TaskRecord{task, TaskStatus::kSucceeded, 1, T(at), T(at + 1), 0, ""}}));
+        attempt, AttemptResult{AttemptStatus::kSucceeded, 0, {}, "", {}}, OutputCounts{5, 0, 0, 0},
+        T(at + 1), {TaskRecord{task, TaskStatus::kSucceeded, 1, T(at), T(at + 1), 0, "", {}}}));
   }
   Must(store.SetRunStatus(run, RunStatus::kSucceeded, T(at + 1)));
   return run;
@@ -494,22 +494,22 @@ TEST_CASE("a run's lifecycle round-trips through the store") {
   AttemptKey a1 = Must(store->BeginAttempt(run, "extract", 1, T(1), &process));
   // (Stored as "timeout", the name the attempts table's CHECK allows, read
   // back as timed_out: rows written before timed_out load alike.)
-  Must(store->FinishAttempt(a1,
-                            AttemptResult{AttemptStatus::kTimeout, {}, 15, "timed out after 5s"},
-                            OutputCounts{10, 20, 0, 0}, T(6)));
-  Must(store->SetTaskStatus(run,
-                            TaskRecord{"extract", TaskStatus::kRetryWait, 1, T(1), {}, {}, ""}));
+  Must(store->FinishAttempt(
+      a1, AttemptResult{AttemptStatus::kTimeout, {}, 15, "timed out after 5s", {}},
+      OutputCounts{10, 20, 0, 0}, T(6)));
+  Must(store->SetTaskStatus(
+      run, TaskRecord{"extract", TaskStatus::kRetryWait, 1, T(1), {}, {}, "", {}}));
   AttemptKey a2 = Must(store->BeginAttempt(run, "extract", 2, T(8)));
-  Must(store->FinishAttempt(a2, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
+  Must(store->FinishAttempt(a2, AttemptResult{AttemptStatus::kSucceeded, 0, {}, "", {}},
                             OutputCounts{2'000'000, 0, 1'000'000, 0}, T(9)));
-  Must(store->SetTaskStatus(run,
-                            TaskRecord{"extract", TaskStatus::kSucceeded, 2, T(1), T(9), 0, ""}));
+  Must(store->SetTaskStatus(
+      run, TaskRecord{"extract", TaskStatus::kSucceeded, 2, T(1), T(9), 0, "", {}}));
   // load: fails.
   AttemptKey a3 = Must(store->BeginAttempt(run, "load", 1, T(9)));
-  Must(store->FinishAttempt(a3, AttemptResult{AttemptStatus::kFailed, 3, {}, ""}, OutputCounts{},
-                            T(10)));
+  Must(store->FinishAttempt(a3, AttemptResult{AttemptStatus::kFailed, 3, {}, "", {}},
+                            OutputCounts{}, T(10)));
   Must(store->SetTaskStatus(
-      run, TaskRecord{"load", TaskStatus::kFailed, 1, T(9), T(10), 3, "exited with code 3"}));
+      run, TaskRecord{"load", TaskStatus::kFailed, 1, T(9), T(10), 3, "exited with code 3", {}}));
   Must(store->SetRunStatus(run, RunStatus::kFailed, T(10), "task 'load' failed"));
 
   RunDetail done = Must(store->GetRun(run));
@@ -564,9 +564,10 @@ TEST_CASE("UnfinishedRuns finds a run left running with its attempt's process id
     check(store.SetRunStatus(*run, RunStatus::kRunning, T(10)));
     auto a = store.BeginAttempt(*run, "extract", 1, T(10));
     if (!a) _exit(12);
-    check(store.FinishAttempt(*a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, {}, T(11)));
+    check(store.FinishAttempt(*a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, "", {}}, {},
+                              T(11)));
     check(store.SetTaskStatus(
-        *run, TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(10), T(11), 0, ""}));
+        *run, TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(10), T(11), 0, "", {}}));
     const ProcessIdentity process{321, 320, 98765, "boot-a"};
     auto b = store.BeginAttempt(*run, "load", 1, T(11), &process);
     if (!b) _exit(13);
@@ -797,7 +798,7 @@ TEST_CASE("output files go with their run, and one the database does not know go
   std::int64_t old_run = Must(store->CreateRun(EtlRun(T(0))));
   AttemptKey a = Must(store->BeginAttempt(old_run, "extract", 1, T(0)));
   Must(store->AppendOutput(a, OutputStream::kStdout, big));
-  Must(store->FinishAttempt(a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""},
+  Must(store->FinishAttempt(a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, "", {}},
                             OutputCounts{big.size(), 0, 0, 0}, T(1)));
   Must(store->SetRunStatus(old_run, RunStatus::kSucceeded, T(1)));
   std::int64_t new_run = Must(store->CreateRun(EtlRun(T(2))));
@@ -917,8 +918,8 @@ TEST_CASE("unknown ids are reported as not found") {
   AttemptKey a = Must(store->BeginAttempt(run, "extract", 1, T(0)));
   CHECK(store
             ->FinishAttempt(
-                a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, {}, T(1),
-                {TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(0), T(1), 0, ""}, nope})
+                a, AttemptResult{AttemptStatus::kSucceeded, 0, {}, "", {}}, {}, T(1),
+                {TaskRecord{"extract", TaskStatus::kSucceeded, 1, T(0), T(1), 0, "", {}}, nope})
             .error()
             .code == ErrorCode::kNotFound);
   CHECK_FALSE(Must(store->GetRun(run)).attempts.at(0).status.has_value());  // still running
@@ -972,8 +973,8 @@ TEST_CASE("under group commit, writes wait for Commit and each operation stays a
   CHECK(groups == 1);
 
   // The next write opens the next group.
-  Must(store->FinishAttempt(a1, AttemptResult{AttemptStatus::kSucceeded, 0, {}, ""}, OutputCounts{},
-                            T(3)));
+  Must(store->FinishAttempt(a1, AttemptResult{AttemptStatus::kSucceeded, 0, {}, "", {}},
+                            OutputCounts{}, T(3)));
   CHECK(groups == 2);
   Must(store->EndGroupCommit());
   CHECK_FALSE(store->has_uncommitted());

@@ -93,11 +93,11 @@ tasks:
 }
 
 TEST_CASE("an attempt's reason is its executor's error, else its exit code or signal") {
-  CHECK(AttemptReason({AttemptStatus::kFailed, 3, std::nullopt, ""}) == "exited with code 3");
-  CHECK(AttemptReason({AttemptStatus::kFailed, std::nullopt, 9, ""}) == "killed by signal 9");
-  CHECK(AttemptReason({AttemptStatus::kFailed, 1, std::nullopt, "cannot start 'x': why"}) ==
+  CHECK(AttemptReason({AttemptStatus::kFailed, 3, std::nullopt, "", {}}) == "exited with code 3");
+  CHECK(AttemptReason({AttemptStatus::kFailed, std::nullopt, 9, "", {}}) == "killed by signal 9");
+  CHECK(AttemptReason({AttemptStatus::kFailed, 1, std::nullopt, "cannot start 'x': why", {}}) ==
         "cannot start 'x': why");
-  CHECK(AttemptReason({AttemptStatus::kSucceeded, 0, std::nullopt, ""}).empty());
+  CHECK(AttemptReason({AttemptStatus::kSucceeded, 0, std::nullopt, "", {}}).empty());
 }
 
 }  // namespace picoflow

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/task_outputs.h"
 #include "common/workflow_params.h"
 #include "picoflowd/engine/output_capture.h"
 #include "picoflowd/engine/run_observer.h"
@@ -134,15 +135,13 @@ RunController::~RunController() {
   retries_.clear();
 }
 
-void RunController::RestoreTaskTimes(int task, std::optional<Clock::time_point> started_at,
-                                     std::optional<int> exit_code, std::string error) {
-  task_times_[task] = {started_at, exit_code, std::move(error)};
+void RunController::RestoreTask(int task, const TaskRecord& record) {
+  task_times_[task] = {record.started_at, record.exit_code, record.error, record.outputs};
 }
 
 void RunController::GiveUp(int task, const std::string& error) {
   const FinishOutcome outcome = run_->GiveUp(task);
-  NoteReasons(task, AttemptResult{AttemptStatus::kFailed, std::nullopt, std::nullopt, error},
-              outcome);
+  NoteReasons(task, FailedResult(error), outcome);
   LogError(Fields(task, 0, "task.interrupted_too_often"), error);
   // No attempt ended: the attempt metrics and feeds are not told (the
   // interruptions were, as they were recorded).
@@ -209,8 +208,7 @@ void RunController::LaunchTask(int task) {
   attempt_spec.timeout = std::chrono::duration_cast<milliseconds>(spec.timeout);
   attempt_spec.kill_grace =
       std::chrono::duration_cast<milliseconds>(run_->workflow().config.kill_grace);
-  for (const auto& [name, value] : params_)
-    attempt_spec.env.emplace_back(ParamEnvName(name), value);
+  attempt_spec.env = RunEnv(task);
   Executor* executor = ctx_.executors[static_cast<std::size_t>(spec.type)];
   ref.attempt_ = executor->Start(attempt_spec, ref);
   ref.NoteStarted(nullptr);  // no process (http, ssh) or it failed to start
@@ -250,6 +248,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   const std::string& name = run_->workflow().tasks[task].name;
   task_times_[task].exit_code = result.exit_code;
   const FinishOutcome outcome = run_->AttemptFinished(task, result.status);
+  if (run_->task_status(task) == TaskStatus::kSucceeded) task_times_[task].outputs = result.outputs;
   NoteReasons(task, result, outcome);
   // The attempt's end, its task's new state and the tasks it skipped: one
   // state transition, one transaction.
@@ -316,6 +315,30 @@ void RunController::NoteReasons(int task, const AttemptResult& result,
   for (int skipped : outcome.skipped) task_times_[skipped].error = SkipReason(*run_, skipped);
 }
 
+std::vector<std::pair<std::string, std::string>> RunController::RunEnv(int task) const {
+  std::vector<std::pair<std::string, std::string>> env;
+  for (const auto& [name, value] : params_) env.emplace_back(ParamEnvName(name), value);
+  // Every task it depends on, directly or not, in declaration order.
+  const Dag& dag = run_->dag();
+  std::vector<bool> upstream(dag.size(), false);
+  std::vector<int> stack(dag.deps(task).begin(), dag.deps(task).end());
+  while (!stack.empty()) {
+    const int dep = stack.back();
+    stack.pop_back();
+    if (upstream[dep]) continue;
+    upstream[dep] = true;
+    stack.insert(stack.end(), dag.deps(dep).begin(), dag.deps(dep).end());
+  }
+  for (int dep = 0; dep < dag.size(); ++dep) {
+    if (!upstream[dep]) continue;
+    const std::string& name = run_->workflow().tasks[dep].name;
+    for (const auto& [key, value] : task_times_[dep].outputs) {
+      env.emplace_back(OutputEnvName(name, key), value);
+    }
+  }
+  return env;
+}
+
 TaskRecord RunController::TaskRecordOf(int task) const {
   const Task& spec = run_->workflow().tasks[task];
   TaskRecord record;
@@ -328,6 +351,7 @@ TaskRecord RunController::TaskRecordOf(int task) const {
   if (IsTerminal(record.status)) record.ended_at = Clock::now();
   record.exit_code = times.exit_code;
   if (IsTerminal(record.status)) record.error = times.error;
+  record.outputs = times.outputs;
   return record;
 }
 

@@ -61,10 +61,9 @@ class RunController {
   RunController& operator=(const RunController&) = delete;
 
   /// Before Start() of a resumed run: what the store knew of a task, so its
-  /// record keeps the first start time and last exit code.
-  void RestoreTaskTimes(int task, std::optional<std::chrono::system_clock::time_point> started_at,
-                        std::optional<int> exit_code, std::string error = {});
-  /// Before Start() of a resumed run, after RestoreTaskTimes(): fails a task
+  /// record keeps the first start time, last exit code, reason and outputs.
+  void RestoreTask(int task, const TaskRecord& record);
+  /// Before Start() of a resumed run, after RestoreTask(): fails a task
   /// that may not start again (interrupted max_interruptions times) for good
   /// with `error`, and stores it with what its failure skipped.
   void GiveUp(int task, const std::string& error);
@@ -138,8 +137,12 @@ class RunController {
   struct TaskTimes {
     std::optional<std::chrono::system_clock::time_point> started_at;
     std::optional<int> exit_code;
-    std::string error;  ///< why it ended as it did (task_reason.h)
+    std::string error;    ///< why it ended as it did (task_reason.h)
+    TaskOutputs outputs;  ///< once it succeeded
   };
+  /// What a task's attempt gets on top of its own env: the run's params,
+  /// and the outputs of every task it depends on, directly or not.
+  std::vector<std::pair<std::string, std::string>> RunEnv(int task) const;
 
   EngineContext& ctx_;
   std::unique_ptr<Run> run_;

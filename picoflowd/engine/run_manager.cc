@@ -118,8 +118,7 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     restored.push_back({index, &t});
   }
   RunController& ref = Add(std::move(run), u.run.params);
-  for (auto [index, t] : restored)
-    ref.RestoreTaskTimes(index, t->started_at, t->exit_code, t->error);
+  for (auto [index, t] : restored) ref.RestoreTask(index, *t);
   // 3. A task interrupted max_interruptions times fails instead of starting
   //    over: a daemon that dies while it runs (out of memory, a crash loop)
   //    would otherwise run it forever.

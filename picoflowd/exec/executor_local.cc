@@ -1,5 +1,7 @@
 #include "picoflowd/exec/executor_local.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -19,6 +21,7 @@
 
 #include "common/duration.h"
 #include "common/env_expand.h"
+#include "common/task_outputs.h"
 #include "common/workflow.h"
 #include "picoflowd/exec/child_reaper.h"
 #include "picoflowd/exec/containment.h"
@@ -97,8 +100,8 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
   return ptrs;
 }
 
-SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell,
-                         std::string_view owner) {
+SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell, std::string_view owner,
+                         const std::string& output_path) {
   SpawnArgs a;
   if (shell.args) {
     a.file = shell.command;
@@ -125,6 +128,7 @@ SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell,
   for (const auto& entry : shell.env) values.push_back(ExpandEnvValue(entry.second, inherited));
   for (std::size_t i = 0; i < shell.env.size(); ++i) SetVar(a.env, shell.env[i].first, values[i]);
   for (const auto& [name, value] : spec.env) SetVar(a.env, name, value);
+  if (!output_path.empty()) SetVar(a.env, "PICOFLOW_OUTPUT", output_path);
   SetVar(a.env, "PICOFLOW_WORKFLOW", spec.workflow);
   SetVar(a.env, "PICOFLOW_RUN_ID", std::to_string(spec.run_id));
   SetVar(a.env, "PICOFLOW_TASK", spec.task->name);
@@ -249,7 +253,7 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
 
   /// Spawns the process, or arranges for the failure to be reported later.
   /// Throws only (std::bad_alloc) before the spawn.
-  void Begin(const AttemptSpec& spec, std::string_view owner);
+  void Begin(const AttemptSpec& spec, std::string_view owner, const std::string& output_dir);
   /// Reports `error` as a failure to start on a later loop iteration.
   /// Reports `result` on the next loop iteration (never from inside Start):
   /// what is left of a process is killed first.
@@ -280,6 +284,9 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   void MaybeFinish();
   void Finish();
   AttemptResult Result() const;
+  /// A succeeded attempt's outputs from its file, or the attempt fails
+  /// saying why they cannot be read.
+  void ReadOutputs(AttemptResult& result) const;
   std::string StopText() const;
 
   static void AllocCb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept;
@@ -309,6 +316,7 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   std::int64_t exit_status_ = 0;
   int term_signal_ = 0;
   std::optional<AttemptResult> pending_;  // FinishLater's result
+  std::string output_path_;               // PICOFLOW_OUTPUT; removed with the attempt
   char buffer_[kReadBufferSize];          // left uninitialized: only read() writes it
 };
 
@@ -333,14 +341,28 @@ LocalAttempt::~LocalAttempt() {
     EndContainment();
   }
   if (watched_) reaper_->Forget(pgid_);  // still reaped, so no zombie is left
+  if (!output_path_.empty()) ::unlink(output_path_.c_str());
   // The pipes and the timer close through their UvHandle destructors; with
   // `data` cleared, their pending callbacks find no owner and do nothing.
 }
 
-void LocalAttempt::Begin(const AttemptSpec& spec, std::string_view owner) {
+void LocalAttempt::Begin(const AttemptSpec& spec, std::string_view owner,
+                         const std::string& output_dir) {
   const auto* shell = spec.task ? std::get_if<ShellConfig>(&spec.task->config) : nullptr;
   if (shell == nullptr) return FinishLater(FailedResult("cannot start: not a shell task"));
-  SpawnArgs args = BuildSpawnArgs(spec, *shell, owner);
+  if (!output_dir.empty()) {
+    // Task names hold no '/' or '.' (docs/workflow-format.md, "Tasks").
+    output_path_ = output_dir + "/" + std::to_string(spec.run_id) + "." + spec.task->name + "." +
+                   std::to_string(spec.attempt);
+    const int fd =
+        ::open(output_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      return FinishLater(FailedResult("cannot start: cannot create its output file " +
+                                      output_path_ + ": " + std::strerror(errno)));
+    }
+    ::close(fd);
+  }
+  SpawnArgs args = BuildSpawnArgs(spec, *shell, owner, output_path_);
   if (containment_ != nullptr) {
     auto held = containment_->Enter(AttemptMark{spec.run_id, spec.task->name, spec.attempt});
     if (!held.ok()) return FinishLater(FailedResult("cannot start: " + held.error().message));
@@ -560,7 +582,34 @@ void LocalAttempt::Finish() {
   KillGroup(SIGKILL);
   EndContainment();
   AttemptResult result = Result();
+  if (result.status == AttemptStatus::kSucceeded && !output_path_.empty()) ReadOutputs(result);
   sink_->OnFinished(result);  // last: the sink may destroy `this`
+}
+
+void LocalAttempt::ReadOutputs(AttemptResult& result) const {
+  const auto fail = [&result](const std::string& why) {
+    result.status = AttemptStatus::kFailed;
+    result.error = "its outputs (PICOFLOW_OUTPUT): " + why;
+  };
+  const int fd = ::open(output_path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno != ENOENT) fail(std::string("cannot open: ") + std::strerror(errno));
+    return;  // removed by the task: it has none
+  }
+  // One byte past the limit tells a file that is too large.
+  std::string text(kMaxTaskOutputBytes + 1, '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  text.resize(got);
+  auto outputs = ParseTaskOutputs(text);
+  if (!outputs.ok()) return fail(outputs.error().message);
+  result.outputs = std::move(*outputs);
 }
 
 AttemptResult LocalAttempt::Result() const {
@@ -646,10 +695,29 @@ int LocalExecutor::KillLeftovers() const {
   return groups;
 }
 
+Status LocalExecutor::SetOutputDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Err(ErrorCode::kIo, "cannot create " + dir + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+    return Err(ErrorCode::kIo, dir + " (the directory of task outputs) is not a directory of ours");
+  }
+  // What attempts of a previous daemon left: they are over (KillLeftovers).
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ::unlinkat(::dirfd(d), e->d_name, 0);
+    }
+    ::closedir(d);
+  }
+  output_dir_ = dir;
+  return {};
+}
+
 std::unique_ptr<Attempt> LocalExecutor::Start(const AttemptSpec& spec, AttemptSink& sink) {
   auto attempt = std::make_unique<LocalAttempt>(loop_, reaper_, containment_.get(), spec, sink);
   try {
-    attempt->Begin(spec, owner_);
+    attempt->Begin(spec, owner_, output_dir_);
   } catch (const std::exception& e) {  // out of memory building argv/env: nothing was spawned
     attempt->FinishLater(FailedResult(std::string("cannot start: ") + e.what()));
   }

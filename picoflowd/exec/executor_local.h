@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "common/result.h"
 #include "picoflowd/exec/child_reaper.h"
 #include "picoflowd/exec/containment.h"
 #include "picoflowd/exec/executor.h"
@@ -77,6 +78,12 @@ class LocalExecutor final : public Executor {
   /// an owner.
   int KillLeftovers() const;
 
+  /// Gives each attempt an output file in `dir` (PICOFLOW_OUTPUT,
+  /// docs/workflow-format.md "Outputs"), read into AttemptResult::outputs
+  /// when the attempt succeeds and removed when it ends. Creates `dir`
+  /// (0700) and removes what is in it. Without a call, attempts have none.
+  Status SetOutputDir(const std::string& dir);
+
   /// How attempts are contained; null if only by their process group.
   const Containment* containment() const { return containment_.get(); }
 
@@ -87,6 +94,7 @@ class LocalExecutor final : public Executor {
  private:
   uv_loop_t* loop_;
   std::string owner_;
+  std::string output_dir_;
   std::unique_ptr<Containment> containment_;
   ChildReaper reaper_;
 };

@@ -104,6 +104,7 @@ struct TaskRecord {
   /// Why it ended as it did, for humans ("exited with code 1", "dependency
   /// 'fetch' failed"); empty while it has not ended and when it succeeded.
   std::string error;
+  TaskOutputs outputs;  ///< a succeeded task's outputs (common/task_outputs.h)
 };
 
 /// Output sizes of one attempt, per stream.

@@ -49,16 +49,17 @@ constexpr const char* kRunColumns =
     "id, workflow, version_id, status, triggered_by, scheduled_at, created_at, started_at,"
     " ended_at, error, reason, params";
 
-// runs.params: a JSON object, name -> value in declaration order; '' for none.
-std::string EncodeParams(const ParamValues& params) {
+// runs.params and run_tasks.outputs: a JSON object, name -> value in their
+// order; '' for none.
+std::string EncodeValues(const std::vector<std::pair<std::string, std::string>>& params) {
   if (params.empty()) return "";
   nlohmann::ordered_json object = nlohmann::ordered_json::object();
   for (const auto& [name, value] : params) object[name] = value;
   return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-ParamValues DecodeParams(const std::string& text) {
-  ParamValues params;
+std::vector<std::pair<std::string, std::string>> DecodeValues(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> params;
   if (text.empty()) return params;
   const auto object = nlohmann::ordered_json::parse(text, nullptr, false);
   assert(object.is_object() && "only the store writes this column");
@@ -85,12 +86,12 @@ RunRecord ReadRun(const Query& q) {
   r.ended_at = q.OptionalTime(8);
   r.error = q.Text(9);
   r.reason = q.Text(10);
-  r.params = DecodeParams(q.Text(11));
+  r.params = DecodeValues(q.Text(11));
   return r;
 }
 
 constexpr const char* kTaskColumns =
-    "task, status, attempts, started_at, ended_at, exit_code, error";
+    "task, status, attempts, started_at, ended_at, exit_code, error, outputs";
 
 TaskRecord ReadTask(const Query& q) {
   TaskRecord t;
@@ -103,6 +104,7 @@ TaskRecord ReadTask(const Query& q) {
   t.ended_at = q.OptionalTime(4);
   t.exit_code = q.OptionalInt(5);
   t.error = q.Text(6);
+  t.outputs = DecodeValues(q.Text(7));
   return t;
 }
 
@@ -186,7 +188,7 @@ Result<std::int64_t> Store::InsertRun(const NewRun& run, std::optional<std::int6
     if (IsFinal(run.status)) ended = run.created_at;
     q->Bind(1, run.workflow).Bind(2, *version).Bind(3, RunStatusName(run.status));
     q->Bind(4, RunTriggerName(run.trigger)).Bind(5, run.scheduled_at).Bind(6, run.created_at);
-    const std::string params = EncodeParams(run.params);
+    const std::string params = EncodeValues(run.params);
     q->Bind(7, started).Bind(8, ended).Bind(9, run.reason).Bind(10, id).Bind(11, params);
     if (Status s = q->Run(); !s) return s.error();
   }
@@ -233,12 +235,13 @@ Status Store::Apply(const TaskStatusWrite& w, LostOutput&) {
   const TaskRecord& task = w.task;
   auto q = db_->Prepare("set task status",
                         "UPDATE run_tasks SET status = ?3, attempts = ?4, started_at = ?5,"
-                        " ended_at = ?6, exit_code = ?7, error = ?8"
+                        " ended_at = ?6, exit_code = ?7, error = ?8, outputs = ?9"
                         " WHERE run_id = ?1 AND task = ?2");
   if (!q) return q.error();
+  const std::string outputs = EncodeValues(task.outputs);
   q->Bind(1, run_id).Bind(2, task.name).Bind(3, TaskStatusName(task.status));
   q->Bind(4, task.attempts).Bind(5, task.started_at).Bind(6, task.ended_at);
-  q->Bind(7, task.exit_code).Bind(8, task.error);
+  q->Bind(7, task.exit_code).Bind(8, task.error).Bind(9, outputs);
   if (Status s = q->Run(); !s) return s;
   if (db_->Changes() == 0) {
     return Err(ErrorCode::kNotFound,

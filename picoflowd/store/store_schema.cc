@@ -266,6 +266,12 @@ constexpr const char* kRunParams = R"sql(
 ALTER TABLE runs ADD COLUMN params TEXT NOT NULL DEFAULT '';
 )sql";
 
+// What each succeeded task passed on to its dependents
+// (docs/workflow-format.md, "Outputs"): a JSON object like runs.params.
+constexpr const char* kTaskOutputs = R"sql(
+ALTER TABLE run_tasks ADD COLUMN outputs TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
@@ -277,6 +283,7 @@ constexpr Migration kMigrations[] = {
     {"why each task ended", kTaskError},
     {"attempts clustered by run", kAttemptsByRun},
     {"run parameters", kRunParams},
+    {"task outputs", kTaskOutputs},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {
