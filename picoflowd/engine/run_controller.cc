@@ -245,7 +245,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   }
   const std::string& name = run_->workflow().tasks[task].name;
   task_times_[task].exit_code = result.exit_code;
-  const FinishOutcome outcome = run_->AttemptFinished(task, result.status);
+  const FinishOutcome outcome = run_->AttemptFinished(task, result.status, result.exit_code);
   NoteReasons(task, result, outcome);
   // The attempt's end, its task's new state and the tasks it skipped: one
   // state transition, one transaction.
@@ -306,6 +306,8 @@ void RunController::NoteReasons(int task, const AttemptResult& result,
   std::string& error = task_times_[task].error;
   if (status == TaskStatus::kCancelled && !stop_reason_.empty()) {
     error = stop_reason_;
+  } else if (outcome.not_retried) {
+    error = NotRetriedReason(result);
   } else if (IsTerminal(status)) {
     error = AttemptReason(result);
   }

@@ -20,6 +20,12 @@ RunManager::RunManager(EngineContext& ctx) : ctx_(ctx), destroy_timer_(this) {
 
 RunManager::~RunManager() { runs_.clear(); }
 
+std::unique_ptr<Run> RunManager::MakeRun(std::int64_t id, const WorkflowVersion& version) {
+  return std::make_unique<Run>(id, version.workflow, version.dag, [this] {
+    return std::uniform_real_distribution<double>(0, 1)(random_);
+  });
+}
+
 RunController& RunManager::Add(std::unique_ptr<Run> run) {
   const std::int64_t id = run->id();
   auto controller = std::make_unique<RunController>(
@@ -46,7 +52,7 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
   for (const Task& t : w.tasks) record.tasks.push_back(t.name);
   auto id = ctx_.store->CreateRun(record);
   if (!id.ok()) return id.error();
-  RunController& ref = Add(std::make_unique<Run>(*id, version->workflow, version->dag));
+  RunController& ref = Add(MakeRun(*id, *version));
   if (on_created) on_created(*id);
   ref.Start();
   return *id;
@@ -100,7 +106,7 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     return Err(ErrorCode::kInvalid, "its workflow source no longer loads");
   }
   const Workflow& w = *compiled.version->workflow;
-  auto run = std::make_unique<Run>(u.run.id, compiled.version->workflow, compiled.version->dag);
+  auto run = MakeRun(u.run.id, *compiled.version);
   std::vector<std::pair<int, const TaskRecord*>> restored;
   for (const TaskRecord& t : u.tasks) {
     const int index = w.FindTask(t.name);
