@@ -131,7 +131,10 @@ tasks:
 TEST_CASE("retry_on_exit_codes retries a listed exit code and fails at once on any other") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());
-  const auto id = h.StartRun(R"(
+  Client client;
+  REQUIRE(client.Connect(h.socket()).ok());
+  REQUIRE(client.Handshake().ok());
+  const std::string yaml = R"(
 name: codes
 config: { retry_default: 0, retry_delay: 0, max_parallel: 8 }
 tasks:
@@ -154,8 +157,22 @@ tasks:
     type: shell
     retry: 2
     config: { command: 'exit 2' }
-)");
-  const json run = h.WaitRun(id);
+)";
+  // The `finished` event of a task not retried says why, as followers see it.
+  std::map<std::string, std::string> finished;
+  auto done = client.Call(
+      method::kRunStart, {{"source", yaml}, {"follow", true}},
+      [&](const Notification& n) {
+        if (n.method == "run.event" && n.params.value("event", "") == "finished") {
+          finished[n.params.at("task")] = n.params.value("error", "");
+        }
+      },
+      120s);
+  REQUIRE(done.ok());
+  CHECK(finished.at("unlisted") ==
+        "exited with code 2; not retried: exit code 2 is not in retry_on_exit_codes");
+  CHECK(finished.at("any_code") == "exited with code 2");
+  const json run = h.GetRun((*done)["run_id"].get<std::int64_t>());
   REQUIRE(run.is_object());
   CHECK(run["status"] == "failed");
   CHECK(TaskStatuses(run) == std::map<std::string, std::string>{{"listed", "succeeded"},

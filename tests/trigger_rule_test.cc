@@ -80,9 +80,9 @@ TEST_CASE("every trigger rule over every mix of up to two dependencies' states")
   std::vector<std::string> all;
   for (int n = 0; n <= 2; ++n) Mixes(n, "", 0, all);
   REQUIRE(all.size() == table.size());  // the table covers every mix
-  for (const auto& [mix, row] : table) {
-    CAPTURE(mix);
-    CHECK(Row(Mix(mix)) == row);
+  for (const auto& entry : table) {
+    CAPTURE(entry.first);
+    CHECK(Row(Mix(entry.first)) == entry.second);
   }
 }
 

@@ -265,6 +265,9 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
                   result.error,
                   Since(owned->started_),
                   std::nullopt};
+  // A last attempt that retry_on_exit_codes did not retry says so where it
+  // is followed, as the task's record does.
+  if (outcome.not_retried) event.error = task_times_[task].error;
   if (outcome.retry_after) {
     event.event = TaskEventKind::kRetrying;
     event.retry_in = *outcome.retry_after;
