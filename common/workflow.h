@@ -149,6 +149,20 @@ struct WorkflowRetention {
   std::optional<Seconds> max_age;        ///< delete runs created longer ago
 };
 
+/// One entry of the top-level `params:` (docs/workflow-format.md,
+/// "Parameters"): an input a run is started with.
+struct WorkflowParam {
+  std::string name;
+  std::string default_value;  ///< "" when none was written
+  std::string description;
+  std::vector<std::string> choices;  ///< empty: any value
+  bool required = false;             ///< a run must give it (it has no default)
+  SourcePos pos;                     ///< where its key is
+};
+
+/// A run's param values, name -> value, in the workflow's declaration order.
+using ParamValues = std::vector<std::pair<std::string, std::string>>;
+
 /// A whole workflow file.
 struct Workflow {
   std::string name;
@@ -159,6 +173,7 @@ struct Workflow {
   CatchupPolicy catchup = CatchupPolicy::kLatest;
   Seconds catchup_window{24 * 3600};
   WorkflowRetention retention;
+  std::vector<WorkflowParam> params;
   WorkflowConfig config;
   std::vector<Task> tasks;
 

@@ -15,6 +15,7 @@
 #include "common/cron.h"
 #include "common/duration.h"
 #include "common/workflow_fields.h"
+#include "common/workflow_params.h"
 #include "common/workflow_task_config.h"
 #include "common/workflow_task_rules.h"
 #include "common/yaml_tree.h"
@@ -26,7 +27,7 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view kTopKeys[] = {"name",    "description", "schedule",       "timezone",
                                          "overlap", "catchup",     "catchup_window", "retention",
-                                         "config",  "tasks"};
+                                         "params",  "config",      "tasks"};
 constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
@@ -137,6 +138,7 @@ void Loader::LoadRoot(const YamlNode& root) {
     w_.catchup_window = r_.Duration(*v, {top_, "catchup_window"}, 0s).value_or(w_.catchup_window);
   }
   LoadRetention(root.Find("retention"));
+  LoadParams(r_, root.Find("params"), !w_.schedule.empty(), w_.params);
   LoadTasks(root);
   // A duplicate or invalid name does not stop the checks of the graph: the
   // rest of the file's problems are still reported in the same pass.

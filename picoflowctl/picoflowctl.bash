@@ -35,7 +35,8 @@ _picoflowctl() {
   done
   compopt +o nospace 2>/dev/null
   case $prev in
-    --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --socket | --params-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    -p | --param) return ;;  # KEY=VALUE to type
     --run | --task | --since | --after | --tz | -n | --lines) return ;;  # a value to type
   esac
   if [[ -z $cmd ]]; then
@@ -49,7 +50,7 @@ _picoflowctl() {
   local opts=""
   case $cmd in
     cron) opts="--tz --after -n" ;;
-    run) opts="--wait --follow -f" ;;
+    run) opts="--wait --follow -f --param -p --params-file" ;;
     status) opts="--run --check" ;;
     history | next) opts="-n" ;;
     logs) opts="--run --task --follow -f --lines -n --since" ;;

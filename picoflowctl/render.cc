@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/duration.h"
+#include "common/text_escape.h"
 #include "picoflowctl/time_display.h"
 #include "protocol/progress.h"
 
@@ -111,6 +112,14 @@ void PrintRunTable(const nlohmann::json& run, bool colour, std::size_t width) {
               Dur(run["duration_ms"]).c_str());
   if (!run["error"].get<std::string>().empty()) {
     const std::string line = "error: " + run["error"].get<std::string>();
+    std::printf("%s\n", Shorten(line, width).c_str());
+  }
+  // The values it was started with (docs/workflow-format.md, "Parameters").
+  if (const auto params = run.value("params", nlohmann::json::object()); !params.empty()) {
+    std::string line = "params:";
+    for (const auto& [name, value] : params.items()) {
+      line += "  " + name + "=" + EscapeControls(value.is_string() ? value.get<std::string>() : "");
+    }
     std::printf("%s\n", Shorten(line, width).c_str());
   }
   bool reasons = false;

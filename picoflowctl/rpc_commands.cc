@@ -231,6 +231,11 @@ const CommandSpec kCommands[] = {
        c.add_option("workflow", a.items, "Workflow name, or YAML file ('-': standard input)")
            ->required()
            ->expected(1);
+       c.add_option("-p,--param", a.param_values,
+                    "A param of the workflow, KEY=VALUE (repeat for more; wins over --params-file)")
+           ->allow_extra_args(false);
+       c.add_option("--params-file", a.params_file,
+                    "Params from a JSON object file, name -> value ('-': standard input)");
        c.add_flag("--wait", a.wait, "Block until the run ends; exit 0 only if it succeeded");
        c.add_flag("--follow,-f", a.follow, "Stream task events and output until the run ends");
      },

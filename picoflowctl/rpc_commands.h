@@ -28,7 +28,9 @@ struct Args {
   int lines = 0;      ///< logs -n: the last N lines only; 0 for all
   std::string since;  ///< logs --since: a duration or a time
   std::string method;
-  std::string params = "{}";
+  std::string params = "{}";              ///< call: the raw params
+  std::vector<std::string> param_values;  ///< run -p KEY=VALUE, in order
+  std::string params_file;                ///< run --params-file
 };
 
 /// Calls workflow.get to tell a workflow that exists (loaded, never run)

@@ -73,6 +73,48 @@ void PrintFollowed(const Notification& n, OutputPrinter& printer, RunProgress& p
   }
 }
 
+// The `params` of run.start: the object of --params-file, then each -p
+// KEY=VALUE over it (docs/workflow-format.md, "Parameters"). The daemon
+// checks names and values; this only checks the form. Prints why and
+// returns nullopt on a usage error.
+std::optional<json> RunParams(const Args& a) {
+  json params = json::object();
+  if (!a.params_file.empty()) {
+    if (IsStdinArg(a.params_file) && IsStdinArg(a.items.front())) {
+      std::fprintf(stderr, "picoflowctl: the workflow and --params-file cannot both be '-'\n");
+      return std::nullopt;
+    }
+    auto text = ReadSourceArg(a.params_file);
+    if (!text.ok()) {
+      std::fprintf(stderr, "picoflowctl: --params-file: %s\n", text.error().message.c_str());
+      return std::nullopt;
+    }
+    params = json::parse(*text, nullptr, false);
+    if (!params.is_object()) {
+      std::fprintf(stderr, "picoflowctl: --params-file %s: %s\n", a.params_file.c_str(),
+                   params.is_discarded() ? "not valid JSON"
+                                         : "must hold a JSON object of param names to values");
+      return std::nullopt;
+    }
+  }
+  std::vector<std::string> given;
+  for (const std::string& p : a.param_values) {
+    const auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "picoflowctl: -p '%s': expected KEY=VALUE\n", p.c_str());
+      return std::nullopt;
+    }
+    const std::string key = p.substr(0, eq);
+    if (std::find(given.begin(), given.end(), key) != given.end()) {
+      std::fprintf(stderr, "picoflowctl: -p: param '%s' is given twice\n", key.c_str());
+      return std::nullopt;
+    }
+    given.push_back(key);
+    params[key] = p.substr(eq + 1);
+  }
+  return params;
+}
+
 }  // namespace
 
 // Called when a workflow has no runs: workflow.get tells a workflow that
@@ -125,6 +167,9 @@ int RunCmd(Session& s, const Args& a) {
   } else {
     params = {{"workflow", target}};
   }
+  auto run_params = RunParams(a);
+  if (!run_params) return kExitUsage;
+  if (!run_params->empty()) params["params"] = std::move(*run_params);
   // Ctrl-C while the run is followed or waited for leaves the run going.
   if (a.follow || a.wait) s.CatchInterrupts();
   std::int64_t run_id = 0;

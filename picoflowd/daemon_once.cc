@@ -79,7 +79,7 @@ int Daemon::RunOnce(const std::string& file) {
     std::int64_t run_id = 0;
     if (compiled.version) {
       printer.set_tasks(static_cast<int>(compiled.version->workflow->tasks.size()));
-      auto id = runs_->StartRun(compiled.version, RunTrigger::kManual);
+      auto id = runs_->StartRun(compiled.version, RunRequest{});
       if (id.ok())
         run_id = *id;
       else

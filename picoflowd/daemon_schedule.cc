@@ -132,7 +132,10 @@ void Daemon::StartFire(const Fire& fire) {
   const std::string at = TimeString(TimePoint(fire.scheduled_at));
   switch (fire.action) {
     case FireAction::kStart: {
-      auto id = runs_->StartRun(entry->version, fire.trigger, TimePoint(fire.scheduled_at));
+      RunRequest request;
+      request.trigger = fire.trigger;
+      request.scheduled_at = TimePoint(fire.scheduled_at);
+      auto id = runs_->StartRun(entry->version, request);
       f.event = "schedule.fired";
       if (!id.ok()) {
         LogError(f, "fire of " + at + " not started: " + id.error().message);

@@ -233,9 +233,13 @@ TEST_CASE("the task gets its env and PICOFLOW_* but not the daemon's systemd var
   TestLoop loop;
   Recorder rec;
   Task task = ProgramTask("env", {});
-  Config(task).env = {
-      {"FOO", "bar baz"}, {"PICOFLOW_TEST_SHARED", "task"}, {"PICOFLOW_TASK", "spoofed"}};
-  RunToEnd(loop, Spec(task), rec);
+  Config(task).env = {{"FOO", "bar baz"},
+                      {"PICOFLOW_TEST_SHARED", "task"},
+                      {"PICOFLOW_TASK", "spoofed"},
+                      {"PICOFLOW_PARAM_WHO", "the task's"}};
+  AttemptSpec spec = Spec(task);
+  spec.env = {{"PICOFLOW_PARAM_WHO", "the run's $HOME"}};  // a run's params win over `env`
+  RunToEnd(loop, spec, rec);
   for (const char* name : daemon_only) ::unsetenv(name);
   ::unsetenv("PICOFLOW_TEST_SHARED");
   ::unsetenv("PICOFLOW_TEST_INHERITED");
@@ -248,6 +252,7 @@ TEST_CASE("the task gets its env and PICOFLOW_* but not the daemon's systemd var
   CHECK(env["PICOFLOW_RUN_ID"] == "42");
   CHECK(env["PICOFLOW_TASK"] == "t");  // ours win over the task's
   CHECK(env["PICOFLOW_ATTEMPT"] == "2");
+  CHECK(env["PICOFLOW_PARAM_WHO"] == "the run's $HOME");  // not expanded
   for (const char* name : daemon_only) CHECK_MESSAGE(env.count(name) == 0, name);
   auto lines = Lines(rec.out);
   CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) {

@@ -243,8 +243,10 @@ struct Harness {
     task.name = "remote";
     task.type = TaskType::kSsh;
     task.config = std::move(config);
-    StartAttempt(executor, rec, task, timeout);
+    StartAttempt(executor, rec, task, timeout, run_env);
   }
+
+  EnvList run_env;  ///< AttemptSpec::env: what the run adds (params)
 
   Recorder Run(SshConfig config, milliseconds timeout = kNoTimeout) {
     Recorder rec;
@@ -262,15 +264,16 @@ TEST_CASE("a command runs remotely; stdout and stderr arrive separately; env is 
   Sshd();
   Harness h;
   const long before = VmRssKb();
-  SshConfig c = Config("echo out; echo err >&2; echo \"$GREETING\"");
-  c.env = {{"GREETING", "it's me"}};
+  SshConfig c = Config("echo out; echo err >&2; echo \"$GREETING\"; echo \"$PICOFLOW_PARAM_WHO\"");
+  c.env = {{"GREETING", "it's me"}, {"PICOFLOW_PARAM_WHO", "the task's"}};
+  h.run_env = {{"PICOFLOW_PARAM_WHO", "the run's; $(not run)"}};  // wins over the task's
   Recorder rec = h.Run(c);
   const long after = VmRssKb();
   MESSAGE("test process RSS before the first ssh task " << before << " kB, after " << after
                                                         << " kB");
   CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
   CHECK(rec.result->exit_code == 0);
-  CHECK(rec.out == "out\nit's me\n");
+  CHECK(rec.out == "out\nit's me\nthe run's; $(not run)\n");
   CHECK(rec.err == "err\n");
   CHECK(h.executor.loaded());
 }

@@ -116,7 +116,7 @@ TEST_CASE("observers hear that a task started only once its attempt and process 
   ctx.observers = {&witness};
   std::optional<RunStatus> ended;
   {
-    RunController controller(ctx, std::make_unique<Run>(id, wf.workflow, wf.dag),
+    RunController controller(ctx, std::make_unique<Run>(id, wf.workflow, wf.dag), ParamValues{},
                              [&](RunStatus status) { ended = status; });
     controller.Start();
     REQUIRE(loop.RunUntil([&] { return ended.has_value(); }));

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/workflow_params.h"
 #include "picoflowd/engine/output_capture.h"
 #include "picoflowd/engine/run_observer.h"
 #include "picoflowd/engine/task_reason.h"
@@ -115,10 +116,11 @@ struct RunController::RetryTimer {
   UvHandle<uv_timer_t> timer;
 };
 
-RunController::RunController(EngineContext& ctx, std::unique_ptr<Run> run,
+RunController::RunController(EngineContext& ctx, std::unique_ptr<Run> run, ParamValues params,
                              std::function<void(RunStatus)> on_finished)
     : ctx_(ctx),
       run_(std::move(run)),
+      params_(std::move(params)),
       on_finished_(std::move(on_finished)),
       task_times_(run_->dag().size()),
       flush_timer_(this) {
@@ -207,6 +209,8 @@ void RunController::LaunchTask(int task) {
   attempt_spec.timeout = std::chrono::duration_cast<milliseconds>(spec.timeout);
   attempt_spec.kill_grace =
       std::chrono::duration_cast<milliseconds>(run_->workflow().config.kill_grace);
+  for (const auto& [name, value] : params_)
+    attempt_spec.env.emplace_back(ParamEnvName(name), value);
   Executor* executor = ctx_.executors[static_cast<std::size_t>(spec.type)];
   ref.attempt_ = executor->Start(attempt_spec, ref);
   ref.NoteStarted(nullptr);  // no process (http, ssh) or it failed to start

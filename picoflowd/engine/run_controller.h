@@ -53,7 +53,8 @@ class RunController {
   /// `on_finished` is called once, when the run has ended and its end is
   /// stored: the owner (RunManager) tells the observers and destroys the
   /// controller later, never from inside this call.
-  RunController(EngineContext& ctx, std::unique_ptr<Run> run,
+  /// `params`: the run's resolved param values (common/workflow_params.h).
+  RunController(EngineContext& ctx, std::unique_ptr<Run> run, ParamValues params,
                 std::function<void(RunStatus)> on_finished);
   ~RunController();
   RunController(const RunController&) = delete;
@@ -142,6 +143,7 @@ class RunController {
 
   EngineContext& ctx_;
   std::unique_ptr<Run> run_;
+  ParamValues params_;
   std::function<void(RunStatus)> on_finished_;
   std::vector<TaskTimes> task_times_;
   std::map<int, std::unique_ptr<Slot>> slots_;  ///< running attempts by task

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/workflow_params.h"
 #include "picoflowd/engine/run_observer.h"
 #include "picoflowd/engine/workflow_registry.h"
 #include "picoflowd/exec/process_info.h"
@@ -26,10 +27,11 @@ std::unique_ptr<Run> RunManager::MakeRun(std::int64_t id, const WorkflowVersion&
   });
 }
 
-RunController& RunManager::Add(std::unique_ptr<Run> run) {
+RunController& RunManager::Add(std::unique_ptr<Run> run, ParamValues params) {
   const std::int64_t id = run->id();
-  auto controller = std::make_unique<RunController>(
-      ctx_, std::move(run), [this, id](RunStatus status) { RunFinished(id, status); });
+  auto controller =
+      std::make_unique<RunController>(ctx_, std::move(run), std::move(params),
+                                      [this, id](RunStatus status) { RunFinished(id, status); });
   RunController& ref = *controller;
   runs_[id] = std::move(controller);
   if (on_count_changed_) on_count_changed_(runs_.size());
@@ -37,23 +39,25 @@ RunController& RunManager::Add(std::unique_ptr<Run> run) {
 }
 
 Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion> version,
-                                          RunTrigger trigger, std::optional<TimePoint> scheduled_at,
-                                          const std::function<void(std::int64_t)>& on_created) {
+                                          const RunRequest& request) {
   const Workflow& w = *version->workflow;
+  Result<ParamValues> params = ResolveParams(w, request.params);
+  if (!params.ok()) return params.error();
   NewRun record;
   record.workflow = w.name;
   record.source = version->source;
   record.base_dir = version->base_dir;
-  record.trigger = trigger;
+  record.trigger = request.trigger;
   record.status = RunStatus::kPending;
-  record.scheduled_at = scheduled_at;
+  record.scheduled_at = request.scheduled_at;
+  record.params = *params;
   record.created_at = Clock::now();
   record.tasks.reserve(w.tasks.size());
   for (const Task& t : w.tasks) record.tasks.push_back(t.name);
   auto id = ctx_.store->CreateRun(record);
   if (!id.ok()) return id.error();
-  RunController& ref = Add(MakeRun(*id, *version));
-  if (on_created) on_created(*id);
+  RunController& ref = Add(MakeRun(*id, *version), std::move(*params));
+  if (request.on_created) request.on_created(*id);
   ref.Start();
   return *id;
 }
@@ -118,7 +122,7 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     run->Restore(index, status, t.attempts);
     restored.push_back({index, &t});
   }
-  RunController& ref = Add(std::move(run));
+  RunController& ref = Add(std::move(run), u.run.params);
   for (auto [index, t] : restored)
     ref.RestoreTaskTimes(index, t->started_at, t->exit_code, t->error);
   // 3. A task interrupted max_interruptions times fails instead of starting

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/workflow.h"
 #include "picoflowd/engine/run_controller.h"
 #include "picoflowd/store/store.h"
 #include "picoflowd/util/uv_handle.h"
@@ -24,6 +25,18 @@
 namespace picoflow {
 
 struct WorkflowVersion;
+
+/// What a new run is started with.
+struct RunRequest {
+  RunTrigger trigger = RunTrigger::kManual;
+  std::optional<TimePoint> scheduled_at;  ///< the cron time of a cron or catchup fire
+  /// The param values given (docs/workflow-format.md, "Parameters"):
+  /// StartRun checks them and adds the defaults.
+  ParamValues params;
+  /// If set, called with the new id after the run is recorded and before its
+  /// first task starts (to subscribe to its events).
+  std::function<void(std::int64_t)> on_created;
+};
 
 class RunManager {
  public:
@@ -33,13 +46,11 @@ class RunManager {
   RunManager(const RunManager&) = delete;
   RunManager& operator=(const RunManager&) = delete;
 
-  /// Records and starts a run of `version`. `on_created`, if set, is called
-  /// with the new id after the run is recorded and before its first task
-  /// starts (to subscribe to its events). Returns the run id, or an Error if
-  /// the store refused (nothing is started then).
-  Result<std::int64_t> StartRun(std::shared_ptr<const WorkflowVersion> version, RunTrigger trigger,
-                                std::optional<TimePoint> scheduled_at = std::nullopt,
-                                const std::function<void(std::int64_t)>& on_created = {});
+  /// Records and starts a run of `version`. Returns the run id, or an
+  /// Error if its params are not valid (kInvalid, every problem in the
+  /// message) or the store refused; nothing is started then.
+  Result<std::int64_t> StartRun(std::shared_ptr<const WorkflowVersion> version,
+                                const RunRequest& request);
 
   /// Crash recovery: for each run the store has left pending/running, kills
   /// what is left of its attempts' process groups (if still the same group),
@@ -81,7 +92,7 @@ class RunManager {
 
  private:
   /// Makes the controller of `run` and keeps it as live.
-  RunController& Add(std::unique_ptr<Run> run);
+  RunController& Add(std::unique_ptr<Run> run, ParamValues params);
   /// A controller's run ended (its end is stored): the observers hear of it
   /// (OnRunFinished, the one way a run's end travels), and the controller is
   /// destroyed on the next loop turn.

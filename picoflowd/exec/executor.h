@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/run_status.h"
 
@@ -25,6 +27,10 @@ struct AttemptSpec {
   int attempt = 1;             ///< 1-based, for PICOFLOW_ATTEMPT
   std::chrono::milliseconds timeout{300000};   ///< per attempt; 0 means none
   std::chrono::milliseconds kill_grace{5000};  ///< SIGTERM -> SIGKILL
+  /// What the run gives the task on top of its own `env`: PICOFLOW_PARAM_*
+  /// (docs/workflow-format.md, "Parameters"). Set by the shell and ssh
+  /// executors after the task's variables, so these win.
+  std::vector<std::pair<std::string, std::string>> env;
 };
 
 /// A failed attempt's result with `error` as its reason (nothing ran, or

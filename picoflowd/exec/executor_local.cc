@@ -124,6 +124,7 @@ SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell,
   values.reserve(shell.env.size());
   for (const auto& entry : shell.env) values.push_back(ExpandEnvValue(entry.second, inherited));
   for (std::size_t i = 0; i < shell.env.size(); ++i) SetVar(a.env, shell.env[i].first, values[i]);
+  for (const auto& [name, value] : spec.env) SetVar(a.env, name, value);
   SetVar(a.env, "PICOFLOW_WORKFLOW", spec.workflow);
   SetVar(a.env, "PICOFLOW_RUN_ID", std::to_string(spec.run_id));
   SetVar(a.env, "PICOFLOW_TASK", spec.task->name);

@@ -75,6 +75,9 @@ json RunJson(const RunRecord& run) {
       {"error", run.error},
       {"reason", run.reason},
   };
+  json params = json::object();
+  for (const auto& [name, value] : run.params) params[name] = value;
+  out["params"] = std::move(params);
   // How late a scheduled run started: its start minus its cron instant.
   out["late_ms"] = run.scheduled_at && run.started_at
                        ? json(std::chrono::duration_cast<std::chrono::milliseconds>(

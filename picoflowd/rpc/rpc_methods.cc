@@ -47,6 +47,24 @@ std::string InvalidWorkflowMessage(const std::string& file, std::size_t errors) 
          (errors == 1 ? " error)" : " errors)");
 }
 
+// run.start's `params`: an object of name -> string, number or boolean; a
+// number or boolean becomes its JSON text ("3", "true"), as in YAML.
+ParamValues ParamsOf(const json& params) {
+  ParamValues values;
+  for (const auto& [name, value] : params.items()) {
+    if (value.is_string()) {
+      values.emplace_back(name, value.get<std::string>());
+    } else if (value.is_number() || value.is_boolean()) {
+      values.emplace_back(name, value.dump());
+    } else {
+      throw ParamError("param 'params': the value of '" + name +
+                       "' must be a string, a number or a boolean, got " +
+                       std::string(value.type_name()));
+    }
+  }
+  return values;
+}
+
 // How many names of stored history a "did you mean" looks at (one index
 // seek each, and only when a name was not found).
 constexpr int kMaxSuggestedHistoryNames = 1000;
@@ -107,12 +125,13 @@ void RpcMethods::Register(Dispatcher& d) {
               {P{"name", T::kString, true}, P{"count", T::kInteger, false}},
               false,
               bind(&RpcMethods::WorkflowNext)});
-  d.Register({method::kRunStart,
-              Access::kWrite,
-              {P{"workflow", T::kString, false}, P{"source", T::kString, false},
-               P{"file", T::kString, false}, P{"follow", T::kBool, false}},
-              false,
-              bind(&RpcMethods::RunStart)});
+  d.Register(
+      {method::kRunStart,
+       Access::kWrite,
+       {P{"workflow", T::kString, false}, P{"source", T::kString, false},
+        P{"file", T::kString, false}, P{"follow", T::kBool, false}, P{"params", T::kObject, false}},
+       false,
+       bind(&RpcMethods::RunStart)});
   d.Register({method::kRunGet,
               Access::kRead,
               {P{"run_id", T::kInteger, true}},
@@ -410,14 +429,17 @@ void RpcMethods::RunStart(RpcCall& call) {
   }
   const std::string workflow = version->workflow->name;
   const std::size_t tasks = version->workflow->tasks.size();
+  RunRequest request;
+  request.trigger = RunTrigger::kRpc;
+  request.params = ParamsOf(call.Param<json>("params", json::object()));
   // A run started by hand is not held back by the workflow's overlap
   // policy (docs/scheduling.md): the caller hears of the runs it joins.
   const std::vector<std::int64_t> also_running = host_.runs().RunningIds(workflow);
   // With follow, the call subscribes before the first task starts, so no
   // event is missed; it announces the id, streams, and answers at the end.
-  std::function<void(std::int64_t)> on_created;
   if (call.Param<bool>("follow", false)) {
-    on_created = [this, held = call.Hold(), workflow, tasks, also_running](std::int64_t run_id) {
+    request.on_created = [this, held = call.Hold(), workflow, tasks,
+                          also_running](std::int64_t run_id) {
       held->Notify(notification::kRunStarted, {{"run_id", run_id},
                                                {"workflow", workflow},
                                                {"tasks", tasks},
@@ -425,12 +447,15 @@ void RpcMethods::RunStart(RpcCall& call) {
       Follow(held, run_id, "");
     };
   }
-  auto id = host_.runs().StartRun(std::move(version), RunTrigger::kRpc, std::nullopt, on_created);
+  const bool follow = static_cast<bool>(request.on_created);
+  auto id = host_.runs().StartRun(std::move(version), request);
   if (!id.ok()) {
-    call.Fail(id.error());
+    Error error = id.error();
+    if (error.code == ErrorCode::kInvalid) error.message = "run.start: " + error.message;
+    call.Fail(error);
     return;
   }
-  if (!on_created) {
+  if (!follow) {
     call.Reply({{"run_id", *id}, {"workflow", workflow}, {"also_running", also_running}});
   }
 }

@@ -18,6 +18,7 @@
 
 #include "common/result.h"
 #include "common/run_status.h"
+#include "common/workflow.h"
 
 namespace picoflow {
 
@@ -88,6 +89,7 @@ struct RunRecord {
   std::optional<TimePoint> ended_at;
   std::string error;   ///< why the run failed, for humans
   std::string reason;  ///< why it was created in its state (e.g. a skipped fire)
+  ParamValues params;  ///< the values it was started with, in declaration order
 };
 
 /// The latest state of one task of a run; a task waiting out its retry
@@ -163,6 +165,7 @@ struct NewRun {
   std::optional<TimePoint> scheduled_at;
   TimePoint created_at;
   std::string reason;
+  ParamValues params;              ///< resolved (common/workflow_params.h)
   std::vector<std::string> tasks;  ///< task names in declaration order
 };
 

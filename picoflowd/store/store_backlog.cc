@@ -24,6 +24,7 @@ RunDetail Created(const CreateRunWrite& w) {
   if (w.run.status == RunStatus::kRunning) d.run.started_at = w.run.created_at;
   if (IsFinal(w.run.status)) d.run.ended_at = w.run.created_at;
   d.run.reason = w.run.reason;
+  d.run.params = w.run.params;
   for (const std::string& name : w.run.tasks) {
     TaskRecord t;
     t.name = name;

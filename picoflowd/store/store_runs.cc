@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "picoflowd/store/output_log.h"
 #include "picoflowd/store/sqlite_db.h"
@@ -46,7 +47,27 @@ const char* StoredAttemptStatus(AttemptStatus status) {
 
 constexpr const char* kRunColumns =
     "id, workflow, version_id, status, triggered_by, scheduled_at, created_at, started_at,"
-    " ended_at, error, reason";
+    " ended_at, error, reason, params";
+
+// runs.params: a JSON object, name -> value in declaration order; '' for none.
+std::string EncodeParams(const ParamValues& params) {
+  if (params.empty()) return "";
+  nlohmann::ordered_json object = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : params) object[name] = value;
+  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+ParamValues DecodeParams(const std::string& text) {
+  ParamValues params;
+  if (text.empty()) return params;
+  const auto object = nlohmann::ordered_json::parse(text, nullptr, false);
+  assert(object.is_object() && "only the store writes this column");
+  if (!object.is_object()) return params;
+  for (const auto& [name, value] : object.items()) {
+    params.emplace_back(name, value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  return params;
+}
 
 RunRecord ReadRun(const Query& q) {
   RunRecord r;
@@ -64,6 +85,7 @@ RunRecord ReadRun(const Query& q) {
   r.ended_at = q.OptionalTime(8);
   r.error = q.Text(9);
   r.reason = q.Text(10);
+  r.params = DecodeParams(q.Text(11));
   return r;
 }
 
@@ -156,15 +178,16 @@ Result<std::int64_t> Store::InsertRun(const NewRun& run, std::optional<std::int6
   {
     auto q = db_->Prepare("create run",
                           "INSERT INTO runs (id, workflow, version_id, status, triggered_by,"
-                          " scheduled_at, created_at, started_at, ended_at, reason)"
-                          " VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+                          " scheduled_at, created_at, started_at, ended_at, reason, params)"
+                          " VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11)");
     if (!q) return q.error();
     std::optional<TimePoint> started, ended;
     if (run.status == RunStatus::kRunning) started = run.created_at;
     if (IsFinal(run.status)) ended = run.created_at;
     q->Bind(1, run.workflow).Bind(2, *version).Bind(3, RunStatusName(run.status));
     q->Bind(4, RunTriggerName(run.trigger)).Bind(5, run.scheduled_at).Bind(6, run.created_at);
-    q->Bind(7, started).Bind(8, ended).Bind(9, run.reason).Bind(10, id);
+    const std::string params = EncodeParams(run.params);
+    q->Bind(7, started).Bind(8, ended).Bind(9, run.reason).Bind(10, id).Bind(11, params);
     if (Status s = q->Run(); !s) return s.error();
   }
   const std::int64_t run_id = db_->LastInsertId();

@@ -259,6 +259,13 @@ CREATE TRIGGER attempts_go_with_their_run AFTER DELETE ON runs BEGIN
 END;
 )sql";
 
+// The values a run was started with (docs/workflow-format.md, "Parameters"):
+// a JSON object of name -> value in the workflow's declaration order; ''
+// for a run without params, as every run stored before.
+constexpr const char* kRunParams = R"sql(
+ALTER TABLE runs ADD COLUMN params TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
@@ -269,6 +276,7 @@ constexpr Migration kMigrations[] = {
     {"large output chunks in files", kOutputFiles},
     {"why each task ended", kTaskError},
     {"attempts clustered by run", kAttemptsByRun},
+    {"run parameters", kRunParams},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {

@@ -194,7 +194,9 @@ void SshAttempt::Begin() {
   if (cfg_->host.empty()) return Fail("cannot start: no host");
   user_ = cfg_->user.empty() ? UserName() : cfg_->user;
   try {
-    command_ = SshRemoteCommand(cfg_->command, cfg_->env);
+    auto env = cfg_->env;
+    env.insert(env.end(), spec_.env.begin(), spec_.env.end());
+    command_ = SshRemoteCommand(cfg_->command, env);
   } catch (const std::invalid_argument& e) {
     return Fail(std::string("cannot start: ") + e.what());
   }
