@@ -20,6 +20,7 @@
 
 #include "tests/executor_test_util.h"
 #include "tests/test_cgroup.h"
+#include "tests/test_util.h"
 
 extern char** environ;
 
@@ -27,6 +28,7 @@ namespace picoflow {
 namespace {
 
 using namespace std::chrono_literals;
+using test::Contains;
 using test::TestCgroup;
 using test::TestLoop;
 
@@ -72,10 +74,6 @@ bool Running(pid_t pid) {
   siginfo_t info{};
   return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
          info.si_pid == 0;
-}
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 // The command line of `pid`, its arguments separated by NULs.

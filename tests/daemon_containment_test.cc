@@ -22,10 +22,6 @@ pid_t ReadPid(const DaemonHarness& h, const std::string& name) {
   return static_cast<pid_t>(std::atol(ReadFileText(h.Path(name)).c_str()));
 }
 
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 // The attempt-* cgroups under `dir`.
 std::vector<std::string> AttemptCgroups(const std::string& dir) {
   std::vector<std::string> found;

@@ -20,10 +20,6 @@
 namespace picoflow::test {
 namespace {
 
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 /// Parses a command's stdout as JSON; null (and a failed CHECK) if it is not.
 json ParseOut(const ProcessResult& r) {
   const json j = json::parse(r.out, nullptr, false);

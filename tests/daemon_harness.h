@@ -20,6 +20,7 @@
 #include "common/result.h"
 #include "protocol/client.h"
 #include "protocol/jsonrpc.h"
+#include "tests/test_util.h"
 
 namespace picoflow::test {
 

@@ -46,10 +46,6 @@ long CountLines(const std::string& path) {
   return static_cast<long>(std::count(text.begin(), text.end(), '\n'));
 }
 
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 /// What a forked child reported: its exit code (-1: it hung and was killed)
 /// and the text it wrote to the pipe.
 struct ChildReport {

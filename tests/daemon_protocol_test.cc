@@ -18,10 +18,6 @@
 namespace picoflow::test {
 namespace {
 
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 // How long any one client operation may take; like every deadline here, it
 // only ends a hang.
 constexpr Millis kWait = 30s;

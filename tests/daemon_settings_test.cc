@@ -21,6 +21,7 @@ namespace picoflow {
 namespace {
 
 using namespace std::chrono_literals;
+using test::Contains;
 using test::DaemonHarness;
 using test::PicoflowdPath;
 using test::ProcessResult;
@@ -31,10 +32,6 @@ std::string SourceFile(const std::string& relative) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 std::string Replace(std::string text, const std::string& from, const std::string& to) {

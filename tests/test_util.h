@@ -18,6 +18,10 @@
 
 namespace picoflow::test {
 
+inline bool Contains(const std::string& haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
 // A fresh directory, removed with everything in it at the end of the test.
 // It is made under $TMPDIR (else /tmp), or under `base` when given: Unix
 // socket tests pass "/tmp" so their paths stay short enough for sun_path.

@@ -1,0 +1,163 @@
+// Integration: controlling a run on a real picoflowd (docs/workflow-format.md,
+// "Parameters"): params given through picoflowctl and raw JSON-RPC, refused
+// when they do not fit, stored with the run, kept across a crash, and the
+// defaults for a scheduled fire. Tasks write what they saw under $PFIT_DIR.
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "protocol/methods.h"
+#include "tests/daemon_harness.h"
+
+namespace picoflow::test {
+namespace {
+
+constexpr char kGreet[] = R"(name: greet
+params:
+  who: world
+  level: { default: info, choices: [debug, info, warn] }
+  token: { required: true, description: API token }
+tasks:
+  - name: say
+    type: shell
+    retry: 0
+    config:
+      command: 'printf "%s|%s|%s\n" "$PICOFLOW_PARAM_WHO" "$PICOFLOW_PARAM_LEVEL" "$PICOFLOW_PARAM_TOKEN" >> "$PFIT_DIR/said"'
+)";
+
+std::int64_t RunCount(DaemonHarness& h, const std::string& workflow) {
+  auto r = h.Call(method::kRunList, {{"workflow", workflow}, {"limit", 1000}});
+  REQUIRE(r.ok());
+  return static_cast<std::int64_t>((*r)["runs"].size());
+}
+
+}  // namespace
+
+TEST_CASE("params reach the tasks from picoflowctl and JSON-RPC, and are stored and shown") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = h.WriteFile("greet.yaml", kGreet);
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+
+  // -p wins over --params-file; the rest take their defaults.
+  h.WriteFile("values.json", R"({"token": "t1", "who": "file"})");
+  ProcessResult run = h.RunCtl(
+      {"run", "greet", "-p", "who=big world", "--params-file", h.Path("values.json"), "--wait"});
+  CHECK_MESSAGE(run.code == 0, run.err);
+  CHECK(Contains(run.out, "params:  level=info  token=t1  who=big world\n"));
+  CHECK(ReadFileText(h.Path("said")) == "big world|info|t1\n");
+
+  // Over the socket: a number and a boolean are their JSON text.
+  auto started = h.Call(
+      method::kRunStart,
+      {{"workflow", "greet"}, {"params", {{"token", 42}, {"level", "warn"}, {"who", true}}}});
+  REQUIRE(started.ok());
+  const json second = h.WaitRun((*started)["run_id"].get<std::int64_t>());
+  CHECK(second["status"] == "succeeded");
+  CHECK(second["params"] == json{{"level", "warn"}, {"token", "42"}, {"who", "true"}});
+  CHECK(ReadFileText(h.Path("said")) == "big world|info|t1\ntrue|warn|42\n");
+
+  // Shown by status and history --json.
+  ProcessResult status = h.RunCtl({"status", "greet"});
+  CHECK(Contains(status.out, "params:  level=warn  token=42  who=true\n"));
+  ProcessResult history = h.RunCtl({"--json", "history", "greet"});
+  REQUIRE(history.code == 0);
+  const json runs = json::parse(history.out)["runs"];
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[1]["params"] == json{{"level", "info"}, {"token", "t1"}, {"who", "big world"}});
+}
+
+TEST_CASE("params that do not fit are refused, every problem at once, and nothing runs") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  REQUIRE(h.RunCtl({"submit", h.WriteFile("greet.yaml", kGreet)}).code == 0);
+
+  ProcessResult bad = h.RunCtl({"run", "greet", "-p", "hwo=x", "-p", "level=wran"});
+  CHECK(bad.code == 2);
+  CHECK(bad.err ==
+        "picoflowctl: run.start: unknown param 'hwo' (did you mean 'who'?); param 'level' must "
+        "be 'debug', 'info' or 'warn', got 'wran' (did you mean 'warn'?); param 'token' is "
+        "required (API token)\n");
+  CHECK(h.RunCtl({"run", "greet", "-p", "token"}).err ==
+        "picoflowctl: -p 'token': expected KEY=VALUE\n");
+  CHECK(h.RunCtl({"run", "greet", "-p", "token=a", "-p", "token=b"}).err ==
+        "picoflowctl: -p: param 'token' is given twice\n");
+  h.WriteFile("list.json", "[1, 2]");
+  CHECK(h.RunCtl({"run", "greet", "--params-file", h.Path("list.json")}).err ==
+        "picoflowctl: --params-file " + h.Path("list.json") +
+            ": must hold a JSON object of param names to values\n");
+
+  auto nested = h.Call(method::kRunStart, {{"workflow", "greet"}, {"params", {{"token", {1}}}}});
+  REQUIRE_FALSE(nested.ok());
+  CHECK(h.last_rpc_error()->code == -32602);
+  CHECK(nested.error().message ==
+        "run.start: param 'params': the value of 'token' must be a string, a number or a "
+        "boolean, got array");
+  auto missing = h.Call(method::kRunStart, {{"workflow", "greet"}});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(h.last_rpc_error()->code == -32602);
+  CHECK(missing.error().message == "run.start: param 'token' is required (API token)");
+  CHECK(RunCount(h, "greet") == 0);
+  CHECK_FALSE(std::filesystem::exists(h.Path("said")));
+}
+
+TEST_CASE("a run resumed after a crash keeps its params") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  // The first attempt waits to be interrupted; the one after the restart
+  // writes what it sees.
+  const auto id = h.StartRun(R"(
+name: resumed
+params: { who: default }
+tasks:
+  - name: a
+    type: shell
+    config:
+      command: |
+        if [ -e "$PFIT_DIR/started" ]; then echo "$PICOFLOW_PARAM_WHO" > "$PFIT_DIR/who"; exit 0; fi
+        touch "$PFIT_DIR/started"
+        exec sleep 300
+)");
+  REQUIRE(WaitUntil([&] { return std::filesystem::exists(h.Path("started")); }, 60s));
+  h.Kill9();
+  REQUIRE(h.Start().ok());
+  const json run = h.WaitRun(id);
+  CHECK(run["status"] == "succeeded");
+  CHECK(run["params"] == json{{"who", "default"}});
+  CHECK(ReadFileText(h.Path("who")) == "default\n");
+}
+
+TEST_CASE("a scheduled fire runs with the defaults") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = h.WriteFile("ticker.yaml", R"(name: ticker
+schedule: "* * * * * *"
+overlap: skip
+params:
+  who: { default: the schedule, description: shown in the run }
+tasks:
+  - name: t
+    type: shell
+    config: { command: 'echo "$PICOFLOW_PARAM_WHO" > "$PFIT_DIR/who"' }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  json fired;
+  REQUIRE(WaitUntil(
+      [&] {
+        auto r = h.Call(method::kRunList, {{"workflow", "ticker"}, {"limit", 10}});
+        if (!r.ok()) return false;
+        for (const json& run : (*r)["runs"]) {
+          if (run["trigger"] == "cron" && run["status"] == "succeeded") fired = run;
+        }
+        return fired.is_object();
+      },
+      60s));
+  REQUIRE(h.RunCtl({"remove", "ticker"}).code == 0);
+  CHECK(fired["params"] == json{{"who", "the schedule"}});
+  CHECK(ReadFileText(h.Path("who")) == "the schedule\n");
+}
+
+}  // namespace picoflow::test
