@@ -15,6 +15,11 @@ std::optional<TaskType> ParseTaskType(std::string_view name) {
   return std::nullopt;
 }
 
+const char* TriggerRuleName(TriggerRule rule) {
+  const auto i = static_cast<std::size_t>(rule);
+  return i < std::size(kTriggerRuleNames) ? kTriggerRuleNames[i].data() : "unknown";
+}
+
 int Workflow::FindTask(const std::string& name) const {
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     if (tasks[i].name == name) return static_cast<int>(i);

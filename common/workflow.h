@@ -87,6 +87,23 @@ struct HttpConfig {
 
 using TaskConfig = std::variant<ShellConfig, SshConfig, HttpConfig>;
 
+/// When a task with dependencies starts, from how they ended
+/// (docs/workflow-format.md, "Trigger rules"). Listed in the order of
+/// kTriggerRuleNames.
+enum class TriggerRule {
+  kAllSuccess,
+  kAllDone,
+  kAllFailed,
+  kOneFailed,
+  kOneSuccess,
+  kNoneFailed,
+  kAlways
+};
+inline constexpr std::string_view kTriggerRuleNames[] = {
+    "all_success", "all_done", "all_failed", "one_failed", "one_success", "none_failed", "always"};
+/// Name as written in YAML: "all_success", "one_failed", ...
+const char* TriggerRuleName(TriggerRule rule);
+
 /// One task with every value resolved (defaults applied).
 struct Task {
   std::string name;
@@ -101,6 +118,11 @@ struct Task {
   /// a restart) before the task fails instead of starting over
   /// (docs/workflow-format.md, "Tasks").
   int max_interruptions = 3;
+  /// `trigger:`, `retry_on_exit_codes:` and `retry_jitter:` (the last from
+  /// config.retry_jitter when the task has none); docs/workflow-format.md.
+  TriggerRule trigger = TriggerRule::kAllSuccess;
+  std::vector<int> retry_on_exit_codes;  ///< empty: every failure is retried
+  double retry_jitter = 0;               ///< 0..1: delays vary by up to this fraction
   TaskConfig config;
   SourcePos pos;  ///< where the task's `- name:` item starts
 };
@@ -116,6 +138,7 @@ struct WorkflowConfig {
   bool fail_fast = false;       ///< on the first failure, cancel the rest
   Seconds retry_delay{1};       ///< delay before the 2nd attempt; doubles each time
   Seconds retry_max_delay{60};  ///< cap of that delay
+  double retry_jitter = 0;      ///< for tasks without `retry_jitter:`
   Seconds kill_grace{5};        ///< SIGTERM -> SIGKILL on timeout or cancel
 };
 

@@ -17,6 +17,7 @@
 #include "common/workflow_fields.h"
 #include "common/workflow_params.h"
 #include "common/workflow_task_config.h"
+#include "common/workflow_task_rules.h"
 #include "common/yaml_tree.h"
 
 namespace picoflow {
@@ -30,10 +31,18 @@ constexpr std::string_view kTopKeys[] = {"name",    "description", "schedule",  
 constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
-                                            "kill_grace"};
-constexpr std::string_view kTaskKeys[] = {
-    "name",  "type", "depends_on", "retry", "timeout", "continue_on_failure", "max_interruptions",
-    "config"};
+                                            "kill_grace",   "retry_jitter"};
+constexpr std::string_view kTaskKeys[] = {"name",
+                                          "type",
+                                          "depends_on",
+                                          "retry",
+                                          "timeout",
+                                          "continue_on_failure",
+                                          "max_interruptions",
+                                          "config",
+                                          "trigger",
+                                          "retry_on_exit_codes",
+                                          "retry_jitter"};
 constexpr std::string_view kOverlap[] = {"skip", "queue", "allow"};
 constexpr std::string_view kCatchup[] = {"none", "latest", "all"};
 
@@ -176,6 +185,8 @@ void Loader::LoadConfig(const YamlNode* config) {
   duration("retry_delay", 0s, c.retry_delay);
   duration("retry_max_delay", 0s, c.retry_max_delay);
   duration("kill_grace", 0s, c.kill_grace);
+  if (const YamlNode* v = config->Find("retry_jitter"))
+    c.retry_jitter = ReadJitter(r_, *v, {p, "retry_jitter"}).value_or(c.retry_jitter);
   CheckRetryDelays(*config);
 }
 
@@ -304,6 +315,7 @@ void Loader::LoadTask(const YamlNode& item, std::size_t index) {
   if (type) task.type = *type;
   CheckTaskKeys(item, type, prefix);
   LoadTaskSettings(item, prefix, task, source);
+  LoadTaskRules(r_, item, prefix, type, w_.config, task);
   LoadTaskConfigMap(item, type, prefix, task);
   w_.tasks.push_back(std::move(task));
   sources_.push_back(std::move(source));

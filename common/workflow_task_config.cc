@@ -36,8 +36,16 @@ constexpr std::string_view kHttpKeys[] = {"url",
                                           "follow_redirects",
                                           "ca_file",
                                           "allow_private_ips"};
-constexpr std::string_view kTaskLevelKeys[] = {
-    "name", "type", "depends_on", "retry", "timeout", "continue_on_failure", "max_interruptions"};
+constexpr std::string_view kTaskLevelKeys[] = {"name",
+                                               "type",
+                                               "depends_on",
+                                               "retry",
+                                               "timeout",
+                                               "continue_on_failure",
+                                               "max_interruptions",
+                                               "trigger",
+                                               "retry_on_exit_codes",
+                                               "retry_jitter"};
 constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
 
 bool Contains(std::span<const std::string_view> list, std::string_view key) {

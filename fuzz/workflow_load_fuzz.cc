@@ -7,7 +7,8 @@
 // returned exactly when there is no error; the Dag is consistent (deps and
 // dependents mirror each other, topo_order puts every task after its
 // dependencies, roots, leaves and critical paths are what the edges say); a
-// run only starts a task whose dependencies succeeded and always ends.
+// run only starts a task whose trigger rule its dependencies' statuses meet
+// (engine/trigger_rule.h) and always ends.
 
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include "common/workflow_load.h"
 #include "fuzz/fuzz_check.h"
 #include "picoflowd/engine/run.h"
+#include "picoflowd/engine/trigger_rule.h"
 
 namespace picoflow::fuzz {
 namespace {
@@ -56,12 +58,32 @@ void CheckDag(const Workflow& workflow, const Dag& dag) {
   Require(leaves == dag.leaves(), "leaves are the tasks nothing depends on");
 }
 
+// How `task`'s dependencies stand in `run`, counted as the rules count them.
+UpstreamCounts Upstream(const Run& run, int task) {
+  UpstreamCounts up;
+  for (int d : run.dag().deps(task)) {
+    const TaskStatus s = run.task_status(d);
+    if (s == TaskStatus::kSucceeded ||
+        (IsFailure(s) && run.workflow().tasks[d].continue_on_failure)) {
+      ++up.succeeded;
+    } else if (IsFailure(s)) {
+      ++up.failed;
+    } else if (s == TaskStatus::kSkipped) {
+      ++up.skipped;
+    } else if (s == TaskStatus::kCancelled) {
+      ++up.cancelled;
+    } else {
+      ++up.pending;
+    }
+  }
+  return up;
+}
+
 // Drives a Run as RunController would: every ready task starts while slots
 // are free, then their attempts all end `outcome`; retries are due at once.
-// Checks that tasks start only after their dependencies and that the run ends.
+// Checks that tasks start only when their rule is met and that the run ends.
 void RunThrough(const LoadedWorkflow& loaded, AttemptStatus outcome) {
   Run run(1, loaded.workflow, loaded.dag);
-  const Dag& dag = *loaded.dag;
   // Each round ends an attempt or makes retries due: a run that needs more
   // rounds than twice the attempts its tasks may make does not end.
   std::size_t rounds = 2;
@@ -73,10 +95,9 @@ void RunThrough(const LoadedWorkflow& loaded, AttemptStatus outcome) {
     Require(rounds-- > 0, "a run ends after every attempt of its tasks");
     std::vector<int> started;
     while (auto task = run.PopReady()) {
-      for (int d : dag.deps(*task)) {
-        Require(run.task_status(d) == TaskStatus::kSucceeded,
-                "a task starts only after its dependencies succeeded");
-      }
+      Require(EvaluateTrigger(loaded.workflow->tasks[*task].trigger, Upstream(run, *task)) ==
+                  TriggerVerdict::kRun,
+              "a task starts only when its dependencies meet its trigger rule");
       started.push_back(*task);
     }
     Require(run.running() <= loaded.workflow->config.max_parallel, "max_parallel holds");

@@ -100,4 +100,53 @@ TEST_CASE("an attempt's reason is its executor's error, else its exit code or si
   CHECK(AttemptReason({AttemptStatus::kSucceeded, 0, std::nullopt, "", {}}).empty());
 }
 
+TEST_CASE("a task skipped by its own trigger rule says which rule and why it cannot be met") {
+  auto run = MakeRun(R"(
+name: rules
+config: { retry_default: 0, max_parallel: 1 }
+tasks:
+  - { name: fetch, type: shell, config: { command: "true" } }
+  - { name: alert, type: shell, depends_on: [fetch], trigger: one_failed, config: { command: "true" } }
+  - { name: fallback, type: shell, depends_on: [fetch], trigger: all_failed, config: { command: "true" } }
+  - { name: page, type: shell, depends_on: [alert], config: { command: "true" } }
+  - { name: log, type: shell, depends_on: [page], config: { command: "true" } }
+)");
+  Drive(*run, "none", AttemptStatus::kFailed);
+  CHECK(SkipReasons(*run) ==
+        std::vector<std::string>{
+            "fetch: ", "alert: trigger one_failed: no dependency failed",
+            "fallback: trigger all_failed: dependency 'fetch' succeeded",
+            "page: dependency 'alert' was skipped (its trigger one_failed: no dependency failed)",
+            "log: dependency 'page' was skipped ('alert' was skipped by its trigger one_failed: no "
+            "dependency failed)"});
+}
+
+TEST_CASE("one_success and none_failed name what their dependencies did") {
+  auto run = MakeRun(R"(
+name: rules
+config: { retry_default: 0, max_parallel: 1 }
+tasks:
+  - { name: mirror, type: shell, config: { command: "false" } }
+  - { name: tolerated, type: shell, continue_on_failure: true, config: { command: "false" } }
+  - { name: use, type: shell, depends_on: [mirror], trigger: one_success, config: { command: "true" } }
+  - { name: check, type: shell, depends_on: [mirror], trigger: none_failed, config: { command: "true" } }
+  - { name: all_bad, type: shell, depends_on: [tolerated], trigger: all_failed, config: { command: "true" } }
+)");
+  while (auto task = run->PopReady()) run->AttemptFinished(*task, AttemptStatus::kFailed, 1);
+  CHECK(SkipReasons(*run) ==
+        std::vector<std::string>{
+            "mirror: ", "tolerated: ", "use: trigger one_success: no dependency succeeded",
+            "check: trigger none_failed: dependency 'mirror' failed",
+            "all_bad: trigger all_failed: dependency 'tolerated' failed "
+            "(continue_on_failure: it counts as succeeded)"});
+}
+
+TEST_CASE("a task not retried because of retry_on_exit_codes says so") {
+  CHECK(NotRetriedReason({AttemptStatus::kFailed, 2, std::nullopt, "", {}}) ==
+        "exited with code 2; not retried: exit code 2 is not in retry_on_exit_codes");
+  CHECK(NotRetriedReason({AttemptStatus::kFailed, std::nullopt, 9, "", {}}) ==
+        "killed by signal 9; not retried: retry_on_exit_codes retries only an attempt that "
+        "exited with one of its codes");
+}
+
 }  // namespace picoflow

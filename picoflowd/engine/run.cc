@@ -2,19 +2,22 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <utility>
 
 namespace picoflow {
 
-Run::Run(std::int64_t id, std::shared_ptr<const Workflow> workflow, std::shared_ptr<const Dag> dag)
+Run::Run(std::int64_t id, std::shared_ptr<const Workflow> workflow, std::shared_ptr<const Dag> dag,
+         Uniform uniform)
     : id_(id),
       workflow_(std::move(workflow)),
       dag_(std::move(dag)),
+      uniform_(std::move(uniform)),
       tasks_(dag_->size()),
       ready_(ByPriority{dag_.get()}),
       unfinished_(dag_->size()) {
   for (int i = 0; i < dag_->size(); ++i) {
-    tasks_[i].waiting = static_cast<int>(dag_->deps(i).size());
+    tasks_[i].up.pending = static_cast<int>(dag_->deps(i).size());
   }
   for (int root : dag_->roots()) MakeReady(root);
 }
@@ -26,12 +29,19 @@ void Run::Restore(int task, TaskStatus status, int attempts_made) {
   if (!IsTerminal(status)) return;  // stays pending/ready; resumes normally
   // A restored task may already sit in ready_ (a root); PopReady() drops
   // entries whose task is no longer kReady.
-  if (!IsTerminal(t.status)) --unfinished_;
-  t.status = status;
-  if (status == TaskStatus::kSucceeded ||
-      (IsFailure(status) && workflow_->tasks[task].continue_on_failure)) {
-    ReleaseDependents(task);
+  if (IsTerminal(t.status)) {
+    // The restored end of a dependency skipped it already, as it did when
+    // the run first went: the store's status wins, its end is counted once.
+    t.status = status;
+    return;
   }
+  // Its dependents count its end as they did when it ended: one it skipped
+  // then is skipped again here (or was restored skipped before), one it
+  // made ready (stored as pending) becomes ready again.
+  --unfinished_;
+  t.status = status;
+  std::vector<int> skipped;
+  Settle(task, skipped);
 }
 
 std::optional<int> Run::PopReady() {
@@ -49,26 +59,34 @@ std::optional<int> Run::PopReady() {
   return std::nullopt;
 }
 
-FinishOutcome Run::AttemptFinished(int task, AttemptStatus status) {
+FinishOutcome Run::AttemptFinished(int task, AttemptStatus status, std::optional<int> exit_code) {
   TaskState& t = tasks_[task];
   assert(t.status == TaskStatus::kRunning);
   --running_;
   FinishOutcome outcome;
   if (status == AttemptStatus::kSucceeded) {
     Finish(task, TaskStatus::kSucceeded);
-    ReleaseDependents(task);
+    Settle(task, outcome.skipped);
     return outcome;
   }
   if (status == AttemptStatus::kCancelled || cancelled_ || stopped_) {
     Finish(task, TaskStatus::kCancelled);
-    SkipDependents(task, outcome.skipped);
+    Settle(task, outcome.skipped);
     return outcome;
   }
   const Task& spec = workflow_->tasks[task];
   if (t.attempts <= spec.retry) {
-    t.status = TaskStatus::kRetryWait;
-    outcome.retry_after = RetryDelay(t.attempts);
-    return outcome;
+    // retry_on_exit_codes filters failures only: a timeout is retried
+    // (docs/workflow-format.md, "Retries").
+    const std::vector<int>& codes = spec.retry_on_exit_codes;
+    const bool listed =
+        exit_code && std::find(codes.begin(), codes.end(), *exit_code) != codes.end();
+    if (status != AttemptStatus::kFailed || codes.empty() || listed) {
+      t.status = TaskStatus::kRetryWait;
+      outcome.retry_after = RetryDelay(task, t.attempts);
+      return outcome;
+    }
+    outcome.not_retried = true;
   }
   FailForGood(task, status == AttemptStatus::kTimeout ? TaskStatus::kTimedOut : TaskStatus::kFailed,
               outcome);
@@ -84,11 +102,10 @@ FinishOutcome Run::GiveUp(int task) {
 
 void Run::FailForGood(int task, TaskStatus status, FinishOutcome& outcome) {
   Finish(task, status);
-  if (workflow_->tasks[task].continue_on_failure) {
-    ReleaseDependents(task);
-    return;
-  }
-  SkipDependents(task, outcome.skipped);
+  Settle(task, outcome.skipped);
+  // Trigger rules do not defeat fail_fast: a dependent that this failure
+  // made ready (one_failed, all_done, ...) is skipped below with the rest.
+  if (workflow_->tasks[task].continue_on_failure) return;
   if (workflow_->config.fail_fast) {
     stopped_ = true;
     outcome.stop_run = true;
@@ -125,13 +142,20 @@ std::vector<int> Run::Cancel() {
 RunStatus Run::status() const {
   if (!finished()) return RunStatus::kRunning;
   if (cancelled_) return RunStatus::kCancelled;
+  // A task skipped by a trigger rule (a cleanup that only runs on failure)
+  // does not fail the run; a failure, and what it skipped, does.
   for (const TaskState& t : tasks_) {
-    if (t.status != TaskStatus::kSucceeded) return RunStatus::kFailed;
+    if (t.status != TaskStatus::kSucceeded && t.status != TaskStatus::kSkipped) {
+      return RunStatus::kFailed;
+    }
   }
   return RunStatus::kSucceeded;
 }
 
 void Run::MakeReady(int task) {
+  // Cancel() and fail_fast end every task not started, so none can become
+  // ready after them.
+  assert(!cancelled_ && !stopped_);
   tasks_[task].status = TaskStatus::kReady;
   ready_.push(task);
 }
@@ -142,42 +166,70 @@ void Run::Finish(int task, TaskStatus status) {
   --unfinished_;
 }
 
-void Run::ReleaseDependents(int task) {
-  for (int next : dag_->dependents(task)) {
-    TaskState& n = tasks_[next];
-    if (--n.waiting == 0 && n.status == TaskStatus::kPending) MakeReady(next);
-  }
-}
-
-void Run::SkipDependents(int task, std::vector<int>& skipped) {
-  // Depth-first over dependents; every pending dependent (transitively) is
-  // skipped. A dependent cannot have started: it waits for `task`. Each
-  // entry is a dependent and the task it was reached through.
-  std::vector<std::pair<int, int>> stack;
-  for (int d : dag_->dependents(task)) stack.emplace_back(d, task);
+void Run::Settle(int task, std::vector<int>& skipped) {
+  // Breadth-first over the tasks that end here: `task`, then each dependent
+  // its end skips. A dependent that is not pending (ready, running or ended:
+  // a rule that fires early, or one decided before) only counts the end.
+  std::vector<int> ended{task};
   std::vector<int> found;
-  while (!stack.empty()) {
-    const auto [next, via] = stack.back();
-    stack.pop_back();
-    if (tasks_[next].status != TaskStatus::kPending) continue;
-    Finish(next, TaskStatus::kSkipped);
-    tasks_[next].skipped = {task, via};
-    found.push_back(next);
-    for (int d : dag_->dependents(next)) stack.emplace_back(d, next);
+  for (std::size_t i = 0; i < ended.size(); ++i) {
+    const int done = ended[i];
+    const TaskStatus status = tasks_[done].status;
+    const bool as_success = status == TaskStatus::kSucceeded ||
+                            (IsFailure(status) && workflow_->tasks[done].continue_on_failure);
+    for (int next : dag_->dependents(done)) {
+      TaskState& n = tasks_[next];
+      --n.up.pending;
+      if (as_success) {
+        ++n.up.succeeded;
+      } else if (IsFailure(status)) {
+        ++n.up.failed;
+      } else if (status == TaskStatus::kSkipped) {
+        ++n.up.skipped;
+      } else {
+        ++n.up.cancelled;
+      }
+      if (n.status != TaskStatus::kPending) continue;
+      switch (EvaluateTrigger(workflow_->tasks[next].trigger, n.up)) {
+        case TriggerVerdict::kWait: break;
+        case TriggerVerdict::kRun: MakeReady(next); break;
+        case TriggerVerdict::kSkip:
+          Finish(next, TaskStatus::kSkipped);
+          n.skipped = CauseThrough(next, done);
+          found.push_back(next);
+          ended.push_back(next);
+          break;
+      }
+    }
   }
   std::sort(found.begin(), found.end());
   skipped.insert(skipped.end(), found.begin(), found.end());
 }
 
-std::chrono::milliseconds Run::RetryDelay(int attempts_made) const {
-  // Delay before attempt n+1 = min(base * 2^(n-1), max).
+SkipCause Run::CauseThrough(int task, int via) const {
+  // all_success passes on the origin of a skipped dependency's skip (as a
+  // failure's dependents always were); any other rule decided on its own.
+  if (workflow_->tasks[task].trigger != TriggerRule::kAllSuccess) return {task, via};
+  const TaskState& v = tasks_[via];
+  if (v.status == TaskStatus::kSkipped && v.skipped.by >= 0) return {v.skipped.by, via};
+  return {via, via};
+}
+
+std::chrono::milliseconds Run::RetryDelay(int task, int attempts_made) const {
+  // Delay before attempt n+1 = min(base * 2^(n-1), max), times a factor
+  // drawn from [1 - jitter, 1 + jitter].
   const auto base =
       std::chrono::duration_cast<std::chrono::milliseconds>(workflow_->config.retry_delay);
   const auto cap =
       std::chrono::duration_cast<std::chrono::milliseconds>(workflow_->config.retry_max_delay);
   auto delay = base;
   for (int i = 1; i < attempts_made && delay < cap; ++i) delay *= 2;
-  return std::min(delay, cap);
+  delay = std::min(delay, cap);
+  const double jitter = workflow_->tasks[task].retry_jitter;
+  if (jitter <= 0 || !uniform_) return delay;
+  const double u = std::clamp(uniform_(), 0.0, 1.0);
+  const double factor = 1 - jitter + 2 * jitter * u;
+  return std::chrono::milliseconds(std::llround(static_cast<double>(delay.count()) * factor));
 }
 
 }  // namespace picoflow

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -14,6 +15,7 @@
 #include "common/dag.h"
 #include "common/run_status.h"
 #include "common/workflow.h"
+#include "picoflowd/engine/trigger_rule.h"
 
 namespace picoflow {
 
@@ -22,12 +24,18 @@ struct FinishOutcome {
   std::optional<std::chrono::milliseconds> retry_after;  ///< set: schedule attempt n+1
   std::vector<int> skipped;  ///< tasks that became kSkipped, in declaration order
   bool stop_run = false;     ///< fail_fast triggered: cancel the running attempts
+  /// The task failed for good although retries were left: its
+  /// retry_on_exit_codes does not list how the attempt ended.
+  bool not_retried = false;
 };
 
-/// Why a task was skipped: the task whose end skipped it (`by`), and the
-/// dependency it was skipped through (`via`: `by` itself, another skipped
-/// task, or -1 when fail_fast skipped it). Both -1 for a task not skipped
-/// by this run (Restore()).
+/// Why a task was skipped: the task at the origin of the skip (`by`), and the
+/// dependency whose end decided it (`via`: `by` itself, another skipped task,
+/// or -1 when fail_fast skipped it). `by` is the task itself when its own
+/// trigger rule (other than all_success) can no longer be met; else the
+/// failed, timed-out or cancelled task, or the task skipped by its own rule,
+/// that its all_success chain of dependencies leads to. Both -1 for a task
+/// not skipped by this run (Restore()).
 struct SkipCause {
   int by = -1;
   int via = -1;
@@ -35,11 +43,20 @@ struct SkipCause {
 
 class Run {
  public:
-  Run(std::int64_t id, std::shared_ptr<const Workflow> workflow, std::shared_ptr<const Dag> dag);
+  /// A number drawn uniformly from [0, 1], for retry_jitter.
+  using Uniform = std::function<double()>;
+
+  /// `uniform` draws each retry delay's jitter (the daemon's is random,
+  /// tests pass a fixed one); without it, delays are not jittered.
+  Run(std::int64_t id, std::shared_ptr<const Workflow> workflow, std::shared_ptr<const Dag> dag,
+      Uniform uniform = {});
 
   /// Restores a task's state from the store before the run (re)starts: a
   /// terminal status, or the number of attempts already made for a task that
-  /// was interrupted. Must be called before the first PopReady().
+  /// was interrupted. A terminal one counts for its dependents' trigger
+  /// rules as when it ended: whatever order the tasks are restored in, a
+  /// pending task whose rule its restored dependencies meet becomes ready.
+  /// Must be called before the first PopReady().
   void Restore(int task, TaskStatus status, int attempts_made);
 
   /// Pops the highest-priority ready task (longest critical path first, then
@@ -47,10 +64,13 @@ class Run {
   /// run's max_parallel slots are all taken.
   std::optional<int> PopReady();
 
-  /// Records the end of the running attempt of `task` and updates dependents.
-  /// A task whose last attempt timed out ends kTimedOut, one whose last
-  /// attempt failed kFailed.
-  FinishOutcome AttemptFinished(int task, AttemptStatus status);
+  /// Records the end of the running attempt of `task` and updates dependents
+  /// by their trigger rules. A task whose last attempt timed out ends
+  /// kTimedOut, one whose last attempt failed kFailed. `exit_code` is the
+  /// attempt's (AttemptResult::exit_code): a failed attempt is retried only
+  /// if its task's retry_on_exit_codes is empty or lists it.
+  FinishOutcome AttemptFinished(int task, AttemptStatus status,
+                                std::optional<int> exit_code = std::nullopt);
 
   /// Fails a task that Restore() left to start over, for good and without
   /// another attempt (it was interrupted too often), as an attempt that
@@ -66,7 +86,9 @@ class Run {
   std::vector<int> Cancel();
 
   bool finished() const { return unfinished_ == 0; }
-  /// kRunning until finished; then succeeded/failed/cancelled.
+  /// kRunning until finished; then cancelled if Cancel() was called, else
+  /// succeeded if every task succeeded or was skipped, else failed (a skip
+  /// that a failure caused comes with that failure).
   RunStatus status() const;
 
   std::int64_t id() const { return id_; }
@@ -83,19 +105,25 @@ class Run {
  private:
   struct TaskState {
     TaskStatus status = TaskStatus::kPending;
-    int waiting = 0;    ///< dependencies not yet succeeded
+    UpstreamCounts up;  ///< how its dependencies stand
     int attempts = 0;   ///< attempts started
     SkipCause skipped;  ///< set when it became kSkipped
   };
 
   void MakeReady(int task);
   void Finish(int task, TaskStatus status);
-  void ReleaseDependents(int task);
-  void SkipDependents(int task, std::vector<int>& skipped);
+  /// `task` has ended: each dependent counts its end; a pending one whose
+  /// trigger rule is met becomes ready, one whose rule can no longer be met
+  /// is skipped (appended to `skipped`, in declaration order) and settles
+  /// its own dependents in turn.
+  void Settle(int task, std::vector<int>& skipped);
+  /// Why `task` is skipped when the end of its dependency `via` decided it.
+  SkipCause CauseThrough(int task, int via) const;
   /// A task's last attempt failed (or it may not start again): it ends
   /// `status`, then its dependents and fail_fast follow.
   void FailForGood(int task, TaskStatus status, FinishOutcome& outcome);
-  std::chrono::milliseconds RetryDelay(int attempts_made) const;
+  /// The pause before attempt attempts_made + 1 of `task`, jittered.
+  std::chrono::milliseconds RetryDelay(int task, int attempts_made) const;
 
   struct ByPriority {
     const Dag* dag;
@@ -110,6 +138,7 @@ class Run {
   std::int64_t id_;
   std::shared_ptr<const Workflow> workflow_;
   std::shared_ptr<const Dag> dag_;
+  Uniform uniform_;
   std::vector<TaskState> tasks_;
   std::priority_queue<int, std::vector<int>, ByPriority> ready_;
   int running_ = 0;     ///< tasks in kRunning

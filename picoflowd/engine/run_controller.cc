@@ -247,7 +247,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   }
   const std::string& name = run_->workflow().tasks[task].name;
   task_times_[task].exit_code = result.exit_code;
-  const FinishOutcome outcome = run_->AttemptFinished(task, result.status);
+  const FinishOutcome outcome = run_->AttemptFinished(task, result.status, result.exit_code);
   if (run_->task_status(task) == TaskStatus::kSucceeded) task_times_[task].outputs = result.outputs;
   NoteReasons(task, result, outcome);
   // The attempt's end, its task's new state and the tasks it skipped: one
@@ -268,6 +268,9 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
                   result.error,
                   Since(owned->started_),
                   std::nullopt};
+  // A last attempt that retry_on_exit_codes did not retry says so where it
+  // is followed, as the task's record does.
+  if (outcome.not_retried) event.error = task_times_[task].error;
   if (outcome.retry_after) {
     event.event = TaskEventKind::kRetrying;
     event.retry_in = *outcome.retry_after;
@@ -309,6 +312,8 @@ void RunController::NoteReasons(int task, const AttemptResult& result,
   std::string& error = task_times_[task].error;
   if (status == TaskStatus::kCancelled && !stop_reason_.empty()) {
     error = stop_reason_;
+  } else if (outcome.not_retried) {
+    error = NotRetriedReason(result);
   } else if (IsTerminal(status)) {
     error = AttemptReason(result);
   }

@@ -21,6 +21,12 @@ RunManager::RunManager(EngineContext& ctx) : ctx_(ctx), destroy_timer_(this) {
 
 RunManager::~RunManager() { runs_.clear(); }
 
+std::unique_ptr<Run> RunManager::MakeRun(std::int64_t id, const WorkflowVersion& version) {
+  return std::make_unique<Run>(id, version.workflow, version.dag, [this] {
+    return std::uniform_real_distribution<double>(0, 1)(random_);
+  });
+}
+
 RunController& RunManager::Add(std::unique_ptr<Run> run, ParamValues params) {
   const std::int64_t id = run->id();
   auto controller =
@@ -50,8 +56,7 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
   for (const Task& t : w.tasks) record.tasks.push_back(t.name);
   auto id = ctx_.store->CreateRun(record);
   if (!id.ok()) return id.error();
-  RunController& ref =
-      Add(std::make_unique<Run>(*id, version->workflow, version->dag), std::move(*params));
+  RunController& ref = Add(MakeRun(*id, *version), std::move(*params));
   if (request.on_created) request.on_created(*id);
   ref.Start();
   return *id;
@@ -105,7 +110,7 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     return Err(ErrorCode::kInvalid, "its workflow source no longer loads");
   }
   const Workflow& w = *compiled.version->workflow;
-  auto run = std::make_unique<Run>(u.run.id, compiled.version->workflow, compiled.version->dag);
+  auto run = MakeRun(u.run.id, *compiled.version);
   std::vector<std::pair<int, const TaskRecord*>> restored;
   for (const TaskRecord& t : u.tasks) {
     const int index = w.FindTask(t.name);

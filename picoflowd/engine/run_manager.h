@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,8 @@ class RunManager {
   /// Calls all_done_ (once) if no run is left.
   void DoneIfEmpty();
   Status Resume(const UnfinishedRun& unfinished);
+  /// A Run of `version`, its retry jitter drawn from random_.
+  std::unique_ptr<Run> MakeRun(std::int64_t id, const WorkflowVersion& version);
 
   EngineContext& ctx_;
   std::map<std::int64_t, std::unique_ptr<RunController>> runs_;
@@ -107,6 +110,7 @@ class RunManager {
   UvHandle<uv_timer_t> destroy_timer_;  ///< zero-delay timer: destroy outside callbacks
   std::function<void()> all_done_;
   std::function<void(std::size_t)> on_count_changed_;
+  std::mt19937_64 random_{std::random_device{}()};  ///< retry_jitter's draws, for every run
 };
 
 }  // namespace picoflow

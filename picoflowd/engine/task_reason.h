@@ -18,8 +18,17 @@ std::string AttemptReason(const AttemptResult& result);
 
 /// Why kSkipped `task` was skipped, from Run::skip_cause: "dependency
 /// 'fetch' failed", "dependency 'load' was skipped ('fetch' timed out)",
-/// "'fetch' failed and fail_fast stops the run". Empty if no cause is known.
+/// "'fetch' failed and fail_fast stops the run", its own trigger rule
+/// ("trigger one_success: no dependency succeeded", "trigger all_failed:
+/// dependency 'fetch' succeeded") or a dependency's ("dependency 'cleanup'
+/// was skipped (its trigger one_failed: no dependency failed)"). Empty if
+/// no cause is known.
 std::string SkipReason(const Run& run, int task);
+
+/// Why a task failed for good with retries left (FinishOutcome::not_retried),
+/// after AttemptReason: "exited with code 2; not retried: exit code 2 is not
+/// in retry_on_exit_codes".
+std::string NotRetriedReason(const AttemptResult& result);
 
 /// The error of a finished run from its tasks' reasons (`reasons[i]` of task
 /// i): for a failed run, its first failed or timed-out task in declaration

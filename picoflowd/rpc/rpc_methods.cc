@@ -334,7 +334,10 @@ std::shared_ptr<const std::string> RpcMethods::WorkflowGetResult(
                      {"retry", t.retry},
                      {"timeout_s", t.timeout.count()},
                      {"continue_on_failure", t.continue_on_failure},
-                     {"max_interruptions", t.max_interruptions}});
+                     {"max_interruptions", t.max_interruptions},
+                     {"trigger", TriggerRuleName(t.trigger)},
+                     {"retry_on_exit_codes", t.retry_on_exit_codes},
+                     {"retry_jitter", t.retry_jitter}});
   }
   out["tasks"] = std::move(tasks);
   out["origin"] = v.origin;

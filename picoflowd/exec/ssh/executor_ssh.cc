@@ -599,16 +599,16 @@ void SshAttempt::Cancel() {
 
 void SshAttempt::OnConnectTimeout() {
   if (finished_ || pending_ || phase_ >= Phase::kChannel) return;
-  Finish(AttemptResult{AttemptStatus::kFailed, std::nullopt, std::nullopt,
-                       "ssh to " + Where() + ": connect_timeout (" +
-                           FormatDuration(cfg_->connect_timeout) +
-                           ") passed before authentication completed"});
+  Finish(FailedResult("ssh to " + Where() + ": connect_timeout (" +
+                      FormatDuration(cfg_->connect_timeout) +
+                      ") passed before authentication completed"));
 }
 
 void SshAttempt::OnTaskTimeout() {
   if (finished_ || pending_) return;
-  Finish(AttemptResult{AttemptStatus::kTimeout, std::nullopt, std::nullopt,
-                       "timed out after " + FormatDuration(spec_.timeout)});
+  AttemptResult timeout = FailedResult("timed out after " + FormatDuration(spec_.timeout));
+  timeout.status = AttemptStatus::kTimeout;
+  Finish(timeout);
 }
 
 void SshAttempt::Finish(const AttemptResult& result) {
