@@ -21,7 +21,7 @@ _picoflowctl_files() {
 
 _picoflowctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="validate cron submit run status history logs cancel workflows show graph
+  local commands="validate cron submit run status history logs outputs cancel workflows show graph
     remove pause resume next daemon prune call"
   local globals="--socket --json --no-color --utc --help -h --version"
   # The subcommand is the first word that is neither an option nor --socket's value.
@@ -54,6 +54,7 @@ _picoflowctl() {
     status) opts="--run --check" ;;
     history | next) opts="-n" ;;
     logs) opts="--run --task --follow -f --lines -n --since" ;;
+    outputs) opts="--task" ;;
     graph) opts="--dot" ;;
     prune) opts="--dry-run" ;;
   esac
@@ -72,7 +73,7 @@ _picoflowctl() {
       compopt -o nospace 2>/dev/null ;;
     run)
       COMPREPLY=($(compgen -W "$(_picoflowctl_workflows "$socket")" -- "$cur") $(_picoflowctl_files "$cur")) ;;
-    status | history | logs | show | graph | remove | pause | resume | next | cancel)
+    status | history | logs | outputs | show | graph | remove | pause | resume | next | cancel)
       COMPREPLY=($(compgen -W "$(_picoflowctl_workflows "$socket")" -- "$cur")) ;;
   esac
 }

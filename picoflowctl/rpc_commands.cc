@@ -266,6 +266,12 @@ const CommandSpec kCommands[] = {
                     "(30m, 2h, 1d) or a time (2026-11-27 03:40, local unless it has an offset)");
      },
      Logs},
+    {"outputs", "What the tasks of a run passed on to their dependents (KEY=VALUE outputs)",
+     [](CLI::App& c, Args& a) {
+       c.add_option("run", a.name, "A run id, or a workflow name: its latest run")->required();
+       c.add_option("--task", a.task, "Only this task's outputs");
+     },
+     Outputs},
     {"cancel", "Cancel a run in progress, or every run of a workflow in progress",
      [](CLI::App& c, Args& a) {
        c.add_option("run", a.name, "A run id, or a workflow name: its runs in progress")

@@ -53,6 +53,7 @@ int StatusCmd(Session& s, const Args& a);
 int History(Session& s, const Args& a);
 int Logs(Session& s, const Args& a);  ///< logs_command.cc
 int Cancel(Session& s, const Args& a);
+int Outputs(Session& s, const Args& a);
 int Show(Session& s, const Args& a);      ///< workflow_commands.cc
 int GraphCmd(Session& s, const Args& a);  ///< workflow_commands.cc
 

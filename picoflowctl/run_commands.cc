@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/run_status.h"
+#include "common/text_escape.h"
 #include "common/workflow_fields.h"
 #include "common/workflow_load.h"
 #include "picoflowctl/command.h"
@@ -353,16 +354,69 @@ int History(Session& s, const Args& a) {
 
 // `cancel RUN_ID` cancels that run; `cancel WORKFLOW` every run of it in
 // progress (a word of digits only is a run id).
-int Cancel(Session& s, const Args& a) {
-  std::int64_t run_id = 0;
-  const char* end = a.name.data() + a.name.size();
-  const auto [ptr, ec] = std::from_chars(a.name.data(), end, run_id);
-  const bool by_id = ec == std::errc() && ptr == end;
+namespace {
+
+// A RUN argument that is a run id or a workflow name: sets `run_id` for an
+// id. Returns false, after saying why, for digits that are no run id.
+bool ParseRunArg(const char* command, const std::string& arg, std::optional<std::int64_t>& run_id) {
+  std::int64_t id = 0;
+  const char* end = arg.data() + arg.size();
+  const auto [ptr, ec] = std::from_chars(arg.data(), end, id);
   if (ec == std::errc::result_out_of_range) {
-    std::fprintf(stderr, "picoflowctl: cancel: '%s' is no run id\n", a.name.c_str());
-    return kExitUsage;
+    std::fprintf(stderr, "picoflowctl: %s: '%s' is no run id\n", command, arg.c_str());
+    return false;
   }
-  json params = by_id ? json{{"run_id", run_id}} : json{{"workflow", a.name}};
+  if (ec == std::errc() && ptr == end) run_id = id;
+  return true;
+}
+
+}  // namespace
+
+int Outputs(Session& s, const Args& a) {
+  std::optional<std::int64_t> run_id;
+  if (!ParseRunArg("outputs", a.name, run_id)) return kExitUsage;
+  Args which = a;
+  which.run_id = run_id.value_or(0);
+  auto id = ResolveRun(s, which);
+  if (!id) return s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
+  auto run = s.Call(method::kRunGet, {{"run_id", *id}});
+  if (!run) return s.exit_code();
+  json outputs = json::object();
+  bool found = a.task.empty();
+  for (const json& t : (*run)["tasks"]) {
+    const std::string name = t["name"];
+    if (!a.task.empty() && name != a.task) continue;
+    found = true;
+    if (!t.value("outputs", json::object()).empty()) outputs[name] = t["outputs"];
+  }
+  if (!found) {
+    std::fprintf(stderr, "picoflowctl: run %lld has no task '%s'\n", static_cast<long long>(*id),
+                 a.task.c_str());
+    return kExitFailed;
+  }
+  if (s.globals().json) {
+    Session::PrintJson({{"run_id", *id}, {"outputs", outputs}});
+    return kExitOk;
+  }
+  if (outputs.empty()) {
+    std::printf("run %lld: no outputs\n", static_cast<long long>(*id));
+    return kExitOk;
+  }
+  Table table({"TASK", "KEY", "VALUE"});
+  for (const auto& [task, values] : outputs.items()) {
+    for (const auto& [key, value] : values.items()) {
+      table.Add({task, key, EscapeControls(value.get<std::string>())});
+    }
+  }
+  table.Print(stdout, TerminalWidth(stdout));
+  return kExitOk;
+}
+
+int Cancel(Session& s, const Args& a) {
+  std::optional<std::int64_t> run_id;
+  if (!ParseRunArg("cancel", a.name, run_id)) return kExitUsage;
+  const bool by_id = run_id.has_value();
+  json params = by_id ? json{{"run_id", *run_id}} : json{{"workflow", a.name}};
   auto r = s.Call(method::kRunCancel, params);
   if (!r) return s.exit_code();
   if (s.globals().json) {

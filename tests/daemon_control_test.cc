@@ -160,4 +160,95 @@ tasks:
   CHECK(ReadFileText(h.Path("who")) == "the schedule\n");
 }
 
+TEST_CASE("outputs flow down a diamond to every task that depends on their task") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  // Each task writes the PICOFLOW_OUT_ variables it sees, sorted.
+  const std::string seen =
+      R"s(for v in $(env | grep -o "^PICOFLOW_OUT_[A-Z_]*=" | tr -d = | sort); do )s"
+      R"s(printf "%s=%s\n" "$v" "$(printenv "$v")"; done > "$PFIT_DIR/$PICOFLOW_TASK.seen")s";
+  const auto id = h.StartRun(R"y(
+name: diamond
+tasks:
+  - name: top
+    type: shell
+    config:
+      command: |
+        echo "rows=12" >> "$PICOFLOW_OUTPUT"
+        printf 'note<<END\nfirst line\nsecond = line\nEND\n' >> "$PICOFLOW_OUTPUT"
+  - name: left-side
+    type: shell
+    depends_on: [top]
+    config:
+      command: |
+        )y" + seen + R"y(
+        echo "sum=$((PICOFLOW_OUT_TOP_ROWS + 1))" >> "$PICOFLOW_OUTPUT"
+  - name: right
+    type: shell
+    depends_on: [top]
+    config: { command: ')y" + seen +
+                             R"y(' }
+  - name: join
+    type: shell
+    depends_on: [left-side, right]
+    config: { command: ')y" + seen +
+                             R"y(' }
+)y");
+  const json run = h.WaitRun(id);
+  REQUIRE(run["status"] == "succeeded");
+  const std::string top =
+      "PICOFLOW_OUT_TOP_NOTE=first line\nsecond = line\nPICOFLOW_OUT_TOP_ROWS=12\n";
+  CHECK(ReadFileText(h.Path("left-side.seen")) == top);
+  CHECK(ReadFileText(h.Path("right.seen")) == top);  // not left-side's: not upstream
+  CHECK(ReadFileText(h.Path("join.seen")) == "PICOFLOW_OUT_LEFT_SIDE_SUM=13\n" + top);
+  CHECK(run["tasks"][0]["outputs"] == json{{"note", "first line\nsecond = line"}, {"rows", "12"}});
+  CHECK(run["tasks"][1]["outputs"] == json{{"sum", "13"}});
+  CHECK(run["tasks"][3]["outputs"] == json::object());
+
+  ProcessResult table = h.RunCtl({"outputs", std::to_string(id)});
+  CHECK(table.code == 0);
+  CHECK(table.out ==
+        "TASK       KEY   VALUE\n"
+        "left-side  sum   13\n"
+        "top        note  first line\\nsecond = line\n"
+        "top        rows  12\n");
+  ProcessResult one = h.RunCtl({"--json", "outputs", "diamond", "--task", "left-side"});
+  CHECK(one.code == 0);
+  CHECK(json::parse(one.out) ==
+        json{{"run_id", id}, {"outputs", {{"left-side", {{"sum", "13"}}}}}});
+  CHECK(h.RunCtl({"outputs", "diamond", "--task", "nope"}).err ==
+        "picoflowctl: run " + std::to_string(id) + " has no task 'nope'\n");
+  // Nothing is left of the attempts' files.
+  CHECK(std::filesystem::is_empty(h.socket() + ".outputs"));
+}
+
+TEST_CASE("outputs that cannot be read fail the attempt, saying why") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const auto id = h.StartRun(R"(
+name: bad-outputs
+config: { retry_default: 0 }
+tasks:
+  - name: big
+    type: shell
+    config: { command: 'head -c 70000 /dev/zero | tr "\\0" x | sed "s/^/k=/" >> "$PICOFLOW_OUTPUT"' }
+  - name: odd
+    type: shell
+    config: { command: 'echo "a=1" >> "$PICOFLOW_OUTPUT"; echo "not an output" >> "$PICOFLOW_OUTPUT"' }
+  - name: after
+    type: shell
+    depends_on: [odd]
+    config: { command: 'true' }
+)");
+  const json run = h.WaitRun(id);
+  CHECK(run["status"] == "failed");
+  CHECK(run["tasks"][0]["status"] == "failed");
+  CHECK(run["tasks"][0]["error"] ==
+        "its outputs (PICOFLOW_OUTPUT): more than 65536 bytes (the limit of a task's outputs)");
+  CHECK(run["tasks"][1]["error"] ==
+        "its outputs (PICOFLOW_OUTPUT): line 2: expected KEY=VALUE or KEY<<DELIMITER");
+  CHECK(run["tasks"][1]["outputs"] == json::object());
+  CHECK(run["tasks"][2]["status"] == "skipped");
+}
+
 }  // namespace picoflow::test

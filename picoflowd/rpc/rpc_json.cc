@@ -61,6 +61,13 @@ json OutputEventJson(const OutputEvent& e) {
           {"data", e.data}};
 }
 
+// A run's params or a task's outputs: name -> value.
+json ValuesJson(const std::vector<std::pair<std::string, std::string>>& values) {
+  json out = json::object();
+  for (const auto& [name, value] : values) out[name] = value;
+  return out;
+}
+
 json RunJson(const RunRecord& run) {
   json out = {
       {"id", run.id},
@@ -75,9 +82,7 @@ json RunJson(const RunRecord& run) {
       {"error", run.error},
       {"reason", run.reason},
   };
-  json params = json::object();
-  for (const auto& [name, value] : run.params) params[name] = value;
-  out["params"] = std::move(params);
+  out["params"] = ValuesJson(run.params);
   // How late a scheduled run started: its start minus its cron instant.
   out["late_ms"] = run.scheduled_at && run.started_at
                        ? json(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -100,6 +105,7 @@ json RunDetailJson(const RunDetail& detail) {
         {"duration_ms", Duration(t.started_at, t.ended_at)},
         {"exit_code", Opt(t.exit_code)},
         {"error", TaskError(t, detail.attempts)},
+        {"outputs", ValuesJson(t.outputs)},
     });
   }
   json attempts = json::array();
