@@ -10,9 +10,9 @@ namespace {
 // Each enum's names in declaration order: the one list its Name and Parse read.
 constexpr const char* kRunStatusNames[] = {"pending", "running",   "succeeded",
                                            "failed",  "cancelled", "skipped"};
-constexpr const char* kTaskStatusNames[] = {"pending",    "ready",     "running",
-                                            "retry_wait", "succeeded", "failed",
-                                            "skipped",    "cancelled", "timed_out"};
+constexpr const char* kTaskStatusNames[] = {"pending",   "ready",  "running", "retry_wait",
+                                            "succeeded", "failed", "skipped", "cancelled",
+                                            "timed_out", "reused"};
 constexpr const char* kAttemptStatusNames[] = {"succeeded", "failed", "timed_out", "cancelled",
                                                "interrupted"};
 // kTimeout's name before it became "timed_out"; the attempts table's CHECK
@@ -64,7 +64,11 @@ std::optional<OutputStream> ParseOutputStream(std::string_view name) {
 bool IsTerminal(TaskStatus status) {
   return status == TaskStatus::kSucceeded || status == TaskStatus::kFailed ||
          status == TaskStatus::kSkipped || status == TaskStatus::kCancelled ||
-         status == TaskStatus::kTimedOut;
+         status == TaskStatus::kTimedOut || status == TaskStatus::kReused;
+}
+
+bool IsSuccess(TaskStatus status) {
+  return status == TaskStatus::kSucceeded || status == TaskStatus::kReused;
 }
 
 std::string OutcomeText(std::string_view status, std::string_view reason) {

@@ -31,6 +31,9 @@ enum class TaskStatus {
   kSkipped,  ///< a dependency failed (or fail_fast stopped the run)
   kCancelled,
   kTimedOut,  ///< its last attempt's timeout fired; otherwise as kFailed
+  /// A retry of a run (run.retry) took it as done: it succeeded in the run
+  /// retried, and its outputs are carried over. Otherwise as kSucceeded.
+  kReused,
 };
 
 /// How an attempt ended; a running attempt has none yet.
@@ -69,6 +72,9 @@ bool IsTerminal(TaskStatus status);
 /// True for a task that ended without success of its own: kFailed or
 /// kTimedOut (its dependents are skipped unless continue_on_failure).
 bool IsFailure(TaskStatus status);
+/// True for a task whose dependents count it as succeeded: kSucceeded, or
+/// kReused by a retry.
+bool IsSuccess(TaskStatus status);
 /// True for the statuses a run never leaves (all but pending and running).
 bool IsFinal(RunStatus status);
 

@@ -21,7 +21,7 @@ _picoflowctl_files() {
 
 _picoflowctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="validate cron submit run status history logs outputs cancel workflows show graph
+  local commands="validate cron submit run retry status history logs outputs cancel workflows show graph
     remove pause resume next daemon prune call"
   local globals="--socket --json --no-color --utc --help -h --version"
   # The subcommand is the first word that is neither an option nor --socket's value.
@@ -55,6 +55,7 @@ _picoflowctl() {
     history | next) opts="-n" ;;
     logs) opts="--run --task --follow -f --lines -n --since" ;;
     outputs) opts="--task" ;;
+    retry) opts="--latest --wait" ;;
     graph) opts="--dot" ;;
     prune) opts="--dry-run" ;;
   esac

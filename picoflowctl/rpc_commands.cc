@@ -266,6 +266,14 @@ const CommandSpec kCommands[] = {
                     "(30m, 2h, 1d) or a time (2026-11-27 03:40, local unless it has an offset)");
      },
      Logs},
+    {"retry", "Run again what did not succeed in an ended run, reusing what did",
+     [](CLI::App& c, Args& a) {
+       c.add_option("run", a.run_id, "The run id")->required();
+       c.add_flag("--latest", a.latest,
+                  "Run the workflow's current version even if it changed since that run");
+       c.add_flag("--wait", a.wait, "Block until the run ends; exit 0 only if it succeeded");
+     },
+     Retry},
     {"outputs", "What the tasks of a run passed on to their dependents (KEY=VALUE outputs)",
      [](CLI::App& c, Args& a) {
        c.add_option("run", a.name, "A run id, or a workflow name: its latest run")->required();

@@ -31,6 +31,7 @@ struct Args {
   std::string params = "{}";              ///< call: the raw params
   std::vector<std::string> param_values;  ///< run -p KEY=VALUE, in order
   std::string params_file;                ///< run --params-file
+  bool latest = false;                    ///< retry --latest
 };
 
 /// Calls workflow.get to tell a workflow that exists (loaded, never run)
@@ -54,6 +55,7 @@ int History(Session& s, const Args& a);
 int Logs(Session& s, const Args& a);  ///< logs_command.cc
 int Cancel(Session& s, const Args& a);
 int Outputs(Session& s, const Args& a);
+int Retry(Session& s, const Args& a);
 int Show(Session& s, const Args& a);      ///< workflow_commands.cc
 int GraphCmd(Session& s, const Args& a);  ///< workflow_commands.cc
 

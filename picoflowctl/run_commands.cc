@@ -412,6 +412,34 @@ int Outputs(Session& s, const Args& a) {
   return kExitOk;
 }
 
+int Retry(Session& s, const Args& a) {
+  if (a.wait) s.CatchInterrupts();
+  auto started = s.Call(method::kRunRetry, {{"run_id", a.run_id}, {"latest", a.latest}});
+  if (!started) return s.exit_code();
+  const std::int64_t run_id = (*started)["run_id"];
+  const std::string workflow = (*started)["workflow"];
+  WarnAlsoRunning(workflow, started->value("also_running", json::array()));
+  if (!a.wait) {
+    if (s.globals().json) {
+      Session::PrintJson(*started);
+    } else {
+      std::string reused;
+      for (const json& t : (*started)["reused"]) reused += (reused.empty() ? "" : ", ") + Str(t);
+      std::printf("run %lld started (workflow '%s', retry of run %lld; reused: %s)\n",
+                  static_cast<long long>(run_id), workflow.c_str(),
+                  static_cast<long long>(a.run_id), reused.empty() ? "none" : reused.c_str());
+    }
+    return kExitOk;
+  }
+  auto run = s.Call(method::kRunWait, {{"run_id", run_id}});
+  if (!run) return s.interrupted() ? StoppedFollowing(run_id) : s.exit_code();
+  if (s.globals().json)
+    Session::PrintJson(*run);
+  else
+    PrintRunTable(*run, s.colour(), TerminalWidth(stdout));
+  return RunExitCode(*run);
+}
+
 int Cancel(Session& s, const Args& a) {
   std::optional<std::int64_t> run_id;
   if (!ParseRunArg("cancel", a.name, run_id)) return kExitUsage;

@@ -161,6 +161,15 @@ Status CheckRoom(const std::string& state_dir) {
 
 }  // namespace
 
+// A task's outputs file (docs/workflow-format.md, "Outputs") lives beside
+// the socket, whose directory exists once it listens: a tmpfs (/run,
+// $XDG_RUNTIME_DIR), not the state directory's SD card. --once, without a
+// socket, uses its state directory.
+Status Daemon::OpenOutputDir() {
+  return local_->SetOutputDir(config_.socket_path.empty() ? config_.state_dir + "/outputs"
+                                                          : config_.socket_path + ".outputs");
+}
+
 Status Daemon::Open(RunObserver* progress) {
   if (!loop_ready_) return Err(ErrorCode::kInternal, "cannot initialise the event loop");
   facts_.socket_path = config_.socket_path;
@@ -206,12 +215,7 @@ Status Daemon::Open(RunObserver* progress) {
     LogWarn(f, "killed " + std::to_string(killed) +
                    " process group(s) left running by tasks of a previous picoflowd");
   }
-  // A task's outputs file (docs/workflow-format.md, "Outputs") lives beside
-  // the socket, on a tmpfs (/run, $XDG_RUNTIME_DIR), not on the state
-  // directory's SD card; --once, without a socket, uses its state directory.
-  const std::string outputs = config_.socket_path.empty() ? config_.state_dir + "/outputs"
-                                                          : config_.socket_path + ".outputs";
-  if (Status s = local->SetOutputDir(outputs); !s.ok()) return s;
+  local_ = local.get();
   executors_[static_cast<std::size_t>(TaskType::kShell)] = std::move(local);
   for (const ExecutorModuleSpec& m : kExecutorModules) {
     executors_[static_cast<std::size_t>(m.type)] =
@@ -552,6 +556,10 @@ int Daemon::Run() {
   }
   if (Status s = StartMetrics(); !s.ok()) {
     std::fprintf(stderr, "picoflowd: %s (fix --metrics-listen)\n", s.error().message.c_str());
+    return 1;
+  }
+  if (Status s = OpenOutputDir(); !s.ok()) {
+    std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
     return 1;
   }
   if (Status s = LoadStoredWorkflows(); !s.ok()) {

@@ -29,6 +29,7 @@ namespace picoflow {
 
 class Dispatcher;
 class Executor;
+class LocalExecutor;
 class GroupCommit;
 class Metrics;
 class MetricsServer;
@@ -87,6 +88,8 @@ class Daemon final : public RpcHost, private RunObserver {
   void StartSignals();
   std::unique_ptr<Metrics> MakeMetrics();
   Status StartMetrics();
+  /// Where shell attempts write their outputs (LocalExecutor::SetOutputDir).
+  Status OpenOutputDir();
   void OnSignal(int signum);
   void FinishShutdown();
   /// The shutdown grace period ended: kills what still runs, then finishes.
@@ -117,6 +120,7 @@ class Daemon final : public RpcHost, private RunObserver {
   std::unique_ptr<Store> store_;
   std::unique_ptr<GroupCommit> group_commit_;  ///< one transaction per loop iteration
   std::array<std::unique_ptr<Executor>, kTaskTypeCount> executors_;  ///< by TaskType
+  LocalExecutor* local_ = nullptr;                                   ///< executors_'s shell one
   EngineContext engine_;
   RunFeed feed_;
   std::unique_ptr<RunManager> runs_;

@@ -70,8 +70,10 @@ int Daemon::RunOnce(const std::string& file) {
   int rc = 1;
   ProgressPrinter printer;
   once_ = true;
-  if (Status s = Open(&printer); !s.ok()) {
-    std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
+  Status opened = Open(&printer);
+  if (opened.ok()) opened = OpenOutputDir();
+  if (!opened.ok()) {
+    std::fprintf(stderr, "picoflowd: %s\n", opened.error().message.c_str());
   } else {
     auto source = ReadWorkflowFile(file);
     CompiledWorkflow compiled =

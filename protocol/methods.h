@@ -23,16 +23,17 @@ inline constexpr char kRunStart[] = "run.start";                  ///< trigger a
 inline constexpr char kRunGet[] = "run.get";                      ///< one run with its tasks
 inline constexpr char kRunList[] = "run.list";                    ///< recent runs, filtered
 inline constexpr char kRunCancel[] = "run.cancel";                ///< cancel a live run
-inline constexpr char kRunWait[] = "run.wait";                    ///< answer when a run ends
-inline constexpr char kRunLogs[] = "run.logs";                    ///< output; `follow` streams
-inline constexpr char kStorePrune[] = "store.prune";              ///< apply retention now
+inline constexpr char kRunRetry[] = "run.retry";      ///< run again what did not succeed
+inline constexpr char kRunWait[] = "run.wait";        ///< answer when a run ends
+inline constexpr char kRunLogs[] = "run.logs";        ///< output; `follow` streams
+inline constexpr char kStorePrune[] = "store.prune";  ///< apply retention now
 
 /// Every method above, for tables and tests.
 inline constexpr std::string_view kAll[] = {
     kDaemonVersion, kDaemonStatus, kDaemonReload,   kWorkflowValidate, kWorkflowSubmit,
     kWorkflowList,  kWorkflowGet,  kWorkflowRemove, kWorkflowPause,    kWorkflowResume,
     kWorkflowNext,  kRunStart,     kRunGet,         kRunList,          kRunCancel,
-    kRunWait,       kRunLogs,      kStorePrune,
+    kRunWait,       kRunLogs,      kRunRetry,       kStorePrune,
 };
 
 }  // namespace picoflow::method

@@ -19,7 +19,7 @@ std::string Elapsed(const json& ms) {
 std::string ColourStatus(const std::string& text, bool colour) {
   if (!colour) return text;
   const char* code = nullptr;
-  if (text == "succeeded" || text == "ok" || text == "valid")
+  if (text == "succeeded" || text == "reused" || text == "ok" || text == "valid")
     code = "32";
   else if (text == "failed" || text == "timed_out" || text == "interrupted" || text == "invalid")
     code = "31";

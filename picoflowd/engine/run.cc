@@ -145,7 +145,7 @@ RunStatus Run::status() const {
   // A task skipped by a trigger rule (a cleanup that only runs on failure)
   // does not fail the run; a failure, and what it skipped, does.
   for (const TaskState& t : tasks_) {
-    if (t.status != TaskStatus::kSucceeded && t.status != TaskStatus::kSkipped) {
+    if (!IsSuccess(t.status) && t.status != TaskStatus::kSkipped) {
       return RunStatus::kFailed;
     }
   }
@@ -175,8 +175,8 @@ void Run::Settle(int task, std::vector<int>& skipped) {
   for (std::size_t i = 0; i < ended.size(); ++i) {
     const int done = ended[i];
     const TaskStatus status = tasks_[done].status;
-    const bool as_success = status == TaskStatus::kSucceeded ||
-                            (IsFailure(status) && workflow_->tasks[done].continue_on_failure);
+    const bool as_success =
+        IsSuccess(status) || (IsFailure(status) && workflow_->tasks[done].continue_on_failure);
     for (int next : dag_->dependents(done)) {
       TaskState& n = tasks_[next];
       --n.up.pending;

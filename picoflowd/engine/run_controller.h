@@ -67,6 +67,10 @@ class RunController {
   /// that may not start again (interrupted max_interruptions times) for good
   /// with `error`, and stores it with what its failure skipped.
   void GiveUp(int task, const std::string& error);
+  /// Before Start() of a new run, for a task its Run has as kReused (a retry
+  /// took it as done): keeps `outputs` for its dependents and `why` as its
+  /// reason, and stores it so.
+  void Reuse(int task, const TaskOutputs& outputs, const std::string& why);
   /// Records the run as running and starts its ready tasks.
   void Start();
   /// Cancels the run: nothing new starts; running attempts get SIGTERM, then

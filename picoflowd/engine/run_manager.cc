@@ -51,12 +51,24 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
   record.status = RunStatus::kPending;
   record.scheduled_at = request.scheduled_at;
   record.params = *params;
+  record.retry_of = request.retry_of;
   record.created_at = Clock::now();
   record.tasks.reserve(w.tasks.size());
   for (const Task& t : w.tasks) record.tasks.push_back(t.name);
   auto id = ctx_.store->CreateRun(record);
   if (!id.ok()) return id.error();
-  RunController& ref = Add(MakeRun(*id, *version), std::move(*params));
+  std::unique_ptr<Run> run = MakeRun(*id, *version);
+  std::vector<std::pair<int, const TaskOutputs*>> reused;
+  for (const auto& [name, outputs] : request.reuse) {
+    const int index = w.FindTask(name);
+    if (index < 0) continue;  // PlanRetry names only tasks of this version
+    run->Restore(index, TaskStatus::kReused, 0);
+    reused.emplace_back(index, &outputs);
+  }
+  RunController& ref = Add(std::move(run), std::move(*params));
+  const std::string why =
+      request.retry_of ? "reused: it succeeded in run " + std::to_string(*request.retry_of) : "";
+  for (auto [index, outputs] : reused) ref.Reuse(index, *outputs, why);
   if (request.on_created) request.on_created(*id);
   ref.Start();
   return *id;

@@ -36,6 +36,10 @@ struct RunRequest {
   /// If set, called with the new id after the run is recorded and before its
   /// first task starts (to subscribe to its events).
   std::function<void(std::int64_t)> on_created;
+  /// A retry (run.retry): the run it retries, and the tasks it takes as done
+  /// (TaskStatus::kReused) with the outputs they had there (PlanRetry).
+  std::optional<std::int64_t> retry_of;
+  std::vector<std::pair<std::string, TaskOutputs>> reuse;
 };
 
 class RunManager {

@@ -83,6 +83,7 @@ json RunJson(const RunRecord& run) {
       {"reason", run.reason},
   };
   out["params"] = ValuesJson(run.params);
+  out["retry_of"] = run.retry_of ? json(*run.retry_of) : json(nullptr);
   // How late a scheduled run started: its start minus its cron instant.
   out["late_ms"] = run.scheduled_at && run.started_at
                        ? json(std::chrono::duration_cast<std::chrono::milliseconds>(

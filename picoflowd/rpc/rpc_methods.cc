@@ -11,6 +11,7 @@
 #include "picoflowd/engine/run.h"
 #include "picoflowd/engine/run_controller.h"
 #include "picoflowd/engine/run_manager.h"
+#include "picoflowd/engine/run_retry.h"
 #include "picoflowd/engine/workflow_registry.h"
 #include "picoflowd/rpc/rpc_call.h"
 #include "picoflowd/rpc/rpc_dispatch.h"
@@ -148,6 +149,11 @@ void RpcMethods::Register(Dispatcher& d) {
               {P{"run_id", T::kInteger, false}, P{"workflow", T::kString, false}},
               false,
               bind(&RpcMethods::RunCancel)});
+  d.Register({method::kRunRetry,
+              Access::kWrite,
+              {P{"run_id", T::kInteger, true}, P{"latest", T::kBool, false}},
+              false,
+              bind(&RpcMethods::RunRetry)});
   d.Register({method::kRunWait,
               Access::kRead,
               {P{"run_id", T::kInteger, true}},
@@ -458,6 +464,78 @@ void RpcMethods::RunStart(RpcCall& call) {
   if (!follow) {
     call.Reply({{"run_id", *id}, {"workflow", workflow}, {"also_running", also_running}});
   }
+}
+
+// run.retry: a new run of an ended run's workflow that takes the tasks that
+// succeeded in it as done (PlanRetry) and runs the rest.
+void RpcMethods::RunRetry(RpcCall& call) {
+  const std::int64_t run_id = call.Param<std::int64_t>("run_id");
+  const bool latest = call.Param<bool>("latest", false);
+  auto original = host_.store().GetRun(run_id);
+  if (!original.ok()) {
+    call.Fail(original.error());
+    return;
+  }
+  const RunRecord& run = original->run;
+  const std::string what = "run " + std::to_string(run_id);
+  if (!IsFinal(run.status)) {
+    call.Fail(Err(ErrorCode::kConflict, what + " is still " + RunStatusName(run.status) +
+                                            ": retry it once it has ended (or cancel it)"));
+    return;
+  }
+  if (run.status == RunStatus::kSucceeded) {
+    call.Fail(Err(ErrorCode::kConflict, what + " succeeded: there is nothing to retry"));
+    return;
+  }
+  // The version the run ran, unless the workflow changed since and the
+  // caller asked for the current one.
+  auto stored = host_.store().GetVersion(run.version_id);
+  if (!stored.ok()) {
+    call.Fail(stored.error());
+    return;
+  }
+  CompiledWorkflow compiled =
+      CompileWorkflow(stored->first, run.workflow, "retried", stored->second);
+  if (!compiled.version) {
+    call.Fail(Err(ErrorCode::kInvalid, "run.retry: the workflow " + what +
+                                           " ran no longer loads (a newer picoflowd's rules?)"));
+    return;
+  }
+  std::shared_ptr<const WorkflowVersion> version = compiled.version;
+  const auto* entry = host_.registry().Find(run.workflow);
+  if (entry != nullptr && entry->version != nullptr &&
+      (entry->version->source != stored->first || entry->version->base_dir != stored->second)) {
+    if (!latest) {
+      call.Fail(Err(ErrorCode::kConflict,
+                    "workflow '" + run.workflow + "' changed since " + what + " (" +
+                        DescribeChange(*version->workflow, *entry->version->workflow) +
+                        "): retry it with `latest` (picoflowctl retry --latest) to run the "
+                        "current version, or start a new run"));
+      return;
+    }
+    version = entry->version;
+  }
+  RunRequest request;
+  request.trigger = RunTrigger::kRpc;
+  request.params = run.params;
+  request.retry_of = run_id;
+  request.reuse = PlanRetry(*version->workflow, *version->dag, *original);
+  json reused = json::array();
+  for (const auto& [name, _] : request.reuse) reused.push_back(name);
+  const std::string workflow = version->workflow->name;
+  const std::vector<std::int64_t> also_running = host_.runs().RunningIds(workflow);
+  auto id = host_.runs().StartRun(std::move(version), request);
+  if (!id.ok()) {
+    Error error = id.error();
+    if (error.code == ErrorCode::kInvalid) error.message = "run.retry: " + error.message;
+    call.Fail(error);
+    return;
+  }
+  call.Reply({{"run_id", *id},
+              {"workflow", workflow},
+              {"retry_of", run_id},
+              {"reused", std::move(reused)},
+              {"also_running", also_running}});
 }
 
 // run.get: one run with its tasks and attempts.

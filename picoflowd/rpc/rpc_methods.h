@@ -42,6 +42,7 @@ class RpcMethods {
   void RunGet(RpcCall& call);
   void RunList(RpcCall& call);
   void RunCancel(RpcCall& call);
+  void RunRetry(RpcCall& call);
   void RunWait(RpcCall& call);
   void RunLogs(RpcCall& call);
   void StorePrune(RpcCall& call);

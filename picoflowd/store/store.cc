@@ -380,8 +380,14 @@ Status Store::SetLastFire(const std::string& name, TimePoint fire) {
 }
 
 Result<std::string> Store::GetVersionSource(std::int64_t version_id) {
-  auto q =
-      db_->Prepare("get workflow version", "SELECT source FROM workflow_versions WHERE id = ?1");
+  auto version = GetVersion(version_id);
+  if (!version.ok()) return version.error();
+  return std::move(version->first);
+}
+
+Result<std::pair<std::string, std::string>> Store::GetVersion(std::int64_t version_id) {
+  auto q = db_->Prepare("get workflow version",
+                        "SELECT source, base_dir FROM workflow_versions WHERE id = ?1");
   if (!q) return q.error();
   q->Bind(1, version_id);
   auto row = q->Step();
@@ -389,7 +395,7 @@ Result<std::string> Store::GetVersionSource(std::int64_t version_id) {
   if (!*row) {
     return Err(ErrorCode::kNotFound, "no workflow version " + std::to_string(version_id));
   }
-  return q->Text(0);
+  return std::pair{q->Text(0), q->Text(1)};
 }
 
 }  // namespace picoflow

@@ -87,9 +87,10 @@ struct RunRecord {
   TimePoint created_at;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> ended_at;
-  std::string error;   ///< why the run failed, for humans
-  std::string reason;  ///< why it was created in its state (e.g. a skipped fire)
-  ParamValues params;  ///< the values it was started with, in declaration order
+  std::string error;                     ///< why the run failed, for humans
+  std::string reason;                    ///< why it was created in its state (e.g. a skipped fire)
+  ParamValues params;                    ///< the values it was started with, in declaration order
+  std::optional<std::int64_t> retry_of;  ///< the run it retries (run.retry)
 };
 
 /// The latest state of one task of a run; a task waiting out its retry
@@ -166,8 +167,9 @@ struct NewRun {
   std::optional<TimePoint> scheduled_at;
   TimePoint created_at;
   std::string reason;
-  ParamValues params;              ///< resolved (common/workflow_params.h)
-  std::vector<std::string> tasks;  ///< task names in declaration order
+  ParamValues params;                    ///< resolved (common/workflow_params.h)
+  std::optional<std::int64_t> retry_of;  ///< the run it retries (run.retry)
+  std::vector<std::string> tasks;        ///< task names in declaration order
 };
 
 /// One stored chunk of task output.
@@ -294,6 +296,9 @@ class Store {
   Status SetLastFire(const std::string& name, TimePoint fire);
   /// The YAML of a version. Returns kNotFound if there is none.
   Result<std::string> GetVersionSource(std::int64_t version_id);
+  /// The source of a stored version and what its relative paths resolve
+  /// against (what a retry of a run that ran it compiles again).
+  Result<std::pair<std::string, std::string>> GetVersion(std::int64_t version_id);
 
   // ---- runs and tasks ----
 

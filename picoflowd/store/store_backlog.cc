@@ -25,6 +25,7 @@ RunDetail Created(const CreateRunWrite& w) {
   if (IsFinal(w.run.status)) d.run.ended_at = w.run.created_at;
   d.run.reason = w.run.reason;
   d.run.params = w.run.params;
+  d.run.retry_of = w.run.retry_of;
   for (const std::string& name : w.run.tasks) {
     TaskRecord t;
     t.name = name;

@@ -47,7 +47,7 @@ const char* StoredAttemptStatus(AttemptStatus status) {
 
 constexpr const char* kRunColumns =
     "id, workflow, version_id, status, triggered_by, scheduled_at, created_at, started_at,"
-    " ended_at, error, reason, params";
+    " ended_at, error, reason, params, retry_of";
 
 // runs.params and run_tasks.outputs: a JSON object, name -> value in their
 // order; '' for none.
@@ -87,6 +87,7 @@ RunRecord ReadRun(const Query& q) {
   r.error = q.Text(9);
   r.reason = q.Text(10);
   r.params = DecodeValues(q.Text(11));
+  r.retry_of = q.OptionalInt64(12);
   return r;
 }
 
@@ -180,8 +181,9 @@ Result<std::int64_t> Store::InsertRun(const NewRun& run, std::optional<std::int6
   {
     auto q = db_->Prepare("create run",
                           "INSERT INTO runs (id, workflow, version_id, status, triggered_by,"
-                          " scheduled_at, created_at, started_at, ended_at, reason, params)"
-                          " VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11)");
+                          " scheduled_at, created_at, started_at, ended_at, reason, params,"
+                          " retry_of)"
+                          " VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12)");
     if (!q) return q.error();
     std::optional<TimePoint> started, ended;
     if (run.status == RunStatus::kRunning) started = run.created_at;
@@ -190,6 +192,7 @@ Result<std::int64_t> Store::InsertRun(const NewRun& run, std::optional<std::int6
     q->Bind(4, RunTriggerName(run.trigger)).Bind(5, run.scheduled_at).Bind(6, run.created_at);
     const std::string params = EncodeValues(run.params);
     q->Bind(7, started).Bind(8, ended).Bind(9, run.reason).Bind(10, id).Bind(11, params);
+    q->Bind(12, run.retry_of);
     if (Status s = q->Run(); !s) return s.error();
   }
   const std::int64_t run_id = db_->LastInsertId();

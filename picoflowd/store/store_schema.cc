@@ -272,6 +272,12 @@ constexpr const char* kTaskOutputs = R"sql(
 ALTER TABLE run_tasks ADD COLUMN outputs TEXT NOT NULL DEFAULT '';
 )sql";
 
+// The run a retry (run.retry) was made from, and took its succeeded tasks
+// of: NULL for any other run.
+constexpr const char* kRetryOf = R"sql(
+ALTER TABLE runs ADD COLUMN retry_of INTEGER;
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
@@ -284,6 +290,7 @@ constexpr Migration kMigrations[] = {
     {"attempts clustered by run", kAttemptsByRun},
     {"run parameters", kRunParams},
     {"task outputs", kTaskOutputs},
+    {"retries of runs", kRetryOf},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {
