@@ -5,8 +5,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "protocol/methods.h"
@@ -249,6 +251,91 @@ tasks:
         "its outputs (PICOFLOW_OUTPUT): line 2: expected KEY=VALUE or KEY<<DELIMITER");
   CHECK(run["tasks"][1]["outputs"] == json::object());
   CHECK(run["tasks"][2]["status"] == "skipped");
+}
+
+TEST_CASE("a retry runs exactly what did not succeed and what depends on it, reusing the rest") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  // a -> b -> c, a -> d, e, f -> (nothing). b and e fail while $PFIT_DIR/broken
+  // exists; every task counts its attempts in $PFIT_DIR/NAME.
+  const std::string count = R"(echo x >> "$PFIT_DIR/$PICOFLOW_TASK"; )";
+  const std::string flaky = count + R"(if [ -e "$PFIT_DIR/broken" ]; then exit 1; fi)";
+  const std::string file = h.WriteFile(
+      "six.yaml", R"(name: six
+params: { who: first }
+config: { retry_default: 0 }
+tasks:
+  - { name: a, type: shell, config: { command: ')" +
+                      count + R"(echo "n=7" >> "$PICOFLOW_OUTPUT"' } }
+  - { name: b, type: shell, depends_on: [a], config: { command: ')" +
+                      flaky + R"(' } }
+  - { name: c, type: shell, depends_on: [b], config: { command: ')" +
+                      count +
+                      R"(echo "$PICOFLOW_OUT_A_N $PICOFLOW_PARAM_WHO" > "$PFIT_DIR/c.saw"' } }
+  - { name: d, type: shell, depends_on: [a], config: { command: ')" +
+                      count + R"(' } }
+  - { name: e, type: shell, config: { command: ')" +
+                      flaky + R"(' } }
+  - { name: f, type: shell, config: { command: ')" +
+                      count + R"(' } }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  h.WriteFile("broken", "");
+  ProcessResult first = h.RunCtl({"run", "six", "-p", "who=second", "--wait"});
+  REQUIRE(first.code == 1);
+  const auto runs = h.Call(method::kRunList, {{"workflow", "six"}});
+  REQUIRE(runs.ok());
+  const std::int64_t failed = (*runs)["runs"][0]["id"];
+  std::filesystem::remove(h.Path("broken"));  // b and e succeed from now on
+
+  ProcessResult retry = h.RunCtl({"retry", std::to_string(failed)});
+  CHECK_MESSAGE(retry.code == 0, retry.err);
+  CHECK(retry.out == "run " + std::to_string(failed + 1) +
+                         " started (workflow 'six', retry of run " + std::to_string(failed) +
+                         "; reused: a, d, f)\n");
+  const json run = h.WaitRun(failed + 1);
+  CHECK(run["status"] == "succeeded");
+  CHECK(run["retry_of"] == failed);
+  CHECK(run["params"] == json{{"who", "second"}});
+  std::map<std::string, std::string> status;
+  for (const json& t : run["tasks"]) status[t["name"]] = t["status"];
+  CHECK(status == std::map<std::string, std::string>{{"a", "reused"},
+                                                     {"b", "succeeded"},
+                                                     {"c", "succeeded"},
+                                                     {"d", "reused"},
+                                                     {"e", "succeeded"},
+                                                     {"f", "reused"}});
+  CHECK(run["tasks"][0]["error"] == "reused: it succeeded in run " + std::to_string(failed));
+  CHECK(run["tasks"][0]["attempts"] == 0);
+  CHECK(run["tasks"][0]["outputs"] == json{{"n", "7"}});
+  // Only b, c and e ran again: one more attempt each; c saw a's output.
+  for (const auto& [task, times] :
+       std::map<std::string, int>{{"a", 1}, {"b", 2}, {"c", 1}, {"d", 1}, {"e", 2}, {"f", 1}}) {
+    const std::string lines = ReadFileText(h.Path(task));
+    CHECK_MESSAGE(std::count(lines.begin(), lines.end(), '\n') == times, task);
+  }
+  CHECK(ReadFileText(h.Path("c.saw")) == "7 second\n");
+
+  // A run that succeeded, one still going, one of a changed workflow.
+  CHECK(h.RunCtl({"retry", std::to_string(failed + 1)}).err ==
+        "picoflowctl: run " + std::to_string(failed + 1) +
+            " succeeded: there is nothing to retry\n");
+  h.WriteFile("six.yaml",
+              ReadFileText(file) + R"(  - { name: g, type: shell, config: { command: 'true' } }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  ProcessResult changed = h.RunCtl({"retry", std::to_string(failed)});
+  CHECK(changed.code == 1);
+  CHECK(Contains(changed.err, "workflow 'six' changed since run " + std::to_string(failed) +
+                                  " (task 'g' added): retry it with `latest`"));
+  ProcessResult latest =
+      h.RunCtl({"--json", "retry", std::to_string(failed), "--latest", "--wait"});
+  CHECK_MESSAGE(latest.code == 0, latest.err);
+  const json newest = json::parse(latest.out);
+  CHECK(newest["tasks"][0]["status"] == "reused");     // a
+  CHECK(newest["tasks"][1]["status"] == "succeeded");  // b: failed in the run retried
+  CHECK(newest["tasks"][6]["name"] == "g");
+  CHECK(newest["tasks"][6]["status"] == "succeeded");  // new in this version
 }
 
 }  // namespace picoflow::test
