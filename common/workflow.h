@@ -83,6 +83,9 @@ struct HttpConfig {
   bool follow_redirects = false;
   std::string ca_file;
   bool allow_private_ips = true;
+  /// The response body is an output (`body`) besides `status`
+  /// (docs/workflow-format.md, "Outputs").
+  bool output_body = false;
 };
 
 using TaskConfig = std::variant<ShellConfig, SshConfig, HttpConfig>;

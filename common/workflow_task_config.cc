@@ -35,7 +35,8 @@ constexpr std::string_view kHttpKeys[] = {"url",
                                           "expect_status",
                                           "follow_redirects",
                                           "ca_file",
-                                          "allow_private_ips"};
+                                          "allow_private_ips",
+                                          "output_body"};
 constexpr std::string_view kTaskLevelKeys[] = {"name",
                                                "type",
                                                "depends_on",
@@ -415,6 +416,7 @@ HttpConfig LoadHttp(FieldReader& r, const YamlNode& config, SourcePos at,
   http.ca_file = OptionalText(r, config, "ca_file", prefix);
   WarnUnexpanded(r, config.Find("ca_file"), http.ca_file, prefix, "ca_file");
   ReadBool(r, config, "allow_private_ips", prefix, http.allow_private_ips);
+  ReadBool(r, config, "output_body", prefix, http.output_body);
   return http;
 }
 

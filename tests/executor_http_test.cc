@@ -294,6 +294,29 @@ TEST_CASE("404 and 500 fail with the status as exit code; expect_status can acce
   CHECK(rec.result->exit_code == 404);
 }
 
+TEST_CASE("the status is an output, and with output_body the body, within the outputs cap") {
+  Harness h;
+  Recorder rec = h.Run(Get(Server().Url("/status/204")));
+  CHECK(rec.result->status == AttemptStatus::kSucceeded);
+  CHECK(rec.result->outputs == TaskOutputs{{"status", "204"}});
+  HttpConfig c = Get(Server().Url("/status/200"));
+  c.output_body = true;
+  rec = h.Run(c);
+  CHECK(rec.result->outputs == TaskOutputs{{"status", "200"}, {"body", "status 200\n"}});
+  c = Get(Server().Url("/status/404"));
+  c.output_body = true;
+  rec = h.Run(c);  // a failed attempt passes nothing on
+  CHECK(rec.result->outputs.empty());
+  c = Get(Server().Url("/big"));  // 50 MiB
+  c.output_body = true;
+  rec = h.Run(c);
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error ==
+        "its outputs: the response body is over 65536 bytes, the limit of a task's outputs "
+        "(output_body: true)");
+  CHECK(rec.result->outputs.empty());
+}
+
 TEST_CASE("the shorter of the request timeout and the task timeout ends a slow response") {
   Harness h;
   HttpConfig c = Get(Server().Url("/slow"));

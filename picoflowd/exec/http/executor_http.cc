@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "common/task_outputs.h"
 #include "common/workflow.h"
 #include "picoflowd/exec/http/curl_multi.h"
 #include "picoflowd/util/callback_guard.h"
@@ -147,6 +148,7 @@ class HttpAttempt final : public Attempt, public CurlTransfer {
   std::chrono::milliseconds timeout_{0};
   const char* timeout_kind_ = "";
   std::string blocked_ip_;
+  std::string body_;  // the response body, with output_body (at most the outputs cap + 1)
   char errbuf_[CURL_ERROR_SIZE] = {};
   UvHandle<uv_timer_t> timer_;
 };
@@ -291,6 +293,13 @@ AttemptResult HttpAttempt::ResultOf(CURLcode code) const {
     if (r.status != AttemptStatus::kSucceeded) {
       r.error = "HTTP status " + std::to_string(status) + " (expected " +
                 ExpectText(http_->expect_status) + ")";
+    } else if (http_->output_body && body_.size() > kMaxTaskOutputBytes) {
+      r.status = AttemptStatus::kFailed;
+      r.error = "its outputs: the response body is over " + std::to_string(kMaxTaskOutputBytes) +
+                " bytes, the limit of a task's outputs (output_body: true)";
+    } else {
+      r.outputs.emplace_back("status", std::to_string(status));
+      if (http_->output_body) r.outputs.emplace_back("body", body_);
     }
   } else if (code == CURLE_OPERATION_TIMEDOUT) {
     r.status = AttemptStatus::kTimeout;
@@ -309,7 +318,12 @@ std::size_t HttpAttempt::WriteCb(char* data, std::size_t size, std::size_t n, vo
   auto* self = static_cast<HttpAttempt*>(p);
   if (self->pending_) return 0;  // cancelled: abort the transfer now
   const bool ok = GuardCallback("http executor: response body", [&] {
-    self->sink_.OnOutput(OutputStream::kStdout, std::string_view(data, size * n));
+    const std::string_view chunk(data, size * n);
+    // One byte past the cap tells a body too large to be an output.
+    if (self->http_->output_body && self->body_.size() <= kMaxTaskOutputBytes) {
+      self->body_.append(chunk.substr(0, kMaxTaskOutputBytes + 1 - self->body_.size()));
+    }
+    self->sink_.OnOutput(OutputStream::kStdout, chunk);
   });
   return ok ? size * n : 0;  // 0 aborts the transfer with a write error
 }
