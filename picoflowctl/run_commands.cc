@@ -155,6 +155,22 @@ int StoppedFollowing(std::int64_t run_id) {
   return kExitInterrupted;
 }
 
+namespace {
+
+// `run --wait`, `retry --wait`: waits for the run's end, shows its table
+// (or its JSON) and exits as it ended.
+int WaitAndShow(Session& s, std::int64_t run_id) {
+  auto run = s.Call(method::kRunWait, {{"run_id", run_id}});
+  if (!run) return s.interrupted() ? StoppedFollowing(run_id) : s.exit_code();
+  if (s.globals().json)
+    Session::PrintJson(*run);
+  else
+    PrintRunTable(*run, s.colour(), TerminalWidth(stdout));
+  return RunExitCode(*run);
+}
+
+}  // namespace
+
 int RunCmd(Session& s, const Args& a) {
   const std::string& target = a.items.front();
   json params;
@@ -200,13 +216,7 @@ int RunCmd(Session& s, const Args& a) {
       return kExitOk;
     }
   }
-  auto run = s.Call(method::kRunWait, {{"run_id", run_id}});
-  if (!run) return s.interrupted() ? StoppedFollowing(run_id) : s.exit_code();
-  if (s.globals().json)
-    Session::PrintJson(*run);
-  else
-    PrintRunTable(*run, s.colour(), TerminalWidth(stdout));
-  return RunExitCode(*run);
+  return WaitAndShow(s, run_id);
 }
 
 namespace {
@@ -431,13 +441,7 @@ int Retry(Session& s, const Args& a) {
     }
     return kExitOk;
   }
-  auto run = s.Call(method::kRunWait, {{"run_id", run_id}});
-  if (!run) return s.interrupted() ? StoppedFollowing(run_id) : s.exit_code();
-  if (s.globals().json)
-    Session::PrintJson(*run);
-  else
-    PrintRunTable(*run, s.colour(), TerminalWidth(stdout));
-  return RunExitCode(*run);
+  return WaitAndShow(s, run_id);
 }
 
 int Cancel(Session& s, const Args& a) {

@@ -285,8 +285,8 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   void Finish();
   AttemptResult Result() const;
   /// A succeeded attempt's outputs from its file, or the attempt fails
-  /// saying why they cannot be read.
-  void ReadOutputs(AttemptResult& result) const;
+  /// saying why they cannot be read. Notes whether the task made the file.
+  void ReadOutputs(AttemptResult& result);
   std::string StopText() const;
 
   static void AllocCb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept;
@@ -317,6 +317,7 @@ class LocalAttempt final : public Attempt, private ChildWatcher {
   int term_signal_ = 0;
   std::optional<AttemptResult> pending_;  // FinishLater's result
   std::string output_path_;               // PICOFLOW_OUTPUT; removed with the attempt
+  bool has_output_file_ = false;          // the task made it: ReadOutputs found it
   char buffer_[kReadBufferSize];          // left uninitialized: only read() writes it
 };
 
@@ -341,7 +342,8 @@ LocalAttempt::~LocalAttempt() {
     EndContainment();
   }
   if (watched_) reaper_->Forget(pgid_);  // still reaped, so no zombie is left
-  if (!output_path_.empty()) ::unlink(output_path_.c_str());
+  // Ended before it was read (a hard stop): it may have made the file.
+  if (has_output_file_ || (!finished_ && !output_path_.empty())) ::unlink(output_path_.c_str());
   // The pipes and the timer close through their UvHandle destructors; with
   // `data` cleared, their pending callbacks find no owner and do nothing.
 }
@@ -351,16 +353,12 @@ void LocalAttempt::Begin(const AttemptSpec& spec, std::string_view owner,
   const auto* shell = spec.task ? std::get_if<ShellConfig>(&spec.task->config) : nullptr;
   if (shell == nullptr) return FinishLater(FailedResult("cannot start: not a shell task"));
   if (!output_dir.empty()) {
-    // Task names hold no '/' or '.' (docs/workflow-format.md, "Tasks").
+    // Task names hold no '/' or '.' (docs/workflow-format.md, "Tasks"). The
+    // file is the task's to create (`>>` does): a task that passes nothing
+    // on costs one failed open() when it ends. The directory is ours alone
+    // (0700) and emptied at start, so no file of that name is there yet.
     output_path_ = output_dir + "/" + std::to_string(spec.run_id) + "." + spec.task->name + "." +
                    std::to_string(spec.attempt);
-    const int fd =
-        ::open(output_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-      return FinishLater(FailedResult("cannot start: cannot create its output file " +
-                                      output_path_ + ": " + std::strerror(errno)));
-    }
-    ::close(fd);
   }
   SpawnArgs args = BuildSpawnArgs(spec, *shell, owner, output_path_);
   if (containment_ != nullptr) {
@@ -582,19 +580,26 @@ void LocalAttempt::Finish() {
   KillGroup(SIGKILL);
   EndContainment();
   AttemptResult result = Result();
-  if (result.status == AttemptStatus::kSucceeded && !output_path_.empty()) ReadOutputs(result);
+  if (!output_path_.empty()) ReadOutputs(result);
   sink_->OnFinished(result);  // last: the sink may destroy `this`
 }
 
-void LocalAttempt::ReadOutputs(AttemptResult& result) const {
+void LocalAttempt::ReadOutputs(AttemptResult& result) {
   const auto fail = [&result](const std::string& why) {
     result.status = AttemptStatus::kFailed;
     result.error = "its outputs (PICOFLOW_OUTPUT): " + why;
   };
   const int fd = ::open(output_path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    if (errno != ENOENT) fail(std::string("cannot open: ") + std::strerror(errno));
-    return;  // removed by the task: it has none
+    if (errno != ENOENT && result.status == AttemptStatus::kSucceeded) {
+      fail(std::string("cannot open: ") + std::strerror(errno));
+    }
+    return;  // the task wrote none
+  }
+  has_output_file_ = true;  // removed with the attempt, whatever it holds
+  if (result.status != AttemptStatus::kSucceeded) {
+    ::close(fd);
+    return;  // a failed attempt passes nothing on
   }
   // One byte past the limit tells a file that is too large.
   std::string text(kMaxTaskOutputBytes + 1, '\0');
