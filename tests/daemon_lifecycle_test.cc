@@ -298,6 +298,33 @@ tasks:
   CHECK(AttemptStatuses(failed, "b") == std::vector<std::string>{"interrupted"});
 }
 
+TEST_CASE(
+    "two tasks given up at one resume under fail_fast: the first one's failure skips the other") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const auto id = h.StartRun(R"(
+name: both
+config: { fail_fast: true }
+tasks:
+  - { name: x, type: shell, max_interruptions: 1, config: { command: 'sleep 60 & echo $! > "$PFIT_DIR/x.pid"; wait' } }
+  - { name: y, type: shell, max_interruptions: 1, config: { command: 'sleep 60 & echo $! > "$PFIT_DIR/y.pid"; wait' } }
+)");
+  REQUIRE(WaitPidFile(h, "x.pid") > 0);
+  REQUIRE(WaitPidFile(h, "y.pid") > 0);
+  h.WaitRunState(id, [](const json& r) {
+    auto x = AttemptsOf(r, "x");
+    auto y = AttemptsOf(r, "y");
+    return !x.empty() && x.back()["pid"].is_number() && !y.empty() && y.back()["pid"].is_number();
+  });
+  h.Kill9();
+  REQUIRE(h.Start().ok());
+  const json run = h.WaitRun(id);
+  REQUIRE(run.is_object());
+  CHECK(run["status"] == "failed");
+  CHECK(TaskStatuses(run) == std::map<std::string, std::string>{{"x", "failed"}, {"y", "skipped"}});
+  CHECK(h.Alive());
+}
+
 TEST_CASE("a start kills what tasks of a previous daemon left running, found by their mark") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());

@@ -140,7 +140,9 @@ Status RunManager::Resume(const UnfinishedRun& u) {
   //    over: a daemon that dies while it runs (out of memory, a crash loop)
   //    would otherwise run it forever.
   for (auto [index, t] : restored) {
-    if (IsTerminal(t->status)) continue;
+    // Ended already: stored so, or skipped here by an earlier give-up's
+    // fail_fast (its status in the run, not the store's, says which).
+    if (IsTerminal(ref.run().task_status(index))) continue;
     int times = 0;
     if (auto it = u.interruptions.find(t->name); it != u.interruptions.end()) times = it->second;
     for (const AttemptRecord& a : u.running_attempts) times += a.task == t->name ? 1 : 0;
