@@ -1,5 +1,7 @@
 #include "common/env_expand.h"
 
+#include <algorithm>
+
 namespace picoflow {
 namespace {
 
@@ -24,6 +26,10 @@ std::optional<EnvReference> ReferenceAt(std::string_view value, std::size_t at) 
 }
 
 }  // namespace
+
+bool IsVariableName(std::string_view name) {
+  return !name.empty() && IsNameStart(name[0]) && std::all_of(name.begin(), name.end(), IsNameChar);
+}
 
 std::optional<EnvReference> FindEnvReference(std::string_view value, bool braces_only) {
   for (std::size_t i = 0; i + 1 < value.size(); ++i) {

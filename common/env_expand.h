@@ -29,6 +29,10 @@ std::optional<EnvReference> FindEnvReference(std::string_view value, bool braces
 /// $NAME are expanded; write $$ for a literal $".
 std::string CheckEnvSyntax(std::string_view value);
 
+/// True if `name` is a variable name as references take it:
+/// `[A-Za-z_][A-Za-z0-9_]*` (param names and output keys are too).
+bool IsVariableName(std::string_view name);
+
 /// Returns a variable's value, or nullopt if it is not set.
 using EnvLookup = std::function<std::optional<std::string_view>(std::string_view name)>;
 

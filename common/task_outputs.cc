@@ -3,18 +3,14 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/env_expand.h"
+
 namespace picoflow {
 namespace {
 
 constexpr std::size_t kMaxKeyLength = 64;
 
-bool IsKey(std::string_view key) {
-  if (key.empty() || key.size() > kMaxKeyLength) return false;
-  if (std::isdigit(static_cast<unsigned char>(key[0]))) return false;
-  return std::all_of(key.begin(), key.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
+bool IsKey(std::string_view key) { return key.size() <= kMaxKeyLength && IsVariableName(key); }
 
 void Set(TaskOutputs& outputs, std::string_view key, std::string value) {
   for (auto& [k, v] : outputs) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <optional>
 
+#include "common/env_expand.h"
 #include "common/workflow_fields.h"
 
 namespace picoflow {
@@ -14,11 +15,7 @@ constexpr std::string_view kParamKeys[] = {"default", "description", "required",
 // A shell identifier of at most kMaxNameLength characters: the name is part
 // of an environment variable's.
 bool IsParamName(std::string_view name) {
-  if (name.empty() || name.size() > static_cast<std::size_t>(kMaxNameLength)) return false;
-  if (std::isdigit(static_cast<unsigned char>(name[0]))) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  });
+  return name.size() <= static_cast<std::size_t>(kMaxNameLength) && IsVariableName(name);
 }
 
 bool Contains(const std::vector<std::string>& list, const std::string& value) {
