@@ -268,7 +268,7 @@ const CommandSpec kCommands[] = {
      Logs},
     {"retry", "Run again what did not succeed in an ended run, reusing what did",
      [](CLI::App& c, Args& a) {
-       c.add_option("run", a.run_id, "The run id")->required();
+       c.add_option("run", a.name, "A run id, or a workflow name: its latest run")->required();
        c.add_flag("--latest", a.latest,
                   "Run the workflow's current version even if it changed since that run");
        c.add_flag("--wait", a.wait, "Block until the run ends; exit 0 only if it succeeded");

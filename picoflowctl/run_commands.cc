@@ -380,15 +380,27 @@ bool ParseRunArg(const char* command, const std::string& arg, std::optional<std:
   return true;
 }
 
-}  // namespace
-
-int Outputs(Session& s, const Args& a) {
+// The run a RUN argument (a.name) names: the id, or a workflow's latest
+// run. Sets `code` and returns nullopt, after saying why, if there is none.
+std::optional<std::int64_t> RunOfArg(Session& s, const char* command, const Args& a, int& code) {
   std::optional<std::int64_t> run_id;
-  if (!ParseRunArg("outputs", a.name, run_id)) return kExitUsage;
+  if (!ParseRunArg(command, a.name, run_id)) {
+    code = kExitUsage;
+    return std::nullopt;
+  }
   Args which = a;
   which.run_id = run_id.value_or(0);
   auto id = ResolveRun(s, which);
-  if (!id) return s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
+  if (!id) code = s.exit_code() != kExitOk ? s.exit_code() : kExitFailed;
+  return id;
+}
+
+}  // namespace
+
+int Outputs(Session& s, const Args& a) {
+  int code = kExitOk;
+  auto id = RunOfArg(s, "outputs", a, code);
+  if (!id) return code;
   auto run = s.Call(method::kRunGet, {{"run_id", *id}});
   if (!run) return s.exit_code();
   json outputs = json::object();
@@ -423,8 +435,11 @@ int Outputs(Session& s, const Args& a) {
 }
 
 int Retry(Session& s, const Args& a) {
+  int code = kExitOk;
+  auto retried = RunOfArg(s, "retry", a, code);
+  if (!retried) return code;
   if (a.wait) s.CatchInterrupts();
-  auto started = s.Call(method::kRunRetry, {{"run_id", a.run_id}, {"latest", a.latest}});
+  auto started = s.Call(method::kRunRetry, {{"run_id", *retried}, {"latest", a.latest}});
   if (!started) return s.exit_code();
   const std::int64_t run_id = (*started)["run_id"];
   const std::string workflow = (*started)["workflow"];
@@ -437,7 +452,7 @@ int Retry(Session& s, const Args& a) {
       for (const json& t : (*started)["reused"]) reused += (reused.empty() ? "" : ", ") + Str(t);
       std::printf("run %lld started (workflow '%s', retry of run %lld; reused: %s)\n",
                   static_cast<long long>(run_id), workflow.c_str(),
-                  static_cast<long long>(a.run_id), reused.empty() ? "none" : reused.c_str());
+                  static_cast<long long>(*retried), reused.empty() ? "none" : reused.c_str());
     }
     return kExitOk;
   }
