@@ -32,17 +32,6 @@ constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
                                             "kill_grace",   "retry_jitter"};
-constexpr std::string_view kTaskKeys[] = {"name",
-                                          "type",
-                                          "depends_on",
-                                          "retry",
-                                          "timeout",
-                                          "continue_on_failure",
-                                          "max_interruptions",
-                                          "config",
-                                          "trigger",
-                                          "retry_on_exit_codes",
-                                          "retry_jitter"};
 constexpr std::string_view kOverlap[] = {"skip", "queue", "allow"};
 constexpr std::string_view kCatchup[] = {"none", "latest", "all"};
 

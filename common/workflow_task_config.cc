@@ -37,16 +37,6 @@ constexpr std::string_view kHttpKeys[] = {"url",
                                           "ca_file",
                                           "allow_private_ips",
                                           "output_body"};
-constexpr std::string_view kTaskLevelKeys[] = {"name",
-                                               "type",
-                                               "depends_on",
-                                               "retry",
-                                               "timeout",
-                                               "continue_on_failure",
-                                               "max_interruptions",
-                                               "trigger",
-                                               "retry_on_exit_codes",
-                                               "retry_jitter"};
 constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
 
 bool Contains(std::span<const std::string_view> list, std::string_view key) {
@@ -56,7 +46,7 @@ bool Contains(std::span<const std::string_view> list, std::string_view key) {
 // Explains keys that users put in `config:` by mistake; empty for the rest.
 std::string ExplainConfigKey(TaskType type, std::string_view key) {
   const std::string k(key);
-  if (Contains(kTaskLevelKeys, key)) {
+  if (key != "config" && Contains(kTaskKeys, key)) {
     const char* article = type == TaskType::kShell ? "a " : "an ";
     return "'" + k + "' is not " + article + TaskTypeName(type) +
            " config key; set it on the task itself (task-level '" + k + ":')";

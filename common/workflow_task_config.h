@@ -11,6 +11,20 @@
 
 namespace picoflow {
 
+/// The keys of a task item (docs/workflow-format.md, "Tasks"): the loader
+/// checks them, and a task-level key met inside `config:` is explained.
+inline constexpr std::string_view kTaskKeys[] = {"name",
+                                                 "type",
+                                                 "depends_on",
+                                                 "retry",
+                                                 "timeout",
+                                                 "continue_on_failure",
+                                                 "max_interruptions",
+                                                 "config",
+                                                 "trigger",
+                                                 "retry_on_exit_codes",
+                                                 "retry_jitter"};
+
 class FieldReader;
 struct YamlNode;
 
