@@ -107,13 +107,16 @@ Result<Dag> Dag::Build(const Workflow& workflow) {
   }
 
   // Kahn's algorithm with a min-heap on the index keeps declaration order
-  // among tasks that become ready together.
+  // among tasks that become ready together. The handlers, last in the list
+  // and without edges, are left out of the heap and come last: they run
+  // after every other task (docs/workflow-format.md, "Handlers").
+  const int handlers = workflow.HandlerCount();
   std::vector<int> waiting(n);
   std::vector<int> ready;
   for (int i = 0; i < n; ++i) {
     waiting[i] = static_cast<int>(dag.deps_[i].size());
     if (waiting[i] == 0) {
-      ready.push_back(i);
+      if (i < n - handlers) ready.push_back(i);
       dag.roots_.push_back(i);
     }
     if (dag.dependents_[i].empty()) dag.leaves_.push_back(i);
@@ -132,6 +135,7 @@ Result<Dag> Dag::Build(const Workflow& workflow) {
       }
     }
   }
+  for (int i = n - handlers; i < n; ++i) dag.topo_.push_back(i);
   assert(static_cast<int>(dag.topo_.size()) == n);  // FindCycle found none
 
   // Longest path to a leaf, computed in reverse topological order.

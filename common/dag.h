@@ -29,7 +29,8 @@ class Dag {
   std::span<const int> deps(int i) const { return deps_[i]; }
   /// Tasks that wait for task i.
   std::span<const int> dependents(int i) const { return dependents_[i]; }
-  /// Every task after all of its dependencies; ties in declaration order.
+  /// Every task after all of its dependencies; ties in declaration order;
+  /// the workflow's handlers last.
   const std::vector<int>& topo_order() const { return topo_; }
   /// Tasks without dependencies, in declaration order.
   const std::vector<int>& roots() const { return roots_; }

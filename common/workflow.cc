@@ -27,4 +27,10 @@ int Workflow::FindTask(const std::string& name) const {
   return -1;
 }
 
+int Workflow::HandlerCount() const {
+  int n = 0;
+  for (int i = static_cast<int>(tasks.size()) - 1; i >= 0 && IsHandler(i); --i) ++n;
+  return n;
+}
+
 }  // namespace picoflow

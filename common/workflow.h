@@ -107,9 +107,19 @@ inline constexpr std::string_view kTriggerRuleNames[] = {
 /// Name as written in YAML: "all_success", "one_failed", ...
 const char* TriggerRuleName(TriggerRule rule);
 
+/// Which of the workflow's `handlers:` a task is (docs/workflow-format.md,
+/// "Handlers"), or none. Listed in the order of kHandlerNames.
+enum class Handler { kNone, kOnSuccess, kOnFailure, kOnCancel, kOnExit };
+/// The keys of `handlers:`, indexed by Handler (kNone has none).
+inline constexpr std::string_view kHandlerNames[] = {"", "on_success", "on_failure", "on_cancel",
+                                                     "on_exit"};
+
 /// One task with every value resolved (defaults applied).
 struct Task {
   std::string name;
+  /// A handler runs after the run's DAG ended, and its end does not change
+  /// the run's status; its name is its key (`on_failure`).
+  Handler handler = Handler::kNone;
   TaskType type = TaskType::kShell;
   std::vector<std::string> depends_on;
   int retry = 0;             ///< extra attempts after the first
@@ -178,10 +188,16 @@ struct Workflow {
   WorkflowRetention retention;
   std::vector<WorkflowParam> params;
   WorkflowConfig config;
+  /// The tasks of `tasks:` in declaration order, then its `handlers:` (in
+  /// the order of Handler), which have no dependencies and no dependents.
   std::vector<Task> tasks;
 
   /// Index of the task with this name, or -1.
   int FindTask(const std::string& name) const;
+  /// Whether tasks[task] is one of the handlers.
+  bool IsHandler(int task) const { return tasks[task].handler != Handler::kNone; }
+  /// How many of `tasks` are handlers (they are the last ones).
+  int HandlerCount() const;
 };
 
 }  // namespace picoflow

@@ -27,7 +27,7 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view kTopKeys[] = {"name",    "description", "schedule",       "timezone",
                                          "overlap", "catchup",     "catchup_window", "retention",
-                                         "params",  "config",      "tasks"};
+                                         "params",  "config",      "tasks",          "handlers"};
 constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
@@ -96,6 +96,8 @@ class Loader {
                          const std::string& prefix, Task& task);
   void CheckUniqueNames();
   void CheckDependencies();
+  void LoadHandlers(const YamlNode* handlers);
+  void LoadHandler(const YamlNode& key, const YamlNode& item, Handler handler);
   void ReportCycle();
 
   FieldReader& r_;
@@ -133,6 +135,8 @@ void Loader::LoadRoot(const YamlNode& root) {
   // rest of the file's problems are still reported in the same pass.
   CheckUniqueNames();
   CheckDependencies();
+  // After the dependencies: no task may depend on a handler.
+  LoadHandlers(root.Find("handlers"));
 }
 
 std::optional<Dag> Loader::BuildDag() {
@@ -440,6 +444,70 @@ void Loader::CheckDependencies() {
     // A self-dependency is reported above, not again as a one-task cycle.
     std::erase(task.depends_on, task.name);
   }
+}
+
+// `handlers:` — a map of Handler keys to tasks without `name`,
+// `depends_on` and `trigger` (docs/workflow-format.md, "Handlers").
+void Loader::LoadHandlers(const YamlNode* handlers) {
+  if (!handlers || handlers->IsNull()) return;
+  if (!handlers->IsMap()) {
+    r_.Report(handlers->pos,
+              "'handlers' must be a map of on_success, on_failure, on_cancel and on_exit to "
+              "tasks, got " +
+                  DescribeYamlNode(*handlers));
+    return;
+  }
+  const std::span<const std::string_view> keys(std::begin(kHandlerNames) + 1,
+                                               std::end(kHandlerNames));
+  r_.CheckKeys(*handlers, keys, "handlers: ", "handler");
+  // In the order of Handler, whatever the order written.
+  for (std::size_t h = 1; h < std::size(kHandlerNames); ++h) {
+    for (std::size_t i = 0; i < handlers->entry_count(); ++i) {
+      if (handlers->key(i).text != kHandlerNames[h]) continue;
+      LoadHandler(handlers->key(i), handlers->value(i), static_cast<Handler>(h));
+    }
+  }
+}
+
+void Loader::LoadHandler(const YamlNode& key, const YamlNode& item, Handler handler) {
+  const std::string prefix = "handler '" + key.text + "': ";
+  if (!item.IsMap()) {
+    r_.Report(item.pos, prefix + "a handler must be a task map with 'type' and 'config', got " +
+                            DescribeYamlNode(item));
+    return;
+  }
+  if (const int same = w_.FindTask(key.text); same >= 0 && !w_.IsHandler(same)) {
+    r_.Report(key.pos, prefix + "a task has the same name (line " +
+                           std::to_string(sources_[same].name_pos.line) +
+                           "); handlers and tasks share names (rename the task)");
+  }
+  constexpr std::string_view kNotForHandlers[] = {"name", "depends_on", "trigger"};
+  for (std::string_view k : kNotForHandlers) {
+    if (const YamlNode* v = item.Find(k)) {
+      r_.Report(v->pos, prefix + "'" + std::string(k) + "' is not a handler key: " +
+                            (k == "name" ? "a handler's name is its key ('" + key.text + "')"
+                                         : std::string("a handler runs once the run's tasks have "
+                                                       "all ended")));
+    }
+  }
+  Task task;
+  TaskSource source;
+  task.name = key.text;
+  task.handler = handler;
+  task.pos = key.pos;
+  source.name_pos = key.pos;
+  source.name_ok = true;
+  source.prefix = prefix;
+  const std::optional<TaskType> type = LoadTaskType(item, prefix);
+  if (type) task.type = *type;
+  CheckTaskKeys(item, type, prefix);
+  LoadTaskSettings(item, prefix, task, source);
+  task.depends_on.clear();  // reported above
+  LoadTaskRules(r_, item, prefix, type, w_.config, task);
+  task.trigger = TriggerRule::kAllSuccess;
+  LoadTaskConfigMap(item, type, prefix, task);
+  w_.tasks.push_back(std::move(task));
+  sources_.push_back(std::move(source));
 }
 
 void Loader::ReportCycle() {

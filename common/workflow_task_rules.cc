@@ -32,7 +32,7 @@ bool IsPlainNumber(std::string_view text) {
 
 void LoadTrigger(FieldReader& r, const YamlNode& item, const std::string& prefix, Task& task) {
   const YamlNode* v = item.Find("trigger");
-  if (!v) return;
+  if (!v || task.handler != Handler::kNone) return;  // a handler's is reported by the loader
   const std::optional<std::string> text = r.Text(*v, {prefix, "trigger"});
   if (!text) return;
   for (std::size_t i = 0; i < std::size(kTriggerRuleNames); ++i) {

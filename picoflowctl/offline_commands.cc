@@ -177,7 +177,7 @@ class ValidateCommand final : public Command {
     json order = json::array();
     for (int i : loaded.dag->topo_order()) order.push_back(w.tasks[i].name);
     entry["workflow"] = w.name;
-    entry["tasks"] = w.tasks.size();
+    entry["tasks"] = w.tasks.size() - w.HandlerCount();  // as workflow.validate counts them
     entry["order"] = std::move(order);
     entry["task_settings"] = TaskSettingsJson(w);
     entry["schedule"] = w.schedule;
@@ -209,8 +209,10 @@ class ValidateCommand final : public Command {
                        ", order: " + JoinOrder(*loaded.workflow, *loaded.dag);
     std::printf("%s\n", line.c_str());
     for (const json& t : entry["task_settings"]) {
-      std::printf("  task %s: %s\n", t["name"].get<std::string>().c_str(),
-                  TaskSettingsText(t).c_str());
+      const std::string name = t["name"];
+      const int index = loaded.workflow->FindTask(name);
+      std::printf("  %s %s: %s\n", loaded.workflow->IsHandler(index) ? "handler" : "task",
+                  name.c_str(), TaskSettingsText(t).c_str());
     }
     for (const json& s : entry.value("schedules", json::array())) {
       const std::string zone = s["local_zone"].get<bool>()

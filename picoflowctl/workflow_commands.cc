@@ -27,15 +27,21 @@ std::string DotQuote(const std::string& s) {
 }
 
 /// The tasks of a workflow.get answer, each with the tasks that depend on it
-/// (declaration order), and the roots (no dependencies).
+/// (declaration order), the roots (no dependencies) and the handlers (run
+/// after all of them).
 struct Graph {
   std::vector<std::string> tasks;
   std::vector<std::string> roots;
+  std::vector<std::string> handlers;
   std::map<std::string, std::vector<std::string>> dependents;
 
   explicit Graph(const json& workflow) {
     for (const json& t : workflow["tasks"]) {
       const std::string name = t["name"];
+      if (t.contains("handler")) {
+        handlers.push_back(name);
+        continue;
+      }
       tasks.push_back(name);
       if (t["depends_on"].empty()) roots.push_back(name);
       for (const json& d : t["depends_on"]) dependents[d.get<std::string>()].push_back(name);
@@ -46,7 +52,9 @@ struct Graph {
 void PrintDot(const json& workflow) {
   std::printf("digraph %s {\n  node [shape=box];\n", DotQuote(workflow["name"]).c_str());
   for (const json& t : workflow["tasks"]) {
-    std::printf("  %s;\n", DotQuote(t["name"]).c_str());
+    // A handler runs after the whole graph: drawn apart, dashed.
+    std::printf("  %s%s;\n", DotQuote(t["name"]).c_str(),
+                t.contains("handler") ? " [style=dashed]" : "");
   }
   for (const json& t : workflow["tasks"]) {
     for (const json& d : t["depends_on"]) {
@@ -102,6 +110,9 @@ int GraphCmd(Session& s, const Args& a) {
     const Graph g(*w);
     std::set<std::string> shown;
     for (const std::string& root : g.roots) PrintTree(g, root, "", true, true, shown);
+    std::string handlers;
+    for (const std::string& h : g.handlers) handlers += (handlers.empty() ? "" : ", ") + h;
+    if (!handlers.empty()) std::printf("then the handlers: %s\n", handlers.c_str());
   }
   return kExitOk;
 }

@@ -136,6 +136,9 @@ void Metrics::OnTaskEvent(const TaskEvent& e) {
   const Key2 key{workflow, std::string(e.task)};
   ++attempts_[{key, std::string(e.status)}];
   if (e.event == TaskEventKind::kRetrying) ++retries_[key];
+  if (e.handler && e.event == TaskEventKind::kFinished && e.status != "succeeded") {
+    ++handler_failures_[key];
+  }
   if (e.duration) task_seconds_[key].Observe(std::chrono::duration<double>(*e.duration).count());
 }
 
@@ -185,6 +188,13 @@ std::string Metrics::Render() const {
            "Failed attempts followed by a retry, by workflow and task.");
   for (const auto& [k, n] : retries_) {
     w.Sample("picoflow_task_retries_total", {{"workflow", k.first}, {"task", k.second}},
+             static_cast<double>(n));
+  }
+  w.Family("picoflow_handler_failures_total", "counter",
+           "Handlers (on_success, on_failure, on_cancel, on_exit) that failed, timed out or were"
+           " cancelled, by workflow and handler.");
+  for (const auto& [k, n] : handler_failures_) {
+    w.Sample("picoflow_handler_failures_total", {{"workflow", k.first}, {"handler", k.second}},
              static_cast<double>(n));
   }
   w.Family("picoflow_task_interruptions_total", "counter",

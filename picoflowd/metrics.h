@@ -76,6 +76,7 @@ class Metrics : public RunObserver {
   std::map<Key2, std::uint64_t> runs_finished_;                     ///< workflow, status
   std::map<std::pair<Key2, std::string>, std::uint64_t> attempts_;  ///< (wf, task), status
   std::map<Key2, std::uint64_t> retries_;                           ///< wf, task
+  std::map<Key2, std::uint64_t> handler_failures_;                  ///< wf, handler
   std::map<Key2, std::uint64_t> interruptions_;                     ///< wf, task
   std::map<std::string, Histogram> run_seconds_;
   std::map<Key2, Histogram> task_seconds_;

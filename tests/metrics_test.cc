@@ -87,6 +87,24 @@ TEST_CASE("a run's task events become counters, histograms and timestamps by wor
   CHECK(text.find("# TYPE picoflow_run_duration_seconds histogram\n") != std::string::npos);
 }
 
+TEST_CASE("a handler that ends without succeeding is counted by handler; a retried one once") {
+  Metrics m(MetricsSources{});
+  TaskEvent retried = Event(7, "on_failure", TaskEventKind::kRetrying, "failed", 10ms);
+  retried.handler = true;
+  TaskEvent failed = Event(7, "on_failure", TaskEventKind::kFinished, "timed_out", 10ms);
+  failed.handler = true;
+  TaskEvent ok = Event(7, "on_exit", TaskEventKind::kFinished, "succeeded", 10ms);
+  ok.handler = true;
+  m.OnTaskEvent(retried);
+  m.OnTaskEvent(failed);
+  m.OnTaskEvent(ok);
+  m.OnTaskEvent(Event(7, "extract", TaskEventKind::kFinished, "failed", 10ms));  // a task
+  const std::string text = m.Render();
+  CHECK(Has(text, "picoflow_handler_failures_total{workflow=\"etl\",handler=\"on_failure\"} 1"));
+  CHECK(text.find("handler=\"on_exit\"") == std::string::npos);
+  CHECK(text.find("handler=\"extract\"") == std::string::npos);
+}
+
 TEST_CASE("label values escape backslash, quote and newline") {
   CHECK(EscapeLabel("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
 }

@@ -35,6 +35,7 @@ struct Simulation {
   std::map<std::string, int> exit_code;
   std::set<std::string> killed_by_signal;
   std::vector<std::string> started;
+  std::vector<std::string> not_called;  ///< handlers ReleaseHandlers skipped
   std::vector<std::pair<std::string, std::int64_t>> retry_delays;
   int max_running = 0;
 
@@ -42,6 +43,7 @@ struct Simulation {
     std::int64_t now = 0;
     std::multimap<std::int64_t, std::pair<int, bool>> events;  // time -> (task, is_retry_due)
     auto start_ready = [&] {
+      for (int h : run.ReleaseHandlers()) not_called.push_back(run.workflow().tasks[h].name);
       while (auto task = run.PopReady()) {
         const std::string& name = run.workflow().tasks[*task].name;
         started.push_back(name + "@" + std::to_string(now));
@@ -553,6 +555,129 @@ tasks:
   int draws = 0;
   const std::string varied = delays([&draws] { return (draws++ % 2) ? 1.0 : 0.0; });
   CHECK(varied == "steady=1000 steady=2000 t=2500 t=3000 t=5000 t=750");
+}
+
+const char* kHandled = R"(
+name: handled
+config: { max_parallel: 4, retry_default: 0 }
+tasks:
+  - { name: a, type: shell, config: { command: "true" } }
+  - { name: b, type: shell, depends_on: [a], config: { command: "true" } }
+handlers:
+  on_exit: { type: shell, config: { command: "true" } }
+  on_success: { type: shell, config: { command: "true" } }
+  on_failure: { type: shell, config: { command: "true" } }
+  on_cancel: { type: shell, config: { command: "true" } }
+)";
+
+TEST_CASE("handlers wait for the DAG; the one its end calls runs, then on_exit") {
+  auto run = MakeRun(kHandled);
+  // Listed after the tasks, in the order of Handler, whatever the order written.
+  CHECK(Join(Statuses(*run)) ==
+        "a=ready b=pending on_success=pending on_failure=pending on_cancel=pending "
+        "on_exit=pending");
+  SUBCASE("success") {
+    Simulation sim;
+    sim.Go(*run);
+    CHECK(Join(sim.started) == "a@0 b@10 on_success@20 on_exit@30");
+    CHECK(Join(sim.not_called) == "on_failure on_cancel");
+    CHECK(run->status() == RunStatus::kSucceeded);
+  }
+  SUBCASE("failure: a failing handler changes nothing and on_exit still runs") {
+    Simulation sim;
+    sim.failures = {{"b", 1}, {"on_failure", 1}};
+    sim.Go(*run);
+    CHECK(Join(sim.started) == "a@0 b@10 on_failure@20 on_exit@30");
+    CHECK(Join(Statuses(*run)) ==
+          "a=succeeded b=failed on_success=skipped on_failure=failed on_cancel=skipped "
+          "on_exit=succeeded");
+    CHECK(run->finished());
+    CHECK(run->status() == RunStatus::kFailed);
+  }
+}
+
+TEST_CASE("a cancelled run runs on_cancel, then on_exit; a cancel in the handlers stops them") {
+  auto run = MakeRun(kHandled);
+  REQUIRE(run->PopReady() == 0);
+  CHECK(run->Cancel() == std::vector<int>{1});  // the handlers are left to run
+  CHECK(run->ReleaseHandlers().empty());        // `a` still runs
+  run->AttemptFinished(0, AttemptStatus::kCancelled);
+  CHECK(run->dag_finished());
+  CHECK_FALSE(run->finished());
+  CHECK(run->ReleaseHandlers() == std::vector<int>{2, 3});  // on_success, on_failure
+  REQUIRE(run->PopReady() == 4);                            // on_cancel
+  CHECK_FALSE(run->PopReady());                             // on_exit waits for on_cancel
+  SUBCASE("on_exit follows") {
+    run->AttemptFinished(4, AttemptStatus::kSucceeded);
+    CHECK(run->ReleaseHandlers().empty());
+    REQUIRE(run->PopReady() == 5);
+    run->AttemptFinished(5, AttemptStatus::kSucceeded);
+    CHECK(run->finished());
+  }
+  SUBCASE("a second cancel stops the handlers; the status stays") {
+    CHECK(run->Cancel() == std::vector<int>{5});
+    run->AttemptFinished(4, AttemptStatus::kCancelled);
+    CHECK(run->ReleaseHandlers().empty());
+    CHECK_FALSE(run->PopReady());
+    CHECK(run->finished());
+    CHECK(Join(Statuses(*run)) ==
+          "a=cancelled b=cancelled on_success=skipped on_failure=skipped on_cancel=cancelled "
+          "on_exit=cancelled");
+  }
+  CHECK(run->status() == RunStatus::kCancelled);
+}
+
+TEST_CASE("a cancel that includes the handlers (a daemon stop) runs none") {
+  auto run = MakeRun(kHandled);
+  REQUIRE(run->PopReady() == 0);
+  CHECK(run->Cancel(/*handlers=*/true) == std::vector<int>{1, 2, 3, 4, 5});
+  run->AttemptFinished(0, AttemptStatus::kCancelled);
+  CHECK(run->ReleaseHandlers().empty());
+  CHECK_FALSE(run->PopReady());
+  CHECK(run->finished());
+  CHECK(run->status() == RunStatus::kCancelled);
+}
+
+TEST_CASE("fail_fast does not skip the handlers") {
+  auto run = MakeRun(R"(
+name: ff
+config: { retry_default: 0, fail_fast: true }
+tasks:
+  - { name: bad, type: shell, config: { command: "false" } }
+  - { name: later, type: shell, depends_on: [bad], config: { command: "true" } }
+handlers:
+  on_failure: { type: shell, config: { command: "true" } }
+)");
+  Simulation sim;
+  sim.failures = {{"bad", 1}};
+  sim.Go(*run);
+  CHECK(Join(sim.started) == "bad@0 on_failure@10");
+  CHECK(run->status() == RunStatus::kFailed);
+}
+
+TEST_CASE("a resumed run releases only the handlers that have not ended") {
+  auto run = MakeRun(kHandled);
+  SUBCASE("a cancelled run stays cancelled: on_cancel, not on_failure") {
+    run->Restore(0, TaskStatus::kCancelled, 1);
+    run->Restore(1, TaskStatus::kCancelled, 0);
+    run->Restore(4, TaskStatus::kPending, 1);  // on_cancel was interrupted
+    Simulation sim;
+    sim.Go(*run);
+    CHECK(Join(sim.started) == "on_cancel@0 on_exit@10");
+    CHECK(run->attempts(4) == 2);
+    CHECK(run->status() == RunStatus::kCancelled);
+  }
+  SUBCASE("on_success ended before the stop: on_exit alone") {
+    run->Restore(0, TaskStatus::kSucceeded, 1);
+    run->Restore(1, TaskStatus::kSucceeded, 1);
+    run->Restore(2, TaskStatus::kSucceeded, 1);
+    run->Restore(3, TaskStatus::kSkipped, 0);
+    run->Restore(4, TaskStatus::kSkipped, 0);
+    Simulation sim;
+    sim.Go(*run);
+    CHECK(Join(sim.started) == "on_exit@0");
+    CHECK(sim.not_called.empty());
+  }
 }
 
 }  // namespace

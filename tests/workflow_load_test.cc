@@ -667,5 +667,67 @@ TEST_CASE("a 10,000-task workflow loads, validates and builds its DAG") {
   CHECK(loaded.dag->critical_path(0) == 15);  // t0 -> t1 -> t2 -> t4 ... -> t8192
 }
 
+TEST_CASE("handlers load as tasks after the others, in the order of Handler") {
+  auto w = Valid(R"(
+name: h
+config: { retry_default: 2 }
+tasks:
+  - { name: a, type: shell, config: { command: "true" } }
+handlers:
+  on_exit: { type: shell, retry: 0, config: { command: "echo bye" } }
+  on_failure: { type: http, timeout: 30s, config: { url: "http://127.0.0.1:9/x" } }
+)");
+  REQUIRE(w->tasks.size() == 3);
+  CHECK(w->HandlerCount() == 2);
+  CHECK_FALSE(w->IsHandler(0));
+  CHECK(w->tasks[1].name == "on_failure");
+  CHECK(w->tasks[1].handler == Handler::kOnFailure);
+  CHECK(w->tasks[1].type == TaskType::kHttp);
+  CHECK(w->tasks[1].retry == 2);  // config's default, as for a task
+  CHECK(w->tasks[1].timeout == std::chrono::seconds(30));
+  CHECK(w->tasks[2].name == "on_exit");
+  CHECK(w->tasks[2].retry == 0);
+  CHECK(w->FindTask("on_exit") == 2);
+}
+
+TEST_CASE("bad handlers are reported with every other problem") {
+  CHECK(Errors(R"(
+name: h
+tasks:
+  - { name: on_exit, type: shell, config: { command: "true" } }
+  - { name: b, type: shell, depends_on: [on_failure], config: { command: "true" } }
+handlers:
+  on_exit: { type: shell, config: { command: "true" } }
+  on_failure:
+    name: oops
+    type: shell
+    depends_on: [b]
+    trigger: all_done
+    config: { command: "true" }
+  on_fail: { type: shell, config: { command: "true" } }
+  on_cancel: "echo cancelled"
+  on_success: { type: shel, config: { command: "true" } }
+)") == Lines{
+           "wf.yaml:4:42: task 'b': depends on unknown task 'on_failure'",
+           "wf.yaml:6:3: handler 'on_exit': a task has the same name (line 3); handlers and "
+           "tasks share names (rename the task)",
+           "wf.yaml:8:11: handler 'on_failure': 'name' is not a handler key: a handler's name "
+           "is its key ('on_failure')",
+           "wf.yaml:10:17: handler 'on_failure': 'depends_on' is not a handler key: a handler "
+           "runs once the run's tasks have all ended",
+           "wf.yaml:11:14: handler 'on_failure': 'trigger' is not a handler key: a handler "
+           "runs once the run's tasks have all ended",
+           "wf.yaml:13:3: handlers: unknown handler 'on_fail'",
+           "wf.yaml:14:14: handler 'on_cancel': a handler must be a task map with 'type' and "
+           "'config', got the quoted string 'echo cancelled'",
+           "wf.yaml:15:23: handler 'on_success': 'type' must be shell, ssh or http, got 'shel' "
+           "(did you mean 'shell'?)",
+       });
+  CHECK(Errors("name: h\ntasks:\n  - {name: a, type: shell, config: {command: x}}\n"
+               "handlers: [on_exit]\n") ==
+        Lines{"wf.yaml:4:11: 'handlers' must be a map of on_success, on_failure, "
+              "on_cancel and on_exit to tasks, got a list"});
+}
+
 }  // namespace
 }  // namespace picoflow

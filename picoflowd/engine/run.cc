@@ -18,8 +18,12 @@ Run::Run(std::int64_t id, std::shared_ptr<const Workflow> workflow, std::shared_
       unfinished_(dag_->size()) {
   for (int i = 0; i < dag_->size(); ++i) {
     tasks_[i].up.pending = static_cast<int>(dag_->deps(i).size());
+    if (!workflow_->IsHandler(i)) ++dag_unfinished_;
   }
-  for (int root : dag_->roots()) MakeReady(root);
+  // The handlers wait for ReleaseHandlers().
+  for (int root : dag_->roots()) {
+    if (!workflow_->IsHandler(root)) MakeReady(root);
+  }
 }
 
 void Run::Restore(int task, TaskStatus status, int attempts_made) {
@@ -39,18 +43,22 @@ void Run::Restore(int task, TaskStatus status, int attempts_made) {
   // then is skipped again here (or was restored skipped before), one it
   // made ready (stored as pending) becomes ready again.
   --unfinished_;
+  if (!workflow_->IsHandler(task)) --dag_unfinished_;
   t.status = status;
   std::vector<int> skipped;
   Settle(task, skipped);
 }
 
 std::optional<int> Run::PopReady() {
-  if (cancelled_ || stopped_) return std::nullopt;
   while (!ready_.empty() && running_ < workflow_->config.max_parallel) {
     const int task = ready_.top();
+    // Restore(), Cancel() or fail_fast may have ended a task queued as ready.
+    if (tasks_[task].status != TaskStatus::kReady) {
+      ready_.pop();
+      continue;
+    }
+    if (Stopping(task)) return std::nullopt;
     ready_.pop();
-    // Restore() may have finished a task that was queued as ready.
-    if (tasks_[task].status != TaskStatus::kReady) continue;
     tasks_[task].status = TaskStatus::kRunning;
     ++tasks_[task].attempts;
     ++running_;
@@ -69,7 +77,7 @@ FinishOutcome Run::AttemptFinished(int task, AttemptStatus status, std::optional
     Settle(task, outcome.skipped);
     return outcome;
   }
-  if (status == AttemptStatus::kCancelled || cancelled_ || stopped_) {
+  if (status == AttemptStatus::kCancelled || Stopping(task)) {
     Finish(task, TaskStatus::kCancelled);
     Settle(task, outcome.skipped);
     return outcome;
@@ -105,12 +113,15 @@ void Run::FailForGood(int task, TaskStatus status, FinishOutcome& outcome) {
   Settle(task, outcome.skipped);
   // Trigger rules do not defeat fail_fast: a dependent that this failure
   // made ready (one_failed, all_done, ...) is skipped below with the rest.
-  if (workflow_->tasks[task].continue_on_failure) return;
+  // A handler's failure stops nothing: on_exit still runs after it.
+  if (workflow_->tasks[task].continue_on_failure || workflow_->IsHandler(task)) return;
   if (workflow_->config.fail_fast) {
     stopped_ = true;
     outcome.stop_run = true;
-    // Nothing new starts; what has not started yet will never run.
+    // Nothing new starts; what has not started yet will never run (but the
+    // handlers, after it).
     for (int i : dag_->topo_order()) {
+      if (workflow_->IsHandler(i)) continue;
       TaskStatus s = tasks_[i].status;
       if (s == TaskStatus::kPending || s == TaskStatus::kReady || s == TaskStatus::kRetryWait) {
         Finish(i, TaskStatus::kSkipped);
@@ -126,10 +137,12 @@ void Run::RetryDue(int task) {
   MakeReady(task);
 }
 
-std::vector<int> Run::Cancel() {
-  cancelled_ = true;
+std::vector<int> Run::Cancel(bool handlers) {
+  if (handlers || handlers_released_) handlers_cancelled_ = true;
+  if (!handlers_released_) cancelled_ = true;
   std::vector<int> changed;
   for (int i : dag_->topo_order()) {
+    if (workflow_->IsHandler(i) && !handlers_cancelled_) continue;
     const TaskStatus s = tasks_[i].status;
     if (s == TaskStatus::kPending || s == TaskStatus::kReady || s == TaskStatus::kRetryWait) {
       Finish(i, TaskStatus::kCancelled);
@@ -139,23 +152,67 @@ std::vector<int> Run::Cancel() {
   return changed;
 }
 
-RunStatus Run::status() const {
-  if (!finished()) return RunStatus::kRunning;
-  if (cancelled_) return RunStatus::kCancelled;
-  // A task skipped by a trigger rule (a cleanup that only runs on failure)
-  // does not fail the run; a failure, and what it skipped, does.
-  for (const TaskState& t : tasks_) {
-    if (!IsSuccess(t.status) && t.status != TaskStatus::kSkipped) {
-      return RunStatus::kFailed;
+std::vector<int> Run::ReleaseHandlers() {
+  std::vector<int> skipped;
+  if (!dag_finished() || handlers_cancelled_) return skipped;
+  const int first = static_cast<int>(tasks_.size()) - workflow_->HandlerCount();
+  if (first == static_cast<int>(tasks_.size())) return skipped;
+  const RunStatus run = status();
+  const Handler called = run == RunStatus::kSucceeded ? Handler::kOnSuccess
+                         : run == RunStatus::kFailed  ? Handler::kOnFailure
+                                                      : Handler::kOnCancel;
+  bool first_ended = true;  // the called handler, if any, has ended
+  int on_exit = -1;
+  for (int i = first; i < static_cast<int>(tasks_.size()); ++i) {
+    const Handler h = workflow_->tasks[i].handler;
+    if (h == Handler::kOnExit) {
+      on_exit = i;
+      continue;
+    }
+    if (tasks_[i].status != TaskStatus::kPending) {
+      first_ended = first_ended && IsTerminal(tasks_[i].status);
+      continue;
+    }
+    if (h == called) {
+      MakeReady(i);
+      first_ended = false;
+    } else {
+      Finish(i, TaskStatus::kSkipped);
+      skipped.push_back(i);
     }
   }
-  return RunStatus::kSucceeded;
+  handlers_released_ = true;
+  if (on_exit >= 0 && first_ended && tasks_[on_exit].status == TaskStatus::kPending) {
+    MakeReady(on_exit);
+  }
+  return skipped;
+}
+
+RunStatus Run::status() const {
+  if (!dag_finished()) return RunStatus::kRunning;
+  if (cancelled_) return RunStatus::kCancelled;
+  // A task skipped by a trigger rule (a cleanup that only runs on failure)
+  // does not fail the run; a failure, and what it skipped, does. Cancelled
+  // tasks without a failure: a cancelled run that was resumed.
+  bool cancelled = false;
+  bool failed = false;
+  for (int i = 0; i < static_cast<int>(tasks_.size()); ++i) {
+    const TaskStatus s = tasks_[i].status;
+    if (workflow_->IsHandler(i) || IsSuccess(s) || s == TaskStatus::kSkipped) continue;
+    (s == TaskStatus::kCancelled ? cancelled : failed) = true;
+  }
+  if (failed) return RunStatus::kFailed;
+  return cancelled ? RunStatus::kCancelled : RunStatus::kSucceeded;
+}
+
+bool Run::Stopping(int task) const {
+  return workflow_->IsHandler(task) ? handlers_cancelled_ : cancelled_ || stopped_;
 }
 
 void Run::MakeReady(int task) {
   // Cancel() and fail_fast end every task not started, so none can become
   // ready after them.
-  assert(!cancelled_ && !stopped_);
+  assert(!Stopping(task));
   tasks_[task].status = TaskStatus::kReady;
   ready_.push(task);
 }
@@ -164,6 +221,7 @@ void Run::Finish(int task, TaskStatus status) {
   assert(IsTerminal(status) && !IsTerminal(tasks_[task].status));
   tasks_[task].status = status;
   --unfinished_;
+  if (!workflow_->IsHandler(task)) --dag_unfinished_;
 }
 
 void Run::Settle(int task, std::vector<int>& skipped) {

@@ -83,12 +83,28 @@ class Run {
   /// Cancels the run: every task not yet started or waiting to retry becomes
   /// kCancelled; running ones are left to the caller to cancel, and end as
   /// kCancelled when AttemptFinished reports them. Returns the tasks changed.
-  std::vector<int> Cancel();
+  /// The handlers are left to run after the DAG (on_cancel) unless
+  /// `handlers` is set, or they were released already: then they are
+  /// cancelled too, and none starts any more.
+  std::vector<int> Cancel(bool handlers = false);
 
+  /// The handlers (docs/workflow-format.md, "Handlers"), once every other
+  /// task has ended: the one the run's status calls for (on_success,
+  /// on_failure, on_cancel) becomes ready, the others end kSkipped; on_exit
+  /// becomes ready once that one has ended. Returns the handlers it
+  /// skipped. Does nothing before the DAG has ended, nor for a handler
+  /// already released or ended (a resumed run); call it after every change.
+  std::vector<int> ReleaseHandlers();
+
+  /// Every task has ended, the handlers too.
   bool finished() const { return unfinished_ == 0; }
-  /// kRunning until finished; then cancelled if Cancel() was called, else
-  /// succeeded if every task succeeded or was skipped, else failed (a skip
-  /// that a failure caused comes with that failure).
+  /// Every task but the handlers has ended.
+  bool dag_finished() const { return dag_unfinished_ == 0; }
+  /// kRunning until the tasks other than the handlers have ended; then
+  /// cancelled if Cancel() was called before (or the run has cancelled tasks
+  /// and no failed one: a resumed cancelled run), else succeeded if every
+  /// task succeeded or was skipped, else failed (a skip that a failure
+  /// caused comes with that failure). The handlers never change it.
   RunStatus status() const;
 
   std::int64_t id() const { return id_; }
@@ -111,6 +127,9 @@ class Run {
   };
 
   void MakeReady(int task);
+  /// Whether nothing new may start for `task`: the run is cancelled or
+  /// stopped by fail_fast (for a handler: its own cancel).
+  bool Stopping(int task) const;
   void Finish(int task, TaskStatus status);
   /// `task` has ended: each dependent counts its end; a pending one whose
   /// trigger rule is met becomes ready, one whose rule can no longer be met
@@ -141,10 +160,13 @@ class Run {
   Uniform uniform_;
   std::vector<TaskState> tasks_;
   std::priority_queue<int, std::vector<int>, ByPriority> ready_;
-  int running_ = 0;     ///< tasks in kRunning
-  int unfinished_ = 0;  ///< tasks not in a terminal status
-  bool cancelled_ = false;
-  bool stopped_ = false;  ///< fail_fast triggered
+  int running_ = 0;         ///< tasks in kRunning
+  int unfinished_ = 0;      ///< tasks not in a terminal status
+  int dag_unfinished_ = 0;  ///< of those, tasks that are not handlers
+  bool cancelled_ = false;  ///< Cancel() before the handlers were released
+  bool stopped_ = false;    ///< fail_fast triggered
+  bool handlers_released_ = false;
+  bool handlers_cancelled_ = false;  ///< no handler starts any more
 };
 
 }  // namespace picoflow

@@ -180,6 +180,7 @@ LogFields RunController::Fields(int task, int attempt, std::string_view event) c
 void RunController::Pump() {
   if (pumping_ > 0 || interrupting_) return;
   ++pumping_;
+  ReleaseHandlers();
   // Every attempt about to start is committed as `starting` before any of
   // them is spawned, in one commit: no task runs without its record (a crash
   // after the spawn leaves an attempt to mark interrupted, and the task's
@@ -192,6 +193,20 @@ void RunController::Pump() {
   if (!starting.empty() && ctx_.commit) ctx_.commit();
   for (int task : starting) LaunchTask(task);
   --pumping_;
+}
+
+void RunController::ReleaseHandlers() {
+  const std::vector<int> skipped = run_->ReleaseHandlers();
+  if (skipped.empty()) return;
+  const RunStatus status = run_->status();
+  const std::string why =
+      std::string("not called: the run ") +
+      (status == RunStatus::kCancelled ? "was cancelled" : RunStatusName(status));
+  for (int task : skipped) {
+    task_times_[task].error = why;
+    RecordTask(task);
+  }
+  for (int task : skipped) NotifyTask(task, run_->attempts(task), TaskEventKind::kSkipped);
 }
 
 void RunController::BeginTask(int task) {
@@ -273,7 +288,8 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
                   result.signal,
                   result.error,
                   Since(owned->started_),
-                  std::nullopt};
+                  std::nullopt,
+                  run_->workflow().IsHandler(task)};
   // A last attempt that retry_on_exit_codes did not retry says so where it
   // is followed, as the task's record does.
   if (outcome.not_retried) event.error = task_times_[task].error;
@@ -329,8 +345,26 @@ void RunController::NoteReasons(int task, const AttemptResult& result,
 std::vector<std::pair<std::string, std::string>> RunController::RunEnv(int task) const {
   std::vector<std::pair<std::string, std::string>> env;
   for (const auto& [name, value] : params_) env.emplace_back(ParamEnvName(name), value);
-  // Every task it depends on, directly or not, in declaration order.
   const Dag& dag = run_->dag();
+  const Workflow& workflow = run_->workflow();
+  if (workflow.IsHandler(task)) {
+    // A handler sees how the run ended and every task's outputs
+    // (docs/workflow-format.md, "Handlers").
+    std::string failed;
+    for (int i = 0; i < dag.size(); ++i) {
+      if (workflow.IsHandler(i) || !IsFailure(run_->task_status(i))) continue;
+      failed += (failed.empty() ? "" : " ") + workflow.tasks[i].name;
+    }
+    env.emplace_back("PICOFLOW_RUN_STATUS", RunStatusName(run_->status()));
+    env.emplace_back("PICOFLOW_FAILED_TASKS", failed);
+    for (int i = 0; i < dag.size(); ++i) {
+      for (const auto& [key, value] : task_times_[i].outputs) {
+        env.emplace_back(OutputEnvName(workflow.tasks[i].name, key), value);
+      }
+    }
+    return env;
+  }
+  // Every task it depends on, directly or not, in declaration order.
   std::vector<bool> upstream(dag.size(), false);
   std::vector<int> stack(dag.deps(task).begin(), dag.deps(task).end());
   while (!stack.empty()) {
@@ -381,6 +415,7 @@ void RunController::NotifyTask(int task, int attempt, TaskEventKind event) {
   e.event = event;
   e.status = TaskStatusName(run_->task_status(task));
   if (IsTerminal(run_->task_status(task))) e.error = task_times_[task].error;
+  e.handler = run_->workflow().IsHandler(task);
   for (RunObserver* o : ctx_.observers) o->OnTaskEvent(e);
 }
 
@@ -403,20 +438,34 @@ void RunController::RetryDue(int task) {
   FinishIfDone();
 }
 
-void RunController::Cancel(const std::string& reason) {
-  if (finished_ || cancelling_) return;
+void RunController::Cancel(const std::string& reason, bool handlers) {
+  if (finished_) return;
+  // Once the handlers run, a cancel stops them (a second one, if the
+  // first cancelled the run and so called on_cancel).
+  const bool in_handlers = run_->dag_finished();
+  if (in_handlers || handlers ? handlers_cancelled_ : cancelling_) return;
   cancelling_ = true;
+  handlers_cancelled_ = in_handlers || handlers;
   // A run fail_fast already stops keeps that reason.
   if (stop_reason_.empty()) stop_reason_ = reason;
-  const std::vector<int> changed = run_->Cancel();
-  retries_.clear();
+  const std::vector<int> changed = run_->Cancel(handlers);
+  std::vector<int> stopped;  // the attempts to cancel: all, or the handlers'
+  for (auto& [task, _] : slots_) {
+    if (!in_handlers || run_->workflow().IsHandler(task)) stopped.push_back(task);
+  }
+  for (auto it = retries_.begin(); it != retries_.end();) {
+    it = run_->task_status(it->first) == TaskStatus::kCancelled ? retries_.erase(it) : ++it;
+  }
+  const std::string& why = in_handlers ? reason : stop_reason_;
   for (int task : changed) {
-    task_times_[task].error = stop_reason_;
+    task_times_[task].error = why;
     RecordTask(task);
     NotifyTask(task, run_->attempts(task), TaskEventKind::kCancelled);
   }
-  LogInfo(Fields(-1, 0, "run.cancelling"), "cancelling run");
-  for (auto& [_, slot] : slots_) slot->attempt_->Cancel();
+  LogInfo(Fields(-1, 0, "run.cancelling"),
+          in_handlers ? "cancelling the run's handlers" : "cancelling run");
+  for (int task : stopped) slots_.at(task)->attempt_->Cancel();
+  Pump();  // the handlers a cancel calls for (on_cancel, on_exit)
   FinishIfDone();
 }
 

@@ -78,7 +78,11 @@ class RunController {
   /// (why it was cancelled) its error and that of the tasks it cancels.
   /// Idempotent: the first call's reason stays, and so does fail_fast's if
   /// it already stops the run.
-  void Cancel(const std::string& reason = kCancelledOnRequest);
+  /// The handlers (docs/workflow-format.md, "Handlers") run after the
+  /// cancelled DAG (on_cancel, on_exit), unless `handlers` is set: then they
+  /// are cancelled too. Once they run, Cancel() stops them (the run's status
+  /// stays what the DAG made it).
+  void Cancel(const std::string& reason = kCancelledOnRequest, bool handlers = false);
   /// The reason of a Cancel() that run.cancel asked for.
   static constexpr const char* kCancelledOnRequest = "cancelled on request (run.cancel)";
   /// Stops the run for a daemon stop it survives (docs/architecture.md,
@@ -108,6 +112,8 @@ class RunController {
   struct RetryTimer;
 
   void Pump();
+  /// Run::ReleaseHandlers, and the store rows of the handlers it skipped.
+  void ReleaseHandlers();
   /// Pump's two halves: the attempt's slot and `starting` record, then,
   /// once that is committed, its start through the executor.
   void BeginTask(int task);
@@ -159,9 +165,10 @@ class RunController {
   bool flush_armed_ = false;
   bool finished_ = false;
   bool abandoned_ = false;
-  bool cancelling_ = false;        ///< Cancel() was called
-  bool interrupting_ = false;      ///< Interrupt() was called
-  std::function<void()> stopped_;  ///< Interrupt's callback; empty once called
+  bool cancelling_ = false;          ///< Cancel() was called
+  bool handlers_cancelled_ = false;  ///< Cancel() stopped the handlers too
+  bool interrupting_ = false;        ///< Interrupt() was called
+  std::function<void()> stopped_;    ///< Interrupt's callback; empty once called
   /// Why the run stops starting tasks: Cancel()'s reason, or fail_fast's
   /// (the first one stays). The error of the tasks it cancels, and of the
   /// run if it ends cancelled.

@@ -173,7 +173,7 @@ void RunManager::CancelAll(std::function<void()> done) {
   for (auto& [id, _] : runs_) ids.push_back(id);
   for (std::int64_t id : ids) {
     auto it = runs_.find(id);
-    if (it != runs_.end()) it->second->Cancel(kStoppedReason);
+    if (it != runs_.end()) it->second->Cancel(kStoppedReason, /*handlers=*/true);  // not at a stop
   }
   DoneIfEmpty();
 }

@@ -48,6 +48,7 @@ struct TaskEvent {
   std::string_view error;
   std::optional<std::chrono::milliseconds> duration;  ///< of the attempt
   std::optional<std::chrono::milliseconds> retry_in;  ///< for kRetrying
+  bool handler = false;  ///< the task is one of the workflow's handlers
 };
 
 /// A chunk of task output, already capped (what is stored is what is shown).

@@ -11,7 +11,9 @@ std::vector<std::pair<std::string, TaskOutputs>> PlanRetry(const Workflow& workf
     if (index >= 0) record[index] = &t;
   }
   for (int task : dag.topo_order()) {
-    bool ok = record[task] != nullptr && IsSuccess(record[task]->status);
+    // A handler runs again as the new run's end calls for it.
+    bool ok =
+        record[task] != nullptr && IsSuccess(record[task]->status) && !workflow.IsHandler(task);
     for (int dep : dag.deps(task)) ok = ok && done[dep];
     done[task] = ok;
   }

@@ -77,7 +77,8 @@ std::string RunError(const Run& run, const std::vector<std::string>& reasons,
   int first = -1;
   int more = 0;
   for (int i = 0; i < run.dag().size(); ++i) {
-    if (!IsFailure(run.task_status(i))) continue;
+    // A handler's end is its own (docs/workflow-format.md, "Handlers").
+    if (!IsFailure(run.task_status(i)) || run.workflow().IsHandler(i)) continue;
     if (first < 0) {
       first = i;
     } else {

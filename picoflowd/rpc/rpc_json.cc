@@ -149,8 +149,12 @@ json DiagnosticsJson(const Diagnostics& diagnostics) {
 json WorkflowShapeJson(const Workflow& w, const Dag& dag) {
   json order = json::array();
   for (int i : dag.topo_order()) order.push_back(w.tasks[i].name);
-  return {{"name", w.name},         {"description", w.description}, {"tasks", w.tasks.size()},
-          {"schedule", w.schedule}, {"timezone", w.timezone},       {"order", std::move(order)}};
+  return {{"name", w.name},
+          {"description", w.description},
+          {"tasks", w.tasks.size() - w.HandlerCount()},
+          {"schedule", w.schedule},
+          {"timezone", w.timezone},
+          {"order", std::move(order)}};
 }
 
 json StoreHealthJson(const StoreHealth& health) {

@@ -277,7 +277,7 @@ void RpcMethods::WorkflowList(RpcCall& call) {
       const Workflow& w = *entry.version->workflow;
       item["description"] = w.description;
       item["origin"] = entry.version->origin;
-      item["tasks"] = w.tasks.size();
+      item["tasks"] = w.tasks.size() - w.HandlerCount();
       item["schedule"] = w.schedule;
       item["timezone"] = w.timezone;
       auto next = host_.scheduler().NextFire(name);
@@ -334,6 +334,7 @@ std::shared_ptr<const std::string> RpcMethods::WorkflowGetResult(
   json out = WorkflowShapeJson(*v.workflow, *v.dag);
   json tasks = json::array();
   for (const Task& t : v.workflow->tasks) {
+    // "handler": which of `handlers:` it is; absent for the tasks of `tasks:`.
     tasks.push_back({{"name", t.name},
                      {"type", TaskTypeName(t.type)},
                      {"depends_on", t.depends_on},
@@ -344,6 +345,9 @@ std::shared_ptr<const std::string> RpcMethods::WorkflowGetResult(
                      {"trigger", TriggerRuleName(t.trigger)},
                      {"retry_on_exit_codes", t.retry_on_exit_codes},
                      {"retry_jitter", t.retry_jitter}});
+    if (t.handler != Handler::kNone) {
+      tasks.back()["handler"] = kHandlerNames[static_cast<std::size_t>(t.handler)];
+    }
   }
   out["tasks"] = std::move(tasks);
   out["origin"] = v.origin;
