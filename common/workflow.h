@@ -134,6 +134,10 @@ struct Task {
   /// `trigger:`, `retry_on_exit_codes:` and `retry_jitter:` (the last from
   /// config.retry_jitter when the task has none); docs/workflow-format.md.
   TriggerRule trigger = TriggerRule::kAllSuccess;
+  /// `when:` — a command run before the task's first attempt: exit 0 runs
+  /// the task, anything else skips it (docs/workflow-format.md, "Conditions").
+  /// Only `command` and `args` are set.
+  std::optional<ShellConfig> when;
   std::vector<int> retry_on_exit_codes;  ///< empty: every failure is retried
   double retry_jitter = 0;               ///< 0..1: delays vary by up to this fraction
   TaskConfig config;
@@ -187,6 +191,9 @@ struct Workflow {
   Seconds catchup_window{24 * 3600};
   WorkflowRetention retention;
   std::vector<WorkflowParam> params;
+  /// Workflow `when:` — run before a run's first task; any exit but 0
+  /// skips the whole run (docs/workflow-format.md, "Conditions").
+  std::optional<ShellConfig> when;
   WorkflowConfig config;
   /// The tasks of `tasks:` in declaration order, then its `handlers:` (in
   /// the order of Handler), which have no dependencies and no dependents.

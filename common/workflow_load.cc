@@ -25,9 +25,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::string_view kTopKeys[] = {"name",    "description", "schedule",       "timezone",
-                                         "overlap", "catchup",     "catchup_window", "retention",
-                                         "params",  "config",      "tasks",          "handlers"};
+constexpr std::string_view kTopKeys[] = {
+    "name",      "description", "schedule", "timezone", "overlap",  "catchup", "catchup_window",
+    "retention", "params",      "config",   "tasks",    "handlers", "when"};
 constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
@@ -130,6 +130,7 @@ void Loader::LoadRoot(const YamlNode& root) {
   }
   LoadRetention(root.Find("retention"));
   LoadParams(r_, root.Find("params"), !w_.schedule.empty(), w_.params);
+  if (const YamlNode* v = root.Find("when")) w_.when = ReadCondition(r_, *v, {top_, "when"});
   LoadTasks(root);
   // A duplicate or invalid name does not stop the checks of the graph: the
   // rest of the file's problems are still reported in the same pass.

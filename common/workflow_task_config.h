@@ -22,6 +22,7 @@ inline constexpr std::string_view kTaskKeys[] = {"name",
                                                  "max_interruptions",
                                                  "config",
                                                  "trigger",
+                                                 "when",
                                                  "retry_on_exit_codes",
                                                  "retry_jitter"};
 

@@ -94,9 +94,43 @@ std::optional<double> ReadJitter(FieldReader& r, const YamlNode& v, Where w) {
   return value;
 }
 
+std::optional<ShellConfig> ReadCondition(FieldReader& r, const YamlNode& v, Where w) {
+  const std::string key(w.key);
+  if (v.IsScalar() && !v.IsNull()) {
+    std::optional<std::string> command = r.Text(v, w);
+    if (!command) return std::nullopt;
+    if (command->empty()) {
+      r.Report(v.pos, w.prefix + "'" + key + "' must not be empty");
+      return std::nullopt;
+    }
+    ShellConfig out;
+    out.command = std::move(*command);
+    return out;
+  }
+  if (!v.IsMap()) {
+    r.Report(v.pos, w.prefix + "'" + key + "' must be a command, or a map of 'command' and " +
+                        "'args', got " + DescribeYamlNode(v));
+    return std::nullopt;
+  }
+  const std::string prefix = w.prefix + key + ": ";
+  constexpr std::string_view kKeys[] = {"command", "args"};
+  r.CheckKeys(v, kKeys, prefix, "key");
+  const YamlNode* command = v.Find("command");
+  if (!r.Require(command, {prefix, "command"}, v.pos)) return std::nullopt;
+  ShellConfig out;
+  out.command = r.Text(*command, {prefix, "command"}).value_or("");
+  if (const YamlNode* args = v.Find("args")) {
+    std::vector<std::string> list;
+    if (r.TextList(*args, {prefix, "args"}, false, list)) out.args = std::move(list);
+  }
+  if (out.command.empty()) return std::nullopt;
+  return out;
+}
+
 void LoadTaskRules(FieldReader& r, const YamlNode& item, const std::string& prefix,
                    std::optional<TaskType> type, const WorkflowConfig& config, Task& task) {
   LoadTrigger(r, item, prefix, task);
+  if (const YamlNode* v = item.Find("when")) task.when = ReadCondition(r, *v, {prefix, "when"});
   LoadExitCodes(r, item, prefix, type, task);
   task.retry_jitter = config.retry_jitter;
   if (const YamlNode* v = item.Find("retry_jitter")) {

@@ -36,7 +36,11 @@ bool IsFileArg(const std::string& arg) {
          (stat(arg.c_str(), &st) == 0 && S_ISREG(st.st_mode));
 }
 
-int RunExitCode(const json& run) { return run["status"] == "succeeded" ? kExitOk : kExitFailed; }
+// A skipped run (its `when:` was not met, a fire the overlap policy skipped)
+// is not a failure.
+int RunExitCode(const json& run) {
+  return run["status"] == "succeeded" || run["status"] == "skipped" ? kExitOk : kExitFailed;
+}
 
 // A run started by hand starts whatever the workflow's overlap policy says
 // (docs/scheduling.md, "Overlap"): says so when others of it are going.

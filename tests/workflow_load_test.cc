@@ -729,5 +729,36 @@ handlers:
               "on_cancel and on_exit to tasks, got a list"});
 }
 
+TEST_CASE("when: a command or a map of command and args, on a task or the workflow") {
+  auto w = Valid(R"(
+name: c
+when: test -e /mnt/usb
+tasks:
+  - { name: a, type: shell, when: '[ -n "$X" ]', config: { command: "true" } }
+  - { name: b, type: http, when: { command: /bin/check, args: [-q, x] }, config: { url: "http://127.0.0.1:9/" } }
+  - { name: c, type: shell, config: { command: "true" } }
+)");
+  REQUIRE(w->when);
+  CHECK(w->when->command == "test -e /mnt/usb");
+  REQUIRE(w->tasks[0].when);
+  CHECK(w->tasks[0].when->command == "[ -n \"$X\" ]");
+  CHECK_FALSE(w->tasks[0].when->args);
+  REQUIRE(w->tasks[1].when);
+  CHECK(w->tasks[1].when->args == std::vector<std::string>{"-q", "x"});
+  CHECK_FALSE(w->tasks[2].when);
+  CHECK(Errors(R"(
+name: c
+when: [test, x]
+tasks:
+  - { name: a, type: shell, when: "", config: { command: "true" } }
+  - { name: b, type: shell, when: { args: [x], comand: y }, config: { command: "true" } }
+)") == Lines{
+           "wf.yaml:2:7: 'when' must be a command, or a map of 'command' and 'args', got a list",
+           "wf.yaml:4:35: task 'a': 'when' must not be empty",
+           "wf.yaml:5:35: task 'b': when: missing required key 'command'",
+           "wf.yaml:5:48: task 'b': when: unknown key 'comand' (did you mean 'command'?)",
+       });
+}
+
 }  // namespace
 }  // namespace picoflow

@@ -132,6 +132,25 @@ void Run::FailForGood(int task, TaskStatus status, FinishOutcome& outcome) {
   }
 }
 
+FinishOutcome Run::EndUnstarted(int task, TaskStatus status) {
+  TaskState& t = tasks_[task];
+  assert(t.status == TaskStatus::kRunning && IsTerminal(status));
+  --running_;
+  --t.attempts;  // PopReady() counted the attempt that did not start
+  FinishOutcome outcome;
+  Finish(task, status);
+  Settle(task, outcome.skipped);
+  return outcome;
+}
+
+void Run::SkipAll() {
+  assert(running_ == 0);
+  skipped_all_ = true;
+  for (int i = 0; i < static_cast<int>(tasks_.size()); ++i) {
+    if (!IsTerminal(tasks_[i].status)) Finish(i, TaskStatus::kSkipped);
+  }
+}
+
 void Run::RetryDue(int task) {
   if (tasks_[task].status != TaskStatus::kRetryWait) return;  // cancelled meanwhile
   MakeReady(task);
@@ -189,6 +208,7 @@ std::vector<int> Run::ReleaseHandlers() {
 }
 
 RunStatus Run::status() const {
+  if (skipped_all_) return RunStatus::kSkipped;
   if (!dag_finished()) return RunStatus::kRunning;
   if (cancelled_) return RunStatus::kCancelled;
   // A task skipped by a trigger rule (a cleanup that only runs on failure)

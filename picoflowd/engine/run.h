@@ -77,6 +77,15 @@ class Run {
   /// fails with no retry left does. Must be called before the first
   /// PopReady().
   FinishOutcome GiveUp(int task);
+  /// A task that PopReady() returned and whose `when:` condition ran instead
+  /// of an attempt (docs/workflow-format.md, "Conditions") ends `status`
+  /// without one: kSkipped (the condition was not met; its SkipCause is
+  /// {-1, -1}: the caller says why) or kCancelled (the run was cancelled or
+  /// stopped meanwhile). Its dependents follow as for any end.
+  FinishOutcome EndUnstarted(int task, TaskStatus status);
+  /// The workflow's `when:` was not met: every task (handlers too) ends
+  /// kSkipped, and the run kSkipped. Before the first PopReady().
+  void SkipAll();
   /// A task in kRetryWait becomes ready again (its delay passed).
   void RetryDue(int task);
 
@@ -98,9 +107,13 @@ class Run {
 
   /// Every task has ended, the handlers too.
   bool finished() const { return unfinished_ == 0; }
+  /// Whether nothing new may start for `task`: the run is cancelled or
+  /// stopped by fail_fast (for a handler: its own cancel).
+  bool Stopping(int task) const;
   /// Every task but the handlers has ended.
   bool dag_finished() const { return dag_unfinished_ == 0; }
-  /// kRunning until the tasks other than the handlers have ended; then
+  /// kSkipped after SkipAll(). Else kRunning until the tasks other than the
+  /// handlers have ended; then
   /// cancelled if Cancel() was called before (or the run has cancelled tasks
   /// and no failed one: a resumed cancelled run), else succeeded if every
   /// task succeeded or was skipped, else failed (a skip that a failure
@@ -127,9 +140,7 @@ class Run {
   };
 
   void MakeReady(int task);
-  /// Whether nothing new may start for `task`: the run is cancelled or
-  /// stopped by fail_fast (for a handler: its own cancel).
-  bool Stopping(int task) const;
+
   void Finish(int task, TaskStatus status);
   /// `task` has ended: each dependent counts its end; a pending one whose
   /// trigger rule is met becomes ready, one whose rule can no longer be met
@@ -167,6 +178,7 @@ class Run {
   bool stopped_ = false;    ///< fail_fast triggered
   bool handlers_released_ = false;
   bool handlers_cancelled_ = false;  ///< no handler starts any more
+  bool skipped_all_ = false;         ///< SkipAll()
 };
 
 }  // namespace picoflow

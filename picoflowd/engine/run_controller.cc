@@ -117,6 +117,24 @@ struct RunController::RetryTimer {
   UvHandle<uv_timer_t> timer;
 };
 
+/// A `when:` condition running: its process's end decides whether its task
+/// (or the run) starts. Its output is not kept.
+class RunController::Condition final : public AttemptSink {
+ public:
+  Condition(RunController& owner, int task, Task spec)
+      : owner_(owner), task_(task), spec_(std::move(spec)) {}
+  void OnStarted(const ProcessIdentity&) override {}
+  void OnOutput(OutputStream, std::string_view) override {}
+  void OnFinished(const AttemptResult& result) override {
+    owner_.ConditionEnded(task_, result);  // destroys *this: nothing after
+  }
+
+  RunController& owner_;
+  const int task_;
+  const Task spec_;  ///< what the executor runs: the task's name, the condition as a shell task
+  std::unique_ptr<Attempt> attempt_;
+};
+
 RunController::RunController(EngineContext& ctx, std::unique_ptr<Run> run, ParamValues params,
                              std::function<void(RunStatus)> on_finished)
     : ctx_(ctx),
@@ -131,6 +149,7 @@ RunController::RunController(EngineContext& ctx, std::unique_ptr<Run> run, Param
 RunController::~RunController() {
   // Normally empty by now; at a hard stop the attempts' destructors SIGKILL
   // their process groups.
+  conditions_.clear();
   slots_.clear();
   retries_.clear();
 }
@@ -163,6 +182,17 @@ void RunController::Start() {
     LogError(Fields(), s.error().message);
   }
   LogInfo(Fields(-1, 0, "run.started"), "run started");
+  // The workflow's `when:` runs once, before any task: not again for a run
+  // resumed after its first task started.
+  bool fresh = true;
+  for (int i = 0; i < run_->dag().size(); ++i) {
+    fresh = fresh && run_->task_status(i) != TaskStatus::kRunning && run_->attempts(i) == 0 &&
+            !IsTerminal(run_->task_status(i));
+  }
+  if (run_->workflow().when && fresh) {
+    StartCondition(kRunCondition);
+    return;
+  }
   Pump();
   FinishIfDone();  // a resumed run may have nothing left to do
 }
@@ -187,6 +217,12 @@ void RunController::Pump() {
   // processes carry their mark; docs/architecture.md, "Crash recovery").
   std::vector<int> starting;
   while (auto task = run_->PopReady()) {
+    // A `when:` runs before the first attempt (a resumed task interrupted
+    // in an attempt has passed it).
+    if (run_->workflow().tasks[*task].when && run_->attempts(*task) == 1) {
+      StartCondition(*task);
+      continue;
+    }
     BeginTask(*task);
     starting.push_back(*task);
   }
@@ -214,6 +250,103 @@ void RunController::BeginTask(int task) {
   auto slot = std::make_unique<Slot>(*this, task, run_->attempts(task));
   slot->Begin();
   slots_[task] = std::move(slot);
+}
+
+void RunController::StartCondition(int task) {
+  const Workflow& workflow = run_->workflow();
+  const Task* of = task == kRunCondition ? nullptr : &workflow.tasks[task];
+  Task spec;
+  spec.name = of ? of->name : "when";
+  spec.type = TaskType::kShell;
+  spec.timeout = of ? of->timeout : workflow.config.timeout_default;
+  ShellConfig shell = of ? *of->when : *workflow.when;
+  if (of && of->type == TaskType::kShell) {
+    shell.workdir = std::get<ShellConfig>(of->config).workdir;  // where the task runs
+  }
+  spec.config = std::move(shell);
+  auto condition = std::make_unique<Condition>(*this, task, std::move(spec));
+  Condition& ref = *condition;
+  conditions_[task] = std::move(condition);
+
+  AttemptSpec attempt_spec;
+  attempt_spec.task = &ref.spec_;
+  attempt_spec.workflow = workflow.name;
+  attempt_spec.run_id = run_->id();
+  attempt_spec.attempt = 0;
+  attempt_spec.timeout = std::chrono::duration_cast<milliseconds>(ref.spec_.timeout);
+  attempt_spec.kill_grace = std::chrono::duration_cast<milliseconds>(workflow.config.kill_grace);
+  if (task != kRunCondition) attempt_spec.env = RunEnv(task);
+  if (task == kRunCondition) {
+    for (const auto& [name, value] : params_)
+      attempt_spec.env.emplace_back(ParamEnvName(name), value);
+  }
+  LogInfo(Fields(task, 0, "task.condition"), "checking its condition (when:)");
+  ref.attempt_ =
+      ctx_.executors[static_cast<std::size_t>(TaskType::kShell)]->Start(attempt_spec, ref);
+}
+
+void RunController::ConditionEnded(int task, const AttemptResult& result) {
+  auto node = conditions_.extract(task);  // alive to the end of this function
+  const bool met = result.status == AttemptStatus::kSucceeded;
+  std::string why = "condition (when:) ";
+  if (result.exit_code) {
+    why += "exited " + std::to_string(*result.exit_code);
+  } else {
+    why += AttemptReason(result);
+  }
+  LogInfo(Fields(task, 0, "task.condition"), met ? "condition met" : why);
+  if (abandoned_) return;
+  if (interrupting_) {
+    // Nothing of the task was stored: it checks its condition again when
+    // the run resumes.
+    StopIfIdle();
+    return;
+  }
+  if (task == kRunCondition) {
+    if (cancelling_) {
+      // Cancelled before any task started: they all end cancelled.
+      Pump();  // on_cancel
+      FinishIfDone();
+      return;
+    }
+    if (met) {
+      Pump();
+      FinishIfDone();
+      return;
+    }
+    stop_reason_ = why;
+    run_->SkipAll();
+    for (int i = 0; i < run_->dag().size(); ++i) {
+      task_times_[i].error = "the run's " + why;
+      RecordTask(i);
+    }
+    FinishIfDone();
+    return;
+  }
+  FinishOutcome outcome;
+  if (cancelling_ || result.status == AttemptStatus::kCancelled || run_->Stopping(task)) {
+    outcome = run_->EndUnstarted(task, TaskStatus::kCancelled);
+    task_times_[task].error = stop_reason_.empty() ? AttemptReason(result) : stop_reason_;
+  } else if (!met) {
+    outcome = run_->EndUnstarted(task, TaskStatus::kSkipped);
+    task_times_[task].error = why;
+  } else {
+    BeginTask(task);
+    if (ctx_.commit) ctx_.commit();
+    LaunchTask(task);
+    return;
+  }
+  for (int skipped : outcome.skipped) task_times_[skipped].error = SkipReason(*run_, skipped);
+  RecordTask(task);
+  for (int skipped : outcome.skipped) RecordTask(skipped);
+  NotifyTask(task, 0,
+             run_->task_status(task) == TaskStatus::kSkipped ? TaskEventKind::kSkipped
+                                                             : TaskEventKind::kCancelled);
+  for (int skipped : outcome.skipped) {
+    NotifyTask(skipped, run_->attempts(skipped), TaskEventKind::kSkipped);
+  }
+  Pump();
+  FinishIfDone();
 }
 
 void RunController::LaunchTask(int task) {
@@ -304,6 +437,7 @@ void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
   }
   if (outcome.stop_run) {
     for (auto& [_, other] : slots_) other->attempt_->Cancel();
+    for (auto& [_, condition] : conditions_) condition->attempt_->Cancel();
   }
   Pump();
   FinishIfDone();
@@ -465,6 +599,7 @@ void RunController::Cancel(const std::string& reason, bool handlers) {
   LogInfo(Fields(-1, 0, "run.cancelling"),
           in_handlers ? "cancelling the run's handlers" : "cancelling run");
   for (int task : stopped) slots_.at(task)->attempt_->Cancel();
+  for (auto& [_, condition] : conditions_) condition->attempt_->Cancel();
   Pump();  // the handlers a cancel calls for (on_cancel, on_exit)
   FinishIfDone();
 }
@@ -473,6 +608,7 @@ void RunController::Abandon() {
   if (finished_) return;
   abandoned_ = true;
   retries_.clear();
+  conditions_.clear();  // kills them; nothing of them is stored
   flush_timer_.Close();
   for (auto& [task, slot] : slots_) {
     slot->Flush();
@@ -503,11 +639,12 @@ void RunController::Interrupt(std::function<void()> stopped) {
   retries_.clear();
   LogInfo(Fields(-1, 0, "run.interrupting"), "interrupting run: it resumes at the next start");
   for (auto& [_, slot] : slots_) slot->attempt_->Cancel();
+  for (auto& [_, condition] : conditions_) condition->attempt_->Cancel();
   StopIfIdle();
 }
 
 void RunController::StopIfIdle() {
-  if (!interrupting_ || finished_ || !slots_.empty() || !stopped_) return;
+  if (!interrupting_ || finished_ || Busy() || !stopped_) return;
   flush_timer_.Close();  // AttemptEnded flushed each attempt's output
   auto stopped = std::move(stopped_);
   stopped_ = nullptr;
@@ -538,7 +675,7 @@ void RunController::FlushOutput() {
 }
 
 void RunController::FinishIfDone() {
-  if (finished_ || !run_->finished() || !slots_.empty()) return;
+  if (finished_ || !run_->finished() || Busy()) return;
   finished_ = true;
   flush_timer_.Close();
   const RunStatus status = run_->status();

@@ -110,6 +110,9 @@ class RunController {
  private:
   class Slot;
   struct RetryTimer;
+  class Condition;
+  /// The index of the workflow's own `when:` in conditions_.
+  static constexpr int kRunCondition = -1;
 
   void Pump();
   /// Run::ReleaseHandlers, and the store rows of the handlers it skipped.
@@ -118,6 +121,12 @@ class RunController {
   /// once that is committed, its start through the executor.
   void BeginTask(int task);
   void LaunchTask(int task);
+  /// Runs the `when:` of `task` (kRunCondition: of the workflow) before
+  /// it starts (docs/workflow-format.md, "Conditions").
+  void StartCondition(int task);
+  void ConditionEnded(int task, const AttemptResult& result);
+  /// Whether anything of the run still runs: attempts or conditions.
+  bool Busy() const { return !slots_.empty() || !conditions_.empty(); }
   void AttemptEnded(Slot& slot, const AttemptResult& result);
   /// Keeps why `task` (whose attempt ended with `result`) and the tasks
   /// its end skipped ended as they did, for their store rows.
@@ -161,6 +170,7 @@ class RunController {
   std::vector<TaskTimes> task_times_;
   std::map<int, std::unique_ptr<Slot>> slots_;  ///< running attempts by task
   std::map<int, std::unique_ptr<RetryTimer>> retries_;
+  std::map<int, std::unique_ptr<Condition>> conditions_;  ///< running `when:` by task
   UvHandle<uv_timer_t> flush_timer_;
   bool flush_armed_ = false;
   bool finished_ = false;

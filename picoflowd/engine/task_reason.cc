@@ -72,7 +72,7 @@ std::string NotRetriedReason(const AttemptResult& result) {
 std::string RunError(const Run& run, const std::vector<std::string>& reasons,
                      const std::string& stop_reason) {
   const RunStatus status = run.status();
-  if (status == RunStatus::kCancelled) return stop_reason;
+  if (status == RunStatus::kCancelled || status == RunStatus::kSkipped) return stop_reason;
   if (status != RunStatus::kFailed) return "";
   int first = -1;
   int more = 0;

@@ -314,7 +314,9 @@ class Store {
   // change is kept and saved later (Health(), SaveKept()).
 
   /// Moves a run to `status` at `at`: kRunning sets started_at (first time
-  /// only), a final status sets ended_at. `error` replaces the stored error.
+  /// only), a final status sets ended_at. `error` replaces the stored error;
+  /// for kSkipped (a run whose `when:` was not met) it is the run's reason,
+  /// as a skipped fire's is, and the error is emptied.
   /// Returns kNotFound if there is no such run.
   Status SetRunStatus(std::int64_t run_id, RunStatus status, TimePoint at,
                       std::string_view error = {});

@@ -221,7 +221,8 @@ Status Store::Apply(const RunStatusWrite& w, LostOutput&) {
       "UPDATE runs SET status = ?2,"
       " started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?3) ELSE started_at END,"
       " ended_at = CASE WHEN ?2 IN ('pending', 'running') THEN NULL ELSE ?3 END,"
-      " error = ?4 WHERE id = ?1");
+      " error = CASE WHEN ?2 = 'skipped' THEN '' ELSE ?4 END,"
+      " reason = CASE WHEN ?2 = 'skipped' THEN ?4 ELSE reason END WHERE id = ?1");
   if (!q) return q.error();
   q->Bind(1, run_id).Bind(2, RunStatusName(w.status)).Bind(3, w.at).Bind(4, w.error);
   if (Status s = q->Run(); !s) return s;
