@@ -2,6 +2,8 @@
 
 #include <libssh2.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -275,6 +277,12 @@ void SshAttempt::ConnectNext() {
       connect_error_ = std::strerror(errno);
       continue;
     }
+    // Each ssh message is one write: without Nagle a small one (a channel
+    // request after the server acknowledged nothing) is not held back for
+    // the peer's delayed ACK, ~40 ms each time (measured on loopback: the
+    // handshake took 125-165 ms, opening a channel after another 45 ms).
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (::connect(fd_, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS) {
       poll_ = std::make_unique<UvHandle<uv_poll_t>>(this);
       if (uv_poll_init_socket(loop_, poll_->get(), fd_) == 0) {
