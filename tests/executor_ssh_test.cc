@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -153,7 +154,7 @@ class TestSshd {
         dir_ + "/sshd_config",
         "Port " + p + "\nListenAddress 127.0.0.1\nListenAddress ::1\nHostKey " + dir_ +
             "/host_key\nAuthorizedKeysFile " + dir_ +
-            "/authorized_keys\nStrictModes no\nUsePAM no\n"
+            "/authorized_keys\nStrictModes no\nUsePAM no\nPermitUserEnvironment TMPDIR\n"
             "PidFile " +
             dir_ + "/sshd.pid\nPermitRootLogin no\nAllowUsers " + user_ +
             "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nLogLevel VERBOSE\n");
@@ -502,6 +503,249 @@ TEST_CASE("destroying a running attempt reports nothing and ends the remote comm
   h.loop.RunUntil([] { return false; }, 200ms);
   CHECK(!rec.result);
   CHECK(WaitRemoteGone(marker));
+}
+
+// A file in the test account's home (~/.ssh/rc, ~/.ssh/environment: read by
+// sshd at each login) for the life of this object; the home is left empty.
+class LoginFile {
+ public:
+  LoginFile(const std::string& name, const std::string& text)
+      : dir_(Sshd().dir() + "/home/.ssh"), path_(dir_ + "/" + name) {
+    std::filesystem::create_directories(dir_);
+    ::chmod(dir_.c_str(), 0755);
+    WriteFile(path_, text);
+    ::chmod(path_.c_str(), 0644);
+  }
+  ~LoginFile() {
+    std::filesystem::remove(path_);
+    std::error_code ignored;
+    std::filesystem::remove(dir_, ignored);  // only if empty
+  }
+  LoginFile(const LoginFile&) = delete;
+  LoginFile& operator=(const LoginFile&) = delete;
+
+ private:
+  std::string dir_, path_;
+};
+
+// The first line of a task's stdout: its PICOFLOW_OUTPUT, as the tests' commands echo it.
+std::string FirstLine(const std::string& out) { return out.substr(0, out.find('\n')); }
+
+// The directory of an outputs file (the remote is this machine).
+std::string DirOf(const std::string& file) {
+  return std::filesystem::path(file).parent_path().string();
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Echoes PICOFLOW_OUTPUT first, then runs `then`.
+SshConfig OutputsConfig(const std::string& then) {
+  return Config("echo \"$PICOFLOW_OUTPUT\"; " + then);
+}
+
+TEST_CASE(
+    "an ssh task's outputs come back (KEY=VALUE, KEY<<EOF), not its stdout; the remote file is "
+    "removed") {
+  Harness h;
+  SshConfig c = OutputsConfig(R"(echo rows=1200 >> "$PICOFLOW_OUTPUT"
+{ echo 'summary<<EOF'; echo 'line one'; echo 'line = two'; echo EOF; } >> "$PICOFLOW_OUTPUT"
+echo rows=1201 >> "$PICOFLOW_OUTPUT"
+echo not=an-output; echo also=not >&2)");
+  c.env = {{"PICOFLOW_OUTPUT", "/etc/passwd"}};  // set by picoflow, last
+  Recorder rec = h.Run(c);
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.result->exit_code == 0);
+  CHECK(rec.result->outputs == TaskOutputs{{"rows", "1201"}, {"summary", "line one\nline = two"}});
+  const std::string file = FirstLine(rec.out);
+  CHECK(file.rfind("/tmp/picoflow-output.", 0) == 0);
+  CHECK(file.size() == std::string("/tmp/picoflow-output./output").size() + 32);
+  CHECK(rec.out == file + "\nnot=an-output\n");
+  CHECK(rec.err == "also=not\n");
+  CHECK(!Exists(DirOf(file)));
+
+  // A task that writes none passes on none; each attempt has a directory of its own.
+  rec = h.Run(OutputsConfig("test -d \"${PICOFLOW_OUTPUT%/output}\" && echo made"));
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.result->outputs.empty());
+  CHECK(FirstLine(rec.out) != file);
+  CHECK(rec.out == FirstLine(rec.out) + "\nmade\n");
+  CHECK(!Exists(DirOf(FirstLine(rec.out))));
+}
+
+TEST_CASE("what the login prints (~/.ssh/rc) is taken neither for outputs nor for their marker") {
+  Harness h;
+  // ~/.ssh/rc runs before every command of a login, the outputs reader's too,
+  // and its stdout is the channel's.
+  LoginFile rc("rc", "echo rows=666; echo picoflow-outputs.\n");
+  Recorder rec = h.Run(OutputsConfig("echo rows=1 >> \"$PICOFLOW_OUTPUT\""));
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.result->outputs == TaskOutputs{{"rows", "1"}});
+  CHECK(rec.out.rfind("rows=666\npicoflow-outputs.\n/tmp/picoflow-output.", 0) == 0);
+}
+
+TEST_CASE(
+    "an outputs file over 64 KiB fails the attempt as a shell task's does, without being read "
+    "whole") {
+  Harness h;
+  // 1 GiB (sparse): the reader sends one byte past the limit, not the file.
+  Recorder rec = h.Run(OutputsConfig("truncate -s 1G \"$PICOFLOW_OUTPUT\""));
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->exit_code == 0);
+  CHECK(rec.result->error ==
+        "its outputs (PICOFLOW_OUTPUT): more than 65536 bytes (the limit of a task's outputs)");
+  CHECK(rec.result->outputs.empty());
+  CHECK(!Exists(DirOf(FirstLine(rec.out))));
+
+  // Exactly the limit is allowed.
+  rec = h.Run(OutputsConfig(
+      "{ printf k=; head -c 65533 /dev/zero | tr '\\0' x; echo; } >> \"$PICOFLOW_OUTPUT\""));
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  REQUIRE_MESSAGE(rec.result->outputs.size() == 1, rec.result->error, rec.err);
+  CHECK(rec.result->outputs[0].second == std::string(65533, 'x'));
+}
+
+TEST_CASE("a malformed outputs file fails the attempt with the shell executor's errors") {
+  Harness h;
+  Recorder rec = h.Run(OutputsConfig(
+      "echo a=1 >> \"$PICOFLOW_OUTPUT\"; echo 'not an output' >> \"$PICOFLOW_OUTPUT\""));
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->exit_code == 0);
+  CHECK(rec.result->error ==
+        "its outputs (PICOFLOW_OUTPUT): line 2: expected KEY=VALUE or KEY<<DELIMITER");
+  CHECK(rec.result->outputs.empty());
+  CHECK(!Exists(DirOf(FirstLine(rec.out))));
+
+  rec = h.Run(OutputsConfig("printf 'text<<END\\nno end\\n' >> \"$PICOFLOW_OUTPUT\""));
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error ==
+        "its outputs (PICOFLOW_OUTPUT): line 1: 'text<<END' is not closed by a line 'END'");
+
+  // Not a regular file: refused, never opened (a FIFO would block the reader).
+  rec = h.Run(OutputsConfig("mkfifo \"$PICOFLOW_OUTPUT\""));
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->error == "its outputs (PICOFLOW_OUTPUT): it is not a regular file");
+  CHECK(!Exists(DirOf(FirstLine(rec.out))));
+}
+
+TEST_CASE("a failed command's outputs are not kept, and its remote file is removed") {
+  Harness h;
+  Recorder rec = h.Run(OutputsConfig("echo a=1 >> \"$PICOFLOW_OUTPUT\"; exit 4"));
+  CHECK(rec.result->status == AttemptStatus::kFailed);
+  CHECK(rec.result->exit_code == 4);
+  CHECK(rec.result->error == "remote command exited with status 4");
+  CHECK(rec.result->outputs.empty());
+  CHECK(!Exists(DirOf(FirstLine(rec.out))));
+
+  rec = h.Run(OutputsConfig("echo a=1 >> \"$PICOFLOW_OUTPUT\"; kill -TERM $$"));
+  CHECK(rec.result->signal == 15);
+  CHECK(rec.result->outputs.empty());
+  CHECK(!Exists(DirOf(FirstLine(rec.out))));
+}
+
+TEST_CASE("a command that closes its stdout early runs to its end and passes its outputs on") {
+  Harness h;
+  // The executor waits for sshd to close the channel (the command reaped),
+  // not just for the end of its output.
+  Recorder rec =
+      h.Run(Config("exec >&- 2>&- </dev/null; sleep 1; echo k=v >> \"$PICOFLOW_OUTPUT\"; exit 0"));
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.result->outputs == TaskOutputs{{"k", "v"}});
+}
+
+// Waits (a hang detector) until `path` is gone.
+bool WaitGone(const std::string& path) {
+  const auto deadline = SteadyClock::now() + kRemoteWait;
+  while (Exists(path) && SteadyClock::now() < deadline) std::this_thread::sleep_for(50ms);
+  return !Exists(path);
+}
+
+TEST_CASE(
+    "a cancelled or timed-out command's remote outputs file is removed by the remote watcher") {
+  Harness h;
+  const std::string marker = Marker("outputs-cancel");
+  Recorder rec;
+  h.Start(rec, OutputsConfig("echo a=1 >> \"$PICOFLOW_OUTPUT\"; sleep 300; # " + marker));
+  REQUIRE(h.loop.RunUntil([&] { return rec.out.find('\n') != std::string::npos; }, kRemoteWait));
+  const std::string dir = DirOf(FirstLine(rec.out));
+  CHECK(h.loop.RunUntil([&] { return Exists(dir + "/output"); }, kRemoteWait));
+  rec.attempt->Cancel();
+  REQUIRE(h.loop.RunUntil([&] { return rec.result.has_value(); }, kRemoteWait));
+  CHECK(rec.result->status == AttemptStatus::kCancelled);
+  CHECK(rec.result->outputs.empty());
+  CHECK(WaitRemoteGone(marker));
+  CHECK(WaitGone(dir));
+
+  // Destroyed before it ends (the daemon going away): the same.
+  Recorder gone;
+  h.Start(gone, OutputsConfig("echo a=1 >> \"$PICOFLOW_OUTPUT\"; sleep 300; # " + marker));
+  REQUIRE(h.loop.RunUntil([&] { return gone.out.find('\n') != std::string::npos; }, kRemoteWait));
+  const std::string dir2 = DirOf(FirstLine(gone.out));
+  CHECK(h.loop.RunUntil([&] { return RemoteAlive(marker); }, kRemoteWait));
+  gone.attempt.reset();
+  CHECK(WaitRemoteGone(marker));
+  CHECK(WaitGone(dir2));
+}
+
+TEST_CASE(
+    "a timeout while the outputs are read back reports it; the remote file is still removed") {
+  Harness h;
+  const auto t0 = SteadyClock::now();
+  REQUIRE(h.Run(Config("true")).result->status == AttemptStatus::kSucceeded);
+  const auto timeout = std::chrono::ceil<std::chrono::seconds>(2s + 3 * (SteadyClock::now() - t0));
+  // The task leaves ~/slow: the next login (the outputs reader's) waits in
+  // ~/.ssh/rc until the test writes to the FIFO ~/hold.
+  const std::string hold = Sshd().dir() + "/home/hold";
+  REQUIRE(::mkfifo(hold.c_str(), 0666) == 0);
+  const std::unique_ptr<const char, void (*)(const char*)> remove_hold(
+      hold.c_str(), [](const char* path) { ::unlink(path); });
+  LoginFile rc("rc", "if [ -e slow ]; then rm -f slow; cat hold >/dev/null; fi\n");
+  Recorder rec;
+  h.Start(rec, OutputsConfig("echo k=v >> \"$PICOFLOW_OUTPUT\"; touch \"$HOME/slow\""), timeout);
+  REQUIRE(h.loop.RunUntil([&] { return rec.result.has_value(); }, timeout + kRemoteWait));
+  CHECK(rec.result->status == AttemptStatus::kTimeout);
+  CHECK(rec.result->error ==
+        "timed out after " + std::to_string(timeout.count()) + "s (reading its outputs back)");
+  CHECK(rec.result->outputs.empty());
+  const std::string dir = DirOf(FirstLine(rec.out));
+  CHECK(Exists(dir));  // the reader has not run yet
+  int fd = -1;
+  const auto deadline = SteadyClock::now() + kRemoteWait;
+  while ((fd = ::open(hold.c_str(), O_WRONLY | O_NONBLOCK)) < 0 && SteadyClock::now() < deadline)
+    std::this_thread::sleep_for(50ms);  // ENXIO until ~/.ssh/rc opens it
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  CHECK(WaitGone(dir));
+}
+
+TEST_CASE(
+    "the outputs file is in the login's TMPDIR, not the task env's; without a writable one the "
+    "command runs without PICOFLOW_OUTPUT and says so") {
+  Harness h;
+  const std::string tmp = Sshd().dir() + "/home/tmp";
+  std::filesystem::create_directories(tmp);
+  Run("chown " + Sshd().user() + " " + tmp);
+  {
+    LoginFile env("environment", "TMPDIR=" + tmp + "\n");
+    SshConfig c = OutputsConfig("echo k=v >> \"$PICOFLOW_OUTPUT\"");
+    c.env = {{"TMPDIR", "/nonexistent"}};
+    Recorder rec = h.Run(c);
+    CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+    CHECK(rec.result->outputs == TaskOutputs{{"k", "v"}});
+    CHECK(rec.out.rfind(tmp + "/picoflow-output.", 0) == 0);
+    CHECK(std::filesystem::is_empty(tmp));
+    std::filesystem::remove(tmp);
+  }
+  LoginFile env("environment", "TMPDIR=" + Sshd().dir() + "/home/no-such-dir\n");
+  Recorder rec = h.Run(Config("echo \"${PICOFLOW_OUTPUT-unset}\"; echo ran"));
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.result->outputs.empty());
+  CHECK(rec.out == "unset\nran\n");
+  CHECK(rec.err.find("picoflow: PICOFLOW_OUTPUT is unset: this task cannot pass outputs on\n") !=
+        std::string::npos);
+  CHECK(rec.err.find("mkdir: cannot create directory") != std::string::npos);
 }
 
 }  // namespace

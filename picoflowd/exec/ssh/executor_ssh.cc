@@ -18,12 +18,14 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "common/duration.h"
+#include "common/task_outputs.h"
 #include "common/workflow.h"
 #include "picoflowd/util/callback_guard.h"
 #include "picoflowd/util/uv_handle.h"
@@ -34,6 +36,30 @@ namespace {
 constexpr std::size_t kReadChunk = 32 * 1024;
 // Output read in one go before other handles get their turn.
 constexpr std::size_t kReadBudget = 1024 * 1024;
+// What the outputs reader may send: its stdout (what the login's startup
+// files print, the marker line, then at most kMaxTaskOutputBytes + 1 bytes of
+// the file) and its stderr (a one-line reason). More is not our reader.
+constexpr std::size_t kCollectOutLimit = 2 * kMaxTaskOutputBytes + 256;
+constexpr std::size_t kCollectErrLimit = 4096;
+
+// A fresh name for an attempt's outputs directory: 128 random bits.
+std::string OutputsId() {
+  std::random_device random;
+  std::string id;
+  char hex[9];
+  for (int i = 0; i < 4; ++i) {
+    std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(random()));
+    id += hex;
+  }
+  return id;
+}
+
+// The remote directory of the outputs file, as a POSIX-sh word: in the login's
+// TMPDIR (evaluated before the task's env is exported, so both remote
+// commands of an attempt find the same one).
+std::string OutputsDirWord(const std::string& outputs_id) {
+  return "\"${TMPDIR:-/tmp}/picoflow-output." + outputs_id + "\"";
+}
 
 std::string HomeDir() {
   if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') return home;
@@ -151,6 +177,12 @@ class SshAttempt final : public Attempt {
   Step Exec();
   Step Read();
   Step Close();
+  AttemptResult ChannelResult();
+  void StartCollect();
+  bool Collect(int stream, std::string_view data);
+  void EndCollect(const AttemptResult& reader);
+  void ReadOutputs(AttemptResult& result, const AttemptResult& reader) const;
+  AttemptResult CollectFailed(const std::string& why) const;
   void WaitForSocket();
   std::string LastError() const;
   std::string Where() const { return cfg_->host + ":" + std::to_string(cfg_->port); }
@@ -169,6 +201,10 @@ class SshAttempt final : public Attempt {
   AttemptSpec spec_;
   const SshConfig* cfg_ = nullptr;
   std::string user_, command_, passphrase_, known_hosts_;
+  std::string outputs_id_;        // names the remote outputs directory
+  bool collecting_ = false;       // the command ended: the second channel runs collect_command_
+  AttemptResult command_result_;  // the command's result, while collecting
+  std::string collect_command_, collect_out_, collect_err_;
   std::vector<std::string> keys_;
   std::size_t key_index_ = 0;
   std::vector<std::string> auth_notes_;
@@ -198,7 +234,8 @@ void SshAttempt::Begin() {
   try {
     auto env = cfg_->env;
     env.insert(env.end(), spec_.env.begin(), spec_.env.end());
-    command_ = SshRemoteCommand(cfg_->command, env);
+    outputs_id_ = OutputsId();
+    command_ = SshRemoteCommand(cfg_->command, env, outputs_id_);
   } catch (const std::invalid_argument& e) {
     return Fail(std::string("cannot start: ") + e.what());
   }
@@ -506,7 +543,8 @@ SshAttempt::Step SshAttempt::OpenChannel() {
 }
 
 SshAttempt::Step SshAttempt::Exec() {
-  const int rc = libssh2_channel_exec(channel_, command_.c_str());
+  const int rc =
+      libssh2_channel_exec(channel_, (collecting_ ? collect_command_ : command_).c_str());
   if (rc == LIBSSH2_ERROR_EAGAIN) return Step::kWait;
   if (rc != 0) {
     Fail("ssh to " + Where() + ": cannot run the command: " + LastError());
@@ -519,6 +557,7 @@ SshAttempt::Step SshAttempt::Exec() {
 // Both streams until each would block, or until the budget is spent: then
 // the rest (maybe already buffered inside libssh2, where the poll cannot see
 // it) is read on the next loop iteration. The sink may Cancel() from OnOutput.
+// The outputs reader's streams are collected, not passed to the sink.
 SshAttempt::Step SshAttempt::Read() {
   char buf[kReadChunk];
   std::size_t total = 0;
@@ -533,8 +572,12 @@ SshAttempt::Step SshAttempt::Read() {
       if (n > 0) {
         progress = true;
         total += static_cast<std::size_t>(n);
-        sink_.OnOutput(id == 0 ? OutputStream::kStdout : OutputStream::kStderr,
-                       std::string_view(buf, static_cast<std::size_t>(n)));
+        const std::string_view data(buf, static_cast<std::size_t>(n));
+        if (collecting_) {
+          if (!Collect(id, data)) return Step::kStop;
+          continue;
+        }
+        sink_.OnOutput(id == 0 ? OutputStream::kStdout : OutputStream::kStderr, data);
         if (finished_ || pending_) return Step::kStop;
       } else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
         Fail("ssh to " + Where() + ": reading output failed: " + LastError());
@@ -547,10 +590,27 @@ SshAttempt::Step SshAttempt::Read() {
   return Step::kNext;
 }
 
+// Waits for the server to close the channel before closing our side: sshd
+// does once it has reaped the command and sent its exit status. Closing
+// first (at EOF) would close the command's stdin before that, and the
+// watcher, finding the command not yet reaped, would take it for a dropped
+// session (SshRemoteCommand). It also lets a command that closed its stdout
+// early run to its end, as a shell task does.
 SshAttempt::Step SshAttempt::Close() {
-  int rc = libssh2_channel_close(channel_);
-  if (rc == 0) rc = libssh2_channel_wait_closed(channel_);
+  int rc = libssh2_channel_wait_closed(channel_);
+  if (rc == 0) rc = libssh2_channel_close(channel_);
   if (rc == LIBSSH2_ERROR_EAGAIN) return Step::kWait;
+  if (collecting_) {
+    EndCollect(ChannelResult());
+    return Step::kStop;
+  }
+  command_result_ = ChannelResult();
+  StartCollect();
+  return Step::kNext;
+}
+
+// The closed channel's exit status or signal.
+AttemptResult SshAttempt::ChannelResult() {
   AttemptResult r;
   char* signal_name = nullptr;
   std::size_t signal_len = 0;
@@ -568,15 +628,81 @@ SshAttempt::Step SshAttempt::Close() {
     else
       r.error = "remote command exited with status " + std::to_string(*r.exit_code);
   }
+  return r;
+}
+
+// The command ended (its channel is closed): a second channel reads back and
+// removes its outputs, or only removes them after a failure. Costs one more
+// channel (open, exec, close) and one more login shell on the remote.
+void SshAttempt::StartCollect() {
+  libssh2_channel_free(channel_);  // closed: frees without waiting
+  channel_ = nullptr;
+  collecting_ = true;
+  collect_command_ =
+      SshOutputsCommand(outputs_id_, command_result_.status == AttemptStatus::kSucceeded);
+  phase_ = Phase::kChannel;
+}
+
+// Keeps what the reader sends, up to what our reader can send; past that,
+// ends the attempt (false).
+bool SshAttempt::Collect(int stream, std::string_view data) {
+  std::string& into = stream == 0 ? collect_out_ : collect_err_;
+  const std::size_t limit = stream == 0 ? kCollectOutLimit : kCollectErrLimit;
+  if (data.size() <= limit - into.size()) {
+    into.append(data);
+    return true;
+  }
   phase_ = Phase::kDone;
-  Finish(r);
-  return Step::kStop;
+  Finish(CollectFailed("ssh to " + Where() + ": the outputs reader sent more than " +
+                       std::to_string(limit) + " bytes on " + (stream == 0 ? "stdout" : "stderr")));
+  return false;
+}
+
+void SshAttempt::EndCollect(const AttemptResult& reader) {
+  phase_ = Phase::kDone;
+  AttemptResult result = command_result_;
+  if (result.status == AttemptStatus::kSucceeded) ReadOutputs(result, reader);
+  Finish(result);
+}
+
+void SshAttempt::ReadOutputs(AttemptResult& result, const AttemptResult& reader) const {
+  const auto fail = [&result](const std::string& why) {
+    result.status = AttemptStatus::kFailed;
+    result.error = "its outputs (PICOFLOW_OUTPUT): " + why;
+  };
+  std::string reason = collect_err_;
+  while (!reason.empty() && std::isspace(static_cast<unsigned char>(reason.back())) != 0)
+    reason.pop_back();
+  if (reason.empty()) reason = reader.error;
+  // Whatever precedes the marker comes from the login's startup files.
+  const std::string marker = SshOutputsMarker(outputs_id_) + "\n";
+  const std::size_t at = collect_out_.find(marker);
+  if (at == std::string::npos) {
+    if (reason.empty()) reason = "the remote command printed no answer";
+    return fail("cannot read them back: ssh to " + Where() + ": " + reason);
+  }
+  if (reader.status != AttemptStatus::kSucceeded) return fail(reason);
+  auto outputs = ParseTaskOutputs(std::string_view(collect_out_).substr(at + marker.size()));
+  if (!outputs.ok()) return fail(outputs.error().message);
+  result.outputs = std::move(*outputs);
+}
+
+// The result of an attempt whose outputs could not be collected: a succeeded
+// command fails, a failed one keeps its own result.
+AttemptResult SshAttempt::CollectFailed(const std::string& why) const {
+  AttemptResult r = command_result_;
+  if (r.status == AttemptStatus::kSucceeded) {
+    r.status = AttemptStatus::kFailed;
+    r.error = "its outputs (PICOFLOW_OUTPUT): cannot read them back: " + why;
+  }
+  return r;
 }
 
 void SshAttempt::Fail(std::string error, AttemptStatus status) {
   AttemptResult r;
   r.status = status;
   r.error = std::move(error);
+  if (collecting_) r = CollectFailed(r.error);
   if (starting_) return FinishLater(std::move(r));  // never from inside Start
   Finish(r);
 }
@@ -614,7 +740,11 @@ void SshAttempt::OnConnectTimeout() {
 
 void SshAttempt::OnTaskTimeout() {
   if (finished_ || pending_) return;
-  AttemptResult timeout = FailedResult("timed out after " + FormatDuration(spec_.timeout));
+  // A failed command stays failed, whatever its clean-up takes.
+  if (collecting_ && command_result_.status != AttemptStatus::kSucceeded)
+    return Finish(command_result_);
+  AttemptResult timeout = FailedResult("timed out after " + FormatDuration(spec_.timeout) +
+                                       (collecting_ ? " (reading its outputs back)" : ""));
   timeout.status = AttemptStatus::kTimeout;
   Finish(timeout);
 }
@@ -662,25 +792,59 @@ void SshAttempt::Drop() {
 
 }  // namespace
 
-std::string SshRemoteCommand(const std::string& command,
-                             const std::vector<std::pair<std::string, std::string>>& env) {
-  std::string line;
+std::string SshRemoteCommand(const std::string& command, const EnvList& env,
+                             const std::string& outputs_id) {
+  // PICOFLOW_OUTPUT's directory is named before the task's env is exported:
+  // a TMPDIR in env moves neither it nor the outputs reader's.
+  std::string line = "PICOFLOW_OUTPUT=" + OutputsDirWord(outputs_id) + "/output; ";
   for (const auto& [name, value] : env) {
     if (!IsShellName(name))
       throw std::invalid_argument("env name '" + name + "' is not a shell identifier");
+    if (name == "PICOFLOW_OUTPUT") continue;  // set by picoflow, last
     line += "export " + name + "=" + Quote(value) + "; ";
   }
+  // mkdir makes the directory or fails, never reusing one (as mktemp does);
+  // without it the command still runs, told so on its stderr.
+  line +=
+      "if mkdir -m 700 \"${PICOFLOW_OUTPUT%/output}\"; then export PICOFLOW_OUTPUT; "
+      "else unset PICOFLOW_OUTPUT; echo 'picoflow: PICOFLOW_OUTPUT is unset: this task cannot "
+      "pass outputs on' >&2; fi; ";
   // fd 3 keeps the channel's stdin for the watcher only; the command gets
   // /dev/null. sshd made this shell a process-group leader (setsid), so
   // `kill -HUP 0` reaches everything the command started. The command is
   // exec'd, so sshd reports its own exit status or signal; the watcher sees
   // EOF when the session ends (normally or not) and then ends what is left
-  // of the group, as the local executor does.
+  // of the group, as the local executor does. When the command ended, sshd
+  // has reaped it ($$ is gone) and the executor reads and removes the
+  // outputs with SshOutputsCommand; when it is still running, the session
+  // was dropped (timeout, cancel, a crash of picoflowd) and the watcher
+  // removes them, ignoring the SIGHUP it sends.
   line +=
-      "exec 3<&0 </dev/null; { read -r _ <&3; kill -HUP 0; } >/dev/null 2>&1 & exec 3<&-; "
-      "exec \"${SHELL:-/bin/sh}\" -c " +
+      "exec 3<&0 </dev/null; { read -r _ <&3; if [ -n \"${PICOFLOW_OUTPUT-}\" ] && kill -0 $$; "
+      "then trap '' HUP; kill -HUP 0; rm -rf \"${PICOFLOW_OUTPUT%/output}\"; else kill -HUP 0; "
+      "fi; } >/dev/null 2>&1 & exec 3<&-; exec \"${SHELL:-/bin/sh}\" -c " +
       Quote(command);
   return line;
+}
+
+std::string SshOutputsMarker(const std::string& outputs_id) {
+  return "picoflow-outputs." + outputs_id;
+}
+
+std::string SshOutputsCommand(const std::string& outputs_id, bool read) {
+  // Only a directory of this account, not a symlink: the one the wrapper made.
+  std::string line = "d=" + OutputsDirWord(outputs_id) +
+                     "; if [ -d \"$d\" ] && [ ! -L \"$d\" ] && [ -O \"$d\" ]; then ";
+  if (!read) return line + "rm -rf \"$d\"; fi";
+  // SIGPIPE ignored and the reason printed last: a connection dropped
+  // meanwhile does not stop the removal. dd reads one byte past the limit,
+  // which ParseTaskOutputs refuses with the shell executor's message.
+  return "trap '' PIPE; printf '%s\\n' " + SshOutputsMarker(outputs_id) + "; e=; " + line +
+         "f=\"$d/output\"; if [ -L \"$f\" ] || { [ -e \"$f\" ] && [ ! -f \"$f\" ]; }; "
+         "then e='it is not a regular file'; elif [ -e \"$f\" ]; then dd if=\"$f\" bs=" +
+         std::to_string(kMaxTaskOutputBytes + 1) +
+         " count=1 2>/dev/null || e='cannot read it'; fi; rm -rf \"$d\"; fi; "
+         "[ -z \"$e\" ] || { echo \"$e\" >&2; exit 1; }";
 }
 
 SshExecutor::SshExecutor(uv_loop_t* loop, LogFn log_error) : loop_(loop), log_error_(log_error) {}

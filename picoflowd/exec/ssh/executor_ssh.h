@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/workflow.h"
 #include "picoflowd/exec/executor.h"
 
 namespace picoflow {
@@ -30,6 +31,14 @@ namespace picoflow {
 /// connection goes away, or when the command exits (leftover background
 /// processes die with it, as with shell tasks).
 /// `connect_timeout` bounds everything up to a successful authentication.
+///
+/// Outputs (docs/workflow-format.md, "Outputs"): the command gets
+/// PICOFLOW_OUTPUT, a file in a fresh remote directory (SshRemoteCommand).
+/// When the command has ended, a second channel on the same session runs
+/// SshOutputsCommand: after a success it reads the file back (bounded) and
+/// parses it with ParseTaskOutputs into AttemptResult::outputs, failing the
+/// attempt with the shell executor's errors; after a failure it only removes
+/// the directory. After a timeout or cancel the remote watcher removes it.
 ///
 /// Events: no OnStarted (the process is remote); OnOutput with each chunk of
 /// stdout and stderr as it arrives; OnFinished exactly once, never from
@@ -62,12 +71,30 @@ class SshExecutor final : public Executor {
   LogFn log_error_;
 };
 
-/// The remote command line the executor runs for `command` with `env`:
-/// exported variables, a watcher that SIGHUPs the process group when the
-/// channel's stdin reaches EOF (the session ended), then the command exec'd
-/// as `${SHELL:-/bin/sh} -c COMMAND` with stdin from /dev/null. Throws std::invalid_argument
-/// for an env name that is not a shell identifier.
-std::string SshRemoteCommand(const std::string& command,
-                             const std::vector<std::pair<std::string, std::string>>& env);
+/// The remote command line the executor runs for `command` with `env`: the
+/// outputs directory ${TMPDIR:-/tmp}/picoflow-output.OUTPUTS_ID (TMPDIR as
+/// the login has it) named, exported variables (`env` without any
+/// PICOFLOW_OUTPUT), the directory made (mkdir -m 700) and PICOFLOW_OUTPUT
+/// exported as its file `output` (unset, with a line on stderr, when it
+/// cannot be made), a watcher that SIGHUPs the process group when the
+/// channel's stdin reaches EOF (the session ended) and removes the directory
+/// if the command was still running then (the session was dropped), then the
+/// command exec'd as `${SHELL:-/bin/sh} -c COMMAND` with stdin from
+/// /dev/null. Throws std::invalid_argument for an env name that is not a
+/// shell identifier.
+std::string SshRemoteCommand(const std::string& command, const EnvList& env,
+                             const std::string& outputs_id);
+
+/// The line the outputs reader prints before the file, so that what the
+/// login's startup files print is never taken for outputs.
+std::string SshOutputsMarker(const std::string& outputs_id);
+
+/// The remote command run after SshRemoteCommand's command ended, on a second
+/// channel of the same session: with `read`, prints SshOutputsMarker's line
+/// and then at most kMaxTaskOutputBytes + 1 bytes of the outputs file (none
+/// if the task wrote none), or a reason on stderr and exits 1 when the file is
+/// not a regular file or cannot be read; in both modes removes the directory
+/// if it is one of the account's own, not a symlink.
+std::string SshOutputsCommand(const std::string& outputs_id, bool read);
 
 }  // namespace picoflow
