@@ -6,7 +6,10 @@ and user keys, the test HTTP server (tests/http_test_server.py), and picoflowd.
 Submits that backup workflow with its hosts pointed at them (health
 check over http, pg_dump stand-in over ssh, verification with the ssh CLI),
 runs it with `picoflowctl run --wait`, and checks every task succeeded and
-the "backup" file exists. Everything started is killed by pid at the end.
+the "backup" file exists. Then outputs across ssh: an ssh task writes
+KEY=VALUE and KEY<<EOF outputs to its PICOFLOW_OUTPUT on the remote side, a
+shell task after it sees them as PICOFLOW_OUT_<TASK>_<KEY>, and the remote
+file is gone. Everything started is killed by pid at the end.
 Both ssh logins are as an account of the test's own (ssh_test_user.py, made
 and removed here; root only, the test is skipped otherwise), never one of the
 machine's.
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import json
 
 import ssh_test_user
 from exec_wrapper import command
@@ -49,6 +53,57 @@ def port_open(port):
         return True
     except OSError:
         return False
+
+
+def ssh_outputs(ctl, d, ssh_port, user):
+    """An ssh task's outputs reach the shell task after it (docs/workflow-format.md, Outputs)."""
+    workflow = f"""name: ssh-outputs
+tasks:
+  - name: remote-facts
+    type: ssh
+    config:
+      host: 127.0.0.1
+      port: {ssh_port}
+      user: {user}
+      key_path: {d}/user_key
+      known_hosts: {d}/known_hosts
+      command: |
+        echo "$PICOFLOW_OUTPUT"
+        echo "user=$(id -un)" >> "$PICOFLOW_OUTPUT"
+        {{ echo 'motd<<EOF'; echo 'line one'; echo 'line = two'; echo EOF; }} >> "$PICOFLOW_OUTPUT"
+        echo "stdout=is not an output"
+  - name: report
+    type: shell
+    depends_on: [remote-facts]
+    config:
+      command: 'echo "user: $PICOFLOW_OUT_REMOTE_FACTS_USER"; echo "$PICOFLOW_OUT_REMOTE_FACTS_MOTD"'
+"""
+    with open(f"{d}/ssh-outputs.yaml", "w") as f:
+        f.write(workflow)
+    sub = subprocess.run(ctl + ["submit", f"{d}/ssh-outputs.yaml"], capture_output=True, text=True)
+    if sub.returncode != 0:
+        raise SystemExit(f"FAIL: submit ssh-outputs: {sub.stdout}{sub.stderr}")
+    run = subprocess.run(ctl + ["--json", "run", "ssh-outputs", "--wait"],
+                         capture_output=True, text=True, timeout=120)
+    result = json.loads(run.stdout)
+    tasks = {t["name"]: t for t in result["tasks"]}
+    if run.returncode != 0 or result["status"] != "succeeded":
+        raise SystemExit(f"FAIL: ssh-outputs ended {result['status']}: {run.stdout}; "
+                         f"picoflowd log:\n{open(f'{d}/picoflowd.log').read()}")
+    want = {"user": user, "motd": "line one\nline = two"}
+    if tasks["remote-facts"]["outputs"] != want:
+        raise SystemExit(f"FAIL: remote-facts outputs {tasks['remote-facts']['outputs']!r}, "
+                         f"want {want!r}")
+    logs = subprocess.run(ctl + ["logs", "ssh-outputs", "--task", "report"],
+                          capture_output=True, text=True)
+    if f"user: {user}\nline one\nline = two\n" not in logs.stdout:
+        raise SystemExit(f"FAIL: report output: {logs.stdout!r}")
+    remote = subprocess.run(ctl + ["logs", "ssh-outputs", "--task", "remote-facts"],
+                            capture_output=True, text=True)
+    files = [line for line in remote.stdout.splitlines() if "/picoflow-output." in line]
+    if len(files) != 1 or os.path.lexists(os.path.dirname(files[0].split()[-1])):
+        raise SystemExit(f"FAIL: the remote outputs file: {remote.stdout!r}")
+    print("ssh outputs reached the shell task after it; the remote file is gone")
 
 
 def main():
@@ -146,7 +201,6 @@ tasks:
         run = subprocess.run(ctl + ["--json", "run", "backup-workflow", "--wait"],
                              capture_output=True, text=True, timeout=120)
         print(run.stdout)
-        import json
         result = json.loads(run.stdout)
         statuses = {t["name"]: t["status"] for t in result["tasks"]}
         expected = {"health_check": "succeeded", "backup_database": "succeeded",
@@ -161,6 +215,7 @@ tasks:
         if "verified" not in logs.stdout:
             raise SystemExit(f"FAIL: verify_backup output: {logs.stdout!r}")
         print("backup workflow ran end to end: http -> ssh -> shell(ssh CLI)")
+        ssh_outputs(ctl, d, ssh_port, user)
     finally:
         for p in reversed(procs):
             p.kill()
