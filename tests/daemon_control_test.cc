@@ -241,6 +241,9 @@ tasks:
     type: shell
     depends_on: [odd]
     config: { command: 'true' }
+  - name: fifo
+    type: shell
+    config: { command: 'mkfifo "$PICOFLOW_OUTPUT"' }
 )");
   const json run = h.WaitRun(id);
   CHECK(run["status"] == "failed");
@@ -251,6 +254,8 @@ tasks:
         "its outputs (PICOFLOW_OUTPUT): line 2: expected KEY=VALUE or KEY<<DELIMITER");
   CHECK(run["tasks"][1]["outputs"] == json::object());
   CHECK(run["tasks"][2]["status"] == "skipped");
+  // A FIFO in the file's place: refused, and the loop never blocked on it.
+  CHECK(run["tasks"][3]["error"] == "its outputs (PICOFLOW_OUTPUT): is not a regular file");
 }
 
 TEST_CASE("a retry runs exactly what did not succeed and what depends on it, reusing the rest") {

@@ -589,7 +589,9 @@ void LocalAttempt::ReadOutputs(AttemptResult& result) {
     result.status = AttemptStatus::kFailed;
     result.error = "its outputs (PICOFLOW_OUTPUT): " + why;
   };
-  const int fd = ::open(output_path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO put in the file's place must not block the loop in
+  // open() or read(); anything but a regular file is refused below.
+  const int fd = ::open(output_path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     if (errno != ENOENT && result.status == AttemptStatus::kSucceeded) {
       fail(std::string("cannot open: ") + std::strerror(errno));
@@ -600,6 +602,11 @@ void LocalAttempt::ReadOutputs(AttemptResult& result) {
   if (result.status != AttemptStatus::kSucceeded) {
     ::close(fd);
     return;  // a failed attempt passes nothing on
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail("is not a regular file");
   }
   // One byte past the limit tells a file that is too large.
   std::string text(kMaxTaskOutputBytes + 1, '\0');
