@@ -37,7 +37,7 @@ _picoflowctl() {
   case $prev in
     --socket | --params-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     -p | --param) return ;;  # KEY=VALUE to type
-    --run | --task | --since | --after | --tz | -n | --lines) return ;;  # a value to type
+    --run | --task | --only | --since | --after | --tz | -n | --lines) return ;;  # a value to type
   esac
   if [[ -z $cmd ]]; then
     if [[ $cur == -* ]]; then
@@ -50,7 +50,7 @@ _picoflowctl() {
   local opts=""
   case $cmd in
     cron) opts="--tz --after -n" ;;
-    run) opts="--wait --follow -f --param -p --params-file" ;;
+    run) opts="--wait --follow -f --param -p --params-file --only --downstream --upstream" ;;
     status) opts="--run --check" ;;
     history | next) opts="-n" ;;
     logs) opts="--run --task --follow -f --lines -n --since" ;;

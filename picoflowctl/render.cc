@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/duration.h"
+#include "common/run_selection.h"
 #include "common/text_escape.h"
 #include "picoflowctl/time_display.h"
 #include "protocol/progress.h"
@@ -121,6 +122,17 @@ void PrintRunTable(const nlohmann::json& run, bool colour, std::size_t width) {
       line += "  " + name + "=" + EscapeControls(value.is_string() ? value.get<std::string>() : "");
     }
     std::printf("%s\n", Shorten(line, width).c_str());
+  }
+  // The tasks it was limited to (run --only).
+  if (const auto only = run.value("only", nlohmann::json(nullptr)); only.is_object()) {
+    RunSelection selection;
+    for (const auto& t : only.value("tasks", nlohmann::json::array())) {
+      selection.tasks.push_back(t.is_string() ? EscapeControls(t.get<std::string>()) : "");
+    }
+    const auto with = only.value("with", nlohmann::json(nullptr));
+    selection.with = ParseSelectWith(with.is_string() ? with.get<std::string>() : "")
+                         .value_or(SelectWith::kAlone);
+    std::printf("%s\n", Shorten("only: " + DescribeSelection(selection), width).c_str());
   }
   bool reasons = false;
   for (const nlohmann::json& t : run["tasks"]) reasons = reasons || !t.value("error", "").empty();

@@ -236,6 +236,17 @@ const CommandSpec kCommands[] = {
            ->allow_extra_args(false);
        c.add_option("--params-file", a.params_file,
                     "Params from a JSON object file, name -> value ('-': standard input)");
+       CLI::Option* only =
+           c.add_option("--only", a.only,
+                        "Run only this task (repeat for more); what it needs is taken as done, "
+                        "with the outputs of its latest success")
+               ->allow_extra_args(false);
+       CLI::Option* down = c.add_flag("--downstream", a.downstream,
+                                      "With --only: also run what depends on those tasks")
+                               ->needs(only);
+       c.add_flag("--upstream", a.upstream, "With --only: also run what those tasks need")
+           ->needs(only)
+           ->excludes(down);
        c.add_flag("--wait", a.wait, "Block until the run ends; exit 0 only if it succeeded");
        c.add_flag("--follow,-f", a.follow, "Stream task events and output until the run ends");
      },

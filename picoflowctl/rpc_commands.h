@@ -32,6 +32,9 @@ struct Args {
   std::vector<std::string> param_values;  ///< run -p KEY=VALUE, in order
   std::string params_file;                ///< run --params-file
   bool latest = false;                    ///< retry --latest
+  std::vector<std::string> only;          ///< run --only TASK, in order
+  bool downstream = false;                ///< run --downstream
+  bool upstream = false;                  ///< run --upstream
 };
 
 /// Calls workflow.get to tell a workflow that exists (loaded, never run)

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string_view>
 
+#include "common/run_selection.h"
 #include "common/run_status.h"
 #include "common/text_escape.h"
 #include "common/workflow_fields.h"
@@ -56,16 +57,29 @@ void WarnAlsoRunning(const std::string& workflow, const json& also_running) {
                CountOf(static_cast<std::int64_t>(also_running.size()), "run").c_str(), ids.c_str());
 }
 
-// Prints one notification of `run --follow`: the run's start, a task event
-// (with the count of tasks done), or output. Keeps the run's id.
+// `run --only`: the selection run.start gets, and how the start line names
+// it (", only 'load' and what depends on it"; "" without --only).
+RunSelection SelectionOf(const Args& a) {
+  return {a.only, a.downstream ? SelectWith::kDownstream
+                  : a.upstream ? SelectWith::kUpstream
+                               : SelectWith::kAlone};
+}
+
+std::string SelectionNote(const Args& a) {
+  return a.only.empty() ? "" : ", only " + DescribeSelection(SelectionOf(a));
+}
+
+// Prints one notification of `run --follow`: the run's start (its workflow,
+// then `note`), a task event (with the count of tasks done), or output.
+// Keeps the run's id.
 void PrintFollowed(const Notification& n, OutputPrinter& printer, RunProgress& progress,
-                   bool colour, std::int64_t& run_id) {
+                   bool colour, const std::string& note, std::int64_t& run_id) {
   if (n.method == notification::kRunStarted) {
     progress.set_total(n.params.value("tasks", 0));
     run_id = n.params["run_id"].get<std::int64_t>();
     const std::string workflow = n.params["workflow"];
-    std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
-                workflow.c_str());
+    std::printf("run %lld started (workflow '%s'%s)\n", static_cast<long long>(run_id),
+                workflow.c_str(), note.c_str());
     std::fflush(stdout);
     WarnAlsoRunning(workflow, n.params.value("also_running", json::array()));
   } else if (n.method == notification::kRunOutput) {
@@ -191,6 +205,12 @@ int RunCmd(Session& s, const Args& a) {
   auto run_params = RunParams(a);
   if (!run_params) return kExitUsage;
   if (!run_params->empty()) params["params"] = std::move(*run_params);
+  if (!a.only.empty()) {
+    const RunSelection only = SelectionOf(a);
+    params["only"] = only.tasks;
+    if (only.with != SelectWith::kAlone) params["with"] = SelectWithName(only.with);
+  }
+  const std::string note = SelectionNote(a);
   // Ctrl-C while the run is followed or waited for leaves the run going.
   if (a.follow || a.wait) s.CatchInterrupts();
   std::int64_t run_id = 0;
@@ -200,7 +220,7 @@ int RunCmd(Session& s, const Args& a) {
     OutputPrinter printer(true);
     RunProgress progress;
     auto done = s.Call(method::kRunStart, params, [&](const Notification& n) {
-      PrintFollowed(n, printer, progress, s.colour(), run_id);
+      PrintFollowed(n, printer, progress, s.colour(), note, run_id);
     });
     printer.Finish();
     if (!done) return s.interrupted() ? StoppedFollowing(run_id) : s.exit_code();
@@ -215,8 +235,8 @@ int RunCmd(Session& s, const Args& a) {
       if (s.globals().json)
         Session::PrintJson(*started);
       else
-        std::printf("run %lld started (workflow '%s')\n", static_cast<long long>(run_id),
-                    workflow.c_str());
+        std::printf("run %lld started (workflow '%s'%s)\n", static_cast<long long>(run_id),
+                    workflow.c_str(), note.c_str());
       return kExitOk;
     }
   }

@@ -636,6 +636,60 @@ TEST_CASE("ListRuns pages newest first by before-id, for one workflow or all") {
   CHECK(Must(store->ListRuns("nothing", 10)).empty());
 }
 
+TEST_CASE("a run's selection (only) is stored with it, and a run without one has none") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  std::int64_t alone = 0, down = 0, whole = 0;
+  {
+    auto store = OpenStore(path);
+    NewRun spec = EtlRun(T(0));
+    spec.only = RunSelection{{"load"}, SelectWith::kAlone};
+    alone = Must(store->CreateRun(spec));
+    spec.only = RunSelection{{"load", "extract"}, SelectWith::kDownstream};
+    down = Must(store->CreateRun(spec));
+    whole = Must(store->CreateRun(EtlRun(T(1))));
+  }
+  auto store = OpenStore(path);  // read back from the file
+  CHECK(Must(store->GetRun(alone)).run.only == RunSelection{{"load"}, SelectWith::kAlone});
+  CHECK(Must(store->GetRun(down)).run.only ==
+        RunSelection{{"load", "extract"}, SelectWith::kDownstream});
+  CHECK_FALSE(Must(store->GetRun(whole)).run.only.has_value());
+  // Crash recovery reads it too.
+  const auto unfinished = Must(store->UnfinishedRuns());
+  REQUIRE(unfinished.size() == 3);
+  CHECK(unfinished[1].run.only == RunSelection{{"load", "extract"}, SelectWith::kDownstream});
+}
+
+TEST_CASE(
+    "LatestSuccess finds a task's newest run where it succeeded by itself, with its outputs") {
+  TempDir dir;
+  auto store = OpenStore(dir.File("picoflow.db"));
+  const auto with_load = [&store](TaskStatus status, const std::string& rows) {
+    const std::int64_t run = Must(store->CreateRun(EtlRun(T(0))));
+    TaskRecord load{"load", status, 1, T(0), T(1), 0, "", {{"rows", rows}}};
+    Must(store->SetTaskStatus(run, load));
+    return run;
+  };
+  CHECK_FALSE(Must(store->LatestSuccess("etl", "load")).has_value());
+  with_load(TaskStatus::kSucceeded, "1");
+  const std::int64_t second = with_load(TaskStatus::kSucceeded, "2");
+  with_load(TaskStatus::kFailed, "3");
+  with_load(TaskStatus::kReused, "4");  // taken as done: not a success of its own
+  NewRun other = EtlRun(T(0));
+  other.workflow = "other";
+  const std::int64_t elsewhere = Must(store->CreateRun(other));
+  Must(store->SetTaskStatus(
+      elsewhere,
+      TaskRecord{"load", TaskStatus::kSucceeded, 1, T(0), T(1), 0, "", {{"rows", "5"}}}));
+
+  const auto found = Must(store->LatestSuccess("etl", "load"));
+  REQUIRE(found.has_value());
+  CHECK(found->run_id == second);
+  CHECK(found->outputs == TaskOutputs{{"rows", "2"}});
+  CHECK_FALSE(Must(store->LatestSuccess("etl", "extract")).has_value());
+  CHECK(Must(store->LatestSuccess("other", "load"))->run_id == elsewhere);
+}
+
 TEST_CASE("every query the store makes uses an index, never a scan of history") {
   TempDir dir;
   const std::string path = dir.File("picoflow.db");
@@ -653,6 +707,7 @@ TEST_CASE("every query the store makes uses an index, never a scan of history") 
   Must(store->ListRuns("etl", 10, run + 1));
   Must(store->ListRuns(std::nullopt, 10));
   Must(store->LatestRun("etl"));
+  Must(store->LatestSuccess("etl", "load"));
   Must(store->UnfinishedRuns());
   Must(store->ReadOutput(OutputQuery{run, {}, 0}));
   Must(store->ReadOutput(OutputQuery{run, std::string("load"), 0}));
@@ -681,16 +736,23 @@ TEST_CASE("every query the store makes uses an index, never a scan of history") 
     }
   }
   CHECK(plans.size() >= 15);
-  // The history page and the latest run walk runs_by_workflow backwards: no sort.
+  // The history page, the latest run and a task's latest success walk
+  // runs_by_workflow backwards: no sort.
+  int walks = 0;
   for (const auto& entry : plans) {
     // Not a structured binding: clang 14 cannot capture one (INFO does).
     const std::string& sql = entry.first;
     const std::string& plan = entry.second;
-    if (sql.find("FROM runs WHERE workflow = ") == std::string::npos) continue;
+    const bool joined = sql.find("FROM runs AS r") != std::string::npos;
+    if (sql.find("FROM runs WHERE workflow = ") == std::string::npos && !joined) continue;
     INFO((sql + "\n" + plan));
-    CHECK(plan.find("SEARCH runs USING INDEX runs_by_workflow (workflow=?") != std::string::npos);
+    ++walks;
+    CHECK(plan.find(joined ? "SEARCH r USING COVERING INDEX runs_by_workflow (workflow=?"
+                           : "SEARCH runs USING INDEX runs_by_workflow (workflow=?") !=
+          std::string::npos);
     CHECK(plan.find("TEMP B-TREE") == std::string::npos);
   }
+  CHECK(walks >= 3);
   Must(db->Close());
 }
 

@@ -53,7 +53,9 @@ class Run {
 
   /// Restores a task's state from the store before the run (re)starts: a
   /// terminal status, or the number of attempts already made for a task that
-  /// was interrupted. A terminal one counts for its dependents' trigger
+  /// was interrupted. A new run restores so the tasks it starts with as
+  /// ended: taken as done (kReused) by a retry or an --only run, or left out
+  /// (kSkipped) by an --only run. A terminal one counts for its dependents' trigger
   /// rules as when it ended: whatever order the tasks are restored in, a
   /// pending task whose rule its restored dependencies meet becomes ready.
   /// Must be called before the first PopReady().

@@ -158,7 +158,7 @@ void RunController::RestoreTask(int task, const TaskRecord& record) {
   task_times_[task] = {record.started_at, record.exit_code, record.error, record.outputs};
 }
 
-void RunController::Reuse(int task, const TaskOutputs& outputs, const std::string& why) {
+void RunController::Preset(int task, const TaskOutputs& outputs, const std::string& why) {
   task_times_[task].outputs = outputs;
   task_times_[task].error = why;
   RecordTask(task);

@@ -67,10 +67,11 @@ class RunController {
   /// that may not start again (interrupted max_interruptions times) for good
   /// with `error`, and stores it with what its failure skipped.
   void GiveUp(int task, const std::string& error);
-  /// Before Start() of a new run, for a task its Run has as kReused (a retry
-  /// took it as done): keeps `outputs` for its dependents and `why` as its
-  /// reason, and stores it so.
-  void Reuse(int task, const TaskOutputs& outputs, const std::string& why);
+  /// Before Start() of a new run, for a task its Run has as ended already
+  /// (Run::Restore): kReused, taken as done by a retry or an --only run, or
+  /// kSkipped, left out by an --only run. Keeps `outputs` for its dependents
+  /// and `why` as its reason, and stores it so.
+  void Preset(int task, const TaskOutputs& outputs, const std::string& why);
   /// Records the run as running and starts its ready tasks.
   void Start();
   /// Cancels the run: nothing new starts; running attempts get SIGTERM, then

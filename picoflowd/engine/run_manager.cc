@@ -42,7 +42,17 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
                                           const RunRequest& request) {
   const Workflow& w = *version->workflow;
   Result<ParamValues> params = ResolveParams(w, request.params);
-  if (!params.ok()) return params.error();
+  Result<std::vector<TaskRole>> roles =
+      request.only
+          ? PlanSelection(w, *version->dag, *request.only)
+          : Result<std::vector<TaskRole>>(std::vector<TaskRole>(w.tasks.size(), TaskRole::kRun));
+  if (!params.ok() || !roles.ok()) {
+    std::string problems = params.ok() ? "" : params.error().message;
+    if (!roles.ok()) problems += (problems.empty() ? "" : "; ") + roles.error().message;
+    return Err(ErrorCode::kInvalid, problems);
+  }
+  auto presets = Presets(w, *roles, request);
+  if (!presets.ok()) return presets.error();
   NewRun record;
   record.workflow = w.name;
   record.source = version->source;
@@ -52,26 +62,59 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
   record.scheduled_at = request.scheduled_at;
   record.params = *params;
   record.retry_of = request.retry_of;
+  record.only = request.only;
   record.created_at = Clock::now();
   record.tasks.reserve(w.tasks.size());
   for (const Task& t : w.tasks) record.tasks.push_back(t.name);
   auto id = ctx_.store->CreateRun(record);
   if (!id.ok()) return id.error();
   std::unique_ptr<Run> run = MakeRun(*id, *version);
-  std::vector<std::pair<int, const TaskOutputs*>> reused;
-  for (const auto& [name, outputs] : request.reuse) {
-    const int index = w.FindTask(name);
-    if (index < 0) continue;  // PlanRetry names only tasks of this version
-    run->Restore(index, TaskStatus::kReused, 0);
-    reused.emplace_back(index, &outputs);
-  }
+  for (const PresetTask& p : *presets) run->Restore(p.task, p.status, 0);
   RunController& ref = Add(std::move(run), std::move(*params));
-  const std::string why =
-      request.retry_of ? "reused: it succeeded in run " + std::to_string(*request.retry_of) : "";
-  for (auto [index, outputs] : reused) ref.Reuse(index, *outputs, why);
+  for (const PresetTask& p : *presets) ref.Preset(p.task, p.outputs, p.why);
   if (request.on_created) request.on_created(*id);
   ref.Start();
   return *id;
+}
+
+Result<std::vector<RunManager::PresetTask>> RunManager::Presets(const Workflow& w,
+                                                                const std::vector<TaskRole>& roles,
+                                                                const RunRequest& request) {
+  std::vector<const TaskOutputs*> reused(w.tasks.size(), nullptr);
+  for (const auto& [name, outputs] : request.reuse) {
+    const int index = w.FindTask(name);
+    if (index >= 0) reused[index] = &outputs;  // PlanRetry names only tasks of this version
+  }
+  const std::string retry_of = request.retry_of ? std::to_string(*request.retry_of) : "";
+  const std::string only = request.only ? "(only " + DescribeSelection(*request.only) + ")" : "";
+  std::vector<PresetTask> presets;
+  for (std::size_t i = 0; i < roles.size(); ++i) {
+    const int task = static_cast<int>(i);
+    if (roles[i] == TaskRole::kNotSelected) {
+      presets.push_back({task, TaskStatus::kSkipped, {}, "not selected " + only});
+    } else if (roles[i] == TaskRole::kRun && reused[i]) {
+      presets.push_back(
+          {task, TaskStatus::kReused, *reused[i], "reused: it succeeded in run " + retry_of});
+    } else if (roles[i] == TaskRole::kTakenAsDone && reused[i]) {
+      // A retry of an --only run: what that run took as done, as it had it.
+      presets.push_back({task, TaskStatus::kReused, *reused[i],
+                         "taken as done " + only + ", with the outputs it had in run " + retry_of});
+    } else if (roles[i] == TaskRole::kTakenAsDone) {
+      // A selected task sees the outputs it would have seen after a whole
+      // run: those of the task's latest success.
+      auto success = ctx_.store->LatestSuccess(w.name, w.tasks[i].name);
+      if (!success.ok()) return success.error();
+      PresetTask p{task, TaskStatus::kReused, {}, "taken as done " + only};
+      if (*success) {
+        p.outputs = std::move((*success)->outputs);
+        p.why += ", with the outputs of its success in run " + std::to_string((*success)->run_id);
+      } else {
+        p.why += ", without outputs: no success of it is stored";
+      }
+      presets.push_back(std::move(p));
+    }
+  }
+  return presets;
 }
 
 int RunManager::RecoverUnfinished() {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/run_selection.h"
 #include "common/workflow.h"
 #include "picoflowd/engine/run_controller.h"
 #include "picoflowd/store/store.h"
@@ -40,6 +41,12 @@ struct RunRequest {
   /// (TaskStatus::kReused) with the outputs they had there (PlanRetry).
   std::optional<std::int64_t> retry_of;
   std::vector<std::pair<std::string, TaskOutputs>> reuse;
+  /// A run of part of the workflow (run.start `only`; common/run_selection.h):
+  /// the tasks outside the selection that it needs are taken as done
+  /// (kReused: as `reuse` has them, else with the outputs of their latest
+  /// success in the workflow's history), the others left out (kSkipped).
+  /// Recorded with the run.
+  std::optional<RunSelection> only;
 };
 
 class RunManager {
@@ -51,8 +58,8 @@ class RunManager {
   RunManager& operator=(const RunManager&) = delete;
 
   /// Records and starts a run of `version`. Returns the run id, or an
-  /// Error if its params are not valid (kInvalid, every problem in the
-  /// message) or the store refused; nothing is started then.
+  /// Error if its params or its `only` are not valid (kInvalid, every
+  /// problem in the message) or the store refused; nothing is started then.
   Result<std::int64_t> StartRun(std::shared_ptr<const WorkflowVersion> version,
                                 const RunRequest& request);
 
@@ -95,6 +102,19 @@ class RunManager {
   }
 
  private:
+  /// A task a new run starts with as ended (Run::Restore before its start).
+  struct PresetTask {
+    int task = 0;
+    TaskStatus status{};  ///< kReused or kSkipped
+    TaskOutputs outputs;  ///< what a kReused one passes on
+    std::string why;      ///< its reason
+  };
+  /// The tasks a new run of `w` starts with as ended: those a retry takes as
+  /// done (request.reuse) and, by their `roles` in an --only run, those it
+  /// takes as done or leaves out (RunRequest::only). Returns an Error if
+  /// the store cannot say what a task taken as done passed on.
+  Result<std::vector<PresetTask>> Presets(const Workflow& w, const std::vector<TaskRole>& roles,
+                                          const RunRequest& request);
   /// Makes the controller of `run` and keeps it as live.
   RunController& Add(std::unique_ptr<Run> run, ParamValues params);
   /// A controller's run ended (its end is stored): the observers hear of it

@@ -1,6 +1,7 @@
 #include "picoflowd/rpc/rpc_json.h"
 
 #include "common/dag.h"
+#include "common/run_selection.h"
 #include "common/text_escape.h"
 #include "common/time_format.h"
 #include "common/workflow.h"
@@ -84,6 +85,13 @@ json RunJson(const RunRecord& run) {
   };
   out["params"] = ValuesJson(run.params);
   out["retry_of"] = run.retry_of ? json(*run.retry_of) : json(nullptr);
+  // The tasks it was limited to (run.start `only`): "with" null for the
+  // tasks alone.
+  out["only"] = run.only ? json{{"tasks", run.only->tasks},
+                                {"with", run.only->with == SelectWith::kAlone
+                                             ? json(nullptr)
+                                             : json(SelectWithName(run.only->with))}}
+                         : json(nullptr);
   // How late a scheduled run started: its start minus its cron instant.
   out["late_ms"] = run.scheduled_at && run.started_at
                        ? json(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -5,6 +5,7 @@
 #include <map>
 #include <vector>
 
+#include "common/run_selection.h"
 #include "common/task_paths.h"
 #include "common/workflow_fields.h"
 #include "common/workflow_load.h"
@@ -46,6 +47,37 @@ std::string BaseDirOf(const std::string& file) {
 std::string InvalidWorkflowMessage(const std::string& file, std::size_t errors) {
   return file + ": invalid workflow (" + std::to_string(errors) +
          (errors == 1 ? " error)" : " errors)");
+}
+
+// run.start's `only` and `with`, checked for their form (the daemon's
+// RunManager checks the names against the workflow); nullopt without `only`.
+std::optional<RunSelection> SelectionOf(const RpcCall& call) {
+  const json only = call.Param<json>("only", json(nullptr));
+  const std::string with = call.Param<std::string>("with", "");
+  if (only.is_null()) {
+    if (!with.empty()) {
+      throw ParamError(
+          "'with' needs 'only': the tasks to run with what depends on them "
+          "(downstream) or what they need (upstream)");
+    }
+    return std::nullopt;
+  }
+  RunSelection selection;
+  for (const json& task : only) {
+    if (!task.is_string()) {
+      throw ParamError("param 'only': each element must be a task name, got " +
+                       std::string(task.type_name()));
+    }
+    selection.tasks.push_back(task.get<std::string>());
+  }
+  if (!with.empty()) {
+    const std::optional<SelectWith> parsed = ParseSelectWith(with);
+    if (!parsed) {
+      throw ParamError("param 'with' must be 'downstream' or 'upstream', got '" + with + "'");
+    }
+    selection.with = *parsed;
+  }
+  return selection;
 }
 
 // run.start's `params`: an object of name -> string, number or boolean; a
@@ -130,7 +162,8 @@ void RpcMethods::Register(Dispatcher& d) {
       {method::kRunStart,
        Access::kWrite,
        {P{"workflow", T::kString, false}, P{"source", T::kString, false},
-        P{"file", T::kString, false}, P{"follow", T::kBool, false}, P{"params", T::kObject, false}},
+        P{"file", T::kString, false}, P{"follow", T::kBool, false}, P{"params", T::kObject, false},
+        P{"only", T::kArray, false}, P{"with", T::kString, false}},
        false,
        bind(&RpcMethods::RunStart)});
   d.Register({method::kRunGet,
@@ -438,18 +471,25 @@ void RpcMethods::RunStart(RpcCall& call) {
     version = compiled.version;
   }
   const std::string workflow = version->workflow->name;
-  const std::size_t tasks = version->workflow->tasks.size();
   RunRequest request;
   request.trigger = RunTrigger::kRpc;
   request.params = ParamsOf(call.Param<json>("params", json::object()));
+  request.only = SelectionOf(call);
   // A run started by hand is not held back by the workflow's overlap
   // policy (docs/scheduling.md): the caller hears of the runs it joins.
   const std::vector<std::int64_t> also_running = host_.runs().RunningIds(workflow);
   // With follow, the call subscribes before the first task starts, so no
   // event is missed; it announces the id, streams, and answers at the end.
   if (call.Param<bool>("follow", false)) {
-    request.on_created = [this, held = call.Hold(), workflow, tasks,
-                          also_running](std::int64_t run_id) {
+    request.on_created = [this, held = call.Hold(), workflow, also_running](std::int64_t run_id) {
+      // The tasks it has to run: not those it starts with as ended (taken
+      // as done or left out by `only`).
+      int tasks = 0;
+      if (const RunController* c = host_.runs().Find(run_id)) {
+        for (int i = 0; i < c->run().dag().size(); ++i) {
+          tasks += IsTerminal(c->run().task_status(i)) ? 0 : 1;
+        }
+      }
       held->Notify(notification::kRunStarted, {{"run_id", run_id},
                                                {"workflow", workflow},
                                                {"tasks", tasks},
@@ -524,8 +564,7 @@ void RpcMethods::RunRetry(RpcCall& call) {
   request.params = run.params;
   request.retry_of = run_id;
   request.reuse = PlanRetry(*version->workflow, *version->dag, *original);
-  json reused = json::array();
-  for (const auto& [name, _] : request.reuse) reused.push_back(name);
+  request.only = run.only;  // what it did not select stays so
   const std::string workflow = version->workflow->name;
   const std::vector<std::int64_t> also_running = host_.runs().RunningIds(workflow);
   auto id = host_.runs().StartRun(std::move(version), request);
@@ -534,6 +573,16 @@ void RpcMethods::RunRetry(RpcCall& call) {
     if (error.code == ErrorCode::kInvalid) error.message = "run.retry: " + error.message;
     call.Fail(error);
     return;
+  }
+  // What it took as done: what PlanRetry reused, and with `only` what the
+  // selection needs (the controller lives until the next loop turn).
+  json reused = json::array();
+  if (const RunController* c = host_.runs().Find(*id)) {
+    for (int i = 0; i < c->run().dag().size(); ++i) {
+      if (c->run().task_status(i) == TaskStatus::kReused) {
+        reused.push_back(c->run().workflow().tasks[i].name);
+      }
+    }
   }
   call.Reply({{"run_id", *id},
               {"workflow", workflow},

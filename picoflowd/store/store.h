@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/run_selection.h"
 #include "common/run_status.h"
 #include "common/workflow.h"
 
@@ -91,6 +92,7 @@ struct RunRecord {
   std::string reason;                    ///< why it was created in its state (e.g. a skipped fire)
   ParamValues params;                    ///< the values it was started with, in declaration order
   std::optional<std::int64_t> retry_of;  ///< the run it retries (run.retry)
+  std::optional<RunSelection> only;      ///< the tasks it was limited to (run.start `only`)
 };
 
 /// The latest state of one task of a run; a task waiting out its retry
@@ -169,7 +171,14 @@ struct NewRun {
   std::string reason;
   ParamValues params;                    ///< resolved (common/workflow_params.h)
   std::optional<std::int64_t> retry_of;  ///< the run it retries (run.retry)
+  std::optional<RunSelection> only;      ///< the tasks it is limited to (run.start `only`)
   std::vector<std::string> tasks;        ///< task names in declaration order
+};
+
+/// A task's latest success in a workflow's history (Store::LatestSuccess).
+struct TaskSuccess {
+  std::int64_t run_id = 0;  ///< the run it succeeded in
+  TaskOutputs outputs;      ///< what it passed on there
 };
 
 /// One stored chunk of task output.
@@ -332,6 +341,15 @@ class Store {
                                           std::optional<std::int64_t> before_id = std::nullopt);
   /// The newest run of a workflow, or empty if it never ran.
   Result<std::optional<RunRecord>> LatestRun(const std::string& workflow);
+  /// The newest run of `workflow` in which task `task` succeeded (by itself:
+  /// not reused), with its outputs there, or empty if none is stored.
+  /// Walks the workflow's runs newest first, one index seek each, until
+  /// one has it: call it for a task that ran before (an --only run's
+  /// tasks taken as done), not in a loop over history. Reads what is
+  /// saved: while the store is degraded, a success kept in memory is not
+  /// seen (no run starts then: CreateRun).
+  Result<std::optional<TaskSuccess>> LatestSuccess(const std::string& workflow,
+                                                   const std::string& task);
   /// Every run left pending or running, oldest first, with what resuming it
   /// needs. Memory is proportional to those runs only.
   Result<std::vector<UnfinishedRun>> UnfinishedRuns();

@@ -26,6 +26,7 @@ RunDetail Created(const CreateRunWrite& w) {
   d.run.reason = w.run.reason;
   d.run.params = w.run.params;
   d.run.retry_of = w.run.retry_of;
+  d.run.only = w.run.only;
   for (const std::string& name : w.run.tasks) {
     TaskRecord t;
     t.name = name;

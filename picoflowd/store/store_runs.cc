@@ -47,7 +47,7 @@ const char* StoredAttemptStatus(AttemptStatus status) {
 
 constexpr const char* kRunColumns =
     "id, workflow, version_id, status, triggered_by, scheduled_at, created_at, started_at,"
-    " ended_at, error, reason, params, retry_of";
+    " ended_at, error, reason, params, retry_of, only";
 
 // runs.params and run_tasks.outputs: a JSON object, name -> value in their
 // order; '' for none.
@@ -70,6 +70,28 @@ std::vector<std::pair<std::string, std::string>> DecodeValues(const std::string&
   return params;
 }
 
+// runs.only: {"tasks": [names], "with": "downstream"|"upstream"} ("with"
+// left out for the tasks alone); '' for a run of every task.
+std::string EncodeSelection(const std::optional<RunSelection>& only) {
+  if (!only) return "";
+  nlohmann::ordered_json object = {{"tasks", only->tasks}};
+  if (only->with != SelectWith::kAlone) object["with"] = SelectWithName(only->with);
+  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<RunSelection> DecodeSelection(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  const auto object = nlohmann::json::parse(text, nullptr, false);
+  assert(object.is_object() && "only the store writes this column");
+  if (!object.is_object()) return std::nullopt;
+  RunSelection only;
+  for (const auto& t : object.value("tasks", nlohmann::json::array())) {
+    if (t.is_string()) only.tasks.push_back(t.get<std::string>());
+  }
+  only.with = ParseSelectWith(object.value("with", "")).value_or(SelectWith::kAlone);
+  return only;
+}
+
 RunRecord ReadRun(const Query& q) {
   RunRecord r;
   r.id = q.Int64(0);
@@ -88,6 +110,7 @@ RunRecord ReadRun(const Query& q) {
   r.reason = q.Text(10);
   r.params = DecodeValues(q.Text(11));
   r.retry_of = q.OptionalInt64(12);
+  r.only = DecodeSelection(q.Text(13));
   return r;
 }
 
@@ -182,8 +205,8 @@ Result<std::int64_t> Store::InsertRun(const NewRun& run, std::optional<std::int6
     auto q = db_->Prepare("create run",
                           "INSERT INTO runs (id, workflow, version_id, status, triggered_by,"
                           " scheduled_at, created_at, started_at, ended_at, reason, params,"
-                          " retry_of)"
-                          " VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12)");
+                          " retry_of, only)"
+                          " VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13)");
     if (!q) return q.error();
     std::optional<TimePoint> started, ended;
     if (run.status == RunStatus::kRunning) started = run.created_at;
@@ -192,7 +215,8 @@ Result<std::int64_t> Store::InsertRun(const NewRun& run, std::optional<std::int6
     q->Bind(4, RunTriggerName(run.trigger)).Bind(5, run.scheduled_at).Bind(6, run.created_at);
     const std::string params = EncodeValues(run.params);
     q->Bind(7, started).Bind(8, ended).Bind(9, run.reason).Bind(10, id).Bind(11, params);
-    q->Bind(12, run.retry_of);
+    const std::string only = EncodeSelection(run.only);
+    q->Bind(12, run.retry_of).Bind(13, only);
     if (Status s = q->Run(); !s) return s.error();
   }
   const std::int64_t run_id = db_->LastInsertId();
@@ -341,6 +365,22 @@ Result<std::optional<RunRecord>> Store::LatestRun(const std::string& workflow) {
     if (r.workflow == workflow && (!latest || r.id > latest->id)) latest = std::move(r);
   }
   return latest;
+}
+
+Result<std::optional<TaskSuccess>> Store::LatestSuccess(const std::string& workflow,
+                                                        const std::string& task) {
+  // runs_by_workflow backwards, each run's row of the task by its key.
+  auto q = db_->Prepare("latest success",
+                        "SELECT r.id, t.outputs FROM runs AS r"
+                        " JOIN run_tasks AS t ON t.run_id = r.id AND t.task = ?2"
+                        " WHERE r.workflow = ?1 AND t.status = 'succeeded'"
+                        " ORDER BY r.id DESC LIMIT 1");
+  if (!q) return q.error();
+  q->Bind(1, workflow).Bind(2, task);
+  auto row = q->Step();
+  if (!row) return row.error();
+  if (!*row) return std::optional<TaskSuccess>();
+  return std::optional<TaskSuccess>(TaskSuccess{q->Int64(0), DecodeValues(q->Text(1))});
 }
 
 Result<std::vector<UnfinishedRun>> Store::UnfinishedRuns() {

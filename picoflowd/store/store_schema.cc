@@ -278,6 +278,13 @@ constexpr const char* kRetryOf = R"sql(
 ALTER TABLE runs ADD COLUMN retry_of INTEGER;
 )sql";
 
+// The tasks an --only run (run.start `only`) was limited to: a JSON object
+// {"tasks": [names], "with": "downstream" or "upstream" (absent: the tasks
+// alone)}; '' for any other run.
+constexpr const char* kRunOnly = R"sql(
+ALTER TABLE runs ADD COLUMN only TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
@@ -291,6 +298,7 @@ constexpr Migration kMigrations[] = {
     {"run parameters", kRunParams},
     {"task outputs", kTaskOutputs},
     {"retries of runs", kRetryOf},
+    {"runs of part of a workflow", kRunOnly},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {
