@@ -224,6 +224,35 @@ TEST_CASE("run.start takes only and with over JSON-RPC, and follow counts the ta
   CHECK(Contains(followed.out, "[1/1 done]"));
 }
 
+TEST_CASE("a task that what is taken as done skips by its trigger rule is stored skipped") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  // alert runs only if a or b failed: taken as done, they did not.
+  const std::string file = h.WriteFile("alerting.yaml", R"(name: alerting
+tasks:
+  - { name: a, type: shell, config: { command: 'true' } }
+  - { name: b, type: shell, depends_on: [a], config: { command: 'true' } }
+  - { name: alert, type: shell, depends_on: [a, b], trigger: one_failed, config: { command: 'true' } }
+  - { name: after, type: shell, depends_on: [alert], trigger: all_done, config: { command: 'true' } }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  ProcessResult run = h.RunCtl({"--json", "run", "alerting", "--only", "alert", "--wait"});
+  CHECK_MESSAGE(run.code == 0, run.err);
+  const json result = json::parse(run.out);
+  CHECK(result["status"] == "succeeded");
+  CHECK(TaskStatuses(result) ==
+        Statuses{{"a", "reused"}, {"b", "reused"}, {"alert", "skipped"}, {"after", "skipped"}});
+  CHECK(Reasons(result) == std::map<std::string, std::string>{
+                               {"a",
+                                "taken as done (only 'alert'), without outputs: no success "
+                                "of it is stored"},
+                               {"b",
+                                "taken as done (only 'alert'), without outputs: no success "
+                                "of it is stored"},
+                               {"alert", "trigger one_failed: no dependency failed"},
+                               {"after", "not selected (only 'alert')"}});
+}
+
 TEST_CASE("a retry of an --only run keeps its selection") {
   DaemonHarness h;
   Submit(h);

@@ -487,6 +487,25 @@ tasks:
   CHECK(run->status() == RunStatus::kSucceeded);
 }
 
+TEST_CASE("Restore returns the tasks its restored end skips, and a later Restore keeps its own") {
+  auto run = MakeRun(R"(
+name: presets
+tasks:
+  - { name: a, type: shell, config: { command: "true" } }
+  - { name: b, type: shell, depends_on: [a], config: { command: "true" } }
+  - { name: alert, type: shell, depends_on: [a, b], trigger: one_failed, config: { command: "true" } }
+  - { name: after, type: shell, depends_on: [alert], config: { command: "true" } }
+  - { name: other, type: shell, depends_on: [a], trigger: one_failed, config: { command: "true" } }
+)");
+  CHECK(run->Restore(0, TaskStatus::kReused, 0) == std::vector<int>{4});
+  // b's end decides alert, and alert's skip decides after.
+  CHECK(run->Restore(1, TaskStatus::kReused, 0) == std::vector<int>{2, 3});
+  CHECK(run->Restore(4, TaskStatus::kSkipped, 0).empty());  // skipped already: kept as restored
+  CHECK(run->finished());
+  CHECK(run->status() == RunStatus::kSucceeded);
+  CHECK(run->skip_cause(2).by == 2);
+}
+
 TEST_CASE("retry_on_exit_codes retries the codes it lists and fails at once on any other end") {
   auto run = MakeRun(R"(
 name: codes

@@ -26,18 +26,18 @@ Run::Run(std::int64_t id, std::shared_ptr<const Workflow> workflow, std::shared_
   }
 }
 
-void Run::Restore(int task, TaskStatus status, int attempts_made) {
+std::vector<int> Run::Restore(int task, TaskStatus status, int attempts_made) {
   assert(running_ == 0);
   TaskState& t = tasks_[task];
   t.attempts = attempts_made;
-  if (!IsTerminal(status)) return;  // stays pending/ready; resumes normally
+  if (!IsTerminal(status)) return {};  // stays pending/ready; resumes normally
   // A restored task may already sit in ready_ (a root); PopReady() drops
   // entries whose task is no longer kReady.
   if (IsTerminal(t.status)) {
     // The restored end of a dependency skipped it already, as it did when
     // the run first went: the store's status wins, its end is counted once.
     t.status = status;
-    return;
+    return {};
   }
   // Its dependents count its end as they did when it ended: one it skipped
   // then is skipped again here (or was restored skipped before), one it
@@ -47,6 +47,7 @@ void Run::Restore(int task, TaskStatus status, int attempts_made) {
   t.status = status;
   std::vector<int> skipped;
   Settle(task, skipped);
+  return skipped;
 }
 
 std::optional<int> Run::PopReady() {

@@ -57,9 +57,13 @@ class Run {
   /// ended: taken as done (kReused) by a retry or an --only run, or left out
   /// (kSkipped) by an --only run. A terminal one counts for its dependents' trigger
   /// rules as when it ended: whatever order the tasks are restored in, a
-  /// pending task whose rule its restored dependencies meet becomes ready.
+  /// pending task whose rule its restored dependencies meet becomes ready,
+  /// and one whose rule they can no longer meet is skipped. Returns the
+  /// tasks it skipped so (a one_failed task after tasks taken as done), in
+  /// declaration order; one of them restored later takes the status it is
+  /// restored with.
   /// Must be called before the first PopReady().
-  void Restore(int task, TaskStatus status, int attempts_made);
+  std::vector<int> Restore(int task, TaskStatus status, int attempts_made);
 
   /// Pops the highest-priority ready task (longest critical path first, then
   /// declaration order) and marks it running; nullopt if none is ready or the

@@ -164,6 +164,11 @@ void RunController::Preset(int task, const TaskOutputs& outputs, const std::stri
   RecordTask(task);
 }
 
+void RunController::PresetSkipped(int task) {
+  task_times_[task].error = SkipReason(*run_, task);
+  RecordTask(task);
+}
+
 void RunController::GiveUp(int task, const std::string& error) {
   const FinishOutcome outcome = run_->GiveUp(task);
   NoteReasons(task, FailedResult(error), outcome);

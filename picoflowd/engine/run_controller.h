@@ -72,6 +72,10 @@ class RunController {
   /// kSkipped, left out by an --only run. Keeps `outputs` for its dependents
   /// and `why` as its reason, and stores it so.
   void Preset(int task, const TaskOutputs& outputs, const std::string& why);
+  /// Before Start() of a new run, after Preset(): stores `task`, which the
+  /// end of a preset task skipped (Run::Restore: its trigger rule can no
+  /// longer be met), with why.
+  void PresetSkipped(int task);
   /// Records the run as running and starts its ready tasks.
   void Start();
   /// Cancels the run: nothing new starts; running attempts get SIGTERM, then

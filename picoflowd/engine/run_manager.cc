@@ -69,9 +69,19 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
   auto id = ctx_.store->CreateRun(record);
   if (!id.ok()) return id.error();
   std::unique_ptr<Run> run = MakeRun(*id, *version);
-  for (const PresetTask& p : *presets) run->Restore(p.task, p.status, 0);
+  // What the presets' ends skip (a one_failed task after tasks taken as
+  // done) is stored too, unless it is a preset itself.
+  std::vector<bool> preset(w.tasks.size(), false);
+  std::vector<int> skipped;
+  for (const PresetTask& p : *presets) {
+    preset[p.task] = true;
+    for (int task : run->Restore(p.task, p.status, 0)) skipped.push_back(task);
+  }
   RunController& ref = Add(std::move(run), std::move(*params));
   for (const PresetTask& p : *presets) ref.Preset(p.task, p.outputs, p.why);
+  for (int task : skipped) {
+    if (!preset[task]) ref.PresetSkipped(task);
+  }
   if (request.on_created) request.on_created(*id);
   ref.Start();
   return *id;
