@@ -32,7 +32,9 @@ enum class TaskStatus {
   kCancelled,
   kTimedOut,  ///< its last attempt's timeout fired; otherwise as kFailed
   /// A retry of a run (run.retry) took it as done: it succeeded in the run
-  /// retried, and its outputs are carried over. Otherwise as kSucceeded.
+  /// retried, and its outputs are carried over; or a run of part of the
+  /// workflow (run.start `only`) did: a selected task needs it, and it
+  /// passes on the outputs of its latest success. Otherwise as kSucceeded.
   kReused,
 };
 
@@ -73,7 +75,7 @@ bool IsTerminal(TaskStatus status);
 /// kTimedOut (its dependents are skipped unless continue_on_failure).
 bool IsFailure(TaskStatus status);
 /// True for a task whose dependents count it as succeeded: kSucceeded, or
-/// kReused by a retry.
+/// kReused (taken as done).
 bool IsSuccess(TaskStatus status);
 /// True for the statuses a run never leaves (all but pending and running).
 bool IsFinal(RunStatus status);
