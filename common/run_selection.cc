@@ -49,9 +49,11 @@ Result<std::vector<TaskRole>> PlanSelection(const Workflow& workflow, const Dag&
                                             const RunSelection& selection) {
   std::vector<std::string> problems;
   if (selection.tasks.empty()) problems.push_back("'only' names no task");
-  std::vector<std::string_view> names;
+  std::vector<std::string_view> names;  // of the tasks that may be selected
   names.reserve(workflow.tasks.size());
-  for (const Task& t : workflow.tasks) names.push_back(t.name);
+  for (std::size_t i = 0; i < workflow.tasks.size(); ++i) {
+    if (!workflow.IsHandler(static_cast<int>(i))) names.push_back(workflow.tasks[i].name);
+  }
   std::vector<bool> selected(workflow.tasks.size(), false);
   for (std::size_t i = 0; i < selection.tasks.size(); ++i) {
     const std::string& name = selection.tasks[i];
@@ -59,6 +61,9 @@ Result<std::vector<TaskRole>> PlanSelection(const Workflow& workflow, const Dag&
     if (index < 0) {
       problems.push_back("unknown task '" + name + "' in 'only'" +
                          DidYouMean(ClosestMatch(name, names)));
+    } else if (workflow.IsHandler(index)) {
+      problems.push_back("'" + name + "' in 'only' is a handler: it runs after any run, as the " +
+                         "run's end calls for it");
     } else if (selected[index]) {
       problems.push_back("task '" + name + "' is given twice in 'only'");
     } else {
@@ -83,9 +88,10 @@ Result<std::vector<TaskRole>> PlanSelection(const Workflow& workflow, const Dag&
     for (int dep : dag.deps(static_cast<int>(i))) needed[dep] = true;
   }
   Spread(needed, [&dag](int task) { return dag.deps(task); });
+  // The handlers run after the selected tasks as after a whole run.
   std::vector<TaskRole> roles(selected.size(), TaskRole::kNotSelected);
   for (std::size_t i = 0; i < roles.size(); ++i) {
-    if (selected[i]) {
+    if (selected[i] || workflow.IsHandler(static_cast<int>(i))) {
       roles[i] = TaskRole::kRun;
     } else if (needed[i]) {
       roles[i] = TaskRole::kTakenAsDone;

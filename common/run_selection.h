@@ -47,10 +47,11 @@ enum class TaskRole {
 /// The role of each task of `workflow` (indexed as its tasks; `dag` is its
 /// graph) in a run limited to `selection`: the selected tasks run; the
 /// tasks they need, directly or not, that are not selected are taken as
-/// done; the rest are not selected. Returns a kInvalid Error if the
+/// done; the rest are not selected, but the handlers (which are never
+/// selected) run as after any run. Returns a kInvalid Error if the
 /// selection names no task, a task the workflow does not have (with a
-/// did-you-mean) or a task twice: every problem in the message, `; `
-/// between them.
+/// did-you-mean), a handler or a task twice: every problem in the message,
+/// `; ` between them.
 Result<std::vector<TaskRole>> PlanSelection(const Workflow& workflow, const Dag& dag,
                                             const RunSelection& selection);
 

@@ -253,6 +253,37 @@ tasks:
                                {"after", "not selected (only 'alert')"}});
 }
 
+TEST_CASE("the handlers run after an --only run as after any run") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  const std::string file = h.WriteFile("handled.yaml", R"(name: handled
+config: { retry_default: 0 }
+tasks:
+  - { name: a, type: shell, config: { command: 'true' } }
+  - { name: b, type: shell, depends_on: [a], config: { command: 'exit 1' } }
+  - { name: c, type: shell, config: { command: 'true' } }
+handlers:
+  on_failure: { type: shell, config: { command: 'echo "$PICOFLOW_FAILED_TASKS" > "$PFIT_DIR/failed"' } }
+  on_success: { type: shell, config: { command: 'true' } }
+)");
+  REQUIRE(h.RunCtl({"submit", file}).code == 0);
+  ProcessResult run = h.RunCtl({"--json", "run", "handled", "--only", "b", "--wait"});
+  CHECK(run.code == 1);
+  const json result = json::parse(run.out);
+  CHECK(result["status"] == "failed");
+  CHECK(TaskStatuses(result) == Statuses{{"a", "reused"},
+                                         {"b", "failed"},
+                                         {"c", "skipped"},
+                                         {"on_failure", "succeeded"},
+                                         {"on_success", "skipped"}});
+  CHECK(ReadFileText(h.Path("failed")) == "b\n");
+  ProcessResult handler = h.RunCtl({"run", "handled", "--only", "on_failure", "--only", "d"});
+  CHECK(handler.code == 2);
+  CHECK(handler.err ==
+        "picoflowctl: run.start: 'on_failure' in 'only' is a handler: it runs after any run, as "
+        "the run's end calls for it; unknown task 'd' in 'only' (did you mean 'a'?)\n");
+}
+
 TEST_CASE("a retry of an --only run keeps its selection") {
   DaemonHarness h;
   Submit(h);

@@ -78,6 +78,30 @@ TEST_CASE("unknown names, repeated names and an empty list are refused, every pr
   CHECK(Roles({{}, SelectWith::kDownstream}) == Lines{"error: 'only' names no task"});
 }
 
+TEST_CASE("the handlers run in any selection, and may not be selected") {
+  LoadedWorkflow loaded = test::Load(R"(
+name: handled
+tasks:
+  - { name: a, type: shell, config: { command: "true" } }
+  - { name: b, type: shell, depends_on: [a], config: { command: "true" } }
+  - { name: c, type: shell, config: { command: "true" } }
+handlers:
+  on_failure: { type: shell, config: { command: "true" } }
+  on_exit: { type: shell, config: { command: "true" } }
+)");
+  REQUIRE(loaded.ok());
+  auto roles = PlanSelection(*loaded.workflow, *loaded.dag, {{"b"}, SelectWith::kAlone});
+  REQUIRE(roles.ok());
+  CHECK(*roles == std::vector<TaskRole>{TaskRole::kTakenAsDone, TaskRole::kRun,
+                                        TaskRole::kNotSelected, TaskRole::kRun, TaskRole::kRun});
+  auto refused =
+      PlanSelection(*loaded.workflow, *loaded.dag, {{"on_failure", "on_exi"}, SelectWith::kAlone});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message ==
+        "'on_failure' in 'only' is a handler: it runs after any run, as the run's end calls for "
+        "it; unknown task 'on_exi' in 'only'");
+}
+
 TEST_CASE("a selection reads as words") {
   CHECK(DescribeSelection({{"load"}, SelectWith::kAlone}) == "'load'");
   CHECK(DescribeSelection({{"load", "audit"}, SelectWith::kAlone}) == "'load' and 'audit'");
