@@ -26,10 +26,8 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::string_view kTopKeys[] = {
-constexpr std::string_view kTopKeys[] = {
-    "name",    "description",    "schedule",  "timezone", "overlap", "max_active_runs",
-    "catchup", "catchup_window", "retention", "params",   "config",  "tasks",
-    "handlers", "when"};
+    "name",      "description", "schedule", "timezone", "overlap",  "catchup", "catchup_window",
+    "retention", "params",      "config",   "tasks",    "handlers", "when",    "max_active_runs"};
 constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",

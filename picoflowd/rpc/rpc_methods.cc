@@ -501,8 +501,7 @@ void RpcMethods::RunStart(RpcCall& call) {
   // starts), streams, and answers at the end.
   if (call.Param<bool>("follow", false)) {
     auto held = call.Hold();
-    request.on_created = [this, held, workflow, also_running, queued,
-                          reason](std::int64_t run_id) {
+    request.on_created = [this, held, workflow, also_running, queued, reason](std::int64_t run_id) {
       json params = {{"run_id", run_id},
                      {"workflow", workflow},
                      {"tasks", TasksToRun(run_id)},
@@ -511,7 +510,8 @@ void RpcMethods::RunStart(RpcCall& call) {
       held->Notify(queued ? notification::kRunQueued : notification::kRunStarted, params);
       Follow(held, run_id, "");
     };
-    request.on_started = [this, weak = std::weak_ptr<RpcCall>(held), workflow](std::int64_t run_id) {
+    request.on_started = [this, weak = std::weak_ptr<RpcCall>(held),
+                          workflow](std::int64_t run_id) {
       if (auto call = weak.lock()) {
         call->Notify(notification::kRunStarted,
                      {{"run_id", run_id},
