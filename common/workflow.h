@@ -187,6 +187,10 @@ struct Workflow {
   std::vector<std::string> schedule;  ///< cron expressions; empty: not scheduled
   std::string timezone;               ///< IANA name; empty: the daemon's local zone
   OverlapPolicy overlap = OverlapPolicy::kSkip;
+  /// At most this many runs of the workflow at once, started by hand or by
+  /// the schedule; unset: no limit for runs started by hand, one for fires
+  /// under `overlap` (docs/scheduling.md, "Manual and scheduled runs").
+  std::optional<int> max_active_runs;
   CatchupPolicy catchup = CatchupPolicy::kLatest;
   Seconds catchup_window{24 * 3600};
   WorkflowRetention retention;

@@ -27,7 +27,7 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view kTopKeys[] = {
     "name",      "description", "schedule", "timezone", "overlap",  "catchup", "catchup_window",
-    "retention", "params",      "config",   "tasks",    "handlers", "when"};
+    "retention", "params",      "config",   "tasks",    "handlers", "when",    "max_active_runs"};
 constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
@@ -38,6 +38,7 @@ constexpr std::string_view kCatchup[] = {"none", "latest", "all"};
 constexpr int kMaxParallel = 256;
 constexpr int kMaxRetry = 100;
 constexpr int kMaxInterruptions = 1000;
+constexpr int kMaxActiveRuns = 1000;
 constexpr std::int64_t kMaxRetainedRuns = 10'000'000;
 
 // How many unknown dependencies get a "did you mean" (each costs a scan of
@@ -78,6 +79,7 @@ class Loader {
  private:
   void LoadConfig(const YamlNode* config);
   void LoadRetention(const YamlNode* retention);
+  void LoadMaxActiveRuns(const YamlNode* v);
   void CheckRetryDelays(const YamlNode& config);
   void LoadName(const YamlNode& root);
   void LoadSchedule(const YamlNode* v);
@@ -124,6 +126,7 @@ void Loader::LoadRoot(const YamlNode& root) {
   LoadSchedule(root.Find("schedule"));
   LoadTimezone(root.Find("timezone"));
   LoadEnum(root.Find("overlap"), "overlap", kOverlap, w_.overlap);
+  LoadMaxActiveRuns(root.Find("max_active_runs"));
   LoadEnum(root.Find("catchup"), "catchup", kCatchup, w_.catchup);
   if (const YamlNode* v = root.Find("catchup_window")) {
     w_.catchup_window = r_.Duration(*v, {top_, "catchup_window"}, 0s).value_or(w_.catchup_window);
@@ -198,6 +201,22 @@ void Loader::LoadRetention(const YamlNode* retention) {
   if (const YamlNode* v = retention->Find("max_age")) {
     w_.retention.max_age = r_.Duration(*v, {p, "max_age"}, 0s);
   }
+}
+
+// After `overlap`: `allow` starts every fire however many runs are going,
+// which no limit can go with (docs/scheduling.md, "Manual and scheduled runs").
+void Loader::LoadMaxActiveRuns(const YamlNode* v) {
+  if (!v) return;
+  const auto n = r_.Int(*v, {top_, "max_active_runs"}, 1, kMaxActiveRuns);
+  if (!n) return;
+  if (w_.overlap == OverlapPolicy::kAllow) {
+    r_.Report(v->pos,
+              "'max_active_runs' cannot go with 'overlap: allow', which starts every fire "
+              "however many runs are going: use overlap: skip (runs past the limit are refused "
+              "or skipped) or overlap: queue (they wait)");
+    return;
+  }
+  w_.max_active_runs = static_cast<int>(*n);
 }
 
 // The backoff cap may not be below the first delay. If only retry_delay was

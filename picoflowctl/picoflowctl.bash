@@ -50,12 +50,12 @@ _picoflowctl() {
   local opts=""
   case $cmd in
     cron) opts="--tz --after -n" ;;
-    run) opts="--wait --follow -f --param -p --params-file --only --downstream --upstream" ;;
+    run) opts="--wait --follow -f --param -p --params-file --only --downstream --upstream --force" ;;
     status) opts="--run --check" ;;
     history | next) opts="-n" ;;
     logs) opts="--run --task --follow -f --lines -n --since" ;;
     outputs) opts="--task" ;;
-    retry) opts="--latest --wait" ;;
+    retry) opts="--latest --wait --force" ;;
     graph) opts="--dot" ;;
     prune) opts="--dry-run" ;;
   esac

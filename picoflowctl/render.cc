@@ -114,6 +114,10 @@ void PrintRunTable(const nlohmann::json& run, bool colour, std::size_t width) {
   if (!run["error"].get<std::string>().empty()) {
     const std::string line = "error: " + run["error"].get<std::string>();
     std::printf("%s\n", Shorten(line, width).c_str());
+  } else if (const std::string reason = run.value("reason", std::string()); !reason.empty()) {
+    // Why it was recorded as it is: a skipped fire, a run queued behind
+    // max_active_runs (docs/scheduling.md).
+    std::printf("%s\n", Shorten("reason: " + reason, width).c_str());
   }
   // The values it was started with (docs/workflow-format.md, "Parameters").
   if (const auto params = run.value("params", nlohmann::json::object()); !params.empty()) {

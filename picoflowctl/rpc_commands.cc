@@ -249,6 +249,9 @@ const CommandSpec kCommands[] = {
            ->excludes(down);
        c.add_flag("--wait", a.wait, "Block until the run ends; exit 0 only if it succeeded");
        c.add_flag("--follow,-f", a.follow, "Stream task events and output until the run ends");
+       c.add_flag("--force", a.force,
+                  "Start now even if the workflow has max_active_runs runs going (no wait, "
+                  "no refusal)");
      },
      RunCmd},
     {"status", "Workflows and their last runs, or one workflow's latest run",
@@ -283,6 +286,9 @@ const CommandSpec kCommands[] = {
        c.add_flag("--latest", a.latest,
                   "Run the workflow's current version even if it changed since that run");
        c.add_flag("--wait", a.wait, "Block until the run ends; exit 0 only if it succeeded");
+       c.add_flag("--force", a.force,
+                  "Start now even if the workflow has max_active_runs runs going (no wait, "
+                  "no refusal)");
      },
      Retry},
     {"outputs", "What the tasks of a run passed on to their dependents (KEY=VALUE outputs)",

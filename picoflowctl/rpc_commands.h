@@ -35,6 +35,7 @@ struct Args {
   std::vector<std::string> only;          ///< run --only TASK, in order
   bool downstream = false;                ///< run --downstream
   bool upstream = false;                  ///< run --upstream
+  bool force = false;                     ///< run/retry --force: past max_active_runs
 };
 
 /// Calls workflow.get to tell a workflow that exists (loaded, never run)

@@ -43,18 +43,37 @@ int RunExitCode(const json& run) {
   return run["status"] == "succeeded" || run["status"] == "skipped" ? kExitOk : kExitFailed;
 }
 
-// A run started by hand starts whatever the workflow's overlap policy says
-// (docs/scheduling.md, "Overlap"): says so when others of it are going.
-void WarnAlsoRunning(const std::string& workflow, const json& also_running) {
+// A run started by hand is held back only by max_active_runs, not by the
+// workflow's overlap policy (docs/scheduling.md, "Manual and scheduled
+// runs"): says so when others of it are going.
+void WarnAlsoRunning(const std::string& workflow, const json& also_running, bool forced) {
   if (!also_running.is_array() || also_running.empty()) return;
   std::string ids;
   for (const json& id : also_running) ids += (ids.empty() ? "" : ", ") + Str(id);
   std::fprintf(stderr,
                "picoflowctl: warning: workflow '%s' already has %s in progress (%s); this run "
-               "goes alongside: a run started by hand is not held back by the workflow's "
-               "overlap policy, which applies to its scheduled fires\n",
+               "goes alongside%s\n",
                workflow.c_str(),
-               CountOf(static_cast<std::int64_t>(also_running.size()), "run").c_str(), ids.c_str());
+               CountOf(static_cast<std::int64_t>(also_running.size()), "run").c_str(), ids.c_str(),
+               forced ? " (--force)"
+                      : ": a run started by hand is held back only by the workflow's "
+                        "max_active_runs, not by its overlap policy, which applies to its "
+                        "scheduled fires");
+}
+
+// ": max_active_runs 1 reached (run 12 running); it starts when a run ends",
+// from a queued run's reply or its run.queued notification.
+std::string QueuedWhy(const json& queued) {
+  std::string why = queued.value("reason", std::string());
+  if (why.rfind("queued: ", 0) == 0) why.erase(0, 8);
+  return ": " + why + "; it starts when a run ends";
+}
+
+// "run 14 queued (workflow 'x'): max_active_runs 1 reached (run 12 running);
+// it starts when a run ends", `note` after the workflow.
+std::string QueuedLine(const json& queued, const std::string& note = "") {
+  return "run " + Str(queued["run_id"]) + " queued (workflow '" +
+         queued["workflow"].get<std::string>() + "'" + note + ")" + QueuedWhy(queued);
 }
 
 // `run --only`: the selection run.start gets, and how the start line names
@@ -73,15 +92,23 @@ std::string SelectionNote(const Args& a) {
 // then `note`), a task event (with the count of tasks done), or output.
 // Keeps the run's id.
 void PrintFollowed(const Notification& n, OutputPrinter& printer, RunProgress& progress,
-                   bool colour, const std::string& note, std::int64_t& run_id) {
-  if (n.method == notification::kRunStarted) {
+                   bool colour, const std::string& note, bool forced, std::int64_t& run_id) {
+  if (n.method == notification::kRunQueued) {
     progress.set_total(n.params.value("tasks", 0));
+    run_id = n.params["run_id"].get<std::int64_t>();
+    std::printf("%s\n", QueuedLine(n.params, note).c_str());
+    std::fflush(stdout);
+  } else if (n.method == notification::kRunStarted) {
+    progress.set_total(n.params.value("tasks", 0));
+    const bool was_queued = run_id != 0;
     run_id = n.params["run_id"].get<std::int64_t>();
     const std::string workflow = n.params["workflow"];
     std::printf("run %lld started (workflow '%s'%s)\n", static_cast<long long>(run_id),
                 workflow.c_str(), note.c_str());
     std::fflush(stdout);
-    WarnAlsoRunning(workflow, n.params.value("also_running", json::array()));
+    // A run that waited for a place has it: the others are no news.
+    if (!was_queued)
+      WarnAlsoRunning(workflow, n.params.value("also_running", json::array()), forced);
   } else if (n.method == notification::kRunOutput) {
     printer.Print(n.params["task"], n.params["stream"] == OutputStreamName(OutputStream::kStderr),
                   n.params["data"]);
@@ -211,6 +238,7 @@ int RunCmd(Session& s, const Args& a) {
     if (only.with != SelectWith::kAlone) params["with"] = SelectWithName(only.with);
   }
   const std::string note = SelectionNote(a);
+  if (a.force) params["force"] = true;
   // Ctrl-C while the run is followed or waited for leaves the run going.
   if (a.follow || a.wait) s.CatchInterrupts();
   std::int64_t run_id = 0;
@@ -220,7 +248,7 @@ int RunCmd(Session& s, const Args& a) {
     OutputPrinter printer(true);
     RunProgress progress;
     auto done = s.Call(method::kRunStart, params, [&](const Notification& n) {
-      PrintFollowed(n, printer, progress, s.colour(), note, run_id);
+      PrintFollowed(n, printer, progress, s.colour(), note, a.force, run_id);
     });
     printer.Finish();
     if (!done) return s.interrupted() ? StoppedFollowing(run_id) : s.exit_code();
@@ -230,15 +258,20 @@ int RunCmd(Session& s, const Args& a) {
     if (!started) return s.interrupted() ? StoppedFollowing(run_id) : s.exit_code();
     run_id = (*started)["run_id"];
     const std::string workflow = (*started)["workflow"];
-    WarnAlsoRunning(workflow, started->value("also_running", json::array()));
+    const bool queued = started->value("queued", false);
+    if (!queued) WarnAlsoRunning(workflow, started->value("also_running", json::array()), a.force);
     if (!a.wait && !a.follow) {
       if (s.globals().json)
         Session::PrintJson(*started);
+      else if (queued)
+        std::printf("%s\n", QueuedLine(*started, note).c_str());
       else
         std::printf("run %lld started (workflow '%s'%s)\n", static_cast<long long>(run_id),
                     workflow.c_str(), note.c_str());
       return kExitOk;
     }
+    // --wait waits through the queue: said on stderr, the run's table goes to stdout.
+    if (queued) std::fprintf(stderr, "picoflowctl: %s\n", QueuedLine(*started, note).c_str());
   }
   return WaitAndShow(s, run_id);
 }
@@ -463,23 +496,28 @@ int Retry(Session& s, const Args& a) {
   auto retried = RunOfArg(s, "retry", a, code);
   if (!retried) return code;
   if (a.wait) s.CatchInterrupts();
-  auto started = s.Call(method::kRunRetry, {{"run_id", *retried}, {"latest", a.latest}});
+  json params = {{"run_id", *retried}, {"latest", a.latest}};
+  if (a.force) params["force"] = true;
+  auto started = s.Call(method::kRunRetry, params);
   if (!started) return s.exit_code();
   const std::int64_t run_id = (*started)["run_id"];
   const std::string workflow = (*started)["workflow"];
-  WarnAlsoRunning(workflow, started->value("also_running", json::array()));
+  const bool queued = started->value("queued", false);
+  if (!queued) WarnAlsoRunning(workflow, started->value("also_running", json::array()), a.force);
   if (!a.wait) {
     if (s.globals().json) {
       Session::PrintJson(*started);
     } else {
       std::string reused;
       for (const json& t : (*started)["reused"]) reused += (reused.empty() ? "" : ", ") + Str(t);
-      std::printf("run %lld started (workflow '%s', retry of run %lld; reused: %s)\n",
-                  static_cast<long long>(run_id), workflow.c_str(),
-                  static_cast<long long>(*retried), reused.empty() ? "none" : reused.c_str());
+      std::printf("run %lld %s (workflow '%s', retry of run %lld; reused: %s)%s\n",
+                  static_cast<long long>(run_id), queued ? "queued" : "started", workflow.c_str(),
+                  static_cast<long long>(*retried), reused.empty() ? "none" : reused.c_str(),
+                  queued ? QueuedWhy(*started).c_str() : "");
     }
     return kExitOk;
   }
+  if (queued) std::fprintf(stderr, "picoflowctl: %s\n", QueuedLine(*started).c_str());
   return WaitAndShow(s, run_id);
 }
 

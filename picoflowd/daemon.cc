@@ -438,7 +438,7 @@ void Daemon::Shutdown() {
   stopping_ = true;
   // --once has no next start to resume its run at: it always cancels.
   const bool interrupt = !once_ && config_.on_shutdown == ShutdownAction::kInterrupt;
-  const std::string runs = CountOf(static_cast<std::int64_t>(runs_->runs().size()), "run");
+  const std::string runs = CountOf(static_cast<std::int64_t>(runs_->active()), "run");
   LogFields f;
   f.event = "daemon.stopping";
   LogInfo(f, interrupt ? "stopping: interrupting " + runs + " (they resume at the next start)"
@@ -479,7 +479,7 @@ void Daemon::FinishShutdown() {
 // listener; nothing of either exists without the flag.
 std::unique_ptr<Metrics> Daemon::MakeMetrics() {
   MetricsSources sources;
-  sources.active_runs = [this] { return runs_->runs().size(); };
+  sources.active_runs = [this] { return runs_->active(); };
   sources.active_tasks = [this] { return static_cast<std::size_t>(runs_->ActiveAttempts()); };
   sources.workflows = [this] {
     std::vector<std::string> names;
@@ -568,6 +568,8 @@ int Daemon::Run() {
   }
   Reload();
   const int resumed = runs_->RecoverUnfinished();
+  // Runs queued before the stop start where the resumed ones leave room.
+  for (const std::string& name : runs_->WaitingWorkflows()) StartWaiting(name);
   if (Status s = StartScheduling(); !s.ok()) {
     std::fprintf(stderr, "picoflowd: cannot start the cron timer: %s\n", s.error().message.c_str());
     return 1;
@@ -583,7 +585,7 @@ int Daemon::Run() {
   LogInfo(LogEvent("daemon.containment"),
           "task containment: " + facts_.containment + " (" + facts_.containment_reason + ")");
   notifier_ = SdNotifier::FromEnvironment(&loop_);
-  notifier_->Ready(ActiveRunsStatus(runs_->runs().size()));
+  notifier_->Ready(ActiveRunsStatus(runs_->active()));
   runs_->SetOnCountChanged([this](std::size_t live) {
     if (notifier_ && !stopping_) notifier_->Status(ActiveRunsStatus(live));
   });

@@ -82,7 +82,8 @@ class Daemon final : public RpcHost, private RunObserver {
   /// every run observer — here and nowhere else. `progress` (--once) is
   /// told of the run's events too.
   Status Open(RunObserver* progress = nullptr);
-  /// A run ended: --once stops; otherwise a queued fire may start now.
+  /// A run ended: --once stops; otherwise what waits for a place among the
+  /// runs of its workflow may start now (StartWaiting).
   void OnRunFinished(std::int64_t run_id, RunStatus status) override;
   Status LoadStoredWorkflows();
   void StartSignals();
@@ -110,6 +111,10 @@ class Daemon final : public RpcHost, private RunObserver {
   void RearmSchedule();
   void OnScheduleWake(bool clock_set);
   void StartFire(const Fire& fire);
+  // Starts, while `workflow` has room for them, its queued fires and the
+  // runs started by hand that wait (max_active_runs), in the order they
+  // were queued (docs/scheduling.md, "Manual and scheduled runs").
+  void StartWaiting(const std::string& workflow);
   RunningFn RunningCounter() const;
 
   DaemonConfig config_;

@@ -1,12 +1,16 @@
 // The Daemon's cron side: keeps the Scheduler in step with the registry,
-// arms the one ScheduleTimer for the earliest next fire, and carries out
-// what the scheduler decides (start, queue, record a skipped fire).
+// arms the one ScheduleTimer for the earliest next fire, carries out what
+// the scheduler decides (start, queue, record a skipped fire), and starts
+// what waits for a place when a run ends (queued fires, and runs started by
+// hand past max_active_runs).
 
 #include <chrono>
 #include <string>
 
 #include "picoflowd/daemon.h"
 #include "picoflowd/engine/run.h"
+#include "picoflowd/engine/run_admission.h"
+#include "picoflowd/engine/run_controller.h"
 #include "picoflowd/engine/run_manager.h"
 #include "picoflowd/rpc/rpc_json.h"
 #include "picoflowd/sched/schedule_timer.h"
@@ -40,6 +44,8 @@ void Daemon::Schedule(const std::string& name, std::optional<TimePoint> last_fir
     scheduler_->SetPaused(name, entry->paused);
   }
   RearmSchedule();
+  // A new version may allow more runs at once: what waits may start.
+  StartWaiting(name);
 }
 
 Status Daemon::SetPaused(const std::string& name, bool paused) {
@@ -74,18 +80,56 @@ Status Daemon::StartScheduling() {
   return {};
 }
 
-void Daemon::OnRunFinished(std::int64_t /*run_id*/, RunStatus /*status*/) {
+void Daemon::OnRunFinished(std::int64_t run_id, RunStatus /*status*/) {
   if (once_) {
     FinishShutdown();
     return;
   }
-  // overlap: queue — a fire that waited for a run of its workflow to end.
-  if (stopping_ || !schedule_timer_) return;
-  for (const Fire& fire : scheduler_->TakeQueued(RunningCounter())) StartFire(fire);
+  // The controller of the run that ended is destroyed on the next loop
+  // turn: it still knows its workflow.
+  StartWaiting(runs_->WorkflowOf(run_id));
+}
+
+void Daemon::StartWaiting(const std::string& workflow) {
+  if (stopping_ || !runs_ || workflow.empty()) return;
+  // In the order they were queued: a fire by its cron instant, a run started
+  // by hand by the time it was asked for. Under one max_active_runs both
+  // need the same room; if the first may not start, the other may only when
+  // a reload removed the limit (a run by hand then always may, a fire only
+  // once no run goes).
+  for (;;) {
+    const int running = runs_->CountRunning(workflow);
+    const RunManager::Waiting* manual = runs_->FirstWaiting(workflow);
+    const Fire* fire = scheduler_ ? scheduler_->FirstQueued(workflow) : nullptr;
+    const bool fire_first = fire != nullptr && (manual == nullptr ||
+                                                TimePoint(fire->scheduled_at) <= manual->queued_at);
+    auto take_fire = [&] {
+      auto taken = scheduler_->TakeQueued(workflow, running);
+      if (taken) StartFire(*taken);
+      return taken.has_value();
+    };
+    if (fire_first && take_fire()) continue;
+    if (manual != nullptr) {
+      const RunController* waiting = runs_->Find(manual->id);
+      if (waiting != nullptr && HasRoom(LimitsFor(registry_, waiting->run().workflow()),
+                                        static_cast<std::size_t>(running))) {
+        const Status started = runs_->StartWaiting(manual->id);
+        LogIfFailed(LogEvent("run.dequeued"), started);
+        if (started.ok()) continue;
+        return;
+      }
+    }
+    if (!fire_first && fire != nullptr && take_fire()) continue;
+    return;
+  }
 }
 
 RunningFn Daemon::RunningCounter() const {
-  return [this](const std::string& workflow) { return runs_->CountRunning(workflow); };
+  // Runs started by hand that wait for a place count as going: a fire does
+  // not pass them.
+  return [this](const std::string& workflow) {
+    return runs_->CountRunning(workflow) + static_cast<int>(runs_->WaitingIds(workflow).size());
+  };
 }
 
 void Daemon::RearmSchedule() {

@@ -41,8 +41,12 @@ inline constexpr std::string_view kAll[] = {
 /// Notifications on a held call (run.start and run.logs with follow).
 namespace picoflow::notification {
 
-/// {run_id, workflow, tasks, also_running}: the run exists.
+/// {run_id, workflow, tasks, also_running}: the run exists and starts (a
+/// queued one: when it starts, after its run.queued).
 inline constexpr char kRunStarted[] = "run.started";
+/// {run_id, workflow, tasks, also_running, reason}: the run exists and waits
+/// for a place among the workflow's runs (max_active_runs).
+inline constexpr char kRunQueued[] = "run.queued";
 inline constexpr char kRunEvent[] = "run.event";    ///< a task's state changed
 inline constexpr char kRunOutput[] = "run.output";  ///< a chunk of task output
 

@@ -123,6 +123,14 @@ struct Sim {
   }
 
   std::vector<Fire> Evaluate() { return scheduler.Evaluate(running_fn).fires; }
+
+  // The queued fire of `w` that starts now (none or one), as the daemon
+  // takes it when a run of `w` ends.
+  std::vector<Fire> Take(const std::string& w) {
+    std::vector<Fire> out;
+    if (auto fire = scheduler.TakeQueued(w, running_fn(w))) out.push_back(std::move(*fire));
+    return out;
+  }
 };
 
 TEST_CASE("a workflow fires at each cron time, waking only at those times") {
@@ -236,10 +244,9 @@ TEST_CASE("overlap queue keeps one fire waiting and skips the rest until the run
         Strings{"w 2024-01-01 00:10:00 +0000 cron queue", "w 2024-01-01 00:20:00 +0000 cron skip"});
   CHECK(fires[1].reason == "a fire was already queued behind the running run (overlap: queue)");
   CHECK(sim.scheduler.QueuedCount("w") == 1);
-  CHECK(sim.scheduler.TakeQueued(sim.running_fn).empty());  // still running
+  CHECK(sim.Take("w").empty());  // still running
   sim.running["w"] = 0;
-  CHECK(Describe(sim.scheduler.TakeQueued(sim.running_fn)) ==
-        Strings{"w 2024-01-01 00:10:00 +0000 cron start"});
+  CHECK(Describe(sim.Take("w")) == Strings{"w 2024-01-01 00:10:00 +0000 cron start"});
   CHECK(sim.scheduler.QueuedCount("w") == 0);
 }
 
@@ -250,6 +257,89 @@ TEST_CASE("overlap allow starts every fire even while runs are in progress") {
   CHECK(
       Describe(sim.RunUntil("2024-01-01 00:20:00 +0000")) ==
       Strings{"w 2024-01-01 00:10:00 +0000 cron start", "w 2024-01-01 00:20:00 +0000 cron start"});
+}
+
+ScheduleSpec Limited(OverlapPolicy overlap, int max_active_runs,
+                     CatchupPolicy catchup = CatchupPolicy::kLatest) {
+  ScheduleSpec spec = Spec("w", {"*/10 * * * *"}, "UTC", overlap, catchup);
+  spec.max_active_runs = max_active_runs;
+  return spec;
+}
+
+TEST_CASE("max_active_runs 2 with overlap skip starts fires until two runs are live") {
+  Sim sim("2024-01-01 00:00:00 +0000");
+  sim.scheduler.Set(Limited(OverlapPolicy::kSkip, 2));
+  sim.running["w"] = 1;
+  CHECK(Describe(sim.RunUntil("2024-01-01 00:10:00 +0000")) ==
+        Strings{"w 2024-01-01 00:10:00 +0000 cron start"});
+  sim.running["w"] = 2;
+  const auto fires = sim.RunUntil("2024-01-01 00:20:00 +0000");
+  CHECK(Describe(fires) == Strings{"w 2024-01-01 00:20:00 +0000 cron skip"});
+  CHECK(fires[0].reason == "max_active_runs 2 reached (overlap: skip)");
+  CHECK(sim.scheduler.SkippedCount("w") == 1);
+  // Runs started by hand and waiting for a place count as the daemon's
+  // RunningFn reports them: three is past two as well.
+  sim.running["w"] = 3;
+  CHECK(Describe(sim.RunUntil("2024-01-01 00:30:00 +0000")) ==
+        Strings{"w 2024-01-01 00:30:00 +0000 cron skip"});
+  sim.running["w"] = 0;
+  CHECK(Describe(sim.RunUntil("2024-01-01 00:40:00 +0000")) ==
+        Strings{"w 2024-01-01 00:40:00 +0000 cron start"});
+}
+
+TEST_CASE("max_active_runs 1 names itself in the reason of a skipped fire") {
+  Sim sim("2024-01-01 00:00:00 +0000");
+  sim.scheduler.Set(Limited(OverlapPolicy::kSkip, 1));
+  sim.running["w"] = 1;
+  const auto fires = sim.RunUntil("2024-01-01 00:10:00 +0000");
+  REQUIRE(fires.size() == 1);
+  CHECK(fires[0].action == FireAction::kSkip);
+  CHECK(fires[0].reason == "max_active_runs 1 reached (overlap: skip)");
+}
+
+TEST_CASE("max_active_runs 2 with overlap queue keeps one fire waiting until fewer than two run") {
+  Sim sim("2024-01-01 00:00:00 +0000");
+  sim.scheduler.Set(Limited(OverlapPolicy::kQueue, 2));
+  sim.running["w"] = 2;
+  const auto fires = sim.RunUntil("2024-01-01 00:20:00 +0000");
+  CHECK(Describe(fires) ==
+        Strings{"w 2024-01-01 00:10:00 +0000 cron queue", "w 2024-01-01 00:20:00 +0000 cron skip"});
+  CHECK(fires[1].reason ==
+        "max_active_runs 2 reached and a fire was already queued (overlap: queue)");
+  REQUIRE(sim.scheduler.FirstQueued("w") != nullptr);
+  CHECK(Show(sim.scheduler.FirstQueued("w")->scheduled_at) == "2024-01-01 00:10:00 +0000");
+  CHECK(sim.Take("w").empty());  // two still run
+  sim.running["w"] = 1;
+  CHECK(Describe(sim.Take("w")) == Strings{"w 2024-01-01 00:10:00 +0000 cron start"});
+  CHECK(sim.scheduler.FirstQueued("w") == nullptr);
+  CHECK(sim.Take("w").empty());
+}
+
+TEST_CASE("with max_active_runs 2 two catch-up fires of all start at once and the rest wait") {
+  Sim sim("2024-01-01 00:35:00 +0000");
+  sim.scheduler.Set(Limited(OverlapPolicy::kSkip, 2, CatchupPolicy::kAll),
+                    At("2024-01-01 00:00:00 +0000"));
+  CHECK(Describe(sim.Evaluate()) == Strings{"w 2024-01-01 00:10:00 +0000 catchup start",
+                                            "w 2024-01-01 00:20:00 +0000 catchup start",
+                                            "w 2024-01-01 00:30:00 +0000 catchup queue"});
+  sim.running["w"] = 2;
+  CHECK(sim.Take("w").empty());
+  sim.running["w"] = 1;
+  CHECK(Describe(sim.Take("w")) == Strings{"w 2024-01-01 00:30:00 +0000 catchup start"});
+}
+
+TEST_CASE("a paused workflow's queued fire neither shows nor starts") {
+  Sim sim("2024-01-01 00:00:00 +0000");
+  sim.scheduler.Set(Limited(OverlapPolicy::kQueue, 1));
+  sim.running["w"] = 1;
+  sim.RunUntil("2024-01-01 00:10:00 +0000");
+  REQUIRE(sim.scheduler.FirstQueued("w") != nullptr);
+  sim.scheduler.SetPaused("w", true);
+  CHECK(sim.scheduler.FirstQueued("w") == nullptr);
+  sim.running["w"] = 0;
+  CHECK(sim.Take("w").empty());
+  CHECK(sim.scheduler.FirstQueued("other") == nullptr);
+  CHECK_FALSE(sim.scheduler.TakeQueued("other", 0).has_value());
 }
 
 TEST_CASE("after downtime catchup latest runs the most recent missed fire once") {
@@ -273,13 +363,11 @@ TEST_CASE("after downtime catchup all runs each missed fire in order, one after 
                                             "w 2024-01-01 02:00:00 +0000 catchup queue",
                                             "w 2024-01-01 03:00:00 +0000 catchup queue"});
   sim.running["w"] = 1;  // the first one runs
-  CHECK(sim.scheduler.TakeQueued(sim.running_fn).empty());
+  CHECK(sim.Take("w").empty());
   sim.running["w"] = 0;
-  CHECK(Describe(sim.scheduler.TakeQueued(sim.running_fn)) ==
-        Strings{"w 2024-01-01 02:00:00 +0000 catchup start"});
-  CHECK(Describe(sim.scheduler.TakeQueued(sim.running_fn)) ==
-        Strings{"w 2024-01-01 03:00:00 +0000 catchup start"});
-  CHECK(sim.scheduler.TakeQueued(sim.running_fn).empty());
+  CHECK(Describe(sim.Take("w")) == Strings{"w 2024-01-01 02:00:00 +0000 catchup start"});
+  CHECK(Describe(sim.Take("w")) == Strings{"w 2024-01-01 03:00:00 +0000 catchup start"});
+  CHECK(sim.Take("w").empty());
 }
 
 TEST_CASE("catch-up is capped at 100 runs and bounded by catchup_window") {
@@ -435,6 +523,9 @@ TEST_CASE("a spec is made from a workflow only if it has a schedule") {
   REQUIRE(spec.ok());
   REQUIRE(spec->has_value());
   CHECK((*spec)->exprs.size() == 2);
+  CHECK_FALSE((*spec)->max_active_runs.has_value());
+  w.max_active_runs = 3;
+  CHECK((*ScheduleSpec::FromWorkflow(w))->max_active_runs == 3);
   w.timezone = "Mars/Olympus";
   CHECK_FALSE(ScheduleSpec::FromWorkflow(w).ok());
 }

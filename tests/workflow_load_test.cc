@@ -506,6 +506,29 @@ TEST_CASE("timezone, overlap and catchup are checked") {
           "wf.yaml:6:11: 'timezone' must not be empty (leave it out to use the daemon's local time zone)"});
 }
 
+TEST_CASE("max_active_runs is an integer from 1 to 1000 and cannot go with overlap: allow") {
+  CHECK_FALSE(Valid(OneShellTask(""))->max_active_runs.has_value());
+  CHECK(Valid(OneShellTask("max_active_runs: 2\n"))->max_active_runs == 2);
+  auto queued = Valid(OneShellTask("max_active_runs: 1000\noverlap: queue\n"));
+  CHECK(queued->max_active_runs == 1000);
+  CHECK(queued->overlap == OverlapPolicy::kQueue);
+  CHECK(Errors(OneShellTask("max_active_runs: 0\n")) ==
+        Lines{"wf.yaml:6:18: 'max_active_runs' must be an integer from 1 to 1000, got '0'"});
+  CHECK(Errors(OneShellTask("max_active_runs: two\n")) ==
+        Lines{"wf.yaml:6:18: 'max_active_runs' must be an integer from 1 to 1000, got 'two'"});
+  CHECK(Errors(OneShellTask("max_active_run: 2\n")) ==
+        Lines{"wf.yaml:6:1: unknown key 'max_active_run' (did you mean 'max_active_runs'?)"});
+  // In either order: allow starts every fire, which no limit can go with.
+  const Lines allow = {
+      "wf.yaml:7:18: 'max_active_runs' cannot go with 'overlap: allow', which starts every fire "
+      "however many runs are going: use overlap: skip (runs past the limit are refused or "
+      "skipped) or overlap: queue (they wait)"};
+  CHECK(Errors(OneShellTask("overlap: allow\nmax_active_runs: 2\n")) == allow);
+  Lines swapped = allow;
+  swapped[0].replace(8, 1, "6");
+  CHECK(Errors(OneShellTask("max_active_runs: 2\noverlap: allow\n")) == swapped);
+}
+
 TEST_CASE("more than 10,000 tasks are refused") {
   std::string yaml = "name: w\ntasks:\n";
   for (int i = 0; i <= 10000; ++i)

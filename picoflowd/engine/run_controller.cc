@@ -183,6 +183,7 @@ void RunController::GiveUp(int task, const std::string& error) {
 }
 
 void RunController::Start() {
+  started_ = true;
   if (Status s = ctx_.store->SetRunStatus(run_->id(), RunStatus::kRunning, Clock::now()); !s.ok()) {
     LogError(Fields(), s.error().message);
   }

@@ -76,7 +76,9 @@ class RunController {
   /// end of a preset task skipped (Run::Restore: its trigger rule can no
   /// longer be met), with why.
   void PresetSkipped(int task);
-  /// Records the run as running and starts its ready tasks.
+  /// Records the run as running and starts its ready tasks. Until then the
+  /// run waits (RunManager::QueueRun): Cancel() ends it without a start,
+  /// Interrupt() leaves it waiting in the store.
   void Start();
   /// Cancels the run: nothing new starts; running attempts get SIGTERM, then
   /// SIGKILL after their grace period; the run ends `cancelled`, `reason`
@@ -109,6 +111,8 @@ class RunController {
 
   const Run& run() const { return *run_; }
   bool finished() const { return finished_; }
+  /// Start() was called: the run is no longer waiting for a place.
+  bool started() const { return started_; }
   /// Attempts currently running.
   int active_attempts() const { return static_cast<int>(slots_.size()); }
 
@@ -179,6 +183,7 @@ class RunController {
   UvHandle<uv_timer_t> flush_timer_;
   bool flush_armed_ = false;
   bool finished_ = false;
+  bool started_ = false;
   bool abandoned_ = false;
   bool cancelling_ = false;          ///< Cancel() was called
   bool handlers_cancelled_ = false;  ///< Cancel() stopped the handlers too

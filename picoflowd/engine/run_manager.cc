@@ -1,5 +1,6 @@
 #include "picoflowd/engine/run_manager.h"
 
+#include <algorithm>
 #include <string>
 
 #include "common/workflow_params.h"
@@ -34,24 +35,44 @@ RunController& RunManager::Add(std::unique_ptr<Run> run, ParamValues params) {
                                       [this, id](RunStatus status) { RunFinished(id, status); });
   RunController& ref = *controller;
   runs_[id] = std::move(controller);
-  if (on_count_changed_) on_count_changed_(runs_.size());
   return ref;
 }
 
-Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion> version,
-                                          const RunRequest& request) {
-  const Workflow& w = *version->workflow;
+namespace {
+
+// A request's param values and what each task does in it (`only`), or
+// every problem with them in one kInvalid.
+Result<std::pair<ParamValues, std::vector<TaskRole>>> Resolve(const WorkflowVersion& version,
+                                                              const RunRequest& request) {
+  const Workflow& w = *version.workflow;
   Result<ParamValues> params = ResolveParams(w, request.params);
   Result<std::vector<TaskRole>> roles =
       request.only
-          ? PlanSelection(w, *version->dag, *request.only)
+          ? PlanSelection(w, *version.dag, *request.only)
           : Result<std::vector<TaskRole>>(std::vector<TaskRole>(w.tasks.size(), TaskRole::kRun));
   if (!params.ok() || !roles.ok()) {
     std::string problems = params.ok() ? "" : params.error().message;
     if (!roles.ok()) problems += (problems.empty() ? "" : "; ") + roles.error().message;
     return Err(ErrorCode::kInvalid, problems);
   }
-  auto presets = Presets(w, *roles, request);
+  return std::make_pair(std::move(*params), std::move(*roles));
+}
+
+}  // namespace
+
+Status RunManager::Check(const WorkflowVersion& version, const RunRequest& request) {
+  auto resolved = Resolve(version, request);
+  if (!resolved.ok()) return resolved.error();
+  return {};
+}
+
+Result<RunController*> RunManager::Create(std::shared_ptr<const WorkflowVersion> version,
+                                          const RunRequest& request, const std::string& reason) {
+  const Workflow& w = *version->workflow;
+  auto resolved = Resolve(*version, request);
+  if (!resolved.ok()) return resolved.error();
+  auto& [params, roles] = *resolved;
+  auto presets = Presets(w, roles, request);
   if (!presets.ok()) return presets.error();
   NewRun record;
   record.workflow = w.name;
@@ -60,10 +81,11 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
   record.trigger = request.trigger;
   record.status = RunStatus::kPending;
   record.scheduled_at = request.scheduled_at;
-  record.params = *params;
+  record.params = params;
   record.retry_of = request.retry_of;
   record.only = request.only;
   record.created_at = Clock::now();
+  record.reason = reason;
   record.tasks.reserve(w.tasks.size());
   for (const Task& t : w.tasks) record.tasks.push_back(t.name);
   auto id = ctx_.store->CreateRun(record);
@@ -77,14 +99,84 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
     preset[p.task] = true;
     for (int task : run->Restore(p.task, p.status, 0)) skipped.push_back(task);
   }
-  RunController& ref = Add(std::move(run), std::move(*params));
+  RunController& ref = Add(std::move(run), std::move(params));
   for (const PresetTask& p : *presets) ref.Preset(p.task, p.outputs, p.why);
   for (int task : skipped) {
     if (!preset[task]) ref.PresetSkipped(task);
   }
-  if (request.on_created) request.on_created(*id);
+  return &ref;
+}
+
+Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion> version,
+                                          const RunRequest& request) {
+  auto made = Create(std::move(version), request, "");
+  if (!made.ok()) return made.error();
+  RunController& ref = **made;
+  const std::int64_t id = ref.run().id();
+  if (on_count_changed_) on_count_changed_(active());
+  if (request.on_created) request.on_created(id);
   ref.Start();
-  return *id;
+  return id;
+}
+
+Result<std::int64_t> RunManager::QueueRun(std::shared_ptr<const WorkflowVersion> version,
+                                          const RunRequest& request, const std::string& reason) {
+  auto made = Create(std::move(version), request, reason);
+  if (!made.ok()) return made.error();
+  const Run& run = (*made)->run();
+  waiting_.push_back({run.id(), run.workflow().name, Clock::now(), request.on_started});
+  LogFields f;
+  f.event = "run.queued";
+  f.workflow = run.workflow().name;
+  f.run = run.id();
+  LogInfo(f, reason);
+  if (request.on_created) request.on_created(run.id());
+  return run.id();
+}
+
+const RunManager::Waiting* RunManager::FirstWaiting(const std::string& workflow) const {
+  for (const Waiting& w : waiting_) {
+    if (w.workflow == workflow) return &w;
+  }
+  return nullptr;
+}
+
+std::vector<std::int64_t> RunManager::WaitingIds(const std::string& workflow) const {
+  std::vector<std::int64_t> ids;
+  for (const Waiting& w : waiting_) {
+    if (w.workflow == workflow) ids.push_back(w.id);
+  }
+  return ids;
+}
+
+std::vector<std::string> RunManager::WaitingWorkflows() const {
+  std::vector<std::string> names;
+  for (const Waiting& w : waiting_) {
+    if (std::find(names.begin(), names.end(), w.workflow) == names.end()) {
+      names.push_back(w.workflow);
+    }
+  }
+  return names;
+}
+
+Status RunManager::StartWaiting(std::int64_t run_id) {
+  auto it = std::find_if(waiting_.begin(), waiting_.end(),
+                         [run_id](const Waiting& w) { return w.id == run_id; });
+  RunController* controller = FindMutable(run_id);
+  if (it == waiting_.end() || controller == nullptr) {
+    return Err(ErrorCode::kNotFound, "run " + std::to_string(run_id) + " is not waiting");
+  }
+  auto on_started = std::move(it->on_started);
+  waiting_.erase(it);
+  if (on_count_changed_) on_count_changed_(active());
+  if (on_started) on_started(run_id);
+  controller->Start();
+  return {};
+}
+
+std::string RunManager::WorkflowOf(std::int64_t run_id) const {
+  const RunController* c = Find(run_id);
+  return c == nullptr ? std::string() : c->run().workflow().name;
 }
 
 Result<std::vector<RunManager::PresetTask>> RunManager::Presets(const Workflow& w,
@@ -139,14 +231,19 @@ int RunManager::RecoverUnfinished() {
     f.event = "run.recovering";
     f.workflow = u.run.workflow;
     f.run = u.run.id;
-    LogWarn(f, "resuming a run left unfinished by a previous daemon");
+    const bool queued = u.run.status == RunStatus::kPending && !u.run.started_at;
+    if (queued) {
+      LogInfo(f, "a run queued before the daemon stopped waits again (" + u.run.reason + ")");
+    } else {
+      LogWarn(f, "resuming a run left unfinished by a previous daemon");
+    }
     if (Status s = Resume(u); !s.ok()) {
       LogError(f, "cannot resume run: " + s.error().message);
       LogIfFailed(f, ctx_.store->SetRunStatus(u.run.id, RunStatus::kFailed, Clock::now(),
                                               "could not be resumed: " + s.error().message));
       continue;
     }
-    ++resumed;
+    if (!queued) ++resumed;
   }
   return resumed;
 }
@@ -189,6 +286,12 @@ Status RunManager::Resume(const UnfinishedRun& u) {
   }
   RunController& ref = Add(std::move(run), u.run.params);
   for (auto [index, t] : restored) ref.RestoreTask(index, *t);
+  // A run that never started was queued (max_active_runs): it waits again,
+  // in its place, for the daemon to start it when there is room.
+  if (u.run.status == RunStatus::kPending && !u.run.started_at) {
+    waiting_.push_back({u.run.id, u.run.workflow, u.run.created_at, nullptr});
+    return {};
+  }
   // 3. A task interrupted max_interruptions times fails instead of starting
   //    over: a daemon that dies while it runs (out of memory, a crash loop)
   //    would otherwise run it forever.
@@ -214,16 +317,23 @@ Status RunManager::Cancel(std::int64_t run_id) {
   if (it == runs_.end() || it->second->finished()) {
     return Err(ErrorCode::kNotFound, "run " + std::to_string(run_id) + " is not running");
   }
-  it->second->Cancel();
+  // A run that waits for a place ends without starting: its handlers
+  // (on_cancel, on_exit) are not called either.
+  RunController& c = *it->second;
+  c.Cancel(RunController::kCancelledOnRequest, /*handlers=*/!c.started());
   return {};
 }
 
 void RunManager::CancelAll(std::function<void()> done) {
   all_done_ = std::move(done);
   // Cancel() may finish a run synchronously and re-enter RunFinished: iterate
-  // over a snapshot of ids.
+  // over a snapshot of ids, the waiting runs first (none may take the place
+  // of a cancelled one).
   std::vector<std::int64_t> ids;
-  for (auto& [id, _] : runs_) ids.push_back(id);
+  for (const Waiting& w : waiting_) ids.push_back(w.id);
+  for (auto& [id, c] : runs_) {
+    if (c->started()) ids.push_back(id);
+  }
   for (std::int64_t id : ids) {
     auto it = runs_.find(id);
     if (it != runs_.end()) it->second->Cancel(kStoppedReason, /*handlers=*/true);  // not at a stop
@@ -234,8 +344,15 @@ void RunManager::CancelAll(std::function<void()> done) {
 void RunManager::InterruptAll(std::function<void()> done) {
   all_done_ = std::move(done);
   // A stopped run is destroyed like a finished one, on the next loop turn,
-  // but its end is not told to the observers: it has not ended.
+  // but its end is not told to the observers: it has not ended. A waiting
+  // run waits again at the next start: its controller just goes.
+  for (const Waiting& w : waiting_) finished_.push_back(w.id);
+  waiting_.clear();
+  if (!finished_.empty()) {
+    StartOneShot<RunManager, &RunManager::DestroyFinished>(destroy_timer_, 0);
+  }
   for (auto& [id, controller] : runs_) {
+    if (!controller->started()) continue;
     controller->Interrupt([this, run_id = id] {
       finished_.push_back(run_id);
       StartOneShot<RunManager, &RunManager::DestroyFinished>(destroy_timer_, 0);
@@ -245,7 +362,10 @@ void RunManager::InterruptAll(std::function<void()> done) {
 }
 
 void RunManager::AbandonAll() {
-  for (auto& [_, controller] : runs_) controller->Abandon();
+  for (auto& [_, controller] : runs_) {
+    if (controller->started()) controller->Abandon();
+  }
+  waiting_.clear();
   runs_.clear();
   finished_.clear();
 }
@@ -261,17 +381,13 @@ RunController* RunManager::FindMutable(std::int64_t run_id) {
 }
 
 int RunManager::CountRunning(const std::string& workflow) const {
-  int n = 0;
-  for (auto& [_, c] : runs_) {
-    if (!c->finished() && c->run().workflow().name == workflow) ++n;
-  }
-  return n;
+  return static_cast<int>(RunningIds(workflow).size());
 }
 
 std::vector<std::int64_t> RunManager::RunningIds(const std::string& workflow) const {
   std::vector<std::int64_t> ids;
   for (auto& [id, c] : runs_) {
-    if (!c->finished() && c->run().workflow().name == workflow) ids.push_back(id);
+    if (c->started() && !c->finished() && c->run().workflow().name == workflow) ids.push_back(id);
   }
   return ids;
 }
@@ -283,6 +399,8 @@ int RunManager::ActiveAttempts() const {
 }
 
 void RunManager::RunFinished(std::int64_t run_id, RunStatus status) {
+  // A waiting run that was cancelled never starts.
+  std::erase_if(waiting_, [run_id](const Waiting& w) { return w.id == run_id; });
   for (RunObserver* o : ctx_.observers) o->OnRunFinished(run_id, status);
   // Called from inside the controller: destroy it on the next loop turn.
   finished_.push_back(run_id);
@@ -294,7 +412,7 @@ void RunManager::DestroyFinished() {
   ids.swap(finished_);
   for (std::int64_t id : ids) {
     runs_.erase(id);
-    if (on_count_changed_) on_count_changed_(runs_.size());
+    if (on_count_changed_) on_count_changed_(active());
   }
   DoneIfEmpty();
 }

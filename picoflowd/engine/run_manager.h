@@ -1,13 +1,15 @@
 #pragma once
 // RunManager: the runs alive in the daemon. Creates runs (recorded in the
-// store first), owns their controllers until they end, tells the observers
-// when a run ended, resumes runs a crash left behind, and stops everything
-// at shutdown.
+// store first), owns their controllers until they end, keeps the runs that
+// wait for a place (max_active_runs) until they are started, tells the
+// observers when a run ended, resumes runs a crash left behind, and stops
+// everything at shutdown.
 
 #include <uv.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,6 +39,9 @@ struct RunRequest {
   /// If set, called with the new id after the run is recorded and before its
   /// first task starts (to subscribe to its events).
   std::function<void(std::int64_t)> on_created;
+  /// A queued run (QueueRun): if set, called with its id when it starts,
+  /// before its first task does.
+  std::function<void(std::int64_t)> on_started;
   /// A retry (run.retry): the run it retries, and the tasks it takes as done
   /// (TaskStatus::kReused) with the outputs they had there (PlanRetry).
   std::optional<std::int64_t> retry_of;
@@ -62,35 +67,69 @@ class RunManager {
   /// problem in the message) or the store refused; nothing is started then.
   Result<std::int64_t> StartRun(std::shared_ptr<const WorkflowVersion> version,
                                 const RunRequest& request);
+  /// The problems StartRun and QueueRun would refuse `request` for (its
+  /// params, its `only`), all in one kInvalid; nothing is recorded.
+  static Status Check(const WorkflowVersion& version, const RunRequest& request);
+  /// Records a run of `version` as pending with `reason` and keeps it
+  /// waiting, in order, until StartWaiting() (docs/scheduling.md, "Manual and
+  /// scheduled runs"); a daemon restart finds it waiting again. Returns the
+  /// run id, or an Error as StartRun.
+  Result<std::int64_t> QueueRun(std::shared_ptr<const WorkflowVersion> version,
+                                const RunRequest& request, const std::string& reason);
+  /// A run waiting for a place: its id, and when it was queued.
+  struct Waiting {
+    std::int64_t id = 0;
+    std::string workflow;
+    TimePoint queued_at;
+    std::function<void(std::int64_t)> on_started;
+  };
+  /// The first run of `workflow` that waits, or null.
+  const Waiting* FirstWaiting(const std::string& workflow) const;
+  /// The ids of the runs of `workflow` that wait, in order.
+  std::vector<std::int64_t> WaitingIds(const std::string& workflow) const;
+  /// The workflows that have runs waiting.
+  std::vector<std::string> WaitingWorkflows() const;
+  /// Starts a waiting run now. Returns kNotFound if it does not wait.
+  Status StartWaiting(std::int64_t run_id);
+  /// The workflow the run of a live (or waiting) controller belongs to, or
+  /// "" if there is none.
+  std::string WorkflowOf(std::int64_t run_id) const;
 
   /// Crash recovery: for each run the store has left pending/running, kills
   /// what is left of its attempts' process groups (if still the same group),
   /// records those attempts `interrupted`, and resumes the run without
-  /// repeating finished tasks. Returns how many runs were resumed.
+  /// repeating finished tasks; a run that never started (it was queued)
+  /// waits again. Returns how many runs were resumed.
   int RecoverUnfinished();
 
-  /// Cancels a live run. Returns kNotFound if it is not running.
+  /// Cancels a live run, or a waiting one (it ends cancelled without
+  /// starting, and without calling its handlers). Returns kNotFound if it
+  /// is neither.
   Status Cancel(std::int64_t run_id);
   /// Cancels every run for good (shutdown with on_shutdown: cancel), each
-  /// with the error kStoppedReason; `done` runs once none is left.
+  /// with the error kStoppedReason, the waiting ones first; `done` runs once
+  /// none is left.
   void CancelAll(std::function<void()> done);
   /// Interrupts every run (shutdown with on_shutdown: interrupt,
   /// RunController::Interrupt): their running attempts are stopped and
   /// recorded `interrupted`, the runs stay unfinished in the store for
-  /// RecoverUnfinished at the next start. `done` runs once nothing runs.
+  /// RecoverUnfinished at the next start, the waiting ones waiting. `done`
+  /// runs once nothing runs.
   void InterruptAll(std::function<void()> done);
   /// Hard stop: kills what still runs; records those runs cancelled, or
   /// after InterruptAll their attempts interrupted.
   void AbandonAll();
 
-  /// The live controller of a run, or null.
+  /// The live (or waiting) controller of a run, or null.
   const RunController* Find(std::int64_t run_id) const;
   RunController* FindMutable(std::int64_t run_id);
-  /// Live runs by id.
+  /// Live runs by id, the waiting ones (not started()) included.
   const std::map<std::int64_t, std::unique_ptr<RunController>>& runs() const { return runs_; }
-  /// Live runs of one workflow.
+  /// Runs started and not yet destroyed: runs().size() less those waiting.
+  std::size_t active() const { return runs_.size() - waiting_.size(); }
+  /// Live runs of one workflow (started, not ended).
   int CountRunning(const std::string& workflow) const;
-  /// The ids of the live runs of one workflow, in order.
+  /// The ids of the live runs of one workflow (started, not ended), in order.
   std::vector<std::int64_t> RunningIds(const std::string& workflow) const;
   /// Attempts running across all runs.
   int ActiveAttempts() const;
@@ -117,6 +156,11 @@ class RunManager {
                                           const RunRequest& request);
   /// Makes the controller of `run` and keeps it as live.
   RunController& Add(std::unique_ptr<Run> run, ParamValues params);
+  /// Records a run of `version` (pending, with `reason`) and makes its
+  /// controller, its reused tasks stored; StartRun starts it, QueueRun keeps
+  /// it waiting.
+  Result<RunController*> Create(std::shared_ptr<const WorkflowVersion> version,
+                                const RunRequest& request, const std::string& reason);
   /// A controller's run ended (its end is stored): the observers hear of it
   /// (OnRunFinished, the one way a run's end travels), and the controller is
   /// destroyed on the next loop turn.
@@ -130,6 +174,7 @@ class RunManager {
 
   EngineContext& ctx_;
   std::map<std::int64_t, std::unique_ptr<RunController>> runs_;
+  std::deque<Waiting> waiting_;         ///< runs not started yet, in the order they were queued
   std::vector<std::int64_t> finished_;  ///< ended runs whose controller is destroyed next turn
   UvHandle<uv_timer_t> destroy_timer_;  ///< zero-delay timer: destroy outside callbacks
   std::function<void()> all_done_;

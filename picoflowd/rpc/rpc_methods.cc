@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -9,7 +10,9 @@
 #include "common/task_paths.h"
 #include "common/workflow_fields.h"
 #include "common/workflow_load.h"
+#include "common/workflow_params.h"
 #include "picoflowd/engine/run.h"
+#include "picoflowd/engine/run_admission.h"
 #include "picoflowd/engine/run_controller.h"
 #include "picoflowd/engine/run_manager.h"
 #include "picoflowd/engine/run_retry.h"
@@ -163,7 +166,7 @@ void RpcMethods::Register(Dispatcher& d) {
        Access::kWrite,
        {P{"workflow", T::kString, false}, P{"source", T::kString, false},
         P{"file", T::kString, false}, P{"follow", T::kBool, false}, P{"params", T::kObject, false},
-        P{"only", T::kArray, false}, P{"with", T::kString, false}},
+        P{"only", T::kArray, false}, P{"with", T::kString, false}, P{"force", T::kBool, false}},
        false,
        bind(&RpcMethods::RunStart)});
   d.Register({method::kRunGet,
@@ -182,11 +185,12 @@ void RpcMethods::Register(Dispatcher& d) {
               {P{"run_id", T::kInteger, false}, P{"workflow", T::kString, false}},
               false,
               bind(&RpcMethods::RunCancel)});
-  d.Register({method::kRunRetry,
-              Access::kWrite,
-              {P{"run_id", T::kInteger, true}, P{"latest", T::kBool, false}},
-              false,
-              bind(&RpcMethods::RunRetry)});
+  d.Register(
+      {method::kRunRetry,
+       Access::kWrite,
+       {P{"run_id", T::kInteger, true}, P{"latest", T::kBool, false}, P{"force", T::kBool, false}},
+       false,
+       bind(&RpcMethods::RunRetry)});
   d.Register({method::kRunWait,
               Access::kRead,
               {P{"run_id", T::kInteger, true}},
@@ -229,7 +233,7 @@ void RpcMethods::DaemonStatus(RpcCall& call) {
       {"state_dir", host_.facts().state_dir},
       {"workflows_dir", host_.facts().workflows_dir},
       {"workflows", host_.registry().entries().size()},
-      {"active_runs", host_.runs().runs().size()},
+      {"active_runs", host_.runs().active()},
       {"active_tasks", host_.runs().ActiveAttempts()},
       {"connections", host_.server() ? host_.server()->connection_count() : 0},
       {"load_errors", std::move(broken)},
@@ -475,30 +479,51 @@ void RpcMethods::RunStart(RpcCall& call) {
   request.trigger = RunTrigger::kRpc;
   request.params = ParamsOf(call.Param<json>("params", json::object()));
   request.only = SelectionOf(call);
-  // A run started by hand is not held back by the workflow's overlap
-  // policy (docs/scheduling.md): the caller hears of the runs it joins.
+  // Params and a selection that do not fit are said before anything about
+  // the limit.
+  if (Status checked = RunManager::Check(*version, request); !checked.ok()) {
+    call.Fail(Err(ErrorCode::kInvalid, "run.start: " + checked.error().message));
+    return;
+  }
+  // A run started by hand is held back only by max_active_runs, not by the
+  // overlap policy of fires (docs/scheduling.md): the caller hears of the
+  // runs it joins or waits behind.
   const std::vector<std::int64_t> also_running = host_.runs().RunningIds(workflow);
+  const AdmissionDecision admit = Admit(*version->workflow, also_running, call);
+  if (admit.action == Admission::kRefuse) {
+    call.Fail(LimitReached(call, workflow, also_running, admit, "picoflowctl run --force"));
+    return;
+  }
+  const bool queued = admit.action == Admission::kQueue;
+  const std::string reason = queued ? "queued: " + admit.why : "";
   // With follow, the call subscribes before the first task starts, so no
-  // event is missed; it announces the id, streams, and answers at the end.
+  // event is missed; it announces the id (and a queued run again when it
+  // starts), streams, and answers at the end.
   if (call.Param<bool>("follow", false)) {
-    request.on_created = [this, held = call.Hold(), workflow, also_running](std::int64_t run_id) {
-      // The tasks it has to run: not those it starts with as ended (taken
-      // as done or left out by `only`).
-      int tasks = 0;
-      if (const RunController* c = host_.runs().Find(run_id)) {
-        for (int i = 0; i < c->run().dag().size(); ++i) {
-          tasks += IsTerminal(c->run().task_status(i)) ? 0 : 1;
-        }
-      }
-      held->Notify(notification::kRunStarted, {{"run_id", run_id},
-                                               {"workflow", workflow},
-                                               {"tasks", tasks},
-                                               {"also_running", also_running}});
+    auto held = call.Hold();
+    request.on_created = [this, held, workflow, also_running, queued, reason](std::int64_t run_id) {
+      json params = {{"run_id", run_id},
+                     {"workflow", workflow},
+                     {"tasks", TasksToRun(run_id)},
+                     {"also_running", also_running}};
+      if (queued) params["reason"] = reason;
+      held->Notify(queued ? notification::kRunQueued : notification::kRunStarted, params);
       Follow(held, run_id, "");
+    };
+    request.on_started = [this, weak = std::weak_ptr<RpcCall>(held),
+                          workflow](std::int64_t run_id) {
+      if (auto call = weak.lock()) {
+        call->Notify(notification::kRunStarted,
+                     {{"run_id", run_id},
+                      {"workflow", workflow},
+                      {"tasks", TasksToRun(run_id)},
+                      {"also_running", host_.runs().RunningIds(workflow)}});
+      }
     };
   }
   const bool follow = static_cast<bool>(request.on_created);
-  auto id = host_.runs().StartRun(std::move(version), request);
+  auto id = queued ? host_.runs().QueueRun(std::move(version), request, reason)
+                   : host_.runs().StartRun(std::move(version), request);
   if (!id.ok()) {
     Error error = id.error();
     if (error.code == ErrorCode::kInvalid) error.message = "run.start: " + error.message;
@@ -506,8 +531,43 @@ void RpcMethods::RunStart(RpcCall& call) {
     return;
   }
   if (!follow) {
-    call.Reply({{"run_id", *id}, {"workflow", workflow}, {"also_running", also_running}});
+    json result = {{"run_id", *id}, {"workflow", workflow}, {"also_running", also_running}};
+    if (queued) {
+      result["queued"] = true;
+      result["reason"] = reason;
+    }
+    call.Reply(std::move(result));
   }
+}
+
+int RpcMethods::TasksToRun(std::int64_t run_id) {
+  // Not those it starts with as ended (taken as done or left out by `only`).
+  int tasks = 0;
+  if (const RunController* c = host_.runs().Find(run_id)) {
+    for (int i = 0; i < c->run().dag().size(); ++i) {
+      tasks += IsTerminal(c->run().task_status(i)) ? 0 : 1;
+    }
+  }
+  return tasks;
+}
+
+AdmissionDecision RpcMethods::Admit(const Workflow& workflow,
+                                    const std::vector<std::int64_t>& running, RpcCall& call) {
+  const std::size_t waiting =
+      host_.runs().WaitingIds(workflow.name).size() + host_.scheduler().QueuedCount(workflow.name);
+  return AdmitManualRun(LimitsFor(host_.registry(), workflow), running, waiting,
+                        call.Param<bool>("force", false));
+}
+
+RpcError RpcMethods::LimitReached(const RpcCall& call, const std::string& workflow,
+                                  const std::vector<std::int64_t>& running,
+                                  const AdmissionDecision& refused, const std::string& override) {
+  json data = {{"max_active_runs", refused.limit}, {"running", running}};
+  return RpcErr(RpcCode::kConflict,
+                call.method() + ": workflow '" + workflow + "': " + refused.why +
+                    " and its overlap is skip: not started; start it anyway with force (" +
+                    override + "), or again once a run has ended",
+                std::move(data));
 }
 
 // run.retry: a new run of an ended run's workflow that takes the tasks that
@@ -567,7 +627,16 @@ void RpcMethods::RunRetry(RpcCall& call) {
   request.only = run.only;  // what it did not select stays so
   const std::string workflow = version->workflow->name;
   const std::vector<std::int64_t> also_running = host_.runs().RunningIds(workflow);
-  auto id = host_.runs().StartRun(std::move(version), request);
+  // A retry is a run started by hand: max_active_runs holds it back too.
+  const AdmissionDecision admit = Admit(*version->workflow, also_running, call);
+  if (admit.action == Admission::kRefuse) {
+    call.Fail(LimitReached(call, workflow, also_running, admit, "picoflowctl retry --force"));
+    return;
+  }
+  const bool queued = admit.action == Admission::kQueue;
+  const std::string reason = queued ? "queued: " + admit.why : "";
+  auto id = queued ? host_.runs().QueueRun(std::move(version), request, reason)
+                   : host_.runs().StartRun(std::move(version), request);
   if (!id.ok()) {
     Error error = id.error();
     if (error.code == ErrorCode::kInvalid) error.message = "run.retry: " + error.message;
@@ -584,11 +653,16 @@ void RpcMethods::RunRetry(RpcCall& call) {
       }
     }
   }
-  call.Reply({{"run_id", *id},
-              {"workflow", workflow},
-              {"retry_of", run_id},
-              {"reused", std::move(reused)},
-              {"also_running", also_running}});
+  json result = {{"run_id", *id},
+                 {"workflow", workflow},
+                 {"retry_of", run_id},
+                 {"reused", std::move(reused)},
+                 {"also_running", also_running}};
+  if (queued) {
+    result["queued"] = true;
+    result["reason"] = reason;
+  }
+  call.Reply(std::move(result));
 }
 
 // run.get: one run with its tasks and attempts.
@@ -654,12 +728,9 @@ void RpcMethods::RunCancel(RpcCall& call) {
 // run.cancel with `workflow`: cancels every run of it in progress, whether
 // the workflow is loaded or not (a one-off run is cancelled by its name too).
 void RpcMethods::CancelWorkflowRuns(RpcCall& call, const std::string& workflow) {
-  std::vector<std::int64_t> ids;
-  for (const auto& [id, controller] : host_.runs().runs()) {
-    if (!controller->finished() && controller->run().workflow().name == workflow) {
-      ids.push_back(id);
-    }
-  }
+  // The waiting runs first: none takes the place of a run cancelled before it.
+  std::vector<std::int64_t> ids = host_.runs().WaitingIds(workflow);
+  for (std::int64_t id : host_.runs().RunningIds(workflow)) ids.push_back(id);
   if (ids.empty()) {
     const bool known = host_.registry().Find(workflow) != nullptr;
     auto latest =
@@ -677,6 +748,7 @@ void RpcMethods::CancelWorkflowRuns(RpcCall& call, const std::string& workflow) 
       return;
     }
   }
+  std::sort(ids.begin(), ids.end());
   call.Reply({{"workflow", workflow}, {"run_ids", ids}, {"cancelling", true}});
 }
 

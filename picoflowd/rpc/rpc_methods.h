@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "picoflowd/rpc/rpc_reply_cache.h"
@@ -15,6 +16,9 @@ namespace picoflow {
 class Dispatcher;
 class RpcCall;
 class RpcHost;
+struct AdmissionDecision;
+struct RpcError;
+struct Workflow;
 struct WorkflowVersion;
 
 class RpcMethods {
@@ -54,6 +58,18 @@ class RpcMethods {
   /// else suggests the closest name the daemon knows, else appends
   /// ` (<otherwise>)` if given.
   Error NoWorkflow(const std::string& name, const std::string& otherwise = "");
+  /// The tasks a live run has to run: those it did not start with as ended.
+  int TasksToRun(std::int64_t run_id);
+  /// Whether a run of `workflow` started by hand now (run.start, run.retry;
+  /// the call's `force`) starts, waits or is refused, beside the `running`
+  /// ones (docs/scheduling.md, "Manual and scheduled runs").
+  AdmissionDecision Admit(const Workflow& workflow, const std::vector<std::int64_t>& running,
+                          RpcCall& call);
+  /// The -32002 of a run refused at max_active_runs: says why and how to
+  /// override (`override`, the picoflowctl way); data names the runs.
+  static RpcError LimitReached(const RpcCall& call, const std::string& workflow,
+                               const std::vector<std::int64_t>& running,
+                               const AdmissionDecision& refused, const std::string& override);
   /// run.cancel with `workflow`: cancels each of its runs in progress.
   void CancelWorkflowRuns(RpcCall& call, const std::string& workflow);
 

@@ -41,6 +41,7 @@ Result<std::optional<ScheduleSpec>> ScheduleSpec::FromWorkflow(const Workflow& w
   }
   spec.zone = *zone;
   spec.overlap = workflow.overlap;
+  spec.max_active_runs = workflow.max_active_runs;
   spec.catchup = workflow.catchup;
   spec.catchup_window = workflow.catchup_window;
   return std::optional<ScheduleSpec>{std::move(spec)};
@@ -229,11 +230,13 @@ void Scheduler::EvaluateEntry(Entry& e, SysSeconds now, seconds jump, const Runn
   e.next = NextOf(e.spec, now);
 }
 
-// Applies the overlap policy. `queue_always`: a catch-up fire of `all` after
-// the first waits its turn rather than being skipped.
+// Applies the overlap policy with the workflow's limit of live runs.
+// `queue_always`: a catch-up fire of `all` after the first waits its turn
+// rather than being skipped.
 void Scheduler::Decide(Entry& e, Fire fire, bool queue_always, const RunningFn& running,
                        SchedulerTick& tick) {
-  const bool busy = running(e.spec.workflow) + e.started_now > 0 || !e.queue.empty();
+  const int limit = e.spec.max_active_runs.value_or(1);
+  const bool busy = running(e.spec.workflow) + e.started_now >= limit || !e.queue.empty();
   if (!busy || e.spec.overlap == OverlapPolicy::kAllow) {
     fire.action = FireAction::kStart;
     ++e.started_now;
@@ -242,24 +245,41 @@ void Scheduler::Decide(Entry& e, Fire fire, bool queue_always, const RunningFn& 
     e.queue.push_back(fire);
   } else {
     fire.action = FireAction::kSkip;
-    fire.reason = e.spec.overlap == OverlapPolicy::kSkip
-                      ? "the previous run was still in progress (overlap: skip)"
-                      : "a fire was already queued behind the running run (overlap: queue)";
+    fire.reason = SkipReason(e.spec);
     ++e.skipped;
   }
   tick.fires.push_back(std::move(fire));
 }
 
-std::vector<Fire> Scheduler::TakeQueued(const RunningFn& running) {
-  std::vector<Fire> out;
-  for (auto& [name, e] : entries_) {
-    if (e.paused || e.queue.empty() || running(name) > 0) continue;
-    Fire fire = std::move(e.queue.front());
-    e.queue.pop_front();
-    fire.action = FireAction::kStart;
-    out.push_back(std::move(fire));
+std::string Scheduler::SkipReason(const ScheduleSpec& spec) {
+  const bool skip = spec.overlap == OverlapPolicy::kSkip;
+  if (!spec.max_active_runs) {
+    return skip ? "the previous run was still in progress (overlap: skip)"
+                : "a fire was already queued behind the running run (overlap: queue)";
   }
-  return out;
+  const std::string reached =
+      "max_active_runs " + std::to_string(*spec.max_active_runs) + " reached";
+  return skip ? reached + " (overlap: skip)"
+              : reached + " and a fire was already queued (overlap: queue)";
+}
+
+const Fire* Scheduler::FirstQueued(const std::string& workflow) const {
+  auto it = entries_.find(workflow);
+  if (it == entries_.end() || it->second.paused || it->second.queue.empty()) return nullptr;
+  return &it->second.queue.front();
+}
+
+std::optional<Fire> Scheduler::TakeQueued(const std::string& workflow, int running) {
+  auto it = entries_.find(workflow);
+  if (it == entries_.end()) return std::nullopt;
+  Entry& e = it->second;
+  if (e.paused || e.queue.empty() || running >= e.spec.max_active_runs.value_or(1)) {
+    return std::nullopt;
+  }
+  Fire fire = std::move(e.queue.front());
+  e.queue.pop_front();
+  fire.action = FireAction::kStart;
+  return fire;
 }
 
 std::optional<SysSeconds> Scheduler::NextDeadline() const {

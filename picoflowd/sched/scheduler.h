@@ -47,6 +47,9 @@ struct ScheduleSpec {
   std::vector<CronExpr> exprs;  ///< never empty
   const date::time_zone* zone = nullptr;
   OverlapPolicy overlap = OverlapPolicy::kSkip;
+  /// Fires start while fewer runs than this are live; unset: 1 (the reasons
+  /// of skipped fires then do not name it).
+  std::optional<int> max_active_runs;
   CatchupPolicy catchup = CatchupPolicy::kLatest;
   Seconds catchup_window{24 * 3600};
 
@@ -81,7 +84,8 @@ struct SchedulerTick {
   std::vector<std::string> notes;  ///< corrections and dropped fires, for the log
 };
 
-/// Live runs of a workflow.
+/// Live runs of a workflow, and runs started by hand waiting for a place
+/// among them (max_active_runs).
 using RunningFn = std::function<int(const std::string& workflow)>;
 
 class Scheduler {
@@ -108,10 +112,14 @@ class Scheduler {
 
   /// Handles every fire due at the wall clock's now: on-time fires, catch-up
   /// after downtime, clock jumps (see docs/scheduling.md). `running` says
-  /// which workflows have live runs (overlap policy).
+  /// how many runs each workflow has (overlap policy, max_active_runs).
   SchedulerTick Evaluate(const RunningFn& running);
-  /// Queued fires that may start now that a run ended, marked kStart.
-  std::vector<Fire> TakeQueued(const RunningFn& running);
+  /// The first fire of `workflow` waiting for runs to end, or null if none
+  /// waits or the workflow is paused.
+  const Fire* FirstQueued(const std::string& workflow) const;
+  /// Takes that fire, marked kStart, if `running` (the workflow's live runs)
+  /// is below its max_active_runs (1 if unset); else nullopt, and it waits on.
+  std::optional<Fire> TakeQueued(const std::string& workflow, int running);
 
   /// The earliest next fire of all unpaused workflows: the one timer's deadline.
   std::optional<SysSeconds> NextDeadline() const;
@@ -144,6 +152,8 @@ class Scheduler {
                      SchedulerTick& tick);
   void Decide(Entry& e, Fire fire, bool queue_always, const RunningFn& running,
               SchedulerTick& tick);
+  /// Why a fire of `spec` that may not start is skipped.
+  static std::string SkipReason(const ScheduleSpec& spec);
   SysSeconds NowSeconds() const;
 
   const WallClock& clock_;
