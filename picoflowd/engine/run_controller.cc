@@ -274,21 +274,9 @@ void RunController::StartCondition(int task) {
   Condition& ref = *condition;
   conditions_[task] = std::move(condition);
 
-  AttemptSpec attempt_spec;
-  attempt_spec.task = &ref.spec_;
-  attempt_spec.workflow = workflow.name;
-  attempt_spec.run_id = run_->id();
-  attempt_spec.attempt = 0;
-  attempt_spec.timeout = std::chrono::duration_cast<milliseconds>(ref.spec_.timeout);
-  attempt_spec.kill_grace = std::chrono::duration_cast<milliseconds>(workflow.config.kill_grace);
-  if (task != kRunCondition) attempt_spec.env = RunEnv(task);
-  if (task == kRunCondition) {
-    for (const auto& [name, value] : params_)
-      attempt_spec.env.emplace_back(ParamEnvName(name), value);
-  }
   LogInfo(Fields(task, 0, "task.condition"), "checking its condition (when:)");
-  ref.attempt_ =
-      ctx_.executors[static_cast<std::size_t>(TaskType::kShell)]->Start(attempt_spec, ref);
+  ref.attempt_ = ctx_.executors[static_cast<std::size_t>(TaskType::kShell)]->Start(
+      AttemptSpecFor(task, ref.spec_, /*attempt=*/0), ref);
 }
 
 void RunController::ConditionEnded(int task, const AttemptResult& result) {
@@ -360,17 +348,8 @@ void RunController::LaunchTask(int task) {
   const int attempt = run_->attempts(task);
   Slot& ref = *slots_.at(task);
 
-  AttemptSpec attempt_spec;
-  attempt_spec.task = &spec;
-  attempt_spec.workflow = run_->workflow().name;
-  attempt_spec.run_id = run_->id();
-  attempt_spec.attempt = attempt;
-  attempt_spec.timeout = std::chrono::duration_cast<milliseconds>(spec.timeout);
-  attempt_spec.kill_grace =
-      std::chrono::duration_cast<milliseconds>(run_->workflow().config.kill_grace);
-  attempt_spec.env = RunEnv(task);
   Executor* executor = ctx_.executors[static_cast<std::size_t>(spec.type)];
-  ref.attempt_ = executor->Start(attempt_spec, ref);
+  ref.attempt_ = executor->Start(AttemptSpecFor(task, spec, attempt), ref);
   ref.NoteStarted(nullptr);  // no process (http, ssh) or it failed to start
   // Observers hear of the start once the attempt is stored (as RunObserver
   // promises); its process identity follows with the next commit.
@@ -482,9 +461,22 @@ void RunController::NoteReasons(int task, const AttemptResult& result,
   for (int skipped : outcome.skipped) task_times_[skipped].error = SkipReason(*run_, skipped);
 }
 
+AttemptSpec RunController::AttemptSpecFor(int task, const Task& spec, int attempt) const {
+  AttemptSpec a;
+  a.task = &spec;
+  a.workflow = run_->workflow().name;
+  a.run_id = run_->id();
+  a.attempt = attempt;
+  a.timeout = std::chrono::duration_cast<milliseconds>(spec.timeout);
+  a.kill_grace = std::chrono::duration_cast<milliseconds>(run_->workflow().config.kill_grace);
+  a.env = RunEnv(task);
+  return a;
+}
+
 std::vector<std::pair<std::string, std::string>> RunController::RunEnv(int task) const {
   std::vector<std::pair<std::string, std::string>> env;
   for (const auto& [name, value] : params_) env.emplace_back(ParamEnvName(name), value);
+  if (task == kRunCondition) return env;  // the run's when: comes before every task
   const Dag& dag = run_->dag();
   const Workflow& workflow = run_->workflow();
   if (workflow.IsHandler(task)) {

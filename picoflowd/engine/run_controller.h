@@ -22,6 +22,7 @@
 
 namespace picoflow {
 
+struct AttemptSpec;
 class Executor;
 class RunObserver;
 class Store;
@@ -169,8 +170,12 @@ class RunController {
     TaskOutputs outputs;  ///< once it succeeded
   };
   /// What a task's attempt gets on top of its own env: the run's params,
-  /// and the outputs of every task it depends on, directly or not.
+  /// and the outputs of every task it depends on, directly or not (a
+  /// handler: the run's end and every output; kRunCondition: the params).
   std::vector<std::pair<std::string, std::string>> RunEnv(int task) const;
+  /// Attempt `attempt` of `spec` run for `task` (its own spec, or the shell
+  /// task a condition runs as, attempt 0), with RunEnv(task).
+  AttemptSpec AttemptSpecFor(int task, const Task& spec, int attempt) const;
 
   EngineContext& ctx_;
   std::unique_ptr<Run> run_;
