@@ -17,12 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::map<std::string, json> TasksByName(const json& run) {
-  std::map<std::string, json> out;
-  for (const json& t : run["tasks"]) out[t["name"]] = t;
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("a task's condition sees outputs and params, skips it and its all_success dependents") {

@@ -38,12 +38,6 @@ handlers:
     config: { command: 'echo "success $PICOFLOW_FAILED_TASKS." >> "$PFIT_DIR/seen"' }
 )";
 
-std::map<std::string, json> TasksByName(const json& run) {
-  std::map<std::string, json> out;
-  for (const json& t : run["tasks"]) out[t["name"]] = t;
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE(

@@ -275,6 +275,13 @@ int MaxOverlap(const std::vector<Span>& spans) {
   return most;
 }
 
+std::map<std::string, json> TasksByName(const json& run) {
+  std::map<std::string, json> out;
+  if (!run.is_object()) return out;
+  for (const json& t : run["tasks"]) out[t["name"].get<std::string>()] = t;
+  return out;
+}
+
 std::map<std::string, std::string> TaskStatuses(const json& run) {
   std::map<std::string, std::string> out;
   if (!run.is_object()) return out;

@@ -76,6 +76,8 @@ int MaxOverlap(const std::vector<Span>& spans);
 
 /// From a run.get result: task name -> status.
 std::map<std::string, std::string> TaskStatuses(const json& run);
+/// From a run.get result: task name -> its whole record.
+std::map<std::string, json> TasksByName(const json& run);
 /// From a run.get result: the attempts of one task, in order.
 std::vector<json> AttemptsOf(const json& run, const std::string& task);
 /// From a run.get result: attempt statuses of one task, in order.
