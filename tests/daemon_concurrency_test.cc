@@ -198,6 +198,66 @@ TEST_CASE("a queued run survives a crash and starts only when the resumed run le
   CHECK_MESSAGE(trace.starts_with("start 1\nstart 1\nend 1\nstart 2\nend 2\nstart 3"), trace);
 }
 
+// extract holds until released and passes on its run's id; load writes
+// what it got to $PFIT_DIR/saw-RUN.
+constexpr char kQueuedEtl[] = R"(name: etl
+max_active_runs: 1
+overlap: queue
+tasks:
+  - name: extract
+    type: shell
+    retry: 0
+    config:
+      command: |
+        echo "start $PICOFLOW_RUN_ID" >> "$PFIT_DIR/trace"
+        while [ ! -e "$PFIT_DIR/release-$PICOFLOW_RUN_ID" ]; do sleep 0.05; done
+        echo "rows=$PICOFLOW_RUN_ID" >> "$PICOFLOW_OUTPUT"
+  - name: load
+    type: shell
+    depends_on: [extract]
+    config: { command: 'echo "${PICOFLOW_OUT_EXTRACT_ROWS:-none}" > "$PFIT_DIR/saw-$PICOFLOW_RUN_ID"' }
+)";
+
+TEST_CASE("a queued --only run takes as done what succeeded while it waited, after a crash too") {
+  DaemonHarness h;
+  REQUIRE(h.Start().ok());
+  REQUIRE(h.RunCtl({"submit", h.WriteFile("etl.yaml", kQueuedEtl)}).code == 0);
+  REQUIRE(Start(h, "etl")["run_id"] == 1);
+  REQUIRE(WaitUntil([&] { return Trace(h) == "start 1\n"; }, 60s));
+
+  // Queued behind run 1, when no success of extract is stored yet.
+  ProcessResult queued = h.RunCtl({"run", "etl", "--only", "load"});
+  CHECK_MESSAGE(queued.code == 0, queued.err);
+  CHECK(queued.out ==
+        "run 2 queued (workflow 'etl', only 'load'): max_active_runs 1 reached (run 1 running); "
+        "it starts when a run ends\n");
+  CHECK(TasksByName(h.GetRun(2))["extract"]["error"] ==
+        "taken as done (only 'load'), without outputs: no success of it is stored");
+
+  Release(h, "1");
+  CHECK(h.WaitRun(1)["status"] == "succeeded");
+  const json second = h.WaitRun(2);
+  CHECK(second["status"] == "succeeded");
+  CHECK(TasksByName(second)["extract"]["status"] == "reused");
+  CHECK(TasksByName(second)["extract"]["error"] ==
+        "taken as done (only 'load'), with the outputs of its success in run 1");
+  CHECK(ReadFileText(h.Path("saw-2")) == "1\n");
+
+  // The same for a run that waits across a crash: run 4 queued behind run 3.
+  REQUIRE(Start(h, "etl")["run_id"] == 3);
+  REQUIRE(WaitUntil([&] { return Contains(Trace(h), "start 3\n"); }, 60s));
+  REQUIRE(h.RunCtl({"run", "etl", "--only", "load"}).code == 0);
+  h.Kill9();
+  REQUIRE(h.Start().ok());
+  CHECK(h.GetRun(4)["status"] == "pending");
+  Release(h, "3");
+  CHECK(h.WaitRun(3)["status"] == "succeeded");
+  CHECK(h.WaitRun(4)["status"] == "succeeded");
+  CHECK(TasksByName(h.GetRun(4))["extract"]["error"] ==
+        "taken as done (only 'load'), with the outputs of its success in run 3");
+  CHECK(ReadFileText(h.Path("saw-4")) == "3\n");
+}
+
 TEST_CASE("a queued run cancelled ends cancelled without starting, and the next takes its turn") {
   DaemonHarness h;
   REQUIRE(h.Start().ok());

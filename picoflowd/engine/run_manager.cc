@@ -58,6 +58,11 @@ Result<std::pair<ParamValues, std::vector<TaskRole>>> Resolve(const WorkflowVers
   return std::make_pair(std::move(*params), std::move(*roles));
 }
 
+// "(only 'load' and what depends on it)", as reasons say an --only run's selection.
+std::string OnlyText(const std::optional<RunSelection>& only) {
+  return only ? "(only " + DescribeSelection(*only) + ")" : "";
+}
+
 }  // namespace
 
 Status RunManager::Check(const WorkflowVersion& version, const RunRequest& request) {
@@ -67,7 +72,8 @@ Status RunManager::Check(const WorkflowVersion& version, const RunRequest& reque
 }
 
 Result<RunController*> RunManager::Create(std::shared_ptr<const WorkflowVersion> version,
-                                          const RunRequest& request, const std::string& reason) {
+                                          const RunRequest& request, const std::string& reason,
+                                          std::vector<int>* latest) {
   const Workflow& w = *version->workflow;
   auto resolved = Resolve(*version, request);
   if (!resolved.ok()) return resolved.error();
@@ -100,7 +106,10 @@ Result<RunController*> RunManager::Create(std::shared_ptr<const WorkflowVersion>
     for (int task : run->Restore(p.task, p.status, 0)) skipped.push_back(task);
   }
   RunController& ref = Add(std::move(run), std::move(params));
-  for (const PresetTask& p : *presets) ref.Preset(p.task, p.outputs, p.why);
+  for (const PresetTask& p : *presets) {
+    ref.Preset(p.task, p.outputs, p.why);
+    if (latest && p.latest) latest->push_back(p.task);
+  }
   for (int task : skipped) {
     if (!preset[task]) ref.PresetSkipped(task);
   }
@@ -121,10 +130,12 @@ Result<std::int64_t> RunManager::StartRun(std::shared_ptr<const WorkflowVersion>
 
 Result<std::int64_t> RunManager::QueueRun(std::shared_ptr<const WorkflowVersion> version,
                                           const RunRequest& request, const std::string& reason) {
-  auto made = Create(std::move(version), request, reason);
+  std::vector<int> latest;
+  auto made = Create(std::move(version), request, reason, &latest);
   if (!made.ok()) return made.error();
   const Run& run = (*made)->run();
-  waiting_.push_back({run.id(), run.workflow().name, Clock::now(), request.on_started});
+  waiting_.push_back({run.id(), run.workflow().name, Clock::now(), request.on_started,
+                      std::move(latest), OnlyText(request.only)});
   LogFields f;
   f.event = "run.queued";
   f.workflow = run.workflow().name;
@@ -167,6 +178,15 @@ Status RunManager::StartWaiting(std::int64_t run_id) {
     return Err(ErrorCode::kNotFound, "run " + std::to_string(run_id) + " is not waiting");
   }
   auto on_started = std::move(it->on_started);
+  for (int task : it->taken_as_done) {
+    auto p = TakenAsDone(controller->run().workflow(), task, it->only);
+    if (p.ok()) {
+      controller->Preset(task, p->outputs, p->why);
+    } else {
+      // Starts with what it was queued with, which its reason says.
+      LogIfFailed(LogEvent("run.dequeued"), Status(p.error()));
+    }
+  }
   waiting_.erase(it);
   if (on_count_changed_) on_count_changed_(active());
   if (on_started) on_started(run_id);
@@ -188,7 +208,7 @@ Result<std::vector<RunManager::PresetTask>> RunManager::Presets(const Workflow& 
     if (index >= 0) reused[index] = &outputs;  // PlanRetry names only tasks of this version
   }
   const std::string retry_of = request.retry_of ? std::to_string(*request.retry_of) : "";
-  const std::string only = request.only ? "(only " + DescribeSelection(*request.only) + ")" : "";
+  const std::string only = OnlyText(request.only);
   std::vector<PresetTask> presets;
   for (std::size_t i = 0; i < roles.size(); ++i) {
     const int task = static_cast<int>(i);
@@ -202,21 +222,28 @@ Result<std::vector<RunManager::PresetTask>> RunManager::Presets(const Workflow& 
       presets.push_back({task, TaskStatus::kReused, *reused[i],
                          "taken as done " + only + ", with the outputs it had in run " + retry_of});
     } else if (roles[i] == TaskRole::kTakenAsDone) {
-      // A selected task sees the outputs it would have seen after a whole
-      // run: those of the task's latest success.
-      auto success = ctx_.store->LatestSuccess(w.name, w.tasks[i].name);
-      if (!success.ok()) return success.error();
-      PresetTask p{task, TaskStatus::kReused, {}, "taken as done " + only};
-      if (*success) {
-        p.outputs = std::move((*success)->outputs);
-        p.why += ", with the outputs of its success in run " + std::to_string((*success)->run_id);
-      } else {
-        p.why += ", without outputs: no success of it is stored";
-      }
-      presets.push_back(std::move(p));
+      auto p = TakenAsDone(w, task, only);
+      if (!p.ok()) return p.error();
+      presets.push_back(std::move(*p));
     }
   }
   return presets;
+}
+
+Result<RunManager::PresetTask> RunManager::TakenAsDone(const Workflow& w, int task,
+                                                       const std::string& only) {
+  // A selected task sees the outputs it would have seen after a whole run:
+  // those of the task's latest success.
+  auto success = ctx_.store->LatestSuccess(w.name, w.tasks[task].name);
+  if (!success.ok()) return success.error();
+  PresetTask p{task, TaskStatus::kReused, {}, "taken as done " + only, /*latest=*/true};
+  if (*success) {
+    p.outputs = std::move((*success)->outputs);
+    p.why += ", with the outputs of its success in run " + std::to_string((*success)->run_id);
+  } else {
+    p.why += ", without outputs: no success of it is stored";
+  }
+  return p;
 }
 
 int RunManager::RecoverUnfinished() {
@@ -289,7 +316,16 @@ Status RunManager::Resume(const UnfinishedRun& u) {
   // A run that never started was queued (max_active_runs): it waits again,
   // in its place, for the daemon to start it when there is room.
   if (u.run.status == RunStatus::kPending && !u.run.started_at) {
-    waiting_.push_back({u.run.id, u.run.workflow, u.run.created_at, nullptr});
+    Waiting waiting{u.run.id, u.run.workflow, u.run.created_at, nullptr, {}, OnlyText(u.run.only)};
+    if (u.run.only && !u.run.retry_of) {
+      // What the selection takes as done; a retry's were fixed by the run it retries.
+      auto roles = PlanSelection(w, *compiled.version->dag, *u.run.only);
+      for (std::size_t i = 0; roles.ok() && i < roles->size(); ++i) {
+        if ((*roles)[i] == TaskRole::kTakenAsDone)
+          waiting.taken_as_done.push_back(static_cast<int>(i));
+      }
+    }
+    waiting_.push_back(std::move(waiting));
     return {};
   }
   // 3. A task interrupted max_interruptions times fails instead of starting

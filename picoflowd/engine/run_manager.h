@@ -82,6 +82,11 @@ class RunManager {
     std::string workflow;
     TimePoint queued_at;
     std::function<void(std::int64_t)> on_started;
+    /// An --only run's tasks taken as done with their latest success's
+    /// outputs: looked up again when it starts, as runs ahead of it may
+    /// have succeeded since (docs/scheduling.md, "Manual and scheduled runs").
+    std::vector<int> taken_as_done;
+    std::string only;  ///< its selection, as its reasons say it
   };
   /// The first run of `workflow` that waits, or null.
   const Waiting* FirstWaiting(const std::string& workflow) const;
@@ -147,6 +152,7 @@ class RunManager {
     TaskStatus status{};  ///< kReused or kSkipped
     TaskOutputs outputs;  ///< what a kReused one passes on
     std::string why;      ///< its reason
+    bool latest = false;  ///< kReused with its latest success's outputs (TakenAsDone)
   };
   /// The tasks a new run of `w` starts with as ended: those a retry takes as
   /// done (request.reuse) and, by their `roles` in an --only run, those it
@@ -154,13 +160,18 @@ class RunManager {
   /// the store cannot say what a task taken as done passed on.
   Result<std::vector<PresetTask>> Presets(const Workflow& w, const std::vector<TaskRole>& roles,
                                           const RunRequest& request);
+  /// A task an --only run takes as done (`only`: its selection in words),
+  /// with the outputs of the task's latest stored success, if any.
+  Result<PresetTask> TakenAsDone(const Workflow& w, int task, const std::string& only);
   /// Makes the controller of `run` and keeps it as live.
   RunController& Add(std::unique_ptr<Run> run, ParamValues params);
   /// Records a run of `version` (pending, with `reason`) and makes its
   /// controller, its reused tasks stored; StartRun starts it, QueueRun keeps
   /// it waiting.
+  /// `latest`, if given, gets the presets TakenAsDone made.
   Result<RunController*> Create(std::shared_ptr<const WorkflowVersion> version,
-                                const RunRequest& request, const std::string& reason);
+                                const RunRequest& request, const std::string& reason,
+                                std::vector<int>* latest = nullptr);
   /// A controller's run ended (its end is stored): the observers hear of it
   /// (OnRunFinished, the one way a run's end travels), and the controller is
   /// destroyed on the next loop turn.
