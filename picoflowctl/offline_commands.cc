@@ -63,19 +63,29 @@ std::string SettingSource(bool set_on_task, T workflow_value, T builtin) {
   return workflow_value == builtin ? "default" : "config";
 }
 
+// A condition as written: its command, then its args if it has them.
+json ConditionJson(const std::optional<ShellConfig>& when) {
+  if (!when) return nullptr;
+  std::string text = when->command;
+  for (const std::string& a : when->args.value_or(std::vector<std::string>{})) text += " " + a;
+  return text;
+}
+
 /// Each task's effective timeout and retries, and where they come from: the
-/// 5-minute default timeout surprises whoever did not know it.
+/// 5-minute default timeout surprises whoever did not know it; and its
+/// condition, if it has one.
 json TaskSettingsJson(const Workflow& w) {
   const WorkflowConfig builtin;
   json out = json::array();
   for (const Task& t : w.tasks) {
-    out.push_back({{"name", t.name},
-                   {"timeout_s", t.timeout.count()},
-                   {"timeout_from", SettingSource(t.timeout_set, w.config.timeout_default,
-                                                  builtin.timeout_default)},
-                   {"retry", t.retry},
-                   {"retry_from",
-                    SettingSource(t.retry_set, w.config.retry_default, builtin.retry_default)}});
+    out.push_back(
+        {{"name", t.name},
+         {"timeout_s", t.timeout.count()},
+         {"timeout_from",
+          SettingSource(t.timeout_set, w.config.timeout_default, builtin.timeout_default)},
+         {"retry", t.retry},
+         {"retry_from", SettingSource(t.retry_set, w.config.retry_default, builtin.retry_default)},
+         {"when", ConditionJson(t.when)}});
   }
   return out;
 }
@@ -88,9 +98,14 @@ std::string TaskSettingsText(const json& t) {
     return std::string(" (config.") + key + ")";
   };
   const int retry = t["retry"].get<int>();
-  return "timeout " + FormatDuration(std::chrono::seconds(t["timeout_s"].get<std::int64_t>())) +
-         from(t["timeout_from"], "timeout_default") + ", " + std::to_string(retry) +
-         (retry == 1 ? " retry" : " retries") + from(t["retry_from"], "retry_default");
+  std::string text = "timeout " +
+                     FormatDuration(std::chrono::seconds(t["timeout_s"].get<std::int64_t>())) +
+                     from(t["timeout_from"], "timeout_default") + ", " + std::to_string(retry) +
+                     (retry == 1 ? " retry" : " retries") + from(t["retry_from"], "retry_default");
+  if (t.contains("when") && t["when"].is_string()) {
+    text += ", when: " + t["when"].get<std::string>();
+  }
+  return text;
 }
 
 json DiagnosticsJson(const Diagnostics& list) {
@@ -180,6 +195,8 @@ class ValidateCommand final : public Command {
     entry["tasks"] = w.tasks.size() - w.HandlerCount();  // as workflow.validate counts them
     entry["order"] = std::move(order);
     entry["task_settings"] = TaskSettingsJson(w);
+    entry["when"] = ConditionJson(w.when);
+    entry["max_active_runs"] = w.max_active_runs ? json(*w.max_active_runs) : json(nullptr);
     entry["schedule"] = w.schedule;
     if (!w.schedule.empty()) {
       const SysSeconds now = Now();
@@ -208,6 +225,17 @@ class ValidateCommand final : public Command {
                        (entry["tasks"] == 1 ? "" : "s") +
                        ", order: " + JoinOrder(*loaded.workflow, *loaded.dag);
     std::printf("%s\n", line.c_str());
+    if (entry["when"].is_string()) {
+      std::printf("  when: %s (the run is skipped unless it exits 0)\n",
+                  entry["when"].get<std::string>().c_str());
+    }
+    if (entry["max_active_runs"].is_number()) {
+      const int n = entry["max_active_runs"].get<int>();
+      std::printf("  max_active_runs %d: past %s, %s\n", n, n == 1 ? "one run" : "that many runs",
+                  loaded.workflow->overlap == OverlapPolicy::kQueue
+                      ? "runs wait their turn (overlap: queue)"
+                      : "fires are skipped and runs by hand refused (overlap: skip)");
+    }
     for (const json& t : entry["task_settings"]) {
       const std::string name = t["name"];
       const int index = loaded.workflow->FindTask(name);

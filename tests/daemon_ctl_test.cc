@@ -922,6 +922,29 @@ tasks:
                          "\n  task tar: timeout 1h (config.timeout_default), 3 retries (default)\n"
                          "  task ping: timeout 10s, 1 retry\n"),
                 tuned_out.out);
+  // Conditions and max_active_runs, as the loader understood them.
+  const std::string gated = h.WriteFile("gated.yaml", R"(name: gated
+when: test -d /srv
+max_active_runs: 2
+overlap: queue
+tasks:
+  - name: sync
+    type: shell
+    when: { command: test, args: [-s, /srv/new] }
+    config: { command: 'true' }
+)");
+  const ProcessResult gated_out = h.RunCtl({"validate", gated});
+  CHECK_MESSAGE(
+      Contains(gated_out.out,
+               "valid: workflow 'gated', 1 task, order: sync\n"
+               "  when: test -d /srv (the run is skipped unless it exits 0)\n"
+               "  max_active_runs 2: past that many runs, runs wait their turn (overlap: queue)\n"
+               "  task sync: timeout 5m (default), 3 retries (default), when: test -s /srv/new\n"),
+      gated_out.out);
+  const json gated_json = json::parse(h.RunCtl({"--json", "validate", gated}).out)[0];
+  CHECK(gated_json["when"] == "test -d /srv");
+  CHECK(gated_json["max_active_runs"] == 2);
+  CHECK(gated_json["task_settings"][0]["when"] == "test -s /srv/new");
 
   const ProcessResult bad = h.RunCtl({"validate", broken});
   CHECK(bad.code == 1);
@@ -939,7 +962,8 @@ tasks:
                                             {"timeout_s", 300},
                                             {"timeout_from", "default"},
                                             {"retry", 0},
-                                            {"retry_from", "config"}});
+                                            {"retry_from", "config"},
+                                            {"when", nullptr}});
   CHECK(list[1]["valid"] == false);
   CHECK(list[1]["errors"][0]["line"] == 6);
 
