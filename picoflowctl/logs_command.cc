@@ -341,7 +341,8 @@ int Logs(Session& s, const Args& a) {
     cursor = 0;
     const bool ok = by_task ? RunByTask(s, ids[i], a.task, tag, sink)
                             : StoredLogs(s, ids[i], a.task, tag, &cursor, sink);
-    if (!ok) return s.exit_code();
+    // Ctrl-C while what is stored is read (with -f) stops following as well.
+    if (!ok) return s.interrupted() ? StoppedFollowing(ids.back()) : s.exit_code();
   }
   sink.Flush();
   const std::int64_t last_tag = runs.empty() ? 0 : ids.back();
