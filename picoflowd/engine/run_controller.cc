@@ -195,6 +195,7 @@ void RunController::Start() {
     fresh = fresh && run_->task_status(i) != TaskStatus::kRunning && run_->attempts(i) == 0 &&
             !IsTerminal(run_->task_status(i));
   }
+  for (RunObserver* o : ctx_.observers) o->OnRunStarted(run_->id(), run_->workflow().name, !fresh);
   if (run_->workflow().when && fresh) {
     StartCondition(kRunCondition);
     return;
