@@ -11,7 +11,7 @@ Then:
   /start before /fail, whose body holds the failing task's last lines; the
   webhook's JSON and the mail hold the reason and the last 20 lines; the dead
   target is tried 4 times in all, every attempt recorded
-  (`picoflowctl notifications RUN`);
+  (`picoflowctl notifications RUN`) and counted (picoflow_notifications_total);
 - the same workflow succeeding next: the webhook hears `recovered`, the ping
   the success URL;
 - a workflow without notify: inherits the daemon's webhook; one with
@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 from aiosmtpd.controller import Controller
 
@@ -123,9 +124,11 @@ def main():
         for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
             env.pop(var, None)
         sock = f"{d}/s.sock"
+        metrics_port = free_port()
         daemon = subprocess.Popen(command(PICOFLOWD) + ["--socket", sock, "--state-dir",
                                                         f"{d}/state", "--config",
-                                                        f"{d}/picoflowd.yaml"],
+                                                        f"{d}/picoflowd.yaml", "--metrics-listen",
+                                                        f"127.0.0.1:{metrics_port}"],
                                   env=env, stderr=open(f"{d}/picoflowd.log", "w"))
         ctl = command(PICOFLOWCTL) + ["--socket", sock]
         wait_until(lambda: subprocess.run(ctl + ["daemon", "version"],
@@ -222,6 +225,15 @@ notify:
         if sent != [("hc", "failure"), ("hc", "start"), ("hook", "failure"),
                     ("mail", "failure")]:
             fail(f"the sent records: {sent}", d)
+        no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        metrics = no_proxy.open(f"http://127.0.0.1:{metrics_port}/metrics",
+                                timeout=30).read().decode()
+        for line in ('picoflow_notifications_total{workflow="nightly",target="dead",'
+                     'outcome="failed"} 4',
+                     'picoflow_notifications_total{workflow="nightly",target="hc",'
+                     'outcome="sent"} 2'):
+            if line not in metrics:
+                fail(f"no {line} in the metrics:\n{metrics}", d)
         log = open(f"{d}/picoflowd.log").read()
         if log.count("to dead failed") != 1:
             fail("the dead target was not logged exactly once", d)
