@@ -16,7 +16,7 @@ Then:
   the success URL;
 - a workflow without notify: inherits the daemon's webhook; one with
   `notify: []` tells no one, and the daemon has not loaded the http module
-  for it;
+  for it; a run its `when:` skips sends no ping, not even /start;
 - `picoflowctl notify-test` reports each target's outcome.
 Everything started is stopped at the end; every wait is bounded.
 
@@ -158,7 +158,10 @@ notify:
         with open(f"{d}/quiet.yaml", "w") as f:
             f.write("name: quiet\nnotify: []\nconfig: {retry_default: 0}\n"
                     "tasks:\n  - {name: t, type: shell, config: {command: 'exit 1'}}\n")
-        for name in ("nightly", "plain", "quiet"):
+        with open(f"{d}/skipme.yaml", "w") as f:
+            f.write(f"name: skipme\nwhen: 'false'\nnotify:\n  - ping: {web}/ping/skipme\n"
+                    "tasks:\n  - {name: t, type: shell, config: {command: 'true'}}\n")
+        for name in ("nightly", "plain", "quiet", "skipme"):
             sub = subprocess.run(ctl + ["submit", f"{d}/{name}.yaml"], capture_output=True,
                                  text=True)
             if sub.returncode != 0:
@@ -250,10 +253,18 @@ notify:
         if recovered["event"] != "recovered" or recovered["status"] != "succeeded":
             fail(f"the recovery's webhook: {recovered}", d)
 
+        # --- a run its when: skips pings nothing, not even /start ---
+        skipped = subprocess.run(ctl + ["--json", "run", "skipme", "--wait"],
+                                 capture_output=True, text=True, timeout=120)
+        if json.loads(skipped.stdout)["status"] != "skipped":
+            fail(f"run skipme: {skipped.stdout}{skipped.stderr}", d)
+
         # --- the daemon's default (quiet's run, earlier, told no one) ---
         subprocess.run(ctl + ["run", "plain", "--wait"], capture_output=True, timeout=120)
         wait_until(lambda: recorder.find("/default"), "the daemon's default webhook")
         default = json.loads(recorder.find("/default")[0][3])
+        if any(p.startswith("/ping/skipme") for p in recorder.paths()):
+            fail(f"a run skipped by its when: pinged: {recorder.paths()}", d)
         if default["workflow"] != "plain" or len(recorder.find("/default")) != 1:
             fail(f"the default webhook: {recorder.find('/default')}", d)
 
