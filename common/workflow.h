@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/diagnostic.h"
+#include "common/notify.h"
 
 namespace picoflow {
 
@@ -198,6 +199,9 @@ struct Workflow {
   /// Workflow `when:` — run before a run's first task; any exit but 0
   /// skips the whole run (docs/workflow-format.md, "Conditions").
   std::optional<ShellConfig> when;
+  /// `notify:` — who is told of its runs (docs/notifications.md); unset:
+  /// the daemon's default targets, `[]`: none.
+  std::optional<NotifyTargets> notify;
   WorkflowConfig config;
   /// The tasks of `tasks:` in declaration order, then its `handlers:` (in
   /// the order of Handler), which have no dependencies and no dependents.

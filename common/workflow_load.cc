@@ -14,6 +14,7 @@
 
 #include "common/cron.h"
 #include "common/duration.h"
+#include "common/notify.h"
 #include "common/workflow_fields.h"
 #include "common/workflow_params.h"
 #include "common/workflow_task_config.h"
@@ -26,8 +27,9 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::string_view kTopKeys[] = {
-    "name",      "description", "schedule", "timezone", "overlap",  "catchup", "catchup_window",
-    "retention", "params",      "config",   "tasks",    "handlers", "when",    "max_active_runs"};
+    "name",    "description",    "schedule",  "timezone",        "overlap",
+    "catchup", "catchup_window", "retention", "params",          "config",
+    "tasks",   "handlers",       "when",      "max_active_runs", "notify"};
 constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
@@ -134,6 +136,7 @@ void Loader::LoadRoot(const YamlNode& root) {
   LoadRetention(root.Find("retention"));
   LoadParams(r_, root.Find("params"), !w_.schedule.empty(), w_.params);
   if (const YamlNode* v = root.Find("when")) w_.when = ReadCondition(r_, *v, {top_, "when"});
+  if (const YamlNode* v = root.Find("notify")) LoadNotifyTargets(r_, *v, w_.notify.emplace());
   LoadTasks(root);
   // A duplicate or invalid name does not stop the checks of the graph: the
   // rest of the file's problems are still reported in the same pass.

@@ -27,6 +27,7 @@
 #include "picoflowd/exec/executor_module_abi.h"
 #include "picoflowd/metrics.h"
 #include "picoflowd/metrics_server.h"
+#include "picoflowd/notifier.h"
 #include "picoflowd/pruner.h"
 #include "picoflowd/rpc/rpc_dispatch.h"
 #include "picoflowd/rpc/rpc_methods.h"
@@ -127,6 +128,7 @@ Daemon::~Daemon() {
   grace_timer_.Close();
   schedule_timer_.reset();
   notifier_.reset();
+  notify_.reset();  // its sender's transfers before the module's other handles
   for (auto& executor : executors_) executor.reset();
   if (group_commit_) group_commit_->Close();
   if (store_) LogIfFailed({}, store_->Close(), "closing the store");
@@ -239,6 +241,13 @@ Status Daemon::Open(RunObserver* progress) {
   // itself last, as what it does on a run's end may start another run.
   engine_.observers = {pruner_.get(), &feed_};
   if (metrics_) engine_.observers.push_back(metrics_.get());
+  notify_ = std::make_unique<Notifier>(
+      &loop_, *store_, std::make_unique<LazyRequestSender>(&loop_),
+      [this](const std::string& name) { return NotifyTargetsOf(name); },
+      [this](const std::string& workflow, const std::string& target, bool sent) {
+        if (metrics_) metrics_->CountDelivery(workflow, target, sent);
+      });
+  engine_.observers.push_back(notify_.get());
   if (progress != nullptr) engine_.observers.push_back(progress);
   engine_.observers.push_back(this);
   if (uv_timer_init(&loop_, grace_timer_.get()) == 0) grace_timer_.MarkInitialized();
@@ -405,6 +414,31 @@ Status Daemon::Remove(const std::string& name) {
 
 Result<PruneCounts> Daemon::PruneNow(bool dry_run) { return pruner_->PruneNow(dry_run); }
 
+const NotifyTargets* Daemon::NotifyTargetsOf(const std::string& name) const {
+  const WorkflowRegistry::Entry* entry = registry_.Find(name);
+  if (entry != nullptr && entry->version && entry->version->workflow->notify) {
+    return &*entry->version->workflow->notify;
+  }
+  return &config_.notify;
+}
+
+Status Daemon::NotifyTest(const std::string& workflow,
+                          std::function<void(std::vector<NotifyTestOutcome>)> done) {
+  const WorkflowRegistry::Entry* entry = registry_.Find(workflow);
+  if (entry == nullptr || !entry->version) {
+    return Err(ErrorCode::kNotFound, "no workflow '" + workflow + "'");
+  }
+  const NotifyTargets* targets = NotifyTargetsOf(workflow);
+  if (targets->empty()) {
+    return Err(ErrorCode::kConflict,
+               "workflow '" + workflow +
+                   "' has no notify targets (give it notify:, or the daemon a default notify: "
+                   "in picoflowd.yaml)");
+  }
+  notify_->Test(workflow, *targets, std::move(done));
+  return {};
+}
+
 void Daemon::StartSignals() {
   for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
     auto handle = std::make_unique<UvHandle<uv_signal_t>>(this);
@@ -467,6 +501,7 @@ void Daemon::FinishShutdown() {
   if (metrics_server_) metrics_server_->Close();
   if (schedule_timer_) schedule_timer_->Close();
   if (notifier_) notifier_->Close();
+  if (notify_) notify_->Close();
   signals_.clear();
   if (server_) server_->Close();
   if (group_commit_) group_commit_->Close();

@@ -33,6 +33,7 @@ class LocalExecutor;
 class GroupCommit;
 class Metrics;
 class MetricsServer;
+class Notifier;
 class Pruner;
 class RpcMethods;
 class RpcServer;
@@ -73,6 +74,8 @@ class Daemon final : public RpcHost, private RunObserver {
   ReloadReport Reload() override;
   Status SetPaused(const std::string& name, bool paused) override;
   Result<PruneCounts> PruneNow(bool dry_run) override;
+  Status NotifyTest(const std::string& workflow,
+                    std::function<void(std::vector<NotifyTestOutcome>)> done) override;
 
   /// Begins a graceful stop, as SIGTERM does.
   void Shutdown();
@@ -116,6 +119,8 @@ class Daemon final : public RpcHost, private RunObserver {
   // were queued (docs/scheduling.md, "Manual and scheduled runs").
   void StartWaiting(const std::string& workflow);
   RunningFn RunningCounter() const;
+  /// The notify targets of `name`: its own `notify:`, else the daemon's.
+  const NotifyTargets* NotifyTargetsOf(const std::string& name) const;
 
   DaemonConfig config_;
   HostFacts facts_;
@@ -131,6 +136,7 @@ class Daemon final : public RpcHost, private RunObserver {
   std::unique_ptr<RunManager> runs_;
   std::unique_ptr<Pruner> pruner_;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<Notifier> notify_;  ///< loads the http module at its first send only
   std::unique_ptr<MetricsServer> metrics_server_;
   WorkflowRegistry registry_;
   Diagnostics load_errors_;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <span>
 
+#include "common/notify.h"
 #include "common/workflow_fields.h"
 #include "common/workflow_load.h"
 #include "common/yaml_tree.h"
@@ -75,9 +76,16 @@ Result<DaemonConfigFile> ParseDaemonConfigFile(std::string_view text, const std:
                   "a daemon config file must be a map of settings, got " + DescribeYamlNode(root));
     return Err(ErrorCode::kInvalid, Join(reader.Take()));
   }
-  reader.CheckKeys(root, std::span<const std::string_view>(kDaemonConfigKeys), "", "key",
-                   ExplainKey);
+  // `notify:` is a list of targets, not a setting of the table: it has no flag.
+  std::vector<std::string_view> keys = kDaemonConfigKeys;
+  keys.push_back("notify");
+  reader.CheckKeys(root, std::span<const std::string_view>(keys), "", "key", ExplainKey);
   for (std::size_t i = 0; i < root.entry_count(); ++i) {
+    if (root.key(i).text == "notify") {
+      LoadNotifyTargets(reader, root.value(i), out.config.notify);
+      out.sets_notify = true;
+      continue;
+    }
     ReadKey(reader, root.key(i), root.value(i), out);
   }
   if (reader.problems() > 0) return Err(ErrorCode::kInvalid, Join(reader.Take()));
@@ -120,6 +128,7 @@ void ApplyDaemonConfigFile(const DaemonConfigFile& file,
   for (const DaemonSetting* setting : file.set) {
     if (!flag_given(setting->flag)) setting->access.copy(config, file.config);
   }
+  if (file.sets_notify) config.notify = file.config.notify;
 }
 
 }  // namespace picoflow

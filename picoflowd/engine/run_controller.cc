@@ -195,10 +195,13 @@ void RunController::Start() {
     fresh = fresh && run_->task_status(i) != TaskStatus::kRunning && run_->attempts(i) == 0 &&
             !IsTerminal(run_->task_status(i));
   }
+  // A run whose `when:` skips it has not started for the observers: they
+  // hear of its start once the condition is met.
   if (run_->workflow().when && fresh) {
     StartCondition(kRunCondition);
     return;
   }
+  for (RunObserver* o : ctx_.observers) o->OnRunStarted(run_->id(), run_->workflow().name, !fresh);
   Pump();
   FinishIfDone();  // a resumed run may have nothing left to do
 }
@@ -304,6 +307,8 @@ void RunController::ConditionEnded(int task, const AttemptResult& result) {
       return;
     }
     if (met) {
+      for (RunObserver* o : ctx_.observers)
+        o->OnRunStarted(run_->id(), run_->workflow().name, false);
       Pump();
       FinishIfDone();
       return;

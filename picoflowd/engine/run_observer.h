@@ -63,6 +63,10 @@ struct OutputEvent {
 class RunObserver {
  public:
   virtual ~RunObserver() = default;
+  /// The run started (`resumed`: again, after a restart of the daemon); a
+  /// run with a `when:` condition, once the condition is met.
+  virtual void OnRunStarted(std::int64_t /*run_id*/, std::string_view /*workflow*/,
+                            bool /*resumed*/) {}
   virtual void OnTaskEvent(const TaskEvent&) {}
   virtual void OnOutput(const OutputEvent&) {}
   /// An attempt was recorded interrupted: the daemon stopped while it ran.
