@@ -16,7 +16,7 @@
 #include "picoflowd/exec/executor.h"
 
 /// Bump on any incompatible change to this file, executor.h or common/workflow.h.
-inline constexpr std::uint32_t kPicoflowModuleAbiVersion = 2;
+inline constexpr std::uint32_t kPicoflowModuleAbiVersion = 3;
 
 /// The http module's file name and its factory's symbol.
 inline constexpr char kHttpModuleFile[] = "picoflow-http.so";
