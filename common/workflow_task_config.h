@@ -24,7 +24,8 @@ inline constexpr std::string_view kTaskKeys[] = {"name",
                                                  "trigger",
                                                  "when",
                                                  "retry_on_exit_codes",
-                                                 "retry_jitter"};
+                                                 "retry_jitter",
+                                                 "secrets"};
 
 class FieldReader;
 struct YamlNode;
