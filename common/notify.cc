@@ -14,12 +14,15 @@ constexpr std::string_view kWebhookKeys[] = {"url", "method", "headers", "format
 constexpr std::string_view kEmailKeys[] = {"smtp", "from", "to", "username", "password_file"};
 constexpr std::size_t kMaxTargets = 32;
 
-bool HasScheme(const std::string& url, std::initializer_list<std::string_view> schemes) {
+bool HasScheme(std::string_view url, std::initializer_list<std::string_view> schemes) {
   return std::any_of(schemes.begin(), schemes.end(), [&](std::string_view s) {
-    return url.size() > s.size() + 3 && url.compare(0, s.size(), s) == 0 &&
-           url.compare(s.size(), 3, "://") == 0;
+    return url.size() > s.size() + 3 && url.substr(0, s.size()) == s &&
+           url.substr(s.size(), 3) == "://";
   });
 }
+
+// A URL that is one secret whole is checked when it is sent (IsHttpUrl).
+bool FromSecret(std::string_view url) { return url.rfind("${secret:", 0) == 0; }
 
 // A required text value that is not empty.
 std::optional<std::string> NonEmpty(FieldReader& r, const YamlNode& map, std::string_view key,
@@ -37,7 +40,7 @@ std::optional<std::string> NonEmpty(FieldReader& r, const YamlNode& map, std::st
 void LoadUrl(FieldReader& r, const YamlNode& map, const std::string& prefix, NotifyTarget& t) {
   std::optional<std::string> url = NonEmpty(r, map, "url", prefix);
   if (!url) return;
-  if (!HasScheme(*url, {"http", "https"})) {
+  if (!FromSecret(*url) && !IsHttpUrl(*url)) {
     r.Report(map.Find("url")->pos, prefix + "'url' must start with http:// or https://");
   }
   t.url = std::move(*url);
@@ -169,7 +172,7 @@ void LoadTarget(FieldReader& r, const YamlNode& item, std::size_t index, NotifyT
     case NotifyKind::kPing: {
       const YamlNode& v = *item.Find("ping");
       std::optional<std::string> url = r.Text(v, {prefix, "ping"});
-      if (url && !HasScheme(*url, {"http", "https"})) {
+      if (url && !FromSecret(*url) && !IsHttpUrl(*url)) {
         r.Report(v.pos, prefix + "'ping' must be an http:// or https:// URL");
       }
       t.url = url.value_or("");
@@ -181,6 +184,8 @@ void LoadTarget(FieldReader& r, const YamlNode& item, std::size_t index, NotifyT
 }
 
 }  // namespace
+
+bool IsHttpUrl(std::string_view url) { return HasScheme(url, {"http", "https"}); }
 
 std::string_view NotifyEventName(NotifyEvent event) {
   return kNotifyEventNames[static_cast<std::size_t>(event)];

@@ -13,9 +13,9 @@ namespace {
 constexpr char kReserved[] = "PICOFLOW_";
 
 const char* const kWhereRefs =
-    "${secret:NAME} is expanded only in an http task's 'url' and 'headers' values and in an ssh "
-    "task's 'env' values; a shell or ssh task gets each of its secrets as the environment "
-    "variable of its name";
+    "${secret:NAME} is expanded only in an http task's 'url' and 'headers' values, in an ssh "
+    "task's 'env' values and in a notify target's webhook 'url' and 'headers' values and ping "
+    "URL; a shell or ssh task gets each of its secrets as the environment variable of its name";
 
 std::string Shape() { return "{file: PATH}, {env: VARIABLE} or {credential: NAME}"; }
 
@@ -113,8 +113,14 @@ const Task* TaskNamed(const Workflow& w, const YamlNode* name) {
   return i >= 0 ? &w.tasks[i] : nullptr;
 }
 
+// The secrets a `${secret:NAME}` may name where it is written: a task's (its
+// own and the workflow's) or, in `notify:`, the workflow's alone.
+struct RefScope {
+  const std::vector<Secret>* secrets = nullptr;
+  bool workflow_only = false;
+};
 // Where `${secret:` may be written, and whose secrets it names.
-using Allowed = std::unordered_map<const YamlNode*, const std::vector<Secret>*>;
+using Allowed = std::unordered_map<const YamlNode*, RefScope>;
 
 // The `env` keys of a shell or ssh task that are also its secrets.
 void CheckEnvNames(FieldReader& r, const YamlNode& env, const std::vector<Secret>& secrets) {
@@ -138,40 +144,64 @@ void NoteTask(FieldReader& r, const YamlNode& item, const Task* task, const Work
   if (!type || !type->IsScalar() || !config || !config->IsMap()) return;
   const YamlNode* env = config->Find("env");
   if (type->text == "http") {
-    if (const YamlNode* url = config->Find("url")) allowed[url] = secrets;
+    if (const YamlNode* url = config->Find("url")) allowed[url] = {secrets};
     if (const YamlNode* headers = config->Find("headers"); headers && headers->IsMap()) {
       for (std::size_t i = 0; i < headers->entry_count(); ++i) {
-        allowed[&headers->value(i)] = secrets;
+        allowed[&headers->value(i)] = {secrets};
       }
     }
   } else if (type->text == "ssh" && env && env->IsMap()) {
-    for (std::size_t i = 0; i < env->entry_count(); ++i) allowed[&env->value(i)] = secrets;
+    for (std::size_t i = 0; i < env->entry_count(); ++i) allowed[&env->value(i)] = {secrets};
   }
   if ((type->text == "shell" || type->text == "ssh") && env && env->IsMap()) {
     CheckEnvNames(r, *env, *secrets);
   }
 }
 
-void CheckRefs(FieldReader& r, const YamlNode& node, const std::vector<Secret>* secrets) {
+// Notes the nodes of `notify:` where references are expanded: a target's
+// webhook url and header values and its ping URL, naming the workflow's
+// own secrets (docs/notifications.md, "Secrets in targets").
+void NoteNotify(const YamlNode& notify, const Workflow& w, Allowed& allowed) {
+  if (!notify.IsSequence()) return;
+  for (const YamlNode& target : notify.children) {
+    if (!target.IsMap()) continue;
+    if (const YamlNode* ping = target.Find("ping")) allowed[ping] = {&w.secrets, true};
+    const YamlNode* webhook = target.Find("webhook");
+    if (!webhook || !webhook->IsMap()) continue;
+    if (const YamlNode* url = webhook->Find("url")) allowed[url] = {&w.secrets, true};
+    if (const YamlNode* headers = webhook->Find("headers"); headers && headers->IsMap()) {
+      for (std::size_t i = 0; i < headers->entry_count(); ++i) {
+        allowed[&headers->value(i)] = {&w.secrets, true};
+      }
+    }
+  }
+}
+
+void CheckRefs(FieldReader& r, const YamlNode& node, const RefScope* scope) {
+  const char* whose = scope && scope->workflow_only ? "the workflow" : "the task";
   std::size_t from = 0;
   while (std::optional<SecretRef> ref = FindSecretRef(node.text, from)) {
     from = ref->pos + ref->size;
     const std::string written = node.text.substr(ref->pos, ref->size);
-    if (!secrets) {
+    if (!scope) {
       r.Report(node.pos, "'" + written + "' is not expanded here: " + kWhereRefs);
     } else if (ref->name.empty()) {
       r.Report(node.pos, "'" + written +
-                             "' is not a secret reference: write ${secret:NAME}, NAME one of "
-                             "the task's secrets");
+                             "' is not a secret reference: write ${secret:NAME}, NAME one of " +
+                             whose + "'s secrets");
     } else {
       std::vector<std::string_view> names;
-      for (const Secret& s : *secrets) names.push_back(s.name);
+      for (const Secret& s : *scope->secrets) names.push_back(s.name);
       bool known = false;
       for (std::string_view n : names) known = known || n == ref->name;
       if (!known) {
-        r.Report(node.pos, "'" + written + "': the task has no secret '" + std::string(ref->name) +
-                               "'" + DidYouMean(ClosestMatch(ref->name, names)) +
-                               " (declare it under the task's or the workflow's 'secrets:')");
+        r.Report(
+            node.pos,
+            "'" + written + "': " + whose + " has no secret '" + std::string(ref->name) + "'" +
+                DidYouMean(ClosestMatch(ref->name, names)) +
+                (scope->workflow_only ? " (declare it under the workflow's top-level 'secrets:')"
+                                      : " (declare it under the task's or the workflow's "
+                                        "'secrets:')"));
       }
     }
   }
@@ -181,7 +211,7 @@ void Walk(FieldReader& r, const YamlNode& node, const Allowed& allowed) {
   if (node.IsScalar()) {
     if (node.text.find("${secret:") == std::string::npos) return;
     auto it = allowed.find(&node);
-    CheckRefs(r, node, it == allowed.end() ? nullptr : it->second);
+    CheckRefs(r, node, it == allowed.end() ? nullptr : &it->second);
     return;
   }
   for (const YamlNode& child : node.children) Walk(r, child, allowed);
@@ -233,6 +263,7 @@ void CheckSecretUse(FieldReader& r, const YamlNode& root, const Workflow& w) {
       NoteTask(r, handlers->value(i), TaskNamed(w, &handlers->key(i)), w, allowed);
     }
   }
+  if (const YamlNode* notify = root.Find("notify")) NoteNotify(*notify, w, allowed);
   Walk(r, root, allowed);
 }
 

@@ -414,12 +414,13 @@ Status Daemon::Remove(const std::string& name) {
 
 Result<PruneCounts> Daemon::PruneNow(bool dry_run) { return pruner_->PruneNow(dry_run); }
 
-const NotifyTargets* Daemon::NotifyTargetsOf(const std::string& name) const {
+Notifier::Setup Daemon::NotifyTargetsOf(const std::string& name) const {
   const WorkflowRegistry::Entry* entry = registry_.Find(name);
   if (entry != nullptr && entry->version && entry->version->workflow->notify) {
-    return &*entry->version->workflow->notify;
+    const Workflow& w = *entry->version->workflow;
+    return {&*w.notify, &w.secrets};
   }
-  return &config_.notify;
+  return {&config_.notify, nullptr};
 }
 
 Status Daemon::NotifyTest(const std::string& workflow,
@@ -428,14 +429,14 @@ Status Daemon::NotifyTest(const std::string& workflow,
   if (entry == nullptr || !entry->version) {
     return Err(ErrorCode::kNotFound, "no workflow '" + workflow + "'");
   }
-  const NotifyTargets* targets = NotifyTargetsOf(workflow);
-  if (targets->empty()) {
+  const Notifier::Setup setup = NotifyTargetsOf(workflow);
+  if (setup.targets->empty()) {
     return Err(ErrorCode::kConflict,
                "workflow '" + workflow +
                    "' has no notify targets (give it notify:, or the daemon a default notify: "
                    "in picoflowd.yaml)");
   }
-  notify_->Test(workflow, *targets, std::move(done));
+  notify_->Test(workflow, setup, std::move(done));
   return {};
 }
 

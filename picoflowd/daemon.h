@@ -20,6 +20,7 @@
 #include "picoflowd/engine/run_controller.h"
 #include "picoflowd/engine/run_observer.h"
 #include "picoflowd/engine/workflow_registry.h"
+#include "picoflowd/notifier.h"
 #include "picoflowd/rpc/rpc_host.h"
 #include "picoflowd/rpc/run_feed.h"
 #include "picoflowd/sched/scheduler.h"
@@ -33,7 +34,6 @@ class LocalExecutor;
 class GroupCommit;
 class Metrics;
 class MetricsServer;
-class Notifier;
 class Pruner;
 class RpcMethods;
 class RpcServer;
@@ -120,7 +120,7 @@ class Daemon final : public RpcHost, private RunObserver {
   void StartWaiting(const std::string& workflow);
   RunningFn RunningCounter() const;
   /// The notify targets of `name`: its own `notify:`, else the daemon's.
-  const NotifyTargets* NotifyTargetsOf(const std::string& name) const;
+  Notifier::Setup NotifyTargetsOf(const std::string& name) const;
 
   DaemonConfig config_;
   HostFacts facts_;

@@ -8,6 +8,8 @@
 #include "common/duration.h"
 #include "common/private_file.h"
 #include "common/run_status.h"
+#include "common/secret_masker.h"
+#include "common/secrets.h"
 #include "picoflowd/store/store.h"
 #include "picoflowd/util/logging.h"
 
@@ -26,17 +28,22 @@ std::string KeyOf(std::optional<std::int64_t> run_id, std::uint64_t test,
          target;
 }
 
-// Not an aggregate initialisation: the members past the request keep their defaults.
-template <class D>
-D Make(std::optional<std::int64_t> run_id, const std::string& workflow, const NotifyTarget& target,
-       std::string event, OutboundRequest request) {
-  D d;
-  d.run_id = run_id;
-  d.workflow = workflow;
-  d.target = target;
-  d.event = std::move(event);
-  d.request = std::move(request);
-  return d;
+// The secrets of `secrets` that the url or a header value of `target` names.
+std::vector<Secret> SecretsUsed(const NotifyTarget& target, const std::vector<Secret>* secrets) {
+  std::vector<Secret> used;
+  if (secrets == nullptr) return used;
+  const auto names = [&](std::string_view text, std::string_view name) {
+    for (auto ref = FindSecretRef(text); ref; ref = FindSecretRef(text, ref->pos + ref->size)) {
+      if (ref->name == name) return true;
+    }
+    return false;
+  };
+  for (const Secret& s : *secrets) {
+    bool named = names(target.url, s.name);
+    for (const auto& [_, value] : target.headers) named = named || names(value, s.name);
+    if (named) used.push_back(s);
+  }
+  return used;
 }
 
 bool Failed(TaskStatus s) { return s == TaskStatus::kFailed || s == TaskStatus::kTimedOut; }
@@ -62,8 +69,8 @@ std::size_t Notifier::pending() const {
 
 void Notifier::OnRunStarted(std::int64_t run_id, std::string_view workflow, bool resumed) {
   const std::string name(workflow);
-  const NotifyTargets* targets = targets_(name);
-  if (targets == nullptr || targets->empty()) return;
+  const Setup setup = targets_(name);
+  if (setup.targets == nullptr || setup.targets->empty()) return;
   runs_[run_id] = name;
   if (resumed) return;  // its /start was sent by the daemon that started it
   NotifyMessage m;
@@ -72,10 +79,9 @@ void Notifier::OnRunStarted(std::int64_t run_id, std::string_view workflow, bool
   m.event = "start";
   m.status = "running";
   m.host = host_;
-  for (const NotifyTarget& t : *targets) {
+  for (const NotifyTarget& t : *setup.targets) {
     if (!PingWantsStart(t)) continue;
-    Delivery d = Make<Delivery>(run_id, name, t, "start", Request(t, "start", m));
-    Enqueue(KeyOf(run_id, 0, t.name), std::move(d));
+    Enqueue(KeyOf(run_id, 0, t.name), Make(run_id, name, setup, t, "start", m));
   }
 }
 
@@ -135,13 +141,12 @@ void Notifier::OnSkippedFire(const std::string& workflow, std::int64_t run_id,
 
 void Notifier::Notify(std::int64_t run_id, const std::string& workflow, NotifyEvent event,
                       const NotifyMessage& message) {
-  const NotifyTargets* targets = targets_(workflow);
-  if (targets == nullptr) return;
+  const Setup setup = targets_(workflow);
+  if (setup.targets == nullptr) return;
   const std::string name(NotifyEventName(event));
-  for (const NotifyTarget& t : *targets) {
+  for (const NotifyTarget& t : *setup.targets) {
     if (!TargetWants(t, event)) continue;
-    Delivery d = Make<Delivery>(run_id, workflow, t, name, Request(t, name, message));
-    Enqueue(KeyOf(run_id, 0, t.name), std::move(d));
+    Enqueue(KeyOf(run_id, 0, t.name), Make(run_id, workflow, setup, t, name, message));
   }
 }
 
@@ -227,8 +232,23 @@ OutboundRequest Notifier::Request(const NotifyTarget& t, std::string_view event,
   return r;
 }
 
-void Notifier::Test(const std::string& workflow, const NotifyTargets& targets,
+Notifier::Delivery Notifier::Make(std::optional<std::int64_t> run_id, const std::string& workflow,
+                                  const Setup& setup, const NotifyTarget& target, std::string event,
+                                  const NotifyMessage& message) const {
+  Delivery d;
+  d.run_id = run_id;
+  d.workflow = workflow;
+  d.target = target;
+  d.secrets = SecretsUsed(target, setup.secrets);
+  d.request = Request(target, event, message);
+  d.event = std::move(event);
+  return d;
+}
+
+void Notifier::Test(const std::string& workflow, const Setup& setup,
                     std::function<void(std::vector<NotifyTestOutcome>)> done) {
+  static const NotifyTargets kNone;
+  const NotifyTargets& targets = setup.targets != nullptr ? *setup.targets : kNone;
   struct Collect {
     std::vector<NotifyTestOutcome> outcomes;
     std::size_t left = 0;
@@ -247,7 +267,7 @@ void Notifier::Test(const std::string& workflow, const NotifyTargets& targets,
   for (std::size_t i = 0; i < targets.size(); ++i) {
     const NotifyTarget& t = targets[i];
     collect->outcomes.push_back({t.name, std::string(NotifyKindName(t.kind)), false, ""});
-    Delivery d = Make<Delivery>(std::nullopt, workflow, t, "test", Request(t, "test", m));
+    Delivery d = Make(std::nullopt, workflow, setup, t, "test", m);
     d.retries = false;
     d.on_end = [collect, i](const RequestOutcome& o) {
       collect->outcomes[i].sent = o.ok;
@@ -291,7 +311,33 @@ void Notifier::Start(const Key& key) {
     }
     request.password = std::move(*password);
   }
-  sender_->Send(std::move(request), [this, key](const RequestOutcome& o) { Finished(key, o); });
+  if (d.secrets.empty()) {
+    sender_->Send(std::move(request), [this, key](const RequestOutcome& o) { Finished(key, o); });
+    return;
+  }
+  // Its secrets are read at each send too (docs/notifications.md, "Secrets
+  // in targets"), and masked in what is recorded and logged of the outcome.
+  Result<EnvList> values = ReadSecrets(d.secrets);
+  if (!values.ok()) {
+    RequestOutcome failed;
+    failed.error = values.error().message;
+    return Finished(key, failed);
+  }
+  request.url = ExpandSecretRefs(request.url, *values);
+  for (auto& [_, value] : request.headers) value = ExpandSecretRefs(value, *values);
+  if (!IsHttpUrl(request.url)) {
+    RequestOutcome failed;
+    failed.error = "its url does not start with http:// or https:// once its secrets are put in";
+    return Finished(key, failed);
+  }
+  std::vector<std::string> masked;
+  for (auto& [_, value] : *values) masked.push_back(std::move(value));
+  auto mask = std::make_shared<const SecretMasker>(masked);
+  sender_->Send(std::move(request), [this, key, mask](const RequestOutcome& o) {
+    RequestOutcome outcome = o;
+    outcome.error = mask->MaskAll(o.error);
+    Finished(key, outcome);
+  });
 }
 
 void Notifier::Finished(const Key& key, const RequestOutcome& outcome) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/notify.h"
+#include "common/workflow.h"
 #include "picoflowd/engine/run_observer.h"
 #include "picoflowd/exec/request_sender.h"
 #include "picoflowd/notify_message.h"
@@ -34,8 +35,13 @@ class Store;
 class Notifier final : public RunObserver {
  public:
   /// The targets of a workflow (its own `notify:`, else the daemon's
-  /// default); null or empty: none.
-  using TargetsFn = std::function<const NotifyTargets*(const std::string& workflow)>;
+  /// default; null or empty: none) and the secrets their `${secret:NAME}`
+  /// may name (the workflow's own; null for the daemon's targets).
+  struct Setup {
+    const NotifyTargets* targets = nullptr;
+    const std::vector<Secret>* secrets = nullptr;
+  };
+  using TargetsFn = std::function<Setup(const std::string& workflow)>;
   /// Told of every delivery attempt (the metrics).
   using CountFn =
       std::function<void(const std::string& workflow, const std::string& target, bool sent)>;
@@ -56,7 +62,7 @@ class Notifier final : public RunObserver {
   /// Sends a test notification to each of `targets` of `workflow`, once
   /// each (no retries), and calls `done` with every outcome, in the order of
   /// `targets`, once all are known.
-  void Test(const std::string& workflow, const NotifyTargets& targets,
+  void Test(const std::string& workflow, const Setup& setup,
             std::function<void(std::vector<NotifyTestOutcome>)> done);
 
   /// The daemon stops: drops the deliveries still going or waiting (their
@@ -71,6 +77,8 @@ class Notifier final : public RunObserver {
     std::optional<std::int64_t> run_id;
     std::string workflow;
     NotifyTarget target;
+    /// The secrets its url and headers name, read at each send.
+    std::vector<Secret> secrets;
     std::string event;  ///< failure, ..., start, test
     OutboundRequest request;
     int attempt = 0;
@@ -89,6 +97,9 @@ class Notifier final : public RunObserver {
   /// The request of `target` for `event` (`start` for a ping's start).
   OutboundRequest Request(const NotifyTarget& target, std::string_view event,
                           const NotifyMessage& message) const;
+  /// A delivery to `target` of `setup`, about `run_id` (none: a test).
+  Delivery Make(std::optional<std::int64_t> run_id, const std::string& workflow, const Setup& setup,
+                const NotifyTarget& target, std::string event, const NotifyMessage& message) const;
   void Enqueue(const Key& key, Delivery delivery);
   void Start(const Key& key);
   void Finished(const Key& key, const RequestOutcome& outcome);

@@ -57,7 +57,7 @@ def wait_until(pred, what, limit=60.0):  # the limit only ends a hang
 
 
 class Recorder(http.server.ThreadingHTTPServer):
-    """Keeps every request: (method, path, content type, body), in arrival order."""
+    """Keeps every request: (method, path, content type, body, headers), in arrival order."""
 
     def __init__(self):
         self.calls = []
@@ -79,7 +79,7 @@ class RecorderHandler(http.server.BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.calls.append((self.command, self.path,
                                       self.headers.get("Content-Type", ""),
-                                      body.decode()))
+                                      body.decode(), dict(self.headers)))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -134,19 +134,29 @@ def main():
         wait_until(lambda: subprocess.run(ctl + ["daemon", "version"],
                                           capture_output=True).returncode == 0, "picoflowd")
 
+        # Secrets: the task's password, which it prints, and the ping's
+        # check id; neither is to be found on disk or in what is sent.
+        password, check = "pw-7f3a91c2e5", "uuid-5b8e0d4c"
+        for name, value in (("db", password), ("hc", check)):
+            with open(f"{d}/{name}.secret", "w") as f:
+                f.write(value + "\n")
+            os.chmod(f"{d}/{name}.secret", 0o600)
         with open(f"{d}/nightly.yaml", "w") as f:
             f.write(f"""name: nightly
+secrets:
+  DB_PASS: {{file: {d}/db.secret}}
+  HC: {{file: {d}/hc.secret}}
 tasks:
   - name: dump
     type: shell
     config:
-      command: 'test -f {d}/ok && echo fine || {{ seq 1 30; echo "disk full"; exit 3; }}'
+      command: 'test -f {d}/ok && echo fine || {{ seq 1 30; echo "login $DB_PASS"; echo "disk full"; exit 3; }}'
 config: {{retry_default: 0}}
 notify:
   - name: hook
-    webhook: {{url: "{web}/hook"}}
+    webhook: {{url: "{web}/hook", headers: {{X-Check: "${{secret:HC}}"}}}}
   - name: hc
-    ping: {web}/ping/uuid
+    ping: "{web}/ping/${{secret:HC}}"
   - name: mail
     email: {{smtp: "smtp://127.0.0.1:{smtp_port}", from: "picoflow <pf@example.org>",
              to: [ops@example.org]}}
@@ -192,14 +202,16 @@ notify:
         if len(dead_then) > 1:
             fail(f"the run waited for the dead target's retries: {dead_then}", d)
 
-        wait_until(lambda: "/ping/uuid/fail" in recorder.paths() and recorder.find("/hook"),
+        wait_until(lambda: f"/ping/{check}/fail" in recorder.paths() and recorder.find("/hook"),
                    "the ping and the webhook")
         paths = recorder.paths()
-        if paths.index("/ping/uuid/start") > paths.index("/ping/uuid/fail"):
+        if paths.index(f"/ping/{check}/start") > paths.index(f"/ping/{check}/fail"):
             fail(f"the ping's /fail came before its /start: {paths}", d)
-        last_lines = "".join(f"{i}\n" for i in range(12, 31)) + "disk full\n"  # the last 20
-        ping_body = recorder.find("/ping/uuid/fail")[0][3]
-        if "exited with code 3" not in ping_body or "30\n" not in ping_body:
+        # the last 20, the password masked
+        last_lines = "".join(f"{i}\n" for i in range(13, 31)) + "login ***\ndisk full\n"
+        ping_body = recorder.find(f"/ping/{check}/fail")[0][3]
+        if ("exited with code 3" not in ping_body or "30\n" not in ping_body or
+                "login ***" not in ping_body):
             fail(f"the /fail ping's body: {ping_body!r}", d)
         hook = json.loads(recorder.find("/hook")[0][3])
         task = hook["failed_tasks"][0]
@@ -208,12 +220,15 @@ notify:
                 task["reason"] != "exited with code 3" or
                 task["last_output"] != last_lines):
             fail(f"the webhook's body: {hook}", d)
+        if recorder.find("/hook")[0][4].get("X-Check") != check:
+            fail(f"the webhook's header from a secret: {recorder.find('/hook')[0][4]}", d)
 
         wait_until(lambda: sink.messages, "the mail")
         mail_from, rcpt, mail = sink.messages[0]
         if (mail_from != "pf@example.org" or rcpt != ["ops@example.org"] or
                 f"Subject: picoflow: nightly run {run_id} failed" not in mail or
-                "exited with code 3" not in mail or "disk full" not in mail):
+                "exited with code 3" not in mail or "login ***" not in mail or
+                password in mail):
             fail(f"the mail: {mail_from} {rcpt}\n{mail}", d)
 
         # The dead target: 4 attempts in all, each recorded; one log line.
@@ -247,7 +262,7 @@ notify:
                              text=True, timeout=120)
         if run.returncode != 0:
             fail(f"run nightly again: {run.stdout}{run.stderr}", d)
-        wait_until(lambda: len(recorder.find("/hook")) == 2 and "/ping/uuid" in recorder.paths(),
+        wait_until(lambda: len(recorder.find("/hook")) == 2 and f"/ping/{check}" in recorder.paths(),
                    "the recovery")
         recovered = json.loads(recorder.find("/hook")[1][3])
         if recovered["event"] != "recovered" or recovered["status"] != "succeeded":
@@ -276,7 +291,23 @@ notify:
                                                 "dead": False}:
             fail(f"notify-test: exit {test.returncode}: {test.stdout}{test.stderr}", d)
         wait_until(lambda: len(sink.messages) == 3, "the test mail")  # after failure, recovered
-        print("notifications: webhook, ping, mail, retries, recovered, default, test: ok")
+
+        # --- the secrets are nowhere on disk: store (database, WAL), log ---
+        daemon.terminate()
+        daemon.wait(timeout=60)
+        daemon = None
+        for root, _, files in os.walk(f"{d}/state"):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    data = f.read()
+                for value in (password, check):
+                    if value.encode() in data:
+                        fail(f"a secret is in {os.path.join(root, name)}", d)
+        log = open(f"{d}/picoflowd.log").read()
+        if password in log or check in log:
+            fail("a secret is in the daemon's log", d)
+        print("notifications: webhook, ping, mail, retries, recovered, default, test, "
+              "secrets: ok")
     finally:
         if daemon is not None:
             daemon.kill()

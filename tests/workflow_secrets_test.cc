@@ -129,21 +129,69 @@ tasks:
       body: "${secret:TOKEN}"
 )") == Lines{
            "wf.yaml:7:23: '${secret:TOKEN}' is not expanded here: ${secret:NAME} is expanded "
-           "only in an http task's 'url' and 'headers' values and in an ssh task's 'env' "
-           "values; a shell or ssh task gets each of its secrets as the environment variable "
-           "of its name",
+           "only in an http task's 'url' and 'headers' values, in an ssh task's 'env' values "
+           "and in a notify target's webhook 'url' and 'headers' values and ping URL; a "
+           "shell or ssh task gets each of its secrets as the environment variable of its "
+           "name",
            "wf.yaml:7:56: '${secret:TOKEN}' is not expanded here: ${secret:NAME} is expanded "
-           "only in an http task's 'url' and 'headers' values and in an ssh task's 'env' "
-           "values; a shell or ssh task gets each of its secrets as the environment variable "
-           "of its name",
+           "only in an http task's 'url' and 'headers' values, in an ssh task's 'env' values "
+           "and in a notify target's webhook 'url' and 'headers' values and ping URL; a "
+           "shell or ssh task gets each of its secrets as the environment variable of its "
+           "name",
            "wf.yaml:12:20: '${secret:TOKN}': the task has no secret 'TOKN' (did you mean "
            "'TOKEN'?) (declare it under the task's or the workflow's 'secrets:')",
            "wf.yaml:12:41: '${secret:bad name}' is not a secret reference: write "
            "${secret:NAME}, NAME one of the task's secrets",
            "wf.yaml:13:13: '${secret:TOKEN}' is not expanded here: ${secret:NAME} is expanded "
-           "only in an http task's 'url' and 'headers' values and in an ssh task's 'env' "
-           "values; a shell or ssh task gets each of its secrets as the environment variable "
-           "of its name",
+           "only in an http task's 'url' and 'headers' values, in an ssh task's 'env' values "
+           "and in a notify target's webhook 'url' and 'headers' values and ping URL; a "
+           "shell or ssh task gets each of its secrets as the environment variable of its "
+           "name",
+       });
+}
+
+TEST_CASE("${secret:NAME} in notify targets names the workflow's secrets") {
+  auto w = Valid(R"(
+name: w
+secrets:
+  SLACK: {env: SLACK_URL}
+  HC: {file: /etc/picoflow/hc}
+tasks:
+  - name: a
+    type: shell
+    config: {command: "true"}
+notify:
+  - webhook:
+      url: "${secret:SLACK}"
+      headers: {X-Key: "k ${secret:HC}"}
+  - ping: "https://hc-ping.com/${secret:HC}"
+)");
+  REQUIRE(w->notify);
+  CHECK((*w->notify)[0].url == "${secret:SLACK}");  // expanded only when sent
+  CHECK((*w->notify)[1].url == "https://hc-ping.com/${secret:HC}");
+  CHECK(Errors(R"(
+name: w
+secrets:
+  SLACK: {env: SLACK_URL}
+tasks:
+  - name: a
+    type: shell
+    secrets: {OWN: {env: OWN}}
+    config: {command: "true"}
+notify:
+  - webhook: {url: "https://x/${secret:OWN}"}
+  - email: {smtp: "smtp://${secret:SLACK}", from: a@b, to: c@d}
+  - webhook: {url: "ftp://x/"}
+)") == Lines{
+           "wf.yaml:10:20: '${secret:OWN}': the workflow has no secret 'OWN' (declare it under "
+           "the workflow's top-level 'secrets:')",
+           "wf.yaml:11:19: '${secret:SLACK}' is not expanded here: ${secret:NAME} is expanded "
+           "only in an http task's 'url' and 'headers' values, in an ssh task's 'env' values "
+           "and in a notify target's webhook 'url' and 'headers' values and ping URL; a "
+           "shell or ssh task gets each of its secrets as the environment variable of its "
+           "name",
+           "wf.yaml:12:20: notify 'webhook-3': webhook: 'url' must start with http:// or "
+           "https://",
        });
 }
 
