@@ -20,7 +20,6 @@
 #include "picoflowd/engine/run_controller.h"
 #include "picoflowd/engine/run_observer.h"
 #include "picoflowd/engine/workflow_registry.h"
-#include "picoflowd/notifier.h"
 #include "picoflowd/rpc/rpc_host.h"
 #include "picoflowd/rpc/run_feed.h"
 #include "picoflowd/sched/scheduler.h"
@@ -34,6 +33,7 @@ class LocalExecutor;
 class GroupCommit;
 class Metrics;
 class MetricsServer;
+class Notifier;
 class Pruner;
 class RpcMethods;
 class RpcServer;
@@ -98,6 +98,9 @@ class Daemon final : public RpcHost, private RunObserver {
   void FinishShutdown();
   /// The shutdown grace period ended: kills what still runs, then finishes.
   void GraceOver();
+  /// At a stop, the notifications still going are sent before the store
+  /// closes (docs/notifications.md, "Delivery"); true while they are.
+  bool DrainNotifications();
   std::vector<std::string> WorkflowFiles() const;
   /// Why a workflow file may not load workflow `name` in this reload (the
   /// names it loaded so far are `names_seen`, which gets `name`); "" if it may.
@@ -119,14 +122,14 @@ class Daemon final : public RpcHost, private RunObserver {
   // were queued (docs/scheduling.md, "Manual and scheduled runs").
   void StartWaiting(const std::string& workflow);
   RunningFn RunningCounter() const;
-  /// The notify targets of `name`: its own `notify:`, else the daemon's.
-  Notifier::Setup NotifyTargetsOf(const std::string& name) const;
 
   DaemonConfig config_;
   HostFacts facts_;
   uv_loop_t loop_{};
   bool loop_ready_ = false;
   bool once_ = false;  ///< RunOnce: the daemon stops when its run ends
+  enum class Drain { kNotYet, kDraining, kDone };
+  Drain notify_drain_ = Drain::kNotYet;
   std::unique_ptr<Store> store_;
   std::unique_ptr<GroupCommit> group_commit_;  ///< one transaction per loop iteration
   std::array<std::unique_ptr<Executor>, kTaskTypeCount> executors_;  ///< by TaskType

@@ -207,7 +207,7 @@ void Daemon::StartFire(const Fire& fire) {
       auto id = store_->CreateRun(record);
       f.event = "schedule.skipped";
       if (id.ok()) f.run = *id;
-      if (id.ok() && notify_) notify_->OnSkippedFire(fire.workflow, *id, fire.reason);
+      if (id.ok() && notify_) notify_->OnSkippedFire(*entry->version->workflow, *id, fire.reason);
       LogWarn(f, "fire of " + at + " skipped: " + fire.reason);
       return;
     }

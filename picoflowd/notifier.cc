@@ -29,16 +29,15 @@ std::string KeyOf(std::optional<std::int64_t> run_id, std::uint64_t test,
 }
 
 // The secrets of `secrets` that the url or a header value of `target` names.
-std::vector<Secret> SecretsUsed(const NotifyTarget& target, const std::vector<Secret>* secrets) {
+std::vector<Secret> SecretsUsed(const NotifyTarget& target, const std::vector<Secret>& secrets) {
   std::vector<Secret> used;
-  if (secrets == nullptr) return used;
   const auto names = [&](std::string_view text, std::string_view name) {
     for (auto ref = FindSecretRef(text); ref; ref = FindSecretRef(text, ref->pos + ref->size)) {
       if (ref->name == name) return true;
     }
     return false;
   };
-  for (const Secret& s : *secrets) {
+  for (const Secret& s : secrets) {
     bool named = names(target.url, s.name);
     for (const auto& [_, value] : target.headers) named = named || names(value, s.name);
     if (named) used.push_back(s);
@@ -51,10 +50,10 @@ bool Failed(TaskStatus s) { return s == TaskStatus::kFailed || s == TaskStatus::
 }  // namespace
 
 Notifier::Notifier(uv_loop_t* loop, Store& store, std::unique_ptr<RequestSender> sender,
-                   TargetsFn targets, CountFn count)
+                   NotifyTargets defaults, CountFn count)
     : loop_(loop),
       store_(store),
-      targets_(std::move(targets)),
+      defaults_(std::move(defaults)),
       count_(std::move(count)),
       host_(HostName()),
       sender_(std::move(sender)) {}
@@ -67,11 +66,17 @@ std::size_t Notifier::pending() const {
   return n;
 }
 
-void Notifier::OnRunStarted(std::int64_t run_id, std::string_view workflow, bool resumed) {
-  const std::string name(workflow);
-  const Setup setup = targets_(name);
-  if (setup.targets == nullptr || setup.targets->empty()) return;
-  runs_[run_id] = name;
+Notifier::Setup Notifier::SetupOf(const Workflow& workflow) const {
+  if (workflow.notify) return {*workflow.notify, workflow.secrets};
+  return {defaults_, {}};
+}
+
+void Notifier::OnRunStarted(std::int64_t run_id, const Workflow& workflow, bool resumed) {
+  Setup own = SetupOf(workflow);
+  if (own.targets.empty()) return;
+  const std::string& name = workflow.name;
+  RunTargets& run = runs_[run_id] = RunTargets{name, std::move(own)};
+  const Setup& setup = run.setup;
   if (resumed) return;  // its /start was sent by the daemon that started it
   NotifyMessage m;
   m.workflow = name;
@@ -79,7 +84,7 @@ void Notifier::OnRunStarted(std::int64_t run_id, std::string_view workflow, bool
   m.event = "start";
   m.status = "running";
   m.host = host_;
-  for (const NotifyTarget& t : *setup.targets) {
+  for (const NotifyTarget& t : setup.targets) {
     if (!PingWantsStart(t)) continue;
     Enqueue(KeyOf(run_id, 0, t.name), Make(run_id, name, setup, t, "start", m));
   }
@@ -90,7 +95,7 @@ void Notifier::OnTaskEvent(const TaskEvent& e) {
   const auto run = runs_.find(e.run_id);
   if (run == runs_.end()) return;
   NotifyMessage m;
-  m.workflow = run->second;
+  m.workflow = run->second.workflow;
   m.run_id = e.run_id;
   m.event = "retry";
   m.status = "running";
@@ -102,13 +107,14 @@ void Notifier::OnTaskEvent(const TaskEvent& e) {
     m.detail +=
         " in " + FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(*e.retry_in));
   }
-  Notify(e.run_id, run->second, NotifyEvent::kRetry, m);
+  Notify(e.run_id, run->second.workflow, run->second.setup, NotifyEvent::kRetry, m);
 }
 
 void Notifier::OnRunFinished(std::int64_t run_id, RunStatus status) {
   const auto run = runs_.find(run_id);
   if (run == runs_.end()) return;
-  const std::string workflow = run->second;
+  const RunTargets targets = std::move(run->second);
+  const std::string& workflow = targets.workflow;
   runs_.erase(run);
   if (status != RunStatus::kSucceeded && status != RunStatus::kFailed) return;
   std::optional<NotifyMessage> m = RunMessage(run_id, "");
@@ -124,27 +130,25 @@ void Notifier::OnRunFinished(std::int64_t run_id, RunStatus status) {
       status == RunStatus::kSucceeded, status == RunStatus::kFailed, timed_out, previous_failed);
   if (!event) return;
   m->event = std::string(NotifyEventName(*event));
-  Notify(run_id, workflow, *event, *m);
+  Notify(run_id, workflow, targets.setup, *event, *m);
 }
 
-void Notifier::OnSkippedFire(const std::string& workflow, std::int64_t run_id,
+void Notifier::OnSkippedFire(const Workflow& workflow, std::int64_t run_id,
                              const std::string& reason) {
   NotifyMessage m;
-  m.workflow = workflow;
+  m.workflow = workflow.name;
   m.run_id = run_id;
   m.event = "skipped_fire";
   m.status = "skipped";
   m.host = host_;
   m.detail = "reason: " + reason;
-  Notify(run_id, workflow, NotifyEvent::kSkippedFire, m);
+  Notify(run_id, workflow.name, SetupOf(workflow), NotifyEvent::kSkippedFire, m);
 }
 
-void Notifier::Notify(std::int64_t run_id, const std::string& workflow, NotifyEvent event,
-                      const NotifyMessage& message) {
-  const Setup setup = targets_(workflow);
-  if (setup.targets == nullptr) return;
+void Notifier::Notify(std::int64_t run_id, const std::string& workflow, const Setup& setup,
+                      NotifyEvent event, const NotifyMessage& message) {
   const std::string name(NotifyEventName(event));
-  for (const NotifyTarget& t : *setup.targets) {
+  for (const NotifyTarget& t : setup.targets) {
     if (!TargetWants(t, event)) continue;
     Enqueue(KeyOf(run_id, 0, t.name), Make(run_id, workflow, setup, t, name, message));
   }
@@ -245,10 +249,10 @@ Notifier::Delivery Notifier::Make(std::optional<std::int64_t> run_id, const std:
   return d;
 }
 
-void Notifier::Test(const std::string& workflow, const Setup& setup,
-                    std::function<void(std::vector<NotifyTestOutcome>)> done) {
-  static const NotifyTargets kNone;
-  const NotifyTargets& targets = setup.targets != nullptr ? *setup.targets : kNone;
+void Notifier::Test(const Workflow& w, std::function<void(std::vector<NotifyTestOutcome>)> done) {
+  const Setup setup = SetupOf(w);
+  const NotifyTargets& targets = setup.targets;
+  const std::string& workflow = w.name;
   struct Collect {
     std::vector<NotifyTestOutcome> outcomes;
     std::size_t left = 0;
@@ -278,8 +282,41 @@ void Notifier::Test(const std::string& workflow, const Setup& setup,
   }
 }
 
+void Notifier::Drain(bool retries, std::function<void()> done) {
+  drained_ = std::move(done);
+  drain_retries_ = retries;
+  drain_timer_ = std::make_unique<UvHandle<uv_timer_t>>(this);
+  uv_timer_init(loop_, drain_timer_->get());  // cannot fail
+  drain_timer_->MarkInitialized();
+  if (!retries) {
+    std::vector<Key> waiting;
+    for (const auto& [key, queue] : queues_) {
+      if (!queue.front().in_flight) waiting.push_back(key);
+    }
+    if (timer_) uv_timer_stop(timer_->get());
+    for (const Key& key : waiting) Start(key);
+  }
+  CheckDrained();
+}
+
+void Notifier::CheckDrained() {
+  if (drained_ && pending() == 0 &&
+      uv_is_active(reinterpret_cast<uv_handle_t*>(drain_timer_->get())) == 0) {
+    StartOneShot<Notifier, &Notifier::OnDrained>(*drain_timer_, 0);
+  }
+}
+
+void Notifier::OnDrained() {
+  if (!drained_ || pending() != 0) return;  // a delivery was made meanwhile
+  std::function<void()> done = std::move(drained_);
+  drained_ = nullptr;
+  done();
+}
+
 void Notifier::Close() {
   closed_ = true;
+  drained_ = nullptr;
+  drain_timer_.reset();
   sender_.reset();  // aborts its transfers without calling back
   queues_.clear();
   timer_.reset();
@@ -346,7 +383,8 @@ void Notifier::Finished(const Key& key, const RequestOutcome& outcome) {
   Delivery& d = it->second.front();
   d.in_flight = false;
   Record(d, outcome);
-  const bool again = !outcome.ok && d.retries && d.attempt <= kNotifyRetries;
+  const bool again =
+      !outcome.ok && d.retries && d.attempt <= kNotifyRetries && (!drained_ || drain_retries_);
   if (!outcome.ok && logged_.insert(key).second) {
     LogFields f;
     f.event = "notify.failed";
@@ -371,6 +409,7 @@ void Notifier::Finished(const Key& key, const RequestOutcome& outcome) {
     Start(key);
   }
   if (on_end) on_end(outcome);
+  CheckDrained();
 }
 
 void Notifier::Record(const Delivery& d, const RequestOutcome& outcome) {

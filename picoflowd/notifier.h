@@ -35,35 +35,45 @@ class Store;
 class Notifier final : public RunObserver {
  public:
   /// The targets of a workflow (its own `notify:`, else the daemon's
-  /// default; null or empty: none) and the secrets their `${secret:NAME}`
-  /// may name (the workflow's own; null for the daemon's targets).
+  /// default; empty: none) and the secrets their `${secret:NAME}` may name
+  /// (the workflow's own; none for the daemon's targets).
   struct Setup {
-    const NotifyTargets* targets = nullptr;
-    const std::vector<Secret>* secrets = nullptr;
+    NotifyTargets targets;
+    std::vector<Secret> secrets;
   };
-  using TargetsFn = std::function<Setup(const std::string& workflow)>;
   /// Told of every delivery attempt (the metrics).
   using CountFn =
       std::function<void(const std::string& workflow, const std::string& target, bool sent)>;
 
-  /// `loop` and `store` must outlive the notifier.
-  Notifier(uv_loop_t* loop, Store& store, std::unique_ptr<RequestSender> sender, TargetsFn targets,
-           CountFn count);
+  /// `loop` and `store` must outlive the notifier. `defaults`: the daemon's
+  /// targets, for a workflow without `notify:`.
+  Notifier(uv_loop_t* loop, Store& store, std::unique_ptr<RequestSender> sender,
+           NotifyTargets defaults, CountFn count);
   ~Notifier() override;
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
 
-  void OnRunStarted(std::int64_t run_id, std::string_view workflow, bool resumed) override;
+  /// What `workflow`'s runs are told to, and with which secrets.
+  Setup SetupOf(const Workflow& workflow) const;
+
+  /// Takes the targets of the version the run executes (not the workflow's
+  /// current one): each of its notifications goes to them.
+  void OnRunStarted(std::int64_t run_id, const Workflow& workflow, bool resumed) override;
   void OnTaskEvent(const TaskEvent& event) override;
   void OnRunFinished(std::int64_t run_id, RunStatus status) override;
   /// A scheduled fire of `workflow` was skipped, recorded as run `run_id`.
-  void OnSkippedFire(const std::string& workflow, std::int64_t run_id, const std::string& reason);
+  void OnSkippedFire(const Workflow& workflow, std::int64_t run_id, const std::string& reason);
 
-  /// Sends a test notification to each of `targets` of `workflow`, once
-  /// each (no retries), and calls `done` with every outcome, in the order of
-  /// `targets`, once all are known.
-  void Test(const std::string& workflow, const Setup& setup,
-            std::function<void(std::vector<NotifyTestOutcome>)> done);
+  /// Sends a test notification to each target of `workflow`, once each (no
+  /// retries), and calls `done` with every outcome, in the order of the
+  /// targets, once all are known.
+  void Test(const Workflow& workflow, std::function<void(std::vector<NotifyTestOutcome>)> done);
+
+  /// The daemon is stopping: calls `done` (from a later loop turn: it may
+  /// destroy the notifier) once no delivery is left. With `retries`, failed
+  /// deliveries are tried again as usual (`picoflowd --once`); without,
+  /// those waiting for a retry are tried once more now and never again.
+  void Drain(bool retries, std::function<void()> done);
 
   /// The daemon stops: drops the deliveries still going or waiting (their
   /// requests aborted, their handles closed); nothing is sent after.
@@ -89,8 +99,8 @@ class Notifier final : public RunObserver {
   };
   using Key = std::string;  ///< run (or test) and target
 
-  void Notify(std::int64_t run_id, const std::string& workflow, NotifyEvent event,
-              const NotifyMessage& message);
+  void Notify(std::int64_t run_id, const std::string& workflow, const Setup& setup,
+              NotifyEvent event, const NotifyMessage& message);
   /// A run's message: status, duration, failed tasks and their last output.
   std::optional<NotifyMessage> RunMessage(std::int64_t run_id, std::string_view event);
   std::string TaskTail(std::int64_t run_id, const std::string& task, int attempt);
@@ -106,19 +116,29 @@ class Notifier final : public RunObserver {
   void Record(const Delivery& d, const RequestOutcome& outcome);
   void ArmTimer();
   void OnTimer();
+  /// Calls the Drain callback, on the next loop turn, once nothing is left.
+  void CheckDrained();
+  void OnDrained();
 
   uv_loop_t* loop_;
   Store& store_;
-  TargetsFn targets_;
+  NotifyTargets defaults_;
   CountFn count_;
   std::string host_;
-  std::map<std::int64_t, std::string> runs_;  ///< runs started with targets -> workflow
+  struct RunTargets {
+    std::string workflow;
+    Setup setup;
+  };
+  std::map<std::int64_t, RunTargets> runs_;  ///< runs started with targets
+  std::function<void()> drained_;            ///< Drain's callback, until called
+  bool drain_retries_ = true;
   std::map<Key, std::deque<Delivery>> queues_;
   std::set<Key> logged_;  ///< a failure of the key was logged
   std::uint64_t tests_ = 0;
   bool closed_ = false;
-  std::unique_ptr<UvHandle<uv_timer_t>> timer_;  ///< made at the first retry
-  std::unique_ptr<RequestSender> sender_;        ///< last: dropped first, with its callbacks
+  std::unique_ptr<UvHandle<uv_timer_t>> timer_;        ///< made at the first retry
+  std::unique_ptr<UvHandle<uv_timer_t>> drain_timer_;  ///< made by Drain
+  std::unique_ptr<RequestSender> sender_;              ///< last: dropped first, with its callbacks
 };
 
 }  // namespace picoflow

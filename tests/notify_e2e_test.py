@@ -17,7 +17,13 @@ Then:
 - a workflow without notify: inherits the daemon's webhook; one with
   `notify: []` tells no one, and the daemon has not loaded the http module
   for it; a run its `when:` skips sends no ping, not even /start;
-- `picoflowctl notify-test` reports each target's outcome.
+- a run of a file (`picoflowctl run FILE`) tells that file's targets, or
+  no one with `notify: []`, whatever the daemon's default;
+- `picoflowctl notify-test` reports each target's outcome;
+- a stop waits for a notification still going (recorded sent), and
+  `picoflowd --once` sends its run's /start and /fail before it exits;
+- neither secret (a task's password it prints, a ping's check id) is in the
+  state dir's files or the daemon's log.
 Everything started is stopped at the end; every wait is bounded.
 
 Usage: notify_e2e_test.py PICOFLOWD PICOFLOWCTL
@@ -25,6 +31,7 @@ Usage: notify_e2e_test.py PICOFLOWD PICOFLOWCTL
 import http.server
 import json
 import os
+import sqlite3
 import shutil
 import socket
 import subprocess
@@ -62,6 +69,8 @@ class Recorder(http.server.ThreadingHTTPServer):
     def __init__(self):
         self.calls = []
         self.lock = threading.Lock()
+        self.slow_seen = threading.Event()
+        self.slow_release = threading.Event()
         super().__init__(("127.0.0.1", 0), RecorderHandler)
 
     def paths(self):
@@ -76,6 +85,9 @@ class Recorder(http.server.ThreadingHTTPServer):
 class RecorderHandler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/slow":  # answers after the daemon was told to stop
+            self.server.slow_seen.set()
+            self.server.slow_release.wait(60)
         with self.server.lock:
             self.server.calls.append((self.command, self.path,
                                       self.headers.get("Content-Type", ""),
@@ -168,10 +180,22 @@ notify:
         with open(f"{d}/quiet.yaml", "w") as f:
             f.write("name: quiet\nnotify: []\nconfig: {retry_default: 0}\n"
                     "tasks:\n  - {name: t, type: shell, config: {command: 'exit 1'}}\n")
+        with open(f"{d}/slowpoke.yaml", "w") as f:
+            f.write(f"name: slowpoke\nnotify:\n  - webhook: {{url: \"{web}/slow\"}}\n"
+                    "config: {retry_default: 0}\n"
+                    "tasks:\n  - {name: t, type: shell, config: {command: 'exit 1'}}\n")
+        # Run from their files, not submitted: each run keeps its own targets.
+        with open(f"{d}/adhoc.yaml", "w") as f:
+            f.write(f"name: adhoc\nnotify:\n  - webhook: {{url: \"{web}/adhoc\"}}\n"
+                    "config: {retry_default: 0}\n"
+                    "tasks:\n  - {name: t, type: shell, config: {command: 'exit 1'}}\n")
+        with open(f"{d}/adhoc-quiet.yaml", "w") as f:
+            f.write("name: plain\nnotify: []\nconfig: {retry_default: 0}\n"
+                    "tasks:\n  - {name: t, type: shell, config: {command: 'exit 1'}}\n")
         with open(f"{d}/skipme.yaml", "w") as f:
             f.write(f"name: skipme\nwhen: 'false'\nnotify:\n  - ping: {web}/ping/skipme\n"
                     "tasks:\n  - {name: t, type: shell, config: {command: 'true'}}\n")
-        for name in ("nightly", "plain", "quiet", "skipme"):
+        for name in ("nightly", "plain", "quiet", "skipme", "slowpoke"):
             sub = subprocess.run(ctl + ["submit", f"{d}/{name}.yaml"], capture_output=True,
                                  text=True)
             if sub.returncode != 0:
@@ -274,14 +298,25 @@ notify:
         if json.loads(skipped.stdout)["status"] != "skipped":
             fail(f"run skipme: {skipped.stdout}{skipped.stderr}", d)
 
+        # --- a run of a file has the file's targets: its own, or none with
+        # notify: [] (that file is named as the submitted "plain", whose runs
+        # get the daemon's default) ---
+        for name in ("adhoc", "adhoc-quiet"):
+            subprocess.run(ctl + ["run", f"{d}/{name}.yaml", "--wait"], capture_output=True,
+                           timeout=120)
+        wait_until(lambda: recorder.find("/adhoc"), "the webhook of a run of a file")
+
         # --- the daemon's default (quiet's run, earlier, told no one) ---
         subprocess.run(ctl + ["run", "plain", "--wait"], capture_output=True, timeout=120)
         wait_until(lambda: recorder.find("/default"), "the daemon's default webhook")
         default = json.loads(recorder.find("/default")[0][3])
         if any(p.startswith("/ping/skipme") for p in recorder.paths()):
             fail(f"a run skipped by its when: pinged: {recorder.paths()}", d)
-        if default["workflow"] != "plain" or len(recorder.find("/default")) != 1:
+        if default["workflow"] != "plain" or len(recorder.find("/default")) != 1:  # not adhoc-quiet
             fail(f"the default webhook: {recorder.find('/default')}", d)
+        adhoc = json.loads(recorder.find("/adhoc")[0][3])
+        if adhoc["workflow"] != "adhoc" or len(recorder.find("/adhoc")) != 1:
+            fail(f"the webhook of a run of a file: {recorder.find('/adhoc')}", d)
 
         # --- notify-test: each target's outcome ---
         test = subprocess.run(ctl + ["--json", "notify-test", "nightly"], capture_output=True,
@@ -292,10 +327,36 @@ notify:
             fail(f"notify-test: exit {test.returncode}: {test.stdout}{test.stderr}", d)
         wait_until(lambda: len(sink.messages) == 3, "the test mail")  # after failure, recovered
 
-        # --- the secrets are nowhere on disk: store (database, WAL), log ---
+        # --- a stop sends what is still going first (within shutdown_grace) ---
+        subprocess.run(ctl + ["run", "slowpoke", "--wait"], capture_output=True, timeout=120)
+        if not recorder.slow_seen.wait(60):
+            fail("the slow webhook was not called", d)
         daemon.terminate()
+        wait_until(lambda: "still going (for at most shutdown_grace)" in open(f"{d}/picoflowd.log").read(),
+                   "the daemon to wait for the slow webhook")
+        recorder.slow_release.set()
         daemon.wait(timeout=60)
         daemon = None
+        db = sqlite3.connect(f"{d}/state/picoflow.db")
+        slow = db.execute("SELECT outcome FROM notifications WHERE workflow = 'slowpoke'").fetchall()
+        db.close()
+        if slow != [("sent",)]:
+            fail(f"the notification going at the stop was not sent and recorded: {slow}", d)
+
+        # --- picoflowd --once sends its run's notifications before it exits ---
+        with open(f"{d}/once.yaml", "w") as f:
+            f.write(f"name: once\nnotify:\n  - ping: {web}/ping/once\n"
+                    "config: {retry_default: 0}\n"
+                    "tasks:\n  - {name: t, type: shell, config: {command: 'exit 1'}}\n")
+        once = subprocess.run(command(PICOFLOWD) + ["--once", f"{d}/once.yaml", "--state-dir",
+                                                    f"{d}/once-state"],
+                              env=env, capture_output=True, text=True, timeout=120)
+        once_paths = [p for p in recorder.paths() if p.startswith("/ping/once")]
+        if once.returncode != 1 or once_paths != ["/ping/once/start", "/ping/once/fail"]:
+            fail(f"--once: exit {once.returncode}, pings {once_paths}\n{once.stdout}{once.stderr}",
+                 d)
+
+        # --- the secrets are nowhere on disk: store (database, WAL), log ---
         for root, _, files in os.walk(f"{d}/state"):
             for name in files:
                 with open(os.path.join(root, name), "rb") as f:
@@ -313,6 +374,7 @@ notify:
             daemon.kill()
             daemon.wait()
         smtp.stop()
+        recorder.slow_release.set()
         recorder.shutdown()
         shutil.rmtree(d, ignore_errors=True)
 

@@ -246,7 +246,7 @@ void RunController::Start() {
     StartCondition(kRunCondition);
     return;
   }
-  for (RunObserver* o : ctx_.observers) o->OnRunStarted(run_->id(), run_->workflow().name, !fresh);
+  for (RunObserver* o : ctx_.observers) o->OnRunStarted(run_->id(), run_->workflow(), !fresh);
   Pump();
   FinishIfDone();  // a resumed run may have nothing left to do
 }
@@ -352,8 +352,7 @@ void RunController::ConditionEnded(int task, const AttemptResult& result) {
       return;
     }
     if (met) {
-      for (RunObserver* o : ctx_.observers)
-        o->OnRunStarted(run_->id(), run_->workflow().name, false);
+      for (RunObserver* o : ctx_.observers) o->OnRunStarted(run_->id(), run_->workflow(), false);
       Pump();
       FinishIfDone();
       return;
