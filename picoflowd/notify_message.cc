@@ -1,5 +1,6 @@
 #include "picoflowd/notify_message.h"
 
+#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -8,8 +9,10 @@
 namespace picoflow {
 namespace {
 
-// Discord refuses a message past 2000 characters.
+// Discord refuses a message past 2000 characters; a longer one keeps its
+// first kDiscordHead bytes and its end.
 constexpr std::size_t kDiscordMax = 1900;
+constexpr std::size_t kDiscordHead = 600;
 
 // A header value may not end the header: CR and LF become spaces.
 std::string HeaderValue(std::string_view text) {
@@ -30,12 +33,52 @@ std::string Crlf(std::string_view text) {
   return out;
 }
 
-// Cuts at a character boundary of UTF-8 text.
-std::string Shorten(const std::string& text, std::size_t max) {
+// The first character boundary of UTF-8 `text` at or after `at`.
+std::size_t CharStart(const std::string& text, std::size_t at) {
+  while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
+  return at;
+}
+
+// At most `max` bytes of `text`: its head (the summary and the run's facts,
+// `head` bytes at most) and its end (the last lines of output, where the
+// error usually is), cut at character boundaries, "[...]" between.
+std::string Shorten(const std::string& text, std::size_t max, std::size_t head) {
   if (text.size() <= max) return text;
-  std::size_t end = max;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return text.substr(0, end) + "\n[...]";
+  const std::string gap = "\n[...]\n";
+  std::size_t head_end = std::min(head, text.size());
+  while (head_end > 0 && (static_cast<unsigned char>(text[head_end]) & 0xC0) == 0x80) --head_end;
+  const std::size_t tail_start = CharStart(text, text.size() - (max - head_end - gap.size()));
+  return text.substr(0, head_end) + gap + text.substr(tail_start);
+}
+
+// Slack reads &, < and > as markup (<!channel> notifies a channel): they are
+// escaped as its docs say, so output is shown as written.
+std::string SlackEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// A Teams card's text is HTML: &, <, > and quotes are escaped.
+std::string HtmlEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += SlackEscape(std::string_view(&c, 1));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -71,7 +114,7 @@ std::string NotifySubject(const NotifyMessage& m) {
   } else if (m.event == "retry") {
     what = "run " + std::to_string(m.run_id) + ": a task is retried";
   } else if (m.event == "skipped_fire") {
-    what = "a scheduled run was skipped";
+    what = "run " + std::to_string(m.run_id) + " skipped (a scheduled fire)";
   } else if (m.event == "recovered") {
     what = "run " + std::to_string(m.run_id) + " succeeded again";
   } else if (m.event == "timeout") {
@@ -90,7 +133,10 @@ std::string NotifyText(const NotifyMessage& m) {
   if (!m.status.empty()) text += "status: " + m.status + "\n";
   if (m.duration) {
     text += "duration: " +
-            FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(*m.duration)) + "\n";
+            (*m.duration < std::chrono::seconds(1)
+                 ? std::to_string(m.duration->count()) + "ms"
+                 : FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(*m.duration))) +
+            "\n";
   }
   if (!m.host.empty()) text += "host: " + m.host + "\n";
   if (!m.detail.empty()) text += m.detail + "\n";
@@ -110,15 +156,17 @@ std::string WebhookBody(const NotifyMessage& m, WebhookFormat format) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
   };
   switch (format) {
-    case WebhookFormat::kSlack: return dump(json{{"text", NotifyText(m)}});
+    case WebhookFormat::kSlack: return dump(json{{"text", SlackEscape(NotifyText(m))}});
     case WebhookFormat::kDiscord:
-      return dump(json{{"content", Shorten(NotifyText(m), kDiscordMax)}});
+      // No mention in the output (@everyone) pings anyone.
+      return dump(json{{"content", Shorten(NotifyText(m), kDiscordMax, kDiscordHead)},
+                       {"allowed_mentions", {{"parse", json::array()}}}});
     case WebhookFormat::kTeams:
       return dump(json{{"@type", "MessageCard"},
                        {"@context", "https://schema.org/extensions"},
                        {"summary", NotifySubject(m)},
-                       {"title", NotifySubject(m)},
-                       {"text", "<pre>" + NotifyText(m) + "</pre>"}});
+                       {"title", HtmlEscape(NotifySubject(m))},
+                       {"text", "<pre>" + HtmlEscape(NotifyText(m)) + "</pre>"}});
     case WebhookFormat::kJson: break;
   }
   json failed = json::array();
@@ -165,6 +213,12 @@ std::string MailMessage(const NotifyMessage& m, const NotifyTarget& target,
   mail += "From: " + HeaderValue(target.from) + "\r\n";
   mail += "To: " + to + "\r\n";
   mail += "Subject: " + HeaderValue(NotifySubject(m)) + "\r\n";
+  // Unique per message: the time to the microsecond, the run and the event.
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  mail += "Message-ID: <picoflow." + std::to_string(us) + "." + std::to_string(m.run_id) + "." +
+          HeaderValue(m.event) + "@" + HeaderValue(m.host.empty() ? "localhost" : m.host) +
+          ">\r\n";
   mail += "MIME-Version: 1.0\r\n";
   mail += "Content-Type: text/plain; charset=utf-8\r\n";
   mail += "Content-Transfer-Encoding: 8bit\r\n";

@@ -57,18 +57,53 @@ TEST_CASE("slack, discord and teams get the text in their shape") {
         "status: failed\nduration: 1m15s\nhost: pi\n\ntask upload: failed: exited with code 3\n"
         "last output:\nconnecting\nrefused\n");
   CHECK(json::parse(WebhookBody(Failed(), WebhookFormat::kSlack)) == json{{"text", text}});
-  CHECK(json::parse(WebhookBody(Failed(), WebhookFormat::kDiscord)) == json{{"content", text}});
+  CHECK(json::parse(WebhookBody(Failed(), WebhookFormat::kDiscord)) ==
+        json{{"content", text}, {"allowed_mentions", {{"parse", json::array()}}}});
   const json teams = json::parse(WebhookBody(Failed(), WebhookFormat::kTeams));
   CHECK(teams["@type"] == "MessageCard");
   CHECK(teams["summary"] == "picoflow: backup run 12 failed on pi");
   CHECK(teams["text"] == "<pre>" + text + "</pre>");
 }
 
-TEST_CASE("a discord message stays under its 2000 characters") {
+TEST_CASE("a discord message stays under its 2000 characters, keeping its head and its end") {
   NotifyMessage m = Failed();
-  m.failed[0].last_output = std::string(5000, 'x');
-  const json body = json::parse(WebhookBody(m, WebhookFormat::kDiscord));
-  CHECK(body["content"].get<std::string>().size() < 2000);
+  std::string output;
+  for (int i = 0; i < 500; ++i) output += "line " + std::to_string(i) + " \xc3\xa9\n";
+  m.failed[0].last_output = output + "the error\n";
+  const std::string content =
+      json::parse(WebhookBody(m, WebhookFormat::kDiscord))["content"].get<std::string>();
+  CHECK(content.size() < 2000);
+  CHECK(content.rfind("picoflow: backup run 12 failed on pi\n", 0) == 0);
+  CHECK(content.find("\n[...]\n") != std::string::npos);
+  CHECK(content.size() > 10);
+  CHECK(content.substr(content.size() - 10) == "the error\n");
+  CHECK(json::parse(json(content).dump()) == content);  // still valid UTF-8
+}
+
+TEST_CASE("output reaches slack and teams as text, never as their markup") {
+  NotifyMessage m = Failed();
+  m.failed[0].last_output = "<!channel> a & b <script>'\"\n";
+  const std::string slack =
+      json::parse(WebhookBody(m, WebhookFormat::kSlack))["text"].get<std::string>();
+  CHECK(slack.find("&lt;!channel&gt; a &amp; b &lt;script&gt;'\"\n") != std::string::npos);
+  CHECK(slack.find('<') == std::string::npos);
+  const std::string teams =
+      json::parse(WebhookBody(m, WebhookFormat::kTeams))["text"].get<std::string>();
+  CHECK(teams.find("&lt;!channel&gt; a &amp; b &lt;script&gt;&#39;&quot;\n") != std::string::npos);
+  CHECK(teams.rfind("<pre>", 0) == 0);
+}
+
+TEST_CASE("a skipped fire's subject names its run; a short run's duration is in ms") {
+  NotifyMessage m;
+  m.workflow = "nightly";
+  m.run_id = 7;
+  m.event = "skipped_fire";
+  m.status = "skipped";
+  m.host = "pi";
+  CHECK(NotifySubject(m) == "picoflow: nightly run 7 skipped (a scheduled fire) on pi");
+  m = Failed();
+  m.duration = std::chrono::milliseconds(25);
+  CHECK(NotifyText(m).find("duration: 25ms\n") != std::string::npos);
 }
 
 TEST_CASE("a ping's body is the failed tasks' last output, at most 10 KB") {
@@ -87,7 +122,8 @@ TEST_CASE("an e-mail has its headers, then the text with CRLF line ends") {
   CHECK(mail.rfind("Date: Sat, 05 Dec 2026 03:00:00 +0000\r\n"
                    "From: picoflow <pf@example.org>\r\n"
                    "To: a@example.org, b@example.org  Bcc: evil@example.org\r\n"
-                   "Subject: picoflow: backup run 12 failed on pi\r\n",
+                   "Subject: picoflow: backup run 12 failed on pi\r\n"
+                   "Message-ID: <picoflow.1796439600000000.12.failure@pi>\r\n",
                    0) == 0);
   CHECK(mail.find("\r\n\r\npicoflow: backup run 12 failed on pi\r\n\r\nworkflow: backup\r\n") !=
         std::string::npos);
