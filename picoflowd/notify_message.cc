@@ -217,8 +217,7 @@ std::string MailMessage(const NotifyMessage& m, const NotifyTarget& target,
   const auto us =
       std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
   mail += "Message-ID: <picoflow." + std::to_string(us) + "." + std::to_string(m.run_id) + "." +
-          HeaderValue(m.event) + "@" + HeaderValue(m.host.empty() ? "localhost" : m.host) +
-          ">\r\n";
+          HeaderValue(m.event) + "@" + HeaderValue(m.host.empty() ? "localhost" : m.host) + ">\r\n";
   mail += "MIME-Version: 1.0\r\n";
   mail += "Content-Type: text/plain; charset=utf-8\r\n";
   mail += "Content-Transfer-Encoding: 8bit\r\n";
