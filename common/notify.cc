@@ -4,6 +4,7 @@
 #include <span>
 
 #include "common/workflow_fields.h"
+#include "common/workflow_task_config.h"
 #include "common/yaml_tree.h"
 
 namespace picoflow {
@@ -40,8 +41,8 @@ std::optional<std::string> NonEmpty(FieldReader& r, const YamlNode& map, std::st
 void LoadUrl(FieldReader& r, const YamlNode& map, const std::string& prefix, NotifyTarget& t) {
   std::optional<std::string> url = NonEmpty(r, map, "url", prefix);
   if (!url) return;
-  if (!FromSecret(*url) && !IsHttpUrl(*url)) {
-    r.Report(map.Find("url")->pos, prefix + "'url' must start with http:// or https://");
+  if (const std::string why = FromSecret(*url) ? "" : HttpUrlProblem(*url); !why.empty()) {
+    r.Report(map.Find("url")->pos, prefix + "'url' " + why + ", got '" + *url + "'");
   }
   t.url = std::move(*url);
 }
@@ -61,7 +62,20 @@ void LoadWebhook(FieldReader& r, const YamlNode& v, const std::string& prefix, N
       r.Report(m->pos, prefix + "webhook: 'method' must be POST or PUT, got '" + *method + "'");
     }
   }
-  if (const YamlNode* h = v.Find("headers")) r.TextMap(*h, {prefix, "headers"}, t.headers);
+  std::vector<SourcePos> at;
+  if (const YamlNode* h = v.Find("headers");
+      h && r.TextMap(*h, {prefix, "headers"}, t.headers, &at)) {
+    for (std::size_t i = 0; i < t.headers.size(); ++i) {
+      const auto& [name, value] = t.headers[i];
+      if (!IsHeaderName(name)) {
+        r.Report(at[i],
+                 prefix + "webhook: 'headers': '" + name + "' is not a valid HTTP header name");
+      } else if (value.find_first_of("\r\n") != std::string::npos) {
+        r.Report(at[i],
+                 prefix + "webhook: 'headers': the value of '" + name + "' must be one line");
+      }
+    }
+  }
   if (const YamlNode* f = v.Find("format")) {
     std::optional<std::string> format = r.Text(*f, {prefix, "format"});
     if (!format) return;
@@ -110,6 +124,18 @@ void LoadEmail(FieldReader& r, const YamlNode& v, const std::string& prefix, Not
   }
 }
 
+// The event a word picoflow prints elsewhere (a status) most likely means.
+std::string_view EventFor(std::string_view word) {
+  static constexpr std::pair<std::string_view, std::string_view> kWords[] = {
+      {"failed", "failure"},    {"fail", "failure"},   {"error", "failure"},
+      {"succeeded", "success"}, {"ok", "success"},     {"skipped", "skipped_fire"},
+      {"timed_out", "timeout"}, {"retrying", "retry"}, {"recovery", "recovered"}};
+  for (const auto& [from, to] : kWords) {
+    if (word == from) return to;
+  }
+  return ClosestMatch(word, kNotifyEventNames);
+}
+
 void LoadOn(FieldReader& r, const YamlNode& v, const std::string& prefix, NotifyTarget& t) {
   std::vector<std::string> names;
   std::vector<SourcePos> positions;
@@ -124,8 +150,7 @@ void LoadOn(FieldReader& r, const YamlNode& v, const std::string& prefix, Notify
                               std::string_view(names[i]));
     if (it == std::end(kNotifyEventNames)) {
       r.Report(positions[i], prefix + "'on': unknown event '" + names[i] + "' (one of " +
-                                 JoinOr(kNotifyEventNames) + ")" +
-                                 DidYouMean(ClosestMatch(names[i], kNotifyEventNames)));
+                                 JoinOr(kNotifyEventNames) + ")" + DidYouMean(EventFor(names[i])));
       continue;
     }
     const auto event = static_cast<NotifyEvent>(it - std::begin(kNotifyEventNames));
@@ -172,8 +197,9 @@ void LoadTarget(FieldReader& r, const YamlNode& item, std::size_t index, NotifyT
     case NotifyKind::kPing: {
       const YamlNode& v = *item.Find("ping");
       std::optional<std::string> url = r.Text(v, {prefix, "ping"});
-      if (url && !FromSecret(*url) && !IsHttpUrl(*url)) {
-        r.Report(v.pos, prefix + "'ping' must be an http:// or https:// URL");
+      if (const std::string why = !url || FromSecret(*url) ? "" : HttpUrlProblem(*url);
+          !why.empty()) {
+        r.Report(v.pos, prefix + "'ping' " + why + ", got '" + *url + "'");
       }
       t.url = url.value_or("");
       while (t.url.size() > 1 && t.url.back() == '/') t.url.pop_back();

@@ -63,10 +63,14 @@ TEST_CASE("notify mistakes are reported at their place") {
   - email: {smtp: "mail.example", from: a@x, to: []}
   - webhook: {url: "http://a"}
     ping: "http://b"
+  - webhook: {url: "http://exa mple.com/h", headers: {"Bad Header": x}}
+    on: [failed]
+  - ping: "http://"
 )"));
   CHECK(errors ==
         Lines{
-            "wf.yaml:8:20: notify 'webhook-1': webhook: 'url' must start with http:// or https://",
+            "wf.yaml:8:20: notify 'webhook-1': webhook: 'url' must start with http:// or "
+            "https://, got 'ftp://x'",
             "wf.yaml:8:39: notify 'webhook-1': webhook: 'format' must be json, slack, discord or "
             "teams, got 'slak' (did you mean 'slack'?)",
             "wf.yaml:9:19: notify 'webhook-1': 'on': unknown event 'sucess' (one of failure, "
@@ -78,6 +82,13 @@ TEST_CASE("notify mistakes are reported at their place") {
             "wf.yaml:12:50: notify 'email-3': email: 'to' must name at least one address",
             "wf.yaml:13:5: notify #4: a target must have exactly one of webhook, ping or email (it "
             "has 2)",
+            "wf.yaml:15:20: notify 'webhook-5': webhook: 'url' must not contain spaces or control "
+            "characters (percent-encode them), got 'http://exa mple.com/h'",
+            "wf.yaml:15:55: notify 'webhook-5': webhook: 'headers': 'Bad Header' is not a valid "
+            "HTTP header name",
+            "wf.yaml:16:10: notify 'webhook-5': 'on': unknown event 'failed' (one of failure, "
+            "success, timeout, retry, skipped_fire or recovered) (did you mean 'failure'?)",
+            "wf.yaml:17:11: notify 'ping-6': 'ping' has no host, got 'http://'",
         });
 }
 

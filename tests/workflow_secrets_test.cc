@@ -191,7 +191,7 @@ notify:
            "shell or ssh task gets each of its secrets as the environment variable of its "
            "name",
            "wf.yaml:12:20: notify 'webhook-3': webhook: 'url' must start with http:// or "
-           "https://",
+           "https://, got 'ftp://x/'",
        });
 }
 
