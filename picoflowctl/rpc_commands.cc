@@ -385,7 +385,7 @@ const CommandSpec kCommands[] = {
      [](CLI::App& c, Args& a) {
        a.count = 50;
        c.add_option("run", a.run_id, "Only those of this run");
-       c.add_option("-n", a.count, "How many")->check(CLI::Range(1, 10000));
+       c.add_option("-n", a.count, "How many")->check(CLI::Range(1, 10000))->capture_default_str();
      },
      Notifications},
     {"notify-test", "Send a test notification to every notify target of a workflow",

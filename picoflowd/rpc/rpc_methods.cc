@@ -286,6 +286,12 @@ void RpcMethods::NotifyList(RpcCall& call) {
     call.Fail(deliveries.error());
     return;
   }
+  if (run_id && deliveries->empty()) {  // none, or no such run?
+    if (auto run = host_.store().GetRun(*run_id); !run.ok()) {
+      call.Fail(run.error());
+      return;
+    }
+  }
   json list = json::array();
   for (const DeliveryRecord& d : *deliveries) {
     list.push_back({{"run_id", d.run_id ? json(*d.run_id) : json(nullptr)},
