@@ -22,6 +22,21 @@ const std::vector<std::string_view> kDaemonConfigKeys = [] {
 
 namespace {
 
+// The daemon's targets have no `secrets:` to name: their URLs are written as
+// they are (this file is not stored; keep it readable by root only).
+void RefuseSecretRefs(FieldReader& r, const YamlNode& node) {
+  if (node.IsScalar()) {
+    if (node.text.find("${secret:") != std::string::npos) {
+      r.Report(node.pos, "notify: ${secret:NAME} is expanded in a workflow's notify targets "
+                         "only (they name its secrets); in picoflowd.yaml write the value "
+                         "itself (the file is not stored: keep it readable by root only), or "
+                         "give the workflow its own notify: and secrets:");
+    }
+    return;
+  }
+  for (const YamlNode& child : node.children) RefuseSecretRefs(r, child);
+}
+
 // Flags that choose which file is read, or are not daemon settings.
 std::string ExplainKey(std::string_view key) {
   if (key == "system" || key == "config" || key == "once" || key == "version") {
@@ -83,6 +98,7 @@ Result<DaemonConfigFile> ParseDaemonConfigFile(std::string_view text, const std:
   for (std::size_t i = 0; i < root.entry_count(); ++i) {
     if (root.key(i).text == "notify") {
       LoadNotifyTargets(reader, root.value(i), out.config.notify);
+      RefuseSecretRefs(reader, root.value(i));
       out.sets_notify = true;
       continue;
     }

@@ -136,6 +136,11 @@ TEST_CASE("notify: is the default notify targets of every workflow, checked as i
         "'method'?)");
   CHECK(Error("notfy: []\n") == "picoflowd.yaml:1:1: unknown key 'notfy' (did you mean 'notify'?)");
   CHECK_FALSE(Ok("log_level: info\n").sets_notify);
+  CHECK(Error("notify:\n  - ping: \"https://hc.example/${secret:HC}\"\n") ==
+        "picoflowd.yaml:2:11: notify: ${secret:NAME} is expanded in a workflow's notify targets "
+        "only (they name its secrets); in picoflowd.yaml write the value itself (the file is not "
+        "stored: keep it readable by root only), or give the workflow its own notify: and "
+        "secrets:");
 }
 
 TEST_CASE("flags given on the command line win over the file") {
