@@ -27,10 +27,11 @@ namespace {
 void RefuseSecretRefs(FieldReader& r, const YamlNode& node) {
   if (node.IsScalar()) {
     if (node.text.find("${secret:") != std::string::npos) {
-      r.Report(node.pos, "notify: ${secret:NAME} is expanded in a workflow's notify targets "
-                         "only (they name its secrets); in picoflowd.yaml write the value "
-                         "itself (the file is not stored: keep it readable by root only), or "
-                         "give the workflow its own notify: and secrets:");
+      r.Report(node.pos,
+               "notify: ${secret:NAME} is expanded in a workflow's notify targets "
+               "only (they name its secrets); in picoflowd.yaml write the value "
+               "itself (the file is not stored: keep it readable by root only), or "
+               "give the workflow its own notify: and secrets:");
     }
     return;
   }
