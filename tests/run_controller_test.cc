@@ -94,36 +94,49 @@ class StartWitness final : public RunObserver {
   Store& store_;
 };
 
-TEST_CASE("observers hear that a task started only once its attempt and process are stored") {
-  // A client is shown `started` by an observer (the run feed), and group
-  // commit commits before anything is written to a client: what a kill -9
-  // right after that must not lose is what the store holds at this moment.
-  TestLoop loop;
-  TempDir dir;
-  auto store = Must(Store::Open(dir.File("picoflow.db")));
-  LoadedWorkflow wf = LoadWorkflowText(kYaml, "etl.yaml");
-  REQUIRE(wf.ok());
-  NewRun record;
-  record.workflow = "etl";
-  record.source = kYaml;
-  record.tasks = {"extract", "load"};
-  const std::int64_t id = Must(store->CreateRun(record));
+// A run of the workflow etl (tasks extract and load) `yaml` in a fresh
+// store, driven by a RunController to its end.
+struct OneRun {
+  explicit OneRun(const char* yaml) : wf(LoadWorkflowText(yaml, "etl.yaml")) {
+    REQUIRE(wf.ok());
+    store = Must(Store::Open(dir.File("picoflow.db")));
+    NewRun record;
+    record.workflow = "etl";
+    record.source = yaml;
+    record.tasks = {"extract", "load"};
+    id = Must(store->CreateRun(record));
+  }
 
-  QuickExecutor executor(loop.get());
-  StartWitness witness(*store);
-  EngineContext ctx;
-  ctx.loop = loop.get();
-  ctx.store = store.get();
-  for (Executor*& e : ctx.executors) e = &executor;
-  ctx.observers = {&witness};
-  std::optional<RunStatus> ended;
-  {
+  /// Runs it, every task through `executor`; returns how it ended.
+  std::optional<RunStatus> RunWith(Executor& executor, std::vector<RunObserver*> observers = {}) {
+    EngineContext ctx;
+    ctx.loop = loop.get();
+    ctx.store = store.get();
+    for (Executor*& e : ctx.executors) e = &executor;
+    ctx.observers = std::move(observers);
+    std::optional<RunStatus> ended;
     RunController controller(ctx, std::make_unique<Run>(id, wf.workflow, wf.dag), ParamValues{},
                              [&](RunStatus status) { ended = status; });
     controller.Start();
     REQUIRE(loop.RunUntil([&] { return ended.has_value(); }));
+    return ended;
   }
-  CHECK(ended == RunStatus::kSucceeded);
+
+  TestLoop loop;
+  TempDir dir;
+  LoadedWorkflow wf;
+  std::unique_ptr<Store> store;
+  std::int64_t id = 0;
+};
+
+TEST_CASE("observers hear that a task started only once its attempt and process are stored") {
+  // A client is shown `started` by an observer (the run feed), and group
+  // commit commits before anything is written to a client: what a kill -9
+  // right after that must not lose is what the store holds at this moment.
+  OneRun run(kYaml);
+  QuickExecutor executor(run.loop.get());
+  StartWitness witness(*run.store);
+  CHECK(run.RunWith(executor, {&witness}) == RunStatus::kSucceeded);
   CHECK(witness.seen == std::vector<std::string>{"extract #1: stored running, pid 4001",
                                                  "load #1: stored running, pid 4002"});
 }
@@ -188,29 +201,9 @@ class LeakyExecutor final : public Executor {
 TEST_CASE("a secret is masked in output, error and outputs before the store and other tasks") {
   const std::string secret = "s3cr3t-value-42";
   REQUIRE(::setenv("PFTEST_CONTROLLER_TOKEN", secret.c_str(), 1) == 0);
-  TestLoop loop;
-  TempDir dir;
-  auto store = Must(Store::Open(dir.File("picoflow.db")));
-  LoadedWorkflow wf = LoadWorkflowText(kSecretYaml, "etl.yaml");
-  REQUIRE(wf.ok());
-  NewRun record;
-  record.workflow = "etl";
-  record.source = kSecretYaml;
-  record.tasks = {"extract", "load"};
-  const std::int64_t id = Must(store->CreateRun(record));
-
-  LeakyExecutor executor(loop.get());
-  EngineContext ctx;
-  ctx.loop = loop.get();
-  ctx.store = store.get();
-  for (Executor*& e : ctx.executors) e = &executor;
-  std::optional<RunStatus> ended;
-  {
-    RunController controller(ctx, std::make_unique<Run>(id, wf.workflow, wf.dag), ParamValues{},
-                             [&](RunStatus status) { ended = status; });
-    controller.Start();
-    REQUIRE(loop.RunUntil([&] { return ended.has_value(); }));
-  }
+  OneRun run(kSecretYaml);
+  LeakyExecutor executor(run.loop.get());
+  const std::optional<RunStatus> ended = run.RunWith(executor);
   ::unsetenv("PFTEST_CONTROLLER_TOKEN");
   CHECK(ended == RunStatus::kSucceeded);
   // The value reached the task that has it, and only it; its dependent got
@@ -225,16 +218,16 @@ TEST_CASE("a secret is masked in output, error and outputs before the store and 
 
   std::string out, err;
   OutputQuery query;
-  query.run_id = id;
-  for (const OutputChunk& c : Must(store->ReadOutput(query))) {
+  query.run_id = run.id;
+  for (const OutputChunk& c : Must(run.store->ReadOutput(query))) {
     (c.stream == OutputStream::kStdout ? out : err) += c.data;
   }
   CHECK(out == "a *** b s3cr");  // the held-back start of a value comes out at the end
   CHECK(err == "***!");
-  const RunDetail run = Must(store->GetRun(id));
-  CHECK(run.tasks[0].outputs == TaskOutputs{{"token", "***"}, {"other", "x***y"}});
-  REQUIRE(run.attempts.size() == 2);
-  CHECK(run.attempts[0].error == "warning: GET https://example.com/***");
+  const RunDetail detail = Must(run.store->GetRun(run.id));
+  CHECK(detail.tasks[0].outputs == TaskOutputs{{"token", "***"}, {"other", "x***y"}});
+  REQUIRE(detail.attempts.size() == 2);
+  CHECK(detail.attempts[0].error == "warning: GET https://example.com/***");
 }
 
 }  // namespace
