@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/diagnostic.h"
+#include "common/notify.h"
 
 namespace picoflow {
 
@@ -38,6 +39,25 @@ const char* TaskTypeName(TaskType type);
 std::optional<TaskType> ParseTaskType(std::string_view name);
 
 using EnvList = std::vector<std::pair<std::string, std::string>>;
+
+/// Where a secret's value is read from when an attempt starts
+/// (docs/workflow-format.md, "Secrets").
+enum class SecretSource { kFile, kEnv, kCredential };
+/// The keys of a secret's source, indexed by SecretSource.
+inline constexpr std::string_view kSecretSourceNames[] = {"file", "env", "credential"};
+
+/// One entry of `secrets:`: a name and where its value is. The value itself
+/// is never part of a workflow: it is read for each attempt and kept by
+/// nothing that outlives it.
+struct Secret {
+  std::string name;  ///< an environment variable name, not PICOFLOW_*
+  SecretSource source = SecretSource::kFile;
+  /// An absolute path (or relative to the daemon's working directory when
+  /// the workflow's file is not known), a variable of the daemon's
+  /// environment, or a systemd credential's name.
+  std::string from;
+  SourcePos pos;  ///< where its key is
+};
 
 /// `type: shell`. Without args, `command` runs through `/bin/sh -c`; with args,
 /// `command` is the program and args its argv[1..]. The loader resolves a
@@ -141,6 +161,10 @@ struct Task {
   std::vector<int> retry_on_exit_codes;  ///< empty: every failure is retried
   double retry_jitter = 0;               ///< 0..1: delays vary by up to this fraction
   TaskConfig config;
+  /// The secrets its attempts get: the workflow's `secrets:` with the
+  /// task's own on top (a task's entry replaces the workflow's of the same
+  /// name), in the order written, the workflow's first.
+  std::vector<Secret> secrets;
   SourcePos pos;  ///< where the task's `- name:` item starts
 };
 
@@ -198,6 +222,11 @@ struct Workflow {
   /// Workflow `when:` — run before a run's first task; any exit but 0
   /// skips the whole run (docs/workflow-format.md, "Conditions").
   std::optional<ShellConfig> when;
+  /// `notify:` — who is told of its runs (docs/notifications.md); unset:
+  /// the daemon's default targets, `[]`: none.
+  std::optional<NotifyTargets> notify;
+  /// The top-level `secrets:`, which every task gets (Task::secrets).
+  std::vector<Secret> secrets;
   WorkflowConfig config;
   /// The tasks of `tasks:` in declaration order, then its `handlers:` (in
   /// the order of Handler), which have no dependencies and no dependents.

@@ -14,8 +14,10 @@
 
 #include "common/cron.h"
 #include "common/duration.h"
+#include "common/notify.h"
 #include "common/workflow_fields.h"
 #include "common/workflow_params.h"
+#include "common/workflow_secrets.h"
 #include "common/workflow_task_config.h"
 #include "common/workflow_task_rules.h"
 #include "common/yaml_tree.h"
@@ -26,8 +28,9 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::string_view kTopKeys[] = {
-    "name",      "description", "schedule", "timezone", "overlap",  "catchup", "catchup_window",
-    "retention", "params",      "config",   "tasks",    "handlers", "when",    "max_active_runs"};
+    "name",           "description",     "schedule", "timezone", "overlap", "catchup",
+    "catchup_window", "retention",       "params",   "config",   "tasks",   "handlers",
+    "when",           "max_active_runs", "notify",   "secrets"};
 constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
@@ -134,6 +137,8 @@ void Loader::LoadRoot(const YamlNode& root) {
   LoadRetention(root.Find("retention"));
   LoadParams(r_, root.Find("params"), !w_.schedule.empty(), w_.params);
   if (const YamlNode* v = root.Find("when")) w_.when = ReadCondition(r_, *v, {top_, "when"});
+  if (const YamlNode* v = root.Find("notify")) LoadNotifyTargets(r_, *v, w_.notify.emplace());
+  w_.secrets = LoadSecrets(r_, root.Find("secrets"), top_, paths_);  // before the tasks': merged
   LoadTasks(root);
   // A duplicate or invalid name does not stop the checks of the graph: the
   // rest of the file's problems are still reported in the same pass.
@@ -141,6 +146,7 @@ void Loader::LoadRoot(const YamlNode& root) {
   CheckDependencies();
   // After the dependencies: no task may depend on a handler.
   LoadHandlers(root.Find("handlers"));
+  CheckSecretUse(r_, root, w_);
 }
 
 std::optional<Dag> Loader::BuildDag() {
@@ -330,6 +336,7 @@ void Loader::LoadTask(const YamlNode& item, std::size_t index) {
   LoadTaskSettings(item, prefix, task, source);
   LoadTaskRules(r_, item, prefix, type, w_.config, task);
   LoadTaskConfigMap(item, type, prefix, task);
+  task.secrets = MergeSecrets(w_.secrets, LoadSecrets(r_, item.Find("secrets"), prefix, paths_));
   w_.tasks.push_back(std::move(task));
   sources_.push_back(std::move(source));
 }
@@ -526,6 +533,7 @@ void Loader::LoadHandler(const YamlNode& key, const YamlNode& item, Handler hand
   LoadTaskRules(r_, item, prefix, type, w_.config, task);
   task.trigger = TriggerRule::kAllSuccess;
   LoadTaskConfigMap(item, type, prefix, task);
+  task.secrets = MergeSecrets(w_.secrets, LoadSecrets(r_, item.Find("secrets"), prefix, paths_));
   w_.tasks.push_back(std::move(task));
   sources_.push_back(std::move(source));
 }

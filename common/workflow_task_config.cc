@@ -158,7 +158,9 @@ EnvList ReadEnv(FieldReader& r, const YamlNode& config, const std::string& prefi
                    "' is not a valid environment variable name (letters, digits, '_')");
     }
     const std::string of = prefix + "'env': the value of '" + name + "'";
-    if (type == TaskType::kShell) {
+    if (value.find("${secret:") != std::string::npos) {
+      // CheckSecretUse (workflow_secrets.h) says where those go, or checks them.
+    } else if (type == TaskType::kShell) {
       if (std::string why = CheckEnvSyntax(value); !why.empty()) {
         r.Report(positions[i], of + ": " + why);
       }
@@ -257,13 +259,6 @@ SshConfig LoadSsh(FieldReader& r, const YamlNode& config, SourcePos at, const st
   return ssh;
 }
 
-bool IsHeaderName(std::string_view name) {
-  static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) || kExtra.find(static_cast<char>(c)) != std::string_view::npos;
-  });
-}
-
 void ReadHeaders(FieldReader& r, const YamlNode& config, HttpConfig& http,
                  const std::string& prefix) {
   const YamlNode* v = config.Find("headers");
@@ -288,21 +283,7 @@ void ReadUrl(FieldReader& r, const YamlNode& config, SourcePos at, HttpConfig& h
   http.url = RequiredText(r, config, "url", at, prefix);
   const YamlNode* v = config.Find("url");
   if (!v || http.url.empty() || IsBlankText(http.url)) return;
-  std::string lower = http.url.substr(0, 8);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  const std::size_t scheme = lower.rfind("https://", 0) == 0  ? 8
-                             : lower.rfind("http://", 0) == 0 ? 7
-                                                              : 0;
-  std::string why;
-  if (scheme == 0) {
-    why = "must start with http:// or https://";
-  } else if (http.url.size() == scheme || http.url[scheme] == '/') {
-    why = "has no host";
-  } else if (std::any_of(http.url.begin(), http.url.end(),
-                         [](unsigned char c) { return c <= 0x20 || c == 0x7F; })) {
-    why = "must not contain spaces or control characters (percent-encode them)";
-  }
+  const std::string why = HttpUrlProblem(http.url);
   if (why.empty()) {
     // `$filter` and the like are at home in a URL; `${NAME}` is a template.
     WarnUnexpanded(r, v, http.url, prefix, "url", true);
@@ -434,6 +415,28 @@ bool IsIp(int family, std::string_view text) {
 }
 
 }  // namespace
+
+bool IsHeaderName(std::string_view name) {
+  static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || kExtra.find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+
+std::string HttpUrlProblem(std::string_view url) {
+  std::string lower(url.substr(0, 8));
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  const std::size_t scheme = lower.rfind("https://", 0) == 0  ? 8
+                             : lower.rfind("http://", 0) == 0 ? 7
+                                                              : 0;
+  if (scheme == 0) return "must start with http:// or https://";
+  if (url.size() == scheme || url[scheme] == '/') return "has no host";
+  if (std::any_of(url.begin(), url.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7F; })) {
+    return "must not contain spaces or control characters (percent-encode them)";
+  }
+  return "";
+}
 
 TaskConfig LoadTaskConfig(FieldReader& r, TaskType type, const YamlNode& config,
                           SourcePos config_key, const std::string& prefix, const PathBase& paths) {

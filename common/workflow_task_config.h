@@ -24,10 +24,20 @@ inline constexpr std::string_view kTaskKeys[] = {"name",
                                                  "trigger",
                                                  "when",
                                                  "retry_on_exit_codes",
-                                                 "retry_jitter"};
+                                                 "retry_jitter",
+                                                 "secrets"};
 
 class FieldReader;
 struct YamlNode;
+
+/// Whether `name` is an HTTP header name (a token: letters, digits and
+/// !#$%&'*+-.^_`|~).
+bool IsHeaderName(std::string_view name);
+
+/// What is wrong with `url` as an http task's or a notify target's URL, ""
+/// if nothing: no http:// or https:// (either case), no host, a space or a
+/// control character.
+std::string HttpUrlProblem(std::string_view url);
 
 /// Reads the `config:` map of a task of `type`. `config_key` is where the
 /// `config:` key is (missing required keys are reported there), `prefix` is

@@ -68,6 +68,11 @@ class RpcFuzzHost final : public RpcHost {
   ReloadReport Reload() override { return {}; }
   Status SetPaused(const std::string& name, bool paused) override;
   Result<PruneCounts> PruneNow(bool dry_run) override;
+  /// Sends nothing: a fuzzed request never reaches the network.
+  Status NotifyTest(const std::string&,
+                    std::function<void(std::vector<NotifyTestOutcome>)>) override {
+    return Err(ErrorCode::kConflict, "no notify targets in the fuzz host");
+  }
 
  private:
   /// Brings the scheduler in step with the registry entry `name`.

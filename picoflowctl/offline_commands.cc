@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,8 @@
 
 #include "common/cron.h"
 #include "common/duration.h"
+#include "common/notify.h"
+#include "common/secrets.h"
 #include "common/text_escape.h"
 #include "common/time_format.h"
 #include "common/workflow_load.h"
@@ -63,12 +66,57 @@ std::string SettingSource(bool set_on_task, T workflow_value, T builtin) {
   return workflow_value == builtin ? "default" : "config";
 }
 
-// A condition as written: its command, then its args if it has them.
+// `arg` as a shell word: as it is when that is unambiguous, else in single
+// quotes ('it'\''s').
+std::string ShellWord(const std::string& arg) {
+  const bool plain = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("-_./=:,+%@").find(c) != std::string_view::npos;
+  });
+  if (plain) return arg;
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// A condition as written: its command (a shell line), then its args if it
+// has them, each a shell word, so that `[x, "a b"]` and `[x, a, b]` differ.
 json ConditionJson(const std::optional<ShellConfig>& when) {
   if (!when) return nullptr;
   std::string text = when->command;
-  for (const std::string& a : when->args.value_or(std::vector<std::string>{})) text += " " + a;
+  for (const std::string& a : when->args.value_or(std::vector<std::string>{})) {
+    text += " " + ShellWord(a);
+  }
   return text;
+}
+
+// Secrets by name and source; their values are read only when a task starts.
+json SecretsJson(const std::vector<Secret>& secrets) {
+  json out = json::array();
+  for (const Secret& s : secrets) out.push_back({{"name", s.name}, {"from", SecretSourceText(s)}});
+  return out;
+}
+
+// Each notify target: its name, kind, where it goes, and what it is told of.
+json NotifyJson(const std::optional<NotifyTargets>& targets) {
+  if (!targets) return nullptr;  // the daemon's default applies
+  json out = json::array();
+  for (const NotifyTarget& t : *targets) {
+    json on = json::array();
+    for (std::size_t i = 0; i < std::size(kNotifyEventNames); ++i) {
+      if ((t.on & (1u << i)) != 0) on.push_back(kNotifyEventNames[i]);
+    }
+    json entry = {{"name", t.name},
+                  {"kind", NotifyKindName(t.kind)},
+                  {"on", std::move(on)},
+                  {"to", t.kind == NotifyKind::kEmail ? t.smtp : t.url}};
+    if (t.kind == NotifyKind::kEmail) entry["recipients"] = t.to;
+    if (t.kind == NotifyKind::kWebhook) {
+      entry["format"] = kWebhookFormatNames[static_cast<std::size_t>(t.format)];
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
 }
 
 /// Each task's effective timeout and retries, and where they come from: the
@@ -85,7 +133,8 @@ json TaskSettingsJson(const Workflow& w) {
           SettingSource(t.timeout_set, w.config.timeout_default, builtin.timeout_default)},
          {"retry", t.retry},
          {"retry_from", SettingSource(t.retry_set, w.config.retry_default, builtin.retry_default)},
-         {"when", ConditionJson(t.when)}});
+         {"when", ConditionJson(t.when)},
+         {"secrets", SecretsJson(t.secrets)}});
   }
   return out;
 }
@@ -105,6 +154,11 @@ std::string TaskSettingsText(const json& t) {
   if (t.contains("when") && t["when"].is_string()) {
     text += ", when: " + t["when"].get<std::string>();
   }
+  std::string secrets;
+  for (const json& s : t.value("secrets", json::array())) {
+    secrets += (secrets.empty() ? "" : ", ") + s["name"].get<std::string>();
+  }
+  if (!secrets.empty()) text += ", secrets: " + secrets;
   return text;
 }
 
@@ -197,6 +251,8 @@ class ValidateCommand final : public Command {
     entry["task_settings"] = TaskSettingsJson(w);
     entry["when"] = ConditionJson(w.when);
     entry["max_active_runs"] = w.max_active_runs ? json(*w.max_active_runs) : json(nullptr);
+    entry["secrets"] = SecretsJson(w.secrets);
+    entry["notify"] = NotifyJson(w.notify);
     entry["schedule"] = w.schedule;
     if (!w.schedule.empty()) {
       const SysSeconds now = Now();
@@ -236,6 +292,11 @@ class ValidateCommand final : public Command {
                       ? "runs wait their turn (overlap: queue)"
                       : "fires are skipped and runs by hand refused (overlap: skip)");
     }
+    for (const json& s : entry["secrets"]) {
+      std::printf("  secret %s: from %s (read when a task starts; every task gets it)\n",
+                  s["name"].get<std::string>().c_str(), s["from"].get<std::string>().c_str());
+    }
+    PrintNotify(entry["notify"]);
     for (const json& t : entry["task_settings"]) {
       const std::string name = t["name"];
       const int index = loaded.workflow->FindTask(name);
@@ -251,6 +312,26 @@ class ValidateCommand final : public Command {
       std::printf("  schedule '%s' (%s): %s\n", s["expression"].get<std::string>().c_str(),
                   zone.c_str(),
                   fires.empty() ? "never fires within 5 years" : ("next " + fires).c_str());
+    }
+  }
+
+  // "notify webhook-1 (webhook, slack) https://...: on failure, recovered"
+  static void PrintNotify(const json& notify) {
+    if (notify.is_null()) return;  // the daemon's default targets, if it has any
+    if (notify.empty()) std::printf("  notify: none (notify: [])\n");
+    for (const json& t : notify) {
+      std::string on;
+      for (const json& e : t["on"]) on += (on.empty() ? "" : ", ") + e.get<std::string>();
+      std::string kind = t["kind"];
+      if (t.contains("format")) kind += ", " + t["format"].get<std::string>();
+      std::string to = t["to"];
+      std::string recipients;
+      for (const json& r : t.value("recipients", json::array())) {
+        recipients += (recipients.empty() ? "" : ", ") + r.get<std::string>();
+      }
+      if (!recipients.empty()) to += " to " + recipients;
+      std::printf("  notify %s (%s) %s: on %s\n", t["name"].get<std::string>().c_str(),
+                  kind.c_str(), to.c_str(), on.c_str());
     }
   }
 

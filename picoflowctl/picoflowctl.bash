@@ -22,7 +22,7 @@ _picoflowctl_files() {
 _picoflowctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="validate cron submit run retry status history logs outputs cancel workflows show graph
-    remove pause resume next daemon prune call"
+    remove pause resume next daemon prune notifications notify-test call"
   local globals="--socket --json --no-color --utc --help -h --version"
   # The subcommand is the first word that is neither an option nor --socket's value.
   local i cmd="" socket=""
@@ -58,6 +58,7 @@ _picoflowctl() {
     retry) opts="--latest --wait --force" ;;
     graph) opts="--dot" ;;
     prune) opts="--dry-run" ;;
+    notifications) opts="-n" ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$opts $globals" -- "$cur"))
@@ -74,7 +75,8 @@ _picoflowctl() {
       compopt -o nospace 2>/dev/null ;;
     run)
       COMPREPLY=($(compgen -W "$(_picoflowctl_workflows "$socket")" -- "$cur") $(_picoflowctl_files "$cur")) ;;
-    status | history | logs | outputs | show | graph | remove | pause | resume | next | cancel)
+    status | history | logs | outputs | show | graph | remove | pause | resume | next | cancel | \
+      notify-test)
       COMPREPLY=($(compgen -W "$(_picoflowctl_workflows "$socket")" -- "$cur")) ;;
   esac
 }

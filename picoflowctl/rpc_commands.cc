@@ -14,6 +14,7 @@
 #include "picoflowctl/render.h"
 #include "picoflowctl/session.h"
 #include "picoflowctl/source_arg.h"
+#include "picoflowctl/time_display.h"
 #include "protocol/methods.h"
 
 namespace picoflow::ctl {
@@ -64,6 +65,45 @@ int Submit(Session& s, const Args& a) {
   // A refused file's error was printed as JSON already: no empty list after it.
   if (s.globals().json && (!all.empty() || rc == kExitOk)) Session::PrintJson(all);
   return rc;
+}
+
+int Notifications(Session& s, const Args& a) {
+  json params = {{"limit", a.count}};
+  if (a.run_id != 0) params["run_id"] = a.run_id;
+  auto r = s.Call(method::kNotifyList, params);
+  if (!r) return s.exit_code();
+  if (s.globals().json) {
+    Session::PrintJson(*r);
+    return kExitOk;
+  }
+  Table table({"AT", "RUN", "WORKFLOW", "TARGET", "EVENT", "ATTEMPT", "OUTCOME", "ERROR"});
+  for (const json& n : (*r)["notifications"]) {
+    table.Add({DisplayTime(n["at"]), n["run_id"].is_null() ? "-" : Str(n["run_id"]),
+               Str(n["workflow"]), Str(n["target"]), Str(n["event"]), Str(n["attempt"]),
+               Str(n["outcome"]), n["error"].get<std::string>().empty() ? "-" : Str(n["error"])});
+  }
+  table.Print(stdout);
+  return kExitOk;
+}
+
+int NotifyTest(Session& s, const Args& a) {
+  auto r = s.Call(method::kNotifyTest, {{"workflow", a.name}});
+  if (!r) return s.exit_code();
+  bool all_sent = true;
+  for (const json& t : (*r)["targets"]) all_sent = all_sent && t["sent"].get<bool>();
+  if (s.globals().json) {
+    Session::PrintJson(*r);
+    return all_sent ? kExitOk : kExitFailed;
+  }
+  for (const json& t : (*r)["targets"]) {
+    if (t["sent"].get<bool>()) {
+      std::printf("%s (%s): sent\n", Str(t["target"]).c_str(), Str(t["kind"]).c_str());
+    } else {
+      std::printf("%s (%s): failed: %s\n", Str(t["target"]).c_str(), Str(t["kind"]).c_str(),
+                  Str(t["error"]).c_str());
+    }
+  }
+  return all_sent ? kExitOk : kExitFailed;
 }
 
 int Workflows(Session& s, const Args&) {
@@ -341,6 +381,16 @@ const CommandSpec kCommands[] = {
        c.add_flag("--dry-run", a.dry_run, "Only count what would be deleted");
      },
      Prune},
+    {"notifications", "Delivery attempts of notifications, newest first (docs/notifications.md)",
+     [](CLI::App& c, Args& a) {
+       a.count = 50;
+       c.add_option("run", a.run_id, "Only those of this run");
+       c.add_option("-n", a.count, "How many")->check(CLI::Range(1, 10000))->capture_default_str();
+     },
+     Notifications},
+    {"notify-test", "Send a test notification to every notify target of a workflow",
+     [](CLI::App& c, Args& a) { c.add_option("workflow", a.name, "Workflow name")->required(); },
+     NotifyTest},
     {"call", "Call any JSON-RPC method: call METHOD [JSON-PARAMS]",
      [](CLI::App& c, Args& a) {
        c.add_option("method", a.method, "Method name, e.g. daemon.status")->required();

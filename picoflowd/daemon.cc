@@ -27,6 +27,7 @@
 #include "picoflowd/exec/executor_module_abi.h"
 #include "picoflowd/metrics.h"
 #include "picoflowd/metrics_server.h"
+#include "picoflowd/notifier.h"
 #include "picoflowd/pruner.h"
 #include "picoflowd/rpc/rpc_dispatch.h"
 #include "picoflowd/rpc/rpc_methods.h"
@@ -127,6 +128,7 @@ Daemon::~Daemon() {
   grace_timer_.Close();
   schedule_timer_.reset();
   notifier_.reset();
+  notify_.reset();  // its sender's transfers before the module's other handles
   for (auto& executor : executors_) executor.reset();
   if (group_commit_) group_commit_->Close();
   if (store_) LogIfFailed({}, store_->Close(), "closing the store");
@@ -239,6 +241,12 @@ Status Daemon::Open(RunObserver* progress) {
   // itself last, as what it does on a run's end may start another run.
   engine_.observers = {pruner_.get(), &feed_};
   if (metrics_) engine_.observers.push_back(metrics_.get());
+  notify_ = std::make_unique<Notifier>(
+      &loop_, *store_, std::make_unique<LazyRequestSender>(&loop_), config_.notify,
+      [this](const std::string& workflow, const std::string& target, bool sent) {
+        if (metrics_) metrics_->CountDelivery(workflow, target, sent);
+      });
+  engine_.observers.push_back(notify_.get());
   if (progress != nullptr) engine_.observers.push_back(progress);
   engine_.observers.push_back(this);
   if (uv_timer_init(&loop_, grace_timer_.get()) == 0) grace_timer_.MarkInitialized();
@@ -405,6 +413,28 @@ Status Daemon::Remove(const std::string& name) {
 
 Result<PruneCounts> Daemon::PruneNow(bool dry_run) { return pruner_->PruneNow(dry_run); }
 
+Status Daemon::NotifyTest(const std::string& workflow,
+                          std::function<void(std::vector<NotifyTestOutcome>)> done) {
+  const WorkflowRegistry::Entry* entry = registry_.Find(workflow);
+  if (entry == nullptr || !entry->version) {
+    return Err(ErrorCode::kNotFound, "no workflow '" + workflow + "'");
+  }
+  const Workflow& w = *entry->version->workflow;
+  if (w.notify && w.notify->empty()) {
+    return Err(ErrorCode::kConflict, "workflow '" + workflow +
+                                         "' turns notifications off (notify: []): it has no "
+                                         "targets to test");
+  }
+  if (notify_->SetupOf(w).targets.empty()) {
+    return Err(ErrorCode::kConflict,
+               "workflow '" + workflow +
+                   "' has no notify targets (give it notify:, or the daemon a default notify: "
+                   "in picoflowd.yaml)");
+  }
+  notify_->Test(w, std::move(done));
+  return {};
+}
+
 void Daemon::StartSignals() {
   for (int signum : {SIGTERM, SIGINT, SIGHUP}) {
     auto handle = std::make_unique<UvHandle<uv_signal_t>>(this);
@@ -434,6 +464,14 @@ void Daemon::OnSignal(int signum) {
 }
 
 void Daemon::Shutdown() {
+  if (notify_drain_ == Drain::kDraining) {  // only notifications are left: drop them
+    LogWarn({}, "stopping now: dropping " +
+                    CountOf(static_cast<std::int64_t>(notify_->pending()), "notification") +
+                    " still going (picoflowctl notifications shows their attempts)");
+    notify_drain_ = Drain::kDone;
+    FinishShutdown();
+    return;
+  }
   if (stopping_) return;
   stopping_ = true;
   // --once has no next start to resume its run at: it always cancels.
@@ -455,20 +493,51 @@ void Daemon::Shutdown() {
 }
 
 void Daemon::GraceOver() {
-  LogWarn({}, "shutdown grace period over: killing what still runs");
+  if (runs_->active() > 0) {
+    LogWarn({}, "shutdown grace period over: killing what still runs");
+  } else if (notify_ && notify_->pending() > 0) {
+    LogWarn({}, "shutdown grace period over: dropping " +
+                    CountOf(static_cast<std::int64_t>(notify_->pending()), "notification") +
+                    " still going (picoflowctl notifications shows their attempts)");
+  }
+  notify_drain_ = Drain::kDone;
   runs_->AbandonAll();
   FinishShutdown();
 }
 
+bool Daemon::DrainNotifications() {
+  if (!notify_ || notify_drain_ == Drain::kDone) return false;
+  if (notify_drain_ == Drain::kDraining) return true;
+  if (notify_->pending() == 0) return false;
+  notify_drain_ = Drain::kDraining;
+  LogFields f;
+  f.event = "daemon.stopping";
+  LogInfo(f, "stopping: sending " +
+                 CountOf(static_cast<std::int64_t>(notify_->pending()), "notification") +
+                 " still going" + (once_ && !stopping_ ? "" : " (for at most shutdown_grace)"));
+  // --once tries them as often as ever (nothing else waits for it; at most
+  // ~1 min); a daemon's stop, only until its grace period is over.
+  notify_->Drain(once_ && !stopping_, [this] {
+    notify_drain_ = Drain::kDone;
+    FinishShutdown();
+  });
+  return true;
+}
+
 void Daemon::FinishShutdown() {
   // Everything still open is closed; uv_run() returns once nothing is active.
-  grace_timer_.Close();
+  // First what could start work; then, once the notifications still going
+  // are sent, the rest (the signals stay until then: a signal ends the
+  // wait).
   if (pruner_) pruner_->Close();
   if (metrics_server_) metrics_server_->Close();
   if (schedule_timer_) schedule_timer_->Close();
   if (notifier_) notifier_->Close();
-  signals_.clear();
   if (server_) server_->Close();
+  if (DrainNotifications()) return;
+  grace_timer_.Close();
+  if (notify_) notify_->Close();
+  signals_.clear();
   if (group_commit_) group_commit_->Close();
   if (store_) {
     if (Status s = store_->Close(); !s.ok()) LogError({}, s.error().message);

@@ -33,6 +33,7 @@ class LocalExecutor;
 class GroupCommit;
 class Metrics;
 class MetricsServer;
+class Notifier;
 class Pruner;
 class RpcMethods;
 class RpcServer;
@@ -73,6 +74,8 @@ class Daemon final : public RpcHost, private RunObserver {
   ReloadReport Reload() override;
   Status SetPaused(const std::string& name, bool paused) override;
   Result<PruneCounts> PruneNow(bool dry_run) override;
+  Status NotifyTest(const std::string& workflow,
+                    std::function<void(std::vector<NotifyTestOutcome>)> done) override;
 
   /// Begins a graceful stop, as SIGTERM does.
   void Shutdown();
@@ -95,6 +98,9 @@ class Daemon final : public RpcHost, private RunObserver {
   void FinishShutdown();
   /// The shutdown grace period ended: kills what still runs, then finishes.
   void GraceOver();
+  /// At a stop, the notifications still going are sent before the store
+  /// closes (docs/notifications.md, "Delivery"); true while they are.
+  bool DrainNotifications();
   std::vector<std::string> WorkflowFiles() const;
   /// Why a workflow file may not load workflow `name` in this reload (the
   /// names it loaded so far are `names_seen`, which gets `name`); "" if it may.
@@ -122,6 +128,8 @@ class Daemon final : public RpcHost, private RunObserver {
   uv_loop_t loop_{};
   bool loop_ready_ = false;
   bool once_ = false;  ///< RunOnce: the daemon stops when its run ends
+  enum class Drain { kNotYet, kDraining, kDone };
+  Drain notify_drain_ = Drain::kNotYet;
   std::unique_ptr<Store> store_;
   std::unique_ptr<GroupCommit> group_commit_;  ///< one transaction per loop iteration
   std::array<std::unique_ptr<Executor>, kTaskTypeCount> executors_;  ///< by TaskType
@@ -131,6 +139,7 @@ class Daemon final : public RpcHost, private RunObserver {
   std::unique_ptr<RunManager> runs_;
   std::unique_ptr<Pruner> pruner_;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<Notifier> notify_;  ///< loads the http module at its first send only
   std::unique_ptr<MetricsServer> metrics_server_;
   WorkflowRegistry registry_;
   Diagnostics load_errors_;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/notify.h"
 #include "picoflowd/util/logging.h"
 
 namespace picoflow {
@@ -24,8 +25,11 @@ enum class ShutdownAction {
 struct DaemonConfig {
   std::string socket_path;
   std::string state_dir;
-  std::string workflows_dir;                        ///< empty: no directory is loaded
-  std::vector<std::string> files;                   ///< workflow files given as arguments
+  std::string workflows_dir;       ///< empty: no directory is loaded
+  std::vector<std::string> files;  ///< workflow files given as arguments
+  /// picoflowd.yaml `notify:`: the targets of every workflow that has no
+  /// `notify:` of its own (docs/notifications.md); empty: none.
+  NotifyTargets notify;
   std::string read_group;                           ///< members may use read-only methods
   bool synchronous_full = false;                    ///< SQLite synchronous=FULL instead of NORMAL
   std::uint64_t output_cap = 1 << 20;               ///< bytes kept per attempt and stream

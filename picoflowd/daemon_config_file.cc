@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <span>
 
+#include "common/notify.h"
 #include "common/workflow_fields.h"
 #include "common/workflow_load.h"
 #include "common/yaml_tree.h"
@@ -20,6 +21,22 @@ const std::vector<std::string_view> kDaemonConfigKeys = [] {
 }();
 
 namespace {
+
+// The daemon's targets have no `secrets:` to name: their URLs are written as
+// they are (this file is not stored; keep it readable by root only).
+void RefuseSecretRefs(FieldReader& r, const YamlNode& node) {
+  if (node.IsScalar()) {
+    if (node.text.find("${secret:") != std::string::npos) {
+      r.Report(node.pos,
+               "notify: ${secret:NAME} is expanded in a workflow's notify targets "
+               "only (they name its secrets); in picoflowd.yaml write the value "
+               "itself (the file is not stored: keep it readable by root only), or "
+               "give the workflow its own notify: and secrets:");
+    }
+    return;
+  }
+  for (const YamlNode& child : node.children) RefuseSecretRefs(r, child);
+}
 
 // Flags that choose which file is read, or are not daemon settings.
 std::string ExplainKey(std::string_view key) {
@@ -75,9 +92,17 @@ Result<DaemonConfigFile> ParseDaemonConfigFile(std::string_view text, const std:
                   "a daemon config file must be a map of settings, got " + DescribeYamlNode(root));
     return Err(ErrorCode::kInvalid, Join(reader.Take()));
   }
-  reader.CheckKeys(root, std::span<const std::string_view>(kDaemonConfigKeys), "", "key",
-                   ExplainKey);
+  // `notify:` is a list of targets, not a setting of the table: it has no flag.
+  std::vector<std::string_view> keys = kDaemonConfigKeys;
+  keys.push_back("notify");
+  reader.CheckKeys(root, std::span<const std::string_view>(keys), "", "key", ExplainKey);
   for (std::size_t i = 0; i < root.entry_count(); ++i) {
+    if (root.key(i).text == "notify") {
+      LoadNotifyTargets(reader, root.value(i), out.config.notify);
+      RefuseSecretRefs(reader, root.value(i));
+      out.sets_notify = true;
+      continue;
+    }
     ReadKey(reader, root.key(i), root.value(i), out);
   }
   if (reader.problems() > 0) return Err(ErrorCode::kInvalid, Join(reader.Take()));
@@ -120,6 +145,7 @@ void ApplyDaemonConfigFile(const DaemonConfigFile& file,
   for (const DaemonSetting* setting : file.set) {
     if (!flag_given(setting->flag)) setting->access.copy(config, file.config);
   }
+  if (file.sets_notify) config.notify = file.config.notify;
 }
 
 }  // namespace picoflow

@@ -22,6 +22,7 @@ namespace picoflow {
 struct DaemonConfigFile {
   DaemonConfig config;
   std::vector<const DaemonSetting*> set;  ///< in file order
+  bool sets_notify = false;               ///< the file has `notify:` (config.notify)
 
   /// True if the file gives a value for `key` (`state_dir`).
   bool Sets(std::string_view key) const;

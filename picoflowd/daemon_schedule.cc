@@ -12,6 +12,7 @@
 #include "picoflowd/engine/run_admission.h"
 #include "picoflowd/engine/run_controller.h"
 #include "picoflowd/engine/run_manager.h"
+#include "picoflowd/notifier.h"
 #include "picoflowd/rpc/rpc_json.h"
 #include "picoflowd/sched/schedule_timer.h"
 #include "picoflowd/sched/scheduler.h"
@@ -206,6 +207,7 @@ void Daemon::StartFire(const Fire& fire) {
       auto id = store_->CreateRun(record);
       f.event = "schedule.skipped";
       if (id.ok()) f.run = *id;
+      if (id.ok() && notify_) notify_->OnSkippedFire(*entry->version->workflow, *id, fire.reason);
       LogWarn(f, "fire of " + at + " skipped: " + fire.reason);
       return;
     }

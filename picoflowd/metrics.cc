@@ -164,6 +164,10 @@ void Metrics::OnRunFinished(std::int64_t run_id, RunStatus status) {
   if (status == RunStatus::kFailed) last_failure_[workflow] = UnixNow();
 }
 
+void Metrics::CountDelivery(const std::string& workflow, const std::string& target, bool sent) {
+  ++notifications_[{{workflow, target}, sent ? "sent" : "failed"}];
+}
+
 std::string Metrics::Render() const {
   Writer w;
   w.Family("picoflow_build_info", "gauge", "Build information; the value is always 1.");
@@ -195,6 +199,13 @@ std::string Metrics::Render() const {
            " cancelled, by workflow and handler.");
   for (const auto& [k, n] : handler_failures_) {
     w.Sample("picoflow_handler_failures_total", {{"workflow", k.first}, {"handler", k.second}},
+             static_cast<double>(n));
+  }
+  w.Family("picoflow_notifications_total", "counter",
+           "Notification delivery attempts, by workflow, target and outcome (sent, failed).");
+  for (const auto& [k, n] : notifications_) {
+    w.Sample("picoflow_notifications_total",
+             {{"workflow", k.first.first}, {"target", k.first.second}, {"outcome", k.second}},
              static_cast<double>(n));
   }
   w.Family("picoflow_task_interruptions_total", "counter",

@@ -59,6 +59,9 @@ class Metrics : public RunObserver {
   void OnAttemptInterrupted(std::string_view workflow, std::string_view task) override;
   void OnRunFinished(std::int64_t run_id, RunStatus status) override;
 
+  /// A notification delivery attempt to `target` of `workflow` (notifier.h).
+  void CountDelivery(const std::string& workflow, const std::string& target, bool sent);
+
   /// The whole exposition, every family with HELP and TYPE.
   std::string Render() const;
 
@@ -73,11 +76,12 @@ class Metrics : public RunObserver {
   double start_time_;                      ///< Unix seconds the daemon started
   std::map<std::int64_t, RunStart> live_;  ///< runs seen starting, until they end
   std::map<std::string, std::uint64_t> runs_started_;
-  std::map<Key2, std::uint64_t> runs_finished_;                     ///< workflow, status
-  std::map<std::pair<Key2, std::string>, std::uint64_t> attempts_;  ///< (wf, task), status
-  std::map<Key2, std::uint64_t> retries_;                           ///< wf, task
-  std::map<Key2, std::uint64_t> handler_failures_;                  ///< wf, handler
-  std::map<Key2, std::uint64_t> interruptions_;                     ///< wf, task
+  std::map<Key2, std::uint64_t> runs_finished_;                          ///< workflow, status
+  std::map<std::pair<Key2, std::string>, std::uint64_t> attempts_;       ///< (wf, task), status
+  std::map<Key2, std::uint64_t> retries_;                                ///< wf, task
+  std::map<Key2, std::uint64_t> handler_failures_;                       ///< wf, handler
+  std::map<Key2, std::uint64_t> interruptions_;                          ///< wf, task
+  std::map<std::pair<Key2, std::string>, std::uint64_t> notifications_;  ///< (wf, target), outcome
   std::map<std::string, Histogram> run_seconds_;
   std::map<Key2, Histogram> task_seconds_;
   std::map<std::string, double> last_success_;

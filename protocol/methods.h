@@ -27,13 +27,16 @@ inline constexpr char kRunRetry[] = "run.retry";      ///< run again what did no
 inline constexpr char kRunWait[] = "run.wait";        ///< answer when a run ends
 inline constexpr char kRunLogs[] = "run.logs";        ///< output; `follow` streams
 inline constexpr char kStorePrune[] = "store.prune";  ///< apply retention now
+inline constexpr char kNotifyList[] = "notify.list";  ///< notification deliveries
+inline constexpr char kNotifyTest[] = "notify.test";  ///< send a test notification
 
 /// Every method above, for tables and tests.
 inline constexpr std::string_view kAll[] = {
     kDaemonVersion, kDaemonStatus, kDaemonReload,   kWorkflowValidate, kWorkflowSubmit,
     kWorkflowList,  kWorkflowGet,  kWorkflowRemove, kWorkflowPause,    kWorkflowResume,
     kWorkflowNext,  kRunStart,     kRunGet,         kRunList,          kRunCancel,
-    kRunWait,       kRunLogs,      kRunRetry,       kStorePrune,
+    kRunWait,       kRunLogs,      kRunRetry,       kStorePrune,       kNotifyList,
+    kNotifyTest,
 };
 
 }  // namespace picoflow::method

@@ -120,6 +120,29 @@ TEST_CASE("a file that is not a map, or not YAML, is refused") {
   CHECK(Error("a: 1\na: 2\n").find("picoflowd.yaml:2:1: ") == 0);
 }
 
+TEST_CASE("notify: is the default notify targets of every workflow, checked as in a workflow") {
+  const DaemonConfigFile f =
+      Ok("log_level: info\nnotify:\n  - ping: https://hc.example/u\n"
+         "  - webhook: {url: \"https://hooks.example/x\", format: teams}\n");
+  CHECK(f.sets_notify);
+  DaemonConfig config;
+  ApplyDaemonConfigFile(
+      f, [](std::string_view) { return false; }, config);
+  REQUIRE(config.notify.size() == 2);
+  CHECK(config.notify[0].name == "ping-1");
+  CHECK(config.notify[1].format == WebhookFormat::kTeams);
+  CHECK(Error("notify:\n  - webhook: {url: \"https://x\", metod: PUT}\n") ==
+        "picoflowd.yaml:2:33: notify 'webhook-1': webhook: unknown key 'metod' (did you mean "
+        "'method'?)");
+  CHECK(Error("notfy: []\n") == "picoflowd.yaml:1:1: unknown key 'notfy' (did you mean 'notify'?)");
+  CHECK_FALSE(Ok("log_level: info\n").sets_notify);
+  CHECK(Error("notify:\n  - ping: \"https://hc.example/${secret:HC}\"\n") ==
+        "picoflowd.yaml:2:11: notify: ${secret:NAME} is expanded in a workflow's notify targets "
+        "only (they name its secrets); in picoflowd.yaml write the value itself (the file is not "
+        "stored: keep it readable by root only), or give the workflow its own notify: and "
+        "secrets:");
+}
+
 TEST_CASE("flags given on the command line win over the file") {
   const DaemonConfigFile f =
       Ok("socket: /file.sock\nstate_dir: /file-state\nworkflows: [/f.yaml]\nlog_format: json\n"

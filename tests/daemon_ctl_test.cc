@@ -946,6 +946,49 @@ tasks:
   CHECK(gated_json["max_active_runs"] == 2);
   CHECK(gated_json["task_settings"][0]["when"] == "test -s /srv/new");
 
+  // Secrets by name and source (never a value), notify targets, and a
+  // condition's args as shell words: [x, "a b"] is not [x, a, b].
+  const std::string told = h.WriteFile("told.yaml", R"(name: told
+secrets:
+  DB_PASS: {file: /etc/picoflow/secrets/db}
+tasks:
+  - name: dump
+    type: shell
+    secrets:
+      API: {env: API_TOKEN}
+    when: { command: test, args: [-f, "/srv/a b", "it's"] }
+    config: { command: 'true' }
+notify:
+  - webhook: {url: "https://hooks.example/x", format: slack}
+  - name: mail
+    on: [failure, skipped_fire]
+    email: {smtp: "smtp://mail.example:587", from: a@example.org, to: [x@example.org, y@example.org]}
+)");
+  const ProcessResult told_out = h.RunCtl({"validate", told});
+  CHECK_MESSAGE(
+      Contains(
+          told_out.out,
+          "  secret DB_PASS: from file /etc/picoflow/secrets/db (read when a task starts; "
+          "every task gets it)\n"
+          "  notify webhook-1 (webhook, slack) https://hooks.example/x: on failure, recovered\n"
+          "  notify mail (email) smtp://mail.example:587 to x@example.org, y@example.org: on "
+          "failure, skipped_fire\n"
+          "  task dump: timeout 5m (default), 3 retries (default), when: test -f '/srv/a b' "
+          "'it'\\''s', secrets: DB_PASS, API\n"),
+      told_out.out);
+  const json told_json = json::parse(h.RunCtl({"--json", "validate", told}).out)[0];
+  CHECK(told_json["secrets"] ==
+        json::parse(R"([{"name": "DB_PASS", "from": "file /etc/picoflow/secrets/db"}])"));
+  CHECK(told_json["task_settings"][0]["secrets"][1] ==
+        json{{"name", "API"}, {"from", "env API_TOKEN"}});
+  CHECK(told_json["notify"][1]["recipients"] == json{"x@example.org", "y@example.org"});
+  CHECK(told_json["notify"][0]["on"] == json{"failure", "recovered"});
+  CHECK(gated_json["notify"].is_null());  // the daemon's default applies
+  const std::string quiet = h.WriteFile(
+      "quiet.yaml",
+      "name: quiet\nnotify: []\ntasks:\n  - {name: a, type: shell, config: {command: 'true'}}\n");
+  CHECK(Contains(h.RunCtl({"validate", quiet}).out, "  notify: none (notify: [])\n"));
+
   const ProcessResult bad = h.RunCtl({"validate", broken});
   CHECK(bad.code == 1);
   CHECK_MESSAGE(Contains(bad.out, "broken.yaml:6:5"), bad.out);
@@ -963,7 +1006,8 @@ tasks:
                                             {"timeout_from", "default"},
                                             {"retry", 0},
                                             {"retry_from", "config"},
-                                            {"when", nullptr}});
+                                            {"when", nullptr},
+                                            {"secrets", json::array()}});
   CHECK(list[1]["valid"] == false);
   CHECK(list[1]["errors"][0]["line"] == 6);
 

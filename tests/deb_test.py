@@ -177,7 +177,8 @@ def expected_contents(src, multiarch):
         'usr/share/man/man1/picoflowctl.1.gz',
         'usr/share/man/man8/picoflowd.8.gz',
     ] + [doc + n for n in ('README.md', 'changelog.gz', 'copyright', 'cron.md', 'operations.md',
-                           'rpc.md', 'workflow-format.md', 'examples/hardened.conf')]
+                           'rpc.md', 'workflow-format.md', 'notifications.md', 'scheduling.md',
+                           'examples/hardened.conf')]
     picoflow += [doc + 'examples/' + n for n in examples]
     module_dir = 'usr/lib/%s/picoflow/' % multiarch
     return {

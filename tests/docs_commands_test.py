@@ -63,6 +63,8 @@ EXPECTED_EXIT = {
     'picoflowd --once backup.yaml': 1,
     # RUN_ID is the run above, which has ended: there is nothing to cancel.
     'picoflowctl cancel RUN_ID': 1,
+    # docs/notifications.md shows the records of a run 12 it does not have: `no run 12`.
+    'picoflowctl notifications 12': 1,
 }
 
 # A workflow named hello for docs/rpc.md's "Using the socket from a script".

@@ -244,10 +244,11 @@ struct Harness {
     task.name = "remote";
     task.type = TaskType::kSsh;
     task.config = std::move(config);
-    StartAttempt(executor, rec, task, timeout, run_env);
+    StartAttempt(executor, rec, task, timeout, run_env, secrets);
   }
 
   EnvList run_env;  ///< AttemptSpec::env: what the run adds (params)
+  EnvList secrets;  ///< AttemptSpec::secrets
 
   Recorder Run(SshConfig config, milliseconds timeout = kNoTimeout) {
     Recorder rec;
@@ -277,6 +278,29 @@ TEST_CASE("a command runs remotely; stdout and stderr arrive separately; env is 
   CHECK(rec.out == "out\nit's me\nthe run's; $(not run)\n");
   CHECK(rec.err == "err\n");
   CHECK(h.executor.loaded());
+}
+
+TEST_CASE("secrets reach the remote env through stdin, never the remote command line") {
+  Harness h;
+  const std::string password = "pa ss'wo\nrd-" + std::to_string(::getpid()) + "\n\n";
+  const std::string token = "tok-$(echo no)-" + std::to_string(::getpid());
+  h.secrets = {{"DB_PASSWORD", password}, {"TOKEN", token}};
+  SshConfig c = Config(
+      "printf '[%s]|' \"$DB_PASSWORD\" \"$TOKEN\" \"$PGPASSWORD\"; "
+      "for p in /proc/[0-9]*; do cat \"$p/cmdline\"; echo; done > \"$HOME/cmdlines\" 2>/dev/null; "
+      "true");
+  c.env = {{"PGPASSWORD", "pre ${secret:DB_PASSWORD} ${secret:TOKEN}'${secret:NONE}"}};
+  Recorder rec = h.Run(c);
+  CHECK_MESSAGE(rec.result->status == AttemptStatus::kSucceeded, rec.result->error);
+  CHECK(rec.out ==
+        "[" + password + "]|[" + token + "]|[pre " + password + " " + token + "'${secret:NONE}]|");
+  // The remote processes' command lines, the wrapper's among them (its
+  // watcher keeps it), hold the secrets' lengths, not their values.
+  const std::string cmdlines = ReadFile(Sshd().dir() + "/home/cmdlines");
+  CHECK(cmdlines.find("dd bs=1 count=" + std::to_string(password.size())) != std::string::npos);
+  CHECK(cmdlines.find("pa ss") == std::string::npos);
+  CHECK(cmdlines.find(token) == std::string::npos);
+  ::unlink((Sshd().dir() + "/home/cmdlines").c_str());
 }
 
 TEST_CASE("the tests log in as an account of their own: /bin/sh, an empty home, no startup file") {

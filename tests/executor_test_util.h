@@ -88,13 +88,15 @@ class TestLoop {
 /// Starts attempt 1 of `task` (workflow "wf", run 1) on `executor`, owned by
 /// `rec`, and checks that nothing was reported from inside Start.
 inline void StartAttempt(Executor& executor, Recorder& rec, const Task& task,
-                         std::chrono::milliseconds timeout, EnvList run_env = {}) {
+                         std::chrono::milliseconds timeout, EnvList run_env = {},
+                         EnvList secrets = {}) {
   AttemptSpec spec;
   spec.task = &task;
   spec.workflow = "wf";
   spec.run_id = 1;
   spec.timeout = timeout;
   spec.env = std::move(run_env);
+  spec.secrets = std::move(secrets);
   rec.attempt = executor.Start(spec, rec);
   REQUIRE(rec.attempt != nullptr);
   CHECK(!rec.result);  // never from inside Start

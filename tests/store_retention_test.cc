@@ -224,5 +224,55 @@ TEST_CASE("PruneNow counts with dry_run, then deletes and vacuums the freed page
   CHECK(uv_loop_close(&loop) == 0);
 }
 
+DeliveryRecord Delivery(std::optional<std::int64_t> run_id, int attempt, bool sent) {
+  DeliveryRecord d;
+  d.run_id = run_id;
+  d.workflow = "etl";
+  d.target = "hook";
+  d.kind = "webhook";
+  d.event = run_id ? "failure" : "test";
+  d.attempt = attempt;
+  d.sent = sent;
+  d.error = sent ? "" : "connection refused";
+  d.at = T(attempt);
+  return d;
+}
+
+TEST_CASE("notification deliveries go with their run; tests keep the latest 100") {
+  TempDir dir;
+  auto store = Must(Store::Open(dir.File("picoflow.db")));
+  const std::int64_t old_run = FinishedRun(*store, "etl", 1, 10, RunStatus::kFailed);
+  const std::int64_t new_run = FinishedRun(*store, "etl", 5, 10, RunStatus::kFailed);
+  Must(store->RecordDelivery(Delivery(old_run, 1, false)));
+  Must(store->RecordDelivery(Delivery(old_run, 2, true)));
+  Must(store->RecordDelivery(Delivery(new_run, 1, true)));
+  for (int i = 0; i < Store::kMaxTestDeliveries + 5; ++i) {
+    Must(store->RecordDelivery(Delivery(std::nullopt, 1, true)));
+  }
+  auto of_old = Must(store->ListDeliveries(old_run, 10));
+  REQUIRE(of_old.size() == 2);
+  CHECK(of_old[0].attempt == 2);  // newest first
+  CHECK(of_old[0].sent);
+  CHECK(of_old[1].error == "connection refused");
+  CHECK(Must(store->ListDeliveries(std::nullopt, 1000)).size() ==
+        3 + static_cast<std::size_t>(Store::kMaxTestDeliveries));
+
+  CHECK(Must(store->PruneRuns("etl", RunRetention{1, 0s}, T(10), 10, false)).runs == 1);
+  CHECK(Must(store->ListDeliveries(old_run, 10)).empty());
+  CHECK(Must(store->ListDeliveries(new_run, 10)).size() == 1);
+}
+
+TEST_CASE("the previous end of a workflow: the latest run before that succeeded or failed") {
+  TempDir dir;
+  auto store = Must(Store::Open(dir.File("picoflow.db")));
+  const std::int64_t failed = FinishedRun(*store, "etl", 1, 10, RunStatus::kFailed);
+  const std::int64_t cancelled = FinishedRun(*store, "etl", 2, 10, RunStatus::kCancelled);
+  const std::int64_t next = FinishedRun(*store, "etl", 3, 10, RunStatus::kSucceeded);
+  CHECK_FALSE(Must(store->PreviousEnd("etl", failed)).has_value());
+  CHECK(Must(store->PreviousEnd("etl", cancelled)) == RunStatus::kFailed);
+  CHECK(Must(store->PreviousEnd("etl", next)) == RunStatus::kFailed);  // the cancel is not an end
+  CHECK(Must(store->PreviousEnd("etl", next + 1)) == RunStatus::kSucceeded);
+}
+
 }  // namespace
 }  // namespace picoflow

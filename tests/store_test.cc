@@ -170,7 +170,7 @@ TEST_CASE("a new database gets the current schema, small pages, WAL and incremen
   CHECK(Must(db->QueryText("t",
                            "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
                            " sqlite_schema WHERE type = 'table' ORDER BY name)")) ==
-        "attempts output run_tasks runs sqlite_sequence workflow_versions workflows");
+        "attempts notifications output run_tasks runs sqlite_sequence workflow_versions workflows");
   Must(db->Close());
 }
 

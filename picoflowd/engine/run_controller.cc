@@ -2,12 +2,15 @@
 
 #include <fmt/format.h>
 
+#include "common/secret_masker.h"
+#include "common/secrets.h"
 #include "common/task_outputs.h"
 #include "common/workflow_params.h"
 #include "picoflowd/engine/output_capture.h"
 #include "picoflowd/engine/run_observer.h"
 #include "picoflowd/engine/task_reason.h"
 #include "picoflowd/exec/executor.h"
+#include "picoflowd/exec/executor_unavailable.h"
 #include "picoflowd/store/store.h"
 #include "picoflowd/util/logging.h"
 
@@ -60,7 +63,46 @@ class RunController::Slot final : public AttemptSink {
     if (key_) owner_.ctx_.store->NoteAttemptStarted(*key_, process);
   }
 
+  /// The attempt's secret values: from now on they are masked in its
+  /// output, error and outputs (docs/workflow-format.md, "Secrets").
+  void SetSecrets(const EnvList& secrets) {
+    std::vector<std::string> values;
+    for (const auto& [_, value] : secrets) values.push_back(value);
+    for (auto& mask : masks_) mask = std::make_unique<SecretMasker>(values);
+    if (masks_[0]->empty()) masks_ = {};
+  }
+
+  // Every chunk of output passes here first: what reaches the capture (and
+  // so the store, the followers and the observers) is masked. Each stream
+  // has its own masker: a value is never pieced together across streams.
   void OnOutput(OutputStream stream, std::string_view data) override {
+    SecretMasker* mask = masks_[static_cast<std::size_t>(stream)].get();
+    if (mask == nullptr) return Keep(stream, data);
+    Keep(stream, mask->Add(data));
+  }
+
+  /// The end of the attempt's output: what the maskers held back.
+  void FinishOutput() {
+    for (OutputStream stream : {OutputStream::kStdout, OutputStream::kStderr}) {
+      if (SecretMasker* mask = masks_[static_cast<std::size_t>(stream)].get()) {
+        Keep(stream, mask->Finish());
+      }
+    }
+  }
+
+  /// `result` with the secret values masked in its error and outputs;
+  /// nullopt if the attempt has no secret to mask.
+  std::optional<AttemptResult> Masked(const AttemptResult& result) const {
+    const SecretMasker* mask = masks_[0].get();
+    if (mask == nullptr) return std::nullopt;
+    AttemptResult out = result;
+    out.error = mask->MaskAll(out.error);
+    for (auto& [_, value] : out.outputs) value = mask->MaskAll(value);
+    return out;
+  }
+
+  void Keep(OutputStream stream, std::string_view data) {
+    if (data.empty()) return;
     OutputCapture& capture = stream == OutputStream::kStdout ? stdout_ : stderr_;
     const std::string_view kept = capture.Add(data);
     if (kept.empty()) return;
@@ -105,6 +147,9 @@ class RunController::Slot final : public AttemptSink {
   const Clock::time_point started_ = Clock::now();
   OutputCapture stdout_;
   OutputCapture stderr_;
+  /// The maskers of stdout and stderr (indexed by OutputStream); null when
+  /// the attempt has no secret of kMinMaskedSecret bytes or more.
+  std::array<std::unique_ptr<SecretMasker>, 2> masks_;
   std::unique_ptr<Attempt> attempt_;  ///< the executor's running attempt
 };
 
@@ -195,10 +240,13 @@ void RunController::Start() {
     fresh = fresh && run_->task_status(i) != TaskStatus::kRunning && run_->attempts(i) == 0 &&
             !IsTerminal(run_->task_status(i));
   }
+  // A run whose `when:` skips it has not started for the observers: they
+  // hear of its start once the condition is met.
   if (run_->workflow().when && fresh) {
     StartCondition(kRunCondition);
     return;
   }
+  for (RunObserver* o : ctx_.observers) o->OnRunStarted(run_->id(), run_->workflow(), !fresh);
   Pump();
   FinishIfDone();  // a resumed run may have nothing left to do
 }
@@ -304,6 +352,7 @@ void RunController::ConditionEnded(int task, const AttemptResult& result) {
       return;
     }
     if (met) {
+      for (RunObserver* o : ctx_.observers) o->OnRunStarted(run_->id(), run_->workflow(), false);
       Pump();
       FinishIfDone();
       return;
@@ -348,8 +397,25 @@ void RunController::LaunchTask(int task) {
   const int attempt = run_->attempts(task);
   Slot& ref = *slots_.at(task);
 
+  AttemptSpec attempt_spec = AttemptSpecFor(task, spec, attempt);
+  // Secrets are read now, for this attempt only (docs/workflow-format.md,
+  // "Secrets"); one that cannot be read fails the attempt, which is retried
+  // as any failed attempt is.
+  std::optional<Error> unreadable;
+  if (!spec.secrets.empty()) {
+    Result<EnvList> secrets = ReadSecrets(spec.secrets);
+    if (secrets.ok()) {
+      WarnShortSecrets(task, attempt, *secrets);
+      ref.SetSecrets(*secrets);
+      attempt_spec.secrets = std::move(*secrets);
+    } else {
+      unreadable = secrets.error();
+    }
+  }
   Executor* executor = ctx_.executors[static_cast<std::size_t>(spec.type)];
-  ref.attempt_ = executor->Start(AttemptSpecFor(task, spec, attempt), ref);
+  ref.attempt_ = unreadable
+                     ? StartFailedAttempt(ctx_.loop, ref, "cannot start: " + unreadable->message)
+                     : executor->Start(attempt_spec, ref);
   ref.NoteStarted(nullptr);  // no process (http, ssh) or it failed to start
   // Observers hear of the start once the attempt is stored (as RunObserver
   // promises); its process identity follows with the next commit.
@@ -357,11 +423,28 @@ void RunController::LaunchTask(int task) {
   NotifyTask(task, attempt, TaskEventKind::kStarted);
 }
 
-void RunController::AttemptEnded(Slot& slot, const AttemptResult& result) {
+void RunController::WarnShortSecrets(int task, int attempt, const EnvList& secrets) const {
+  const Task& spec = run_->workflow().tasks[task];
+  for (std::size_t i = 0; i < secrets.size(); ++i) {
+    const std::string& value = secrets[i].second;
+    if (value.empty() || value.size() >= kMinMaskedSecret) continue;
+    LogWarn(Fields(task, attempt, "task.secret_short"),
+            "secret '" + spec.secrets[i].name + "' (" + SecretSourceText(spec.secrets[i]) +
+                ") is shorter than " + std::to_string(kMinMaskedSecret) +
+                " bytes: it is not masked in the task's output");
+  }
+}
+
+void RunController::AttemptEnded(Slot& slot, const AttemptResult& raw) {
   // Keep the slot alive to the end of this function; the executor allows
   // destroying the attempt from inside OnFinished.
   auto node = slots_.extract(slot.task_);
   std::unique_ptr<Slot> owned = std::move(node.mapped());
+  // From here on only the masked result: an error may quote a secret (an
+  // http error names its url), and outputs go to the store and to tasks.
+  const std::optional<AttemptResult> masked = owned->Masked(raw);
+  const AttemptResult& result = masked ? *masked : raw;
+  owned->FinishOutput();
   owned->Flush();
   const int task = owned->task_;
   LogFields fields = owned->Fields();
@@ -609,6 +692,7 @@ void RunController::Abandon() {
   conditions_.clear();  // kills them; nothing of them is stored
   flush_timer_.Close();
   for (auto& [task, slot] : slots_) {
+    slot->FinishOutput();
     slot->Flush();
     AttemptResult result;
     result.status = AttemptStatus::kCancelled;

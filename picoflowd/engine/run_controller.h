@@ -137,7 +137,9 @@ class RunController {
   void ConditionEnded(int task, const AttemptResult& result);
   /// Whether anything of the run still runs: attempts or conditions.
   bool Busy() const { return !slots_.empty() || !conditions_.empty(); }
-  void AttemptEnded(Slot& slot, const AttemptResult& result);
+  void AttemptEnded(Slot& slot, const AttemptResult& raw);
+  /// Logs each of the attempt's secrets too short to be masked.
+  void WarnShortSecrets(int task, int attempt, const EnvList& secrets) const;
   /// Keeps why `task` (whose attempt ended with `result`) and the tasks
   /// its end skipped ended as they did, for their store rows.
   void NoteReasons(int task, const AttemptResult& result, const FinishOutcome& outcome);

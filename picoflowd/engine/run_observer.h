@@ -14,6 +14,8 @@
 
 namespace picoflow {
 
+struct Workflow;
+
 /// What happened to a task (the `event` of a run.event notification).
 enum class TaskEventKind {
   kStarted,    ///< an attempt started
@@ -63,6 +65,12 @@ struct OutputEvent {
 class RunObserver {
  public:
   virtual ~RunObserver() = default;
+  /// The run started (`resumed`: again, after a restart of the daemon); a
+  /// run with a `when:` condition, once the condition is met. `workflow` is
+  /// the version the run executes (a run of a file given inline has its own),
+  /// valid during the call only.
+  virtual void OnRunStarted(std::int64_t /*run_id*/, const Workflow& /*workflow*/,
+                            bool /*resumed*/) {}
   virtual void OnTaskEvent(const TaskEvent&) {}
   virtual void OnOutput(const OutputEvent&) {}
   /// An attempt was recorded interrupted: the daemon stopped while it ran.

@@ -31,6 +31,12 @@ struct AttemptSpec {
   /// (docs/workflow-format.md, "Parameters"). Set by the shell and ssh
   /// executors after the task's variables, so these win.
   std::vector<std::pair<std::string, std::string>> env;
+  /// The values of the task's secrets, read for this attempt: (name, value)
+  /// pairs (docs/workflow-format.md, "Secrets"). A shell or ssh task gets
+  /// each as an environment variable; they are also the values of
+  /// `${secret:NAME}` in an http task's url and headers and an ssh task's
+  /// env values. Never logged, never stored.
+  std::vector<std::pair<std::string, std::string>> secrets;
 };
 
 /// A failed attempt's result with `error` as its reason (nothing ran, or

@@ -127,6 +127,7 @@ SpawnArgs BuildSpawnArgs(const AttemptSpec& spec, const ShellConfig& shell, std:
   values.reserve(shell.env.size());
   for (const auto& entry : shell.env) values.push_back(ExpandEnvValue(entry.second, inherited));
   for (std::size_t i = 0; i < shell.env.size(); ++i) SetVar(a.env, shell.env[i].first, values[i]);
+  for (const auto& [name, value] : spec.secrets) SetVar(a.env, name, value);
   for (const auto& [name, value] : spec.env) SetVar(a.env, name, value);
   if (!output_path.empty()) SetVar(a.env, "PICOFLOW_OUTPUT", output_path);
   SetVar(a.env, "PICOFLOW_WORKFLOW", spec.workflow);

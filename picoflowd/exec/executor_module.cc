@@ -63,33 +63,73 @@ std::unique_ptr<Attempt> LazyExecutor::Start(const AttemptSpec& spec, AttemptSin
   return UnavailableExecutor(loop_, error).Start(spec, sink);
 }
 
-std::string LazyExecutor::Load() {
-  const std::string path = ModulePath(module_file_);
-  const std::string prefix = "cannot load executor module " + path + ": ";
+void* LoadModuleSymbol(const std::string& module_file, const std::string& symbol,
+                       std::string_view what, std::string& error) {
+  const std::string path = ModulePath(module_file);
+  const std::string prefix = "cannot load " + std::string(what) + " " + path + ": ";
   // RTLD_LOCAL: the module's libcurl stays out of the global namespace.
+  // Loading it again (the executor and the sender of one module) gives the
+  // same handle.
   void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* err = ::dlerror();
     std::string why = err != nullptr ? err : "unknown dlopen error";
     if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);  // glibc repeats the path
-    return prefix + why + " (set PICOFLOW_MODULE_DIR to its directory)";
+    error = prefix + why + " (set PICOFLOW_MODULE_DIR to its directory)";
+    return nullptr;
   }
-  auto factory =
-      reinterpret_cast<PicoflowExecutorFactory>(::dlsym(handle, factory_symbol_.c_str()));
-  if (factory == nullptr) {
+  void* found = ::dlsym(handle, symbol.c_str());
+  if (found == nullptr) {
     ::dlclose(handle);
-    return prefix + "no symbol " + factory_symbol_;
+    error = prefix + "no symbol " + symbol;
   }
+  return found;
+}
+
+std::string LazyExecutor::Load() {
+  std::string error;
+  auto factory = reinterpret_cast<PicoflowExecutorFactory>(
+      LoadModuleSymbol(module_file_, factory_symbol_, "executor module", error));
+  if (factory == nullptr) return error;
   const PicoflowModuleHost host = MakeModuleHost(&HostLogError);
   char why[512] = "the factory failed";
   Executor* executor = factory(&host, loop_, why, sizeof why);
-  if (executor == nullptr) {
-    ::dlclose(handle);  // it made nothing that could call back into it
-    return prefix + why;
-  }
+  // On failure the module stays loaded: it made nothing that could call
+  // back into it, and the next attempt tries again.
+  if (executor == nullptr)
+    return "cannot load executor module " + ModulePath(module_file_) + ": " + why;
   inner_.reset(executor);
-  LogInfo({}, "loaded executor module " + path);
+  LogInfo({}, "loaded executor module " + ModulePath(module_file_));
   return {};
+}
+
+LazyRequestSender::LazyRequestSender(uv_loop_t* loop) : loop_(loop) {}
+
+LazyRequestSender::~LazyRequestSender() = default;
+
+void LazyRequestSender::Send(OutboundRequest request, Done done) {
+  std::string error;
+  try {
+    if (inner_ == nullptr) {
+      auto factory = reinterpret_cast<PicoflowSenderFactory>(
+          LoadModuleSymbol(kHttpModuleFile, kHttpSenderSymbol, "module", error));
+      if (factory != nullptr) {
+        const PicoflowModuleHost host = MakeModuleHost(&HostLogError);
+        char why[512] = "the factory failed";
+        inner_.reset(factory(&host, loop_, why, sizeof why));
+        if (inner_ == nullptr)
+          error = "cannot load module " + ModulePath(kHttpModuleFile) + ": " + why;
+        if (inner_ != nullptr)
+          LogInfo({}, "loaded the sender of module " + ModulePath(kHttpModuleFile));
+      }
+    }
+    if (inner_ != nullptr) return inner_->Send(std::move(request), std::move(done));
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  RequestOutcome outcome;
+  outcome.error = error;
+  done(outcome);
 }
 
 }  // namespace picoflow

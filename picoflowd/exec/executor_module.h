@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "picoflowd/exec/executor.h"
+#include "picoflowd/exec/request_sender.h"
 
 namespace picoflow {
 
@@ -18,6 +19,12 @@ namespace picoflow {
 /// of a build tree, that tree's exec/<type>/ folder of the module (so a build
 /// tree runs its own modules); else the install directory (LIBDIR/picoflow).
 std::string ModulePath(std::string_view module_file);
+
+/// Loads the module `module_file` from ModulePath() and finds `symbol` in
+/// it; returns null with `error` set if it cannot (`cannot load WHAT PATH:
+/// why`).
+void* LoadModuleSymbol(const std::string& module_file, const std::string& symbol,
+                       std::string_view what, std::string& error);
 
 /// Forwards attempts to the executor made by `factory_symbol` of the module
 /// `module_file`, loading it from ModulePath() on the first Start.
@@ -51,6 +58,25 @@ class LazyExecutor final : public Executor {
   std::string module_file_;
   std::string factory_symbol_;
   std::unique_ptr<Executor> inner_;
+};
+
+/// Forwards requests to the sender of the http module, loaded on the first
+/// Send: a daemon that sends nothing never maps libcurl. If the module cannot
+/// be loaded, `done` is told so at once, and the next Send tries again.
+class LazyRequestSender final : public RequestSender {
+ public:
+  /// `loop` must outlive this sender.
+  explicit LazyRequestSender(uv_loop_t* loop);
+  ~LazyRequestSender() override;
+  LazyRequestSender(const LazyRequestSender&) = delete;
+  LazyRequestSender& operator=(const LazyRequestSender&) = delete;
+
+  void Send(OutboundRequest request, Done done) override;
+  bool loaded() const { return inner_ != nullptr; }
+
+ private:
+  uv_loop_t* loop_;
+  std::unique_ptr<RequestSender> inner_;
 };
 
 }  // namespace picoflow

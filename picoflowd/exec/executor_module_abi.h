@@ -14,13 +14,17 @@
 
 #include "common/workflow.h"
 #include "picoflowd/exec/executor.h"
+#include "picoflowd/exec/request_sender.h"
 
-/// Bump on any incompatible change to this file, executor.h or common/workflow.h.
-inline constexpr std::uint32_t kPicoflowModuleAbiVersion = 2;
+/// Bump on any incompatible change to this file, executor.h, request_sender.h
+/// or common/workflow.h.
+inline constexpr std::uint32_t kPicoflowModuleAbiVersion = 3;
 
 /// The http module's file name and its factory's symbol.
 inline constexpr char kHttpModuleFile[] = "picoflow-http.so";
 inline constexpr char kHttpFactorySymbol[] = "picoflow_http_executor_create";
+/// The http module's other factory: the RequestSender of notifications.
+inline constexpr char kHttpSenderSymbol[] = "picoflow_http_sender_create";
 
 /// The ssh module's file name and its factory's symbol.
 inline constexpr char kSshModuleFile[] = "picoflow-ssh.so";
@@ -49,6 +53,7 @@ struct PicoflowModuleHost {
   std::uint32_t sizeof_task;
   std::uint32_t sizeof_attempt_spec;
   std::uint32_t sizeof_attempt_result;
+  std::uint32_t sizeof_outbound_request;
   /// The daemon's error log (module-internal failures only; never secrets).
   /// Never null; never throws.
   void (*log_error)(const char* message);
@@ -62,6 +67,12 @@ struct PicoflowModuleHost {
 using PicoflowExecutorFactory = picoflow::Executor* (*)(const PicoflowModuleHost* host,
                                                         uv_loop_t* loop, char* error,
                                                         std::size_t error_size);
+
+/// The http module's sender factory (kHttpSenderSymbol): as the executor
+/// factory, for a RequestSender.
+using PicoflowSenderFactory = picoflow::RequestSender* (*)(const PicoflowModuleHost* host,
+                                                           uv_loop_t* loop, char* error,
+                                                           std::size_t error_size);
 }
 
 /// The host table with this build's ABI version and layouts.
@@ -69,7 +80,9 @@ inline PicoflowModuleHost MakeModuleHost(void (*log_error)(const char*)) {
   return PicoflowModuleHost{kPicoflowModuleAbiVersion,
                             static_cast<std::uint32_t>(sizeof(picoflow::Task)),
                             static_cast<std::uint32_t>(sizeof(picoflow::AttemptSpec)),
-                            static_cast<std::uint32_t>(sizeof(picoflow::AttemptResult)), log_error};
+                            static_cast<std::uint32_t>(sizeof(picoflow::AttemptResult)),
+                            static_cast<std::uint32_t>(sizeof(picoflow::OutboundRequest)),
+                            log_error};
 }
 
 /// True if `host` was built with the same ABI version and layouts as the caller.
@@ -77,5 +90,6 @@ inline bool SameModuleAbi(const PicoflowModuleHost& host) {
   const PicoflowModuleHost mine = MakeModuleHost(nullptr);
   return host.abi_version == mine.abi_version && host.sizeof_task == mine.sizeof_task &&
          host.sizeof_attempt_spec == mine.sizeof_attempt_spec &&
-         host.sizeof_attempt_result == mine.sizeof_attempt_result;
+         host.sizeof_attempt_result == mine.sizeof_attempt_result &&
+         host.sizeof_outbound_request == mine.sizeof_outbound_request;
 }

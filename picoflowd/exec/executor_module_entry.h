@@ -14,11 +14,12 @@ namespace picoflow {
 
 /// `init` is called once per process (the module is never unloaded) and
 /// returns null on success or a message. `E(loop, host->log_error)` is the
-/// executor. Returns null with `error` filled if anything fails; never throws.
-template <class E, class Init>
-Executor* CreateModuleExecutor(const PicoflowModuleHost* host, uv_loop_t* loop, char* error,
-                               std::size_t error_size, Init init) noexcept {
-  auto fail = [&](const char* message) -> Executor* {
+/// executor (or, with `Base` RequestSender, the sender). Returns null with
+/// `error` filled if anything fails; never throws.
+template <class E, class Init, class Base = Executor>
+Base* CreateModuleExecutor(const PicoflowModuleHost* host, uv_loop_t* loop, char* error,
+                           std::size_t error_size, Init init) noexcept {
+  auto fail = [&](const char* message) -> Base* {
     if (error != nullptr && error_size > 0) std::snprintf(error, error_size, "%s", message);
     return nullptr;
   };

@@ -38,8 +38,13 @@ class FailingAttempt final : public Attempt {
 
 }  // namespace
 
+std::unique_ptr<Attempt> StartFailedAttempt(uv_loop_t* loop, AttemptSink& sink,
+                                            std::string reason) {
+  return std::make_unique<FailingAttempt>(loop, sink, std::move(reason));
+}
+
 std::unique_ptr<Attempt> UnavailableExecutor::Start(const AttemptSpec&, AttemptSink& sink) {
-  return std::make_unique<FailingAttempt>(loop_, sink, reason_);
+  return StartFailedAttempt(loop_, sink, reason_);
 }
 
 }  // namespace picoflow

@@ -12,6 +12,10 @@
 
 namespace picoflow {
 
+/// An attempt that fails with `reason` on the next loop iteration, as an
+/// executor's failed start does (for a start the caller refuses itself).
+std::unique_ptr<Attempt> StartFailedAttempt(uv_loop_t* loop, AttemptSink& sink, std::string reason);
+
 class UnavailableExecutor final : public Executor {
  public:
   /// `reason` becomes each attempt's error, e.g.

@@ -6,11 +6,13 @@
 // headers (docs/architecture.md).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/diagnostic.h"
+#include "common/notify.h"
 #include "common/result.h"
 #include "picoflowd/store/store.h"
 
@@ -77,6 +79,12 @@ class RpcHost {
   /// Applies retention now; with dry_run only counts. Returns an Error on a
   /// store failure.
   virtual Result<PruneCounts> PruneNow(bool dry_run) = 0;
+  /// Sends a test notification to every notify target of `workflow` and
+  /// calls `done` with their outcomes once all are known. Returns an Error
+  /// (and never calls `done`) if there is no such workflow or it has no
+  /// target.
+  virtual Status NotifyTest(const std::string& workflow,
+                            std::function<void(std::vector<NotifyTestOutcome>)> done) = 0;
 };
 
 }  // namespace picoflow

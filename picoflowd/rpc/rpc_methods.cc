@@ -208,6 +208,16 @@ void RpcMethods::Register(Dispatcher& d) {
               {P{"dry_run", T::kBool, false}},
               false,
               bind(&RpcMethods::StorePrune)});
+  d.Register({method::kNotifyList,
+              Access::kRead,
+              {P{"run_id", T::kInteger, false}, P{"limit", T::kInteger, false}},
+              false,
+              bind(&RpcMethods::NotifyList)});
+  d.Register({method::kNotifyTest,
+              Access::kWrite,
+              {P{"workflow", T::kString, true}},
+              false,
+              bind(&RpcMethods::NotifyTest)});
 }
 
 // daemon.status: version, uptime, counts, workflow files that failed to load, and how
@@ -263,6 +273,53 @@ void RpcMethods::StorePrune(RpcCall& call) {
   }
   call.Reply(
       {{"dry_run", dry_run}, {"runs", counts->runs}, {"output_bytes", counts->output_bytes}});
+}
+
+// notify.list: the delivery attempts of notifications, of one run or all, newest first.
+void RpcMethods::NotifyList(RpcCall& call) {
+  std::optional<std::int64_t> run_id;
+  if (call.params().contains("run_id")) run_id = call.Param<std::int64_t>("run_id");
+  const int limit = call.Param<int>("limit", 100);
+  if (limit < 1 || limit > 10000) throw ParamError("param 'limit' must be 1..10000");
+  auto deliveries = host_.store().ListDeliveries(run_id, limit);
+  if (!deliveries.ok()) {
+    call.Fail(deliveries.error());
+    return;
+  }
+  if (run_id && deliveries->empty()) {  // none, or no such run?
+    if (auto run = host_.store().GetRun(*run_id); !run.ok()) {
+      call.Fail(run.error());
+      return;
+    }
+  }
+  json list = json::array();
+  for (const DeliveryRecord& d : *deliveries) {
+    list.push_back({{"run_id", d.run_id ? json(*d.run_id) : json(nullptr)},
+                    {"workflow", d.workflow},
+                    {"target", d.target},
+                    {"kind", d.kind},
+                    {"event", d.event},
+                    {"attempt", d.attempt},
+                    {"outcome", d.sent ? "sent" : "failed"},
+                    {"error", d.error},
+                    {"at", TimeString(d.at)}});
+  }
+  call.Reply({{"notifications", std::move(list)}});
+}
+
+// notify.test: sends a test notification to every target of a workflow; answers with each outcome.
+void RpcMethods::NotifyTest(RpcCall& call) {
+  const std::string workflow = call.Param<std::string>("workflow");
+  auto held = call.Hold();
+  Status s = host_.NotifyTest(workflow, [held](std::vector<NotifyTestOutcome> outcomes) {
+    json list = json::array();
+    for (const NotifyTestOutcome& o : outcomes) {
+      list.push_back(
+          {{"target", o.target}, {"kind", o.kind}, {"sent", o.sent}, {"error", o.error}});
+    }
+    held->Reply({{"targets", std::move(list)}});
+  });
+  if (!s.ok()) held->Fail(s.error());
 }
 
 // workflow.validate: checks YAML source without loading it; errors are data.

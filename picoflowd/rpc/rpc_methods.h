@@ -50,6 +50,8 @@ class RpcMethods {
   void RunWait(RpcCall& call);
   void RunLogs(RpcCall& call);
   void StorePrune(RpcCall& call);
+  void NotifyList(RpcCall& call);
+  void NotifyTest(RpcCall& call);
   /// Streams a run's events and output (of one task, if `task` is set) to a
   /// held call as notifications and answers it when the run ends.
   void Follow(const std::shared_ptr<RpcCall>& held, std::int64_t run_id, const std::string& task);

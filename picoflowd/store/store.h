@@ -199,6 +199,20 @@ struct OutputQuery {
   std::size_t max_bytes = 256 * 1024;  ///< stop once this much data was read
 };
 
+/// One delivery attempt of a notification (docs/notifications.md).
+struct DeliveryRecord {
+  std::int64_t id = 0;                 ///< set by the store
+  std::optional<std::int64_t> run_id;  ///< none for a test
+  std::string workflow;
+  std::string target;  ///< the target's name
+  std::string kind;    ///< webhook, ping or email
+  std::string event;   ///< failure, success, ..., start, test
+  int attempt = 1;
+  bool sent = false;
+  std::string error;  ///< why it failed
+  TimePoint at;
+};
+
 /// How much of one workflow's run history is kept; 0 means no limit.
 struct RunRetention {
   std::int64_t max_runs = 0;        ///< keep at most this many runs (newest)
@@ -387,6 +401,18 @@ class Store {
   /// A page of a run's output after a cursor, in the order it was appended.
   /// An empty page means nothing newer is stored (yet).
   Result<std::vector<OutputChunk>> ReadOutput(const OutputQuery& query);
+
+  // ---- notifications (store_notify.cc) ----
+  /// Records one delivery attempt. A test's (no run) keep the latest
+  /// kMaxTestDeliveries; a run's go with the run.
+  Status RecordDelivery(const DeliveryRecord& delivery);
+  /// The delivery attempts of `run_id` (all runs' and tests' if unset),
+  /// newest first, at most `limit`.
+  Result<std::vector<DeliveryRecord>> ListDeliveries(std::optional<std::int64_t> run_id, int limit);
+  /// The status of the latest run of `workflow` before `run_id` that
+  /// succeeded or failed, if any.
+  Result<std::optional<RunStatus>> PreviousEnd(const std::string& workflow, std::int64_t run_id);
+  static constexpr int kMaxTestDeliveries = 100;
 
   // ---- retention (store_retention.cc) ----
 

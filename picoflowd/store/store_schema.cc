@@ -285,6 +285,24 @@ constexpr const char* kRunOnly = R"sql(
 ALTER TABLE runs ADD COLUMN only TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Every delivery attempt of a notification (docs/notifications.md): the
+// run's go with it; a test's (notify.test) have no run.
+constexpr const char* kNotifications = R"sql(
+CREATE TABLE notifications (
+  id        INTEGER PRIMARY KEY,
+  run_id    INTEGER REFERENCES runs (id) ON DELETE CASCADE,
+  workflow  TEXT NOT NULL,
+  target    TEXT NOT NULL,
+  kind      TEXT NOT NULL,   -- webhook, ping or email
+  event     TEXT NOT NULL,   -- failure, success, ..., start (a ping's), test
+  attempt   INTEGER NOT NULL CHECK (attempt >= 1),
+  outcome   TEXT NOT NULL CHECK (outcome IN ('sent', 'failed')),
+  error     TEXT NOT NULL DEFAULT '',
+  at        INTEGER NOT NULL
+);
+CREATE INDEX notifications_by_run ON notifications (run_id);
+)sql";
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
@@ -299,6 +317,7 @@ constexpr Migration kMigrations[] = {
     {"task outputs", kTaskOutputs},
     {"retries of runs", kRetryOf},
     {"runs of part of a workflow", kRunOnly},
+    {"notification deliveries", kNotifications},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {

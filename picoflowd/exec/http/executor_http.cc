@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "common/secrets.h"
 #include "common/task_outputs.h"
 #include "common/workflow.h"
 #include "picoflowd/exec/http/curl_multi.h"
@@ -174,7 +175,10 @@ CURLcode HttpAttempt::Configure(const HttpConfig& http) {
   };
   set(CURLOPT_PRIVATE, static_cast<void*>(static_cast<CurlTransfer*>(this)));
   set(CURLOPT_ERRORBUFFER, errbuf_);
-  set(CURLOPT_URL, http.url.c_str());
+  // `${secret:NAME}` is expanded in the url and the header values only
+  // (docs/workflow-format.md, "Secrets"); curl copies the strings it is
+  // given. Messages quote the url as written.
+  set(CURLOPT_URL, ExpandSecretRefs(http.url, spec_.secrets).c_str());
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   set(CURLOPT_NOSIGNAL, 1L);
@@ -223,7 +227,8 @@ CURLcode HttpAttempt::Configure(const HttpConfig& http) {
 
   std::vector<std::string> lines;
   for (const auto& [name, value] : http.headers) {
-    lines.push_back(value.empty() ? name + ";" : name + ": " + value);  // "X;" sends "X:"
+    const std::string expanded = ExpandSecretRefs(value, spec_.secrets);
+    lines.push_back(expanded.empty() ? name + ";" : name + ": " + expanded);  // "X;" sends "X:"
   }
   if (has_body && !HasHeader(http.headers, "Content-Type")) {
     // Without one curl would claim application/x-www-form-urlencoded.

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "common/secrets.h"
 #include "common/task_outputs.h"
 #include "common/workflow.h"
 #include "picoflowd/util/callback_guard.h"
@@ -79,6 +81,26 @@ std::string Quote(const std::string& text) {
   std::string out = "'";
   for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
+}
+
+// `value` as one POSIX-sh word, each `${secret:NAME}` of it (NAME one of
+// `secrets`) a reference to the variable NAME, which the wrapper set from
+// stdin: the value itself never appears.
+std::string QuoteWithSecrets(const std::string& value, const EnvList& secrets) {
+  std::string word;
+  std::size_t from = 0;
+  while (std::optional<SecretRef> ref = FindSecretRef(value, from)) {
+    bool known = false;
+    for (const auto& [name, _] : secrets)
+      known = known || (!ref->name.empty() && name == ref->name);
+    if (known) {
+      word += Quote(value.substr(from, ref->pos - from)) + "\"${" + std::string(ref->name) + "}\"";
+    } else {  // the loader refuses those; sent as written
+      word += Quote(value.substr(from, ref->pos + ref->size - from));
+    }
+    from = ref->pos + ref->size;
+  }
+  return word + Quote(value.substr(from));
 }
 
 bool IsShellName(const std::string& name) {
@@ -157,6 +179,7 @@ class SshAttempt final : public Attempt {
     kKeys,
     kChannel,
     kExec,
+    kSend,
     kRead,
     kClose,
     kDone
@@ -175,6 +198,7 @@ class SshAttempt final : public Attempt {
   Step KeyAuth();
   Step OpenChannel();
   Step Exec();
+  Step Send();
   Step Read();
   Step Close();
   AttemptResult ChannelResult();
@@ -202,6 +226,8 @@ class SshAttempt final : public Attempt {
   const SshConfig* cfg_ = nullptr;
   std::string user_, command_, passphrase_, known_hosts_;
   std::string outputs_id_;        // names the remote outputs directory
+  std::string input_;             // the secrets for the command's stdin (SshSecretsInput)
+  std::size_t sent_ = 0;          // bytes of input_ written
   bool collecting_ = false;       // the command ended: the second channel runs collect_command_
   AttemptResult command_result_;  // the command's result, while collecting
   std::string collect_command_, collect_out_, collect_err_;
@@ -235,7 +261,8 @@ void SshAttempt::Begin() {
     auto env = cfg_->env;
     env.insert(env.end(), spec_.env.begin(), spec_.env.end());
     outputs_id_ = OutputsId();
-    command_ = SshRemoteCommand(cfg_->command, env, outputs_id_);
+    command_ = SshRemoteCommand(cfg_->command, env, outputs_id_, spec_.secrets);
+    input_ = SshSecretsInput(spec_.secrets);
   } catch (const std::invalid_argument& e) {
     return Fail(std::string("cannot start: ") + e.what());
   }
@@ -375,6 +402,7 @@ void SshAttempt::Drive() {
       case Phase::kKeys: step = KeyAuth(); break;
       case Phase::kChannel: step = OpenChannel(); break;
       case Phase::kExec: step = Exec(); break;
+      case Phase::kSend: step = Send(); break;
       case Phase::kRead: step = Read(); break;
       case Phase::kClose: step = Close(); break;
       default: return;
@@ -550,6 +578,23 @@ SshAttempt::Step SshAttempt::Exec() {
     Fail("ssh to " + Where() + ": cannot run the command: " + LastError());
     return Step::kStop;
   }
+  phase_ = collecting_ || input_.empty() ? Phase::kRead : Phase::kSend;
+  return Step::kNext;
+}
+
+// The secrets the wrapper reads first (SshRemoteCommand), then the output.
+SshAttempt::Step SshAttempt::Send() {
+  while (sent_ < input_.size()) {
+    const ssize_t n = libssh2_channel_write(channel_, input_.data() + sent_, input_.size() - sent_);
+    if (n == LIBSSH2_ERROR_EAGAIN) return Step::kWait;
+    if (n < 0) {
+      Fail("ssh to " + Where() + ": cannot send the task's secrets: " + LastError());
+      return Step::kStop;
+    }
+    sent_ += static_cast<std::size_t>(n);
+  }
+  std::fill(input_.begin(), input_.end(), '\0');  // no copy left behind longer than needed
+  input_.clear();
   phase_ = Phase::kRead;
   return Step::kNext;
 }
@@ -793,15 +838,23 @@ void SshAttempt::Drop() {
 }  // namespace
 
 std::string SshRemoteCommand(const std::string& command, const EnvList& env,
-                             const std::string& outputs_id) {
+                             const std::string& outputs_id, const EnvList& secrets) {
   // PICOFLOW_OUTPUT's directory is named before the task's env is exported:
   // a TMPDIR in env moves neither it nor the outputs reader's.
   std::string line = "PICOFLOW_OUTPUT=" + OutputsDirWord(outputs_id) + "/output; ";
+  // Each secret: exactly its length in bytes from stdin (dd bs=1 never
+  // reads past it), kept whole with its trailing newlines (the `.`).
+  for (const auto& [name, value] : secrets) {
+    if (!IsShellName(name))
+      throw std::invalid_argument("secret name '" + name + "' is not a shell identifier");
+    line += name + "=$(dd bs=1 count=" + std::to_string(value.size()) + " 2>/dev/null; echo .); " +
+            name + "=\"${" + name + "%.}\"; export " + name + "; ";
+  }
   for (const auto& [name, value] : env) {
     if (!IsShellName(name))
       throw std::invalid_argument("env name '" + name + "' is not a shell identifier");
     if (name == "PICOFLOW_OUTPUT") continue;  // set by picoflow, last
-    line += "export " + name + "=" + Quote(value) + "; ";
+    line += "export " + name + "=" + QuoteWithSecrets(value, secrets) + "; ";
   }
   // mkdir makes the directory or fails, never reusing one (as mktemp does);
   // without it the command still runs, told so on its stderr.
@@ -825,6 +878,12 @@ std::string SshRemoteCommand(const std::string& command, const EnvList& env,
       "fi; } >/dev/null 2>&1 & exec 3<&-; exec \"${SHELL:-/bin/sh}\" -c " +
       Quote(command);
   return line;
+}
+
+std::string SshSecretsInput(const EnvList& secrets) {
+  std::string input;
+  for (const auto& [_, value] : secrets) input += value;
+  return input;
 }
 
 std::string SshOutputsMarker(const std::string& outputs_id) {

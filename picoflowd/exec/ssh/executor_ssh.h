@@ -82,8 +82,20 @@ class SshExecutor final : public Executor {
 /// command exec'd as `${SHELL:-/bin/sh} -c COMMAND` with stdin from
 /// /dev/null. Throws std::invalid_argument for an env name that is not a
 /// shell identifier.
+///
+/// `secrets` (name, value pairs; docs/workflow-format.md, "Secrets"): their
+/// values are not in the line, which only holds their lengths. The wrapper
+/// reads them first from the channel's stdin, where the executor writes
+/// them (SshSecretsInput), and exports each under its name; a
+/// `${secret:NAME}` in an `env` value becomes a reference to that variable.
+/// No value is ever in the remote command line, which other users of the
+/// remote host may see (ps).
 std::string SshRemoteCommand(const std::string& command, const EnvList& env,
-                             const std::string& outputs_id);
+                             const std::string& outputs_id, const EnvList& secrets = {});
+
+/// What the executor writes to the command's channel stdin for
+/// SshRemoteCommand's `secrets`: their values, one after the other.
+std::string SshSecretsInput(const EnvList& secrets);
 
 /// The line the outputs reader prints before the file, so that what the
 /// login's startup files print is never taken for outputs.
