@@ -51,9 +51,10 @@ std::string Shorten(const std::string& text, std::size_t max, std::size_t head) 
   return text.substr(0, head_end) + gap + text.substr(tail_start);
 }
 
-// Slack reads &, < and > as markup (<!channel> notifies a channel): they are
-// escaped as its docs say, so output is shown as written.
-std::string SlackEscape(std::string_view text) {
+// `text` with &, < and > (and with `quotes`, " and ') written as entities.
+// Slack reads &, < and > as markup (<!channel> notifies a channel); a Teams
+// card's text is HTML: escaped, output is shown as written.
+std::string EscapeMarkup(std::string_view text, bool quotes) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
@@ -61,21 +62,9 @@ std::string SlackEscape(std::string_view text) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;
+      case '"': out += quotes ? "&quot;" : "\""; break;
+      case '\'': out += quotes ? "&#39;" : "'"; break;
       default: out += c;
-    }
-  }
-  return out;
-}
-
-// A Teams card's text is HTML: &, <, > and quotes are escaped.
-std::string HtmlEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += SlackEscape(std::string_view(&c, 1));
     }
   }
   return out;
@@ -156,7 +145,7 @@ std::string WebhookBody(const NotifyMessage& m, WebhookFormat format) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
   };
   switch (format) {
-    case WebhookFormat::kSlack: return dump(json{{"text", SlackEscape(NotifyText(m))}});
+    case WebhookFormat::kSlack: return dump(json{{"text", EscapeMarkup(NotifyText(m), false)}});
     case WebhookFormat::kDiscord:
       // No mention in the output (@everyone) pings anyone.
       return dump(json{{"content", Shorten(NotifyText(m), kDiscordMax, kDiscordHead)},
@@ -165,8 +154,8 @@ std::string WebhookBody(const NotifyMessage& m, WebhookFormat format) {
       return dump(json{{"@type", "MessageCard"},
                        {"@context", "https://schema.org/extensions"},
                        {"summary", NotifySubject(m)},
-                       {"title", HtmlEscape(NotifySubject(m))},
-                       {"text", "<pre>" + HtmlEscape(NotifyText(m)) + "</pre>"}});
+                       {"title", EscapeMarkup(NotifySubject(m), true)},
+                       {"text", "<pre>" + EscapeMarkup(NotifyText(m), true) + "</pre>"}});
     case WebhookFormat::kJson: break;
   }
   json failed = json::array();
