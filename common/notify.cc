@@ -22,7 +22,7 @@ bool HasScheme(std::string_view url, std::initializer_list<std::string_view> sch
   });
 }
 
-// A URL that is one secret whole is checked when it is sent (IsHttpUrl).
+// A URL that is one secret whole is checked when it is sent (Notifier).
 bool FromSecret(std::string_view url) { return url.rfind("${secret:", 0) == 0; }
 
 // A required text value that is not empty.
@@ -210,8 +210,6 @@ void LoadTarget(FieldReader& r, const YamlNode& item, std::size_t index, NotifyT
 }
 
 }  // namespace
-
-bool IsHttpUrl(std::string_view url) { return HasScheme(url, {"http", "https"}); }
 
 std::string_view NotifyEventName(NotifyEvent event) {
   return kNotifyEventNames[static_cast<std::size_t>(event)];

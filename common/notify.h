@@ -73,9 +73,6 @@ struct NotifyTestOutcome {
   std::string error;
 };
 
-/// Whether `url` starts with http:// or https://.
-bool IsHttpUrl(std::string_view url);
-
 /// Reads a `notify:` value (a list of targets; `[]` turns the default off)
 /// into `out`, reporting each problem at its node (messages start with
 /// `notify #N: ` or `notify 'NAME': `).

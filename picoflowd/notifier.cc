@@ -10,6 +10,7 @@
 #include "common/run_status.h"
 #include "common/secret_masker.h"
 #include "common/secrets.h"
+#include "common/workflow_task_config.h"
 #include "picoflowd/store/store.h"
 #include "picoflowd/util/logging.h"
 
@@ -337,14 +338,18 @@ void Notifier::Start(const Key& key) {
   d.in_flight = true;
   ++d.attempt;
   OutboundRequest request = d.request;
+  // An attempt that fails before it is sent (`d` is gone after it).
+  const auto fail = [this, &key](std::string error) {
+    RequestOutcome failed;
+    failed.error = std::move(error);
+    Finished(key, failed);
+  };
   if (!d.target.password_file.empty()) {
     // Read at each send: a changed password needs no reload, and it is
     // kept nowhere else.
     Result<std::string> password = ReadPrivateFile(d.target.password_file);
     if (!password.ok()) {
-      RequestOutcome failed;
-      failed.error = "password_file " + d.target.password_file + ": " + password.error().message;
-      return Finished(key, failed);
+      return fail("password_file " + d.target.password_file + ": " + password.error().message);
     }
     request.password = std::move(*password);
   }
@@ -355,17 +360,12 @@ void Notifier::Start(const Key& key) {
   // Its secrets are read at each send too (docs/notifications.md, "Secrets
   // in targets"), and masked in what is recorded and logged of the outcome.
   Result<EnvList> values = ReadSecrets(d.secrets);
-  if (!values.ok()) {
-    RequestOutcome failed;
-    failed.error = values.error().message;
-    return Finished(key, failed);
-  }
+  if (!values.ok()) return fail(values.error().message);
   request.url = ExpandSecretRefs(request.url, *values);
   for (auto& [_, value] : request.headers) value = ExpandSecretRefs(value, *values);
-  if (!IsHttpUrl(request.url)) {
-    RequestOutcome failed;
-    failed.error = "its url does not start with http:// or https:// once its secrets are put in";
-    return Finished(key, failed);
+  // As the loader checks a url written whole (never quoting it: it holds a secret).
+  if (const std::string why = HttpUrlProblem(request.url); !why.empty()) {
+    return fail("its url, once its secrets are put in, " + why);
   }
   std::vector<std::string> masked;
   for (auto& [_, value] : *values) masked.push_back(std::move(value));
