@@ -465,10 +465,7 @@ void Daemon::OnSignal(int signum) {
 
 void Daemon::Shutdown() {
   if (notify_drain_ == Drain::kDraining) {  // only notifications are left: drop them
-    LogWarn({}, "stopping now: dropping " +
-                    CountOf(static_cast<std::int64_t>(notify_->pending()), "notification") +
-                    " still going (picoflowctl notifications shows their attempts)");
-    notify_drain_ = Drain::kDone;
+    DropNotifications("stopping now");
     FinishShutdown();
     return;
   }
@@ -495,14 +492,21 @@ void Daemon::Shutdown() {
 void Daemon::GraceOver() {
   if (runs_->active() > 0) {
     LogWarn({}, "shutdown grace period over: killing what still runs");
-  } else if (notify_ && notify_->pending() > 0) {
-    LogWarn({}, "shutdown grace period over: dropping " +
+    notify_drain_ = Drain::kDone;
+  } else {
+    DropNotifications("shutdown grace period over");
+  }
+  runs_->AbandonAll();
+  FinishShutdown();
+}
+
+void Daemon::DropNotifications(std::string_view why) {
+  if (notify_ && notify_->pending() > 0) {
+    LogWarn({}, std::string(why) + ": dropping " +
                     CountOf(static_cast<std::int64_t>(notify_->pending()), "notification") +
                     " still going (picoflowctl notifications shows their attempts)");
   }
   notify_drain_ = Drain::kDone;
-  runs_->AbandonAll();
-  FinishShutdown();
 }
 
 bool Daemon::DrainNotifications() {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -101,6 +102,9 @@ class Daemon final : public RpcHost, private RunObserver {
   /// At a stop, the notifications still going are sent before the store
   /// closes (docs/notifications.md, "Delivery"); true while they are.
   bool DrainNotifications();
+  /// Gives the notifications still going up (logged, with `why`): the
+  /// next FinishShutdown closes the notifier.
+  void DropNotifications(std::string_view why);
   std::vector<std::string> WorkflowFiles() const;
   /// Why a workflow file may not load workflow `name` in this reload (the
   /// names it loaded so far are `names_seen`, which gets `name`); "" if it may.
