@@ -106,6 +106,27 @@ int NotifyTest(Session& s, const Args& a) {
   return all_sent ? kExitOk : kExitFailed;
 }
 
+// The token of write access over HTTP (docs/http-api.md, "Write access"):
+// the token alone on stdout, so `picoflowctl web-token | xclip` works; where
+// the page is, on stderr.
+int WebTokenCmd(Session& s, const Args& a) {
+  auto r = s.Call(method::kWebToken, {{"rotate", a.rotate}});
+  if (!r) return s.exit_code();
+  if (s.globals().json) {
+    Session::PrintJson(*r);
+    return kExitOk;
+  }
+  std::printf("%s\n", Str((*r)["token"]).c_str());
+  if ((*r)["http_listen"].is_null()) {
+    std::fprintf(stderr,
+                 "picoflowctl: the daemon's HTTP listener is off: set http_listen in "
+                 "picoflowd.yaml (docs/http-api.md)\n");
+  } else if (a.rotate) {
+    std::fprintf(stderr, "picoflowctl: a new token; the old one no longer works\n");
+  }
+  return kExitOk;
+}
+
 int Workflows(Session& s, const Args&) {
   auto list = s.Call(method::kWorkflowList);
   if (!list) return s.exit_code();
@@ -391,6 +412,11 @@ const CommandSpec kCommands[] = {
     {"notify-test", "Send a test notification to every notify target of a workflow",
      [](CLI::App& c, Args& a) { c.add_option("workflow", a.name, "Workflow name")->required(); },
      NotifyTest},
+    {"web-token", "The token that lets the web page (and /api/v1/) run, cancel and pause",
+     [](CLI::App& c, Args& a) {
+       c.add_flag("--rotate", a.rotate, "Make a new token; the old one stops working");
+     },
+     WebTokenCmd},
     {"call", "Call any JSON-RPC method: call METHOD [JSON-PARAMS]",
      [](CLI::App& c, Args& a) {
        c.add_option("method", a.method, "Method name, e.g. daemon.status")->required();

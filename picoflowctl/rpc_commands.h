@@ -22,6 +22,7 @@ struct Args {
   int count = 20;
   bool follow = false;
   bool dry_run = false;
+  bool rotate = false;  ///< web-token --rotate
   bool wait = false;
   bool dot = false;
   bool check = false;

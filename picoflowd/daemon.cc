@@ -26,7 +26,9 @@
 #include "picoflowd/exec/executor_module.h"
 #include "picoflowd/exec/executor_module_abi.h"
 #include "picoflowd/metrics.h"
-#include "picoflowd/metrics_server.h"
+#include "picoflowd/http/http_api.h"
+#include "picoflowd/http/http_server.h"
+#include "picoflowd/http/web_token.h"
 #include "picoflowd/notifier.h"
 #include "picoflowd/pruner.h"
 #include "picoflowd/rpc/rpc_dispatch.h"
@@ -119,7 +121,8 @@ Daemon::~Daemon() {
   // Tear down in dependency order, then close whatever handle is left and
   // let the loop run their close callbacks.
   server_.reset();
-  metrics_server_.reset();
+  http_.reset();
+  http_api_.reset();
   dispatcher_.reset();
   methods_.reset();
   runs_.reset();
@@ -236,7 +239,7 @@ Status Daemon::Open(RunObserver* progress) {
       &loop_, *store_, RetentionConfigOf(config_),
       [this](const std::string& name) { return RetentionOf(registry_, config_, name); });
   scheduler_ = std::make_unique<Scheduler>(wall_clock_);
-  if (!config_.metrics_listen.empty()) metrics_ = MakeMetrics();
+  if (!config_.http_listen.empty()) metrics_ = MakeMetrics();
   // Every run observer, in the order they hear of an event; the daemon
   // itself last, as what it does on a run's end may start another run.
   engine_.observers = {pruner_.get(), &feed_};
@@ -534,7 +537,7 @@ void Daemon::FinishShutdown() {
   // are sent, the rest (the signals stay until then: a signal ends the
   // wait).
   if (pruner_) pruner_->Close();
-  if (metrics_server_) metrics_server_->Close();
+  if (http_) http_->Close();
   if (schedule_timer_) schedule_timer_->Close();
   if (notifier_) notifier_->Close();
   if (server_) server_->Close();
@@ -548,59 +551,6 @@ void Daemon::FinishShutdown() {
   }
 }
 
-// --metrics-listen: the Metrics observer (made in Open) and its HTTP
-// listener; nothing of either exists without the flag.
-std::unique_ptr<Metrics> Daemon::MakeMetrics() {
-  MetricsSources sources;
-  sources.active_runs = [this] { return runs_->active(); };
-  sources.active_tasks = [this] { return static_cast<std::size_t>(runs_->ActiveAttempts()); };
-  sources.workflows = [this] {
-    std::vector<std::string> names;
-    for (const auto& [name, entry] : registry_.entries()) {
-      if (entry.version) names.push_back(name);
-    }
-    return names;
-  };
-  sources.next_fire = [this](const std::string& name) -> std::optional<std::int64_t> {
-    auto next = scheduler_->NextFire(name);
-    if (!next) return std::nullopt;
-    return static_cast<std::int64_t>(next->time_since_epoch().count());
-  };
-  sources.skipped_fires = [this](const std::string& name) {
-    return scheduler_->SkippedCount(name);
-  };
-  sources.store_bytes = [this]() -> std::optional<std::uint64_t> {
-    std::error_code ec;
-    const auto bytes = fs::file_size(config_.state_dir + "/picoflow.db", ec);
-    if (ec) return std::nullopt;
-    return static_cast<std::uint64_t>(bytes);
-  };
-  sources.store_health = [this] { return store_->Health(); };
-  sources.workflow_of = [this](std::int64_t run_id) {
-    const RunController* c = runs_->Find(run_id);
-    return c ? c->run().workflow().name : std::string();
-  };
-  sources.rpc_requests_dropped = [this]() -> std::uint64_t {
-    return server_ ? server_->stats().requests_dropped : 0;
-  };
-  return std::make_unique<Metrics>(std::move(sources));
-}
-
-Status Daemon::StartMetrics() {
-  if (!metrics_) return {};
-  metrics_server_ = std::make_unique<MetricsServer>(&loop_, [this] {
-    group_commit_->CommitNow();  // what a scrape shows is stored
-    return metrics_->Render();
-  });
-  metrics_server_->SetHealth([this]() -> std::string {
-    const StoreHealth health = store_->Health();
-    return health.degraded ? "store degraded: " + health.reason : std::string();
-  });
-  if (Status s = metrics_server_->Listen(config_.metrics_listen); !s.ok()) return s;
-  LogInfo({}, "metrics on http://" + config_.metrics_listen + "/metrics");
-  return {};
-}
-
 int Daemon::Run() {
   if (Status s = Open(); !s.ok()) {
     std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
@@ -609,6 +559,7 @@ int Daemon::Run() {
   dispatcher_ = std::make_unique<Dispatcher>();
   methods_ = std::make_unique<RpcMethods>(static_cast<RpcHost&>(*this));
   methods_->Register(*dispatcher_);
+  RegisterWebToken();
   RpcServerOptions options;
   options.socket_path = config_.socket_path;
   options.before_send = [this] { group_commit_->CommitNow(); };
@@ -627,8 +578,8 @@ int Daemon::Run() {
     std::fprintf(stderr, "picoflowd: %s\n", s.error().message.c_str());
     return 1;
   }
-  if (Status s = StartMetrics(); !s.ok()) {
-    std::fprintf(stderr, "picoflowd: %s (fix --metrics-listen)\n", s.error().message.c_str());
+  if (Status s = StartHttp(); !s.ok()) {
+    std::fprintf(stderr, "picoflowd: %s (fix --http-listen)\n", s.error().message.c_str());
     return 1;
   }
   if (Status s = OpenOutputDir(); !s.ok()) {

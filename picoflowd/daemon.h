@@ -32,8 +32,10 @@ class Dispatcher;
 class Executor;
 class LocalExecutor;
 class GroupCommit;
+class HttpApi;
+class HttpExchange;
+class HttpServer;
 class Metrics;
-class MetricsServer;
 class Notifier;
 class Pruner;
 class RpcMethods;
@@ -42,6 +44,7 @@ class RunManager;
 class ScheduleTimer;
 class SdNotifier;
 class Store;
+class WebToken;
 
 /// The RpcHost of the RPC methods; hears of every run's end (queued fires
 /// start then; --once stops).
@@ -91,8 +94,14 @@ class Daemon final : public RpcHost, private RunObserver {
   void OnRunFinished(std::int64_t run_id, RunStatus status) override;
   Status LoadStoredWorkflows();
   void StartSignals();
+  // ---- the HTTP listener (daemon_http.cc) ----
   std::unique_ptr<Metrics> MakeMetrics();
-  Status StartMetrics();
+  /// Registers web.token, which makes the token of HTTP write access.
+  void RegisterWebToken();
+  /// --http-listen: loads the token, listens; nothing of it without the flag.
+  Status StartHttp();
+  /// Routes one request: the page, /api/v1/, /metrics, /healthz.
+  void ServeHttp(const std::shared_ptr<HttpExchange>& exchange);
   /// Where shell attempts write their outputs (LocalExecutor::SetOutputDir).
   Status OpenOutputDir();
   void OnSignal(int signum);
@@ -144,7 +153,9 @@ class Daemon final : public RpcHost, private RunObserver {
   std::unique_ptr<Pruner> pruner_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Notifier> notify_;  ///< loads the http module at its first send only
-  std::unique_ptr<MetricsServer> metrics_server_;
+  std::unique_ptr<WebToken> web_token_;
+  std::unique_ptr<HttpApi> http_api_;
+  std::unique_ptr<HttpServer> http_;
   WorkflowRegistry registry_;
   Diagnostics load_errors_;
   std::unique_ptr<RpcMethods> methods_;

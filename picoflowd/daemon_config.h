@@ -38,7 +38,8 @@ struct DaemonConfig {
   std::int64_t retention_max_runs = 1000;                   ///< runs kept per workflow; 0: no limit
   std::chrono::seconds retention_max_age{30 * 24 * 3600};   ///< runs older go; 0: no limit
   std::uint64_t retention_max_output_bytes = std::uint64_t{256} << 20;  ///< all output; 0: no cap
-  std::string metrics_listen;  ///< ADDR:PORT serving /metrics and /healthz; empty: off
+  std::string http_listen;  ///< ADDR:PORT of the page, /api/v1/, /metrics, /healthz; empty: off
+  bool http_allow_remote = false;  ///< no warning for a listener off loopback
   LogFormat log_format = LogFormat::kText;
   std::string log_level = "info";
 };

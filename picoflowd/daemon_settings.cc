@@ -128,9 +128,12 @@ constexpr DaemonSetting kSettings[] = {
     {"--retention-max-output-bytes", "retention_max_output_bytes", "BYTES",
      "Cap of all stored task output; the oldest goes first (0: no cap)",
      Bytes(0, std::int64_t{1} << 50), Field<&DaemonConfig::retention_max_output_bytes>()},
-    {"--metrics-listen", "metrics_listen", "ADDR:PORT",
-     "Serve Prometheus /metrics and /healthz on ADDR:PORT (off unless given)", Text(),
-     Field<&DaemonConfig::metrics_listen>()},
+    {"--http-listen", "http_listen", "ADDR:PORT",
+     "Serve the web page, /api/v1/, /metrics and /healthz on ADDR:PORT (off unless given)",
+     Text(), Field<&DaemonConfig::http_listen>(), "metrics_listen"},
+    {"--http-allow-remote", "http_allow_remote", "",
+     "Listen on an address other than loopback without a warning", Bool(),
+     Field<&DaemonConfig::http_allow_remote>()},
 };
 
 std::string Quoted(std::string_view name) { return "'" + std::string(name) + "'"; }
@@ -189,7 +192,7 @@ std::span<const DaemonSetting> DaemonSettings() { return kSettings; }
 
 const DaemonSetting* FindSettingByKey(std::string_view key) {
   for (const DaemonSetting& s : kSettings) {
-    if (s.key == key) return &s;
+    if (s.key == key || (!s.alias.empty() && s.alias == key)) return &s;
   }
   return nullptr;
 }

@@ -67,6 +67,9 @@ struct DaemonSetting {
   std::string_view help;        ///< one line for --help, without bounds or default
   SettingType type;
   SettingAccess access;
+  /// An older name of the setting, still accepted: `metrics_listen` (its
+  /// flag is `--` + the key with '-' for '_'); empty: none.
+  std::string_view alias{};
 };
 
 /// Every setting, in the order the shipped config file lists them.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -46,7 +47,12 @@ std::vector<FlagInput> AddSettingFlags(CLI::App& app) {
   std::vector<FlagInput> inputs(settings.size());  // never resized: CLI11 keeps pointers
   for (std::size_t i = 0; i < settings.size(); ++i) {
     const picoflow::DaemonSetting& s = settings[i];
-    const std::string name(s.flag);
+    std::string name(s.flag);
+    if (!s.alias.empty()) {  // the older flag: --metrics-listen for metrics_listen
+      std::string alias = "--" + std::string(s.alias);
+      std::replace(alias.begin(), alias.end(), '_', '-');
+      name += "," + alias;
+    }
     std::string help(s.help);
     if (std::string values = picoflow::DescribeSettingValues(s); !values.empty()) {
       help += " [" + values + "]";

@@ -17,6 +17,7 @@ inline constexpr char kWorkflowList[] = "workflow.list";          ///< loaded wo
 inline constexpr char kWorkflowGet[] = "workflow.get";            ///< one workflow's definition
 inline constexpr char kWorkflowRemove[] = "workflow.remove";      ///< unload a workflow
 inline constexpr char kWorkflowPause[] = "workflow.pause";        ///< stop scheduled fires
+inline constexpr char kWebToken[] = "web.token";                  ///< the HTTP write token
 inline constexpr char kWorkflowResume[] = "workflow.resume";      ///< resume scheduled fires
 inline constexpr char kWorkflowNext[] = "workflow.next";          ///< upcoming fire times
 inline constexpr char kRunStart[] = "run.start";                  ///< trigger a run now

@@ -108,7 +108,13 @@ TEST_CASE("retention and metrics keys set their settings and are range-checked")
   CHECK(config.retention_max_runs == 50);
   CHECK(config.retention_max_age == std::chrono::hours(24 * 7));
   CHECK(config.retention_max_output_bytes == 0);
-  CHECK(config.metrics_listen == "127.0.0.1:9464");
+  CHECK(config.http_listen == "127.0.0.1:9464");  // metrics_listen: http_listen's older name
+  DaemonConfig http;
+  ApplyDaemonConfigFile(
+      Ok("http_listen: '[::1]:8080'\nhttp_allow_remote: true\n"),
+      [](std::string_view) { return false; }, http);
+  CHECK(http.http_listen == "[::1]:8080");
+  CHECK(http.http_allow_remote);
   CHECK(Error("retention_max_runs: -1\n").find("picoflowd.yaml:1:21: ") == 0);
   CHECK(Error("retention_max_age: soon\n").find("picoflowd.yaml:1:20: ") == 0);
 }

@@ -1,6 +1,5 @@
-// Metrics (the observer and its exposition) and the request parsing of
-// MetricsServer; the listener itself is tested against real scrapers in
-// metrics_test.py.
+// Metrics (the observer and its exposition); the listener is tested in
+// http_server_test.cc and against real scrapers in metrics_test.py.
 
 #include "picoflowd/metrics.h"
 
@@ -9,7 +8,6 @@
 #include <string>
 
 #include "picoflowd/engine/run.h"
-#include "picoflowd/metrics_server.h"
 
 namespace picoflow {
 namespace {
@@ -107,29 +105,6 @@ TEST_CASE("a handler that ends without succeeding is counted by handler; a retri
 
 TEST_CASE("label values escape backslash, quote and newline") {
   CHECK(EscapeLabel("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
-}
-
-TEST_CASE("request lines parse to method and path, anything else is invalid") {
-  auto ok = ParseHttpRequestLine("GET /metrics?x=1 HTTP/1.1\r\nHost: a");
-  REQUIRE(ok.ok());
-  CHECK(ok->method == "GET");
-  CHECK(ok->path == "/metrics");
-  CHECK(ParseHttpRequestLine("GET /healthz HTTP/1.0").ok());
-  for (const char* bad : {"", "garbage", "GET /metrics", "GET metrics HTTP/1.1",
-                          "GET /metrics HTTP/2", "GET  /metrics HTTP/1.1", "GET /a b HTTP/1.1"}) {
-    CAPTURE(bad);
-    CHECK_FALSE(ParseHttpRequestLine(bad).ok());
-  }
-}
-
-TEST_CASE("listen addresses are ADDR:PORT with IPv6 in brackets") {
-  CHECK(*ParseListenAddress("127.0.0.1:9464") == std::pair<std::string, int>("127.0.0.1", 9464));
-  CHECK(*ParseListenAddress("[::1]:80") == std::pair<std::string, int>("::1", 80));
-  CHECK(*ParseListenAddress(":9464") == std::pair<std::string, int>("0.0.0.0", 9464));
-  CHECK(ParseListenAddress("9464").error().message ==
-        "metrics address '9464' is not ADDR:PORT (e.g. 127.0.0.1:9464)");
-  CHECK_FALSE(ParseListenAddress("a:b").ok());
-  CHECK_FALSE(ParseListenAddress("a:70000").ok());
 }
 
 }  // namespace

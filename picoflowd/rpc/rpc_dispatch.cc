@@ -99,6 +99,11 @@ bool Dispatcher::Has(std::string_view method) const {
   return methods_.find(method) != methods_.end();
 }
 
+const MethodSpec* Dispatcher::Find(std::string_view method) const {
+  const auto it = methods_.find(method);
+  return it == methods_.end() ? nullptr : &it->second;
+}
+
 void Dispatcher::HandleLine(const std::shared_ptr<RpcChannel>& channel,
                             std::string_view line) noexcept {
   GuardCallback("rpc: handling a request line", [&] {

@@ -57,6 +57,8 @@ class Dispatcher {
 
   /// True if `method` is in the table.
   bool Has(std::string_view method) const;
+  /// The row of `method`, or nullptr.
+  const MethodSpec* Find(std::string_view method) const;
 
   /// Handles one request line from `channel`: parse (-32700/-32600), peer
   /// with no access (-32005, then the channel closes after the answer),

@@ -58,6 +58,7 @@ const char* AccessName(Access access) {
 }
 
 std::string Peer::ToString() const {
+  if (!remote.empty()) return remote;
   return "uid " + std::to_string(uid) + " pid " + std::to_string(pid);
 }
 

@@ -36,8 +36,11 @@ struct Peer {
   uid_t uid = 0;
   gid_t gid = 0;
   Access access = Access::kNone;
+  /// Set for a caller that did not come over the control socket (the HTTP
+  /// API: `http 127.0.0.1:51234`); then uid and pid mean nothing.
+  std::string remote;
 
-  /// `uid 1000 pid 4242` for logs and error messages.
+  /// `uid 1000 pid 4242` (or `remote`) for logs and error messages.
   std::string ToString() const;
 };
 

@@ -1,0 +1,51 @@
+#pragma once
+// HttpApi: /api/v1/, the control socket's JSON-RPC methods over HTTP
+// (docs/http-api.md). A request becomes one JSON-RPC call on the daemon's
+// Dispatcher, so a method behaves, checks its params and is refused exactly
+// as on the socket:
+//   GET  /api/v1/METHOD?PARAM=VALUE...  a read method; each value is read as
+//        its param's type (integer, bool, number; JSON for objects/arrays)
+//   POST /api/v1/METHOD  with a JSON object of params as the body; a write
+//        method needs `Authorization: Bearer TOKEN`
+// The answer is the call's result as JSON (200), or {"error":{code,message,
+// data}} with a status for its code. With `Accept: text/event-stream` every
+// message of the call (its notifications, then its response) is one
+// Server-Sent Event, and the stream ends after the response.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "picoflowd/http/http_server.h"
+
+namespace picoflow {
+
+class Dispatcher;
+
+/// What a request's token is worth.
+enum class TokenCheck {
+  kOff,      ///< no token is configured: writes are off (403)
+  kMissing,  ///< none was sent (401)
+  kWrong,    ///< one was sent, not the token (401)
+  kValid,    ///< write access
+};
+
+/// The HTTP status of a JSON-RPC error code (-32001 -> 404, ...).
+int HttpStatusOf(int rpc_code);
+
+class HttpApi {
+ public:
+  static constexpr const char* kPrefix = "/api/v1/";
+
+  /// `check` judges a request's Authorization header.
+  HttpApi(Dispatcher& dispatcher, std::function<TokenCheck(const HttpRequest&)> check);
+
+  /// Answers a request whose path starts with kPrefix.
+  void Serve(const std::shared_ptr<HttpExchange>& exchange);
+
+ private:
+  Dispatcher& dispatcher_;
+  std::function<TokenCheck(const HttpRequest&)> check_;
+};
+
+}  // namespace picoflow
