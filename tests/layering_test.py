@@ -4,7 +4,7 @@
 Each file belongs to the layer of its folder. A file may include (with
 `#include "..."`) a header of its own layer or of a layer below it:
 
-    common  <  protocol  <  util  <  {store, exec}  <  engine  <  sched  <  rpc  <  picoflowd/
+    common  <  protocol  <  util  <  {store, exec}  <  engine  <  sched  <  rpc  <  http  <  picoflowd/
 
 store and exec are siblings: neither includes the other. The executor
 modules (picoflowd/exec/http, picoflowd/exec/ssh) are leaves: they include
@@ -34,7 +34,8 @@ RANKS = {
     'engine': 4,
     'sched': 5,
     'rpc': 6,
-    'daemon': 7,
+    'http': 7,
+    'daemon': 8,
 }
 MODULES = ('picoflowd/exec/http', 'picoflowd/exec/ssh')
 SOURCE_DIRS = ('common', 'protocol', 'picoflowd', 'picoflowctl')

@@ -10,7 +10,7 @@ twice: one retry), then checks:
 * GET /metrics: 200, format 0.0.4, the counters of that run, and
   `promtool check metrics` accepts it (/usr/bin/promtool, Debian `prometheus`);
 * GET /healthz 200, other paths 404, POST 405, a malformed request line 400,
-  an 8 KiB+ request 400, a silent client dropped at the 5 s timeout (not
+  an 8 KiB+ request head 431, a Host that is not loopback 421, a silent client dropped at the 5 s timeout (not
   before), and 20 concurrent scrapers all answered;
 * a Prometheus server (/usr/bin/prometheus, temp storage, 1 s scrape interval)
   scrapes the daemon: /api/v1/query answers up == 1 and
@@ -84,8 +84,14 @@ def status_of(response):
     return int(response.split(b' ', 2)[1])
 
 
+# The listener keeps connections alive: these requests ask it to close, so
+# that raw() reads one whole response. A loopback listener answers only a
+# loopback Host (docs/http-api.md, "Security").
+CLOSE = b'Host: 127.0.0.1\r\nConnection: close\r\n\r\n'
+
+
 def http_get(port, path):
-    return raw(port, ('GET %s HTTP/1.1\r\nHost: x\r\n\r\n' % path).encode())
+    return raw(port, ('GET %s HTTP/1.1\r\n' % path).encode() + CLOSE)
 
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
@@ -159,9 +165,10 @@ def check_daemon(port, ctl, sock, tmp):
 
     assert status_of(http_get(port, '/healthz')) == 200
     assert status_of(http_get(port, '/nope')) == 404
-    assert status_of(raw(port, b'POST /metrics HTTP/1.1\r\n\r\n')) == 405
+    assert status_of(raw(port, b'POST /metrics HTTP/1.1\r\n' + CLOSE)) == 405
     assert status_of(raw(port, b'garbage\r\n\r\n')) == 400
-    assert status_of(raw(port, b'GET /' + b'a' * 9000 + b' HTTP/1.1\r\n\r\n')) == 400
+    assert status_of(raw(port, b'GET /' + b'a' * 9000 + b' HTTP/1.1\r\n' + CLOSE)) == 431
+    assert status_of(raw(port, b'GET /metrics HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n')) == 421
     # The server drops a client that never finishes its request at its 5 s
     # request timeout: not before (a lower bound), and at all (our read timeout
     # of DEADLINE_S only ends a hang).
