@@ -3,7 +3,9 @@
 # missing (the last line: what building and checking the Debian packages
 # takes, tests/deb_test.py). Uses sudo when not root. Safe to run repeatedly.
 #
-# Usage: scripts/deps.sh [--sanitize]
+# Usage: scripts/deps.sh [--test | --sanitize]
+#   --test      also the browser the web page's tests drive (tests/web_browser_test.py):
+#               Debian's chromium, chromium-driver and python3-selenium
 #   --sanitize  also what the sanitizer and fuzz build takes (scripts/sanitize.sh,
 #               docs/testing.md): clang, its ASan/UBSan/libFuzzer runtimes and
 #               llvm-symbolizer, which turns a report's addresses into lines
@@ -11,14 +13,15 @@ set -eu
 
 PACKAGES="g++ meson ninja-build pkg-config
 libuv1-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libspdlog-dev
-libssh2-1-dev libcurl4-openssl-dev libhowardhinnant-date-dev libcli11-dev
+libssh2-1-dev libcurl4-openssl-dev libhttp-parser-dev libhowardhinnant-date-dev libcli11-dev
 doctest-dev tzdata python3 python3-croniter python3-aiosmtpd procps sqlite3 openssl systemd
 openssh-server openssh-client prometheus clang-format
 debhelper dpkg-dev fakeroot lintian"
 case "${1:-}" in
+  --test) PACKAGES="$PACKAGES chromium chromium-driver python3-selenium" ;;
   --sanitize) PACKAGES="$PACKAGES clang libclang-rt-14-dev llvm" ;;
   "") ;;
-  *) echo "usage: scripts/deps.sh [--sanitize]" >&2; exit 2 ;;
+  *) echo "usage: scripts/deps.sh [--test | --sanitize]" >&2; exit 2 ;;
 esac
 
 missing=""

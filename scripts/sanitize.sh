@@ -13,7 +13,7 @@
 # Usage: scripts/sanitize.sh --ci
 #   what CI (.ci/run) runs: builds only the programs of the unit and fuzz
 #   suites' tests (scripts/test-targets.py), runs the unit suite (log
-#   build-asan/meson-logs/unitlog.*), then each fuzz target for 30 s
+#   build-asan/meson-logs/unitlog.*), then each fuzz target for 15 s
 #   (fuzzlog.*); the closing line counts both logs.
 set -eu
 cd "$(dirname "$0")/.."
@@ -48,7 +48,7 @@ meson test -C build-asan --no-rebuild --num-processes 2 --print-errorlogs \
 # The fuzz tests' own -max_total_time=60 (fuzz/meson.build) comes first on
 # their command line; libFuzzer takes the last value of a flag.
 meson test -C build-asan --no-rebuild --num-processes 2 --print-errorlogs \
-  --suite fuzz --test-args=-max_total_time=30 --logbase fuzzlog || status=$?
+  --suite fuzz --test-args=-max_total_time=15 --logbase fuzzlog || status=$?
 python3 scripts/count-tests.py build-asan/meson-logs/unitlog.json \
   build-asan/meson-logs/fuzzlog.json || status=1
 exit $status

@@ -3,7 +3,7 @@
 # close with a plain "N passed, N failed" line read from meson's test log.
 set -eu
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh --test
 scripts/build.sh
 status=0
 meson test -C build --num-processes 2 --print-errorlogs "$@" || status=$?
