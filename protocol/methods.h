@@ -37,7 +37,7 @@ inline constexpr std::string_view kAll[] = {
     kWorkflowList,  kWorkflowGet,  kWorkflowRemove, kWorkflowPause,    kWorkflowResume,
     kWorkflowNext,  kRunStart,     kRunGet,         kRunList,          kRunCancel,
     kRunWait,       kRunLogs,      kRunRetry,       kStorePrune,       kNotifyList,
-    kNotifyTest,
+    kNotifyTest,    kWebToken,
 };
 
 }  // namespace picoflow::method

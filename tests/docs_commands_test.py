@@ -17,7 +17,8 @@ variable one block sets serves the next. In it `picoflowctl` is a function
 that runs this build's picoflowctl and records its arguments, exit status and
 output; `picoflowd` runs this build's picoflowd for `--once` and is a no-op
 otherwise (the test's daemon is already running). Placeholders (RUN_ID) are
-replaced by real values.
+replaced by real values. The daemon also serves its HTTP listener on a free
+port, which stands in for the docs' 127.0.0.1:8080.
 
 It fails if a `picoflowctl` command exits with another status than expected
 (0, or what EXPECTED_EXIT says and why), if any picoflowctl prints an
@@ -167,12 +168,19 @@ def isolated_work(prefix, extra_env):
     return work, env
 
 
-def start_daemon(picoflowd, work, env):
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def start_daemon(picoflowd, work, env, http_port):
     sock = os.path.join(work, 's.sock')
     log = open(os.path.join(work, 'daemon.log'), 'wb')
     proc = subprocess.Popen(command(picoflowd) + ['--socket', sock, '--state-dir',
                                                   os.path.join(work, 'state'), '--workflows-dir',
-                                                  os.path.join(work, 'workflows')],
+                                                  os.path.join(work, 'workflows'),
+                                                  '--http-listen', f'127.0.0.1:{http_port}'],
                             cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -227,7 +235,7 @@ trap 'rc=$?; if [ ${#FUNCNAME[@]} -eq 0 ]; then case "$BASH_COMMAND" in picoflow
 '''
 
 
-def script_for(blocks, run_id):
+def script_for(blocks, run_id, http_port):
     parts = [PRELUDE]
     if shutil.which('socat') is None:
         parts.append('socat() { record "$(printf "missing\\tsocat")"; '
@@ -239,6 +247,7 @@ def script_for(blocks, run_id):
                 if not line.startswith('$ '):
                     continue  # the output shown
                 line = line[2:]
+            line = line.replace('127.0.0.1:8080', f'127.0.0.1:{http_port}')
             parts.append(line.replace('RUN_ID', str(run_id)) + '\n')
     return ''.join(parts)
 
@@ -264,13 +273,14 @@ def run_document(path, blocks, args, all_failures, notes):
     proc = None
     log_path = os.path.join(work, 'commands.log')
     try:
-        proc, sock = start_daemon(picoflowd, work, env)
+        http_port = free_port()
+        proc, sock = start_daemon(picoflowd, work, env, http_port)
         env.update({'PICOFLOW_SOCKET': sock, 'DOCS_TEST_LOG': log_path,
                     'DOCS_TEST_CTL': ' '.join(command(picoflowctl)),
                     'DOCS_TEST_DAEMON': ' '.join(command(picoflowd)),
                     'DOCS_TEST_SOCAT': SOCAT_STUB})
         # RUN_ID stands for a run the reader has: the first run of the document.
-        script = script_for(runnable, 1)
+        script = script_for(runnable, 1, http_port)
         try:
             r = subprocess.run(['/bin/bash', '-c', script], cwd=work, env=env,
                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
