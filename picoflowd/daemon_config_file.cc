@@ -94,6 +94,9 @@ Result<DaemonConfigFile> ParseDaemonConfigFile(std::string_view text, const std:
   }
   // `notify:` is a list of targets, not a setting of the table: it has no flag.
   std::vector<std::string_view> keys = kDaemonConfigKeys;
+  for (const DaemonSetting& s : DaemonSettings()) {
+    if (!s.alias.empty()) keys.push_back(s.alias);  // an older name still read
+  }
   keys.push_back("notify");
   reader.CheckKeys(root, std::span<const std::string_view>(keys), "", "key", ExplainKey);
   for (std::size_t i = 0; i < root.entry_count(); ++i) {

@@ -67,7 +67,8 @@ void ServeAsset(HttpExchange& exchange, const WebAsset& asset) {
   r.headers = {{"ETag", std::string(asset.etag)},
                {"Cache-Control", "no-cache"},
                {"Vary", "Accept-Encoding"}};
-  if (const std::string* tag = request.Header("if-none-match"); tag != nullptr && *tag == asset.etag) {
+  if (const std::string* tag = request.Header("if-none-match");
+      tag != nullptr && *tag == asset.etag) {
     r.status = 304;
   } else if (AcceptsGzip(request)) {
     r.headers.emplace_back("Content-Encoding", "gzip");
@@ -121,7 +122,10 @@ std::unique_ptr<Metrics> Daemon::MakeMetrics() {
 void Daemon::RegisterWebToken() {
   using P = ParamSpec;
   dispatcher_->Register(MethodSpec{
-      method::kWebToken, Access::kWrite, {P{"rotate", ParamType::kBool, false}}, false,
+      method::kWebToken,
+      Access::kWrite,
+      {P{"rotate", ParamType::kBool, false}},
+      false,
       [this](RpcCall& call) {
         if (!web_token_) web_token_ = std::make_unique<WebToken>(config_.state_dir + "/web-token");
         const bool rotate = call.Param<bool>("rotate", false);
@@ -130,8 +134,8 @@ void Daemon::RegisterWebToken() {
         LogInfo(LogEvent("http.token"), rotate ? "web token rotated" : "web token read");
         call.Reply({{"token", *token},
                     {"file", web_token_->path()},
-                    {"http_listen", config_.http_listen.empty() ? json(nullptr)
-                                                                : json(config_.http_listen)}});
+                    {"http_listen",
+                     config_.http_listen.empty() ? json(nullptr) : json(config_.http_listen)}});
       }});
 }
 
@@ -147,8 +151,8 @@ Status Daemon::StartHttp() {
   http_ = std::make_unique<HttpServer>(
       &loop_, [this](const std::shared_ptr<HttpExchange>& exchange) { ServeHttp(exchange); });
   if (Status s = http_->Listen(config_.http_listen); !s.ok()) return s;
-  LogInfo(LogEvent("http.listen"), "web page, /api/v1/ and /metrics on http://" +
-                                       config_.http_listen + "/");
+  LogInfo(LogEvent("http.listen"),
+          "web page, /api/v1/ and /metrics on http://" + config_.http_listen + "/");
   if (!http_->loopback() && !config_.http_allow_remote) {
     LogWarn(LogEvent("http.listen"),
             "http: " + config_.http_listen +

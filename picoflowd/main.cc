@@ -34,6 +34,8 @@ void EnsureStdioOpen() {
 // What the command line gave for one setting; CLI11 writes into it.
 struct FlagInput {
   CLI::Option* option = nullptr;
+  CLI::Option* alias = nullptr;  ///< the setting's older flag, hidden from --help
+  bool given() const { return option->count() > 0 || (alias != nullptr && alias->count() > 0); }
   std::string text;
   bool on = false;
   std::vector<std::string> list;
@@ -47,12 +49,7 @@ std::vector<FlagInput> AddSettingFlags(CLI::App& app) {
   std::vector<FlagInput> inputs(settings.size());  // never resized: CLI11 keeps pointers
   for (std::size_t i = 0; i < settings.size(); ++i) {
     const picoflow::DaemonSetting& s = settings[i];
-    std::string name(s.flag);
-    if (!s.alias.empty()) {  // the older flag: --metrics-listen for metrics_listen
-      std::string alias = "--" + std::string(s.alias);
-      std::replace(alias.begin(), alias.end(), '_', '-');
-      name += "," + alias;
-    }
+    const std::string name(s.flag);
     std::string help(s.help);
     if (std::string values = picoflow::DescribeSettingValues(s); !values.empty()) {
       help += " [" + values + "]";
@@ -65,6 +62,11 @@ std::vector<FlagInput> AddSettingFlags(CLI::App& app) {
         break;
       default:
         in.option = app.add_option(name, in.text, help)->type_name(std::string(s.value_name));
+        if (!s.alias.empty()) {  // the older flag: --metrics-listen for metrics_listen
+          std::string alias = "--" + std::string(s.alias);
+          std::replace(alias.begin(), alias.end(), '_', '-');
+          in.alias = app.add_option(alias, in.text)->group("");
+        }
         break;
     }
   }
@@ -80,7 +82,7 @@ bool StoreFlags(const std::vector<FlagInput>& inputs, picoflow::DaemonConfig& co
   for (std::size_t i = 0; i < settings.size(); ++i) {
     const picoflow::DaemonSetting& s = settings[i];
     const FlagInput& in = inputs[i];
-    if (in.option->count() == 0) continue;
+    if (!in.given()) continue;
     if (s.type.kind == SettingKind::kBool) {
       s.access.store(config, in.on);
     } else if (s.type.kind == SettingKind::kFiles) {
@@ -130,7 +132,15 @@ int main(int argc, char** argv) {
       return 2;
     }
     ApplyDaemonConfigFile(
-        *file, [&app](std::string_view flag) { return app.count(std::string(flag)) > 0; }, config);
+        *file,
+        [&](std::string_view flag) {
+          const auto settings = picoflow::DaemonSettings();
+          for (std::size_t i = 0; i < settings.size(); ++i) {
+            if (settings[i].flag == flag) return setting_flags[i].given();
+          }
+          return app.count(std::string(flag)) > 0;
+        },
+        config);
   }
   if (!InitLogging(config.log_format, config.log_level)) {
     std::fprintf(stderr, "picoflowd: bad --log-level '%s'\n", config.log_level.c_str());

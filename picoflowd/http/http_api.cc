@@ -184,20 +184,23 @@ void HttpApi::Serve(const std::shared_ptr<HttpExchange>& exchange) {
   const std::string method = request.path.substr(std::string_view(kPrefix).size());
   const MethodSpec* spec = dispatcher_.Find(method);
   if (spec == nullptr) {
-    exchange->Respond(JsonError(404, Code(RpcCode::kMethodNotFound), "unknown method '" + method + "'"));
+    exchange->Respond(
+        JsonError(404, Code(RpcCode::kMethodNotFound), "unknown method '" + method + "'"));
     return;
   }
   const bool get = request.method == "GET" || request.method == "HEAD";
   if (!get && request.method != "POST") {
-    HttpResponse r = JsonError(405, Code(RpcCode::kInvalidRequest), "use GET (read methods) or POST");
+    HttpResponse r =
+        JsonError(405, Code(RpcCode::kInvalidRequest), "use GET (read methods) or POST");
     r.headers.emplace_back("Allow", "GET, HEAD, POST");
     exchange->Respond(std::move(r));
     return;
   }
   if (get && spec->access != Access::kRead) {
     HttpResponse r = JsonError(405, Code(RpcCode::kInvalidRequest),
-                               method + " changes things: POST it, with the web token "
-                                        "(docs/http-api.md)");
+                               method +
+                                   " changes things: POST it, with the web token "
+                                   "(docs/http-api.md)");
     r.headers.emplace_back("Allow", "POST");
     exchange->Respond(std::move(r));
     return;
@@ -227,15 +230,16 @@ void HttpApi::Serve(const std::shared_ptr<HttpExchange>& exchange) {
   } else {
     params = request.body.empty() ? json::object() : json::parse(request.body, nullptr, false);
     if (!params.is_object()) {
-      exchange->Respond(JsonError(400, Code(RpcCode::kInvalidParams), "the body must be a JSON object of params"));
+      exchange->Respond(JsonError(400, Code(RpcCode::kInvalidParams),
+                                  "the body must be a JSON object of params"));
       return;
     }
   }
   Peer peer;
   peer.access = token == TokenCheck::kValid ? Access::kWrite : Access::kRead;
   peer.remote = "http";
-  auto channel =
-      std::make_shared<ApiChannel>(exchange, std::move(peer), Accepts(request, "text/event-stream"));
+  auto channel = std::make_shared<ApiChannel>(exchange, std::move(peer),
+                                              Accepts(request, "text/event-stream"));
   channel->Begin();
   const std::string line =
       DumpCompact(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", params}});

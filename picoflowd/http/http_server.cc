@@ -248,7 +248,8 @@ class HttpExchange::Connection {
 
   static void Alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) noexcept {
     auto* self = OwnerOf<Connection>(handle);
-    *buf = self == nullptr ? uv_buf_init(nullptr, 0) : uv_buf_init(self->chunk_, sizeof self->chunk_);
+    *buf =
+        self == nullptr ? uv_buf_init(nullptr, 0) : uv_buf_init(self->chunk_, sizeof self->chunk_);
   }
 
   static void OnRead(uv_stream_t* stream, ssize_t n, const uv_buf_t*) noexcept {
@@ -416,13 +417,13 @@ class HttpExchange::Connection {
   UvHandle<uv_tcp_t> tcp_;
   UvHandle<uv_timer_t> timer_;
   http_parser parser_{};
-  HttpRequest request_;      // the request being parsed
+  HttpRequest request_;  // the request being parsed
   std::size_t head_bytes_ = 0;
-  int refusal_ = 0;          // 431 or 413 once a limit stopped the parser
+  int refusal_ = 0;  // 431 or 413 once a limit stopped the parser
   bool in_value_ = false;
-  std::string pending_;      // bytes not parsed yet
+  std::string pending_;                    // bytes not parsed yet
   std::shared_ptr<HttpExchange> current_;  // the request being answered
-  bool busy_ = false;        // a request is being answered
+  bool busy_ = false;                      // a request is being answered
   bool keep_alive_ = true;
   bool chunked_ = false;
   bool peer_closed_ = false;
