@@ -10,6 +10,7 @@ order each round, and reported as the median of the per-round ratios.
 
 import argparse
 import datetime
+import http.client
 import json
 import os
 import platform
@@ -280,6 +281,33 @@ def bench_storage(start, work, quick, row):
         wear.stop()
 
 
+def bench_page_views(daemon, port, row):
+    """100 views of the web page's overview, each as a browser without a
+    cache makes it: the page's files (gzip accepted) and the three API calls
+    its overview starts with, over one kept-alive connection. Times are the
+    daemon's answers seen from a client on the same machine (no rendering)."""
+    paths = ['/', '/app.js', '/app.css', '/icon.svg', '/api/v1/daemon.status',
+             '/api/v1/workflow.list', '/api/v1/run.list?limit=20']
+    times = []
+    for _ in range(100):
+        conn = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+        t0 = time.perf_counter()
+        for path in paths:
+            conn.request('GET', path, headers={'Accept-Encoding': 'gzip'})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise SystemExit(f'bench: GET {path} answered {resp.status}')
+        times.append(time.perf_counter() - t0)
+        conn.close()
+    row('web page load', f'the overview\'s {len(paths)} requests (files gzipped, 3 API calls) on '
+        'one connection, no rendering; median of 100 views',
+        f'{statistics.median(times) * 1000:.1f} ms (p90 {sorted(times)[89] * 1000:.1f} ms)')
+    rss = daemon.status_kib('VmRSS')
+    row('memory after 100 page views', 'VmRSS (RssAnon) of that daemon after the 100 views',
+        f'{rss / KIB:.1f} MiB ({daemon.status_kib("RssAnon") / KIB:.1f} MiB)')
+
+
 def bench_heavy_reads(start, work, quick, row):
     """Issue 14: a 5,000-task workflow read with workflow.get: the daemon's
     CPU per call, and daemon.status latency while 100 connections pipeline 30
@@ -434,6 +462,25 @@ def main():
             'RSS <= 6 MiB',
             idle_rss <= 6 * KIB)
 
+        # The same daemon with the HTTP listener on (docs/http-api.md) and no
+        # client: what the listener costs at idle (its wakeups are counted
+        # with the idle daemon's, below). Then 100 page views.
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            http_port = probe.getsockname()[1]
+        idle_http = start('idle-http', wfdir, ['--http-listen', f'127.0.0.1:{http_port}'])
+        idle_http.call('daemon.status')
+        time.sleep(max(0.0, 5 - (time.monotonic() - idle_http.started)))
+        http_rss = idle_http.status_kib('VmRSS')
+        http_anon = idle_http.status_kib('RssAnon')
+        http_switches0 = idle_http.voluntary_switches()
+        row('idle memory, HTTP listener on',
+            'the same 20 workflows with --http-listen, no client: VmRSS (RssAnon) and the change '
+            'from the idle daemon above',
+            f'{http_rss / KIB:.1f} MiB ({http_anon / KIB:.1f} MiB; {http_rss - idle_rss:+d} KiB RSS, '
+            f'{http_anon - idle_anon:+d} KiB private)', '<= idle + 0.3 MiB',
+            http_rss - idle_rss <= 0.3 * KIB)
+
         # Workflow load, in process.
         out = subprocess.run([os.path.join(build, 'bench', 'load_bench'), str(load_repeats)],
                              check=True, capture_output=True, text=True).stdout
@@ -547,6 +594,12 @@ def main():
             f' 1-2 h away) over {window:.0f} s', f'{switches}',
             '<= 2 over 30 s', switches <= 2 if window >= 29.5 else None)
         idle.stop()
+        http_switches = idle_http.voluntary_switches() - http_switches0
+        row('idle wakeups, HTTP listener on', f'the same, with --http-listen and no client, over '
+            f'{window:.0f} s', f'{http_switches}', '<= 2 over 30 s',
+            http_switches <= 2 if window >= 29.5 else None)
+        bench_page_views(idle_http, http_port, row)
+        idle_http.stop()
 
         # Sizes.
         for name, path in (('picoflowd', 'picoflowd/picoflowd'), ('picoflowctl', 'picoflowctl/picoflowctl'),

@@ -422,7 +422,7 @@ TEST_CASE("review: a request followed by the client's half-close still gets its 
   h.WithClient([&] {
     RawClient c(port);
     c.Send("GET /big HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    ::shutdown(c.fd, SHUT_WR);           // done sending, as HTTP/1.0 clients may
+    ::shutdown(c.fd, SHUT_WR);  // done sending, as HTTP/1.0 clients may
     std::this_thread::sleep_for(200ms);  // let the server see the EOF before we read
     const std::string all = c.ReadAll();
     const auto at = all.find("\r\n\r\n");
@@ -437,10 +437,9 @@ TEST_CASE("review: HEAD with Accept: text/event-stream gets no body") {
   std::string all;
   t.h.WithClient([&] {
     RawClient c(t.port);
-    c.Send(
-        "HEAD /api/v1/test.stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        "Accept: text/event-stream\r\n\r\n" +
-        Get("/after", "Connection: close\r\n"));
+    c.Send("HEAD /api/v1/test.stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+           "Accept: text/event-stream\r\n\r\n" +
+           Get("/after", "Connection: close\r\n"));
     all = c.ReadAll();
   });
   const auto head_end = all.find("\r\n\r\n");
@@ -462,43 +461,6 @@ TEST_CASE("review: a client that leaves a held call (no stream) ends it") {
   CHECK(t.h.LoopUntil([&] { return t.h.hold_close_hooks == 1; }, 3s));
   CHECK(t.server->connections() == 0);
   t.h.held.reset();
-}
-
-TEST_CASE("scratch: quadratic pending") {
-  Harness h;
-  int handled = 0;
-  std::shared_ptr<HttpExchange> first;
-  HttpServer server(&h.loop, [&](const std::shared_ptr<HttpExchange>& e) {
-    if (++handled == 1) {
-      first = e;
-      return;
-    }
-    e->Respond(HttpResponse{});
-  });
-  REQUIRE(server.Listen("127.0.0.1:0").ok());
-  const int port = server.port();
-  std::atomic<bool> sent{false}, release{false};
-  ClientThread client(&h.loop, [&] {
-    RawClient c(port);
-    c.Send(Get("/held"));
-    std::string all;
-    while (all.size() + 18 < HttpServer::kMaxHead + HttpServer::kMaxBody)
-      all += "GET / HTTP/1.1\r\n\r\n";
-    c.Send(all);
-    sent = true;
-    while (!release) std::this_thread::sleep_for(10ms);
-  });
-  h.LoopUntil([&] { return sent.load(); }, 10s);
-  h.LoopUntil([&] { return false; }, 300ms);
-  const auto t0 = std::chrono::steady_clock::now();
-  first->Respond(HttpResponse{});
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
-  MESSAGE("handled " << handled << " in one Respond call: " << ms << " ms");
-  release = true;
-  h.LoopUntil([&] { return client.done(); });
-  server.Close();
 }
 
 TEST_CASE("percent-decoding and listen addresses") {
