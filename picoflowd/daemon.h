@@ -96,6 +96,8 @@ class Daemon final : public RpcHost, private RunObserver {
   void StartSignals();
   // ---- the HTTP listener (daemon_http.cc) ----
   std::unique_ptr<Metrics> MakeMetrics();
+  /// The web token, read from the state directory at its first use.
+  WebToken& Token();
   /// Registers web.token, which makes the token of HTTP write access.
   void RegisterWebToken();
   /// --http-listen: loads the token, listens; nothing of it without the flag.

@@ -2,6 +2,9 @@
 // /api/v1/ (the control socket's methods, through the same Dispatcher),
 // Prometheus' /metrics and /healthz; and web.token, the method that makes
 // the token of write access over HTTP.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -38,8 +41,12 @@ std::string_view HostName(std::string_view host) {
 // of another site whose name an attacker points at 127.0.0.1 (DNS rebinding)
 // sends its own host name, and gets 421.
 bool LoopbackHost(std::string_view host) {
-  const std::string_view name = HostName(host);
-  return name == "localhost" || name == "::1" || name.starts_with("127.");
+  const std::string name(HostName(host));
+  if (name == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, name.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, name.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 HttpResponse Text(int status, std::string body) {
@@ -62,15 +69,16 @@ bool AcceptsGzip(const HttpRequest& request) {
 
 void ServeAsset(HttpExchange& exchange, const WebAsset& asset) {
   const HttpRequest& request = exchange.request();
+  // The gzip copy is another representation: its own ETag ("...-gz").
+  const bool gzip = AcceptsGzip(request);
+  std::string etag(asset.etag);
+  if (gzip) etag.insert(etag.size() - 1, "-gz");
   HttpResponse r;
   r.content_type = std::string(asset.content_type);
-  r.headers = {{"ETag", std::string(asset.etag)},
-               {"Cache-Control", "no-cache"},
-               {"Vary", "Accept-Encoding"}};
-  if (const std::string* tag = request.Header("if-none-match");
-      tag != nullptr && *tag == asset.etag) {
+  r.headers = {{"ETag", etag}, {"Cache-Control", "no-cache"}, {"Vary", "Accept-Encoding"}};
+  if (const std::string* tag = request.Header("if-none-match"); tag != nullptr && *tag == etag) {
     r.status = 304;
-  } else if (AcceptsGzip(request)) {
+  } else if (gzip) {
     r.headers.emplace_back("Content-Encoding", "gzip");
     r.body = std::string(asset.gzip);
   } else {
@@ -119,6 +127,19 @@ std::unique_ptr<Metrics> Daemon::MakeMetrics() {
   return std::make_unique<Metrics>(std::move(sources));
 }
 
+WebToken& Daemon::Token() {
+  if (!web_token_) {
+    web_token_ = std::make_unique<WebToken>(config_.state_dir + "/web-token");
+    if (Status s = web_token_->Load(); !s.ok()) {
+      LogWarn(LogEvent("http.token"),
+              "web token not loaded, writes over HTTP stay off until 'picoflowctl web-token' "
+              "makes a new one: " +
+                  s.error().message);
+    }
+  }
+  return *web_token_;
+}
+
 void Daemon::RegisterWebToken() {
   using P = ParamSpec;
   dispatcher_->Register(MethodSpec{
@@ -127,13 +148,12 @@ void Daemon::RegisterWebToken() {
       {P{"rotate", ParamType::kBool, false}},
       false,
       [this](RpcCall& call) {
-        if (!web_token_) web_token_ = std::make_unique<WebToken>(config_.state_dir + "/web-token");
         const bool rotate = call.Param<bool>("rotate", false);
-        auto token = web_token_->Get(rotate);
+        auto token = Token().Get(rotate);
         if (!token.ok()) return call.Fail(token.error());
         LogInfo(LogEvent("http.token"), rotate ? "web token rotated" : "web token read");
         call.Reply({{"token", *token},
-                    {"file", web_token_->path()},
+                    {"file", Token().path()},
                     {"http_listen",
                      config_.http_listen.empty() ? json(nullptr) : json(config_.http_listen)}});
       }});
@@ -141,13 +161,10 @@ void Daemon::RegisterWebToken() {
 
 Status Daemon::StartHttp() {
   if (config_.http_listen.empty()) return {};
-  if (!web_token_) web_token_ = std::make_unique<WebToken>(config_.state_dir + "/web-token");
-  if (Status s = web_token_->Load(); !s.ok()) {
-    LogWarn(LogEvent("http.token"),
-            "web token not loaded, writes over HTTP stay off: " + s.error().message);
-  }
+  Token();
   http_api_ = std::make_unique<HttpApi>(
-      *dispatcher_, [this](const HttpRequest& request) { return web_token_->Check(request); });
+      *dispatcher_, [this](const HttpRequest& request) { return web_token_->Check(request); },
+      [this] { group_commit_->CommitNow(); });
   http_ = std::make_unique<HttpServer>(
       &loop_, [this](const std::shared_ptr<HttpExchange>& exchange) { ServeHttp(exchange); });
   if (Status s = http_->Listen(config_.http_listen); !s.ok()) return s;
@@ -156,9 +173,10 @@ Status Daemon::StartHttp() {
   if (!http_->loopback() && !config_.http_allow_remote) {
     LogWarn(LogEvent("http.listen"),
             "http: " + config_.http_listen +
-                " is not a loopback address: whoever reaches it reads every workflow, run "
-                "and log (writes need the web token). Put it behind a reverse proxy on "
-                "127.0.0.1, or set http_allow_remote: true if that is meant");
+                " is not a loopback address: it serves only /metrics and /healthz. Put the web "
+                "page behind a reverse proxy on 127.0.0.1, or set http_allow_remote: true to "
+                "serve it and /api/v1/ there too (whoever reaches it reads every workflow, run "
+                "and log)");
   }
   return {};
 }
@@ -170,9 +188,15 @@ void Daemon::ServeHttp(const std::shared_ptr<HttpExchange>& exchange) {
     exchange->Respond(Text(421, "this listener answers only to localhost, 127.0.0.1 or [::1]\n"));
     return;
   }
+  const bool page_or_api = request.path != "/metrics" && request.path != "/healthz";
+  if (page_or_api && !http_->loopback() && !config_.http_allow_remote) {
+    exchange->Respond(Text(403,
+                           "this listener is not on loopback: the web page and /api/v1/ are "
+                           "served here only with http_allow_remote: true (docs/http-api.md)\n"));
+    return;
+  }
   if (request.path.starts_with(HttpApi::kPrefix)) {
-    group_commit_->CommitNow();  // what an answer shows is stored
-    http_api_->Serve(exchange);
+    http_api_->Serve(exchange);  // its answers commit the store before they are sent
     return;
   }
   if (request.method != "GET" && request.method != "HEAD") {

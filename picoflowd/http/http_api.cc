@@ -104,8 +104,12 @@ std::string QueryParams(const MethodSpec& spec, const std::string& query, json& 
 // into one response, or into the events of a stream.
 class ApiChannel final : public RpcChannel, public std::enable_shared_from_this<ApiChannel> {
  public:
-  ApiChannel(std::shared_ptr<HttpExchange> exchange, Peer peer, bool stream)
-      : exchange_(std::move(exchange)), peer_(std::move(peer)), stream_(stream) {}
+  ApiChannel(std::shared_ptr<HttpExchange> exchange, Peer peer, bool stream,
+             std::function<void()> before_send)
+      : exchange_(std::move(exchange)),
+        peer_(std::move(peer)),
+        stream_(stream),
+        before_send_(std::move(before_send)) {}
 
   void Begin() {
     if (stream_) {
@@ -121,6 +125,7 @@ class ApiChannel final : public RpcChannel, public std::enable_shared_from_this<
 
   void Send(std::string line) override {
     if (!exchange_->open()) return;
+    if (before_send_) before_send_();
     json message = json::parse(line, nullptr, false);
     const bool response = message.is_object() && message.contains("id");
     if (stream_) {
@@ -156,6 +161,7 @@ class ApiChannel final : public RpcChannel, public std::enable_shared_from_this<
   std::shared_ptr<HttpExchange> exchange_;
   Peer peer_;
   bool stream_;
+  std::function<void()> before_send_;
 };
 
 }  // namespace
@@ -176,8 +182,9 @@ int HttpStatusOf(int rpc_code) {
   }
 }
 
-HttpApi::HttpApi(Dispatcher& dispatcher, std::function<TokenCheck(const HttpRequest&)> check)
-    : dispatcher_(dispatcher), check_(std::move(check)) {}
+HttpApi::HttpApi(Dispatcher& dispatcher, std::function<TokenCheck(const HttpRequest&)> check,
+                 std::function<void()> before_send)
+    : dispatcher_(dispatcher), check_(std::move(check)), before_send_(std::move(before_send)) {}
 
 void HttpApi::Serve(const std::shared_ptr<HttpExchange>& exchange) {
   const HttpRequest& request = exchange->request();
@@ -238,8 +245,9 @@ void HttpApi::Serve(const std::shared_ptr<HttpExchange>& exchange) {
   Peer peer;
   peer.access = token == TokenCheck::kValid ? Access::kWrite : Access::kRead;
   peer.remote = "http";
-  auto channel = std::make_shared<ApiChannel>(exchange, std::move(peer),
-                                              Accepts(request, "text/event-stream"));
+  // A stream for GET only: an answer to HEAD has no body to stream in.
+  const bool stream = request.method == "GET" && Accepts(request, "text/event-stream");
+  auto channel = std::make_shared<ApiChannel>(exchange, std::move(peer), stream, before_send_);
   channel->Begin();
   const std::string line =
       DumpCompact(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", params}});

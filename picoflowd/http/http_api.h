@@ -37,8 +37,11 @@ class HttpApi {
  public:
   static constexpr const char* kPrefix = "/api/v1/";
 
-  /// `check` judges a request's Authorization header.
-  HttpApi(Dispatcher& dispatcher, std::function<TokenCheck(const HttpRequest&)> check);
+  /// `check` judges a request's Authorization header; `before_send` runs
+  /// before any byte of an answer is written (the store commits: what a
+  /// client sees is on disk).
+  HttpApi(Dispatcher& dispatcher, std::function<TokenCheck(const HttpRequest&)> check,
+          std::function<void()> before_send = {});
 
   /// Answers a request whose path starts with kPrefix.
   void Serve(const std::shared_ptr<HttpExchange>& exchange);
@@ -46,6 +49,7 @@ class HttpApi {
  private:
   Dispatcher& dispatcher_;
   std::function<TokenCheck(const HttpRequest&)> check_;
+  std::function<void()> before_send_;
 };
 
 }  // namespace picoflow

@@ -1,9 +1,11 @@
 #include "picoflowd/http/http_server.h"
 
 #include <arpa/inet.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -102,11 +104,18 @@ Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text) 
 
 // One client's connection: parses its requests one at a time, hands each to
 // the server's handler as an HttpExchange and writes the answer. Bytes that
-// arrive while a request is being answered wait in `pending_`.
+// arrive while a request is being answered wait in `pending_`. The next
+// request is parsed on a later loop turn (`resume_`), never from inside the
+// answer of the one before (which may come from deep in an observer), at
+// most kTurn of them per turn, and only while less than kMaxQueued bytes of
+// answers wait to be written: a client that does not read stops being
+// served. A connection closes once what it was sent is written.
 class HttpExchange::Connection {
  public:
+  static constexpr int kTurn = 16;  // requests parsed per loop turn
+
   Connection(HttpServer& server, const HttpParserLib& lib)
-      : server_(server), lib_(lib), tcp_(this), timer_(this) {
+      : server_(server), lib_(lib), tcp_(this), timer_(this), resume_(this) {
     lib_.init(&parser_, HTTP_REQUEST);
     parser_.data = this;
   }
@@ -120,6 +129,8 @@ class HttpExchange::Connection {
     if (uv_accept(server_.listener_.stream(), tcp_.stream()) != 0) return false;
     if (uv_timer_init(server_.loop_, timer_.get()) != 0) return false;
     timer_.MarkInitialized();
+    if (uv_timer_init(server_.loop_, resume_.get()) != 0) return false;
+    resume_.MarkInitialized();
     Arm(kRequest);
     return uv_read_start(tcp_.stream(), Alloc, OnRead) == 0;
   }
@@ -131,15 +142,17 @@ class HttpExchange::Connection {
     dead_ = true;
     tcp_.Close();
     timer_.Close();
+    resume_.Close();
     if (std::shared_ptr<HttpExchange> exchange = std::move(current_)) exchange->Detach();
   }
-  bool dead() const { return dead_; }
 
   void SendResponse(const HttpExchange& exchange, const HttpResponse& response) {
-    const bool head_only = exchange.request().method == "HEAD";
+    // 304 and 204 have no body, and say no length (RFC 9110, 8.6).
+    const bool bodiless = response.status == 304 || response.status == 204;
     std::string out = Head(response.status, response.content_type, response.headers);
-    out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n";
-    if (!head_only) out += response.body;
+    if (!bodiless) out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+    out += "\r\n";
+    if (!bodiless && exchange.request().method != "HEAD") out += response.body;
     WriteRaw(std::move(out));
     Finished();
   }
@@ -164,7 +177,7 @@ class HttpExchange::Connection {
       out += "\r\n";
       WriteRaw(std::move(out));
     }
-    if (!dead_ && uv_stream_get_write_queue_size(tcp_.stream()) > HttpServer::kMaxQueued) {
+    if (!dead_ && Queued() > HttpServer::kMaxQueued) {
       LogWarn(LogEvent("http.server"), "http: a client reading too slowly was dropped");
       server_.Drop(this);
     }
@@ -182,12 +195,19 @@ class HttpExchange::Connection {
     std::string data;
   };
 
+  std::size_t Queued() const { return dead_ ? 0 : uv_stream_get_write_queue_size(tcp_.stream()); }
+
+  // kRequest: a request must arrive whole (and a closed connection's client
+  // answer with its EOF) within 5 s; kIdle: 30 s without a request, or
+  // without a write of its answers completing.
   void Arm(Timeout which) {
     const auto ms = which == kRequest ? HttpServer::kRequestTimeout : HttpServer::kIdleTimeout;
     StartOneShot<Connection, &Connection::OnTimeout>(timer_,
                                                      static_cast<std::uint64_t>(ms.count()));
   }
   void OnTimeout() { server_.Drop(this); }
+
+  void ScheduleResume() { StartOneShot<Connection, &Connection::Pump>(resume_, 0); }
 
   std::string Head(int status, const std::string& content_type,
                    const std::vector<std::pair<std::string, std::string>>& headers) const {
@@ -197,7 +217,11 @@ class HttpExchange::Connection {
       out += std::string(name) + ": " + value + "\r\n";
     }
     for (const auto& [name, value] : headers) out += name + ": " + value + "\r\n";
-    if (!keep_alive_) out += "Connection: close\r\n";
+    if (!keep_alive_) {
+      out += "Connection: close\r\n";
+    } else if (http10_) {
+      out += "Connection: keep-alive\r\n";  // an HTTP/1.0 client closes unless told
+    }
     return out;
   }
 
@@ -216,28 +240,65 @@ class HttpExchange::Connection {
     auto* w = reinterpret_cast<WriteReq*>(req);
     auto* self = OwnerOf<Connection>(req->handle);
     delete w;
-    if (self != nullptr && status != 0) self->server_.Drop(self);
+    if (self == nullptr) return;
+    if (status != 0) {
+      self->server_.Drop(self);
+      return;
+    }
+    GuardCallback("http: a write completed", [self] { self->Written(); });
   }
 
-  // The answer is complete: take the next request, or close.
+  // A write completed: progress. A closing connection half-closes once all
+  // is written; one that stopped for a slow reader goes on below half the
+  // limit; a whole answer still going out re-arms the idle timer (a stream
+  // has none: its client may wait long for events).
+  void Written() {
+    if (dead_) return;
+    const std::size_t queued = Queued();
+    if (closing_) {
+      if (queued == 0 && !shutdown_sent_) Shutdown();
+      if (!shutdown_sent_) Arm(kIdle);
+      return;
+    }
+    if (!busy_) Arm(kIdle);
+    if (stalled_ && queued <= HttpServer::kMaxQueued / 2) {
+      stalled_ = false;
+      ScheduleResume();
+    }
+  }
+
+  // The answer is complete: the next request on a later turn, or close.
   void Finished() {
     current_.reset();
     busy_ = false;
     if (dead_) return;
-    if (!keep_alive_ || peer_closed_) {
-      Shutdown();
+    if (!keep_alive_ || (peer_eof_ && pending_at_ == pending_.size())) {
+      CloseWhenFlushed();
       return;
     }
     lib_.pause(&parser_, 0);
     Arm(kIdle);
-    Pump();
+    if (!pumping_) ScheduleResume();
   }
 
-  // Half-closes once the writes are out; the client's EOF (or the timer)
-  // ends the connection. Reading goes on, discarding: closing with unread
-  // bytes would reset the connection and lose the response.
-  void Shutdown() {
+  // Half-closes once everything queued is written; the client's EOF (or the
+  // timer) ends the connection. Reading goes on, discarding: closing with
+  // unread bytes would reset the connection and lose the answer.
+  void CloseWhenFlushed() {
     closing_ = true;
+    if (Queued() == 0) {
+      Shutdown();
+    } else {
+      Arm(kIdle);
+    }
+  }
+
+  void Shutdown() {
+    shutdown_sent_ = true;
+    if (peer_eof_) {  // the client is done too: nothing to wait for
+      server_.Drop(this);
+      return;
+    }
     Arm(kRequest);
     auto* req = new uv_shutdown_t{};
     if (uv_shutdown(req, tcp_.stream(), [](uv_shutdown_t* r, int) noexcept { delete r; }) != 0) {
@@ -261,46 +322,75 @@ class HttpExchange::Connection {
   }
 
   void Read(ssize_t n) {
-    if (n < 0) {
-      // The client is gone or done sending. A whole answer still being made
-      // is sent before closing; a stream (or nothing) ends now.
-      if (busy_ && current_ && !current_->streaming_ && !closing_) {
-        peer_closed_ = true;
-        uv_read_stop(tcp_.stream());
-      } else {
+    if (n == UV_EOF) {
+      // The client is done sending. While an answer is being made (a held
+      // call, a stream) that means it left: the call ends (its hooks run).
+      // Else what it already asked for is answered and written, then the
+      // connection closes.
+      peer_eof_ = true;
+      uv_read_stop(tcp_.stream());
+      if (busy_ || shutdown_sent_) {
         server_.Drop(this);
+      } else if (closing_ || pending_at_ == pending_.size()) {
+        CloseWhenFlushed();
       }
+      return;
+    }
+    if (n < 0) {
+      server_.Drop(this);
       return;
     }
     if (n == 0 || closing_) return;
     pending_.append(chunk_, static_cast<std::size_t>(n));
-    if (pending_.size() > HttpServer::kMaxHead + HttpServer::kMaxBody) {
+    if (pending_.size() - pending_at_ > HttpServer::kMaxHead + HttpServer::kMaxBody) {
       server_.Drop(this);  // pipelining far ahead of the answers
       return;
     }
-    Pump();
+    if (!busy_) Pump();
   }
 
-  // Parses what is pending while no request is being answered. Re-entered
-  // (from Finished) only through the `pumping_` flag, never recursively.
+  // Parses what is pending while no request is being answered: at most
+  // kTurn requests, then the rest on the next turn. An answer made at once
+  // comes back here through the loop below, never by recursion.
   void Pump() {
     if (pumping_) return;
     pumping_ = true;
-    while (!dead_ && !busy_ && !closing_ && !pending_.empty()) {
-      std::string data = std::move(pending_);
-      pending_.clear();
-      const std::size_t used = lib_.execute(&parser_, &Settings(lib_), data.data(), data.size());
+    int served = 0;
+    while (!dead_ && !busy_ && !closing_ && pending_at_ < pending_.size()) {
+      if (Queued() > HttpServer::kMaxQueued) {
+        stalled_ = true;  // Written() resumes
+        break;
+      }
+      if (served == kTurn) {
+        ScheduleResume();
+        break;
+      }
+      const char* data = pending_.data() + pending_at_;
+      const std::size_t size = pending_.size() - pending_at_;
+      const std::size_t used = lib_.execute(&parser_, &Settings(lib_), data, size);
       const auto err = static_cast<http_errno>(parser_.http_errno);
       if (err == HPE_PAUSED) {
-        pending_ = data.substr(used);
+        pending_at_ += used;
+        ++served;
         Dispatch();
       } else if (err != HPE_OK) {
+        pending_at_ = pending_.size();
         Fail(err);
-      } else if (parser_.upgrade) {
-        Reject(400, "upgrades are not supported\n");
+      } else {
+        pending_at_ = pending_.size();  // all fed to the parser: a request in part
       }
     }
+    if (pending_at_ == pending_.size()) {
+      pending_.clear();
+      pending_at_ = 0;
+    } else if (pending_at_ > 64 * 1024) {
+      pending_.erase(0, pending_at_);
+      pending_at_ = 0;
+    }
     pumping_ = false;
+    if (!dead_ && !busy_ && !closing_ && peer_eof_ && pending_at_ == pending_.size()) {
+      CloseWhenFlushed();
+    }
   }
 
   void Fail(http_errno err) {
@@ -324,12 +414,13 @@ class HttpExchange::Connection {
   }
 
   void Dispatch() {
-    uv_timer_stop(timer_.get());
+    uv_timer_stop(timer_.get());  // a held answer may take long; EOF ends it
     busy_ = true;
     keep_alive_ = lib_.should_keep_alive(&parser_) != 0;
     HttpRequest request = std::move(request_);
     request_ = HttpRequest{};
     request.http10 = parser_.http_major == 1 && parser_.http_minor == 0;
+    http10_ = request.http10;
     request.method = lib_.method_str(static_cast<http_method>(parser_.method));
     const auto q = request.target.find('?');
     const std::string_view raw_path = std::string_view(request.target).substr(0, q);
@@ -342,10 +433,14 @@ class HttpExchange::Connection {
     current_ = std::shared_ptr<HttpExchange>(new HttpExchange(this, std::move(request)));
     std::shared_ptr<HttpExchange> exchange = current_;
     if (!GuardCallback("http: answering a request", [&] { server_.handler_(exchange); })) {
-      HttpResponse r;
-      r.status = 500;
-      r.body = "internal error (logged)\n";
-      exchange->Respond(std::move(r));
+      if (exchange->streaming_) {
+        exchange->End();
+      } else {
+        HttpResponse r;
+        r.status = 500;
+        r.body = "internal error (logged)\n";
+        exchange->Respond(std::move(r));
+      }
     }
   }
 
@@ -357,6 +452,22 @@ class HttpExchange::Connection {
     if (head_bytes_ <= HttpServer::kMaxHead) return true;
     refusal_ = 431;
     return false;
+  }
+
+  // The head is complete: a body announced over the limit is refused before
+  // it is sent, and a client waiting for `100 Continue` is told to go on.
+  int HeadersComplete() {
+    if (parser_.content_length != ULLONG_MAX && parser_.content_length > HttpServer::kMaxBody) {
+      refusal_ = 413;
+      return -1;
+    }
+    for (auto& [name, value] : request_.headers) {
+      if (name == "expect" && value.size() == 12 &&
+          strncasecmp(value.c_str(), "100-continue", 12) == 0) {
+        WriteRaw("HTTP/1.1 100 Continue\r\n\r\n");
+      }
+    }
+    return 0;
   }
 
   static const http_parser_settings& Settings(const HttpParserLib& lib) {
@@ -394,6 +505,7 @@ class HttpExchange::Connection {
         c->request_.headers.back().second.append(at, n);
         return c->Count(n) ? 0 : 1;
       };
+      s.on_headers_complete = [](http_parser* p) { return Of(p)->HeadersComplete(); };
       s.on_body = [](http_parser* p, const char* at, size_t n) {
         Connection* c = Of(p);
         if (c->request_.body.size() + n > HttpServer::kMaxBody) {
@@ -415,19 +527,24 @@ class HttpExchange::Connection {
   HttpServer& server_;
   const HttpParserLib& lib_;
   UvHandle<uv_tcp_t> tcp_;
-  UvHandle<uv_timer_t> timer_;
+  UvHandle<uv_timer_t> timer_;   // the timeouts (Arm)
+  UvHandle<uv_timer_t> resume_;  // parses the next request on a later turn
   http_parser parser_{};
   HttpRequest request_;  // the request being parsed
   std::size_t head_bytes_ = 0;
   int refusal_ = 0;  // 431 or 413 once a limit stopped the parser
   bool in_value_ = false;
-  std::string pending_;                    // bytes not parsed yet
+  std::string pending_;  // bytes received; those before pending_at_ are parsed
+  std::size_t pending_at_ = 0;
   std::shared_ptr<HttpExchange> current_;  // the request being answered
   bool busy_ = false;                      // a request is being answered
   bool keep_alive_ = true;
+  bool http10_ = false;  // the request being answered is HTTP/1.0
   bool chunked_ = false;
-  bool peer_closed_ = false;
-  bool closing_ = false;
+  bool peer_eof_ = false;       // the client sent its EOF
+  bool closing_ = false;        // no more requests: close once written
+  bool shutdown_sent_ = false;  // our side is half-closed
+  bool stalled_ = false;        // parsing waits for the client to read
   bool pumping_ = false;
   bool dead_ = false;
   char chunk_[4096];

@@ -1,6 +1,7 @@
 #include "picoflowd/http/web_token.h"
 
 #include <fcntl.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -48,7 +49,8 @@ Result<std::string> WebToken::Get(bool rotate) {
   // Written beside the file and renamed over it: a reader sees the old
   // token or the new one, whole.
   const std::string tmp = path_ + ".new";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ::unlink(tmp.c_str());  // a leftover may have another mode: O_EXCL makes ours
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Err(ErrorCode::kIo, "cannot write " + tmp + ": " + std::strerror(errno));
   const std::string line = token + "\n";
   const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
@@ -59,6 +61,13 @@ Result<std::string> WebToken::Get(bool rotate) {
     ::unlink(tmp.c_str());
     return Err(ErrorCode::kIo, "cannot write " + path_ + ": " + why);
   }
+  // The rename itself reaches the disk with the directory.
+  const std::string dir = path_.substr(0, path_.rfind('/') + 1);
+  if (const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
   token_ = token;
   return token_;
 }
@@ -67,8 +76,9 @@ TokenCheck WebToken::Check(const HttpRequest& request) const {
   const std::string* header = request.Header("authorization");
   if (token_.empty()) return TokenCheck::kOff;
   if (header == nullptr) return TokenCheck::kMissing;
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header->size() < kBearer.size() || header->compare(0, kBearer.size(), kBearer) != 0) {
+  constexpr std::string_view kBearer = "bearer ";  // the scheme is case-insensitive
+  if (header->size() < kBearer.size() ||
+      strncasecmp(header->c_str(), kBearer.data(), kBearer.size()) != 0) {
     return TokenCheck::kWrong;
   }
   return ConstantTimeEquals(std::string_view(*header).substr(kBearer.size()), token_)
