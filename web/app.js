@@ -274,7 +274,7 @@
       ['store', store.state === 'ok' ? 'ok' : (store.state + ': ' + (store.reason || '') + ' ' + (store.error || ''))],
       ['containment', st.containment ? st.containment.mode : ''], ['state dir', st.state_dir],
     ];
-    if (st.store_bytes != null) fields.splice(6, 0, ['store size', fmtBytes(st.store_bytes)]);
+    if (st.db_bytes != null) fields.splice(6, 0, ['database', fmtBytes(st.db_bytes)]);
     return el('section', { class: 'card daemon-card' }, el('dl', { class: 'facts' },
       ...fields.flatMap(([k, val]) => [el('dt', null, k), el('dd', { class: store.state !== 'ok' && k === 'store' ? 'bad' : null }, String(val))])));
   }

@@ -1,5 +1,6 @@
 #include "picoflowd/rpc/rpc_methods.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -220,8 +221,23 @@ void RpcMethods::Register(Dispatcher& d) {
               bind(&RpcMethods::NotifyTest)});
 }
 
-// daemon.status: version, uptime, counts, workflow files that failed to load, and how
-// task processes are contained.
+namespace {
+
+// The bytes of the database on disk: the file and its write-ahead log.
+std::uint64_t DatabaseBytes(const std::string& state_dir) {
+  std::uint64_t total = 0;
+  for (const char* name : {"/picoflow.db", "/picoflow.db-wal"}) {
+    struct stat st {};
+    if (::stat((state_dir + name).c_str(), &st) == 0)
+      total += static_cast<std::uint64_t>(st.st_size);
+  }
+  return total;
+}
+
+}  // namespace
+
+// daemon.status: version, uptime, counts, the database's size, workflow files that failed
+// to load, and how task processes are contained.
 void RpcMethods::DaemonStatus(RpcCall& call) {
   const auto uptime = std::chrono::steady_clock::now() - host_.facts().started_at;
   json broken = json::array();
@@ -248,6 +264,7 @@ void RpcMethods::DaemonStatus(RpcCall& call) {
       {"connections", host_.server() ? host_.server()->connection_count() : 0},
       {"load_errors", std::move(broken)},
       {"store", StoreHealthJson(host_.store().Health())},
+      {"db_bytes", DatabaseBytes(host_.facts().state_dir)},
       {"containment",
        {{"mode", host_.facts().containment}, {"reason", host_.facts().containment_reason}}},
   });
