@@ -22,7 +22,7 @@ _picoflowctl_files() {
 _picoflowctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="validate cron submit run retry status history logs outputs cancel workflows show graph
-    remove pause resume next daemon prune notifications notify-test call"
+    remove pause resume next daemon prune notifications notify-test web-token call"
   local globals="--socket --json --no-color --utc --help -h --version"
   # The subcommand is the first word that is neither an option nor --socket's value.
   local i cmd="" socket=""
@@ -59,6 +59,7 @@ _picoflowctl() {
     graph) opts="--dot" ;;
     prune) opts="--dry-run" ;;
     notifications) opts="-n" ;;
+    web-token) opts="--rotate" ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$opts $globals" -- "$cur"))
