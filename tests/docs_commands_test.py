@@ -174,13 +174,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_daemon(picoflowd, work, env, http_port):
+def start_daemon(picoflowd, work, env, http_port=None):
     sock = os.path.join(work, 's.sock')
     log = open(os.path.join(work, 'daemon.log'), 'wb')
     proc = subprocess.Popen(command(picoflowd) + ['--socket', sock, '--state-dir',
                                                   os.path.join(work, 'state'), '--workflows-dir',
-                                                  os.path.join(work, 'workflows'),
-                                                  '--http-listen', f'127.0.0.1:{http_port}'],
+                                                  os.path.join(work, 'workflows')] +
+                            (['--http-listen', f'127.0.0.1:{http_port}'] if http_port else []),
                             cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + READY_TIMEOUT_S
