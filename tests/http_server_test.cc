@@ -111,6 +111,13 @@ class TcpClient {
     }
     return true;
   }
+  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+  // Everything left until EOF (or the deadline).
+  std::string ReadAll() {
+    while (Fill()) {
+    }
+    return std::exchange(buf_, std::string());
+  }
   // True if the server closed the connection (EOF) before the deadline.
   bool Closed() {
     while (Fill()) {
@@ -345,38 +352,7 @@ TEST_CASE("api: a client that leaves a stream ends its call (the call's close ho
   CHECK(t.server->connections() == 0);
 }
 
-// --- review: tests that demonstrate bugs (they fail on the reviewed code) ---
-
-// A raw client for the review tests: send, half-close, read to EOF.
-struct RawClient {
-  explicit RawClient(int port) : fd(socket(AF_INET, SOCK_STREAM, 0)) {
-    timeval tv{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~RawClient() { ::close(fd); }
-  void Send(const std::string& data) {
-    std::size_t sent = 0;
-    while (sent < data.size()) {
-      const ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return;
-      sent += static_cast<std::size_t>(n);
-    }
-  }
-  std::string ReadAll() {
-    std::string out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
-    return out;
-  }
-  int fd;
-  bool ok = false;
-};
+// --- back-pressure, half-closes, HEAD, clients that leave ---
 
 TEST_CASE("pipelined requests are not answered faster than the client reads them") {
   Harness h;
@@ -392,7 +368,7 @@ TEST_CASE("pipelined requests are not answered faster than the client reads them
   std::atomic<bool> sent{false};
   std::atomic<bool> release{false};
   ClientThread client(&h.loop, [&] {
-    RawClient c(port);
+    TcpClient c(port);
     std::string all;
     for (int i = 0; i < 200; ++i) all += Get("/x");  // 200 x 256 KiB = 50 MiB of answers
     c.Send(all);
@@ -425,15 +401,15 @@ TEST_CASE("a request followed by the client's half-close still gets its whole an
   const int port = server.port();
   std::size_t got = 0;
   h.WithClient([&] {
-    RawClient c(port);
+    TcpClient c(port);
     c.Send("GET /big HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    ::shutdown(c.fd, SHUT_WR);           // done sending, as HTTP/1.0 clients may
+    c.ShutdownWrite();                   // done sending, as HTTP/1.0 clients may
     std::this_thread::sleep_for(200ms);  // let the server see the EOF before we read
     const std::string all = c.ReadAll();
     const auto at = all.find("\r\n\r\n");
     got = at == std::string::npos ? 0 : all.size() - at - 4;
   });
-  CHECK(got == kBig);  // the reviewed code drops the queued rest at the EOF
+  CHECK(got == kBig);  // the code before the fix drops the queued rest at the EOF
   server.Close();
 }
 
@@ -441,7 +417,7 @@ TEST_CASE("HEAD with Accept: text/event-stream gets no body") {
   HttpHarness t;
   std::string all;
   t.h.WithClient([&] {
-    RawClient c(t.port);
+    TcpClient c(t.port);
     c.Send(
         "HEAD /api/v1/test.stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         "Accept: text/event-stream\r\n\r\n" +
@@ -451,7 +427,7 @@ TEST_CASE("HEAD with Accept: text/event-stream gets no body") {
   const auto head_end = all.find("\r\n\r\n");
   REQUIRE(head_end != std::string::npos);
   // Right after the HEAD response's head comes the next response; the
-  // reviewed code sends the stream's chunks ("7a\r\ndata: ...") in between.
+  // code before the fix sends the stream's chunks ("7a\r\ndata: ...") in between.
   CHECK(all.substr(head_end + 4, 9) == "HTTP/1.1 ");
 }
 
