@@ -163,14 +163,17 @@ Status Daemon::StartHttp() {
   if (config_.http_listen.empty()) return {};
   Token();
   http_api_ = std::make_unique<HttpApi>(
-      *dispatcher_, [this](const HttpRequest& request) { return web_token_->Check(request); },
+      *dispatcher_, HttpApi::kDaemonWrites,
+      [this](const HttpRequest& request) { return web_token_->Check(request); },
       [this] { group_commit_->CommitNow(); });
   http_ = std::make_unique<HttpServer>(
       &loop_, [this](const std::shared_ptr<HttpExchange>& exchange) { ServeHttp(exchange); });
   if (Status s = http_->Listen(config_.http_listen); !s.ok()) return s;
-  LogInfo(LogEvent("http.listen"),
-          "web page, /api/v1/ and /metrics on http://" + config_.http_listen + "/");
-  if (!http_->loopback() && !config_.http_allow_remote) {
+  const bool metrics_only = !http_->loopback() && !config_.http_allow_remote;
+  LogInfo(LogEvent("http.listen"), (metrics_only ? "/metrics and /healthz on http://"
+                                                 : "web page, /api/v1/ and /metrics on http://") +
+                                       config_.http_listen + "/");
+  if (metrics_only) {
     LogWarn(LogEvent("http.listen"),
             "http: " + config_.http_listen +
                 " is not a loopback address: it serves only /metrics and /healthz. Put the web "

@@ -132,8 +132,9 @@ constexpr DaemonSetting kSettings[] = {
      "Serve the web page, /api/v1/, /metrics and /healthz on ADDR:PORT (off unless given)", Text(),
      Field<&DaemonConfig::http_listen>(), "metrics_listen"},
     {"--http-allow-remote", "http_allow_remote", "",
-     "Listen on an address other than loopback without a warning", Bool(),
-     Field<&DaemonConfig::http_allow_remote>()},
+     "Serve the web page and /api/v1/ on an http_listen address other than loopback (else only "
+     "/metrics and /healthz there, and a warning)",
+     Bool(), Field<&DaemonConfig::http_allow_remote>()},
 };
 
 std::string Quoted(std::string_view name) { return "'" + std::string(name) + "'"; }

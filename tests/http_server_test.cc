@@ -154,9 +154,10 @@ std::string Post(const std::string& target, const std::string& body,
 // whose handler serves /api/v1/ and echoes anything else.
 struct HttpHarness {
   HttpHarness() {
-    api = std::make_unique<HttpApi>(h.dispatcher, [this](const HttpRequest& r) {
-      return token.empty() ? TokenCheck::kOff : checker.Check(r);
-    });
+    api = std::make_unique<HttpApi>(h.dispatcher, std::vector<std::string>{"test.write"},
+                                    [this](const HttpRequest& r) {
+                                      return token.empty() ? TokenCheck::kOff : checker.Check(r);
+                                    });
     server = std::make_unique<HttpServer>(&h.loop, [this](const std::shared_ptr<HttpExchange>& e) {
       if (e->request().path.starts_with(HttpApi::kPrefix)) return api->Serve(e);
       HttpResponse r;

@@ -14,7 +14,9 @@ Checks what the browser test (web_browser_test.py) does not:
 * /api/v1/: typed query params (400 for a bad one), 404 for a run or method
   that does not exist, 405 for a write over GET;
 * the web token: writes 403 until `picoflowctl web-token` makes it, then 401
-  without or with a wrong one and 200 with it; the file is 0600; --rotate
+  without or with a wrong one and 200 with it; writes that could run any
+  command (submit, reload, run.start of a source...) 403 even with it; a
+  POSTed run.start with follow streams its run; the file is 0600; --rotate
   turns the old token away; a restarted daemon reads it back; a token file
   others may read is refused (logged) and writes stay off;
 * `picoflowctl web-token` with the listener off says so on stderr.
@@ -166,11 +168,30 @@ def check_api(port, ctl_path, sock, tmp):
     run_id = json.loads(body)['run_id']
     status, _, body = request(port, 'GET', f'/api/v1/run.wait?run_id={run_id}')
     assert status == 200 and json.loads(body)['status'] == 'succeeded', body
+    # Only the page's writes are offered: nothing that could run any command.
+    auth = {'Authorization': 'Bearer ' + token}
+    for method, params in (('workflow.submit', {'source': WORKFLOW}), ('daemon.reload', {}),
+                           ('web.token', {}), ('store.prune', {'dry_run': True}),
+                           ('run.start', {'source': WORKFLOW})):
+        status, _, body = request(port, 'POST', '/api/v1/' + method, json.dumps(params), auth)
+        assert status == 403 and 'not offered over HTTP' in json.loads(body)['error']['message'], \
+            (method, status, body)
+    # A POSTed run.start that follows its run streams it.
+    status, h, body = request(port, 'POST', '/api/v1/run.start',
+                              json.dumps({'workflow': 'hello', 'follow': True}),
+                              dict(auth, Accept='text/event-stream'))
+    assert status == 200 and h['content-type'] == 'text/event-stream', (status, h)
+    events = [json.loads(line[6:]) for line in body.decode().splitlines()
+              if line.startswith('data: ')]
+    assert any(e.get('method') == 'run.output' and e['params']['data'] == 'hello\n'
+               for e in events), events
+    assert events[-1]['result']['status'] == 'succeeded', events[-1]
     rotated = ctl(ctl_path, sock, 'web-token', '--rotate')
     assert rotated.stdout.strip() != token and 'old one no longer works' in rotated.stderr
     assert request(port, 'POST', '/api/v1/run.start', start,
                    {'Authorization': 'Bearer ' + token})[0] == 401
-    print('api: params, statuses, the token (403, 401, 200, rotated): ok')
+    print('api: params, statuses, the token (403, 401, 200, rotated), writes offered, '
+          'a POSTed stream: ok')
     return rotated.stdout.strip()
 
 

@@ -8,6 +8,8 @@
   const NS = 'http://www.w3.org/2000/svg';
   const main = document.getElementById('main');
   const LIVE = new Set(['pending', 'running', 'ready', 'retry_wait']);
+  // Terminal escape sequences (colours, cursor moves) are dropped from the log text.
+  const ANSI = /\x1b\[[0-9;?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
 
   // ---------- DOM helpers: markup is never built from strings.
   function el(tag, attrs, ...kids) {
@@ -55,7 +57,7 @@
     if (ms == null) return '';
     if (ms < 1000) return (ms < 10 && ms % 1 ? ms.toFixed(1) : Math.round(ms)) + ' ms';
     const s = ms / 1000;
-    if (s < 60) return (s < 10 ? s.toFixed(1) : Math.round(s)) + ' s';
+    if (s < 60) return (s < 10 && s % 1 ? s.toFixed(1) : Math.round(s)) + ' s';
     const m = Math.floor(s / 60);
     if (m < 60) return m + ' min ' + Math.round(s % 60) + ' s';
     const h = Math.floor(m / 60);
@@ -74,7 +76,15 @@
     else t = Math.round(a / 86400) + ' days';
     return d < 0 ? t + ' ago' : 'in ' + t;
   }
-  const local = (iso) => (iso ? new Date(iso).toLocaleString() : '');
+  // A time in the browser's zone with its UTC offset, as the CLI prints it: 2026-12-06 07:00:23 +01:00.
+  function local(iso) {
+    if (!iso) return '';
+    const d = new Date(iso);
+    if (isNaN(d)) return iso;
+    const o = -d.getTimezoneOffset(), ao = Math.abs(o);
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + pad(d.getHours()) + ':' +
+      pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + ' ' + (o < 0 ? '-' : '+') + pad(Math.floor(ao / 60)) + ':' + pad(ao % 60);
+  }
   function when(iso) {
     if (!iso) return el('span', { class: 'muted' }, '—');
     return el('time', { datetime: iso, title: local(iso) }, rel(iso));
@@ -135,21 +145,51 @@
     }
     return body;
   }
+  // A request that cannot reach the daemon (stopped, restarting) raises the banner; any answer
+  // clears it. The banner's own poll keeps trying, and reloads a page that could not load.
+  const banner = document.getElementById('offline');
+  let offline = false;
+  let offlineTimer = 0;
+  function setOffline(on) {
+    if (on === offline) return;
+    offline = on;
+    banner.hidden = !on;
+    document.body.classList.toggle('offline', on);
+    clearInterval(offlineTimer);
+    if (on) {
+      offlineTimer = setInterval(() => { api('daemon.version', { protocol: 1 }).catch(() => {}); }, 2000);
+    } else {
+      if (msgNet) msg.hidden = true;
+      if (view && view.failed) route();
+      else if (view && view.reconnect) view.reconnect();
+    }
+  }
+  async function send(url, init) {
+    let r;
+    try { r = await fetch(url, init); } catch (e) {
+      setOffline(true);
+      throw new ApiError(0, 'picoflowd is not reachable (retrying)');
+    }
+    setOffline(false);
+    return answer(r);
+  }
   async function api(method, params) {
-    return answer(await fetch(apiUrl(method, params), { headers: { Accept: 'application/json' } }));
+    return send(apiUrl(method, params), { headers: { Accept: 'application/json' } });
   }
   async function post(method, params) {
     const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
     const token = localStorage.getItem(TOKEN_KEY);
     if (token) headers.Authorization = 'Bearer ' + token;
-    return answer(await fetch('api/v1/' + method, {
-      method: 'POST', headers, body: JSON.stringify(params), credentials: 'omit' }));
+    return send('api/v1/' + method, {
+      method: 'POST', headers, body: JSON.stringify(params), credentials: 'omit' });
   }
 
   // ---------- Messages and the token panel.
   const msg = document.getElementById('msg');
   let msgTimer = 0;
-  function flash(text, kind) {
+  let msgNet = false;  // the message is about a failed request: cleared when the daemon answers
+  function flash(text, kind, net) {
+    msgNet = !!net;
     document.getElementById('msg-text').textContent = text;
     msg.className = kind === 'err' ? 'err' : 'ok';
     msg.hidden = false;
@@ -200,7 +240,7 @@
       } else if (e.status === 403) {
         flash(label + ' refused (HTTP 403): ' + e.message, 'err');
       } else {
-        flash(label + ' failed' + (e.status ? ' (HTTP ' + e.status + ')' : '') + ': ' + e.message, 'err');
+        flash(label + ' failed' + (e.status ? ' (HTTP ' + e.status + ')' : '') + ': ' + e.message, 'err', !e.status);
       }
     }
   }
@@ -213,6 +253,7 @@
     if (view) { view.alive = false; view.stops.forEach((f) => { try { f(); } catch (e) { /* gone */ } }); }
     const v = view = { alive: true, stops: [], t0: performance.now() };
     document.body.removeAttribute('data-ready');
+    if (!msg.hidden && msg.className === 'err') msg.hidden = true;  // errors stay with their page
     const hash = location.hash.replace(/^#/, '') || '/';
     const cut = hash.indexOf('?');
     const path = decodeURIComponent(cut < 0 ? hash : hash.slice(0, cut));
@@ -226,6 +267,7 @@
     for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('on', path === '/' && a.getAttribute('href') === '#/');
     page.then(() => ready(v, path), (e) => {
       if (!v.alive) return;
+      v.failed = true;
       main.replaceChildren(el('div', { class: 'card error' }, el('h2', null, 'Could not load this page'),
         el('p', null, e.message), link('#/', '← all workflows')));
       ready(v, path);
@@ -257,6 +299,7 @@
     const draw = async () => {
       const [st, wl] = await Promise.all([api('daemon.status'), api('workflow.list', { unloaded: true })]);
       if (!v.alive) return;
+      if (msgNet) msg.hidden = true;
       daemonLine(st);
       const strips = new Map();
       const content = [daemonCard(st), loadErrors(st), workflowTable(wl.workflows, strips)];
@@ -264,7 +307,7 @@
       await fillStrips(v, strips);
     };
     await draw();
-    every(v, 5000, () => draw().catch((e) => flash('Refresh failed: ' + e.message, 'err')));
+    every(v, 5000, () => draw().catch((e) => { if (e.status) flash('Refresh failed: ' + e.message, 'err', true); }));
   }
   function daemonCard(st) {
     const store = st.store || {};
@@ -399,13 +442,16 @@
         }
         start(params);
       }, 'primary'));
-    box.append(
+    // workflow.get has no params field: its source tells whether it declares any.
+    const hasParams = /^params\s*:/m.test(wf.source || '') && !/^params\s*:\s*(\{\s*\}|~|null)?\s*(#.*)?$(?!\n[ \t])/m.test(wf.source || '');
+    box.append(...[
       button('▶ Run now', () => start(null), 'primary run-now'),
-      button('Run with params…', () => { paramsBox.hidden = !paramsBox.hidden; }),
+      hasParams ? button('Run with params…', () => { paramsBox.hidden = !paramsBox.hidden; }, 'run-params') : null,
       wf.paused
         ? button('Resume schedule', () => act('Resume ' + wf.name, 'workflow.resume', { name: wf.name }, () => route()), 'resume')
-        : button('Pause schedule', () => act('Pause ' + wf.name, 'workflow.pause', { name: wf.name }, () => route()), 'pause'),
-      paramsBox);
+        : (wf.schedule && wf.schedule.length
+          ? button('Pause schedule', () => act('Pause ' + wf.name, 'workflow.pause', { name: wf.name }, () => route()), 'pause') : null),
+      hasParams ? paramsBox : null].filter(Boolean));
     return box;
   }
 
@@ -427,7 +473,8 @@
       pager.replaceChildren(
         button('Newest', () => page(0, true), 'small'),
         button('← Newer', () => page(stack.pop() || 0, false), 'small'),
-        el('span', { class: 'muted small' }, runs.length ? ' runs #' + runs[0].id + '–#' + runs[runs.length - 1].id + ' ' : ' '),
+        el('span', { class: 'muted small pager-label' }, runs.length
+          ? ' newest first: ' + (stack.length * 20 + 1) + '–' + (stack.length * 20 + runs.length) + ' ' : ' '),
         button('Older →', () => { if (runs.length === 20) { stack.push(before); page(runs[runs.length - 1].id, false); } }, 'small'));
       pager.children[1].disabled = !before;
       pager.children[0].disabled = !before;
@@ -466,61 +513,108 @@
     return el('section', { class: 'card' }, el('h2', null, 'Source'), det);
   }
 
-  // The DAG, layered left to right: a task's layer is the longest path to it from a root
-  // (one pass over the dependency order the daemon gives); within a layer, tasks sit in the
-  // mean order of their dependencies. O(V + E) but for one sort per layer.
+  // The DAG, layered left to right (the classic layered layout): a task's layer is the
+  // longest path to it from a root; an edge that skips layers gets a dummy point in each layer
+  // it crosses, so it runs in a lane of its own between the nodes, never through one; within a
+  // layer, nodes and lanes are ordered by the barycenter of their neighbours (down, up, down
+  // sweeps) to cut crossings. O(V + E + dummies), but for one sort per layer and sweep.
   function drawDag(tasks) {
-    const W = 150, H = 28, GX = 60, GY = 12, PAD = 10;
-    const byName = new Map(tasks.map((t, i) => [t.name, { t, i, layer: 0, pos: 0 }]));
+    const W = 150, H = 28, GX = 60, GY = 12, LANE = 14, PAD = 10;
+    const byName = new Map(tasks.map((t, i) => [t.name, { t, i, layer: 0, pos: 0, preds: [], succs: [] }]));
     const handlers = tasks.filter((t) => t.handler);
     const plain = tasks.filter((t) => !t.handler);
     const order = topo(plain, byName);
-    let maxLayer = 0;
     for (const n of order) {
       for (const d of n.t.depends_on) { const p = byName.get(d); if (p) n.layer = Math.max(n.layer, p.layer + 1); }
-      maxLayer = Math.max(maxLayer, n.layer);
     }
     const layers = [];
     for (const n of order) (layers[n.layer] = layers[n.layer] || []).push(n);
-    if (handlers.length) layers.push(handlers.map((t) => byName.get(t.name)));
-    for (const layer of layers) {
-      for (const n of layer) {
-        const deps = n.t.depends_on.map((d) => byName.get(d)).filter(Boolean);
-        n.key = deps.length ? deps.reduce((s, p) => s + p.pos, 0) / deps.length : n.i;
-      }
-      layer.sort((a, b) => a.key - b.key || a.i - b.i);
-      layer.forEach((n, i) => { n.pos = i; });
+    if (handlers.length) {
+      const hl = layers.length;
+      layers.push(handlers.map((t) => { const n = byName.get(t.name); n.layer = hl; return n; }));
     }
-    const tall = Math.max(...layers.map((l) => l.length), 1);
-    const width = PAD * 2 + layers.length * W + (layers.length - 1) * GX;
-    const height = PAD * 2 + tall * H + (tall - 1) * GY;
+    // Edges, each a chain of items: the dependency, a dummy per layer skipped, the task.
+    const chains = [];
+    for (const n of order) {
+      for (const d of n.t.depends_on) {
+        const p = byName.get(d);
+        if (!p || p.layer >= n.layer) continue;
+        const chain = [p];
+        for (let l = p.layer + 1; l < n.layer; l++) {
+          const dm = { dummy: true, layer: l, i: p.i, pos: 0, preds: [], succs: [] };
+          layers[l].push(dm);
+          chain.push(dm);
+        }
+        chain.push(n);
+        for (let k = 1; k < chain.length; k++) { chain[k].preds.push(chain[k - 1]); chain[k - 1].succs.push(chain[k]); }
+        chains.push({ from: p, to: n, chain });
+      }
+    }
+    layers.forEach((layer) => layer.forEach((n, i) => { n.pos = i; }));
+    const sweep = (list, side) => {
+      for (const layer of list) {
+        for (const n of layer) {
+          const nb = n[side];
+          n.key = nb.length ? nb.reduce((s, p) => s + p.pos, 0) / nb.length : n.pos;
+        }
+        layer.sort((a, b) => a.key - b.key || a.pos - b.pos);
+        layer.forEach((n, i) => { n.pos = i; });
+      }
+    };
+    const rev = layers.slice().reverse();
+    sweep(layers, 'preds');
+    sweep(rev, 'succs');
+    sweep(layers, 'preds');
+    // Heights: a node takes H + GY, a lane LANE; short layers are centred against the tallest.
+    const size = (n) => (n.dummy ? LANE : H + GY);
+    const heights = layers.map((l) => l.reduce((s, n) => s + size(n), 0) - (l.length ? GY : 0));
+    const tall = Math.max(H, ...heights);
+    const width = PAD * 2 + layers.length * W + Math.max(0, layers.length - 1) * GX;
+    const height = PAD * 2 + tall;
+    const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7,
+      orient: 'auto-start-reverse', markerUnits: 'userSpaceOnUse' }, svg('path', { d: 'M0 0L10 5L0 10z', class: 'arrow' }));
     const edges = svg('g', { class: 'edges' });
     const nodes = svg('g', { class: 'nodes' });
     const root = svg('svg', { class: 'dag', width, height, viewBox: '0 0 ' + width + ' ' + height, role: 'img',
-      'aria-label': 'task graph: ' + tasks.length + ' tasks' }, edges, nodes);
+      'aria-label': 'task graph: ' + tasks.length + ' tasks' }, svg('defs', null, marker), edges, nodes);
     layers.forEach((layer, li) => {
-      // Centre short layers against the tallest one.
-      const off = ((tall - layer.length) * (H + GY)) / 2;
-      for (const n of layer) { n.x = PAD + li * (W + GX); n.y = PAD + off + n.pos * (H + GY); }
+      let y = PAD + (tall - heights[li]) / 2;
+      const x = PAD + li * (W + GX);
+      for (const n of layer) {
+        n.x = x;
+        n.y = y;
+        n.cy = y + (n.dummy ? LANE / 2 : H / 2);
+        y += size(n);
+      }
     });
+    const c = GX / 2;
+    const frag = document.createDocumentFragment();
+    for (const { from, to, chain } of chains) {
+      let x = from.x + W, y = from.cy;
+      let d = `M${x} ${y}`;
+      for (let k = 1; k < chain.length; k++) {
+        const n = chain[k], x2 = n.x, y2 = n.cy;
+        d += y2 === y ? `L${x2} ${y2}` : `C${x + c} ${y} ${x2 - c} ${y2} ${x2} ${y2}`;
+        if (n.dummy) d += `L${n.x + W} ${y2}`;
+        x = n.x + W; y = y2;
+      }
+      frag.append(svg('path', { class: 'edge', d, 'marker-end': 'url(#arrow)', 'data-from': from.t.name, 'data-to': to.t.name }));
+    }
+    edges.append(frag);
     const els = new Map();
+    const nfrag = document.createDocumentFragment();
     for (const n of byName.values()) {
       if (n.x == null) continue;
-      for (const d of n.t.depends_on) {
-        const p = byName.get(d);
-        if (!p || p.x == null) continue;
-        const x1 = p.x + W, y1 = p.y + H / 2, x2 = n.x, y2 = n.y + H / 2, c = GX / 2;
-        edges.append(svg('path', { class: 'edge', d: `M${x1} ${y1}C${x1 + c} ${y1} ${x2 - c} ${y2} ${x2} ${y2}` }));
-      }
       const label = n.t.name.length > 20 ? n.t.name.slice(0, 19) + '…' : n.t.name;
       const title = svg('title');
       title.textContent = n.t.name + (n.t.handler ? ' (' + n.t.handler + ')' : '');
       const g = svg('g', { class: 'node st-none' + (n.t.handler ? ' handler' : ''), 'data-task': n.t.name,
         transform: `translate(${n.x} ${n.y})` }, title,
       svg('rect', { width: W, height: H, rx: 6 }), svg('text', { x: 10, y: H / 2 + 4 }, label));
-      nodes.append(g);
+      nfrag.append(g);
       els.set(n.t.name, { g, title });
     }
+    nodes.append(nfrag);
     return {
       svg: root,
       colour(statuses, runId) {
@@ -569,7 +663,7 @@
     drawHead();
     drawRest();
     main.replaceChildren(headBox, outputsBox, section('Tasks', taskTbl.wrap),
-      section('Timeline', el('p', { class: 'muted small' }, 'One row per task, one bar per attempt; a gap in a row is a wait before a retry.'), timelineBox),
+      section('Timeline', el('p', { class: 'muted small' }, 'One row per task, one bar per attempt; a dashed gap is a wait before a retry; a dotted gap follows an attempt interrupted by a daemon stop.'), timelineBox),
       logs.section);
     await logs.load();
     if (!v.alive || !LIVE.has(run.status)) return;
@@ -585,12 +679,29 @@
           for (const t of run.tasks) { tasks.set(t.name, t); taskTbl.update(t); }
           drawHead();
           drawRest();
+          logs.setRun(run);
+          if (!LIVE.has(run.status)) logs.live(false);
         } catch (e) { /* next time */ }
       }, 700);
     };
     v.stops.push(() => clearTimeout(refreshTimer));
     every(v, 2000, () => { if (LIVE.has(run.status)) refresh(); });
-    follow(v, 'run.logs', { run_id: id, follow: true, after: logs.cursor() }, (m) => {
+    // The stream ends with the run, or when the daemon goes away: then it is opened again
+    // (from the last chunk shown) once the daemon answers.
+    let following = false;
+    const startFollow = () => {
+      if (following || !v.alive || !LIVE.has(run.status)) return;
+      following = true;
+      logs.live(true);
+      follow(v, 'run.logs', { run_id: id, follow: true, after: logs.cursor() }, onNote, (m) => {
+        following = false;
+        logs.live(false);
+        refresh();
+        if (!m && v.alive) setTimeout(() => { if (!offline) startFollow(); }, 1500);
+      });
+    };
+    v.reconnect = () => { refresh(); startFollow(); };
+    const onNote = (m) => {
       if (m.method === 'run.output') logs.add(m.params);
       else if (m.method === 'run.event') {
         const p = m.params;
@@ -606,7 +717,8 @@
         }
         refresh();
       }
-    }, () => { logs.live(false); refresh(); });
+    };
+    startFollow();
   }
 
   // Opens an SSE stream of a following method; `done` gets the final answer. The stream is
@@ -636,18 +748,27 @@
   function runHead(v, run) {
     const live = LIVE.has(run.status);
     const actions = el('div', { class: 'actions' });
-    if (live) actions.append(button('■ Cancel run', () => act('Cancel run ' + run.id, 'run.cancel', { run_id: run.id }), 'danger cancel'));
+    if (live) {
+      actions.append(button('■ Cancel run', () => {
+        if (window.confirm('Cancel run ' + run.id + ' of ' + run.workflow + '? Its running tasks are stopped.')) {
+          act('Cancel run ' + run.id, 'run.cancel', { run_id: run.id });
+        }
+      }, 'danger cancel'));
+    }
     if (!live && run.status !== 'succeeded') {
       actions.append(button('↻ Retry failed', () => act('Retry run ' + run.id, 'run.retry', { run_id: run.id },
         (res) => { location.hash = runHref(res.run_id); }), 'retry'));
     }
-    actions.append(button('▶ Run workflow again', () => act('Run ' + run.workflow, 'run.start', { workflow: run.workflow },
-      (res) => { location.hash = runHref(res.run_id); })));
+    const params = run.params || {};
+    const np = Object.keys(params).length;
+    actions.append(button(np ? '▶ Run again with the same params' : '▶ Run workflow again',
+      () => act('Run ' + run.workflow, 'run.start', np ? { workflow: run.workflow, params } : { workflow: run.workflow },
+        (res) => { location.hash = runHref(res.run_id); }), 'run-again'));
     const facts = [
       ['trigger', run.trigger], ['created', whenLong(run.created_at)],
       ['scheduled', run.scheduled_at ? whenLong(run.scheduled_at) : null],
       ['started', whenLong(run.started_at)], ['ended', run.ended_at ? whenLong(run.ended_at) : (live ? 'still running' : '—')],
-      ['duration', run.duration_ms != null ? fmtDur(run.duration_ms) : (run.started_at && live ? fmtDur(Date.now() - Date.parse(run.started_at)) + ' so far' : '—')],
+      ['duration', run.duration_ms != null ? fmtDur(run.duration_ms) : (run.started_at && live ? fmtDur(Date.now() - Date.parse(run.started_at)) + (offline ? ' when last seen (picoflowd not reachable)' : ' so far') : '—')],
       ['late', run.late_ms != null ? fmtDur(run.late_ms) : null],
       ['retry of', run.retry_of ? link(runHref(run.retry_of), 'run ' + run.retry_of) : null],
       ['only', run.only ? run.only.tasks.join(', ') + (run.only.with ? ' (with ' + run.only.with + ')' : '') : null],
@@ -730,10 +851,15 @@
     const x = (ms) => L + ((ms - t0) / span) * plot;
     const root = svg('svg', { class: 'gantt', width: W, height: H, viewBox: `0 0 ${W} ${H}` });
     const axis = svg('g', { class: 'axis' });
-    for (let i = 0; i <= 4; i++) {
-      const ms = (span * i) / 4, xx = L + (plot * i) / 4;
+    // Ticks at round steps (1, 2 or 5 x 10^n ms), at most one per 90 px.
+    const want = span / Math.max(1, Math.floor(plot / 90));
+    const mag = Math.pow(10, Math.floor(Math.log10(want)));
+    const step = [1, 2, 5, 10].map((k) => k * mag).find((k) => k >= want) || 10 * mag;
+    for (let ms = 0; ms <= span + 1e-6; ms += step) {
+      const xx = L + (ms / span) * plot;
       axis.append(svg('line', { x1: xx, x2: xx, y1: TOP - 4, y2: H }),
-        svg('text', { x: xx, y: 12, 'text-anchor': i === 0 ? 'start' : (i === 4 ? 'end' : 'middle') }, '+' + fmtDur(ms)));
+        svg('text', { x: xx, y: 12, 'text-anchor': ms === 0 ? 'start' : (xx > W - 40 ? 'end' : 'middle'), class: 'tick' },
+          ms === 0 ? '0' : '+' + fmtDur(ms)));
     }
     root.append(axis);
     let row = 0;
@@ -742,7 +868,11 @@
       const name = svg('text', { x: 4, y: y + RH - 5, class: 'label' }, task.length > 22 ? task.slice(0, 21) + '…' : task);
       root.append(name);
       for (let i = 1; i < bars.length; i++) {
-        root.append(svg('line', { class: 'wait', x1: x(bars[i - 1].e), x2: x(bars[i].s), y1: y + RH / 2, y2: y + RH / 2 }));
+        const intr = bars[i - 1].a.status === 'interrupted';
+        const t = svg('title');
+        t.textContent = intr ? 'attempt ' + bars[i - 1].a.number + ' interrupted (daemon stopped), then started again'
+          : 'wait before retry ' + bars[i].a.number;
+        root.append(svg('line', { class: intr ? 'wait interrupted' : 'wait', x1: x(bars[i - 1].e), x2: x(bars[i].s), y1: y + RH / 2, y2: y + RH / 2 }, t));
       }
       for (const { a, s, e } of bars) {
         const title = svg('title');
@@ -761,28 +891,57 @@
     let cursor = 0;
     let filter = initialTask;
     let lastKey = '';
+    const seen = new Set();  // the attempts whose header is shown
+    let atts = new Map();
+    const setAtts = (r) => { atts = new Map(r.attempts.map((a) => [a.task + '\u0000' + a.number, a])); };
+    setAtts(run);
     const pre = el('pre', { class: 'log', id: 'log', 'aria-live': 'polite' });
     const select = el('select', { 'aria-label': 'task', onchange: () => { filter = select.value; redraw(); } },
       el('option', { value: '' }, 'all tasks'), ...run.tasks.map((t) => el('option', { value: t.name }, t.name)));
     select.value = filter;
     const liveTag = el('span', { class: 'tag running', hidden: !LIVE.has(run.status) }, 'live');
     const note = el('p', { class: 'muted small' });
-    const put = (c) => {
+    // Output cut at the output cap: a line where the attempt's stored output ends.
+    const dropped = (key) => {
+      const a = atts.get(key);
+      if (!a) return;
+      const n = (a.stdout_dropped || 0) + (a.stderr_dropped || 0);
+      if (n > 0) {
+        if (pre.lastChild && !/\n$/.test(pre.lastChild.textContent)) pre.append('\n');
+        pre.append(el('span', { class: 'dropped' }, '… ' + n + ' bytes not kept (output_cap)\n'));
+      }
+    };
+    const header = (task, n) => {
+      const prev = atts.get(task + '\u0000' + (n - 1)), a = atts.get(task + '\u0000' + n);
+      let t = '── ' + task + ' · attempt ' + n;
+      if (prev && prev.status === 'interrupted') t += ' (started again after an interruption)';
+      else if (n > 1) t += ' (retry)';
+      if (a && a.status === 'interrupted') t += ' · interrupted';
+      return t + ' ──\n';
+    };
+    const put = (c, last) => {
       if (filter && c.task !== filter) return;
       const key = c.task + '\u0000' + c.attempt;
       if (key !== lastKey) {
         lastKey = key;
         if (pre.lastChild && !/\n$/.test(pre.lastChild.textContent)) pre.append('\n');
-        pre.append(el('span', { class: 'mark' }, '── ' + c.task + ' · attempt ' + c.attempt + ' ──\n'));
+        // The full header once per attempt; when output of attempts alternates, a short tag.
+        if (!seen.has(key)) { seen.add(key); pre.append(el('span', { class: 'mark' }, header(c.task, c.attempt))); }
+        else pre.append(el('span', { class: 'mark2' }, '[' + c.task + (c.attempt > 1 ? ' #' + c.attempt : '') + '] '));
       }
-      if (c.stream === 'stderr') pre.append(el('span', { class: 'stderr' }, c.data));
-      else pre.append(c.data);
+      const text = c.data.replace(ANSI, '');
+      if (c.stream === 'stderr') pre.append(el('span', { class: 'stderr' }, text));
+      else pre.append(text);
+      if (last) dropped(key);
     };
     const redraw = () => {
       const stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
       pre.replaceChildren();
       lastKey = '';
-      for (const c of chunks) put(c);
+      seen.clear();
+      const end = new Map();
+      chunks.forEach((c, i) => end.set(c.task + '\u0000' + c.attempt, i));
+      chunks.forEach((c, i) => put(c, end.get(c.task + '\u0000' + c.attempt) === i));
       if (!pre.firstChild) pre.append(el('span', { class: 'muted' }, 'No output.'));
       if (stick) pre.scrollTop = pre.scrollHeight;
     };
@@ -791,6 +950,11 @@
       cursor: () => cursor,
       show(name) { filter = name; select.value = name; redraw(); pre.scrollIntoView({ block: 'nearest' }); },
       live(on) { liveTag.hidden = !on; },
+      setRun(r) {
+        const before = [...atts.values()].map((a) => a.status + (a.stdout_dropped + a.stderr_dropped)).join();
+        setAtts(r);
+        if ([...atts.values()].map((a) => a.status + (a.stdout_dropped + a.stderr_dropped)).join() !== before) redraw();
+      },
       add(c) {
         if (c.seq != null) { if (c.seq <= cursor) return; cursor = c.seq; }
         chunks.push(c);

@@ -1,11 +1,13 @@
 #include "picoflowd/http/http_api.h"
 
+#include <algorithm>
 #include <charconv>
 #include <utility>
 
 #include "picoflowd/rpc/rpc_call.h"
 #include "picoflowd/rpc/rpc_dispatch.h"
 #include "protocol/jsonrpc.h"
+#include "protocol/methods.h"
 
 namespace picoflow {
 namespace {
@@ -182,9 +184,17 @@ int HttpStatusOf(int rpc_code) {
   }
 }
 
-HttpApi::HttpApi(Dispatcher& dispatcher, std::function<TokenCheck(const HttpRequest&)> check,
+const std::vector<std::string> HttpApi::kDaemonWrites = {method::kRunStart, method::kRunCancel,
+                                                         method::kRunRetry, method::kWorkflowPause,
+                                                         method::kWorkflowResume};
+
+HttpApi::HttpApi(Dispatcher& dispatcher, std::vector<std::string> writes,
+                 std::function<TokenCheck(const HttpRequest&)> check,
                  std::function<void()> before_send)
-    : dispatcher_(dispatcher), check_(std::move(check)), before_send_(std::move(before_send)) {}
+    : dispatcher_(dispatcher),
+      writes_(std::move(writes)),
+      check_(std::move(check)),
+      before_send_(std::move(before_send)) {}
 
 void HttpApi::Serve(const std::shared_ptr<HttpExchange>& exchange) {
   const HttpRequest& request = exchange->request();
@@ -210,6 +220,13 @@ void HttpApi::Serve(const std::shared_ptr<HttpExchange>& exchange) {
                                    "(docs/http-api.md)");
     r.headers.emplace_back("Allow", "POST");
     exchange->Respond(std::move(r));
+    return;
+  }
+  if (spec->access == Access::kWrite &&
+      std::find(writes_.begin(), writes_.end(), method) == writes_.end()) {
+    exchange->Respond(JsonError(403, Code(RpcCode::kForbidden),
+                                method + " is not offered over HTTP (it could run any command as "
+                                         "the daemon's user): use picoflowctl on its machine"));
     return;
   }
   const TokenCheck token = check_(request);
@@ -242,11 +259,18 @@ void HttpApi::Serve(const std::shared_ptr<HttpExchange>& exchange) {
       return;
     }
   }
+  if (method == method::kRunStart && params.contains("source")) {
+    exchange->Respond(JsonError(403, Code(RpcCode::kForbidden),
+                                "run.start of a workflow's source is not offered over HTTP (it "
+                                "could run any command): submit it with picoflowctl, then start "
+                                "it by name"));
+    return;
+  }
   Peer peer;
   peer.access = token == TokenCheck::kValid ? Access::kWrite : Access::kRead;
   peer.remote = "http";
-  // A stream for GET only: an answer to HEAD has no body to stream in.
-  const bool stream = request.method == "GET" && Accepts(request, "text/event-stream");
+  // No stream for HEAD: its answer has no body to stream in.
+  const bool stream = request.method != "HEAD" && Accepts(request, "text/event-stream");
   auto channel = std::make_shared<ApiChannel>(exchange, std::move(peer), stream, before_send_);
   channel->Begin();
   const std::string line =

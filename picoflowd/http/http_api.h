@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "picoflowd/http/http_server.h"
 
@@ -37,10 +38,18 @@ class HttpApi {
  public:
   static constexpr const char* kPrefix = "/api/v1/";
 
-  /// `check` judges a request's Authorization header; `before_send` runs
-  /// before any byte of an answer is written (the store commits: what a
-  /// client sees is on disk).
-  HttpApi(Dispatcher& dispatcher, std::function<TokenCheck(const HttpRequest&)> check,
+  /// The write methods the daemon offers over HTTP: what the page's buttons
+  /// do, on workflows already submitted. The others (submit, remove, reload,
+  /// prune, web.token; and run.start of a `source`, always refused) would
+  /// let a token holder run any command: they stay on the control socket.
+  static const std::vector<std::string> kDaemonWrites;
+
+  /// `writes`: the write methods offered (others answer 403); `check`
+  /// judges a request's Authorization header; `before_send` runs before any
+  /// byte of an answer is written (the store commits: what a client sees is
+  /// on disk).
+  HttpApi(Dispatcher& dispatcher, std::vector<std::string> writes,
+          std::function<TokenCheck(const HttpRequest&)> check,
           std::function<void()> before_send = {});
 
   /// Answers a request whose path starts with kPrefix.
@@ -48,6 +57,7 @@ class HttpApi {
 
  private:
   Dispatcher& dispatcher_;
+  std::vector<std::string> writes_;
   std::function<TokenCheck(const HttpRequest&)> check_;
   std::function<void()> before_send_;
 };

@@ -68,7 +68,9 @@ def wait_for(what, predicate):
 
 def http_get(port, path):
     with socket.create_connection(('127.0.0.1', port), timeout=DEADLINE_S) as s:
-        s.sendall(('GET %s HTTP/1.1\r\nHost: x\r\n\r\n' % path).encode())
+        # A loopback Host (docs/http-api.md, "Security"); close after the answer.
+        s.sendall(('GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'
+                   % path).encode())
         data = b''
         while True:
             chunk = s.recv(65536)
