@@ -95,6 +95,35 @@ tasks:
     config: { command: "echo '<script>alert(1)</script>'; echo '<img src=x onerror=alert(2)>' >&2; exit 1" }
 """
 
+REPORT = """name: report
+description: A report with params and an edge that skips a layer
+params:
+  day: { default: yesterday }
+tasks:
+  - { name: count, type: shell, config: { command: 'echo counting' } }
+  - { name: publish, type: shell, depends_on: [count], config: { command: 'echo published' } }
+  - { name: check, type: shell, depends_on: [publish], config: { command: 'true' } }
+  - { name: alert, type: shell, depends_on: [count, publish], trigger: one_failed, config: { command: 'true' } }
+  - { name: cleanup, type: shell, depends_on: [count, check], config: { command: 'true' } }
+  - { name: side, type: shell, config: { command: 'true' } }
+"""
+
+POLISH = r"""name: polish
+config: { retry_default: 0 }
+tasks:
+  - { name: colour, type: shell, config: { command: "printf '\\033[31mred\\033[0m done\\n'" } }
+  - { name: flood, type: shell, config: { command: "head -c 10000 /dev/zero | tr '\\0' x; echo" } }
+  - { name: ping, type: shell, config: { command: 'for i in 1 2 3 4 5; do echo ping$i; sleep 0.15; done' } }
+  - { name: pong, type: shell, config: { command: 'sleep 0.07; for i in 1 2 3 4 5; do echo pong$i; sleep 0.15; done' } }
+"""
+
+SLEEPER = """name: sleeper
+tasks:
+  - { name: nap, type: shell, config: { command: 'echo napping; sleep 60' } }
+"""
+
+OUTPUT_CAP = 4096
+
 PASSED = []
 
 
@@ -154,11 +183,21 @@ class Daemon:
         env.pop('NOTIFY_SOCKET', None)
         self.env = env
         self.log = open(self.log_path, 'w')
-        self.proc = subprocess.Popen(
-            command(picoflowd) + ['--config', '', '--socket', self.sock, '--state-dir',
-                                  os.path.join(tmp, 'state'), '--workflows-dir', wf,
-                                  '--http-listen', '127.0.0.1:%d' % port],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+        self.argv = command(picoflowd) + ['--config', '', '--socket', self.sock, '--state-dir',
+                                          os.path.join(tmp, 'state'), '--workflows-dir', wf,
+                                          '--http-listen', '127.0.0.1:%d' % port,
+                                          '--output-cap', str(OUTPUT_CAP)]
+        self.tmp = tmp
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.env, cwd=self.tmp)
+
+    def halt(self):
+        """Stops the daemon (SIGTERM); start() starts it again on the same port and state."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(DEADLINE_S)
 
     def call(self, method, **params):
         """One JSON-RPC call on its own connection; returns the result or raises."""
@@ -367,6 +406,7 @@ def check_actions(b, d, ctl, sock):
     b.click('.run-now')
     wait_for('the 403 message', lambda: '403' in b.message())
     msg403 = b.message()
+    assert 'web-token' in msg403, msg403
     assert runs_of(d, 'ok') == before
     ok('run now without a token configured: refused, the page says: ' + msg403)
 
@@ -387,6 +427,9 @@ def check_actions(b, d, ctl, sock):
     b.click('.run-now')
     wait_for('the 401 message for a wrong token', lambda: '401' in b.message())
     assert runs_of(d, 'ok') == before
+    b.open('/')
+    assert b.message() == '', 'the error followed to another page: ' + b.message()
+    b.open('/w/ok')
     ok('run now with a wrong token: 401, nothing started')
 
     b.set_token(token)
@@ -402,11 +445,13 @@ def check_actions(b, d, ctl, sock):
     assert b.js("return localStorage.getItem('picoflow.token')") is None
     b.open('/r/%d' % slow)
     b.clear_message()
+    b.js("window.confirm = () => true")  # the page asks first (check_run_again)
     b.click('.cancel')
     wait_for('the 401 message on cancel', lambda: '401' in b.message())
     assert d.call('run.get', run_id=slow)['status'] == 'running'
     ok('cancel without the token: refused (401), run %d still running' % slow)
     b.set_token(token)
+    b.js("window.confirm = () => true")
     b.click('.cancel')
     wait_for('the run cancelled', lambda: d.call('run.get', run_id=slow)['status'] == 'cancelled')
     wait_for('the page to show it cancelled', lambda: b.text('.page-head .badge') == 'cancelled')
@@ -468,6 +513,155 @@ def check_big(b, d, edges):
     ok('1,000-task run page: first rows in %d ms, then all 1,000 rows' % run_ms)
 
 
+EDGES_CLEAR_JS = """
+const nodes = [...document.querySelectorAll('svg.dag g.node')].map(g => {
+  const r = g.querySelector('rect').getBBox(), m = g.transform.baseVal.consolidate().matrix;
+  return {name: g.dataset.task, x: m.e + r.x, y: m.f + r.y, w: r.width, h: r.height};
+});
+const bad = [];
+for (const p of document.querySelectorAll('svg.dag path.edge')) {
+  const len = p.getTotalLength();
+  for (let d = 0; d <= len; d += 2) {
+    const pt = p.getPointAtLength(d);
+    for (const n of nodes) {
+      if (n.name === p.dataset.from || n.name === p.dataset.to) continue;
+      if (pt.x > n.x + 1 && pt.x < n.x + n.w - 1 && pt.y > n.y + 1 && pt.y < n.y + n.h - 1) {
+        bad.push(p.dataset.from + '->' + p.dataset.to + ' through ' + n.name);
+        break;
+      }
+    }
+    if (bad.length) break;
+  }
+}
+return bad;
+"""
+
+
+def check_graph(b, d):
+    """Edges that skip layers go around the nodes between, with arrowheads; the buttons a
+    workflow has no use for are not offered."""
+    d.call('workflow.submit', source=REPORT)
+    b.open('/w/report')
+    edges = b.js("return [...document.querySelectorAll('svg.dag path.edge')].map(p => p.dataset.from + '>' + p.dataset.to)")
+    assert sorted(edges) == sorted(['count>publish', 'publish>check', 'count>alert', 'publish>alert',
+                                    'count>cleanup', 'check>cleanup']), edges
+    bad = b.js(EDGES_CLEAR_JS)
+    assert not bad, bad
+    assert b.count('svg.dag defs marker path') == 1
+    assert b.count('svg.dag path.edge[marker-end="url(#arrow)"]') == 6
+    ok('graph: 6 edges, none drawn through a node (count->alert, count->cleanup skip layers), each with an arrowhead')
+    b.open('/w/demo')
+    assert b.js(EDGES_CLEAR_JS) == []
+    assert b.count('.run-now') == 1 and b.count('.pause') == 1 and b.count('.run-params') == 0
+    b.open('/w/ok')
+    assert b.count('.run-now') == 1 and b.count('.pause') == 0 and b.count('.run-params') == 0
+    b.open('/w/report')
+    assert b.count('.run-params') == 1 and b.count('.pause') == 0
+    ok('workflow buttons: "Pause schedule" only with a schedule, "Run with params" only with params')
+
+
+def check_polish(b, d):
+    """Colour codes stripped, output past the cap marked, one header per attempt when two
+    tasks' output alternates, times with their UTC offset, round timeline ticks."""
+    import re
+    d.call('workflow.submit', source=POLISH)
+    run = d.call('run.start', workflow='polish')['run_id']
+    res = d.call('run.wait', run_id=run)
+    assert res['status'] == 'succeeded', res
+    b.open('/r/%d' % run)
+    log = b.text('#log')
+    assert 'red done' in log and '\x1b' not in log and '[31m' not in log, repr(log[:300])
+    ok('log: ANSI colour codes stripped ("red done")')
+    att = [a for a in d.call('run.get', run_id=run)['attempts'] if a['task'] == 'flood'][0]
+    dropped = att['stdout_dropped'] + att['stderr_dropped']
+    assert dropped > 0, att
+    want = '… %d bytes not kept (output_cap)' % dropped
+    assert want in log, (want, log[-400:])
+    ok('log: output past the cap shown as "%s"' % want)
+    for task in ('ping', 'pong'):
+        assert log.count('── %s · attempt 1' % task) == 1, log
+        assert all(('%s%d' % (task, i)) in log for i in range(1, 6)), log
+    ok('log: alternating output of ping and pong, one header each')
+    created = b.js("const dt = [...document.querySelectorAll('.facts dt')].find(x => x.textContent === 'created');"
+                   " return dt.nextElementSibling.textContent")
+    assert re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d \(', created), created
+    ok('times with their UTC offset: ' + created)
+    ticks = b.js("return [...document.querySelectorAll('svg.gantt text.tick')].map(t => +t.dataset.ms)")
+    assert len(ticks) >= 2 and ticks[0] == 0, ticks
+    step = ticks[1]
+    mant = step / 10 ** len(str(int(step))) * 10
+    assert round(mant, 6) in (1, 2, 5), (step, ticks)
+    assert all(abs(t - i * step) < 1e-6 for i, t in enumerate(ticks)), ticks
+    ok('timeline ticks at round steps of %g ms' % step)
+
+
+def check_run_again(b, d, token):
+    """"Run again" on a run page starts the workflow with that run's params; Cancel asks first."""
+    run = d.call('run.start', workflow='report', params={'day': '2026-12-01'})['run_id']
+    d.call('run.wait', run_id=run)
+    b.set_token(token)
+    b.open('/r/%d' % run)
+    label = b.text('.run-again')
+    assert 'same params' in label, label
+    before = runs_of(d, 'report')
+    b.click('.run-again')
+    new = wait_for('a new run of report', lambda: [i for i in runs_of(d, 'report') if i not in before])
+    params = d.call('run.get', run_id=new[0])['params']
+    assert params == {'day': '2026-12-01'}, params
+    ok('"%s": run %d started with the params of run %d' % (label, new[0], run))
+    d.call('workflow.submit', source=SLOW)
+    slow = d.call('run.start', workflow='slow')['run_id']
+    b.open('/r/%d' % slow)
+    b.js("window.confirm = (m) => { window.pfAsked = m; return false; }")
+    b.click('.cancel')
+    assert 'Cancel run' in (b.js('return window.pfAsked') or '')
+    assert d.call('run.get', run_id=slow)['status'] == 'running'
+    b.js("window.confirm = (m) => { window.pfAsked = m; return true; }")
+    b.click('.cancel')
+    wait_for('run cancelled after confirming', lambda: d.call('run.get', run_id=slow)['status'] == 'cancelled')
+    ok('cancel asks for confirmation: declined, nothing stopped; confirmed, cancelled')
+    b.open('/w/demo')
+    label = b.text('.pager-label')
+    assert '#' not in label and '1–' in label, label
+    ok('history pager labelled by position: ' + label.strip())
+
+
+def check_offline(b, d):
+    """The daemon stops while a run page is live: a banner says so, without "Failed to fetch";
+    it goes when the daemon is back, and the interrupted attempt is labelled as such."""
+    d.call('workflow.submit', source=SLEEPER)
+    run = d.call('run.start', workflow='sleeper')['run_id']
+    b.open('/r/%d' % run)
+    wait_for('napping in the log', lambda: 'napping' in (b.text('#log') or ''))
+    d.halt()
+    wait_for('the banner', lambda: b.js("return !document.getElementById('offline').hidden"))
+    assert b.text('#offline') == 'picoflowd is not reachable (retrying)', b.text('#offline')
+    wait_for('the run page to say it', lambda: 'not reachable' in b.text('.facts'))
+    assert 'Failed to fetch' not in b.text('body')
+    ok('daemon stopped: the banner "picoflowd is not reachable (retrying)" on the live run page')
+    b.open('/')
+    assert 'Failed to fetch' not in b.text('body')
+    d.start()
+    wait_for('the daemon\'s socket again', lambda: d.call('daemon.version', protocol=1))
+    wait_for('the banner gone', lambda: b.js("return document.getElementById('offline').hidden"), 30)
+    wait_for('the overview drawn again', lambda: b.count('.wf-row') > 0)
+    m = b.message()
+    assert not any(x in m for x in ('Refresh failed', 'Failed to fetch', 'not reachable')), m
+    ok('daemon back: banner and messages gone, the overview drawn')
+    wait_for('attempt 2 of nap', lambda: len(d.call('run.get', run_id=run)['attempts']) >= 2)
+    first = d.call('run.get', run_id=run)['attempts'][0]
+    b.open('/r/%d' % run)
+    if first['status'] == 'interrupted':
+        wait_for('the interrupted mark', lambda: b.count('svg.gantt line.wait.interrupted') == 1)
+        log = wait_for('both attempts in the log', lambda: (lambda t: 'after an interruption' in t and t)(b.text('#log')))
+        assert '── nap · attempt 1 · interrupted ──' in log, log
+        assert '(retry)' not in log, log
+        ok('the interrupted attempt is labelled interrupted, not a retry, in the timeline and the log')
+    else:
+        print('  note: attempt 1 is %s, not interrupted' % first['status'])
+    d.call('run.cancel', run_id=run)
+
+
 def screenshots(b, shot_dir, pages, readme_shot):
     os.makedirs(shot_dir, exist_ok=True)
     for scheme in ('light', 'dark'):
@@ -477,6 +671,7 @@ def screenshots(b, shot_dir, pages, readme_shot):
             for name, path in pages:
                 b.driver.get(b.base + '/#' + path)
                 wait_for('page ' + path, lambda: b.js('return document.body.dataset.ready') == path.split('?')[0])
+                b.clear_message()  # a "done" of an earlier check
                 b.js('window.scrollTo(0, 0)')
                 bg = b.js('return getComputedStyle(document.documentElement).backgroundColor')
                 dark = bg not in ('rgb(246, 247, 249)',)
@@ -484,13 +679,21 @@ def screenshots(b, shot_dir, pages, readme_shot):
                 if form == 'phone':
                     wide = b.js('return document.documentElement.scrollWidth')
                     assert wide <= w, (path, 'wider than the phone', wide)
+                    # What matters is on screen, not in a box scrolled sideways.
+                    sel = {'overview': '.wf-row td.name, .wf-row td:nth-child(2), .wf-row .strip, .wf-row td:nth-child(5)',
+                           'run': 'table.tasks th:nth-child(1), table.tasks th:nth-child(2), table.tasks th:nth-child(7), tr.task-row td.reason',
+                           'workflow': 'table.history th:nth-child(1), table.history th:nth-child(2), table.history th:nth-child(4)'
+                           }[name if name != 'graph' else 'workflow']
+                    off = b.js("return [...document.querySelectorAll(arguments[0])].filter(e => { const r = e.getBoundingClientRect();"
+                               " return r.width === 0 || r.right > arguments[1] + 0.5; }).map(e => e.outerHTML.slice(0, 80))", sel, w)
+                    assert not off, (path, 'off-screen at 390 px', off)
                 b.driver.save_screenshot(os.path.join(shot_dir, '%s-%s-%s.png' % (name, scheme, form)))
                 if readme_shot and name == 'run' and scheme == 'light' and form == 'desktop':
                     b.driver.save_screenshot(readme_shot)
     b.scheme('light')
     b.size(1280, 800, False)
-    ok('screenshots of %d pages, light and dark, 1280 and 390 px wide, in %s (no page wider than 390 px)'
-       % (len(pages), shot_dir))
+    ok('screenshots of %d pages, light and dark, 1280 and 390 px wide, in %s (no page wider than 390 px;'
+       ' the important columns on screen)' % (len(pages), shot_dir))
 
 
 def check_console(b):
@@ -529,13 +732,18 @@ def main():
         check_workflow_page(b, d, demo_run)
         check_run_page(b, d, demo_run)
         check_live(b, d)
-        check_actions(b, d, ctl, d.sock)
+        token = check_actions(b, d, ctl, d.sock)
         check_xss(b, d)
+        check_graph(b, d)
+        check_polish(b, d)
+        check_run_again(b, d, token)
         _, edges = big_workflow()
         check_big(b, d, edges)
-        screenshots(b, shot_dir, [('overview', '/'), ('workflow', '/w/demo'), ('run', '/r/%d' % demo_run)],
+        screenshots(b, shot_dir, [('overview', '/'), ('workflow', '/w/demo'), ('run', '/r/%d' % demo_run),
+                                  ('graph', '/w/report')],
                     readme_shot)
         check_console(b)
+        check_offline(b, d)
         d.stop()
         assert d.proc.returncode == 0, d.proc.returncode
         passed = True

@@ -188,8 +188,10 @@
   const msg = document.getElementById('msg');
   let msgTimer = 0;
   let msgNet = false;  // the message is about a failed request: cleared when the daemon answers
+  let msgAt = 0;
   function flash(text, kind, net) {
     msgNet = !!net;
+    msgAt = Date.now();
     document.getElementById('msg-text').textContent = text;
     msg.className = kind === 'err' ? 'err' : 'ok';
     msg.hidden = false;
@@ -253,7 +255,8 @@
     if (view) { view.alive = false; view.stops.forEach((f) => { try { f(); } catch (e) { /* gone */ } }); }
     const v = view = { alive: true, stops: [], t0: performance.now() };
     document.body.removeAttribute('data-ready');
-    if (!msg.hidden && msg.className === 'err') msg.hidden = true;  // errors stay with their page
+    // Messages stay with their page; but "done" goes along to the page the action opened.
+    if (!msg.hidden && (msg.className === 'err' || Date.now() - msgAt > 2000)) msg.hidden = true;
     const hash = location.hash.replace(/^#/, '') || '/';
     const cut = hash.indexOf('?');
     const path = decodeURIComponent(cut < 0 ? hash : hash.slice(0, cut));
@@ -681,7 +684,7 @@
           drawRest();
           logs.setRun(run);
           if (!LIVE.has(run.status)) logs.live(false);
-        } catch (e) { /* next time */ }
+        } catch (e) { if (v.alive) drawHead(); /* says so when the daemon is gone; next time */ }
       }, 700);
     };
     v.stops.push(() => clearTimeout(refreshTimer));
@@ -855,10 +858,10 @@
     const want = span / Math.max(1, Math.floor(plot / 90));
     const mag = Math.pow(10, Math.floor(Math.log10(want)));
     const step = [1, 2, 5, 10].map((k) => k * mag).find((k) => k >= want) || 10 * mag;
-    for (let ms = 0; ms <= span + 1e-6; ms += step) {
-      const xx = L + (ms / span) * plot;
+    for (let i = 0; i * step <= span + 1e-6; i++) {
+      const ms = i * step, xx = L + (ms / span) * plot;
       axis.append(svg('line', { x1: xx, x2: xx, y1: TOP - 4, y2: H }),
-        svg('text', { x: xx, y: 12, 'text-anchor': ms === 0 ? 'start' : (xx > W - 40 ? 'end' : 'middle'), class: 'tick' },
+        svg('text', { x: xx, y: 12, 'text-anchor': ms === 0 ? 'start' : (xx > W - 40 ? 'end' : 'middle'), class: 'tick', 'data-ms': ms },
           ms === 0 ? '0' : '+' + fmtDur(ms)));
     }
     root.append(axis);
