@@ -53,9 +53,13 @@ if [ -n "$cross" ]; then
   case " $DEB_BUILD_OPTIONS " in *" nocheck "*) ;; *) DEB_BUILD_OPTIONS="$DEB_BUILD_OPTIONS nocheck" ;; esac
   # libyaml-cpp-dev is not Multi-Arch: same in Debian 12, so its :ARCH copy
   # cannot be installed beside the native one; cross/deps.sh supplies what
-  # the build takes from it. Any other unmet build dependency is an error.
+  # the build takes from it. Nor is libhttp-parser-dev: the build takes only
+  # its header, the same for every architecture (picoflowd loads the library
+  # with dlopen), so the native copy serves. Any other unmet build
+  # dependency is an error.
   unmet=$(cd "$out/src" && dpkg-checkbuilddeps -a"$arch" -Pcross,nocheck 2>&1 |
-    sed -n 's/.*Unmet build dependencies: //p' | tr ' ' '\n' | grep -v '^libyaml-cpp-dev' |
+    sed -n 's/.*Unmet build dependencies: //p' | tr ' ' '\n' |
+    grep -v -e '^libyaml-cpp-dev' -e '^libhttp-parser-dev' |
     tr '\n' ' ' || true)
   if [ -n "${unmet% }" ]; then
     echo "picoflow: unmet build dependencies for $arch: $unmet" >&2

@@ -18,9 +18,13 @@ scripts/deps.sh
 HOST_PACKAGES="g++-$triplet qemu-user-static"
 # libyaml-cpp-dev is not Multi-Arch: same in Debian 12: its :armhf copy would
 # replace the native one, so only its runtime library is installed and
-# yaml_cpp_overlay below supplies the link symlink and the .pc file.
+# yaml_cpp_overlay below supplies the link symlink and the .pc file. Nor is
+# libhttp-parser-dev: only its runtime library is installed (picoflowd loads
+# it with dlopen; the build takes the native copy's header, the same for
+# every architecture).
 FOREIGN_PACKAGES="libc6-dev libstdc++6 libuv1-dev libsqlite3-dev libspdlog-dev libfmt-dev
-libssh2-1-dev libcurl4-openssl-dev libhowardhinnant-date-dev libyaml-cpp0.7 pkgconf"
+libssh2-1-dev libcurl4-openssl-dev libhowardhinnant-date-dev libyaml-cpp0.7 libhttp-parser2.9
+pkgconf"
 overlay=/usr/local/lib/$triplet
 
 SUDO=""

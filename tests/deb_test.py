@@ -178,6 +178,7 @@ def expected_contents(src, multiarch):
         'usr/share/man/man8/picoflowd.8.gz',
     ] + [doc + n for n in ('README.md', 'changelog.gz', 'copyright', 'cron.md', 'operations.md',
                            'rpc.md', 'workflow-format.md', 'notifications.md', 'scheduling.md',
+                           'http-api.md', 'web-run-page.png',
                            'examples/hardened.conf')]
     picoflow += [doc + 'examples/' + n for n in examples]
     module_dir = 'usr/lib/%s/picoflow/' % multiarch
