@@ -396,6 +396,19 @@ def check_live(b, d):
     ok('live: all 20 lines once each, and the run shown succeeded when it ended')
 
 
+def check_workflow_refresh(b, d):
+    """A workflow page left open shows a run started elsewhere, and its graph follows it."""
+    b.open('/w/ticker')
+    run = d.call('run.start', workflow='ticker')['run_id']
+    wait_for('run %d in the open page\'s history' % run,
+             lambda: b.count('table.history tbody tr[data-run="%d"]' % run) == 1)
+    info = "return document.querySelector('.graph-box').previousElementSibling.textContent"
+    wait_for('the graph coloured by run %d' % run, lambda: ('run %d' % run) in b.js(info))
+    d.call('run.wait', run_id=run)
+    ok('workflow page: run %d, started elsewhere, appears and colours the graph without a reload'
+       % run)
+
+
 def runs_of(d, name):
     return [r['id'] for r in d.call('run.list', workflow=name)['runs']]
 
@@ -732,6 +745,7 @@ def main():
         check_workflow_page(b, d, demo_run)
         check_run_page(b, d, demo_run)
         check_live(b, d)
+        check_workflow_refresh(b, d)
         token = check_actions(b, d, ctl, d.sock)
         check_xss(b, d)
         check_graph(b, d)

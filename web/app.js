@@ -414,7 +414,9 @@
       graphBox.append(graph.svg);
       out.push(section('Graph', graphInfo, graphBox));
     }
-    const selectRun = async (id) => {
+    let pinned = !!q.get('run');  // the reader chose a run: the graph stays on it
+    const selectRun = async (id, byReader) => {
+      if (byReader) pinned = true;
       if (!graph) return;
       if (!id) { graphInfo.textContent = 'No run yet: nodes are grey.'; return; }
       const run = await api('run.get', { run_id: id });
@@ -423,10 +425,20 @@
       graphInfo.replaceChildren('Coloured by ', link(runHref(id), 'run ' + id), ' (', badge(run.status), ', ', when(run.started_at || run.created_at), '). Pick another run below.');
     };
     const history = historySection(v, name, runs.runs, selectRun);
-    out.push(history);
+    out.push(history.section);
     if (wf) out.push(nextSection(wf, next), sourceSection(wf));
     main.replaceChildren(...out);
     await selectRun(+q.get('run') || (runs.runs[0] && runs.runs[0].id)).catch(() => {});
+    // Every 5 s: the history's first page, and the graph follows the latest run (each
+    // tick while it is live) unless the reader picked one.
+    const key = (r) => (r ? r.id + ':' + r.status : '');
+    let latest = key(runs.runs[0]);
+    every(v, 5000, () => history.refresh().then(async (list) => {
+      if (!list || !v.alive || !list[0]) return;
+      const now = key(list[0]);
+      if (!pinned && (now !== latest || LIVE.has(list[0].status))) await selectRun(list[0].id);
+      latest = now;
+    }).catch((e) => { if (e.status) flash('Refresh failed: ' + e.message, 'err', true); }));
   }
 
   function workflowActions(v, wf, latest) {
@@ -471,7 +483,7 @@
         el('td', null, when(r.started_at || r.created_at)),
         el('td', { class: 'num' }, fmtDur(r.duration_ms)),
         el('td', { class: 'reason' }, r.error || r.reason || ''),
-        el('td', null, button('show', () => selectRun(r.id).catch((e) => flash(e.message, 'err')), 'small')))));
+        el('td', null, button('show', () => selectRun(r.id, true).catch((e) => flash(e.message, 'err')), 'small')))));
       if (!runs.length) t.tbody.append(el('tr', null, el('td', { colspan: 7, class: 'muted' }, 'No runs.')));
       pager.replaceChildren(
         button('Newest', () => page(0, true), 'small'),
@@ -491,7 +503,15 @@
       fill(res.runs);
     };
     fill(first);
-    return section('Run history', t.wrap, pager);
+    // The first page again, in place; nothing while the reader looks at older runs.
+    const refresh = async () => {
+      if (before) return null;
+      const res = await api('run.list', { workflow: name, limit: 20 });
+      if (!v.alive || before) return null;
+      fill(res.runs);
+      return res.runs;
+    };
+    return { section: section('Run history', t.wrap, pager), refresh };
   }
 
   function nextSection(wf, next) {
