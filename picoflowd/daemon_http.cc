@@ -2,9 +2,6 @@
 // /api/v1/ (the control socket's methods, through the same Dispatcher),
 // Prometheus' /metrics and /healthz; and web.token, the method that makes
 // the token of write access over HTTP.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -42,11 +39,7 @@ std::string_view HostName(std::string_view host) {
 // sends its own host name, and gets 421.
 bool LoopbackHost(std::string_view host) {
   const std::string name(HostName(host));
-  if (name == "localhost") return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, name.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  return inet_pton(AF_INET6, name.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+  return name == "localhost" || IsLoopbackAddress(name);
 }
 
 HttpResponse Text(int status, std::string body) {
@@ -89,8 +82,8 @@ void ServeAsset(HttpExchange& exchange, const WebAsset& asset) {
 
 }  // namespace
 
-// --metrics-listen: the Metrics observer (made in Open) and its HTTP
-// listener; nothing of either exists without the flag.
+// --http-listen: the Metrics observer (made in Open), served at /metrics;
+// it does not exist without the flag.
 std::unique_ptr<Metrics> Daemon::MakeMetrics() {
   MetricsSources sources;
   sources.active_runs = [this] { return runs_->active(); };

@@ -471,7 +471,7 @@ TEST_CASE("Expect: 100-continue is answered, and a body announced over the limit
   CHECK(too_big->status == 413);
 }
 
-TEST_CASE("percent-decoding and listen addresses") {
+TEST_CASE("percent-decoding, listen addresses and loopback") {
   std::string out;
   CHECK(PercentDecode("a%20b+c%2F", true, out));
   CHECK(out == "a b c/");
@@ -486,6 +486,14 @@ TEST_CASE("percent-decoding and listen addresses") {
         "listen address '9464' is not ADDR:PORT (e.g. 127.0.0.1:8080)");
   CHECK_FALSE(ParseListenAddress("a:b").ok());
   CHECK_FALSE(ParseListenAddress("a:70000").ok());
+  for (const char* loop : {"127.0.0.1", "127.8.9.10", "::1", "0:0:0:0:0:0:0:1"}) {
+    CAPTURE(loop);
+    CHECK(IsLoopbackAddress(loop));
+  }
+  for (const char* other : {"0.0.0.0", "10.0.0.1", "::", "localhost", "127.0.0.1.evil.example"}) {
+    CAPTURE(other);
+    CHECK_FALSE(IsLoopbackAddress(other));
+  }
   CHECK(ConstantTimeEquals("abc", "abc"));
   CHECK_FALSE(ConstantTimeEquals("abc", "abd"));
   CHECK_FALSE(ConstantTimeEquals("abc", "ab"));

@@ -14,13 +14,18 @@ namespace {
 
 constexpr int Code(RpcCode code) { return static_cast<int>(code); }
 
-HttpResponse JsonError(int status, int code, const std::string& message) {
+// Every answer of the API: JSON, never cached.
+HttpResponse JsonResponse(int status, const json& body) {
   HttpResponse r;
   r.status = status;
   r.content_type = "application/json";
   r.headers.emplace_back("Cache-Control", "no-store");
-  r.body = DumpCompact(json{{"error", {{"code", code}, {"message", message}}}}) + "\n";
+  r.body = DumpCompact(body) + "\n";
   return r;
+}
+
+HttpResponse JsonError(int status, int code, const std::string& message) {
+  return JsonResponse(status, json{{"error", {{"code", code}, {"message", message}}}});
 }
 
 bool Accepts(const HttpRequest& request, std::string_view type) {
@@ -139,16 +144,10 @@ class ApiChannel final : public RpcChannel, public std::enable_shared_from_this<
     if (!response) return;  // a notification without a stream to carry it
     if (message.contains("error")) {
       const json& error = message["error"];
-      HttpResponse r = JsonError(HttpStatusOf(error.value("code", 0)), 0, "");
-      r.body = DumpCompact(json{{"error", error}}) + "\n";
-      exchange_->Respond(std::move(r));
+      exchange_->Respond(JsonResponse(HttpStatusOf(error.value("code", 0)), {{"error", error}}));
       return;
     }
-    HttpResponse r;
-    r.content_type = "application/json";
-    r.headers.emplace_back("Cache-Control", "no-store");
-    r.body = DumpCompact(message["result"]) + "\n";
-    exchange_->Respond(std::move(r));
+    exchange_->Respond(JsonResponse(200, message["result"]));
   }
 
   void CloseAfterFlush() override {

@@ -83,6 +83,13 @@ bool PercentDecode(std::string_view in, bool plus_is_space, std::string& out) {
   return true;
 }
 
+bool IsLoopbackAddress(const std::string& text) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
 Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text) {
   const auto colon = text.rfind(':');
   const auto bad = [&text] {
@@ -147,13 +154,7 @@ class HttpExchange::Connection {
   }
 
   void SendResponse(const HttpExchange& exchange, const HttpResponse& response) {
-    // 304 and 204 have no body, and say no length (RFC 9110, 8.6).
-    const bool bodiless = response.status == 304 || response.status == 204;
-    std::string out = Head(response.status, response.content_type, response.headers);
-    if (!bodiless) out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
-    out += "\r\n";
-    if (!bodiless && exchange.request().method != "HEAD") out += response.body;
-    WriteRaw(std::move(out));
+    WriteResponse(response, exchange.request().method == "HEAD");
     Finished();
   }
 
@@ -208,6 +209,17 @@ class HttpExchange::Connection {
   void OnTimeout() { server_.Drop(this); }
 
   void ScheduleResume() { StartOneShot<Connection, &Connection::Pump>(resume_, 0); }
+
+  // A whole response: head, length and body (none for HEAD; 304 and 204 have
+  // no body and say no length, RFC 9110 8.6).
+  void WriteResponse(const HttpResponse& response, bool head_only) {
+    const bool bodiless = response.status == 304 || response.status == 204;
+    std::string out = Head(response.status, response.content_type, response.headers);
+    if (!bodiless) out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+    out += "\r\n";
+    if (!bodiless && !head_only) out += response.body;
+    WriteRaw(std::move(out));
+  }
 
   std::string Head(int status, const std::string& content_type,
                    const std::vector<std::pair<std::string, std::string>>& headers) const {
@@ -407,9 +419,7 @@ class HttpExchange::Connection {
     HttpResponse r;
     r.status = status;
     r.body = std::move(text);
-    std::string out = Head(r.status, r.content_type, r.headers);
-    out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
-    WriteRaw(std::move(out));
+    WriteResponse(r, false);
     Finished();
   }
 
@@ -617,13 +627,11 @@ Status HttpServer::Listen(const std::string& address) {
   if (!parsed.ok()) return parsed.error();
   sockaddr_storage addr{};
   const auto& [host, port] = *parsed;
-  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) == 0) {
-    loopback_ = host.starts_with("127.");
-  } else if (uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) == 0) {
-    loopback_ = host == "::1";
-  } else {
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
+      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
     return Err(ErrorCode::kInvalid, "listen address '" + address + "': not an IP address");
   }
+  loopback_ = IsLoopbackAddress(host);
   if (uv_tcp_init(loop_, listener_.get()) != 0 || uv_timer_init(loop_, reaper_.get()) != 0) {
     return Err(ErrorCode::kIo, "http: cannot create a TCP handle");
   }

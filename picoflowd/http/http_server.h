@@ -59,6 +59,10 @@ const char* HttpReason(int status);
 /// escape. Writes the result to `out`.
 bool PercentDecode(std::string_view in, bool plus_is_space, std::string& out);
 
+/// True for an IPv4 address in 127.0.0.0/8 or the IPv6 ::1, in any of their
+/// spellings; false for anything else, names included.
+bool IsLoopbackAddress(const std::string& text);
+
 /// Splits "ADDR:PORT" ("127.0.0.1:8080", "[::1]:8080", ":8080" for all IPv4
 /// addresses). Returns an Error naming the text if it does not parse.
 Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text);
