@@ -18,7 +18,8 @@ constexpr const char* kAttemptStatusNames[] = {"succeeded", "failed", "timed_out
 // kTimeout's name before it became "timed_out"; the attempts table's CHECK
 // still pins it (picoflowd/store/store_schema.cc).
 constexpr std::string_view kLegacyTimeoutName = "timeout";
-constexpr const char* kRunTriggerNames[] = {"manual", "rpc", "cron", "catchup"};
+constexpr const char* kRunTriggerNames[] = {"manual", "rpc",     "cron", "catchup",
+                                            "file",   "webhook", "mqtt", "fleet"};
 constexpr const char* kOutputStreamNames[] = {"stdout", "stderr"};
 
 template <class E, std::size_t N>

@@ -47,8 +47,10 @@ enum class AttemptStatus {
   kInterrupted,  ///< the daemon died while it ran (set by crash recovery only)
 };
 
-/// What started a run.
-enum class RunTrigger { kManual, kRpc, kCron, kCatchup };
+/// What started a run: a person or script, the schedule, or an event of the
+/// workflow's `triggers:` (docs/triggers.md; kFleet: a request of the fleet,
+/// docs/fleet.md).
+enum class RunTrigger { kManual, kRpc, kCron, kCatchup, kFile, kWebhook, kMqtt, kFleet };
 
 /// Which of a task's output streams a chunk came from.
 enum class OutputStream { kStdout, kStderr };

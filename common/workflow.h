@@ -15,6 +15,7 @@
 
 #include "common/diagnostic.h"
 #include "common/notify.h"
+#include "common/workflow_triggers.h"
 
 namespace picoflow {
 
@@ -210,6 +211,9 @@ struct Workflow {
   std::string description;
   std::vector<std::string> schedule;  ///< cron expressions; empty: not scheduled
   std::string timezone;               ///< IANA name; empty: the daemon's local zone
+  /// `triggers:` — the events that start runs besides the schedule
+  /// (docs/triggers.md).
+  std::vector<WorkflowTrigger> triggers;
   OverlapPolicy overlap = OverlapPolicy::kSkip;
   /// At most this many runs of the workflow at once, started by hand or by
   /// the schedule; unset: no limit for runs started by hand, one for fires

@@ -20,6 +20,7 @@
 #include "common/workflow_secrets.h"
 #include "common/workflow_task_config.h"
 #include "common/workflow_task_rules.h"
+#include "common/workflow_triggers.h"
 #include "common/yaml_tree.h"
 
 namespace picoflow {
@@ -30,7 +31,7 @@ using namespace std::chrono_literals;
 constexpr std::string_view kTopKeys[] = {
     "name",           "description",     "schedule", "timezone", "overlap", "catchup",
     "catchup_window", "retention",       "params",   "config",   "tasks",   "handlers",
-    "when",           "max_active_runs", "notify",   "secrets"};
+    "when",           "max_active_runs", "notify",   "secrets",  "triggers"};
 constexpr std::string_view kRetentionKeys[] = {"max_runs", "max_age"};
 constexpr std::string_view kConfigKeys[] = {"max_parallel", "retry_default", "timeout_default",
                                             "fail_fast",    "retry_delay",   "retry_max_delay",
@@ -128,6 +129,7 @@ void Loader::LoadRoot(const YamlNode& root) {
   }
   LoadSchedule(root.Find("schedule"));
   LoadTimezone(root.Find("timezone"));
+  LoadTriggers(r_, root.Find("triggers"), paths_, w_.triggers);
   LoadEnum(root.Find("overlap"), "overlap", kOverlap, w_.overlap);
   LoadMaxActiveRuns(root.Find("max_active_runs"));
   LoadEnum(root.Find("catchup"), "catchup", kCatchup, w_.catchup);
@@ -135,7 +137,7 @@ void Loader::LoadRoot(const YamlNode& root) {
     w_.catchup_window = r_.Duration(*v, {top_, "catchup_window"}, 0s).value_or(w_.catchup_window);
   }
   LoadRetention(root.Find("retention"));
-  LoadParams(r_, root.Find("params"), !w_.schedule.empty(), w_.params);
+  LoadParams(r_, root.Find("params"), !w_.schedule.empty() || !w_.triggers.empty(), w_.params);
   if (const YamlNode* v = root.Find("when")) w_.when = ReadCondition(r_, *v, {top_, "when"});
   if (const YamlNode* v = root.Find("notify")) LoadNotifyTargets(r_, *v, w_.notify.emplace());
   w_.secrets = LoadSecrets(r_, root.Find("secrets"), top_, paths_);  // before the tasks': merged

@@ -133,8 +133,8 @@ void LoadParams(FieldReader& r, const YamlNode* params, bool scheduled,
     }
     if (param.required && scheduled) {
       r.Report(key.pos, prefix +
-                            "a scheduled workflow cannot have a required param: its fires "
-                            "run with the defaults (give it a 'default')");
+                            "a scheduled or triggered workflow cannot have a required param: "
+                            "its fires and events run with the defaults (give it a 'default')");
     }
     out.push_back(std::move(param));
   }

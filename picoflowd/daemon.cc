@@ -34,6 +34,7 @@
 #include "picoflowd/rpc/rpc_dispatch.h"
 #include "picoflowd/rpc/rpc_methods.h"
 #include "picoflowd/rpc/rpc_server.h"
+#include "picoflowd/sched/file_triggers.h"
 #include "picoflowd/sched/schedule_timer.h"
 #include "picoflowd/store/group_commit.h"
 #include "picoflowd/store/store.h"
@@ -483,6 +484,7 @@ void Daemon::Shutdown() {
                        : "stopping: cancelling " + runs);
   if (notifier_) notifier_->Stopping();
   if (server_) server_->Close();
+  if (file_triggers_) file_triggers_->Close();  // no event starts a run from now on
   StartOneShot<Daemon, &Daemon::GraceOver>(
       grace_timer_, static_cast<std::uint64_t>(config_.shutdown_grace.count()));
   if (interrupt) {

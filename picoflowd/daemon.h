@@ -30,6 +30,7 @@ namespace picoflow {
 
 class Dispatcher;
 class Executor;
+class FileTriggers;
 class LocalExecutor;
 class GroupCommit;
 class HttpApi;
@@ -45,6 +46,15 @@ class ScheduleTimer;
 class SdNotifier;
 class Store;
 class WebToken;
+
+/// What StartEventRun did with an event: started, queued or recorded
+/// skipped (docs/triggers.md).
+struct EventRun {
+  std::int64_t run_id = 0;
+  bool queued = false;
+  bool skipped = false;
+  std::string reason;  ///< skipped: why
+};
 
 /// The RpcHost of the RPC methods; hears of every run's end (queued fires
 /// start then; --once stops).
@@ -123,6 +133,16 @@ class Daemon final : public RpcHost, private RunObserver {
   /// The file that defines workflow `name` (loaded, or its last version
   /// broken), or "" if none does.
   std::string FileDefining(const std::string& name) const;
+  // ---- events (daemon_triggers.cc, docs/triggers.md) ----
+  static constexpr const char* kHookPrefix = "/hooks/";
+  /// Brings the file watches in step with the registry entry `name`.
+  void SyncTriggers(const std::string& name);
+  /// Starts, queues or records skipped a run of `workflow` for an event,
+  /// under EventLimits. Errors: no such workflow, paused, stopping, store.
+  Result<EventRun> StartEventRun(const std::string& workflow, RunTrigger trigger,
+                                 TriggerEvent event);
+  /// POST /hooks/<workflow>: a webhook trigger's call.
+  void ServeHook(const std::shared_ptr<HttpExchange>& exchange);
   // ---- scheduling (daemon_schedule.cc) ----
   // Brings the scheduler in step with the registry entry `name` (added,
   // replaced, removed); `last_fire` from the store at startup.
@@ -169,7 +189,8 @@ class Daemon final : public RpcHost, private RunObserver {
   SystemWallClock wall_clock_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ScheduleTimer> schedule_timer_;
-  std::unique_ptr<SdNotifier> notifier_;  ///< systemd READY/STOPPING/WATCHDOG (sd_notify.h)
+  std::unique_ptr<FileTriggers> file_triggers_;  ///< made when a workflow has a file trigger
+  std::unique_ptr<SdNotifier> notifier_;         ///< systemd READY/STOPPING/WATCHDOG (sd_notify.h)
 };
 
 }  // namespace picoflow

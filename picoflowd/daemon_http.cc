@@ -184,6 +184,12 @@ void Daemon::ServeHttp(const std::shared_ptr<HttpExchange>& exchange) {
     exchange->Respond(Text(421, "this listener answers only to localhost, 127.0.0.1 or [::1]\n"));
     return;
   }
+  // Webhooks are for other systems, often on other hosts: each has a token
+  // of its own (docs/triggers.md).
+  if (request.path.starts_with(kHookPrefix)) {
+    ServeHook(exchange);
+    return;
+  }
   const bool page_or_api = request.path != "/metrics" && request.path != "/healthz";
   if (page_or_api && !http_->loopback() && !config_.http_allow_remote) {
     exchange->Respond(Text(403,

@@ -45,6 +45,7 @@ void Daemon::Schedule(const std::string& name, std::optional<TimePoint> last_fir
     scheduler_->SetPaused(name, entry->paused);
   }
   RearmSchedule();
+  SyncTriggers(name);
   // A new version may allow more runs at once: what waits may start.
   StartWaiting(name);
 }
@@ -112,8 +113,10 @@ void Daemon::StartWaiting(const std::string& workflow) {
     if (fire_first && take_fire()) continue;
     if (manual != nullptr) {
       const RunController* waiting = runs_->Find(manual->id);
-      if (waiting != nullptr && HasRoom(LimitsFor(registry_, waiting->run().workflow()),
-                                        static_cast<std::size_t>(running))) {
+      RunLimits limits;
+      if (waiting != nullptr) limits = LimitsFor(registry_, waiting->run().workflow());
+      if (manual->event) limits = EventLimits(limits);  // docs/triggers.md
+      if (waiting != nullptr && HasRoom(limits, static_cast<std::size_t>(running))) {
         const Status started = runs_->StartWaiting(manual->id);
         LogIfFailed(LogEvent("run.dequeued"), started);
         if (started.ok()) continue;

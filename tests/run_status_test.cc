@@ -42,7 +42,8 @@ TEST_CASE("each status, trigger and stream is stored and shown by one lower-case
                                                              "skipped", "cancelled", "timed_out"});
   CHECK(Names(AttemptStatusName, 5) ==
         std::vector<std::string>{"succeeded", "failed", "timed_out", "cancelled", "interrupted"});
-  CHECK(Names(RunTriggerName, 4) == std::vector<std::string>{"manual", "rpc", "cron", "catchup"});
+  CHECK(Names(RunTriggerName, 8) == std::vector<std::string>{"manual", "rpc", "cron", "catchup",
+                                                             "file", "webhook", "mqtt", "fleet"});
   CHECK(Names(OutputStreamName, 2) == std::vector<std::string>{"stdout", "stderr"});
 }
 
@@ -50,7 +51,7 @@ TEST_CASE("each Parse is the inverse of its Name and refuses any other text") {
   CheckRoundTrip(RunStatusName, ParseRunStatus, 6);
   CheckRoundTrip(TaskStatusName, ParseTaskStatus, 9);
   CheckRoundTrip(AttemptStatusName, ParseAttemptStatus, 5);
-  CheckRoundTrip(RunTriggerName, ParseRunTrigger, 4);
+  CheckRoundTrip(RunTriggerName, ParseRunTrigger, 8);
   CheckRoundTrip(OutputStreamName, ParseOutputStream, 2);
 }
 

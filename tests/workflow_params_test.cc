@@ -132,8 +132,12 @@ TEST_CASE("bad params are reported at their place, all at once") {
 
 TEST_CASE("a scheduled workflow cannot have a required param") {
   CHECK(Errors(WithParams("  token: { required: true }\n", "schedule: '@daily'\n")) ==
-        Lines{"wf.yaml:4:3: param 'token': a scheduled workflow cannot have a required param: "
-              "its fires run with the defaults (give it a 'default')"});
+        Lines{"wf.yaml:4:3: param 'token': a scheduled or triggered workflow cannot have a "
+              "required param: its fires and events run with the defaults (give it a 'default')"});
+  CHECK(Errors(WithParams("  token: { required: true }\n",
+                          "triggers: [{webhook: {token_file: /etc/t}}]\n")) ==
+        Lines{"wf.yaml:4:3: param 'token': a scheduled or triggered workflow cannot have a "
+              "required param: its fires and events run with the defaults (give it a 'default')"});
   CHECK(Valid(WithParams("  token: abc\n", "schedule: '@daily'\n"))->params.size() == 1);
 }
 

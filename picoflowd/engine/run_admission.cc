@@ -25,6 +25,17 @@ RunLimits LimitsFor(const WorkflowRegistry& registry, const Workflow& own) {
   return {w->max_active_runs, w->overlap};
 }
 
+RunLimits EventLimits(RunLimits limits) {
+  if (!limits.max_active_runs && limits.overlap != OverlapPolicy::kAllow)
+    limits.max_active_runs = 1;
+  return limits;
+}
+
+bool IsEventTrigger(RunTrigger trigger) {
+  return trigger == RunTrigger::kFile || trigger == RunTrigger::kWebhook ||
+         trigger == RunTrigger::kMqtt;
+}
+
 bool HasRoom(const RunLimits& limits, std::size_t running) {
   return !limits.max_active_runs || running < static_cast<std::size_t>(*limits.max_active_runs);
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/run_status.h"
 #include "common/workflow.h"
 
 namespace picoflow {
@@ -27,6 +28,14 @@ struct RunLimits {
 /// registry has loaded under that name, or `own`'s if none is (a one-off
 /// run, a removed workflow).
 RunLimits LimitsFor(const WorkflowRegistry& registry, const Workflow& own);
+
+/// The limits of a run started by an event of `triggers:` (docs/triggers.md):
+/// as for the fires of a schedule, a workflow without max_active_runs runs
+/// one at a time unless its overlap is `allow`.
+RunLimits EventLimits(RunLimits limits);
+
+/// True for the triggers of `triggers:` events: file, webhook, mqtt.
+bool IsEventTrigger(RunTrigger trigger);
 
 /// True if one more run fits beside `running` live runs under `limits`.
 bool HasRoom(const RunLimits& limits, std::size_t running);

@@ -559,6 +559,7 @@ AttemptSpec RunController::AttemptSpecFor(int task, const Task& spec, int attemp
 std::vector<std::pair<std::string, std::string>> RunController::RunEnv(int task) const {
   std::vector<std::pair<std::string, std::string>> env;
   for (const auto& [name, value] : params_) env.emplace_back(ParamEnvName(name), value);
+  for (auto& variable : TriggerEnv(event_)) env.push_back(std::move(variable));
   if (task == kRunCondition) return env;  // the run's when: comes before every task
   const Dag& dag = run_->dag();
   const Workflow& workflow = run_->workflow();

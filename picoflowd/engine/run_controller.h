@@ -61,6 +61,9 @@ class RunController {
   RunController(const RunController&) = delete;
   RunController& operator=(const RunController&) = delete;
 
+  /// Before Start(): the event that started the run (its tasks get
+  /// TriggerEnv of it).
+  void SetEvent(TriggerEvent event) { event_ = std::move(event); }
   /// Before Start() of a resumed run: what the store knew of a task, so its
   /// record keeps the first start time, last exit code, reason and outputs.
   void RestoreTask(int task, const TaskRecord& record);
@@ -182,6 +185,7 @@ class RunController {
   EngineContext& ctx_;
   std::unique_ptr<Run> run_;
   ParamValues params_;
+  TriggerEvent event_;
   std::function<void(RunStatus)> on_finished_;
   std::vector<TaskTimes> task_times_;
   std::map<int, std::unique_ptr<Slot>> slots_;  ///< running attempts by task

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/workflow_params.h"
+#include "picoflowd/engine/run_admission.h"
 #include "picoflowd/engine/run_observer.h"
 #include "picoflowd/engine/workflow_registry.h"
 #include "picoflowd/exec/process_info.h"
@@ -90,6 +91,7 @@ Result<RunController*> RunManager::Create(std::shared_ptr<const WorkflowVersion>
   record.params = params;
   record.retry_of = request.retry_of;
   record.only = request.only;
+  record.event = request.event;
   record.created_at = Clock::now();
   record.reason = reason;
   record.tasks.reserve(w.tasks.size());
@@ -106,6 +108,7 @@ Result<RunController*> RunManager::Create(std::shared_ptr<const WorkflowVersion>
     for (int task : run->Restore(p.task, p.status, 0)) skipped.push_back(task);
   }
   RunController& ref = Add(std::move(run), std::move(params));
+  ref.SetEvent(request.event);
   for (const PresetTask& p : *presets) {
     ref.Preset(p.task, p.outputs, p.why);
     if (latest && p.latest) latest->push_back(p.task);
@@ -135,7 +138,7 @@ Result<std::int64_t> RunManager::QueueRun(std::shared_ptr<const WorkflowVersion>
   if (!made.ok()) return made.error();
   const Run& run = (*made)->run();
   waiting_.push_back({run.id(), run.workflow().name, Clock::now(), request.on_started,
-                      std::move(latest), OnlyText(request.only)});
+                      std::move(latest), OnlyText(request.only), IsEventTrigger(request.trigger)});
   LogFields f;
   f.event = "run.queued";
   f.workflow = run.workflow().name;
@@ -312,11 +315,18 @@ Status RunManager::Resume(const UnfinishedRun& u) {
     restored.push_back({index, &t});
   }
   RunController& ref = Add(std::move(run), u.run.params);
+  ref.SetEvent(u.run.event);
   for (auto [index, t] : restored) ref.RestoreTask(index, *t);
   // A run that never started was queued (max_active_runs): it waits again,
   // in its place, for the daemon to start it when there is room.
   if (u.run.status == RunStatus::kPending && !u.run.started_at) {
-    Waiting waiting{u.run.id, u.run.workflow, u.run.created_at, nullptr, {}, OnlyText(u.run.only)};
+    Waiting waiting{u.run.id,
+                    u.run.workflow,
+                    u.run.created_at,
+                    nullptr,
+                    {},
+                    OnlyText(u.run.only),
+                    IsEventTrigger(u.run.trigger)};
     if (u.run.only && !u.run.retry_of) {
       // What the selection takes as done; a retry's were fixed by the run it retries.
       auto roles = PlanSelection(w, *compiled.version->dag, *u.run.only);

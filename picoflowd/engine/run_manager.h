@@ -52,6 +52,9 @@ struct RunRequest {
   /// success in the workflow's history), the others left out (kSkipped).
   /// Recorded with the run.
   std::optional<RunSelection> only;
+  /// A run started by an event (docs/triggers.md) or the fleet: what
+  /// started it, recorded with the run and given to its tasks (TriggerEnv).
+  TriggerEvent event;
 };
 
 class RunManager {
@@ -87,6 +90,8 @@ class RunManager {
     /// have succeeded since (docs/scheduling.md, "Manual and scheduled runs").
     std::vector<int> taken_as_done;
     std::string only;  ///< its selection, as its reasons say it
+    /// Started by an event of `triggers:`: it waits under EventLimits.
+    bool event = false;
   };
   /// The first run of `workflow` that waits, or null.
   const Waiting* FirstWaiting(const std::string& workflow) const;

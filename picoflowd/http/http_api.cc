@@ -10,11 +10,7 @@
 #include "protocol/methods.h"
 
 namespace picoflow {
-namespace {
 
-constexpr int Code(RpcCode code) { return static_cast<int>(code); }
-
-// Every answer of the API: JSON, never cached.
 HttpResponse JsonResponse(int status, const json& body) {
   HttpResponse r;
   r.status = status;
@@ -23,6 +19,10 @@ HttpResponse JsonResponse(int status, const json& body) {
   r.body = DumpCompact(body) + "\n";
   return r;
 }
+
+namespace {
+
+constexpr int Code(RpcCode code) { return static_cast<int>(code); }
 
 HttpResponse JsonError(int status, int code, const std::string& message) {
   return JsonResponse(status, json{{"error", {{"code", code}, {"message", message}}}});

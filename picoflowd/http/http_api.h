@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ enum class TokenCheck {
   kWrong,    ///< one was sent, not the token (401)
   kValid,    ///< write access
 };
+
+/// Every JSON answer of the listener (the API's, the webhooks'): compact,
+/// never cached.
+HttpResponse JsonResponse(int status, const nlohmann::json& body);
 
 /// The HTTP status of a JSON-RPC error code (-32001 -> 404, ...).
 int HttpStatusOf(int rpc_code);

@@ -73,15 +73,19 @@ Result<std::string> WebToken::Get(bool rotate) {
 }
 
 TokenCheck WebToken::Check(const HttpRequest& request) const {
+  return CheckBearer(request, token_);
+}
+
+TokenCheck CheckBearer(const HttpRequest& request, std::string_view token) {
   const std::string* header = request.Header("authorization");
-  if (token_.empty()) return TokenCheck::kOff;
+  if (token.empty()) return TokenCheck::kOff;
   if (header == nullptr) return TokenCheck::kMissing;
   constexpr std::string_view kBearer = "bearer ";  // the scheme is case-insensitive
   if (header->size() < kBearer.size() ||
       strncasecmp(header->c_str(), kBearer.data(), kBearer.size()) != 0) {
     return TokenCheck::kWrong;
   }
-  return ConstantTimeEquals(std::string_view(*header).substr(kBearer.size()), token_)
+  return ConstantTimeEquals(std::string_view(*header).substr(kBearer.size()), token)
              ? TokenCheck::kValid
              : TokenCheck::kWrong;
 }

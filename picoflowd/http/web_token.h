@@ -35,6 +35,11 @@ class WebToken {
   std::string token_;  // empty: none
 };
 
+/// What `request`'s `Authorization: Bearer` header is worth against `token`
+/// (kOff if `token` is empty), compared in constant time. WebToken::Check
+/// and the webhooks of `triggers:` (docs/triggers.md) use it.
+TokenCheck CheckBearer(const HttpRequest& request, std::string_view token);
+
 /// True if `a` equals `b`; the time taken depends on their lengths only.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

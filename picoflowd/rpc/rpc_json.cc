@@ -85,6 +85,18 @@ json RunJson(const RunRecord& run) {
   };
   out["params"] = ValuesJson(run.params);
   out["retry_of"] = run.retry_of ? json(*run.retry_of) : json(nullptr);
+  // What started a run of `triggers:` or the fleet (docs/triggers.md), with
+  // the members it has; null for any other run.
+  if (run.event.empty()) {
+    out["event"] = nullptr;
+  } else {
+    json event = json::object();
+    if (!run.event.file.empty()) event["file"] = run.event.file;
+    if (!run.event.topic.empty()) event["topic"] = run.event.topic;
+    if (!run.event.payload.empty()) event["payload"] = run.event.payload;
+    if (!run.event.source.empty()) event["source"] = run.event.source;
+    out["event"] = std::move(event);
+  }
   // The tasks it was limited to (run.start `only`): "with" null for the
   // tasks alone.
   out["only"] = run.only ? json{{"tasks", run.only->tasks},

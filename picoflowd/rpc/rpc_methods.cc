@@ -698,7 +698,8 @@ void RpcMethods::RunRetry(RpcCall& call) {
   request.params = run.params;
   request.retry_of = run_id;
   request.reuse = PlanRetry(*version->workflow, *version->dag, *original);
-  request.only = run.only;  // what it did not select stays so
+  request.only = run.only;    // what it did not select stays so
+  request.event = run.event;  // a file-triggered run is retried on its file
   const std::string workflow = version->workflow->name;
   const std::vector<std::int64_t> also_running = host_.runs().RunningIds(workflow);
   // A retry is a run started by hand: max_active_runs holds it back too.

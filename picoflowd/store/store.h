@@ -20,6 +20,7 @@
 #include "common/run_selection.h"
 #include "common/run_status.h"
 #include "common/workflow.h"
+#include "common/workflow_triggers.h"
 
 namespace picoflow {
 
@@ -93,6 +94,7 @@ struct RunRecord {
   ParamValues params;                    ///< the values it was started with, in declaration order
   std::optional<std::int64_t> retry_of;  ///< the run it retries (run.retry)
   std::optional<RunSelection> only;      ///< the tasks it was limited to (run.start `only`)
+  TriggerEvent event;                    ///< what started it besides `trigger` (triggers, fleet)
 };
 
 /// The latest state of one task of a run; a task waiting out its retry
@@ -172,6 +174,7 @@ struct NewRun {
   ParamValues params;                    ///< resolved (common/workflow_params.h)
   std::optional<std::int64_t> retry_of;  ///< the run it retries (run.retry)
   std::optional<RunSelection> only;      ///< the tasks it is limited to (run.start `only`)
+  TriggerEvent event;                    ///< what started it besides `trigger`
   std::vector<std::string> tasks;        ///< task names in declaration order
 };
 

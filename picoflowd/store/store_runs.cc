@@ -47,7 +47,7 @@ const char* StoredAttemptStatus(AttemptStatus status) {
 
 constexpr const char* kRunColumns =
     "id, workflow, version_id, status, triggered_by, scheduled_at, created_at, started_at,"
-    " ended_at, error, reason, params, retry_of, only";
+    " ended_at, error, reason, params, retry_of, only, trigger_event";
 
 // runs.params and run_tasks.outputs: a JSON object, name -> value in their
 // order; '' for none.
@@ -92,6 +92,31 @@ std::optional<RunSelection> DecodeSelection(const std::string& text) {
   return only;
 }
 
+// runs.trigger_event: {"file", "topic", "payload", "source"}, each only when
+// set; '' for a run no event started.
+std::string EncodeEvent(const TriggerEvent& event) {
+  if (event.empty()) return "";
+  nlohmann::ordered_json object = nlohmann::ordered_json::object();
+  if (!event.file.empty()) object["file"] = event.file;
+  if (!event.topic.empty()) object["topic"] = event.topic;
+  if (!event.payload.empty()) object["payload"] = event.payload;
+  if (!event.source.empty()) object["source"] = event.source;
+  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+TriggerEvent DecodeEvent(const std::string& text) {
+  TriggerEvent event;
+  if (text.empty()) return event;
+  const auto object = nlohmann::json::parse(text, nullptr, false);
+  assert(object.is_object() && "only the store writes this column");
+  if (!object.is_object()) return event;
+  event.file = object.value("file", "");
+  event.topic = object.value("topic", "");
+  event.payload = object.value("payload", "");
+  event.source = object.value("source", "");
+  return event;
+}
+
 RunRecord ReadRun(const Query& q) {
   RunRecord r;
   r.id = q.Int64(0);
@@ -111,6 +136,7 @@ RunRecord ReadRun(const Query& q) {
   r.params = DecodeValues(q.Text(11));
   r.retry_of = q.OptionalInt64(12);
   r.only = DecodeSelection(q.Text(13));
+  r.event = DecodeEvent(q.Text(14));
   return r;
 }
 
@@ -205,8 +231,8 @@ Result<std::int64_t> Store::InsertRun(const NewRun& run, std::optional<std::int6
     auto q = db_->Prepare("create run",
                           "INSERT INTO runs (id, workflow, version_id, status, triggered_by,"
                           " scheduled_at, created_at, started_at, ended_at, reason, params,"
-                          " retry_of, only)"
-                          " VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13)");
+                          " retry_of, only, trigger_event)"
+                          " VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14)");
     if (!q) return q.error();
     std::optional<TimePoint> started, ended;
     if (run.status == RunStatus::kRunning) started = run.created_at;
@@ -216,7 +242,8 @@ Result<std::int64_t> Store::InsertRun(const NewRun& run, std::optional<std::int6
     const std::string params = EncodeValues(run.params);
     q->Bind(7, started).Bind(8, ended).Bind(9, run.reason).Bind(10, id).Bind(11, params);
     const std::string only = EncodeSelection(run.only);
-    q->Bind(12, run.retry_of).Bind(13, only);
+    const std::string event = EncodeEvent(run.event);
+    q->Bind(12, run.retry_of).Bind(13, only).Bind(14, event);
     if (Status s = q->Run(); !s) return s.error();
   }
   const std::int64_t run_id = db_->LastInsertId();

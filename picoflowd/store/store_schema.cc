@@ -303,6 +303,44 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_by_run ON notifications (run_id);
 )sql";
 
+// Runs started by events (docs/triggers.md) and by the fleet
+// (docs/fleet.md): what started one beside its trigger word (a file, a
+// topic, a payload), as a JSON object; '' for any other run.
+constexpr const char* kTriggerEvents = R"sql(
+ALTER TABLE runs ADD COLUMN trigger_event TEXT NOT NULL DEFAULT '';
+)sql";
+
+// ... and runs.triggered_by takes their words. SQLite cannot alter a CHECK
+// constraint, and rebuilding `runs` would copy the whole history on a Pi's
+// SD card. As SQLite's documentation of ALTER TABLE describes for a change
+// that no stored row can contradict (this CHECK only admits more), the
+// table's text in sqlite_schema is rewritten and the schema cookie bumped,
+// so that every connection parses the new text.
+Status AdmitEventTriggers(SqliteDb& db) {
+  constexpr const char* what = "admit event triggers";
+  auto cookie = db.QueryInt(what, "PRAGMA schema_version");
+  if (!cookie) return cookie.error();
+  if (Status s = db.Exec(what, "PRAGMA writable_schema = ON"); !s) return s;
+  Status edit = db.Exec(what, R"sql(
+UPDATE sqlite_schema
+  SET sql = replace(sql, '''catchup'')', '''catchup'', ''file'', ''webhook'', ''mqtt'', ''fleet'')')
+  WHERE type = 'table' AND name = 'runs';
+)sql");
+  const std::string bump = "PRAGMA schema_version = " + std::to_string(*cookie + 1);
+  if (edit) edit = db.Exec(what, bump.c_str());
+  if (Status s = db.Exec(what, "PRAGMA writable_schema = OFF"); !s) return s;
+  if (!edit) return edit;
+  auto changed = db.QueryInt(what,
+                             "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+                             " AND name = 'runs' AND sql LIKE '%''fleet''%'");
+  if (!changed) return changed.error();
+  if (*changed != 1) {
+    return Err(ErrorCode::kInternal, "migration (" + std::string(what) +
+                                         "): the runs table's CHECK of triggered_by was not found");
+  }
+  return {};
+}
+
 constexpr std::int64_t kApplicationId = 0x70666c77;  // 'pflw'
 
 constexpr Migration kMigrations[] = {
@@ -318,6 +356,7 @@ constexpr Migration kMigrations[] = {
     {"retries of runs", kRetryOf},
     {"runs of part of a workflow", kRunOnly},
     {"notification deliveries", kNotifications},
+    {"runs started by events", kTriggerEvents, AdmitEventTriggers},
 };
 
 Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t version) {
@@ -326,6 +365,9 @@ Status RunMigration(SqliteDb& db, const Migration& migration, std::size_t versio
   const std::string what =
       "migration " + std::to_string(version) + " (" + migration.description + ")";
   if (Status s = db.Exec(what.c_str(), migration.sql); !s) return s;
+  if (migration.then != nullptr) {
+    if (Status s = migration.then(db); !s) return s;
+  }
   // PRAGMA takes no bound parameters; the version is our own integer.
   const std::string set_version = "PRAGMA user_version = " + std::to_string(version);
   if (Status s = db.Exec(what.c_str(), set_version.c_str()); !s) return s;

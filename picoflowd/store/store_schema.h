@@ -23,6 +23,8 @@ inline constexpr int kStorePageSize = 512;
 struct Migration {
   const char* description;  ///< for error messages: "initial schema"
   const char* sql;          ///< one or more statements, no parameters
+  /// Run after `sql`, in the same transaction, for what SQL alone cannot say.
+  Status (*then)(SqliteDb& db) = nullptr;
 };
 
 /// Every migration this program knows, in order; its size is the schema
