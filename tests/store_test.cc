@@ -1264,3 +1264,54 @@ TEST_CASE("10,000 runs go through every state transition, each its own transacti
 }
 
 }  // namespace picoflow
+
+namespace picoflow {
+namespace {
+
+TEST_CASE("a database of schema 12 takes runs started by events, its history intact") {
+  TempDir dir;
+  const std::string path = dir.File("picoflow.db");
+  {
+    auto db = Must(SqliteDb::Open(path));
+    Must(MigrateSchema(*db, StoreMigrations().first(12)));
+    Must(db->Exec("t",
+                  "INSERT INTO workflow_versions (id, workflow, hash, source, created_at)"
+                  " VALUES (1, 'etl', 0, 'name: etl\n', 0);"
+                  "INSERT INTO runs (id, workflow, version_id, status, triggered_by, created_at)"
+                  " VALUES (1, 'etl', 1, 'succeeded', 'cron', 0);"));
+    // Before: the CHECK refuses the new words.
+    CHECK_FALSE(db->Exec("t",
+                         "INSERT INTO runs (workflow, version_id, status, triggered_by,"
+                         " created_at) VALUES ('etl', 1, 'pending', 'file', 0)")
+                    .ok());
+    Must(db->Close());
+  }
+  {
+    auto store = OpenStore(path);
+    CHECK(Must(store->GetRun(1)).run.trigger == RunTrigger::kCron);
+    CHECK(Must(store->GetRun(1)).run.event.empty());
+    // In the connection that migrated, and for every word.
+    for (RunTrigger t :
+         {RunTrigger::kFile, RunTrigger::kWebhook, RunTrigger::kMqtt, RunTrigger::kFleet}) {
+      NewRun run = EtlRun(T(5));
+      run.trigger = t;
+      run.event.file = "/srv/in/a.jpg";
+      run.event.payload = "{\"k\": 1}";
+      const RunDetail got = Must(store->GetRun(Must(store->CreateRun(run))));
+      CHECK(got.run.trigger == t);
+      CHECK(got.run.event == run.event);
+    }
+    Must(store->Close());
+  }
+  auto db = Must(SqliteDb::Open(path));
+  CHECK(Must(db->QueryInt("t", "PRAGMA user_version")) == Store::SchemaVersion());
+  CHECK(Must(db->QueryText("t", "PRAGMA integrity_check")) == "ok");
+  // Any other word is still refused.
+  CHECK_FALSE(db->Exec("t",
+                       "INSERT INTO runs (workflow, version_id, status, triggered_by, created_at)"
+                       " VALUES ('etl', 1, 'pending', 'bogus', 0)")
+                  .ok());
+}
+
+}  // namespace
+}  // namespace picoflow

@@ -166,6 +166,11 @@ Status FileTriggers::Rewatch(Watch& w, bool appeared) {
     const int wd = inotify_add_watch(fd_, dir.c_str(), kMask);
     if (wd < 0) {
       const int error = errno;
+      struct stat st {};
+      if (error == ENOTDIR && stat(dir.c_str(), &st) == 0) {
+        w.watched.clear();
+        return Err(ErrorCode::kInvalid, "cannot watch " + dir + ": it is not a directory");
+      }
       if ((error == ENOENT || error == ENOTDIR) && dir != "/") {
         dir = Parent(dir);  // watch for it from the nearest ancestor that exists
         continue;
