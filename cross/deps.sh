@@ -24,7 +24,7 @@ HOST_PACKAGES="g++-$triplet qemu-user-static"
 # every architecture).
 FOREIGN_PACKAGES="libc6-dev libstdc++6 libuv1-dev libsqlite3-dev libspdlog-dev libfmt-dev
 libssh2-1-dev libcurl4-openssl-dev libhowardhinnant-date-dev libyaml-cpp0.7 libhttp-parser2.9
-pkgconf"
+libmosquitto-dev pkgconf"
 overlay=/usr/local/lib/$triplet
 
 SUDO=""

@@ -40,5 +40,7 @@ class Command {
 std::vector<std::unique_ptr<Command>> OfflineCommands();
 /// Commands that talk to picoflowd over its socket.
 std::vector<std::unique_ptr<Command>> DaemonCommands();
+/// `fleet status | run`: the fleet, over its MQTT broker (docs/fleet.md).
+std::vector<std::unique_ptr<Command>> FleetCommands();
 
 }  // namespace picoflow::ctl

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<Command>> commands = OfflineCommands();
   for (auto& command : DaemonCommands()) commands.push_back(std::move(command));
+  for (auto& command : FleetCommands()) commands.push_back(std::move(command));
   std::vector<std::pair<CLI::App*, Command*>> registered;
   for (auto& command : commands) registered.push_back({command->Register(app), command.get()});
 

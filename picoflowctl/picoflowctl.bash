@@ -22,7 +22,7 @@ _picoflowctl_files() {
 _picoflowctl() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
   local commands="validate cron submit run retry status history logs outputs cancel workflows show graph
-    remove pause resume next daemon prune notifications notify-test web-token call"
+    remove pause resume next daemon prune notifications notify-test web-token call fleet"
   local globals="--socket --json --no-color --utc --help -h --version"
   # The subcommand is the first word that is neither an option nor --socket's value.
   local i cmd="" socket=""
@@ -60,6 +60,8 @@ _picoflowctl() {
     prune) opts="--dry-run" ;;
     notifications) opts="-n" ;;
     web-token) opts="--rotate" ;;
+    fleet) opts="--broker --username --password-file --ca-file --cert-file --key-file --timeout
+      --group --node --all --param --wait" ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$opts $globals" -- "$cur"))
@@ -67,6 +69,10 @@ _picoflowctl() {
   fi
   if [[ $cmd == daemon ]]; then
     COMPREPLY=($(compgen -W "status reload version" -- "$cur"))
+    return
+  fi
+  if [[ $cmd == fleet && $prev == fleet ]]; then
+    COMPREPLY=($(compgen -W "status run" -- "$cur"))
     return
   fi
   local IFS=$'\n'  # file and workflow names may hold spaces

@@ -25,6 +25,7 @@
 #include "picoflowd/exec/executor_local.h"
 #include "picoflowd/exec/executor_module.h"
 #include "picoflowd/exec/executor_module_abi.h"
+#include "picoflowd/fleet.h"
 #include "picoflowd/http/http_api.h"
 #include "picoflowd/http/http_server.h"
 #include "picoflowd/http/web_token.h"
@@ -485,6 +486,7 @@ void Daemon::Shutdown() {
   if (notifier_) notifier_->Stopping();
   if (server_) server_->Close();
   if (file_triggers_) file_triggers_->Close();  // no event starts a run from now on
+  if (fleet_) fleet_->Stop([] {});              // offline, then DISCONNECT (a few s at most)
   StartOneShot<Daemon, &Daemon::GraceOver>(
       grace_timer_, static_cast<std::uint64_t>(config_.shutdown_grace.count()));
   if (interrupt) {
@@ -582,6 +584,11 @@ int Daemon::Run() {
   }
   if (Status s = StartHttp(); !s.ok()) {
     std::fprintf(stderr, "picoflowd: %s (fix --http-listen)\n", s.error().message.c_str());
+    return 1;
+  }
+  if (Status s = StartFleet(); !s.ok()) {
+    std::fprintf(stderr, "picoflowd: %s (fix the mqtt: section of the config file)\n",
+                 s.error().message.c_str());
     return 1;
   }
   if (Status s = OpenOutputDir(); !s.ok()) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -18,6 +19,7 @@
 
 #include "common/result.h"
 #include "picoflowd/daemon_config.h"
+#include "picoflowd/engine/run_admission.h"
 #include "picoflowd/engine/run_controller.h"
 #include "picoflowd/engine/run_observer.h"
 #include "picoflowd/engine/workflow_registry.h"
@@ -31,6 +33,7 @@ namespace picoflow {
 class Dispatcher;
 class Executor;
 class FileTriggers;
+class Fleet;
 class LocalExecutor;
 class GroupCommit;
 class HttpApi;
@@ -46,15 +49,6 @@ class ScheduleTimer;
 class SdNotifier;
 class Store;
 class WebToken;
-
-/// What StartEventRun did with an event: started, queued or recorded
-/// skipped (docs/triggers.md).
-struct EventRun {
-  std::int64_t run_id = 0;
-  bool queued = false;
-  bool skipped = false;
-  std::string reason;  ///< skipped: why
-};
 
 /// The RpcHost of the RPC methods; hears of every run's end (queued fires
 /// start then; --once stops).
@@ -143,6 +137,17 @@ class Daemon final : public RpcHost, private RunObserver {
                                  TriggerEvent event);
   /// POST /hooks/<workflow>: a webhook trigger's call.
   void ServeHook(const std::shared_ptr<HttpExchange>& exchange);
+  // ---- the fleet (daemon_fleet.cc, docs/fleet.md) ----
+  /// picoflowd.yaml `mqtt:`: connects the node to its broker; nothing of it
+  /// without the section.
+  Status StartFleet();
+  /// Brings the fleet's subscriptions in step with the registry.
+  void SyncFleet();
+  /// A fleet request's run: admitted as a run started by hand.
+  Result<EventRun> StartFleetRun(const std::string& workflow, const ParamValues& params,
+                                 const std::string& source);
+  /// What the node's retained status says of it.
+  nlohmann::json FleetStatus();
   // ---- scheduling (daemon_schedule.cc) ----
   // Brings the scheduler in step with the registry entry `name` (added,
   // replaced, removed); `last_fire` from the store at startup.
@@ -190,6 +195,7 @@ class Daemon final : public RpcHost, private RunObserver {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ScheduleTimer> schedule_timer_;
   std::unique_ptr<FileTriggers> file_triggers_;  ///< made when a workflow has a file trigger
+  std::unique_ptr<Fleet> fleet_;                 ///< made when picoflowd.yaml has `mqtt:`
   std::unique_ptr<SdNotifier> notifier_;         ///< systemd READY/STOPPING/WATCHDOG (sd_notify.h)
 };
 

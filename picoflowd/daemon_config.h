@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/notify.h"
+#include "picoflowd/fleet_config.h"
 #include "picoflowd/util/logging.h"
 
 namespace picoflow {
@@ -30,6 +31,9 @@ struct DaemonConfig {
   /// picoflowd.yaml `notify:`: the targets of every workflow that has no
   /// `notify:` of its own (docs/notifications.md); empty: none.
   NotifyTargets notify;
+  /// picoflowd.yaml `mqtt:`: the broker of `mqtt:` triggers and of the
+  /// fleet (docs/fleet.md); off unless its broker is set.
+  MqttSettings mqtt;
   std::string read_group;                           ///< members may use read-only methods
   bool synchronous_full = false;                    ///< SQLite synchronous=FULL instead of NORMAL
   std::uint64_t output_cap = 1 << 20;               ///< bytes kept per attempt and stream

@@ -98,12 +98,18 @@ Result<DaemonConfigFile> ParseDaemonConfigFile(std::string_view text, const std:
     if (!s.alias.empty()) keys.push_back(s.alias);  // an older name still read
   }
   keys.push_back("notify");
+  keys.push_back("mqtt");  // a map of its own (fleet_config.h), no flags either
   reader.CheckKeys(root, std::span<const std::string_view>(keys), "", "key", ExplainKey);
   for (std::size_t i = 0; i < root.entry_count(); ++i) {
     if (root.key(i).text == "notify") {
       LoadNotifyTargets(reader, root.value(i), out.config.notify);
       RefuseSecretRefs(reader, root.value(i));
       out.sets_notify = true;
+      continue;
+    }
+    if (root.key(i).text == "mqtt") {
+      LoadMqttSettings(reader, root.value(i), out.config.mqtt);
+      out.sets_mqtt = true;
       continue;
     }
     ReadKey(reader, root.key(i), root.value(i), out);
@@ -149,6 +155,7 @@ void ApplyDaemonConfigFile(const DaemonConfigFile& file,
     if (!flag_given(setting->flag)) setting->access.copy(config, file.config);
   }
   if (file.sets_notify) config.notify = file.config.notify;
+  if (file.sets_mqtt) config.mqtt = file.config.mqtt;
 }
 
 }  // namespace picoflow

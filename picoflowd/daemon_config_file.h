@@ -23,6 +23,7 @@ struct DaemonConfigFile {
   DaemonConfig config;
   std::vector<const DaemonSetting*> set;  ///< in file order
   bool sets_notify = false;               ///< the file has `notify:` (config.notify)
+  bool sets_mqtt = false;                 ///< the file has `mqtt:` (config.mqtt)
 
   /// True if the file gives a value for `key` (`state_dir`).
   bool Sets(std::string_view key) const;

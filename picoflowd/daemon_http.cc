@@ -163,13 +163,15 @@ Status Daemon::StartHttp() {
       &loop_, [this](const std::shared_ptr<HttpExchange>& exchange) { ServeHttp(exchange); });
   if (Status s = http_->Listen(config_.http_listen); !s.ok()) return s;
   const bool metrics_only = !http_->loopback() && !config_.http_allow_remote;
-  LogInfo(LogEvent("http.listen"), (metrics_only ? "/metrics and /healthz on http://"
-                                                 : "web page, /api/v1/ and /metrics on http://") +
-                                       config_.http_listen + "/");
+  LogInfo(LogEvent("http.listen"),
+          (metrics_only ? "/metrics, /healthz and /hooks/ on http://"
+                        : "web page, /api/v1/, /metrics and /hooks/ on http://") +
+              config_.http_listen + "/");
   if (metrics_only) {
     LogWarn(LogEvent("http.listen"),
             "http: " + config_.http_listen +
-                " is not a loopback address: it serves only /metrics and /healthz. Put the web "
+                " is not a loopback address: it serves only /metrics, /healthz and webhooks "
+                "(/hooks/). Put the web "
                 "page behind a reverse proxy on 127.0.0.1, or set http_allow_remote: true to "
                 "serve it and /api/v1/ there too (whoever reaches it reads every workflow, run "
                 "and log)");

@@ -133,7 +133,7 @@ constexpr DaemonSetting kSettings[] = {
      Field<&DaemonConfig::http_listen>(), "metrics_listen"},
     {"--http-allow-remote", "http_allow_remote", "",
      "Serve the web page and /api/v1/ on an http_listen address other than loopback (else only "
-     "/metrics and /healthz there, and a warning)",
+     "/metrics, /healthz and webhooks there, and a warning)",
      Bool(), Field<&DaemonConfig::http_allow_remote>()},
 };
 

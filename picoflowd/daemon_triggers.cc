@@ -35,12 +35,23 @@ HttpResponse HookError(int status, const std::string& message) {
 }  // namespace
 
 void Daemon::SyncTriggers(const std::string& name) {
+  SyncFleet();
   const auto* entry = registry_.Find(name);
   std::vector<FileTrigger> files;
+  bool mqtt = false;
   if (entry != nullptr && entry->version) {
     for (const WorkflowTrigger& t : entry->version->workflow->triggers) {
       if (t.kind == TriggerKind::kFile) files.push_back(t.file);
+      mqtt = mqtt || t.kind == TriggerKind::kMqtt;
     }
+  }
+  if (mqtt && !fleet_) {
+    LogFields f;
+    f.event = "trigger.error";
+    f.workflow = name;
+    LogWarn(f,
+            "its mqtt triggers start nothing: picoflowd.yaml has no mqtt: section "
+            "(docs/fleet.md)");
   }
   if (files.empty() && !file_triggers_) return;  // nothing of it until a workflow has one
   if (!file_triggers_) {
@@ -116,6 +127,7 @@ Result<EventRun> Daemon::StartEventRun(const std::string& workflow, RunTrigger t
       if (!id.ok()) return fail(id.error());
       out.run_id = *id;
       out.queued = true;
+      out.reason = admit.why;
       break;
     }
     case Admission::kRefuse: {
@@ -195,6 +207,7 @@ void Daemon::ServeHook(const std::shared_ptr<HttpExchange>& exchange) {
   }
   TriggerEvent event;
   event.payload = request.body;
+  event.source = request.peer;  // who called: recorded with the run
   auto started = StartEventRun(name, RunTrigger::kWebhook, std::move(event));
   group_commit_->CommitNow();  // the answer's run is stored
   if (!started.ok()) {

@@ -14,6 +14,7 @@ set -eu
 PACKAGES="g++ meson ninja-build pkg-config
 libuv1-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libspdlog-dev
 libssh2-1-dev libcurl4-openssl-dev libhttp-parser-dev libhowardhinnant-date-dev libcli11-dev
+libmosquitto-dev mosquitto mosquitto-clients
 doctest-dev tzdata python3 python3-croniter python3-aiosmtpd procps sqlite3 openssl systemd
 openssh-server openssh-client prometheus clang-format
 debhelper dpkg-dev fakeroot lintian"

@@ -178,7 +178,7 @@ def expected_contents(src, multiarch):
         'usr/share/man/man8/picoflowd.8.gz',
     ] + [doc + n for n in ('README.md', 'changelog.gz', 'copyright', 'cron.md', 'operations.md',
                            'rpc.md', 'workflow-format.md', 'notifications.md', 'scheduling.md',
-                           'http-api.md', 'web-run-page.png',
+                           'http-api.md', 'triggers.md', 'fleet.md', 'web-run-page.png',
                            'examples/hardened.conf')]
     picoflow += [doc + 'examples/' + n for n in examples]
     module_dir = 'usr/lib/%s/picoflow/' % multiarch
@@ -210,6 +210,10 @@ def check_packages(src, debs, version, multiarch):
            'libcurl' not in depends['picoflow-ssh'], 'picoflow-ssh: ' + depends['picoflow-ssh'])
     for p in ('picoflow-http', 'picoflow-ssh'):
         expect('picoflow (= %s)' % version in depends[p], '%s: no picoflow (= %s)' % (p, version))
+    # Loaded with dlopen, so named by hand (debian/control).
+    for lib in ('libhttp-parser2.9', 'libmosquitto1'):
+        expect(lib in depends['picoflow'], 'picoflow does not depend on %s: %s' %
+               (lib, depends['picoflow']))
     recommends = field(debs['picoflow'], 'Recommends')
     expect(recommends == 'picoflow-http, picoflow-ssh', 'picoflow Recommends: ' + recommends)
 

@@ -4,9 +4,10 @@
 Each file belongs to the layer of its folder. A file may include (with
 `#include "..."`) a header of its own layer or of a layer below it:
 
-    common  <  protocol  <  util  <  {store, exec}  <  engine  <  sched  <  rpc  <  http  <  picoflowd/
+    common  <  protocol  <  util  <  {store, exec}  <  engine  <  sched  <  rpc  <  {http, mqtt}  <  picoflowd/
 
-store and exec are siblings: neither includes the other. The executor
+store and exec are siblings: neither includes the other; so are http and
+mqtt (the MQTT client includes only util and what is below it). The executor
 modules (picoflowd/exec/http, picoflowd/exec/ssh) are leaves: they include
 what exec may, and only their own folder includes them. picoflowctl includes
 only common and protocol. common and protocol do not include libuv.
@@ -35,6 +36,7 @@ RANKS = {
     'sched': 5,
     'rpc': 6,
     'http': 7,
+    'mqtt': 7,
     'daemon': 8,
 }
 MODULES = ('picoflowd/exec/http', 'picoflowd/exec/ssh')
@@ -107,6 +109,8 @@ def self_check(root):
         ('picoflowd/rpc/rpc_methods.cc', 'picoflowd/daemon.h'),
         ('picoflowd/daemon.cc', 'picoflowd/exec/http/executor_http.h'),
         ('common/dag.cc', 'picoflowd/util/logging.h'),
+        ('picoflowd/mqtt/mqtt_client.cc', 'picoflowd/http/http_server.h'),
+        ('picoflowd/http/http_server.cc', 'picoflowd/mqtt/mqtt_client.h'),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for top in SOURCE_DIRS:

@@ -54,6 +54,15 @@ struct AdmissionDecision {
   int limit = 0;  ///< kQueue and kRefuse: the max_active_runs reached
 };
 
+/// What became of a run an event or a fleet request asked for: started,
+/// queued, or recorded skipped (docs/triggers.md, docs/fleet.md).
+struct EventRun {
+  std::int64_t run_id = 0;
+  bool queued = false;
+  bool skipped = false;
+  std::string reason;  ///< queued or skipped: why
+};
+
 /// A run started by hand starts if `force`, if the workflow has no
 /// max_active_runs, or if fewer than that many runs are `running` and
 /// nothing of it waits (`waiting`: runs and fires); otherwise it is queued

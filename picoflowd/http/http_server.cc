@@ -117,6 +117,26 @@ Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text) 
 // most kTurn of them per turn, and only while less than kMaxQueued bytes of
 // answers wait to be written: a client that does not read stops being
 // served. A connection closes once what it was sent is written.
+namespace {
+
+// "127.0.0.1:50312", "[::1]:50312"; "" if the socket cannot say.
+std::string PeerOf(const uv_tcp_t* tcp) {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+  char name[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+    uv_ip6_name(a, name, sizeof name);
+    return "[" + std::string(name) + "]:" + std::to_string(ntohs(a->sin6_port));
+  }
+  const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+  uv_ip4_name(a, name, sizeof name);
+  return std::string(name) + ":" + std::to_string(ntohs(a->sin_port));
+}
+
+}  // namespace
+
 class HttpExchange::Connection {
  public:
   static constexpr int kTurn = 16;  // requests parsed per loop turn
@@ -134,6 +154,7 @@ class HttpExchange::Connection {
     if (uv_tcp_init(server_.loop_, tcp_.get()) != 0) return false;
     tcp_.MarkInitialized();
     if (uv_accept(server_.listener_.stream(), tcp_.stream()) != 0) return false;
+    peer_ = PeerOf(tcp_.get());
     if (uv_timer_init(server_.loop_, timer_.get()) != 0) return false;
     timer_.MarkInitialized();
     if (uv_timer_init(server_.loop_, resume_.get()) != 0) return false;
@@ -430,6 +451,7 @@ class HttpExchange::Connection {
     HttpRequest request = std::move(request_);
     request_ = HttpRequest{};
     request.http10 = parser_.http_major == 1 && parser_.http_minor == 0;
+    request.peer = peer_;
     http10_ = request.http10;
     request.method = lib_.method_str(static_cast<http_method>(parser_.method));
     const auto q = request.target.find('?');
@@ -541,6 +563,7 @@ class HttpExchange::Connection {
   UvHandle<uv_timer_t> resume_;  // parses the next request on a later turn
   http_parser parser_{};
   HttpRequest request_;  // the request being parsed
+  std::string peer_;     // the client's address, for HttpRequest::peer
   std::size_t head_bytes_ = 0;
   int refusal_ = 0;  // 431 or 413 once a limit stopped the parser
   bool in_value_ = false;

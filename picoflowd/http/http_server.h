@@ -36,6 +36,7 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  ///< names in lower case
   std::string body;
   bool http10 = false;  ///< an HTTP/1.0 request: no chunked stream
+  std::string peer;     ///< the client's address and port ("127.0.0.1:50312")
 
   /// The value of the first header `name` (lower case), or nullptr.
   const std::string* Header(std::string_view name) const;

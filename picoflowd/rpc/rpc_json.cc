@@ -69,6 +69,33 @@ json ValuesJson(const std::vector<std::pair<std::string, std::string>>& values) 
   return out;
 }
 
+json TriggersJson(const std::vector<WorkflowTrigger>& triggers) {
+  json out = json::array();
+  for (const WorkflowTrigger& t : triggers) {
+    json item = {{"kind", kTriggerKindNames[static_cast<std::size_t>(t.kind)]}};
+    switch (t.kind) {
+      case TriggerKind::kFile: {
+        json events = json::array();
+        for (std::size_t i = 0; i < std::size(kFileEventNames); ++i) {
+          if (t.file.events & (1u << i)) events.push_back(kFileEventNames[i]);
+        }
+        item["path"] = t.file.path;
+        item["pattern"] = t.file.pattern;
+        item["events"] = std::move(events);
+        item["settle_s"] = t.file.settle.count();
+        break;
+      }
+      case TriggerKind::kWebhook: item["token_file"] = t.webhook.token_file; break;
+      case TriggerKind::kMqtt:
+        item["topic"] = t.mqtt.topic;
+        item["qos"] = t.mqtt.qos;
+        break;
+    }
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
 json RunJson(const RunRecord& run) {
   json out = {
       {"id", run.id},

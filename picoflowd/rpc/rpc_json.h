@@ -25,6 +25,9 @@ nlohmann::json OutputEventJson(const OutputEvent& event);
 /// {id, workflow, status, trigger, scheduled_at, created_at, started_at,
 ///  ended_at, duration_ms, error, reason}; absent times are null.
 nlohmann::json RunJson(const RunRecord& run);
+/// A workflow's `triggers:` (docs/triggers.md), for workflow.get: one object
+/// per trigger with its "kind" and its settings.
+nlohmann::json TriggersJson(const std::vector<WorkflowTrigger>& triggers);
 /// RunJson plus `tasks` [{name, status, attempts, started_at, ended_at,
 /// duration_ms, exit_code, error (why it ended as it did, "" if it did not
 /// or succeeded)}] and `attempts` [{id, task, number, status,

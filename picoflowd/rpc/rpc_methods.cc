@@ -461,6 +461,7 @@ std::shared_ptr<const std::string> RpcMethods::WorkflowGetResult(
     }
   }
   out["tasks"] = std::move(tasks);
+  out["triggers"] = TriggersJson(v.workflow->triggers);
   out["origin"] = v.origin;
   out["dir"] = v.base_dir;
   out["paused"] = paused;
