@@ -27,6 +27,7 @@ Webhooks (POST /hooks/<workflow> on the HTTP listener):
 Every wait has a deadline, which only ends a hang. Exit 0 if all passed.
 """
 
+import fcntl
 import http.client
 import json
 import os
@@ -115,6 +116,40 @@ class Ctl:
                 return runs
             assert time.monotonic() < end, '%s: %s' % (what, json.dumps(runs, indent=1))
             time.sleep(0.1)
+
+
+def lock_holders(path):
+    """The processes with `path` open, as 'PID (comm)'."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            fds = os.listdir('/proc/%s/fd' % pid)
+            if any(os.readlink('/proc/%s/fd/%s' % (pid, fd)) == path for fd in fds):
+                with open('/proc/%s/comm' % pid) as f:
+                    out.append('%s (%s)' % (pid, f.read().strip()))
+        except OSError:
+            pass
+    return out
+
+
+def wait_for_lock(path):
+    """Waits until no process holds the state directory's lock. A task the
+    killed daemon was spawning holds its copy of the daemon's descriptors
+    until it execs (they close on exec); the next daemon would find the lock
+    taken in that instant."""
+    end = time.monotonic() + DEADLINE_S
+    while True:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+        except BlockingIOError:
+            assert time.monotonic() < end, 'the lock stays held by %s' % lock_holders(path)
+            print('lock still held by %s' % lock_holders(path))
+            time.sleep(0.05)
+        finally:
+            os.close(fd)
 
 
 def ended(runs, n):
@@ -233,6 +268,7 @@ def check_burst_and_crash(tmp, picoflowd, port, daemon, ctl):
     waiting = sum(1 for r in runs if r['status'] == 'pending')
     assert waiting > 0, 'every run ended before the crash: the restart proves nothing'
     print('killed with %d runs waiting' % waiting)
+    wait_for_lock(os.path.join(tmp, 'state', 'picoflowd.lock'))
     daemon = Daemon(picoflowd, tmp, port)
     ctl = Ctl(ctl.path, daemon.sock)
     runs = ctl.wait_runs('ingest', lambda r: ended(r, before + 100), 'every burst file ran')
