@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import platform
+import pwd
 import shutil
 import signal
 import socket
@@ -31,12 +32,12 @@ KIB = 1024
 class Daemon:
     """One picoflowd on a socket and state directory of its own."""
 
-    def __init__(self, build, root, name, workflows_dir=None, extra_args=(), log=True):
+    def __init__(self, build, root, name, workflows_dir=None, extra_args=(), log=True, config=''):
         self.dir = os.path.join(root, 'daemons', name)
         os.makedirs(self.dir)
         self.socket = os.path.join(self.dir, 'd.sock')
         self.ctl = [os.path.join(build, 'picoflowctl', 'picoflowctl'), '--socket', self.socket]
-        args = [os.path.join(build, 'picoflowd', 'picoflowd'), '--config', '',
+        args = [os.path.join(build, 'picoflowd', 'picoflowd'), '--config', config,
                 '--socket', self.socket, '--state-dir', os.path.join(self.dir, 'state')]
         if workflows_dir:
             args += ['--workflows-dir', workflows_dir]
@@ -281,6 +282,70 @@ def bench_storage(start, work, quick, row):
         wear.stop()
 
 
+class Broker:
+    """Debian's mosquitto on a free loopback port."""
+
+    def __init__(self, root, port):
+        self.port = port
+        conf = write(os.path.join(root, 'mosquitto.conf'),
+                     f'listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n'
+                     f'user {pwd.getpwuid(os.getuid()).pw_name}\n')
+        self.proc = subprocess.Popen(['mosquitto', '-c', conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit('bench: mosquitto did not start')
+                time.sleep(0.02)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def start_broker(root):
+    if not shutil.which('mosquitto'):
+        return None
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    return Broker(root, port)
+
+
+def bench_fleet_run(start, root, broker, build, rounds, row):
+    """A fleet request end to end: `picoflowctl fleet run --wait` of a
+    one-task workflow on a node of the group, wall time, from the CLI's start
+    (its connect and subscriptions included) to the run's end event."""
+    yaml = write(os.path.join(root, 'fleet-node.yaml'),
+                 f'mqtt:\n  broker: mqtt://127.0.0.1:{broker.port}\n  client_id: bench-node\n'
+                 '  group: bench\n  accept_runs: true\n')
+    node = start('fleet-node', config=yaml)
+    wf = write(os.path.join(root, 'fleet-one.yaml'), workflow('one', 1, 1, 'true', True))
+    subprocess.run(node.ctl + ['submit', wf], check=True, capture_output=True)
+    cli = [os.path.join(build, 'picoflowctl', 'picoflowctl'), 'fleet', 'run', 'one', '--broker',
+           f'mqtt://127.0.0.1:{broker.port}', '--group', 'bench', '--wait']
+    # The node subscribes once connected: the first request may find no one.
+    deadline = time.monotonic() + 10
+    while subprocess.run(cli + ['--timeout', '1'], capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            raise SystemExit('bench: the fleet node does not answer')
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        subprocess.run(cli, check=True, capture_output=True)
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    row('fleet run, end to end', f'`picoflowctl fleet run --group --wait` of a one-task workflow '
+        f'on a node over a local mosquitto: the CLI\'s start, connect, request, answer, run, end '
+        f'event; median of {rounds}', f'{statistics.median(times):.1f} ms '
+        f'(min {times[0]:.1f}, max {times[-1]:.1f})')
+    node.stop()
+
+
 def bench_page_views(daemon, port, row):
     """100 views of the web page's overview, each as a browser without a
     cache makes it: the page's files (gzip accepted) and the three API calls
@@ -416,8 +481,8 @@ def main():
         rows.append((figure, how, value, target, verdict))
         print(f'{figure}: {value}  [{target}: {verdict}]', flush=True)
 
-    def start(name, workflows_dir=None, extra_args=(), log=True):
-        d = Daemon(build, root, name, workflows_dir, extra_args, log)
+    def start(name, workflows_dir=None, extra_args=(), log=True, config=''):
+        d = Daemon(build, root, name, workflows_dir, extra_args, log, config)
         daemons.append(d)
         return d
 
@@ -480,6 +545,28 @@ def main():
             f'{http_rss / KIB:.1f} MiB ({http_anon / KIB:.1f} MiB; {http_rss - idle_rss:+d} KiB RSS, '
             f'{http_anon - idle_anon:+d} KiB private)', '<= idle + 0.3 MiB',
             http_rss - idle_rss <= 0.3 * KIB)
+
+        # The same daemon on an MQTT broker (docs/fleet.md), connected, no
+        # message: what `mqtt:` costs at idle. Debian's mosquitto on loopback.
+        broker = start_broker(root)
+        idle_mqtt = None
+        if broker is None:
+            notes.append('MQTT rows: mosquitto is not installed (scripts/deps.sh installs it).')
+        else:
+            mqtt_yaml = write(os.path.join(root, 'mqtt.yaml'),
+                              f'mqtt:\n  broker: mqtt://127.0.0.1:{broker.port}\n'
+                              '  client_id: bench-idle\n  group: bench\n')
+            idle_mqtt = start('idle-mqtt', wfdir, config=mqtt_yaml)
+            idle_mqtt.call('daemon.status')
+            time.sleep(max(0.0, 5 - (time.monotonic() - idle_mqtt.started)))
+            mqtt_rss = idle_mqtt.status_kib('VmRSS')
+            mqtt_anon = idle_mqtt.status_kib('RssAnon')
+            mqtt_switches0 = idle_mqtt.voluntary_switches()
+            row('idle memory, MQTT on',
+                'the same 20 workflows with mqtt: connected to a local mosquitto, no message: '
+                'VmRSS (RssAnon) and the change from the idle daemon above',
+                f'{mqtt_rss / KIB:.1f} MiB ({mqtt_anon / KIB:.1f} MiB; '
+                f'{mqtt_rss - idle_rss:+d} KiB RSS, {mqtt_anon - idle_anon:+d} KiB private)')
 
         # Workflow load, in process.
         out = subprocess.run([os.path.join(build, 'bench', 'load_bench'), str(load_repeats)],
@@ -600,6 +687,14 @@ def main():
             http_switches <= 2 if window >= 29.5 else None)
         bench_page_views(idle_http, http_port, row)
         idle_http.stop()
+        if idle_mqtt is not None:
+            mqtt_switches = idle_mqtt.voluntary_switches() - mqtt_switches0
+            row('idle wakeups, MQTT on', f'the same, connected to mosquitto (keepalive 60 s: a '
+                f'ping timer every 15 s), over {window:.0f} s', f'{mqtt_switches}')
+            idle_mqtt.stop()
+            bench_fleet_run(start, root, broker, build, rounds, row)
+        if broker is not None:
+            broker.stop()
 
         # Sizes.
         for name, path in (('picoflowd', 'picoflowd/picoflowd'), ('picoflowctl', 'picoflowctl/picoflowctl'),
