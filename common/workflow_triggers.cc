@@ -118,6 +118,12 @@ void LoadMqtt(FieldReader& r, const YamlNode& v, const std::string& p, MqttTrigg
         r.Report(topic->pos, p + "'topic' '" + *text + "' is not an MQTT topic filter: " + why);
       } else if (text->starts_with("picoflow/")) {
         r.Report(topic->pos, p + "'topic': picoflow/... is the fleet's own (docs/fleet.md)");
+      } else if (text->front() == '+' || text->front() == '#' || text->front() == '$') {
+        // A wildcard first level would also catch the fleet's requests
+        // (picoflow/...), outside their shared subscription.
+        r.Report(topic->pos, p + "'topic' must start with a topic level of its own, not '" +
+                                 text->substr(0, 1) + "' (a wildcard there would also catch " +
+                                 "picoflow/..., the fleet's requests), got '" + *text + "'");
       } else {
         out.topic = *text;
       }

@@ -107,10 +107,13 @@ class Session {
           auto* self = static_cast<Session*>(obj);
           self->connack_ = rc;
         });
-    lib_->subscribe_v5_callback_set(
-        mosq_, [](mosquitto*, void* obj, int, int, const int*, const mosquitto_property*) {
-          ++static_cast<Session*>(obj)->subacks_;
-        });
+    lib_->subscribe_v5_callback_set(mosq_, [](mosquitto*, void* obj, int, int count,
+                                              const int* granted, const mosquitto_property*) {
+      auto* self = static_cast<Session*>(obj);
+      ++self->subacks_;
+      // A code of 0x80 or more is the broker's refusal (its ACL, say).
+      if (count < 1 || granted[0] >= 0x80) ++self->refused_;
+    });
     lib_->message_v5_callback_set(
         mosq_, [](mosquitto*, void* obj, const mosquitto_message* m, const mosquitto_property* p) {
           auto* self = static_cast<Session*>(obj);
@@ -153,7 +156,8 @@ class Session {
         return false;
       }
     }
-    return RunUntil([&] { return subacks_ >= want; }, Clock::now() + timeout_);
+    return RunUntil([&] { return subacks_ >= want; }, Clock::now() + timeout_) &&
+           subacks_ >= want && refused_ == 0;
   }
 
   bool Publish(const std::string& topic, const std::string& payload, const std::string& reply_to,
@@ -188,6 +192,7 @@ class Session {
   std::string id_;
   int connack_ = -1;
   int subacks_ = 0;
+  int refused_ = 0;
   bool connected_ = false;
   std::chrono::seconds timeout_{10};
   std::vector<Message> inbox_;
@@ -293,10 +298,12 @@ class FleetCommand final : public Command {
       params[p.substr(0, eq)] = p.substr(eq + 1);
     }
     std::size_t expected = 1;
+    std::set<std::string> online;  // --all: the nodes that should answer
     if (all_) {
-      // As many answers as nodes say they are online.
-      expected = 0;
-      for (const auto& [id, st] : ReadStatuses(s)) expected += st.value("online", false) ? 1 : 0;
+      for (const auto& [id, st] : ReadStatuses(s)) {
+        if (st.value("online", false)) online.insert(id);
+      }
+      expected = online.size();
       if (expected == 0) return Fail("no node of the fleet is online", kExitFailed);
     }
     const std::string group = group_.empty() ? "default" : group_;
@@ -304,9 +311,12 @@ class FleetCommand final : public Command {
                               : !node_.empty() ? "picoflow/node/" + node_ + "/run/" + workflow_
                                                : "picoflow/" + group + "/run/" + workflow_;
     const std::string reply_to = "picoflow/responses/" + s.id();
-    if (!s.Subscribe(wait_ ? std::vector<std::string>{reply_to, "picoflow/node/+/events"}
+    // --wait: the nodes' events say when runs end, their status when a node
+    // goes offline before (its will, or a stop).
+    if (!s.Subscribe(wait_ ? std::vector<std::string>{reply_to, "picoflow/node/+/events",
+                                                      "picoflow/node/+/status"}
                            : std::vector<std::string>{reply_to})) {
-      return Fail("the broker did not grant the subscriptions", kExitUnreachable);
+      return Fail("the broker did not grant the subscriptions (its ACL?)", kExitUnreachable);
     }
     const std::string correlation = s.id();
     const json request = {{"v", 1}, {"id", s.id()}, {"params", params}};
@@ -316,6 +326,7 @@ class FleetCommand final : public Command {
     std::vector<json> answers;
     std::vector<json> events;
     std::map<std::pair<std::string, std::int64_t>, std::string> runs;  // (node, run) -> status
+    std::set<std::string> offline;  // nodes whose status said offline since the request
     const auto take = [&] {
       for (auto& m : s.inbox()) {
         json body = json::parse(m.payload, nullptr, false);
@@ -327,12 +338,18 @@ class FleetCommand final : public Command {
           }
         } else if (body.value("event", "") == "run.finished") {
           events.push_back(std::move(body));
+        } else if (m.topic.ends_with("/status") && !body.value("online", true)) {
+          offline.insert(body.value("node", ""));
         }
       }
       s.inbox().clear();
       for (const json& e : events) {
         auto it = runs.find({e.value("node", ""), e.value("run_id", std::int64_t{0})});
         if (it != runs.end()) it->second = e.value("status", "");
+      }
+      // A node that went offline will not tell of its runs' ends now.
+      for (auto& [key, status] : runs) {
+        if (status.empty() && offline.count(key.first) != 0) status = "unknown (node offline)";
       }
     };
     s.RunUntil(
@@ -360,6 +377,14 @@ class FleetCommand final : public Command {
       }
     }
     bool all_ok = !refused;
+    for (const json& a : answers) online.erase(a.value("node", ""));
+    if (all_ && !online.empty()) {
+      all_ok = false;
+      std::string missing;
+      for (const std::string& n : online) missing += (missing.empty() ? "" : ", ") + n;
+      std::fprintf(stderr, "picoflowctl: no answer within %llds from %s\n",
+                   static_cast<long long>(s.timeout().count()), missing.c_str());
+    }
     if (wait_) {
       s.RunUntil(
           [&] {

@@ -486,7 +486,6 @@ void Daemon::Shutdown() {
   if (notifier_) notifier_->Stopping();
   if (server_) server_->Close();
   if (file_triggers_) file_triggers_->Close();  // no event starts a run from now on
-  if (fleet_) fleet_->Stop([] {});              // offline, then DISCONNECT (a few s at most)
   StartOneShot<Daemon, &Daemon::GraceOver>(
       grace_timer_, static_cast<std::uint64_t>(config_.shutdown_grace.count()));
   if (interrupt) {
@@ -545,6 +544,13 @@ void Daemon::FinishShutdown() {
   if (schedule_timer_) schedule_timer_->Close();
   if (notifier_) notifier_->Close();
   if (server_) server_->Close();
+  // After the runs' ends, which the fleet is told of (docs/fleet.md): the
+  // offline status, then DISCONNECT (a few seconds at most); the loop runs
+  // until the client's handles are closed.
+  if (fleet_ && !fleet_stopping_) {
+    fleet_stopping_ = true;
+    fleet_->Stop([] {});
+  }
   if (DrainNotifications()) return;
   grace_timer_.Close();
   if (notify_) notify_->Close();

@@ -196,6 +196,7 @@ class Daemon final : public RpcHost, private RunObserver {
   std::unique_ptr<ScheduleTimer> schedule_timer_;
   std::unique_ptr<FileTriggers> file_triggers_;  ///< made when a workflow has a file trigger
   std::unique_ptr<Fleet> fleet_;                 ///< made when picoflowd.yaml has `mqtt:`
+  bool fleet_stopping_ = false;                  ///< FinishShutdown stopped it (it may run twice)
   std::unique_ptr<SdNotifier> notifier_;         ///< systemd READY/STOPPING/WATCHDOG (sd_notify.h)
 };
 

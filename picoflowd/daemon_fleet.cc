@@ -53,7 +53,8 @@ Status Daemon::StartFleet() {
     (void)StartEventRun(workflow, RunTrigger::kMqtt, std::move(event));
   };
   callbacks.status = [this] { return FleetStatus(); };
-  fleet_ = std::make_unique<Fleet>(&loop_, config_.mqtt, *node, std::move(callbacks));
+  fleet_ = std::make_unique<Fleet>(&loop_, config_.mqtt, *node,
+                                   config_.state_dir + "/mqtt-subscriptions", std::move(callbacks));
   if (Status s = fleet_->Start(); !s.ok()) return s;
   engine_.observers.push_back(fleet_.get());
   return {};
@@ -89,9 +90,10 @@ Result<EventRun> Daemon::StartFleetRun(const std::string& workflow, const ParamV
   // A fleet request is a run asked for by hand, from afar: held back only
   // by max_active_runs, as run.start is (docs/scheduling.md).
   const std::vector<std::int64_t> running = runs_->RunningIds(workflow);
-  const AdmissionDecision admit =
-      AdmitManualRun(LimitsFor(registry_, *entry->version->workflow), running,
-                     runs_->WaitingIds(workflow).size(), false);
+  const AdmissionDecision admit = AdmitManualRun(
+      LimitsFor(registry_, *entry->version->workflow), running,
+      runs_->WaitingIds(workflow).size() + (scheduler_ ? scheduler_->QueuedCount(workflow) : 0),
+      false);
   if (admit.action == Admission::kRefuse) return Err(ErrorCode::kConflict, admit.why);
   EventRun out;
   LogFields f;

@@ -35,6 +35,7 @@ HttpResponse HookError(int status, const std::string& message) {
 }  // namespace
 
 void Daemon::SyncTriggers(const std::string& name) {
+  if (stopping_) return;  // the watches are closed; the fleet is told of the runs' ends only
   SyncFleet();
   const auto* entry = registry_.Find(name);
   std::vector<FileTrigger> files;
@@ -107,9 +108,11 @@ Result<EventRun> Daemon::StartEventRun(const std::string& workflow, RunTrigger t
   request.trigger = trigger;
   request.event = std::move(event);
   const std::vector<std::int64_t> running = runs_->RunningIds(workflow);
-  const std::size_t waiting = runs_->WaitingIds(workflow).size();
-  AdmissionDecision admit = AdmitManualRun(
-      EventLimits(LimitsFor(registry_, *entry->version->workflow)), running, waiting, false);
+  // What waits goes first: runs queued (by hand, by events) and queued fires.
+  const std::size_t waiting =
+      runs_->WaitingIds(workflow).size() + (scheduler_ ? scheduler_->QueuedCount(workflow) : 0);
+  AdmissionDecision admit =
+      AdmitEventRun(LimitsFor(registry_, *entry->version->workflow), running, waiting);
   if (admit.action == Admission::kQueue && waiting >= kMaxWaitingEvents) {
     admit.action = Admission::kRefuse;
     admit.why = std::to_string(kMaxWaitingEvents) + " runs wait already";

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <utility>
 
 #include "common/private_file.h"
@@ -61,12 +63,14 @@ std::string FleetTopics::Status(const std::string& node) {
   return "picoflow/node/" + node + "/status";
 }
 
-Fleet::Fleet(uv_loop_t* loop, MqttSettings settings, std::string node, Callbacks callbacks)
+Fleet::Fleet(uv_loop_t* loop, MqttSettings settings, std::string node, std::string held_file,
+             Callbacks callbacks)
     : loop_(loop),
       settings_(std::move(settings)),
       node_(std::move(node)),
       callbacks_(std::move(callbacks)),
-      status_timer_(this) {}
+      status_timer_(this),
+      held_file_(std::move(held_file)) {}
 
 Fleet::~Fleet() = default;
 
@@ -107,6 +111,10 @@ Status Fleet::Start() {
     return Err(ErrorCode::kIo, std::string("uv_timer_init: ") + uv_strerror(rc));
   }
   status_timer_.MarkInitialized();
+  std::ifstream held(held_file_);
+  for (std::string line; std::getline(held, line);) {
+    if (!line.empty()) stale_.insert(line);
+  }
   Want({});
   client_->Start();
   LogInfo(FleetLog("fleet.start"), "mqtt: node '" + node_ + "' of group '" + settings_.group +
@@ -139,11 +147,35 @@ void Fleet::Want(std::map<std::string, int> filters) {
   for (const auto& [f, qos] : subscribed_) {
     if (filters.count(f) == 0) client_->Unsubscribe(f);
   }
+  // Held by the session an earlier process left; wanted again later, a
+  // filter is subscribed again (MqttClient::Subscribe drops the unsubscribe).
+  for (const std::string& f : stale_) {
+    if (filters.count(f) == 0 && subscribed_.count(f) == 0) client_->Unsubscribe(f);
+  }
+  stale_.clear();
+  const bool changed = filters != subscribed_;
   for (const auto& [f, qos] : filters) {
     auto held = subscribed_.find(f);
     if (held == subscribed_.end() || held->second != qos) client_->Subscribe(f, qos);
   }
   subscribed_ = std::move(filters);
+  if (changed) SaveHeld();
+}
+
+void Fleet::SaveHeld() {
+  // Written whole and renamed: a crash leaves the old list or the new one.
+  const std::string tmp = held_file_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& [f, qos] : subscribed_) out << f << '\n';
+    if (!out.flush()) {
+      LogWarn(FleetLog("fleet.subscriptions"), "cannot write " + tmp);
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), held_file_.c_str()) != 0) {
+    LogWarn(FleetLog("fleet.subscriptions"), "cannot rename " + tmp + " to " + held_file_);
+  }
 }
 
 void Fleet::OnConnection(bool up, const std::string& why) {

@@ -65,7 +65,12 @@ class Fleet final : public RunObserver {
   };
 
   /// `node`: the node's id (MqttSettings::client_id, or the host name).
-  Fleet(uv_loop_t* loop, MqttSettings settings, std::string node, Callbacks callbacks);
+  /// `held_file`: where the filters the broker's session holds are kept
+  /// (STATE_DIR/mqtt-subscriptions), so that a restart drops those no
+  /// longer wanted (a removed workflow, a changed accept_runs or group): the
+  /// session outlives the process.
+  Fleet(uv_loop_t* loop, MqttSettings settings, std::string node, std::string held_file,
+        Callbacks callbacks);
   ~Fleet() override;
   Fleet(const Fleet&) = delete;
   Fleet& operator=(const Fleet&) = delete;
@@ -96,6 +101,7 @@ class Fleet final : public RunObserver {
   void PublishStatus();
   void Publish(const std::string& topic, const nlohmann::json& body, bool retain);
   void Want(std::map<std::string, int> filters);
+  void SaveHeld();
 
   uv_loop_t* loop_;
   MqttSettings settings_;
@@ -105,6 +111,8 @@ class Fleet final : public RunObserver {
   UvHandle<uv_timer_t> status_timer_;  ///< armed only while a status publish waits
   bool status_due_ = false;
   std::map<std::string, int> subscribed_;  ///< topic filters held now -> their QoS
+  std::string held_file_;
+  std::set<std::string> stale_;  ///< filters an earlier process held, until the first Want
   /// Trigger filter -> the workflows it starts.
   std::map<std::string, std::vector<std::string>> triggers_;
   std::map<std::int64_t, std::string> live_;  ///< run id -> workflow, between start and end

@@ -54,6 +54,11 @@ tasks:
   - {name: t, type: shell, config: {command: 'true'}}
 """
 
+SLOW = """name: slow
+tasks:
+  - {name: wait, type: shell, config: {command: 'while [ ! -f %(release)s ]; do sleep 0.05; done'}}
+"""
+
 ALARM = """name: alarm
 triggers:
   - mqtt: {topic: "sensors/+/alarm"}
@@ -133,18 +138,23 @@ class Broker:
 class Node:
     def __init__(self, picoflowd, picoflowctl, tmp, name, broker, ca):
         self.name = name
+        self.broker = broker
+        self.ca = ca
         self.picoflowd = picoflowd
         self.picoflowctl = picoflowctl
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, 's.sock')
         self.config = os.path.join(self.dir, 'picoflowd.yaml')
-        with open(self.config, 'w') as f:
-            f.write('mqtt:\n  broker: mqtts://127.0.0.1:%d\n  ca_file: %s\n  client_id: %s\n'
-                    '  group: lab\n  keepalive: 5s\n  accept_runs: [hello]\n' %
-                    (broker.tls_port, ca, name))
+        self.configure('[hello, slow]')
         self.log_path = os.path.join(self.dir, 'daemon.log')
         self.start()
+
+    def configure(self, accept):
+        with open(self.config, 'w') as f:
+            f.write('mqtt:\n  broker: mqtts://127.0.0.1:%d\n  ca_file: %s\n  client_id: %s\n'
+                    '  group: lab\n  keepalive: 5s\n  accept_runs: %s\n' %
+                    (self.broker.tls_port, self.ca, self.name, accept))
 
     def start(self):
         self.log = open(self.log_path, 'a')
@@ -325,6 +335,41 @@ def main():
         with open(ran + '.alarm') as f:
             assert f.read() == 'sensors/kitchen/alarm {"t": 41}\n'
         print('ok: an mqtt trigger')
+
+        # --wait ends when the node of its run goes away (its will).
+        path = os.path.join(tmp, 'slow.yaml')
+        with open(path, 'w') as f:
+            f.write(SLOW % {'release': os.path.join(tmp, 'release')})
+        nodes['node-a'].ctl('submit', path)
+        waiter = subprocess.Popen(
+            command(picoflowctl) + ['fleet', 'run', 'slow', '--node', 'node-a', '--wait',
+                                    '--broker', 'mqtt://127.0.0.1:%d' % broker.port],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait(lambda: [r for r in nodes['node-a'].runs('slow') if r['status'] == 'running'],
+             'the slow run going')
+        nodes['node-a'].kill()
+        out, _ = waiter.communicate(timeout=DEADLINE_S)
+        assert waiter.returncode == 1 and 'node offline' in out, (waiter.returncode, out)
+        with open(os.path.join(tmp, 'release'), 'w') as f:
+            f.write('')
+        nodes['node-a'].start()
+        print('ok: --wait ends when the node goes offline')
+
+        # A node restarted with another accept_runs: the session the broker
+        # kept drops the shared subscription it no longer wants.
+        nodes['node-b'].stop()
+        nodes['node-b'].configure('[slow]')
+        nodes['node-b'].start()
+        wait(lambda: [n for n in fleet(picoflowctl, broker, 'status')['nodes']
+                      if n['node'] == 'node-b' and n['online']], 'node-b online again')
+        for i in range(12):
+            out = fleet(picoflowctl, broker, 'run', 'hello', '--group', 'lab', '--param',
+                        'req=after%d' % i)
+            assert out['answers'][0]['ok'], out  # never node-b's "does not accept"
+        after = wait(lambda: (lambda l: l if len(l) == 12 else None)(
+            [l for l in ran_lines(ran) if l[0].startswith('after')]), 'the 12 requests ran')
+        assert not any(l[1] == 'node-b' for l in after), after
+        print('ok: a restart with another accept_runs drops the old shared subscription')
 
         for n in nodes.values():
             n.stop()

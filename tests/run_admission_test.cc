@@ -86,3 +86,35 @@ TEST_CASE("there is room below max_active_runs, and always without it") {
 
 }  // namespace
 }  // namespace picoflow
+
+namespace picoflow {
+namespace {
+
+TEST_CASE("runs started by events go one at a time unless overlap: allow or max_active_runs") {
+  RunLimits skip;  // no max_active_runs, overlap: skip
+  CHECK(AdmitEventRun(skip, {}, 0).action == Admission::kStart);
+  const auto refused = AdmitEventRun(skip, {12}, 0);
+  CHECK(refused.action == Admission::kRefuse);
+  CHECK(refused.why == "one run at a time (overlap: skip; run 12 running)");
+  RunLimits queue;
+  queue.overlap = OverlapPolicy::kQueue;
+  const auto queued = AdmitEventRun(queue, {12}, 2);
+  CHECK(queued.action == Admission::kQueue);
+  CHECK(queued.why == "one run at a time (overlap: queue; run 12 running, 2 waiting)");
+  RunLimits allow;
+  allow.overlap = OverlapPolicy::kAllow;
+  CHECK(AdmitEventRun(allow, {12, 13, 14}, 0).action == Admission::kStart);
+  // A max_active_runs of the workflow's own is named as for runs by hand.
+  RunLimits two;
+  two.max_active_runs = 2;
+  two.overlap = OverlapPolicy::kQueue;
+  CHECK(AdmitEventRun(two, {12}, 0).action == Admission::kStart);
+  CHECK(AdmitEventRun(two, {12, 13}, 0).why == "max_active_runs 2 reached (runs 12, 13 running)");
+  CHECK(IsEventTrigger(RunTrigger::kFile));
+  CHECK(IsEventTrigger(RunTrigger::kMqtt));
+  CHECK_FALSE(IsEventTrigger(RunTrigger::kFleet));  // a request: a run by hand, from afar
+  CHECK_FALSE(IsEventTrigger(RunTrigger::kCron));
+}
+
+}  // namespace
+}  // namespace picoflow

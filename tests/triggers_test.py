@@ -347,7 +347,8 @@ def check_webhooks(tmp, port, daemon, ctl):
     by_id = {r['id']: r for r in runs}
     assert by_id[second['run_id']]['status'] == 'skipped', runs
     assert by_id[second['run_id']]['event']['payload'] == '{"n": 2}', runs
-    assert 'max_active_runs 1 reached' in by_id[second['run_id']]['reason'], runs
+    assert by_id[second['run_id']]['reason'] == (
+        'one run at a time (overlap: skip; run %d running)' % first['run_id']), runs
     assert by_id[first['run_id']]['status'] == 'succeeded', runs
 
 

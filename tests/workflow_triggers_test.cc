@@ -94,6 +94,19 @@ TEST_CASE("a trigger's mistakes are each reported with where they are") {
               "map"});
 }
 
+TEST_CASE("a trigger's filter starts with a level of its own: '#' would catch the fleet's") {
+  CHECK(Errors(WithTriggers("  - mqtt: {topic: \"#\"}\n  - mqtt: {topic: \"+/lab/run/+\"}\n"
+                            "  - mqtt: {topic: \"$SYS/#\"}\n")) ==
+        Lines{"wf.yaml:3:19: triggers #1: 'topic' must start with a topic level of its own, not "
+              "'#' (a wildcard there would also catch picoflow/..., the fleet's requests), got '#'",
+              "wf.yaml:4:19: triggers #2: 'topic' must start with a topic level of its own, not "
+              "'+' (a wildcard there would also catch picoflow/..., the fleet's requests), got "
+              "'+/lab/run/+'",
+              "wf.yaml:5:19: triggers #3: 'topic' must start with a topic level of its own, not "
+              "'$' (a wildcard there would also catch picoflow/..., the fleet's requests), got "
+              "'$SYS/#'"});
+}
+
 TEST_CASE("MQTT topic filters: wildcards only as whole levels, '#' last") {
   for (const char* good : {"a", "a/b", "+", "#", "a/+/c", "a/#", "+/+", "/a", "a/", "$share/g/t"}) {
     CHECK_MESSAGE(ValidTopicFilter(good), good);

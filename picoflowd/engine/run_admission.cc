@@ -31,6 +31,17 @@ RunLimits EventLimits(RunLimits limits) {
   return limits;
 }
 
+AdmissionDecision AdmitEventRun(const RunLimits& limits, const std::vector<std::int64_t>& running,
+                                std::size_t waiting) {
+  AdmissionDecision d = AdmitManualRun(EventLimits(limits), running, waiting, false);
+  if (d.action != Admission::kStart && !limits.max_active_runs) {
+    d.why = std::string("one run at a time (overlap: ") +
+            (limits.overlap == OverlapPolicy::kQueue ? "queue" : "skip") + "; " +
+            DescribeLoad(running, waiting) + ")";
+  }
+  return d;
+}
+
 bool IsEventTrigger(RunTrigger trigger) {
   return trigger == RunTrigger::kFile || trigger == RunTrigger::kWebhook ||
          trigger == RunTrigger::kMqtt;

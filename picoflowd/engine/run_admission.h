@@ -70,4 +70,10 @@ struct EventRun {
 AdmissionDecision AdmitManualRun(const RunLimits& limits, const std::vector<std::int64_t>& running,
                                  std::size_t waiting, bool force);
 
+/// AdmitManualRun under EventLimits(limits); when the limit is the implied
+/// one (no max_active_runs), `why` says "one run at a time (overlap: skip)"
+/// rather than naming a setting the workflow does not have.
+AdmissionDecision AdmitEventRun(const RunLimits& limits, const std::vector<std::int64_t>& running,
+                                std::size_t waiting);
+
 }  // namespace picoflow

@@ -352,16 +352,18 @@ void MqttClient::OnConnack(int reason, bool session_present) {
         GuardCallback("mqtt: keepalive", [self] { self->OnMiscTimer(); });
       },
       period, period);
+  // Forgotten while offline: a resumed session still holds them. Before
+  // the subscriptions, which never name them (Subscribe drops a pending
+  // unsubscribe of its filter).
+  for (const std::string& filter : pending_unsubscribes_) {
+    if (session_present) lib_->unsubscribe_v5(mosq_, nullptr, filter.c_str(), nullptr);
+  }
+  pending_unsubscribes_.clear();
   for (auto& sub : subscriptions_) {
     if (!session_present) sub.granted = false;
     sub.mid = 0;
     if (!sub.granted) SendSubscription(sub);
   }
-  // Forgotten while offline: a resumed session still holds them.
-  for (const std::string& filter : pending_unsubscribes_) {
-    if (session_present) lib_->unsubscribe_v5(mosq_, nullptr, filter.c_str(), nullptr);
-  }
-  pending_unsubscribes_.clear();
   FlushOffline();
   LogInfo(LogEvent("mqtt.connected"),
           "connected to " + EscapeControls(options_.url) + " as " +

@@ -22,6 +22,7 @@ void MqttClient::Subscribe(std::string filter, int qos) {
                                             "' at QoS " + std::to_string(qos));
     return;
   }
+  pending_unsubscribes_.erase(filter);  // wanted again before it was sent
   auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(),
                          [&](const Subscription& s) { return s.filter == filter; });
   if (it == subscriptions_.end()) {
@@ -38,10 +39,11 @@ void MqttClient::Subscribe(std::string filter, int qos) {
 }
 
 void MqttClient::Unsubscribe(const std::string& filter) {
+  // Also a filter this client never subscribed to: a session the broker
+  // kept from an earlier process may hold it (Fleet, docs/fleet.md).
   auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(),
                          [&](const Subscription& s) { return s.filter == filter; });
-  if (it == subscriptions_.end()) return;
-  subscriptions_.erase(it);
+  if (it != subscriptions_.end()) subscriptions_.erase(it);
   // Not connected: the broker's session may still hold it, so it is sent at
   // the next connect that finds the session present.
   if (state_ != State::kConnected) {
