@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/duration.h"
 #include "common/private_file.h"
 #include "picoflowctl/command.h"
 #include "picoflowctl/render.h"
@@ -40,7 +41,7 @@ struct BrokerArgs {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
-  int timeout_s = 10;
+  std::string timeout = "10s";
 };
 
 void AddBrokerOptions(CLI::App& c, BrokerArgs& b) {
@@ -52,8 +53,15 @@ void AddBrokerOptions(CLI::App& c, BrokerArgs& b) {
   c.add_option("--ca-file", b.ca_file, "mqtts: the broker's CA (default: the system's)");
   c.add_option("--cert-file", b.cert_file, "mqtts: a client certificate");
   c.add_option("--key-file", b.key_file, "mqtts: the client certificate's key");
-  c.add_option("--timeout", b.timeout_s, "Seconds to wait for the broker and for answers")
-      ->check(CLI::Range(1, 3600))
+  c.add_option("--timeout", b.timeout,
+               "How long to wait for the broker and for answers: 10s, 1m (1s to 1h)")
+      ->check([](const std::string& text) -> std::string {
+        auto d = ParseDuration(text);
+        if (!d.ok()) return d.error().message;
+        return *d >= std::chrono::seconds(1) && *d <= std::chrono::hours(1)
+                   ? ""
+                   : "--timeout must be 1s to 1h";
+      })
       ->capture_default_str();
 }
 
@@ -130,7 +138,8 @@ class Session {
           }
           self->inbox_.push_back(std::move(msg));
         });
-    timeout_ = std::chrono::seconds(b.timeout_s);
+    auto timeout = ParseDuration(b.timeout);  // checked by --timeout's validator
+    timeout_ = timeout.ok() ? *timeout : std::chrono::seconds(10);
     const int rc = lib_->connect_bind_v5(mosq_, url->host.c_str(), url->port, 30, nullptr, nullptr);
     if (rc != MOSQ_ERR_SUCCESS) {
       return "cannot reach " + b.url + ": " + lib_->strerror(rc);
@@ -141,8 +150,7 @@ class Session {
         return "connection to " + b.url + " lost: " + lib_->strerror(l);
       }
     }
-    if (connack_ < 0)
-      return "no answer from " + b.url + " within " + std::to_string(b.timeout_s) + "s";
+    if (connack_ < 0) return "no answer from " + b.url + " within " + b.timeout;
     if (connack_ != 0) return b.url + " refused the connection: " + lib_->reason_string(connack_);
     connected_ = true;
     return "";
@@ -247,7 +255,7 @@ class FleetCommand final : public Command {
     where->add_option("--node", node_, "This node");
     where->add_flag("--all", all_, "Every node");
     where->require_option(0, 1);
-    run_->add_option("--param", params_, "A param of the run: NAME=VALUE (repeatable)");
+    run_->add_option("-p,--param", params_, "A param of the run: NAME=VALUE (repeatable)");
     run_->add_flag("--wait", wait_, "Wait for the runs to end; exit 0 only if all succeeded");
     return fleet;
   }
@@ -359,8 +367,14 @@ class FleetCommand final : public Command {
         },
         Clock::now() + s.timeout());
     if (answers.empty()) {
-      return Fail("no node answered within " + std::to_string(s.timeout().count()) +
-                      "s (is a node of the group online, with the workflow and accept_runs?)",
+      const std::string who = all_             ? "no node"
+                              : !node_.empty() ? "node '" + node_ + "' did not answer"
+                                               : "no node of group '" + group + "'";
+      return Fail((all_ || node_.empty() ? who + " answered" : who) + " within " +
+                      std::to_string(s.timeout().count()) +
+                      "s (online, with the workflow in mqtt.accept_runs?). The request stays with "
+                      "the broker: a node that is down, or dead but still in the group's share, "
+                      "runs it when it returns (docs/fleet.md, \"Offline nodes\")",
                   kExitFailed);
     }
     bool refused = false;

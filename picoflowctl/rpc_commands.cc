@@ -248,6 +248,12 @@ int DaemonCmd(Session& s, const Args& a) {
                 CountOf((*r)["active_tasks"].get<std::int64_t>(), "running task").c_str());
     std::printf("store  %s\n", StoreState(r->value("store", json::object())).c_str());
     std::printf("%s\n", ContainmentLine(*r).c_str());
+    if (const json& m = r->value("mqtt", json()); m.is_object()) {
+      std::printf("mqtt   node %s of group %s, %s %s\n", Str(m["node"]).c_str(),
+                  Str(m["group"]).c_str(),
+                  m.value("connected", false) ? "connected to" : "not connected to (retrying)",
+                  Str(m["broker"]).c_str());
+    }
   }
   return kExitOk;
 }
@@ -377,7 +383,7 @@ const CommandSpec kCommands[] = {
     {"remove", "Forget a workflow (its history stays)",
      [](CLI::App& c, Args& a) { c.add_option("workflow", a.name, "Workflow name")->required(); },
      Remove},
-    {"pause", "Stop a workflow's scheduled fires (manual runs still work)",
+    {"pause", "Stop a workflow's scheduled fires and its triggers (manual runs still work)",
      [](CLI::App& c, Args& a) { c.add_option("workflow", a.name, "Workflow name")->required(); },
      Pause},
     {"resume", "Resume a paused workflow's scheduled fires (from now, no catch-up)",

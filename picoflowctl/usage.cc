@@ -78,6 +78,10 @@ std::string UnknownOption(const CLI::App& app, const CLI::App* sub,
   std::vector<std::string> known = OptionNames(app);
   if (sub != nullptr) {
     for (std::string& name : OptionNames(*sub)) known.push_back(std::move(name));
+    // `fleet run --wait`: the options of a command's own commands.
+    for (const CLI::App* nested : sub->get_subcommands({})) {
+      for (std::string& name : OptionNames(*nested)) known.push_back(std::move(name));
+    }
   }
   for (const std::string& arg : args) {
     if (arg == "--") break;

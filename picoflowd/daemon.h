@@ -81,6 +81,7 @@ class Daemon final : public RpcHost, private RunObserver {
   Status Remove(const std::string& name) override;
   ReloadReport Reload() override;
   Status SetPaused(const std::string& name, bool paused) override;
+  nlohmann::json MqttState() const override;
   Result<PruneCounts> PruneNow(bool dry_run) override;
   Status NotifyTest(const std::string& workflow,
                     std::function<void(std::vector<NotifyTestOutcome>)> done) override;

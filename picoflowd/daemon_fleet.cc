@@ -116,6 +116,14 @@ Result<EventRun> Daemon::StartFleetRun(const std::string& workflow, const ParamV
   return out;
 }
 
+json Daemon::MqttState() const {
+  if (!fleet_) return nullptr;
+  return {{"broker", config_.mqtt.broker},
+          {"node", fleet_->node()},
+          {"group", config_.mqtt.group},
+          {"connected", fleet_->connected()}};
+}
+
 json Daemon::FleetStatus() {
   json workflows = json::array();
   json last = json::object();

@@ -1,8 +1,12 @@
 #include "picoflowd/fleet.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <utility>
 
@@ -91,6 +95,11 @@ Status Fleet::Start() {
   o.ca_file = settings_.ca_file.empty() && settings_.broker.starts_with("mqtts://")
                   ? kSystemCa
                   : settings_.ca_file;
+  for (const std::string* file : {&o.ca_file, &settings_.cert_file, &settings_.key_file}) {
+    if (!file->empty() && access(file->c_str(), R_OK) != 0) {
+      return Err(ErrorCode::kInvalid, "mqtt: cannot read " + *file + ": " + std::strerror(errno));
+    }
+  }
   o.cert_file = settings_.cert_file;
   o.key_file = settings_.key_file;
   o.keepalive_s = static_cast<int>(settings_.keepalive.count());
@@ -117,8 +126,14 @@ Status Fleet::Start() {
   }
   Want({});
   client_->Start();
+  std::string accepts;
+  for (const std::string& a : settings_.accept_runs) accepts += (accepts.empty() ? "" : ", ") + a;
   LogInfo(FleetLog("fleet.start"), "mqtt: node '" + node_ + "' of group '" + settings_.group +
-                                       "' connecting to " + settings_.broker);
+                                       "' connecting to " + settings_.broker +
+                                       "; fleet runs accepted: " +
+                                       (accepts.empty()  ? "none (mqtt.accept_runs)"
+                                        : accepts == "*" ? "every workflow"
+                                                         : accepts));
   return {};
 }
 
@@ -178,14 +193,9 @@ void Fleet::SaveHeld() {
   }
 }
 
-void Fleet::OnConnection(bool up, const std::string& why) {
-  if (up) {
-    LogInfo(FleetLog("fleet.connected"), "mqtt: connected to " + settings_.broker);
-    PublishStatus();
-  } else {
-    LogWarn(FleetLog("fleet.disconnected"),
-            "mqtt: not connected to " + settings_.broker + ": " + why + " (retrying)");
-  }
+void Fleet::OnConnection(bool up, const std::string& /*why*/) {
+  // The client logs each connect and each failure itself.
+  if (up) PublishStatus();
 }
 
 void Fleet::OnMessage(const MqttMessage& m) {
@@ -353,8 +363,15 @@ void Fleet::Stop(std::function<void()> done) {
     return;
   }
   // Said before the DISCONNECT, which keeps the broker from publishing the
-  // will: the fleet sees a node that stopped cleanly as offline too.
+  // will: the fleet sees a node that stopped cleanly as offline too. And
+  // the node leaves its group's shares: the broker keeps a persistent
+  // session in a share while it is offline, and would hand it a share of
+  // the group's requests until it returns (docs/fleet.md, "Offline nodes").
+  // The next start subscribes again (the subscriptions file still names them).
   if (client_->connected()) {
+    for (const auto& [filter, qos] : subscribed_) {
+      if (filter.starts_with("$share/")) client_->Unsubscribe(filter);
+    }
     Publish(FleetTopics::Status(node_),
             json{{"v", kFleetPayloadVersion},
                  {"node", node_},

@@ -5,6 +5,7 @@
 
 #include "common/workflow_fields.h"
 #include "common/yaml_tree.h"
+#include "protocol/broker_url.h"
 
 namespace picoflow {
 namespace {
@@ -15,8 +16,11 @@ constexpr std::string_view kMqttKeys[] = {
     "broker",   "client_id", "username", "password_file", "ca_file",       "cert_file",
     "key_file", "keepalive", "group",    "accept_runs",   "session_expiry"};
 
-bool IsBrokerUrl(const std::string& url) {
-  return url.starts_with("mqtt://") || url.starts_with("mqtts://") || url.starts_with("unix://");
+// The url as the client will parse it: a wrong port or host is reported
+// with the file's line, not at connect.
+std::string BrokerUrlProblem(const std::string& url) {
+  auto parsed = ParseBrokerUrl(url);
+  return parsed.ok() ? "" : parsed.error().message;
 }
 
 }  // namespace
@@ -54,10 +58,8 @@ void LoadMqttSettings(FieldReader& r, const YamlNode& v, MqttSettings& out) {
   text("cert_file", out.cert_file);
   text("key_file", out.key_file);
   text("group", out.group);
-  if (const YamlNode* n = v.Find("broker"); n != nullptr && !IsBrokerUrl(out.broker)) {
-    r.Report(n->pos,
-             p + "'broker' must be mqtt://HOST[:PORT], mqtts://HOST[:PORT] or unix:///PATH, got '" +
-                 out.broker + "'");
+  if (const YamlNode* n = v.Find("broker"); n != nullptr && !BrokerUrlProblem(out.broker).empty()) {
+    r.Report(n->pos, p + "'broker': " + BrokerUrlProblem(out.broker));
   } else if (n == nullptr) {
     r.Report(v.pos, p + "missing required key 'broker'");
   }
@@ -90,8 +92,16 @@ void LoadMqttSettings(FieldReader& r, const YamlNode& v, MqttSettings& out) {
   }
   if (const YamlNode* n = v.Find("accept_runs")) {
     out.accept_runs.clear();
-    if (n->IsScalar() && (n->text == "true" || n->text == "false")) {
-      if (n->text == "true") out.accept_runs.push_back("*");
+    static constexpr std::string_view kBools[] = {"true",  "True",  "TRUE",
+                                                  "false", "False", "FALSE"};
+    const bool boolean = n->IsScalar() && std::find(std::begin(kBools), std::end(kBools),
+                                                    n->text) != std::end(kBools);
+    if (boolean) {
+      if (n->text[0] == 't' || n->text[0] == 'T') out.accept_runs.push_back("*");
+    } else if (n->IsScalar() &&
+               (n->text == "yes" || n->text == "no" || n->text == "on" || n->text == "off")) {
+      r.Report(n->pos, p + "'accept_runs' must be true, false or a list of workflow names, got '" +
+                           n->text + "' (a workflow of that name? write [" + n->text + "])");
     } else {
       std::vector<SourcePos> positions;
       r.TextList(*n, {p, "accept_runs"}, true, out.accept_runs, &positions);

@@ -106,13 +106,17 @@ class Broker:
         self.tls_port = free_port()
         conf = os.path.join(tmp, 'mosquitto.conf')
         import pwd
+        # log_dest file: mosquitto writes each line at once (its stdout is
+        # buffered), and the test waits on its SUBSCRIBE lines.
+        self.log_path = os.path.join(tmp, 'mosquitto.log')
         with open(conf, 'w') as f:
             f.write('per_listener_settings false\nallow_anonymous true\npersistence false\n'
-                    'log_dest stdout\nlog_type all\nuser %s\nlistener %d 127.0.0.1\nlistener %d 127.0.0.1\n'
+                    'log_dest file %s\nlog_type all\nuser %s\n'
+                    'listener %d 127.0.0.1\nlistener %d 127.0.0.1\n'
                     'cafile %s/ca.crt\ncertfile %s/server.crt\nkeyfile %s/server.key\n' %
-                    (pwd.getpwuid(os.getuid()).pw_name, self.port, self.tls_port, tmp, tmp, tmp))
-        self.log_path = os.path.join(tmp, 'mosquitto.log')
-        self.log = open(self.log_path, 'w')
+                    (self.log_path, pwd.getpwuid(os.getuid()).pw_name, self.port, self.tls_port,
+                     tmp, tmp, tmp))
+        self.log = open(os.path.join(tmp, 'mosquitto.out'), 'w')
         self.proc = subprocess.Popen(['mosquitto', '-c', conf], stdout=self.log,
                                      stderr=subprocess.STDOUT)
 
@@ -158,14 +162,14 @@ class Node:
 
     def start(self):
         self.log = open(self.log_path, 'a')
-        before = self.text().count('mqtt: connected')
+        before = self.text().count('info connected to mqtts://')
         self.proc = subprocess.Popen(
             command(self.picoflowd) + ['--config', self.config, '--socket', self.sock,
                                        '--state-dir', os.path.join(self.dir, 'state')],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir,
             env=dict(os.environ, HOME=self.dir, XDG_RUNTIME_DIR=self.dir))
         wait(lambda: self.proc.poll() is None and
-             self.text().count('mqtt: connected') > before, self.name + ' connected\n' +
+             self.text().count('info connected to mqtts://') > before, self.name + ' connected\n' +
              self.text())
 
     def text(self):

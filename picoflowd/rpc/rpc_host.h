@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,10 @@ struct HostFacts {
 class RpcHost {
  public:
   virtual ~RpcHost() = default;
+
+  /// The node's connection to its broker ({broker, node, group,
+  /// connected}), or null without picoflowd.yaml `mqtt:` (docs/fleet.md).
+  virtual nlohmann::json MqttState() const { return nullptr; }
 
   // ---- the parts ----
   virtual WorkflowRegistry& registry() = 0;

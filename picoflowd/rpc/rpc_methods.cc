@@ -250,7 +250,7 @@ void RpcMethods::DaemonStatus(RpcCall& call) {
   for (const Diagnostic& d : host_.load_errors()) {
     broken.push_back({{"workflow", nullptr}, {"file", d.file}, {"errors", DiagnosticsJson({d})}});
   }
-  call.Reply({
+  json reply = {
       {"version", PICOFLOW_VERSION},
       {"protocol", kProtocolVersion},
       {"pid", getpid()},
@@ -267,7 +267,10 @@ void RpcMethods::DaemonStatus(RpcCall& call) {
       {"db_bytes", DatabaseBytes(host_.facts().state_dir)},
       {"containment",
        {{"mode", host_.facts().containment}, {"reason", host_.facts().containment_reason}}},
-  });
+  };
+  // Only with picoflowd.yaml `mqtt:` (docs/fleet.md).
+  if (json mqtt = host_.MqttState(); !mqtt.is_null()) reply["mqtt"] = std::move(mqtt);
+  call.Reply(std::move(reply));
 }
 
 // daemon.reload: re-reads the workflows directory and the files given at start.
