@@ -362,6 +362,12 @@ def main():
         # A node restarted with another accept_runs: the session the broker
         # kept drops the shared subscription it no longer wants.
         nodes['node-b'].stop()
+        # Stopped cleanly, it left the group's share: every request finds a node.
+        for i in range(6):
+            out = fleet(picoflowctl, broker, 'run', 'hello', '--group', 'lab', '--param',
+                        'req=while-b-stopped%d' % i, '--timeout', '5s')
+            assert out['answers'][0]['ok'] and out['answers'][0]['node'] != 'node-b', out
+        print('ok: a node stopped cleanly takes no group requests')
         nodes['node-b'].configure('[slow]')
         nodes['node-b'].start()
         wait(lambda: [n for n in fleet(picoflowctl, broker, 'status')['nodes']
