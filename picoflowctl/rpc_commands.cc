@@ -140,6 +140,12 @@ int Workflows(Session& s, const Args&) {
     for (const json& e : w.value("schedule", json::array())) {
       schedule += (schedule.empty() ? "" : ", ") + e.get<std::string>();
     }
+    // Its triggers (docs/triggers.md) beside the cron: "on file, webhook".
+    std::string on;
+    for (const json& kind : w.value("triggers", json::array())) {
+      on += (on.empty() ? "on " : ", ") + kind.get<std::string>();
+    }
+    if (!on.empty()) schedule += (schedule.empty() ? "" : "; ") + on;
     table.Add(
         {w["name"].get<std::string>(), Str(w.value("tasks", json(nullptr))),
          schedule.empty() ? "-" : schedule,

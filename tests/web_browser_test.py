@@ -480,6 +480,36 @@ def check_actions(b, d, ctl, sock):
     return token
 
 
+def check_triggered(b, d):
+    """A run started by a file trigger: the overview says what starts the
+    workflow, the run page which file (its name shown as text)."""
+    watched = tempfile.mkdtemp(prefix='picoflow-web-trigger-')
+    d.call('workflow.submit', source='name: watched\ntriggers:\n  - file: {path: %s, settle: 0s}\n'
+           'tasks:\n  - {name: t, type: shell, config: {command: "true"}}\n' % watched)
+    landed = os.path.join(watched, '<i>in.csv')
+    with open(landed, 'w') as f:
+        f.write('x')
+    runs = wait_for('the file run', lambda: [r for r in d.call('run.list', workflow='watched')['runs']
+                                             if r['status'] == 'succeeded'])
+    page = '/w/watched'
+    b.driver.get(b.base + '/#' + page)
+    wait_for('the workflow page', lambda: b.js('return document.body.dataset.ready') == page)
+    assert 'runs start by hand and on file' in b.text('main'), b.text('main')
+    b.driver.get(b.base + '/#/')
+    wait_for('the overview', lambda: b.js('return document.body.dataset.ready') == '/' and
+             b.text('.wf-row[data-name="watched"]') is not None)
+    assert 'on file' in b.text('.wf-row[data-name="watched"]'), b.text('.wf-row[data-name="watched"]')
+    page = '/r/%d' % runs[0]['id']
+    b.driver.get(b.base + '/#' + page)
+    wait_for('the run page', lambda: b.js('return document.body.dataset.ready') == page)
+    body = b.text('main')
+    assert 'file' in body and landed in body, body
+    assert b.count('main i') == 0
+    shutil.rmtree(watched, ignore_errors=True)
+    ok('a run started by a file trigger: "on file" on the overview and the workflow page, the '
+       'file on its run page')
+
+
 def check_xss(b, d):
     d.call('workflow.submit', source=XSS)
     run = d.call('run.start', workflow='xss')['run_id']
@@ -748,6 +778,7 @@ def main():
         check_workflow_refresh(b, d)
         token = check_actions(b, d, ctl, d.sock)
         check_xss(b, d)
+        check_triggered(b, d)
         check_graph(b, d)
         check_polish(b, d)
         check_run_again(b, d, token)

@@ -119,11 +119,27 @@
     if (num(dom) && mon === '*' && dow === '*') return 'monthly on day ' + dom + ' at ' + at;
     return expr;
   }
+  // What started a run of triggers or the fleet (docs/triggers.md), in one line.
+  function eventText(e) {
+    if (!e) return null;
+    const parts = [];
+    if (e.file) parts.push(e.file);
+    if (e.topic) parts.push('topic ' + e.topic);
+    if (e.payload) parts.push('payload ' + (e.payload.length > 200 ? e.payload.slice(0, 200) + '…' : e.payload));
+    if (e.source) parts.push('from ' + e.source);
+    return parts.join(' · ');
+  }
+  // The kinds of a workflow's triggers: workflow.list gives words, workflow.get objects.
+  function triggerKinds(w) {
+    return (w.triggers || []).map((t) => (typeof t === 'string' ? t : t.kind));
+  }
   function scheduleCell(w) {
-    if (!w.schedule || !w.schedule.length) return el('span', { class: 'muted' }, 'manual');
+    const kinds = triggerKinds(w);
+    const on = kinds.length ? 'on ' + kinds.join(', ') : '';
+    if (!w.schedule || !w.schedule.length) return el('span', { class: 'muted' }, on || 'manual');
     const words = w.schedule.map(cronWords).join('; ');
     const zone = w.timezone || 'daemon zone';
-    return el('span', { title: w.schedule.join('; ') }, words, el('span', { class: 'muted' }, ' · ' + zone));
+    return el('span', { title: w.schedule.join('; ') }, words, el('span', { class: 'muted' }, ' · ' + zone + (on ? ' · ' + on : '')));
   }
 
   // ---------- The API: GET for reads, POST with the token for actions.
@@ -518,7 +534,9 @@
     const fires = next ? next.fires : [];
     const body = fires.length
       ? el('ol', { class: 'fires' }, ...fires.map((f) => el('li', null, whenLong(f))))
-      : el('p', { class: 'muted' }, wf.schedule.length ? 'No fire to come.' : 'No schedule: runs start by hand.');
+      : el('p', { class: 'muted' }, wf.schedule.length ? 'No fire to come.'
+        : triggerKinds(wf).length ? 'No schedule: runs start by hand and ' + scheduleCell(wf).textContent + '.'
+          : 'No schedule: runs start by hand.');
     return section('Next fires', el('p', null, wf.schedule.length ? scheduleCell(wf) : ''),
       wf.paused ? el('p', { class: 'muted' }, 'Paused: these are the fires it would have if resumed now.') : null, body);
   }
@@ -788,7 +806,7 @@
       () => act('Run ' + run.workflow, 'run.start', np ? { workflow: run.workflow, params } : { workflow: run.workflow },
         (res) => { location.hash = runHref(res.run_id); }), 'run-again'));
     const facts = [
-      ['trigger', run.trigger], ['created', whenLong(run.created_at)],
+      ['trigger', run.trigger], ['event', eventText(run.event)], ['created', whenLong(run.created_at)],
       ['scheduled', run.scheduled_at ? whenLong(run.scheduled_at) : null],
       ['started', whenLong(run.started_at)], ['ended', run.ended_at ? whenLong(run.ended_at) : (live ? 'still running' : '—')],
       ['duration', run.duration_ms != null ? fmtDur(run.duration_ms) : (run.started_at && live ? fmtDur(Date.now() - Date.parse(run.started_at)) + (offline ? ' when last seen (picoflowd not reachable)' : ' so far') : '—')],

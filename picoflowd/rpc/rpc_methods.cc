@@ -397,6 +397,12 @@ void RpcMethods::WorkflowList(RpcCall& call) {
       auto next = host_.scheduler().NextFire(name);
       item["next_fire"] = next ? json(TimeString(TimePoint(*next))) : json(nullptr);
       item["skipped_fires"] = host_.scheduler().SkippedCount(name);
+      // The kinds of its triggers, in order: ["file", "webhook"].
+      json kinds = json::array();
+      for (const WorkflowTrigger& t : w.triggers) {
+        kinds.push_back(kTriggerKindNames[static_cast<std::size_t>(t.kind)]);
+      }
+      item["triggers"] = std::move(kinds);
     }
     items.emplace(name, std::move(item));
   }
