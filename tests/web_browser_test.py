@@ -495,6 +495,7 @@ def check_triggered(b, d):
     b.driver.get(b.base + '/#' + page)
     wait_for('the workflow page', lambda: b.js('return document.body.dataset.ready') == page)
     assert 'runs start by hand and on file' in b.text('main'), b.text('main')
+    assert b.count('.pause') == 1 and 'Pause triggers' in b.text('.pause'), b.text('main')
     b.driver.get(b.base + '/#/')
     wait_for('the overview', lambda: b.js('return document.body.dataset.ready') == '/' and
              b.text('.wf-row[data-name="watched"]') is not None)
@@ -506,8 +507,8 @@ def check_triggered(b, d):
     assert 'file' in body and landed in body, body
     assert b.count('main i') == 0
     shutil.rmtree(watched, ignore_errors=True)
-    ok('a run started by a file trigger: "on file" on the overview and the workflow page, the '
-       'file on its run page')
+    ok('a run started by a file trigger: "on file" on the overview and the workflow page (with '
+       '"Pause triggers"), the file on its run page')
 
 
 def check_xss(b, d):

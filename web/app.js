@@ -480,8 +480,9 @@
       hasParams ? button('Run with params…', () => { paramsBox.hidden = !paramsBox.hidden; }, 'run-params') : null,
       wf.paused
         ? button('Resume schedule', () => act('Resume ' + wf.name, 'workflow.resume', { name: wf.name }, () => route()), 'resume')
-        : (wf.schedule && wf.schedule.length
-          ? button('Pause schedule', () => act('Pause ' + wf.name, 'workflow.pause', { name: wf.name }, () => route()), 'pause') : null),
+        : ((wf.schedule && wf.schedule.length) || triggerKinds(wf).length
+          ? button(wf.schedule && wf.schedule.length ? 'Pause schedule' : 'Pause triggers',
+            () => act('Pause ' + wf.name, 'workflow.pause', { name: wf.name }, () => route()), 'pause') : null),
       hasParams ? paramsBox : null].filter(Boolean));
     return box;
   }
