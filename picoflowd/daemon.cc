@@ -129,6 +129,10 @@ Daemon::~Daemon() {
   methods_.reset();
   runs_.reset();
   pruner_.reset();
+  // Their handles are closed here, with the callbacks that free them; the
+  // uv_walk below closes what is left without any.
+  fleet_.reset();
+  file_triggers_.reset();
   signals_.clear();
   grace_timer_.Close();
   schedule_timer_.reset();
